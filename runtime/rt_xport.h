@@ -1,0 +1,30 @@
+/* The synthetic-message transport between hvis-guest and hvis-host: a
+ * Unix SOCK_SEQPACKET socket (or a socketpair inside one process). */
+#ifndef HVIS_RT_XPORT_H
+#define HVIS_RT_XPORT_H
+
+#include "rt_xport_wire.h"
+
+int rt_xport_listen(const char *path);  /* listening socket, or -errno */
+int rt_xport_accept(int lfd);           /* CLOEXEC, or -errno */
+int rt_xport_connect(const char *path); /* or -errno */
+int rt_xport_pair(int fds[2]);          /* in-process pairing */
+
+/* Send one frame; fds[nfds] are passed with it. 0 or -errno. */
+int rt_xport_send(int sock, uint16_t type, uint32_t conn_id,
+		  const void *payload, uint32_t len, const int *fds,
+		  unsigned nfds);
+
+struct rt_frame {
+	struct rt_frame_hdr hdr;
+	uint8_t payload[VMB_MSG_MAX];
+	int fds[RT_FRAME_MAX_FDS];
+	unsigned nfds; /* received descriptors, owned by the caller */
+};
+
+/* Receive one frame, checking magic, length and descriptor count (extra
+ * descriptors are closed). 0, -ECONNRESET on orderly close by the peer,
+ * -EPROTO on a malformed frame, -errno otherwise. */
+int rt_xport_recv(int sock, struct rt_frame *f);
+
+#endif
