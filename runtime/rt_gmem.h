@@ -21,7 +21,8 @@ struct rt_gmem {
 
 /* Guest: create size bytes of guest memory (memfd, shared mapping). */
 int rt_gmem_create(struct rt_gmem *m, uint64_t size);
-/* Host: take ownership of the guest's memfd and map it. */
+/* Host: take ownership of the guest's memfd and map it. The memfd must be
+ * sealed against shrinking and growing (-EPERM otherwise). */
 int rt_gmem_adopt(struct rt_gmem *m, int fd);
 void rt_gmem_destroy(struct rt_gmem *m);
 

@@ -23,5 +23,9 @@ int rt_loop_timer(struct rt_loop *l, uint64_t period_ms, rt_loop_fn *fn,
 int rt_loop_run(struct rt_loop *l);
 /* Thread-safe and async-signal-safe. */
 void rt_loop_stop(struct rt_loop *l);
+/* For a program's main loop: SIGINT and SIGTERM stop l (a clean exit
+ * instead of dying mid-operation), and SIGPIPE is ignored so a peer that
+ * went away is an error return, not a kill. One loop per process. */
+void rt_loop_stop_on_signals(struct rt_loop *l);
 
 #endif

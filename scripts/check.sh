@@ -44,7 +44,7 @@ run_suite "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
 run_suite "$plain" --buildtype=debugoptimized -- --suite freestanding
 
 if [ "${HVIS_SKIP_FUZZ:-0}" != 1 ]; then
-  if FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh "$fuzz" > "$fuzz.log" 2>&1; then :; fi
+  if FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz.sh "$fuzz" > "$fuzz.log" 2>&1; then :; fi
   tail -n 30 "$fuzz.log"
   read -r p f < <(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed' "$fuzz.log" \
     | sed -E 's/fuzz: ([0-9]+) passed, ([0-9]+) failed/\1 \2/' || echo "0 1")

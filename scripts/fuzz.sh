@@ -13,7 +13,7 @@ fi
 ninja -C "$dir" >/dev/null || { echo "fuzz: 0 passed, 1 failed"; exit 1; }
 passed=0; failed=0
 for bin in "$dir"/fuzz/fuzz_*; do
-  [ -x "$bin" ] || continue
+  [ -f "$bin" ] && [ -x "$bin" ] || continue
   name=$(basename "$bin")
   corpus=fuzz/corpus/${name#fuzz_}
   work=$(mktemp -d)

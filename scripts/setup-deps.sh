@@ -24,7 +24,16 @@ echo "setup: installing ${missing[*]}"
 sudo=()
 [ "$(id -u)" -eq 0 ] || sudo=(sudo)
 export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-# hyperv-daemons and chrony ship services; never start them here.
-"${sudo[@]}" env RUNLEVEL=1 apt-get install -y -qq --no-install-recommends \
+"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
+# hyperv-daemons and chrony ship services: installing must not start them
+# (tests run their own chronyd with a private config). Without a
+# policy-rc.d already in place, one refuses service starts during the
+# install and is removed afterwards.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  trap '"${sudo[@]}" rm -f "$policy"' EXIT
+fi
+"${sudo[@]}" env RUNLEVEL=1 apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
   -o Dpkg::Options::=--force-confdef "${missing[@]}" >/dev/null

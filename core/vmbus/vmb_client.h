@@ -66,6 +66,7 @@ struct vmb_client {
 	uint32_t msg_conn_id;  /* where messages go after contact */
 	unsigned version_idx;  /* index into the version list being tried */
 	uint32_t next_gpadl;
+	uint32_t next_open_id;
 	struct vmb_client_chan **chans; /* indexed by relid */
 	struct vmb_client_gpadl *gpadls; /* pending and live */
 	struct vmb_badstats bad;
@@ -101,7 +102,9 @@ int vmb_client_open(struct vmb_client *c, uint32_t relid, uint32_t gpadl,
 int vmb_client_close(struct vmb_client *c, uint32_t relid);
 /* After a rescind, once the channel is closed: RELID_RELEASED. */
 int vmb_client_release(struct vmb_client *c, uint32_t relid);
-/* MODIFYCHANNEL (4.1+): move the host->guest interrupt to target_vp. */
+/* MODIFYCHANNEL (4.1+): move the host->guest interrupt to target_vp.
+ * Only 5.3+ hosts answer (ops->modify_result); below 5.3 no answer comes
+ * and the call is complete once it returns VMB_OK. */
 int vmb_client_modify(struct vmb_client *c, uint32_t relid,
 		      uint32_t target_vp);
 int vmb_client_unload(struct vmb_client *c);

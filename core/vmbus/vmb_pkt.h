@@ -43,6 +43,10 @@ int vmb_pkt_send_inband(struct vmb_ring *r, uint16_t flags, uint64_t xid,
 /* Completion of transaction xid carrying data. */
 int vmb_pkt_send_comp(struct vmb_ring *r, uint64_t xid, const void *data,
 		      uint32_t len, bool *signal);
+/* Ranges one GPA direct send takes (each range costs two iovecs on the
+ * sender's stack; Linux sends at most 32 page buffers per packet too). */
+#define VMB_PKT_MAX_GPA_RANGES 32
+
 /* GPA direct: ranges (each validated) then an inband payload. */
 int vmb_pkt_send_gpa(struct vmb_ring *r, uint16_t flags, uint64_t xid,
 		     const struct vmb_gpa_range *rg, unsigned nrg,

@@ -10,7 +10,11 @@
 
 #include "vmb_wire.h"
 
-/* The connection id the host tells 5.0+ guests to post messages to. */
+/* The connection id this host tells 5.0+ guests to post messages to after
+ * VERSION_RESPONSE. Guests must use whatever the host returns. OpenVMM's
+ * VTL0 server returns 1 (its ordinary message port); 0x800074 is OpenVMM's
+ * redirect id (4 | SINT 7 << 4 | VTL 2 << 22). We return the latter so that
+ * a guest that ignores msg_conn_id is caught by the tests. */
 #define VMB_MSG_REDIRECT_CONNECTION_ID 0x800074u
 
 /* A GPADL as the guest described it: ranges with their PFNs. */

@@ -201,7 +201,9 @@ struct VMB_WIRE vmb_msg_version_response {
 	uint8_t version_supported;
 	uint8_t connection_state;
 	uint16_t padding;
-	uint32_t msg_conn_id; /* >= 5.0: connection id for later messages */
+	/* >= 5.0: connection id for later guest messages; below 5.0 guests
+	 * ignore it (OpenVMM echoes the version there). */
+	uint32_t msg_conn_id;
 };
 _Static_assert(sizeof(struct vmb_msg_version_response) == 16,
 	       "VERSION_RESPONSE");
@@ -214,11 +216,13 @@ struct VMB_WIRE vmb_msg_tl_connect_request {
 _Static_assert(sizeof(struct vmb_msg_tl_connect_request) == 40,
 	       "TL_CONNECT_REQUEST");
 
+/* Sent (4.1+) only to refuse a TL_CONNECT_REQUEST; the endpoint id comes
+ * first, as in the request (OpenVMM vmbus_core TlConnectResult). */
 struct VMB_WIRE vmb_msg_tl_connect_result {
 	struct vmb_msg_hdr hdr;
-	struct vmb_guid service_id;
 	struct vmb_guid endpoint_id;
-	uint32_t status;
+	struct vmb_guid service_id;
+	uint32_t status; /* NTSTATUS */
 };
 _Static_assert(sizeof(struct vmb_msg_tl_connect_result) == 44,
 	       "TL_CONNECT_RESULT");

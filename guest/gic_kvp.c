@@ -1,0 +1,288 @@
+/* KVP service: the host's GET/SET/DELETE/ENUMERATE on the hyperv-daemons
+ * pool files, the Auto pool's intrinsic data, and GET/SET_IP_INFO through
+ * the hyperv-daemons helper scripts.
+ *
+ * Semantics of hv_kvp_daemon: SET, GET and DELETE work on the pool file
+ * the host names, whichever it is; ENUMERATE reads the pool file, except
+ * for the Auto pool (2), whose entries are generated (kvp_intrinsic); a
+ * failed GET/SET/DELETE/ENUMERATE is answered IC_E_NO_MORE_ITEMS
+ * (HV_S_CONT), which also ends the host's enumeration. One addition: a
+ * GET on the Auto pool that its file lacks is answered from the
+ * intrinsic data, so the host can read e.g. OSName by name. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gic.h"
+#include "kvp_intrinsic.h"
+#include "kvp_ipinfo.h"
+#include "kvp_pool.h"
+#include "rt_log.h"
+
+#define KVP_FAIL IC_E_NO_MORE_ITEMS
+
+struct gic_kvp {
+	struct kvp_pool_set *pools;
+	struct kvp_auto autod;
+	bool auto_ready;
+	struct kvp_ip_config ip;
+	/* Sequential enumeration of a pool file skips malformed records:
+	 * host index next_index[p] is file record next_rec[p]. */
+	uint32_t next_index[KVP_POOL_COUNT];
+	uint32_t next_rec[KVP_POOL_COUNT];
+	struct kvp_data r;	/* the answer being built */
+	struct kvp_ip_info info;
+};
+
+int gic_kvp_open(struct gic_svc *s)
+{
+	struct gic_kvp *k = calloc(1, sizeof(*k));
+	int rc;
+
+	if (!k)
+		return -1;
+	rc = kvp_pool_open(s->cfg->kvp_root, &k->pools);
+	if (rc) {
+		rt_err(s->name, "pool files under %s: %s (%s)",
+		       s->cfg->kvp_root ? s->cfg->kvp_root
+					: KVP_POOL_DEFAULT_ROOT,
+		       kvp_pool_strerror(rc), strerror(errno));
+		free(k);
+		return -1;
+	}
+	k->ip.script_dir = s->cfg->kvp_scripts;
+	k->ip.config_dir = s->cfg->kvp_root;
+	s->kvp = k;
+	return 0;
+}
+
+void gic_kvp_close(struct gic_svc *s)
+{
+	if (!s->kvp)
+		return;
+	kvp_pool_close(s->kvp->pools);
+	free(s->kvp);
+	s->kvp = NULL;
+}
+
+/* The static values need a name lookup that can take long: captured at
+ * the first request that needs them, on the channel's worker. */
+static const struct kvp_auto *auto_data(struct gic_svc *s)
+{
+	struct gic_kvp *k = s->kvp;
+
+	if (!k->auto_ready) {
+		if (kvp_auto_init(&k->autod, s->cfg->os_release,
+				  GIC_IC_VERSION))
+			rt_warn(s->name, "intrinsic data incomplete");
+		k->auto_ready = true;
+	}
+	return &k->autod;
+}
+
+static int auto_get(struct gic_svc *s, const char *key, char *value,
+		    size_t cap)
+{
+	char name[KVP_AUTO_FIELD_SIZE];
+
+	for (uint32_t i = 0; kvp_auto_key_name(i); i++)
+		if (!strcmp(kvp_auto_key_name(i), key))
+			return kvp_auto_enumerate(auto_data(s), i, name,
+						  sizeof(name), value, cap);
+	return KVP_AUTO_ENOTFOUND;
+}
+
+static uint32_t kvp_get(struct gic_svc *s, const struct kvp_data *d)
+{
+	struct kvp_data *r = &s->kvp->r;
+	int rc = kvp_pool_get(s->kvp->pools, d->pool, d->key, r->value,
+			      sizeof(r->value));
+
+	if (rc == KVP_POOL_ENOTFOUND && d->pool == KVP_POOL_AUTO)
+		rc = auto_get(s, d->key, r->value, sizeof(r->value))
+			     ? KVP_POOL_ENOTFOUND : KVP_POOL_OK;
+	if (rc) {
+		rt_dbg(s->name, "get pool %u \"%s\": %s", d->pool, d->key,
+		       kvp_pool_strerror(rc));
+		return KVP_FAIL;
+	}
+	r->value_type = KVP_REG_SZ;
+	return IC_S_OK;
+}
+
+static uint32_t kvp_set(struct gic_svc *s, const struct kvp_data *d)
+{
+	int rc = kvp_pool_set(s->kvp->pools, d->pool, d->key, d->value);
+
+	if (rc) {
+		rt_warn(s->name, "set pool %u \"%s\": %s", d->pool, d->key,
+			kvp_pool_strerror(rc));
+		return KVP_FAIL;
+	}
+	rt_info(s->name, "pool %u: \"%s\" set", d->pool, d->key);
+	return IC_S_OK;
+}
+
+static uint32_t kvp_delete(struct gic_svc *s, const struct kvp_data *d)
+{
+	int rc = kvp_pool_delete(s->kvp->pools, d->pool, d->key);
+
+	if (rc) {
+		rt_info(s->name, "delete pool %u \"%s\": %s", d->pool, d->key,
+			kvp_pool_strerror(rc));
+		return KVP_FAIL;
+	}
+	rt_info(s->name, "pool %u: \"%s\" deleted", d->pool, d->key);
+	return IC_S_OK;
+}
+
+/* The index-th well-formed record of a pool file. A host enumerates
+ * 0, 1, 2, ...: continuing from the previous answer keeps that linear. */
+static int pool_enum(struct gic_kvp *k, unsigned pool, uint32_t index)
+{
+	struct kvp_data *r = &k->r;
+	uint32_t i = 0, rec = 0;
+	int rc;
+
+	if (index && index == k->next_index[pool]) {
+		i = index;
+		rec = k->next_rec[pool];
+	}
+	for (;; rec++) {
+		rc = kvp_pool_enumerate(k->pools, pool, rec, r->key,
+					sizeof(r->key), r->value,
+					sizeof(r->value));
+		if (rc == KVP_POOL_EBADREC)
+			continue;
+		if (rc || i == index)
+			break;
+		i++;
+	}
+	if (!rc) {
+		k->next_index[pool] = index + 1;
+		k->next_rec[pool] = rec + 1;
+	}
+	return rc;
+}
+
+static uint32_t kvp_enum(struct gic_svc *s, const struct kvp_data *d)
+{
+	struct kvp_data *r = &s->kvp->r;
+	int rc;
+
+	if (d->pool == KVP_POOL_AUTO)
+		rc = kvp_auto_enumerate(auto_data(s), d->index, r->key,
+					sizeof(r->key), r->value,
+					sizeof(r->value));
+	else
+		rc = pool_enum(s->kvp, d->pool, d->index);
+	if (rc)
+		return KVP_FAIL;
+	r->value_type = KVP_REG_SZ;
+	return IC_S_OK;
+}
+
+static bool kvp_binary(const struct gic_svc *s)
+{
+	return s->eng.msg.major >= 5;
+}
+
+static uint32_t ip_status(int rc, uint32_t no_if)
+{
+	switch (rc) {
+	case KVP_IP_OK:
+		return IC_S_OK;
+	case KVP_IP_ENOIF:
+		return no_if;
+	case KVP_IP_EINVAL:
+		return IC_E_INVALIDARG;
+	default:
+		return IC_E_FAIL;
+	}
+}
+
+static uint32_t kvp_get_ip(struct gic_svc *s, const struct kvp_data *d)
+{
+	struct gic_kvp *k = s->kvp;
+	int rc = kvp_ip_get_info(&k->ip, d->ip.adapter_id, &k->info);
+
+	if (rc) {
+		rt_info(s->name, "get ip info of %s: %s", d->ip.adapter_id,
+			kvp_ip_strerror(rc));
+		return ip_status(rc, IC_E_FAIL);
+	}
+	if (gic_ip_to_wire(&k->info, kvp_binary(s), &k->r.ip)) {
+		rt_warn(s->name, "ip info of %s does not fit the message",
+			d->ip.adapter_id);
+		return IC_E_FAIL;
+	}
+	return IC_S_OK;
+}
+
+static uint32_t kvp_set_ip(struct gic_svc *s, const struct kvp_data *d)
+{
+	struct gic_kvp *k = s->kvp;
+	char ifname[IF_NAMESIZE];
+	int rc;
+
+	if (gic_ip_from_wire(&d->ip, kvp_binary(s), &k->info)) {
+		rt_warn(s->name, "set ip info of %s: malformed",
+			d->ip.adapter_id);
+		return IC_E_INVALIDARG;
+	}
+	rc = kvp_ip_find_ifname(&k->ip, k->info.adapter_id, ifname);
+	if (!rc)
+		rc = kvp_ip_set_info(&k->ip, ifname, &k->info);
+	if (rc) {
+		rt_warn(s->name, "set ip info of %s: %s", d->ip.adapter_id,
+			kvp_ip_strerror(rc));
+		return ip_status(rc, IC_E_NOT_FOUND);
+	}
+	rt_info(s->name, "ip configuration of %s (%s) applied",
+		d->ip.adapter_id, ifname);
+	return IC_S_OK;
+}
+
+static uint32_t kvp_do(struct gic_svc *s, const struct kvp_data *d)
+{
+	switch (d->op) {
+	case KVP_OP_GET:
+		return kvp_get(s, d);
+	case KVP_OP_SET:
+		return kvp_set(s, d);
+	case KVP_OP_DELETE:
+		return kvp_delete(s, d);
+	case KVP_OP_ENUMERATE:
+		return kvp_enum(s, d);
+	case KVP_OP_GET_IP_INFO:
+		return kvp_get_ip(s, d);
+	case KVP_OP_SET_IP_INFO:
+		return kvp_set_ip(s, d);
+	default:
+		return IC_E_FAIL;
+	}
+}
+
+void gic_kvp_act(struct gic_svc *s, const struct kvp_data *d, uint64_t xid)
+{
+	struct kvp_data *r = &s->kvp->r;
+	uint32_t status;
+	size_t len = 0;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	status = kvp_do(s, d);
+	if (status != IC_S_OK && status != KVP_FAIL)
+		s->st.os_failures++;
+	rc = kvp_guest_reply(&s->eng, status, r, s->out, sizeof(s->out),
+			     &len);
+	/* A string of ours that does not convert or fit: still answer. */
+	if (rc != VMB_OK) {
+		rt_warn(s->name, "answer to op %u does not fit the message",
+			d->op);
+		rc = kvp_guest_reply(&s->eng, IC_E_FAIL, NULL, s->out,
+				     sizeof(s->out), &len);
+	}
+	if (rc == VMB_OK)
+		gic_reply(s, xid, len);
+}

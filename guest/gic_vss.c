@@ -1,0 +1,125 @@
+/* VSS (live backup) service: the hot-backup check, freeze and thaw through
+ * guest/os/fsfreeze. The fsfreeze object lives as long as the channel, so
+ * a rescind or a lost host thaws whatever is still frozen.
+ *
+ * Nothing is logged between a successful freeze and the thaw: the log may
+ * be a file on a frozen filesystem, and a write there would block this
+ * worker until the watchdog thaws. */
+#include <errno.h>
+#include <string.h>
+
+#include "fsfreeze.h"
+#include "gic.h"
+#include "rt_log.h"
+
+#define VSS_REASON_MAX 256
+
+int gic_vss_open(struct gic_svc *s)
+{
+	const struct gic_cfg *c = s->cfg;
+	struct fsfreeze_config fc = {
+		.mounts = c->freeze,
+		.n_mounts = c->n_freeze,
+		.mountinfo = c->mountinfo,
+		.pre_freeze_hook = c->pre_freeze,
+		.post_thaw_hook = c->post_thaw,
+		.timeout_ms = c->freeze_timeout_ms,
+	};
+	char **paths;
+	size_t n;
+	int rc = fsfreeze_create(&fc, &s->fsf);
+
+	if (rc) {
+		rt_err(s->name, "fsfreeze: %s", strerror(-rc));
+		return rc;
+	}
+	/* Say up front what a backup will freeze. */
+	if (fsfreeze_plan(&fc, &paths, &n) == 0) {
+		for (size_t i = 0; i < n; i++)
+			rt_info(s->name, "backups freeze %s", paths[i]);
+		if (!n)
+			rt_info(s->name, "backups freeze no filesystem");
+		fsfreeze_plan_free(paths, n);
+	}
+	return 0;
+}
+
+void gic_vss_close(struct gic_svc *s)
+{
+	struct fsfreeze_stats st;
+
+	if (!s->fsf)
+		return;
+	if (fsfreeze_is_frozen(s->fsf))
+		rt_warn(s->name, "channel gone while frozen: thawing");
+	fsfreeze_get_stats(s->fsf, &st);
+	rt_info(s->name, "%llu freezes, %llu thaws, %llu thawed on timeout, "
+		"%llu failures", (unsigned long long)st.freezes,
+		(unsigned long long)st.thaws,
+		(unsigned long long)st.auto_thaws,
+		(unsigned long long)st.failures);
+	fsfreeze_destroy(s->fsf);
+	s->fsf = NULL;
+}
+
+static uint32_t vss_freeze(struct gic_svc *s)
+{
+	char why[VSS_REASON_MAX];
+	int rc = fsfreeze_freeze(s->fsf);
+
+	if (!rc)
+		return IC_S_OK;
+	fsfreeze_reason(s->fsf, why, sizeof(why));
+	rt_warn(s->name, "freeze failed: %s", why[0] ? why : strerror(-rc));
+	return IC_E_FAIL;
+}
+
+static uint32_t vss_thaw(struct gic_svc *s)
+{
+	char why[VSS_REASON_MAX];
+	int rc = fsfreeze_thaw(s->fsf);
+
+	if (!rc) {
+		rt_info(s->name, "thawed (%zu filesystems were frozen)",
+			fsfreeze_frozen_count(s->fsf));
+		return IC_S_OK;
+	}
+	if (rc == -ETIMEDOUT) {
+		rt_warn(s->name, "thaw came after the freeze timeout: the "
+			"filesystems were thawed early, the snapshot is not "
+			"consistent");
+		return IC_E_FAIL;
+	}
+	fsfreeze_reason(s->fsf, why, sizeof(why));
+	rt_warn(s->name, "thaw failed: %s", why[0] ? why : strerror(-rc));
+	return IC_E_FAIL;
+}
+
+void gic_vss_act(struct gic_svc *s, uint8_t op, uint64_t xid)
+{
+	uint32_t status = IC_S_OK, flags = 0;
+	size_t len = 0;
+
+	switch (op) {
+	case VSS_OP_HOT_BACKUP:
+		/* As Linux: backups are supported, without auto-recovery. */
+		flags = VSS_HBU_NO_AUTO_RECOVERY;
+		rt_info(s->name, "hot backup check: supported");
+		break;
+	case VSS_OP_FREEZE:
+		rt_info(s->name, "freezing");
+		status = vss_freeze(s);
+		break;
+	case VSS_OP_THAW:
+		status = vss_thaw(s);
+		break;
+	default:
+		status = IC_E_FAIL;
+		break;
+	}
+	if (status != IC_S_OK)
+		s->st.os_failures++;
+	if (vss_guest_reply(&s->eng, status, flags, s->out, sizeof(s->out),
+			    &len) == VMB_OK)
+		gic_reply(s, xid, len);
+}

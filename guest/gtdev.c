@@ -1,0 +1,253 @@
+/* Test device driver, guest side. Sends from the loop thread (tick), with
+ * nowait so that a full ring only defers the rest to the next tick;
+ * receives on the channel worker. Counters shared between the two are
+ * atomics. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gtdev.h"
+#include "rt_log.h"
+#include "testdev/tdev.h"
+
+struct gtdev_cfg gtdev_cfg = {
+	.traffic = GTDEV_ECHO,
+	.size = 64,
+	.burst = 8,
+	.window = 256,
+	.subchannels = -1,
+};
+
+/* Transaction ids of requests; DATA uses GTDEV_XID_DATA | seq. */
+enum {
+	GTDEV_XID_QUERY = 1,
+	GTDEV_XID_MODE,
+	GTDEV_XID_SUBCHANNELS,
+	GTDEV_XID_SOURCE,
+	GTDEV_XID_DATA = 1ull << 32,
+};
+
+struct gtdev_chan {
+	_Atomic bool query_done;
+	_Atomic uint32_t max_sub;
+	bool setup_done;      /* loop thread */
+	uint64_t sent;        /* loop thread */
+	uint8_t *buf;         /* loop thread: DATA being sent */
+	/* receive side (worker, then the drain after it was joined) */
+	uint32_t next_seq;
+	_Atomic uint64_t received, errors;
+	_Atomic bool done;
+};
+
+static const char *const traffic_names[] = {
+	[GTDEV_NONE] = "none", [GTDEV_ECHO] = "echo",
+	[GTDEV_SINK] = "sink", [GTDEV_SOURCE] = "source",
+};
+
+static int send_req(struct gvb_chan *c, uint64_t xid, uint32_t op,
+		    uint32_t a0, uint32_t a1)
+{
+	struct tdev_query m = {
+		.h.op = vmb_le32(op), .version = vmb_le32(a0),
+		.reserved = vmb_le32(a1),
+	};
+	struct vmb_iov iov = { &m, sizeof(m) };
+
+	/* Every request is a header and two words (tdev_wire.h). */
+	return gvb_send(c, xid, VMB_PKT_FLAG_COMPLETION_REQUESTED, &iov, 1,
+			false);
+}
+
+static void gtdev_opened(struct gvb_chan *c)
+{
+	struct gtdev_chan *s = calloc(1, sizeof(*s));
+
+	if (s)
+		s->buf = malloc(sizeof(struct tdev_data) + TDEV_DATA_MAX);
+	if (!s || !s->buf) {
+		free(s);
+		rt_err("test", "relid %u: out of memory", c->relid);
+		return;
+	}
+	c->priv = s;
+	if (send_req(c, GTDEV_XID_QUERY, TDEV_OP_QUERY, TDEV_VERSION, 0))
+		rt_warn("test", "relid %u: QUERY not sent", c->relid);
+}
+
+static void on_comp(struct gvb_chan *c, struct gtdev_chan *s,
+		    const struct vmb_pkt *pkt)
+{
+	struct tdev_comp r;
+
+	if (tdev_parse_comp(pkt->payload, pkt->payload_len, &r)) {
+		atomic_fetch_add(&s->errors, 1);
+		return;
+	}
+	if (r.status != TDEV_ST_OK) {
+		atomic_fetch_add(&s->errors, 1);
+		rt_warn("test", "relid %u: request %u failed: status %u",
+			c->relid, r.op, r.status);
+		return;
+	}
+	switch (pkt->xid) {
+	case GTDEV_XID_QUERY:
+		atomic_store(&s->max_sub, r.value2);
+		atomic_store(&s->query_done, true);
+		rt_info("test", "relid %u: protocol %u.%u, host allows %u "
+			"sub-channels", c->relid, r.value >> 16,
+			r.value & 0xffff, r.value2);
+		break;
+	case GTDEV_XID_SUBCHANNELS:
+		rt_info("test", "relid %u: host offers %u sub-channels",
+			c->relid, r.value);
+		break;
+	case GTDEV_XID_SOURCE:
+		rt_info("test", "relid %u: source done: host sent %u, "
+			"received %llu", c->relid, r.value,
+			(unsigned long long)atomic_load(&s->received));
+		atomic_store(&s->done, true);
+		break;
+	case GTDEV_XID_MODE:
+		break;
+	default:
+		/* the sink's tally */
+		rt_info("test", "relid %u: sink done: host counted %llu "
+			"packets, %llu bytes, %llu errors", c->relid,
+			(unsigned long long)r.packets,
+			(unsigned long long)r.bytes,
+			(unsigned long long)r.errors);
+		if (r.errors)
+			atomic_fetch_add(&s->errors, 1);
+		atomic_store(&s->done, true);
+		break;
+	}
+}
+
+/* Echoes and source packets come back in order, seq 0, 1, 2, ... */
+static void on_data(struct gvb_chan *c, struct gtdev_chan *s,
+		    const struct vmb_pkt *pkt)
+{
+	struct tdev_msg m;
+
+	if (tdev_parse(pkt->payload, pkt->payload_len, &m) != TDEV_ST_OK ||
+	    m.op != TDEV_OP_DATA || m.arg0 != s->next_seq ||
+	    !tdev_check(m.data, m.data_len, m.arg0)) {
+		if (atomic_fetch_add(&s->errors, 1) == 0)
+			rt_warn("test", "relid %u: bad DATA (expected seq %u)",
+				c->relid, s->next_seq);
+		return;
+	}
+	s->next_seq++;
+	atomic_fetch_add(&s->received, 1);
+}
+
+static void gtdev_rx(struct gvb_chan *c, const struct vmb_pkt *pkt)
+{
+	struct gtdev_chan *s = c->priv;
+
+	if (!s)
+		return;
+	if (pkt->type == VMB_PKT_COMP)
+		on_comp(c, s, pkt);
+	else if (pkt->type == VMB_PKT_INBAND)
+		on_data(c, s, pkt);
+	else
+		atomic_fetch_add(&s->errors, 1);
+}
+
+static void setup(struct gvb_chan *c, struct gtdev_chan *s)
+{
+	uint32_t want = atomic_load(&s->max_sub);
+	int rc = 0;
+
+	if (gtdev_cfg.subchannels >= 0 && (uint32_t)gtdev_cfg.subchannels < want)
+		want = (uint32_t)gtdev_cfg.subchannels;
+	if (c->sub_index == 0 && want)
+		rc = send_req(c, GTDEV_XID_SUBCHANNELS, TDEV_OP_SUBCHANNELS,
+			      want, 0);
+	if (!rc && gtdev_cfg.traffic == GTDEV_SINK)
+		rc = send_req(c, GTDEV_XID_MODE, TDEV_OP_MODE, TDEV_MODE_SINK,
+			      0);
+	if (!rc && gtdev_cfg.traffic == GTDEV_SOURCE) {
+		rc = send_req(c, GTDEV_XID_MODE, TDEV_OP_MODE,
+			      TDEV_MODE_SOURCE, 0);
+		if (!rc)
+			rc = send_req(c, GTDEV_XID_SOURCE, TDEV_OP_SOURCE,
+				      (uint32_t)gtdev_cfg.count,
+				      gtdev_cfg.size);
+	}
+	if (rc)
+		rt_warn("test", "relid %u: setup request not sent", c->relid);
+	s->setup_done = true;
+}
+
+static int send_data(struct gvb_chan *c, struct gtdev_chan *s, bool last)
+{
+	struct tdev_data *d = (struct tdev_data *)s->buf;
+	uint32_t seq = (uint32_t)s->sent;
+	struct vmb_iov iov = { s->buf, (uint32_t)sizeof(*d) + gtdev_cfg.size };
+
+	d->h.op = vmb_le32(TDEV_OP_DATA);
+	d->h.reserved = 0;
+	d->seq = vmb_le32(seq);
+	d->len = vmb_le32(gtdev_cfg.size);
+	tdev_fill(s->buf + sizeof(*d), gtdev_cfg.size, seq);
+	return gvb_send(c, GTDEV_XID_DATA | seq,
+			last ? VMB_PKT_FLAG_COMPLETION_REQUESTED : 0, &iov, 1,
+			true);
+}
+
+static void gtdev_tick(struct gvb_chan *c)
+{
+	struct gtdev_chan *s = c->priv;
+	uint64_t limit = gtdev_cfg.count;
+
+	if (!s || !atomic_load(&s->query_done))
+		return;
+	if (!s->setup_done)
+		setup(c, s);
+	if (gtdev_cfg.traffic != GTDEV_ECHO && gtdev_cfg.traffic != GTDEV_SINK)
+		return;
+	for (uint32_t i = 0; i < gtdev_cfg.burst; i++) {
+		if (limit && s->sent >= limit)
+			return;
+		if (gtdev_cfg.traffic == GTDEV_ECHO &&
+		    s->sent - atomic_load(&s->received) >= gtdev_cfg.window)
+			return;
+		if (send_data(c, s, gtdev_cfg.traffic == GTDEV_SINK &&
+					    s->sent + 1 == limit) != VMB_OK)
+			return; /* ring full: next tick */
+		s->sent++;
+	}
+}
+
+/* The worker is joined and the inbound ring drained: whatever was sent
+ * and not answered will never be; report it as handed back. */
+static void gtdev_stopped(struct gvb_chan *c, const char *why)
+{
+	struct gtdev_chan *s = c->priv;
+	uint64_t rx;
+
+	if (!s)
+		return;
+	rx = atomic_load(&s->received);
+	rt_info("test", "relid %u %s: traffic %s, sent %llu, received %llu, "
+		"in flight %llu, errors %llu", c->relid, why,
+		traffic_names[gtdev_cfg.traffic],
+		(unsigned long long)s->sent, (unsigned long long)rx,
+		gtdev_cfg.traffic == GTDEV_ECHO
+			? (unsigned long long)(s->sent - rx) : 0ull,
+		(unsigned long long)atomic_load(&s->errors));
+	free(s->buf);
+	free(s);
+	c->priv = NULL;
+}
+
+const struct gvb_driver gtdev_driver = {
+	.name = TDEV_CLASS_NAME,
+	.class_guid = TDEV_CLASS_GUID,
+	.opened = gtdev_opened,
+	.rx = gtdev_rx,
+	.stopped = gtdev_stopped,
+	.tick = gtdev_tick,
+};

@@ -1,0 +1,183 @@
+/* Internals of the host integration services (hic*.c). */
+#ifndef HVIS_HIC_PRIV_H
+#define HVIS_HIC_PRIV_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "hic.h"
+#include "hvm.h"
+#include "ic/ic.h"
+
+/* Heartbeat: Lost Communication after this many periods without answer. */
+#define HIC_HB_LOST_PERIODS 3
+/* KVP auto pool refresh (addresses for `vm show`), in probe periods. */
+#define HIC_REFRESH_PERIODS 30
+/* Items a `kvp list` or an auto pool refresh reads at most. */
+#define HIC_LIST_MAX 1024
+#define HIC_INTRINSIC_MAX 16
+
+struct hic_info {
+	const char *name;  /* Get-VMIntegrationService's Name */
+	const char *alias; /* short name for hvis-ctl and --services */
+	const struct hdev_class *cls;
+	enum ic_service svc;
+};
+
+extern const struct hic_info hic_infos[HIC__COUNT];
+
+/* An answer decoded on the channel worker, for the loop thread. */
+struct hic_res {
+	struct hic_res *next;
+	uint32_t session;
+	int rc; /* ic_host_input's */
+	struct ic_host_result r;
+};
+
+enum hic_job_kind {
+	HIC_JOB_STOP,
+	HIC_JOB_KVP,         /* one GET / SET / DELETE */
+	HIC_JOB_KVP_LIST,    /* ENUMERATE from index 0 to the end */
+	HIC_JOB_KVP_REFRESH, /* the auto pool into ic->intrinsic */
+	HIC_JOB_BACKUP
+};
+
+enum hic_vss_step { HIC_VSS_CHECK, HIC_VSS_FREEZE, HIC_VSS_SNAPSHOT,
+		    HIC_VSS_THAW };
+
+/* A request that needs one or more guest answers; queued per service,
+ * the head one is active. */
+struct hic_job {
+	struct hic_job *next;
+	enum hic_job_kind kind;
+	int fd;        /* control client awaiting the reply; -1: none */
+	FILE *out;     /* reply body so far */
+	char *body;
+	size_t body_len;
+	uint64_t start_ns;
+	/* shutdown */
+	uint32_t sd_flags;
+	char reason[IC_SD_MSG_UTF8_MAX];
+	/* KVP: the request; list: next index */
+	struct kvp_data kvp;
+	uint32_t count;
+	/* VSS */
+	enum hic_vss_step step;
+	uint32_t hbu_flags;
+	char *fail;    /* first failure, reported after the thaw */
+	pid_t pid;     /* backup command running, or 0 */
+	int pidfd;
+	uint64_t snap_start_ns;
+	int snap_status; /* wait status of the backup command */
+};
+
+struct hic_kv {
+	char *key;
+	char *value;
+};
+
+struct hic_svc {
+	struct hic *ic;
+	enum hic_kind kind;
+	const struct hic_info *info;
+	bool enabled;
+	struct hdev *dev;      /* offered device, NULL when none */
+	struct hvm_chan *chan; /* open channel, NULL when none */
+	bool started;          /* NEGOTIATE sent on this session */
+	bool neg_failed;       /* no common version this session */
+	uint32_t session;      /* bumped at each open */
+
+	/* Shared with the channel worker. */
+	pthread_mutex_t lock;
+	struct ic_host eng;
+	uint64_t next_pkt_xid;
+	uint64_t pend_pkt_xid;
+	struct hic_res *rq;        /* answers not yet handled, oldest first */
+	/* Input the host refused outside the engine: packets before it
+	 * (type, unknown xid), answers after it that contradict their
+	 * request (e.g. another pool or adapter than asked). */
+	struct vmb_badstats rxbad;
+	uint64_t late;             /* answers to requests given up on */
+
+	/* Loop thread. */
+	struct vmb_badstats bad_prev; /* engine counts of ended sessions */
+	bool answered;     /* answered since offered / opened */
+	bool lost;         /* no answer in time since the last one */
+	struct ic_ver fw, msg;
+	bool negotiated;
+	uint64_t sent_ns;  /* open request went out; 0: none */
+	uint64_t requests, answers, failures, timeouts, send_errors;
+	struct hic_job *jobs;
+	bool job_active;
+	uint32_t ticks;
+	uint64_t hb_seq;
+	uint32_t hb_missed;     /* periods the open probe went unanswered */
+	uint64_t ts_last_ms;
+	bool ts_sync_due;
+	uint64_t ts_rtt;        /* last round trip, 100 ns */
+	uint64_t ts_samples;
+	uint64_t ts_last_parent; /* host time of the last sample sent */
+	uint8_t buf[IC_MSG_MAX]; /* request being built */
+};
+
+struct hic {
+	struct hvm *vm;
+	struct hic_cfg cfg;
+	int timer_fd;
+	int64_t skew; /* added to host time in samples, 100 ns units */
+	struct hic_svc svc[HIC__COUNT];
+	struct hic_kv intrinsic[HIC_INTRINSIC_MAX];
+	unsigned n_intrinsic;
+	uint64_t intrinsic_ms; /* when read; 0: never */
+};
+
+uint64_t hic_now_ns(void);
+const char *hic_status(const struct hic_svc *s);
+struct hic_svc *hic_svc_find(struct hic *ic, const char *name);
+int hic_enable(struct hic_svc *s, bool on);
+/* Whether the service's channel is open and negotiated. */
+bool hic_ready(const struct hic_svc *s);
+/* Bad input of every session by reason into out; returns the total. */
+uint64_t hic_bad_total(struct hic_svc *s, struct vmb_badstats *out);
+/* The answer to the open request was malformed: the guest is no longer
+ * communicating properly (Lost Communication until a good answer). */
+void hic_answer_bad(struct hic_svc *s);
+/* An answer the engine accepted contradicts the request: count it under
+ * why, as a failure, and as hic_answer_bad(). */
+void hic_answer_refuse(struct hic_svc *s, enum vmb_bad why);
+/* Time sync: send a sample now if the channel is idle (a SYNC while
+ * ts_sync_due). */
+void hic_ts_send(struct hic_svc *s);
+
+/* Send one request: build runs under the service lock with the engine.
+ * VMB_OK, or a VMB_* / IC_UTF_* failure (nothing left open). */
+typedef int hic_build_fn(struct ic_host *h, const void *arg, uint8_t *out,
+			 size_t cap, size_t *len);
+int hic_send(struct hic_svc *s, hic_build_fn *build, const void *arg);
+
+/* Jobs (hic_job.c). */
+struct hic_job *hic_job_new(enum hic_job_kind kind, int fd);
+void hic_job_queue(struct hic_svc *s, struct hic_job *j);
+void hic_job_kick(struct hic_svc *s);
+void hic_job_result(struct hic_svc *s, int rc, const struct ic_host_result *r);
+/* The active job's request timed out. */
+void hic_job_timeout(struct hic_svc *s);
+/* Queue an auto pool read unless one is queued. */
+void hic_kvp_refresh(struct hic_svc *s);
+/* Fail every queued job (channel gone, disabled, host stopping). */
+void hic_job_abort_all(struct hic_svc *s, const char *why);
+void hic_job_finish(struct hic_svc *s, struct hic_job *j, bool ok,
+		    const char *err);
+const char *hic_status_text(uint32_t status);
+
+/* VSS backup steps (hic_vss.c). */
+int hic_vss_start(struct hic_svc *s, struct hic_job *j);
+void hic_vss_result(struct hic_svc *s, struct hic_job *j, int rc,
+		    const struct ic_host_result *r);
+void hic_vss_cleanup(struct hic_svc *s, struct hic_job *j);
+/* Periodic: stop a backup command that outlived its time limit. */
+void hic_vss_tick(struct hic_svc *s, uint64_t now);
+
+void hic_intrinsic_clear(struct hic *ic);
+
+#endif

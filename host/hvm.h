@@ -1,0 +1,151 @@
+/* The emulated Hyper-V host: one VM with a VMBus server, its synthetic
+ * devices, the transport to one guest at a time and a control socket.
+ *
+ * Threads: everything here runs on the VM's event-loop thread (transport,
+ * control socket, vmb_server calls, offers, open/close), except the
+ * devices' receive callbacks, which run on each channel's worker thread
+ * and reach the loop thread only through hvm_defer(). */
+#ifndef HVIS_HVM_H
+#define HVIS_HVM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rt_chan.h"
+#include "rt_gmem.h"
+#include "rt_loop.h"
+#include "vmbus/vmb_server.h"
+
+struct hvm;
+struct hvm_chan;
+struct hdev;
+struct hic;
+
+/* A device class: what a synthetic device does on its channels. */
+struct hdev_class {
+	const char *name;       /* "test" */
+	const char *class_guid; /* interface type GUID, text */
+	/* Per-device state; max_sub = sub-channels the guest may ask for. */
+	int (*create)(struct hdev *d);
+	void (*destroy)(struct hdev *d);
+	/* Channel about to start: set c->priv. 0 or a failure status. */
+	uint32_t (*open)(struct hvm_chan *c);
+	/* Channel stopped (worker joined): free c->priv. */
+	void (*close)(struct hvm_chan *c);
+	/* A packet from the guest, on the channel's worker thread. */
+	rt_chan_rx_fn *rx; /* arg = struct hvm_chan * */
+	/* Device-specific counters for hvis-ctl; may be NULL. */
+	void (*describe)(struct hvm_chan *c, FILE *out);
+};
+
+const struct hdev_class *hdev_class_find(const char *name);
+
+struct hdev {
+	const struct hdev_class *cls;
+	struct hvm *vm;
+	uint32_t id;              /* serial, never reused */
+	struct vmb_guid instance;
+	uint32_t primary_relid;   /* 0 once removed */
+	uint32_t max_sub;         /* sub-channels the guest may ask for */
+	uint32_t nsub;            /* sub-channels offered */
+	void *priv;
+	struct hdev *next;
+};
+
+enum hvm_chan_state { HVM_CHAN_OFFERED, HVM_CHAN_OPEN, HVM_CHAN_RESCINDED };
+
+struct hvm_chan {
+	struct hvm *vm;
+	struct hdev *dev;
+	uint32_t relid;
+	uint16_t sub_index;
+	enum hvm_chan_state state;
+	int efd_g2h;              /* guest signals host; -1 if none */
+	int efd_h2g;              /* host signals guest */
+	struct rt_chan *rt;       /* running while open */
+	int cpu;
+	uint32_t gen;             /* guest generation the channel opened in */
+	_Atomic uint32_t dev_version; /* device protocol, set by the device */
+	uint64_t g2h_len, h2g_len; /* ring bytes incl. header page */
+	struct rt_chan_stats last; /* counters of the last open session */
+	void *priv;               /* device's per-channel state */
+};
+
+struct hvm_cfg {
+	const char *name;      /* VM name */
+	const char *vmbus_path;
+	const char *ctl_path;
+	uint32_t max_version;  /* 0 = newest */
+	bool once;             /* exit when the guest goes away */
+	bool poll;             /* channel workers poll instead of sleeping */
+};
+
+/* Work for the loop thread, queued from a channel worker. */
+typedef void hvm_work_fn(struct hvm *vm, struct hdev *d, uint32_t arg);
+
+struct hvm_work {
+	hvm_work_fn *fn;
+	uint32_t dev_id;
+	uint32_t gen;
+	uint32_t arg;
+	struct hvm_work *next;
+};
+
+struct hvm {
+	struct hvm_cfg cfg;
+	struct rt_loop *loop;
+	int lfd;                  /* VMBus listening socket */
+	int ctl_fd;               /* control listening socket */
+	int sock;                 /* connected guest, -1 if none */
+	uint32_t gen;             /* guest generation, bumped per guest */
+	uint64_t guests_served;
+	struct rt_gmem gmem;
+	bool have_gmem;
+	struct vmb_server srv;
+	uint32_t version;         /* 0 until a guest connected */
+	uint8_t sint;
+	int ncpu;
+	struct hvm_chan **chans;  /* by relid */
+	struct hdev *devs;
+	uint32_t next_dev_id;
+	/* transport errors, counted */
+	uint64_t xport_bad;
+	uint64_t map_refused;
+	uint64_t ring_bad;        /* ring corruption on channels since closed */
+	/* loop-thread work queue */
+	int work_fd;              /* eventfd */
+	pthread_mutex_t work_lock;
+	struct hvm_work *work;
+	bool stopping;            /* hvm_fini under way */
+	struct hic *ic;           /* integration services (hic.h), or NULL */
+};
+
+int hvm_init(struct hvm *vm, const struct hvm_cfg *cfg, struct rt_loop *l);
+void hvm_fini(struct hvm *vm);
+
+/* Add a device of class cls (offered at once if a guest listens). */
+int hvm_add_device(struct hvm *vm, const struct hdev_class *cls,
+		   uint32_t max_sub, struct hdev **out);
+/* Rescind relid (and, for a primary channel, its sub-channels). */
+int hvm_remove_channel(struct hvm *vm, uint32_t relid);
+/* Offer count more sub-channels of d. Loop thread. */
+int hvm_offer_subchannels(struct hvm *vm, struct hdev *d, uint32_t count);
+
+/* From any thread: run fn on the loop thread for device d of the current
+ * guest (dropped if the device or the guest is gone by then). */
+int hvm_defer(struct hvm *vm, hvm_work_fn *fn, struct hdev *d, uint32_t gen,
+	      uint32_t arg);
+
+/* Control socket (hvm_ctl.c). */
+int hvm_ctl_start(struct hvm *vm);
+void hvm_ctl_stop(struct hvm *vm);
+/* Execute one request line, reply into out; 0 or -1 (error reply), or
+ * HVM_CTL_LATER: the request kept the client socket fd to answer later
+ * (fd -1: no such socket, the request must answer now). */
+#define HVM_CTL_LATER 1
+int hvm_ctl_exec(struct hvm *vm, char *line, int fd, FILE *out);
+
+#endif

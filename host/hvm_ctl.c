@@ -1,0 +1,345 @@
+/* The host's control socket: one text request line per connection, one
+ * text reply ("ok" or "error: why" on the first line, then the body).
+ * Served on the loop thread, so it sees the VM between events. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "hic.h"
+#include "hvm.h"
+#include "rt_log.h"
+#include "vmbus/vmb_client.h"
+
+/* KVP values run to 2047 UTF-16 units, up to 3 bytes each in UTF-8. */
+#define CTL_LINE_MAX 8192
+
+static const char *chan_state_name(const struct hvm_chan *c)
+{
+	switch (c->state) {
+	case HVM_CHAN_OFFERED: return "offered";
+	case HVM_CHAN_OPEN: return "open";
+	case HVM_CHAN_RESCINDED: return "rescinded";
+	}
+	return "?";
+}
+
+static void print_chan(const struct hvm_chan *c, FILE *out)
+{
+	struct rt_chan_stats st = c->last;
+	char guid[VMB_GUID_STRLEN], ver[16] = "-", cpu[12] = "-";
+	uint32_t dv = atomic_load(&((struct hvm_chan *)c)->dev_version);
+
+	if (c->rt)
+		rt_chan_get_stats(c->rt, &st);
+	vmb_guid_format(&c->dev->instance, guid);
+	if (dv)
+		snprintf(ver, sizeof(ver), "%u.%u", dv >> 16, dv & 0xffff);
+	if (c->rt)
+		snprintf(cpu, sizeof(cpu), "%d", c->cpu);
+	fprintf(out,
+		"%-5u %-6s %-36s %3u %-9s %-7s %3s %7lluK %7lluK %10llu %10llu "
+		"%8llu %8llu ",
+		c->relid, c->dev->cls->name, guid, c->sub_index,
+		chan_state_name(c), ver, cpu,
+		(unsigned long long)(c->g2h_len >> 10),
+		(unsigned long long)(c->h2g_len >> 10),
+		(unsigned long long)st.rx_packets,
+		(unsigned long long)st.tx_packets,
+		(unsigned long long)st.signals_in,
+		(unsigned long long)st.signals_out);
+	if (c->dev->cls->describe && c->rt)
+		c->dev->cls->describe((struct hvm_chan *)c, out);
+	fputc('\n', out);
+}
+
+static int cmd_channels(struct hvm *vm, FILE *out)
+{
+	fprintf(out, "%-5s %-6s %-36s %3s %-9s %-7s %3s %8s %8s %10s %10s "
+		"%8s %8s %s\n",
+		"RELID", "CLASS", "INSTANCE", "SUB", "STATE", "VERSION", "CPU",
+		"G2H-RING", "H2G-RING", "G2H-PKTS", "H2G-PKTS", "G2H-SIGS",
+		"H2G-SIGS", "DEVICE");
+	for (uint32_t r = 1; r < VMB_RELID_MAX; r++)
+		if (vm->chans[r])
+			print_chan(vm->chans[r], out);
+	return 0;
+}
+
+static const char *vm_state(const struct hvm *vm)
+{
+	if (vm->sock < 0)
+		return "Off (waiting for a guest)";
+	if (!vm->version)
+		return "Starting (guest attached, VMBus not connected)";
+	return "Running (guest connected)";
+}
+
+static int cmd_vm_show(struct hvm *vm, FILE *out)
+{
+	unsigned nchan = 0, nopen = 0, ndev = 0;
+	uint64_t ring_bad = vm->ring_bad;
+
+	for (uint32_t r = 1; r < VMB_RELID_MAX; r++) {
+		const struct hvm_chan *c = vm->chans[r];
+
+		if (!c)
+			continue;
+		nchan++;
+		if (c->rt) {
+			struct rt_chan_stats st;
+
+			rt_chan_get_stats(c->rt, &st);
+			ring_bad += st.bad;
+			nopen++;
+		}
+	}
+	for (const struct hdev *d = vm->devs; d; d = d->next)
+		ndev++;
+	fprintf(out, "Name:            %s\n", vm->cfg.name);
+	fprintf(out, "State:           %s\n", vm_state(vm));
+	fprintf(out, "VMBus version:   %s\n",
+		vm->version ? vmb_version_name(vm->version) : "-");
+	if (vm->have_gmem)
+		fprintf(out, "Guest memory:    %llu MiB\n",
+			(unsigned long long)(vm->gmem.size >> 20));
+	else
+		fprintf(out, "Guest memory:    -\n");
+	fprintf(out, "Devices:         %u\n", ndev);
+	fprintf(out, "Channels:        %u (%u open)\n", nchan, nopen);
+	fprintf(out, "Guests attached: %llu\n",
+		(unsigned long long)vm->guests_served);
+	fprintf(out, "Errors:          %llu\n",
+		(unsigned long long)(vmb_bad_total(&vm->srv.bad) +
+				     vm->xport_bad + vm->map_refused +
+				     ring_bad));
+	for (unsigned i = 0; i < VMB_BAD__COUNT; i++)
+		fprintf(out, "  %-14s %llu\n", vmb_bad_name((enum vmb_bad)i),
+			(unsigned long long)vm->srv.bad.n[i]);
+	fprintf(out, "  %-14s %llu\n", "transport",
+		(unsigned long long)vm->xport_bad);
+	fprintf(out, "  %-14s %llu\n", "gpadl-refused",
+		(unsigned long long)vm->map_refused);
+	fprintf(out, "  %-14s %llu\n", "ring-corrupt",
+		(unsigned long long)ring_bad);
+	hic_show(vm, out);
+	return 0;
+}
+
+static int parse_u32(const char *s, uint32_t *v)
+{
+	char *end;
+	unsigned long n;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || *end || n > UINT32_MAX)
+		return -1;
+	*v = (uint32_t)n;
+	return 0;
+}
+
+static int cmd_device_add(struct hvm *vm, char **argv, int argc, FILE *out)
+{
+	const struct hdev_class *cls;
+	uint32_t max_sub = 0;
+	struct hdev *d;
+	int rc;
+
+	if (argc < 1 || !(cls = hdev_class_find(argv[0]))) {
+		fprintf(out, "error: usage: device add test [--subchannels K]\n");
+		return -1;
+	}
+	if (argc == 3 && strcmp(argv[1], "--subchannels") == 0) {
+		if (parse_u32(argv[2], &max_sub)) {
+			fprintf(out, "error: bad sub-channel count\n");
+			return -1;
+		}
+	} else if (argc != 1) {
+		fprintf(out, "error: usage: device add test [--subchannels K]\n");
+		return -1;
+	}
+	rc = hvm_add_device(vm, cls, max_sub, &d);
+	if (rc) {
+		fprintf(out, "error: cannot add device: %s\n", strerror(-rc));
+		return -1;
+	}
+	fprintf(out, "ok\ndevice %u relid %u\n", d->id, d->primary_relid);
+	return 0;
+}
+
+static int cmd_device_remove(struct hvm *vm, char **argv, int argc,
+			     FILE *out)
+{
+	uint32_t relid;
+
+	if (argc != 1 || parse_u32(argv[0], &relid)) {
+		fprintf(out, "error: usage: device remove RELID\n");
+		return -1;
+	}
+	if (hvm_remove_channel(vm, relid)) {
+		fprintf(out, "error: no channel with relid %u\n", relid);
+		return -1;
+	}
+	fprintf(out, "ok\nrelid %u rescinded\n", relid);
+	return 0;
+}
+
+static int split_words(char *line, char **argv, int max)
+{
+	int n = 0;
+	char *save = NULL;
+
+	for (char *w = strtok_r(line, " \t\r\n", &save); w && n < max;
+	     w = strtok_r(NULL, " \t\r\n", &save))
+		argv[n++] = w;
+	return n;
+}
+
+int hvm_ctl_exec(struct hvm *vm, char *line, int fd, FILE *out)
+{
+	char *argv[8];
+	int argc, rc;
+
+	/* The services parse quoted words: they see the line first. */
+	rc = hic_ctl_exec(vm, line, fd, out);
+	if (rc != HIC_CTL_NOT_MINE)
+		return rc == HIC_CTL_LATER ? HVM_CTL_LATER : rc;
+	argc = split_words(line, argv, 8);
+
+	if (argc == 1 && strcmp(argv[0], "channels") == 0) {
+		fprintf(out, "ok\n");
+		return cmd_channels(vm, out);
+	}
+	if (argc == 2 && strcmp(argv[0], "vm") == 0 &&
+	    strcmp(argv[1], "show") == 0) {
+		fprintf(out, "ok\n");
+		return cmd_vm_show(vm, out);
+	}
+	if (argc >= 2 && strcmp(argv[0], "device") == 0) {
+		if (strcmp(argv[1], "add") == 0)
+			return cmd_device_add(vm, argv + 2, argc - 2, out);
+		if (strcmp(argv[1], "remove") == 0)
+			return cmd_device_remove(vm, argv + 2, argc - 2, out);
+	}
+	fprintf(out, "error: unknown request; try: channels | vm show | "
+		"device add test [--subchannels K] | device remove RELID | "
+		"vm services | vm service enable|disable NAME | vm stop | "
+		"vm timesync | vm backup | kvp get|set|delete|list\n");
+	return -1;
+}
+
+/* Read one line; the client has a second to send it. */
+static int read_line(int fd, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	while (n + 1 < cap) {
+		ssize_t r = read(fd, buf + n, cap - 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (memchr(buf, '\n', n))
+			break;
+	}
+	buf[n] = '\0';
+	return n ? 0 : -1;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* client went away: nothing to tell it */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void ctl_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
+{
+	struct hvm *vm = arg;
+	struct timeval tv = { .tv_sec = 1 };
+	char line[CTL_LINE_MAX], *reply = NULL;
+	size_t len = 0;
+	FILE *out;
+	int c;
+
+	(void)l;
+	(void)events;
+	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (read_line(c, line, sizeof(line)) == 0) {
+		out = open_memstream(&reply, &len);
+		if (out) {
+			int rc = hvm_ctl_exec(vm, line, c, out);
+
+			fclose(out);
+			if (rc == HVM_CTL_LATER) {
+				free(reply);
+				return; /* the request owns c now */
+			}
+			write_all(c, reply, len);
+			free(reply);
+		}
+	}
+	close(c);
+}
+
+int hvm_ctl_start(struct hvm *vm)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, rc;
+
+	if (strlen(vm->cfg.ctl_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, vm->cfg.ctl_path);
+	if (lstat(vm->cfg.ctl_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(vm->cfg.ctl_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 8) < 0) {
+		rc = -errno;
+		close(fd);
+		rt_err("ctl", "cannot listen on %s: %s", vm->cfg.ctl_path,
+		       strerror(-rc));
+		return rc;
+	}
+	rc = rt_loop_add(vm->loop, fd, EPOLLIN, ctl_event, vm);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	vm->ctl_fd = fd;
+	return 0;
+}
+
+void hvm_ctl_stop(struct hvm *vm)
+{
+	if (vm->ctl_fd < 0)
+		return;
+	rt_loop_del(vm->loop, vm->ctl_fd);
+	close(vm->ctl_fd);
+	vm->ctl_fd = -1;
+	unlink(vm->cfg.ctl_path);
+}

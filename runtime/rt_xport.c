@@ -1,0 +1,217 @@
+/* Synthetic-message transport: one frame per SOCK_SEQPACKET datagram,
+ * descriptors as SCM_RIGHTS. Everything received is checked before the
+ * caller sees it; descriptors of a rejected frame are closed. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "rt_xport.h"
+
+static int xport_addr(struct sockaddr_un *sa, const char *path)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+int rt_xport_listen(const char *path)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd, rc;
+
+	rc = xport_addr(&sa, path);
+	if (rc)
+		return rc;
+	/* A socket left by a previous run would make bind fail; anything
+	 * that is not a socket is not ours to remove. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 8) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int rt_xport_accept(int lfd)
+{
+	int fd;
+
+	do
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	return fd < 0 ? -errno : fd;
+}
+
+int rt_xport_connect(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd, rc;
+
+	rc = xport_addr(&sa, path);
+	if (rc)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	/* An interrupted connect completes on its own; a retry then
+	 * reports EISCONN. */
+	while (rc < 0 && errno == EINTR) {
+		rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+		if (rc < 0 && errno == EISCONN)
+			rc = 0;
+	}
+	if (rc < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int rt_xport_pair(int fds[2])
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+		return -errno;
+	return 0;
+}
+
+union xport_cmsg {
+	struct cmsghdr h;
+	uint8_t buf[CMSG_SPACE(sizeof(int) * RT_FRAME_MAX_FDS)];
+};
+
+int rt_xport_send(int sock, uint16_t type, uint32_t conn_id,
+		  const void *payload, uint32_t len, const int *fds,
+		  unsigned nfds)
+{
+	struct rt_frame_hdr h;
+	struct iovec iov[2];
+	struct msghdr msg;
+	union xport_cmsg c;
+	ssize_t n;
+
+	if (len > VMB_MSG_MAX || nfds > RT_FRAME_MAX_FDS || (len && !payload))
+		return -EINVAL;
+	h.magic = vmb_le32(RT_XPORT_MAGIC);
+	h.type = vmb_le16(type);
+	h.nfds = vmb_le16((uint16_t)nfds);
+	h.conn_id = vmb_le32(conn_id);
+	h.len = vmb_le32(len);
+	iov[0].iov_base = &h;
+	iov[0].iov_len = sizeof(h);
+	iov[1].iov_base = (void *)payload;
+	iov[1].iov_len = len;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	if (nfds) {
+		memset(&c, 0, sizeof(c));
+		msg.msg_control = c.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c.h.cmsg_level = SOL_SOCKET;
+		c.h.cmsg_type = SCM_RIGHTS;
+		c.h.cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(&c.h), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != sizeof(h) + len)
+		return -EIO; /* a datagram socket sends all or nothing */
+	return 0;
+}
+
+/* Collect every descriptor that arrived, even from unexpected control
+ * messages, so that none can leak. Returns how many; more than max means
+ * the frame is malformed (the surplus is closed here). */
+static unsigned take_fds(struct msghdr *msg, int *out, unsigned max)
+{
+	struct cmsghdr *cm;
+	unsigned n = 0;
+
+	for (cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		size_t k, cnt;
+
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(0))
+			continue;
+		cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (k = 0; k < cnt; k++, n++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int),
+			       sizeof(fd));
+			if (n < max)
+				out[n] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
+static void close_fds(int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+int rt_xport_recv(int sock, struct rt_frame *f)
+{
+	struct iovec iov[2];
+	struct msghdr msg;
+	union xport_cmsg c;
+	unsigned got, total;
+	ssize_t n;
+
+	f->nfds = 0;
+	iov[0].iov_base = &f->hdr;
+	iov[0].iov_len = sizeof(f->hdr);
+	iov[1].iov_base = f->payload;
+	iov[1].iov_len = sizeof(f->payload);
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	msg.msg_control = c.buf;
+	msg.msg_controllen = sizeof(c.buf);
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	total = take_fds(&msg, f->fds, RT_FRAME_MAX_FDS);
+	/* the surplus beyond RT_FRAME_MAX_FDS is closed already */
+	got = total < RT_FRAME_MAX_FDS ? total : RT_FRAME_MAX_FDS;
+	/* A zero-length datagram is how SOCK_SEQPACKET reports the peer's
+	 * close; hvis never sends an empty frame. */
+	if (n == 0) {
+		close_fds(f->fds, got);
+		return -ECONNRESET;
+	}
+	if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	    (size_t)n < sizeof(f->hdr) ||
+	    vmb_le32(f->hdr.magic) != RT_XPORT_MAGIC ||
+	    vmb_le32(f->hdr.len) != (size_t)n - sizeof(f->hdr) ||
+	    total > RT_FRAME_MAX_FDS || vmb_le16(f->hdr.nfds) != total) {
+		close_fds(f->fds, got);
+		return -EPROTO;
+	}
+	f->nfds = got;
+	return 0;
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# `make run`: an emulated Hyper-V host with VM "demo" (the five
+# integration services and one test device allowing 2 sub-channels), a
+# guest running its service drivers and light echo traffic on the three
+# test channels, and the live status (hvis-ctl vm watch: VM, channels,
+# services) until Ctrl-C.
+# Without a terminal on stdin, or with HVIS_RUN_SECONDS=N, it stops by
+# itself after N seconds (default 5). Both programs get SIGTERM and must
+# exit cleanly; their sockets must be gone.
+# Usage: scripts/run-demo.sh BUILD_DIR   (HVIS_DEMO_DIR: runtime dir)
+set -uo pipefail
+
+build=${1:?usage: $0 BUILD_DIR}
+bin=$build/tools
+for p in hvis-host hvis-guest hvis-ctl; do
+	[ -x "$bin/$p" ] || { echo "run-demo: $bin/$p not built" >&2; exit 1; }
+done
+if [ -n "${HVIS_DEMO_DIR:-}" ]; then
+	dir=$HVIS_DEMO_DIR
+else
+	dir=${XDG_RUNTIME_DIR:-/tmp/hvis-$(id -u)}
+	[ -n "${XDG_RUNTIME_DIR:-}" ] && dir=$dir/hvis
+	dir=$dir/demo
+fi
+logs=$(mktemp -d "${TMPDIR:-/tmp}/hvis-demo-logs.XXXXXX")
+seconds=${HVIS_RUN_SECONDS:-}
+[ -z "$seconds" ] && [ ! -t 0 ] && seconds=5
+
+host_pid= guest_pid= watch_pid=
+status=0
+
+stop() { # pid name
+	[ -n "$1" ] || return 0
+	kill -TERM "$1" 2>/dev/null
+	wait "$1"
+	local rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "run-demo: $2 exited with status $rc" >&2
+		status=1
+	fi
+}
+
+finish() {
+	trap - INT TERM
+	[ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
+	stop "$guest_pid" hvis-guest
+	stop "$host_pid" hvis-host
+	for s in vmbus.sock ctl.sock; do
+		if [ -e "$dir/$s" ]; then
+			echo "run-demo: $dir/$s left behind" >&2
+			status=1
+		fi
+	done
+	echo
+	echo "--- last host log lines"; tail -n 8 "$logs/host.log"
+	echo "--- last guest log lines"; tail -n 8 "$logs/guest.log"
+	rm -rf "$logs"
+	echo "run-demo: stopped (host pid $host_pid, guest pid $guest_pid)"
+	exit "$status"
+}
+
+# setsid: Ctrl-C goes to hvis-ctl only; we stop guest then host ourselves,
+# so the guest never sees its host die first.
+# The default VM: the five integration services and one test device
+# allowing 2 sub-channels.
+setsid "$bin/hvis-host" --dir "$dir" --name demo \
+	2>"$logs/host.log" &
+host_pid=$!
+trap finish INT TERM
+for _ in $(seq 100); do
+	[ -S "$dir/ctl.sock" ] && break
+	kill -0 "$host_pid" 2>/dev/null || break
+	sleep 0.05
+done
+[ -S "$dir/ctl.sock" ] || { echo "run-demo: host did not start" >&2; cat "$logs/host.log"; finish; }
+
+# KVP pools in the scratch dir; backups may only "freeze" /dev/shm (tmpfs
+# refuses FIFREEZE), so a `vm backup` tried from the demo freezes nothing.
+setsid "$bin/hvis-guest" --dir "$dir" --traffic echo --burst 4 \
+	--kvp-root "$logs/kvp" --freeze /dev/shm 2>"$logs/guest.log" &
+guest_pid=$!
+for _ in $(seq 100); do
+	[ "$("$bin/hvis-ctl" --dir "$dir" channels 2>/dev/null | grep -c ' open ')" -ge 8 ] && break
+	sleep 0.05
+done
+echo "run-demo: host pid $host_pid, guest pid $guest_pid, sockets in $dir"
+echo "run-demo: try '$bin/hvis-ctl --dir $dir channels' in another terminal"
+
+if [ -n "$seconds" ]; then
+	"$bin/hvis-ctl" --dir "$dir" vm watch &
+	watch_pid=$!
+	sleep "$seconds"
+else
+	# Ctrl-C reaches hvis-ctl too; it exits and we clean up.
+	"$bin/hvis-ctl" --dir "$dir" vm watch
+fi
+finish

@@ -1,0 +1,788 @@
+/* IC engines end to end: the host engine builds each request, the guest
+ * engine decodes and answers it, the host engine checks the answer; for
+ * every service at every version either side supports. Then negotiation
+ * corner cases and malformed input on both sides, each counted. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ic/ic.h"
+
+static uint8_t req[IC_MSG_MAX];
+static uint8_t rep[IC_MSG_MAX];
+static size_t req_len, rep_len;
+static struct ic_action act;
+static struct ic_host_result res;
+static struct ic_guest g;
+static struct ic_host h;
+
+#define V(a, b) ((struct ic_ver){ (a), (b) })
+
+/* Negotiates fw/msg (or the defaults when msg.major == 0). */
+static void setup_pair(enum ic_service svc, struct ic_ver fw,
+		       struct ic_ver msg)
+{
+	ic_guest_init(&g, svc);
+	if (msg.major)
+		assert_int_equal(ic_host_init(&h, svc, &fw, 1, &msg, 1), 0);
+	else
+		assert_int_equal(ic_host_init(&h, svc, NULL, 0, NULL, 0), 0);
+	assert_int_equal(ic_host_negotiate(&h, req, sizeof(req), &req_len), 0);
+	assert_int_equal(ic_guest_input(&g, req, req_len, &act, rep,
+					sizeof(rep), &rep_len), 0);
+	assert_int_equal(act.kind, IC_ACT_NEGOTIATED);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_true(res.negotiated);
+	assert_true(h.negotiated && g.negotiated);
+	if (msg.major) {
+		assert_int_equal(ic_ver_u32(h.msg), ic_ver_u32(msg));
+		assert_int_equal(ic_ver_u32(h.fw), ic_ver_u32(fw));
+	}
+	assert_int_equal(ic_ver_u32(g.msg), ic_ver_u32(h.msg));
+}
+
+/* Guest takes req; expects an immediate answer that the host accepts. */
+static void guest_answers_now(void)
+{
+	assert_int_equal(ic_guest_input(&g, req, req_len, &act, rep,
+					sizeof(rep), &rep_len), 0);
+	assert_false(act.reply_pending);
+	assert_true(rep_len > 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+}
+
+static void guest_takes(enum ic_action_kind kind)
+{
+	assert_int_equal(ic_guest_input(&g, req, req_len, &act, rep,
+					sizeof(rep), &rep_len), 0);
+	assert_int_equal(act.kind, kind);
+	assert_true(act.reply_pending);
+	assert_int_equal(rep_len, 0);
+}
+
+static void assert_clean(void)
+{
+	assert_int_equal(vmb_bad_total(&g.st.bad), 0);
+	assert_int_equal(vmb_bad_total(&h.st.bad), 0);
+}
+
+/* ---- per service round trips at each version ---- */
+
+static const struct ic_ver fws[] = { { 1, 0 }, { 3, 0 } };
+
+static void test_heartbeat_versions(void **state)
+{
+	static const struct ic_ver vs[] = { { 1, 0 }, { 3, 0 } };
+
+	(void)state;
+	for (size_t f = 0; f < 2; f++) {
+		for (size_t i = 0; i < 2; i++) {
+			setup_pair(IC_SVC_HEARTBEAT, fws[f], vs[i]);
+			for (uint64_t seq = 41; seq < 44; seq++) {
+				assert_int_equal(ic_hb_host_probe(&h, seq, req,
+						 sizeof(req), &req_len), 0);
+				guest_answers_now();
+				assert_int_equal(res.type, IC_MSG_HEARTBEAT);
+				assert_int_equal(res.hb_seq, seq + 1);
+			}
+			assert_clean();
+			assert_int_equal(h.st.responses, 4);
+		}
+	}
+}
+
+static void test_shutdown_versions(void **state)
+{
+	static const struct ic_ver vs[] = { { 1, 0 }, { 3, 0 }, { 3, 1 },
+					    { 3, 2 } };
+	const char *msg = "Planned \xc3\xa9 shutdown \xf0\x9f\x98\x80";
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++) {
+		setup_pair(IC_SVC_SHUTDOWN, fws[i % 2], vs[i]);
+		for (uint32_t fl = 0; fl <= 5; fl++) {
+			assert_int_equal(ic_sd_host_request(&h, 0x80000000u,
+					 30, fl, msg, req, sizeof(req),
+					 &req_len), 0);
+			guest_takes(IC_ACT_SHUTDOWN);
+			assert_int_equal(act.sd.reason, 0x80000000u);
+			assert_int_equal(act.sd.timeout_s, 30);
+			assert_int_equal(act.sd.force, fl & 1);
+			assert_int_equal(act.sd.reboot, (fl >> 1) & 1);
+			assert_int_equal(act.sd.hibernate, (fl >> 2) & 1);
+			assert_string_equal(act.sd.message, msg);
+			/* The embedder refuses hibernation. */
+			uint32_t st = fl >= 4 ? IC_E_FAIL : IC_S_OK;
+			assert_int_equal(ic_sd_guest_reply(&g, st, rep,
+					 sizeof(rep), &rep_len), 0);
+			assert_int_equal(ic_host_input(&h, rep, rep_len, &res),
+					 0);
+			assert_int_equal(res.status, st);
+		}
+		assert_clean();
+		assert_int_equal(h.st.status_fail, 2);
+		assert_int_equal(ic_sd_guest_reply(&g, 0, rep, sizeof(rep),
+						   &rep_len), VMB_ENOENT);
+	}
+}
+
+static void test_timesync_versions(void **state)
+{
+	static const struct ic_ver vs[] = { { 1, 0 }, { 3, 0 }, { 4, 0 } };
+	const uint64_t t = 133000000000000000ull; /* 2022 in 1601 units */
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		setup_pair(IC_SVC_TIMESYNC, fws[i % 2], vs[i]);
+		assert_int_equal(ic_ts_host_sample(&h, t, 5000, 2000,
+				 IC_TS_FLAG_SYNC, req, sizeof(req), &req_len),
+				 0);
+		guest_answers_now();
+		assert_int_equal(res.status, IC_S_OK);
+		assert_int_equal(act.kind, IC_ACT_TIME);
+		assert_int_equal(act.ts.parent_time, t);
+		assert_true(act.ts.sync);
+		assert_false(act.ts.sample);
+		bool v4 = vs[i].major == 4;
+		assert_int_equal(act.ts.v4, v4);
+		if (v4) {
+			assert_int_equal(act.ts.ref_time, 5000);
+			/* 700 reference units later the host is at t + 700;
+			 * a guest clock at t - 300 is 1000 behind. */
+			assert_int_equal(ic_ts_offset(&act.ts, t - 300, 5700),
+					 1000);
+			/* Guest ahead of the host: negative offset. */
+			assert_int_equal(ic_ts_offset(&act.ts, t + 9000, 5000),
+					 -9000);
+		} else {
+			assert_int_equal(act.ts.round_trip, 2000);
+			assert_int_equal(ic_ts_offset(&act.ts, t, 0), 1000);
+		}
+		assert_int_equal(ic_ts_host_sample(&h, t, 0, 0,
+				 IC_TS_FLAG_SAMPLE, req, sizeof(req),
+				 &req_len), 0);
+		guest_answers_now();
+		assert_true(act.ts.sample);
+		assert_clean();
+	}
+}
+
+static void test_vss_ops(void **state)
+{
+	(void)state;
+	setup_pair(IC_SVC_VSS, V(3, 0), V(5, 0));
+	for (uint8_t op = 0; op < VSS_OP_COUNT; op++) {
+		bool embedder = op == VSS_OP_HOT_BACKUP ||
+				op == VSS_OP_FREEZE || op == VSS_OP_THAW;
+
+		assert_int_equal(vss_host_request(&h, op, req, sizeof(req),
+						  &req_len), 0);
+		if (embedder) {
+			guest_takes(IC_ACT_VSS);
+			assert_int_equal(act.vss.op, op);
+			assert_int_equal(vss_guest_reply(&g, IC_S_OK,
+					 VSS_HBU_NO_AUTO_RECOVERY, rep,
+					 sizeof(rep), &rep_len), 0);
+			assert_int_equal(ic_host_input(&h, rep, rep_len, &res),
+					 0);
+		} else {
+			guest_answers_now();
+			assert_int_equal(act.kind, IC_ACT_VSS);
+		}
+		assert_int_equal(res.status, IC_S_OK);
+		assert_int_equal(res.vss_op, op);
+		assert_int_equal(res.vss_flags, op == VSS_OP_HOT_BACKUP ?
+				 VSS_HBU_NO_AUTO_RECOVERY : 0);
+	}
+	/* A failed freeze goes back as a failure status. */
+	assert_int_equal(vss_host_request(&h, VSS_OP_FREEZE, req, sizeof(req),
+					  &req_len), 0);
+	guest_takes(IC_ACT_VSS);
+	assert_int_equal(vss_guest_reply(&g, IC_E_FAIL, 0, rep, sizeof(rep),
+					 &rep_len), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(res.status, IC_E_FAIL);
+	assert_int_equal(h.st.status_fail, 1);
+	assert_clean();
+}
+
+/* ---- KVP ---- */
+
+static struct kvp_data kd, kr;
+
+static void kvp_exchange(const struct kvp_data *reply, uint32_t status)
+{
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+	guest_takes(IC_ACT_KVP);
+	assert_int_equal(act.kvp.op, kd.op);
+	assert_int_equal(act.kvp.pool, kd.pool);
+	assert_int_equal(kvp_guest_reply(&g, status, reply, rep, sizeof(rep),
+					 &rep_len), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(res.status, status);
+	assert_int_equal(res.kvp.op, kd.op);
+}
+
+static void kvp_basic_ops(void)
+{
+	const char *key = "Key \xe2\x82\xac \xf0\x9f\x98\x80";
+
+	memset(&kd, 0, sizeof(kd));
+	kd.op = KVP_OP_SET;
+	kd.pool = KVP_POOL_AUTO;
+	strcpy(kd.key, key);
+	kd.value_type = KVP_REG_SZ;
+	strcpy(kd.value, "Value \xc3\xa9");
+	kvp_exchange(NULL, IC_S_OK);
+	assert_string_equal(act.kvp.key, key);
+	assert_string_equal(act.kvp.value, "Value \xc3\xa9");
+
+	kd.value_type = KVP_REG_DWORD;
+	kd.value_int = 4000000000u;
+	kvp_exchange(NULL, IC_S_OK);
+	assert_int_equal(act.kvp.value_int, 4000000000u);
+	assert_string_equal(act.kvp.value, "4000000000");
+
+	kd.value_type = KVP_REG_QWORD;
+	kd.value_int = 18446744073709551615ull;
+	kvp_exchange(NULL, IC_S_OK);
+	assert_string_equal(act.kvp.value, "18446744073709551615");
+
+	kd.op = KVP_OP_GET;
+	memset(&kr, 0, sizeof(kr));
+	kr.value_type = KVP_REG_SZ;
+	strcpy(kr.value, "answer");
+	kvp_exchange(&kr, IC_S_OK);
+	assert_string_equal(act.kvp.key, key);
+	assert_string_equal(res.kvp.value, "answer");
+	kvp_exchange(NULL, IC_E_NOT_FOUND);
+
+	kd.op = KVP_OP_DELETE;
+	kd.pool = KVP_POOL_GUEST;
+	kvp_exchange(NULL, IC_S_OK);
+	assert_string_equal(act.kvp.key, key);
+
+	kd.op = KVP_OP_ENUMERATE;
+	kd.index = 7;
+	strcpy(kr.key, "OSName");
+	kr.value_type = KVP_REG_SZ;
+	strcpy(kr.value, "hvis");
+	kvp_exchange(&kr, IC_S_OK);
+	assert_int_equal(act.kvp.index, 7);
+	assert_string_equal(res.kvp.key, "OSName");
+	assert_string_equal(res.kvp.value, "hvis");
+	kr.value_type = KVP_REG_DWORD;
+	kr.value_int = 99;
+	kvp_exchange(&kr, IC_S_OK);
+	assert_int_equal(res.kvp.value_type, KVP_REG_DWORD);
+	assert_int_equal(res.kvp.value_int, 99);
+	kd.index = 8;
+	kvp_exchange(NULL, IC_E_NO_MORE_ITEMS);
+}
+
+static void kvp_ip_ops(bool binary)
+{
+	memset(&kd, 0, sizeof(kd));
+	kd.op = KVP_OP_SET_IP_INFO;
+	kd.pool = KVP_POOL_GUEST;
+	strcpy(kd.ip.adapter_id, "{8A1F-adapter}");
+	kd.ip.family = KVP_FAMILY_BOTH;
+	kd.ip.dhcp = false;
+	if (binary) {
+		kd.ip.n_ipv4 = 2;
+		memcpy(kd.ip.ipv4[1], "\x0a\x00\x00\x05", 4);
+		kd.ip.n_ipv6 = 1;
+		kd.ip.ipv6_prefix[0] = 64;
+		kd.ip.n_gw4 = 5;
+		memcpy(kd.ip.gw4[4], "\x0a\x00\x00\x01", 4);
+		kd.ip.n_dns6 = 64;
+		kd.ip.dns6[63][15] = 0x53;
+		kd.ip.origin[1] = KVP_ORIGIN_STATIC;
+	} else {
+		strcpy(kd.ip.ip_addr, "10.0.0.5;fe80::1");
+		strcpy(kd.ip.subnet, "255.255.255.0;64");
+		strcpy(kd.ip.gateway, "10.0.0.1");
+		strcpy(kd.ip.dns, "10.0.0.53");
+	}
+	kvp_exchange(NULL, IC_S_OK);
+	assert_string_equal(act.kvp.ip.adapter_id, "{8A1F-adapter}");
+	assert_int_equal(act.kvp.ip.family, KVP_FAMILY_BOTH);
+	if (binary) {
+		assert_int_equal(act.kvp.ip.n_ipv4, 2);
+		assert_memory_equal(act.kvp.ip.ipv4[1], "\x0a\x00\x00\x05", 4);
+		assert_int_equal(act.kvp.ip.ipv6_prefix[0], 64);
+		assert_int_equal(act.kvp.ip.n_gw4, 5);
+		assert_memory_equal(act.kvp.ip.gw4[4], "\x0a\x00\x00\x01", 4);
+		assert_int_equal(act.kvp.ip.dns6[63][15], 0x53);
+		assert_int_equal(act.kvp.ip.origin[1], KVP_ORIGIN_STATIC);
+	} else {
+		assert_string_equal(act.kvp.ip.ip_addr, "10.0.0.5;fe80::1");
+		assert_string_equal(act.kvp.ip.dns, "10.0.0.53");
+	}
+
+	kd.op = KVP_OP_GET_IP_INFO;
+	memset(&kr, 0, sizeof(kr));
+	kr.ip = kd.ip;
+	kr.ip.dhcp = true;
+	kr.ip.family = KVP_FAMILY_IPV4;
+	if (!binary)
+		strcpy(kr.ip.gateway, "10.0.0.254");
+	kvp_exchange(&kr, IC_S_OK);
+	assert_string_equal(act.kvp.ip.adapter_id, "{8A1F-adapter}");
+	assert_string_equal(res.kvp.ip.adapter_id, "{8A1F-adapter}");
+	assert_true(res.kvp.ip.dhcp);
+	assert_int_equal(res.kvp.ip.family, KVP_FAMILY_IPV4);
+	if (binary) {
+		assert_int_equal(res.kvp.ip.n_dns6, 64);
+		assert_memory_equal(res.kvp.ip.ipv4[1], "\x0a\x00\x00\x05", 4);
+	} else {
+		assert_string_equal(res.kvp.ip.gateway, "10.0.0.254");
+		assert_string_equal(res.kvp.ip.subnet, "255.255.255.0;64");
+	}
+}
+
+static void test_kvp_versions(void **state)
+{
+	static const struct ic_ver vs[] = { { 1, 0 }, { 3, 0 }, { 4, 0 },
+					    { 5, 0 } };
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++) {
+		setup_pair(IC_SVC_KVP, fws[i % 2], vs[i]);
+		kvp_basic_ops();
+		kvp_ip_ops(vs[i].major >= 5);
+		assert_clean();
+		assert_int_equal(h.st.status_fail, 1); /* NOT_FOUND only */
+	}
+}
+
+static void test_kvp_reply_too_long(void **state)
+{
+	(void)state;
+	setup_pair(IC_SVC_KVP, V(3, 0), V(4, 0));
+	memset(&kd, 0, sizeof(kd));
+	kd.op = KVP_OP_ENUMERATE;
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+	guest_takes(IC_ACT_KVP);
+	memset(&kr, 0, sizeof(kr));
+	memset(kr.key, 'k', 256); /* 256 units + NUL > 512 bytes */
+	kr.value_type = KVP_REG_SZ;
+	assert_int_equal(kvp_guest_reply(&g, IC_S_OK, &kr, rep, sizeof(rep),
+					 &rep_len), VMB_EMSGSIZE);
+	kr.key[255] = 0; /* 255 units + NUL: exactly 512 bytes */
+	memset(kr.value, 'v', 1023);
+	assert_int_equal(kvp_guest_reply(&g, IC_S_OK, &kr, rep, sizeof(rep),
+					 &rep_len), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(strlen(res.kvp.key), 255);
+	assert_int_equal(strlen(res.kvp.value), 1023);
+	/* Host side: a key one unit too long is refused before sending. */
+	kd.op = KVP_OP_GET;
+	memset(kd.key, 'k', 256);
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 VMB_EMSGSIZE);
+	assert_false(h.pending);
+}
+
+/* ---- negotiation ---- */
+
+static void test_negotiate_highest(void **state)
+{
+	static const struct ic_ver offer[] = { { 1, 0 }, { 2, 0 }, { 3, 1 },
+					       { 9, 9 } };
+	static const struct ic_ver fw[] = { { 1, 0 }, { 3, 0 }, { 7, 0 } };
+	static const enum ic_service svcs[] = { IC_SVC_HEARTBEAT,
+		IC_SVC_SHUTDOWN, IC_SVC_TIMESYNC, IC_SVC_KVP, IC_SVC_VSS };
+	static const uint16_t best[] = { 3, 3, 4, 5, 5 };
+
+	(void)state;
+	for (size_t i = 0; i < 5; i++) {
+		setup_pair(svcs[i], V(0, 0), V(0, 0));
+		assert_int_equal(g.fw.major, 3);
+		assert_int_equal(g.msg.major, best[i]);
+	}
+	ic_guest_init(&g, IC_SVC_SHUTDOWN);
+	assert_int_equal(ic_host_init(&h, IC_SVC_SHUTDOWN, fw, 3, offer, 4), 0);
+	assert_int_equal(ic_host_negotiate(&h, req, sizeof(req), &req_len), 0);
+	assert_int_equal(ic_guest_input(&g, req, req_len, &act, rep,
+					sizeof(rep), &rep_len), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(ic_ver_u32(res.fw), ic_ver_u32(V(3, 0)));
+	assert_int_equal(ic_ver_u32(res.msg), ic_ver_u32(V(3, 1)));
+	assert_clean();
+}
+
+static void test_negotiate_no_overlap(void **state)
+{
+	static const struct ic_ver fw1[] = { { 1, 0 } };
+	static const struct ic_ver msg9[] = { { 9, 0 } };
+	static const struct ic_ver msg5[] = { { 5, 0 } };
+
+	(void)state;
+	/* No message version in common. */
+	ic_guest_init(&g, IC_SVC_HEARTBEAT);
+	ic_host_init(&h, IC_SVC_HEARTBEAT, NULL, 0, msg9, 1);
+	assert_int_equal(ic_host_negotiate(&h, req, sizeof(req), &req_len), 0);
+	assert_int_equal(ic_guest_input(&g, req, req_len, &act, rep,
+					sizeof(rep), &rep_len), VMB_ENOTSUP);
+	assert_true(rep_len > 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_ENOTSUP);
+	assert_false(h.negotiated || g.negotiated);
+	assert_int_equal(g.st.negotiate_failed, 1);
+	assert_int_equal(h.st.negotiate_failed, 1);
+	assert_int_equal(ic_hb_host_probe(&h, 1, req, sizeof(req), &req_len),
+			 VMB_ENOTSUP);
+	/* No framework in common: VSS speaks 3.0 only. */
+	ic_guest_init(&g, IC_SVC_VSS);
+	ic_host_init(&h, IC_SVC_VSS, fw1, 1, msg5, 1);
+	assert_int_equal(ic_host_negotiate(&h, req, sizeof(req), &req_len), 0);
+	assert_int_equal(ic_guest_input(&g, req, req_len, &act, rep,
+					sizeof(rep), &rep_len), VMB_ENOTSUP);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_ENOTSUP);
+	assert_clean();
+}
+
+/* ---- malformed input, guest side ---- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+
+static int feed(const uint8_t *p, size_t n)
+{
+	return ic_guest_input(&g, p, n, &act, rep, sizeof(rep), &rep_len);
+}
+
+static uint32_t rep_status(void)
+{
+	uint32_t s;
+
+	memcpy(&s, rep + 8 + 12, 4);
+	return s;
+}
+
+static void test_guest_bad_headers(void **state)
+{
+	uint8_t m[64];
+
+	(void)state;
+	setup_pair(IC_SVC_HEARTBEAT, V(3, 0), V(3, 0));
+	assert_int_equal(ic_hb_host_probe(&h, 5, req, sizeof(req), &req_len),
+			 0);
+	assert_int_equal(feed(req, 27), VMB_EPROTO); /* truncated headers */
+	assert_int_equal(rep_len, 0);
+	memcpy(m, req, req_len);
+	put32(m + 4, (uint32_t)req_len); /* msgsize claims 8 bytes more */
+	assert_int_equal(feed(m, req_len), VMB_EPROTO);
+	assert_int_equal(rep_len, 0);
+	memcpy(m, req, req_len);
+	put16(m + 8 + 10, 17); /* icmsg size past msgsize */
+	assert_int_equal(feed(m, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_TRUNCATED], 3);
+	memcpy(m, req, req_len);
+	m[8 + 17] = IC_FLAG_TRANSACTION | IC_FLAG_RESPONSE;
+	assert_int_equal(feed(m, req_len), VMB_EPROTO); /* not a request */
+	assert_int_equal(rep_len, 0);
+	assert_int_equal(g.st.bad.n[VMB_BAD_FIELD], 1);
+	assert_int_equal(feed(NULL, 5), VMB_EINVAL);
+	/* Padding after the message is allowed and not echoed. */
+	memcpy(m, req, req_len);
+	assert_int_equal(feed(m, req_len + 7), 0);
+	assert_int_equal(rep_len, req_len);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(res.hb_seq, 6);
+}
+
+static void test_guest_wrong_type_and_state(void **state)
+{
+	(void)state;
+	/* Heartbeat before negotiation. */
+	ic_guest_init(&g, IC_SVC_HEARTBEAT);
+	ic_host_init(&h, IC_SVC_HEARTBEAT, NULL, 0, NULL, 0);
+	h.negotiated = true; /* a host that skips negotiation */
+	h.fw = V(3, 0);
+	h.msg = V(3, 0);
+	assert_int_equal(ic_hb_host_probe(&h, 1, req, sizeof(req), &req_len),
+			 0);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_STATE], 1);
+	assert_int_equal(rep_status(), IC_E_FAIL);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(res.status, IC_E_FAIL);
+	assert_int_equal(h.st.status_fail, 1);
+
+	/* A shutdown request on the heartbeat channel. */
+	setup_pair(IC_SVC_SHUTDOWN, V(3, 0), V(3, 0));
+	assert_int_equal(ic_sd_host_request(&h, 0, 0, 0, NULL, req,
+					    sizeof(req), &req_len), 0);
+	struct ic_guest sd = g;
+	ic_guest_init(&g, IC_SVC_HEARTBEAT);
+	g.negotiated = true;
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_TYPE], 1);
+	assert_int_equal(rep_status(), IC_E_FAIL);
+
+	/* A second shutdown while the first is unanswered. */
+	g = sd;
+	assert_int_equal(feed(req, req_len), 0);
+	assert_true(act.reply_pending);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_STATE], 1);
+	assert_int_equal(rep_status(), IC_E_FAIL);
+	/* The first is still answerable. */
+	assert_int_equal(ic_sd_guest_reply(&g, IC_S_OK, rep, sizeof(rep),
+					   &rep_len), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(res.status, IC_S_OK);
+}
+
+static void test_guest_bad_shutdown(void **state)
+{
+	static const uint32_t bad_flags[] = { 6, 7, 8, 0x10, 0x80000000u };
+
+	(void)state;
+	setup_pair(IC_SVC_SHUTDOWN, V(3, 0), V(3, 2));
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(ic_sd_host_request(&h, 0, 0, bad_flags[i],
+				 NULL, req, sizeof(req), &req_len), 0);
+		assert_int_equal(feed(req, req_len), VMB_EPROTO);
+		assert_false(act.reply_pending);
+		assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+		assert_int_equal(res.status, IC_E_FAIL);
+	}
+	assert_int_equal(g.st.bad.n[VMB_BAD_FIELD], 5);
+	/* A display message with an unpaired surrogate. */
+	assert_int_equal(ic_sd_host_request(&h, 0, 0, 0, "x", req, sizeof(req),
+					    &req_len), 0);
+	put16(req + IC_HDR_LEN + 12, 0xd800);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_FIELD], 6);
+	ic_host_cancel(&h);
+	/* Shorter than reason/timeout/flags. */
+	assert_int_equal(ic_sd_host_request(&h, 0, 0, 0, NULL, req,
+					    sizeof(req), &req_len), 0);
+	put16(req + 8 + 10, 11);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(res.status, IC_E_FAIL);
+}
+
+static void test_guest_bad_kvp(void **state)
+{
+	(void)state;
+	setup_pair(IC_SVC_KVP, V(3, 0), V(4, 0));
+	memset(&kd, 0, sizeof(kd));
+	kd.op = KVP_OP_GET;
+	strcpy(kd.key, "k");
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+	req[IC_HDR_LEN] = KVP_OP_COUNT; /* unknown op */
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(rep_status(), IC_E_FAIL);
+	req[IC_HDR_LEN] = KVP_OP_GET;
+	req[IC_HDR_LEN + 1] = KVP_POOL_COUNT; /* unknown pool */
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	req[IC_HDR_LEN + 1] = 0;
+	put32(req + IC_HDR_LEN + 8, 3); /* odd key size */
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	put32(req + IC_HDR_LEN + 8, 514); /* key size past the field */
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	put32(req + IC_HDR_LEN + 8, 2); /* no NUL within key size */
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_FIELD], 5);
+	put32(req + IC_HDR_LEN + 8, 4);
+	put16(req + 8 + 10, 100); /* body too short for GET */
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	/* SET with a DWORD of the wrong size, and an unknown value type. */
+	ic_host_cancel(&h);
+	kd.op = KVP_OP_SET;
+	kd.value_type = KVP_REG_DWORD;
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+	put32(req + IC_HDR_LEN + 4 + 8, 2);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	put32(req + IC_HDR_LEN + 4 + 8, 4);
+	put32(req + IC_HDR_LEN + 4, 3);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_FIELD], 7);
+	assert_int_equal(g.st.fail_replies, 8);
+	/* Nothing is pending after refusals. */
+	assert_int_equal(kvp_guest_reply(&g, 0, NULL, rep, sizeof(rep),
+					 &rep_len), VMB_ENOENT);
+}
+
+static void test_guest_bad_vss(void **state)
+{
+	(void)state;
+	setup_pair(IC_SVC_VSS, V(3, 0), V(5, 0));
+	assert_int_equal(vss_host_request(&h, VSS_OP_FREEZE, req, sizeof(req),
+					  &req_len), 0);
+	req[IC_HDR_LEN] = VSS_OP_COUNT;
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_FIELD], 1);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_OK);
+	assert_int_equal(res.status, IC_E_FAIL);
+	assert_int_equal(vss_host_request(&h, VSS_OP_THAW, req, sizeof(req),
+					  &req_len), 0);
+	put16(req + 8 + 10, 8);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	assert_int_equal(vss_host_request(&h, VSS_OP_COUNT, req, sizeof(req),
+					  &req_len), VMB_EINVAL);
+}
+
+static void test_guest_bad_negotiate(void **state)
+{
+	(void)state;
+	ic_guest_init(&g, IC_SVC_TIMESYNC);
+	ic_host_init(&h, IC_SVC_TIMESYNC, NULL, 0, NULL, 0);
+	assert_int_equal(ic_host_negotiate(&h, req, sizeof(req), &req_len), 0);
+	put16(req + IC_HDR_LEN, 101); /* more versions than allowed */
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_OVERSIZE], 1);
+	put16(req + IC_HDR_LEN, 30); /* list longer than the body */
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	assert_false(g.negotiated);
+}
+
+/* ---- malformed answers, host side ---- */
+
+static void test_host_bad_answers(void **state)
+{
+	uint8_t m[IC_MSG_MAX];
+
+	(void)state;
+	setup_pair(IC_SVC_HEARTBEAT, V(3, 0), V(3, 0));
+	/* Unsolicited. */
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_XID], 1);
+	assert_int_equal(ic_hb_host_probe(&h, 10, req, sizeof(req), &req_len),
+			 0);
+	assert_int_equal(ic_hb_host_probe(&h, 11, req, sizeof(req), &req_len),
+			 VMB_EBUSY);
+	assert_int_equal(feed(req, req_len), 0);
+	memcpy(m, rep, rep_len);
+	m[8 + 16] ^= 1; /* wrong transaction id */
+	assert_int_equal(ic_host_input(&h, m, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_XID], 2);
+	memcpy(m, rep, rep_len);
+	put16(m + 8 + 4, IC_MSG_SHUTDOWN); /* wrong type */
+	assert_int_equal(ic_host_input(&h, m, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_TYPE], 1);
+	assert_int_equal(ic_host_input(&h, rep, 20, &res), VMB_EPROTO);
+	memcpy(m, rep, rep_len);
+	m[8 + 17] = IC_FLAG_REQUEST; /* not a response */
+	assert_int_equal(ic_host_input(&h, m, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_FIELD], 1);
+	memcpy(m, rep, rep_len);
+	put16(m + 8 + 10, 4); /* body too short for a sequence */
+	assert_int_equal(ic_host_input(&h, m, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_TRUNCATED], 2);
+	assert_false(h.pending);
+	/* Sequence not incremented. */
+	assert_int_equal(ic_hb_host_probe(&h, 20, req, sizeof(req), &req_len),
+			 0);
+	assert_int_equal(feed(req, req_len), 0);
+	put32(rep + IC_HDR_LEN, 20);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.hb_seq_bad, 1);
+	/* A late answer after cancel is a stale id. */
+	assert_int_equal(ic_hb_host_probe(&h, 30, req, sizeof(req), &req_len),
+			 0);
+	assert_int_equal(feed(req, req_len), 0);
+	ic_host_cancel(&h);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_XID], 3);
+	assert_int_equal(vmb_bad_total(&g.st.bad), 0);
+}
+
+static void test_host_bad_negotiation_answer(void **state)
+{
+	(void)state;
+	ic_guest_init(&g, IC_SVC_KVP);
+	ic_host_init(&h, IC_SVC_KVP, NULL, 0, NULL, 0);
+	assert_int_equal(ic_host_negotiate(&h, req, sizeof(req), &req_len), 0);
+	assert_int_equal(feed(req, req_len), 0);
+	put16(rep + IC_HDR_LEN + 12, 6); /* a version never offered */
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_VERSION], 1);
+	assert_false(h.negotiated);
+	assert_int_equal(ic_host_negotiate(&h, req, sizeof(req), &req_len), 0);
+	assert_int_equal(feed(req, req_len), 0);
+	put16(rep + IC_HDR_LEN, 2); /* two framework versions */
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_FIELD], 1);
+}
+
+static void test_host_bad_kvp_answer(void **state)
+{
+	(void)state;
+	setup_pair(IC_SVC_KVP, V(3, 0), V(5, 0));
+	memset(&kd, 0, sizeof(kd));
+	kd.op = KVP_OP_ENUMERATE;
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+	assert_int_equal(feed(req, req_len), 0);
+	memset(&kr, 0, sizeof(kr));
+	strcpy(kr.key, "a");
+	kr.value_type = KVP_REG_SZ;
+	assert_int_equal(kvp_guest_reply(&g, 0, &kr, rep, sizeof(rep),
+					 &rep_len), 0);
+	put16(rep + IC_HDR_LEN + 8 + 12, 0xdc00); /* unpaired surrogate */
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_FIELD], 1);
+	/* Binary ip info with too many gateways. */
+	kd.op = KVP_OP_GET_IP_INFO;
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+	assert_int_equal(feed(req, req_len), 0);
+	kr.ip.n_gw4 = 6;
+	assert_int_equal(kvp_guest_reply(&g, 0, &kr, rep, sizeof(rep),
+					 &rep_len), VMB_EINVAL);
+	kr.ip.n_gw4 = 1;
+	assert_int_equal(kvp_guest_reply(&g, 0, &kr, rep, sizeof(rep),
+					 &rep_len), 0);
+	put32(rep + IC_HDR_LEN + 4 + 8, 6);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_FIELD], 2);
+	assert_int_equal(vmb_bad_total(&g.st.bad), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_heartbeat_versions),
+		cmocka_unit_test(test_shutdown_versions),
+		cmocka_unit_test(test_timesync_versions),
+		cmocka_unit_test(test_vss_ops),
+		cmocka_unit_test(test_kvp_versions),
+		cmocka_unit_test(test_kvp_reply_too_long),
+		cmocka_unit_test(test_negotiate_highest),
+		cmocka_unit_test(test_negotiate_no_overlap),
+		cmocka_unit_test(test_guest_bad_headers),
+		cmocka_unit_test(test_guest_wrong_type_and_state),
+		cmocka_unit_test(test_guest_bad_shutdown),
+		cmocka_unit_test(test_guest_bad_kvp),
+		cmocka_unit_test(test_guest_bad_vss),
+		cmocka_unit_test(test_guest_bad_negotiate),
+		cmocka_unit_test(test_host_bad_answers),
+		cmocka_unit_test(test_host_bad_negotiation_answer),
+		cmocka_unit_test(test_host_bad_kvp_answer),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

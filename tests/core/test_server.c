@@ -1,0 +1,893 @@
+/* Host side of channel management (vmb_server) against a scripted guest:
+ * guest messages are built with the codec (or by hand where they must be
+ * malformed), the server's replies and callbacks are captured and checked,
+ * and every rejection must be counted. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vmbus/vmb_client.h"
+#include "vmbus/vmb_msg.h"
+#include "vmbus/vmb_server.h"
+
+#define MAXPOST 512
+#define REDIR VMB_MSG_REDIRECT_CONNECTION_ID
+
+struct posted {
+	uint32_t len;
+	union vmb_msg_buf m;
+};
+
+struct env {
+	struct vmb_server s;
+	struct posted *out;
+	unsigned nout;
+	uint32_t version;
+	unsigned connected, maps, unmaps, opens, closes, releases, unloads;
+	unsigned modifies;
+	uint32_t map_status, open_status, modify_status;
+	uint32_t last_close, last_release, last_modify_vp;
+	uint64_t map_pfns[1100];
+	uint32_t map_pfn_count, map_range_count;
+	uint32_t map_range_len[4], map_range_off[4];
+	struct vmb_server_open last_open;
+	uint32_t last_open_ring_pages;
+};
+
+static int e_post(void *ctx, const void *msg, uint32_t len)
+{
+	struct env *e = ctx;
+
+	assert_true(e->nout < MAXPOST);
+	assert_true(len >= 8 && len <= VMB_MSG_MAX);
+	memset(&e->out[e->nout].m, 0, sizeof(union vmb_msg_buf));
+	memcpy(e->out[e->nout].m.raw, msg, len);
+	e->out[e->nout++].len = len;
+	return VMB_OK;
+}
+
+static void e_connected(void *ctx, uint32_t version,
+			const struct vmb_msg_initiate_contact *req)
+{
+	struct env *e = ctx;
+
+	assert_int_equal(req->version, version);
+	e->connected++;
+	e->version = version;
+}
+
+static uint32_t e_map(void *ctx, struct vmb_server_gpadl *g)
+{
+	struct env *e = ctx;
+
+	e->maps++;
+	assert_false(g->complete);
+	assert_true(g->pfn_count <= 1100);
+	e->map_pfn_count = g->pfn_count;
+	e->map_range_count = g->range_count;
+	memcpy(e->map_pfns, g->pfns, g->pfn_count * 8);
+	for (uint32_t i = 0; i < g->range_count && i < 4; i++) {
+		e->map_range_len[i] = g->range_len[i];
+		e->map_range_off[i] = g->range_off[i];
+	}
+	return e->map_status;
+}
+
+static void e_unmap(void *ctx, struct vmb_server_gpadl *g)
+{
+	assert_true(g->complete);
+	((struct env *)ctx)->unmaps++;
+}
+
+static uint32_t e_open(void *ctx, const struct vmb_server_open *o)
+{
+	struct env *e = ctx;
+
+	e->opens++;
+	e->last_open = *o;
+	e->last_open_ring_pages = o->ring->pfn_count;
+	return e->open_status;
+}
+
+static void e_close(void *ctx, uint32_t relid)
+{
+	struct env *e = ctx;
+
+	e->closes++;
+	e->last_close = relid;
+}
+
+static void e_released(void *ctx, uint32_t relid)
+{
+	struct env *e = ctx;
+
+	e->releases++;
+	e->last_release = relid;
+}
+
+static uint32_t e_modify(void *ctx, uint32_t relid, uint32_t vp)
+{
+	struct env *e = ctx;
+
+	(void)relid;
+	e->modifies++;
+	e->last_modify_vp = vp;
+	return e->modify_status;
+}
+
+static void e_unloaded(void *ctx)
+{
+	((struct env *)ctx)->unloads++;
+}
+
+static const struct vmb_server_ops ops = {
+	.post = e_post,
+	.connected = e_connected,
+	.gpadl_map = e_map,
+	.gpadl_unmap = e_unmap,
+	.open = e_open,
+	.close = e_close,
+	.released = e_released,
+	.modify = e_modify,
+	.unloaded = e_unloaded,
+};
+
+static struct env *env_new(uint32_t max_version)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	e->out = calloc(MAXPOST, sizeof(*e->out));
+	assert_non_null(e->out);
+	assert_int_equal(vmb_server_init(&e->s, &ops, e, max_version), VMB_OK);
+	return e;
+}
+
+static void env_free(struct env *e)
+{
+	vmb_server_fini(&e->s);
+	free(e->out);
+	free(e);
+}
+
+static const struct posted *last(struct env *e)
+{
+	assert_true(e->nout > 0);
+	return &e->out[e->nout - 1];
+}
+
+static uint64_t bad(struct env *e, enum vmb_bad why)
+{
+	return e->s.bad.n[why];
+}
+
+static uint32_t conn(struct env *e)
+{
+	return e->s.version >= VMB_VERSION(5, 0) ? REDIR : 1;
+}
+
+static int guest(struct env *e, const union vmb_msg_buf *b, uint32_t len)
+{
+	return vmb_server_input(&e->s, conn(e), b->raw, len);
+}
+
+static int contact(struct env *e, uint32_t conn_id, uint32_t version)
+{
+	union vmb_msg_buf b;
+	uint32_t len = vmb_msg_enc_initiate_contact(&b, version, 0, 0x3000, 0,
+						    0);
+
+	return vmb_server_input(&e->s, conn_id, b.raw, len);
+}
+
+static int guest_empty(struct env *e, uint32_t type)
+{
+	union vmb_msg_buf b;
+
+	return guest(e, &b, vmb_msg_enc_empty(&b, type));
+}
+
+static int guest_relid(struct env *e, uint32_t type, uint32_t relid)
+{
+	union vmb_msg_buf b;
+
+	return guest(e, &b, vmb_msg_enc_relid(&b, type, relid));
+}
+
+static uint32_t add_offer(struct env *e, uint32_t relid, uint16_t sub)
+{
+	struct vmb_msg_offer o;
+
+	memset(&o, 0, sizeof(o));
+	o.offer.sub_channel_index = sub;
+	o.offer.if_type.b[3] = 0x77;
+	assert_int_equal(vmb_server_offer(&e->s, &o, &relid), VMB_OK);
+	assert_int_equal(o.child_relid, relid);
+	assert_int_equal(o.connection_id, relid | 0x2000);
+	assert_int_equal(o.offer.sub_channel_index, sub);
+	return relid;
+}
+
+/* Connected at version with offers 1..noffers delivered. */
+static struct env *env_ready(uint32_t version, unsigned noffers)
+{
+	struct env *e = env_new(0);
+
+	for (unsigned i = 0; i < noffers; i++)
+		add_offer(e, 0, 0);
+	assert_int_equal(contact(e, vmb_msg_contact_conn_id(version), version),
+			 VMB_OK);
+	assert_int_equal(last(e)->m.version_response.version_supported, 1);
+	assert_int_equal(guest_empty(e, VMB_MSG_REQUESTOFFERS), VMB_OK);
+	assert_int_equal(e->nout, noffers + 2);
+	assert_int_equal(last(e)->m.hdr.type, VMB_MSG_ALLOFFERS_DELIVERED);
+	e->nout = 0;
+	return e;
+}
+
+static void test_contact(void **state)
+{
+	struct env *e = env_new(VMB_VERSION(5, 2));
+	union vmb_msg_buf b;
+
+	(void)state;
+	add_offer(e, 0, 0);
+	assert_int_equal(guest_empty(e, VMB_MSG_REQUESTOFFERS), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 1);
+	/* Connection id rule: 5.0+ on 4, older on 1. */
+	assert_int_equal(contact(e, 1, VMB_VERSION(5, 2)), VMB_EPROTO);
+	assert_int_equal(contact(e, 4, VMB_VERSION(4, 1)), VMB_EPROTO);
+	assert_int_equal(contact(e, 7, VMB_VERSION(1, 1)), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_VERSION), 3);
+	assert_int_equal(e->nout, 3);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(e->out[i].m.version_response.version_supported,
+				 0);
+	/* 5.0+ must ask for SINT 2 in VTL 0. */
+	vmb_msg_enc_initiate_contact(&b, VMB_VERSION(5, 2), 0, 0, 0, 0);
+	b.initiate_contact.msg_sint = 3;
+	assert_int_equal(vmb_server_input(&e->s, 4, b.raw, 40), VMB_EPROTO);
+	/* Monitor pages come in pairs. */
+	vmb_msg_enc_initiate_contact(&b, VMB_VERSION(5, 2), 0, 0, 0x1000, 0);
+	assert_int_equal(vmb_server_input(&e->s, 4, b.raw, 40), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_FIELD), 2);
+	/* Above the cap, or unknown: refused, not counted. */
+	e->nout = 0;
+	assert_int_equal(contact(e, 4, VMB_VERSION(5, 3)), VMB_OK);
+	assert_int_equal(contact(e, 4, VMB_VERSION(6, 0)), VMB_OK);
+	assert_int_equal(contact(e, 1, VMB_VERSION(4, 2)), VMB_OK);
+	assert_int_equal(e->nout, 3);
+	assert_int_equal(last(e)->m.version_response.version_supported, 0);
+	assert_int_equal(vmb_bad_total(&e->s.bad), 6);
+	assert_int_equal(e->connected, 0);
+
+	assert_int_equal(contact(e, 4, VMB_VERSION(5, 2)), VMB_OK);
+	assert_int_equal(e->connected, 1);
+	assert_int_equal(e->s.version, VMB_VERSION(5, 2));
+	assert_int_equal(last(e)->m.version_response.version_supported, 1);
+	assert_int_equal(last(e)->m.version_response.connection_state, 0);
+	assert_int_equal(last(e)->m.version_response.msg_conn_id, REDIR);
+	/* Contact again while connected: refused. */
+	assert_int_equal(contact(e, 4, VMB_VERSION(5, 2)), VMB_EPROTO);
+	assert_int_equal(last(e)->m.version_response.version_supported, 0);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 2);
+	/* Later messages only on the id handed out. */
+	vmb_msg_enc_empty(&b, VMB_MSG_REQUESTOFFERS);
+	assert_int_equal(vmb_server_input(&e->s, 1, b.raw, 8), VMB_EPROTO);
+	assert_int_equal(vmb_server_input(&e->s, 4, b.raw, 8), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_VERSION), 5);
+	e->nout = 0;
+	assert_int_equal(vmb_server_input(&e->s, REDIR, b.raw, 8), VMB_OK);
+	assert_int_equal(e->nout, 2);
+	assert_int_equal(e->out[0].m.hdr.type, VMB_MSG_OFFERCHANNEL);
+	assert_int_equal(e->out[0].m.offer.child_relid, 1);
+	assert_int_equal(e->out[0].m.offer.connection_id, 0x2001);
+	assert_int_equal(e->out[0].m.offer.offer.if_type.b[3], 0x77);
+	assert_int_equal(e->out[1].m.hdr.type, VMB_MSG_ALLOFFERS_DELIVERED);
+	assert_int_equal(vmb_server_input(&e->s, REDIR, b.raw, 8), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 3);
+	/* Hot add goes out at once. */
+	add_offer(e, 9, 0);
+	assert_int_equal(last(e)->m.offer.child_relid, 9);
+	struct vmb_msg_offer o;
+	memset(&o, 0, sizeof(o));
+	uint32_t relid = 9;
+	assert_int_equal(vmb_server_offer(&e->s, &o, &relid), VMB_EBUSY);
+	relid = VMB_RELID_MAX;
+	assert_int_equal(vmb_server_offer(&e->s, &o, &relid), VMB_EINVAL);
+	assert_non_null(vmb_server_chan(&e->s, 9));
+	assert_null(vmb_server_chan(&e->s, 8));
+	env_free(e);
+
+	/* Below 5.0: id 1 throughout; the field echoes the version. */
+	e = env_new(0);
+	assert_int_equal(contact(e, 1, VMB_VERSION(3, 0)), VMB_OK);
+	assert_int_equal(last(e)->m.version_response.msg_conn_id,
+			 VMB_VERSION(3, 0));
+	vmb_msg_enc_empty(&b, VMB_MSG_REQUESTOFFERS);
+	assert_int_equal(vmb_server_input(&e->s, REDIR, b.raw, 8), VMB_EPROTO);
+	assert_int_equal(vmb_server_input(&e->s, 1, b.raw, 8), VMB_OK);
+	env_free(e);
+}
+
+/* Sends a one-range GPADL of n pages as header + bodies (numbered from
+ * first_number, or all 0 if first_number is 0). Returns the last rc. */
+static int send_gpadl(struct env *e, uint32_t relid, uint32_t id,
+		      const uint64_t *pfn, uint32_t n, uint32_t first_number)
+{
+	union vmb_msg_buf b;
+	uint32_t k = n < 26 ? n : 26;
+	int rc = guest(e, &b, vmb_msg_enc_gpadl_header(&b, relid, id, n, pfn,
+						       k));
+
+	for (uint32_t num = first_number; k < n;) {
+		uint32_t c = n - k < 28 ? n - k : 28;
+		rc = guest(e, &b, vmb_msg_enc_gpadl_body(&b, num, id, pfn + k,
+							 c));
+		k += c;
+		if (first_number)
+			num++;
+	}
+	return rc;
+}
+
+static void expect_created(struct env *e, uint32_t relid, uint32_t id,
+			   bool ok)
+{
+	const struct posted *p = last(e);
+
+	assert_int_equal(p->m.hdr.type, VMB_MSG_GPADL_CREATED);
+	assert_int_equal(p->m.gpadl_created.child_relid, relid);
+	assert_int_equal(p->m.gpadl_created.gpadl, id);
+	if (ok)
+		assert_int_equal(p->m.gpadl_created.status, 0);
+	else
+		assert_int_not_equal(p->m.gpadl_created.status, 0);
+}
+
+static void test_gpadl_sizes(void **state)
+{
+	static const uint32_t sizes[] = {1, 26, 27, 54, 55, 1000};
+	uint64_t pfn[1000];
+
+	(void)state;
+	for (unsigned i = 0; i < 1000; i++)
+		pfn[i] = 0x7000000ull + 5 * i;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (uint32_t first = 0; first <= 1; first++) {
+			struct env *e = env_ready(VMB_VERSION(5, 3), 1);
+			uint32_t n = sizes[i];
+			assert_int_equal(send_gpadl(e, 1, 0x100 + n, pfn, n,
+						    first),
+					 VMB_OK);
+			assert_int_equal(e->nout, 1);
+			expect_created(e, 1, 0x100 + n, true);
+			assert_int_equal(e->maps, 1);
+			assert_int_equal(e->map_pfn_count, n);
+			assert_int_equal(e->map_range_count, 1);
+			assert_int_equal(e->map_range_len[0], n * 4096);
+			assert_int_equal(e->map_range_off[0], 0);
+			assert_memory_equal(e->map_pfns, pfn, n * 8);
+			assert_int_equal(vmb_bad_total(&e->s.bad), 0);
+			env_free(e); /* unmaps the live GPADL */
+		}
+	}
+}
+
+/* Header of a one-range GPADL, hand-built so that fields can be wrong. */
+static uint32_t raw_header(union vmb_msg_buf *b, uint32_t relid, uint32_t id,
+			   uint16_t buflen, uint16_t count, uint32_t byte_count,
+			   uint32_t byte_offset, uint32_t npfn_in_msg)
+{
+	memset(b, 0, sizeof(*b));
+	b->gpadl_header.hdr.type = VMB_MSG_GPADL_HEADER;
+	b->gpadl_header.child_relid = relid;
+	b->gpadl_header.gpadl = id;
+	b->gpadl_header.range_buflen = buflen;
+	b->gpadl_header.range_count = count;
+	memcpy(b->raw + 20, &byte_count, 4);
+	memcpy(b->raw + 24, &byte_offset, 4);
+	for (uint32_t i = 0; i < npfn_in_msg; i++) {
+		uint64_t v = 100 + i;
+		memcpy(b->raw + 28 + 8 * i, &v, 8);
+	}
+	return 28 + 8 * npfn_in_msg;
+}
+
+static void test_gpadl_bad(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 2);
+	union vmb_msg_buf b;
+	uint64_t pfn[60] = {0};
+	uint32_t len;
+
+	(void)state;
+	/* Too few PFNs for the range: 3 pages, buffer holds 2. */
+	len = raw_header(&b, 1, 10, 8 + 16, 1, 3 * 4096, 0, 2);
+	assert_int_equal(guest(e, &b, len), VMB_EPROTO);
+	expect_created(e, 1, 10, false);
+	/* Too many: 2 pages, buffer holds 3. */
+	len = raw_header(&b, 1, 11, 8 + 24, 1, 2 * 4096, 0, 3);
+	assert_int_equal(guest(e, &b, len), VMB_EPROTO);
+	expect_created(e, 1, 11, false);
+	/* Offset pushes the range onto a third page. */
+	len = raw_header(&b, 1, 12, 8 + 16, 1, 2 * 4096, 1, 2);
+	assert_int_equal(guest(e, &b, len), VMB_EPROTO);
+	/* byte_offset must be inside the first page; byte_count > 0. */
+	len = raw_header(&b, 1, 13, 8 + 16, 1, 4096, 4096, 2);
+	assert_int_equal(guest(e, &b, len), VMB_EPROTO);
+	len = raw_header(&b, 1, 14, 8 + 8, 1, 0, 0, 1);
+	assert_int_equal(guest(e, &b, len), VMB_EPROTO);
+	/* range_count 0, more ranges than bytes, odd buflen. */
+	len = raw_header(&b, 1, 15, 16, 0, 4096, 0, 1);
+	assert_int_equal(guest(e, &b, len), VMB_EPROTO);
+	len = raw_header(&b, 1, 16, 16, 2, 4096, 0, 1);
+	assert_int_equal(guest(e, &b, len), VMB_EPROTO);
+	len = raw_header(&b, 1, 17, 17, 1, 4096, 0, 1);
+	assert_int_equal(guest(e, &b, len + 1), VMB_EPROTO);
+	/* More data in the header than range_buflen; ragged length. */
+	len = raw_header(&b, 1, 18, 16, 1, 4096, 0, 2);
+	assert_int_equal(guest(e, &b, len), VMB_EPROTO);
+	len = raw_header(&b, 1, 19, 24, 1, 8192, 0, 2);
+	assert_int_equal(guest(e, &b, len - 3), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 10);
+	/* Unknown relid. */
+	len = raw_header(&b, 5, 20, 16, 1, 4096, 0, 1);
+	assert_int_equal(guest(e, &b, len), VMB_EPROTO);
+	expect_created(e, 5, 20, false);
+	assert_int_equal(bad(e, VMB_BAD_RELID), 1);
+	assert_int_equal(e->maps, 0);
+	assert_int_equal(e->s.gpadl_count, 0);
+
+	/* Bodies: unknown gpadl, wrong numbers, too many PFNs. */
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_body(&b, 1, 99, pfn,
+							     2)),
+			 VMB_EPROTO);
+	assert_int_equal(send_gpadl(e, 1, 30, pfn, 60, 2), VMB_EPROTO);
+	expect_created(e, 1, 30, false);
+	/* 1 then 3 (the second body is refused, the third is unknown). */
+	guest(e, &b, vmb_msg_enc_gpadl_header(&b, 1, 31, 60, pfn, 26));
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_body(&b, 1, 31, pfn,
+							     28)),
+			 VMB_OK);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_body(&b, 3, 31, pfn,
+							     6)),
+			 VMB_EPROTO);
+	expect_created(e, 1, 31, false);
+	/* Unnumbered then numbered. */
+	guest(e, &b, vmb_msg_enc_gpadl_header(&b, 1, 32, 60, pfn, 26));
+	guest(e, &b, vmb_msg_enc_gpadl_body(&b, 0, 32, pfn, 28));
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_body(&b, 2, 32, pfn,
+							     6)),
+			 VMB_EPROTO);
+	/* A body with more PFNs than the header announced. */
+	guest(e, &b, vmb_msg_enc_gpadl_header(&b, 1, 33, 30, pfn, 26));
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_body(&b, 1, 33, pfn,
+							     5)),
+			 VMB_EPROTO);
+	/* An empty body. */
+	guest(e, &b, vmb_msg_enc_gpadl_header(&b, 1, 34, 30, pfn, 26));
+	vmb_msg_enc_gpadl_body(&b, 1, 34, pfn, 1);
+	assert_int_equal(guest(e, &b, 16), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 17);
+	assert_int_equal(e->s.gpadl_count, 0);
+
+	/* Duplicate id: the second is refused, the first stays. */
+	assert_int_equal(send_gpadl(e, 1, 40, pfn, 4, 1), VMB_OK);
+	expect_created(e, 1, 40, true);
+	assert_int_equal(send_gpadl(e, 2, 40, pfn, 4, 1), VMB_EPROTO);
+	expect_created(e, 2, 40, false);
+	assert_int_equal(e->s.gpadl_count, 1);
+	/* A body for a complete GPADL. */
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_body(&b, 1, 40, pfn,
+							     1)),
+			 VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 19);
+	/* The embedder refuses to map. */
+	e->map_status = 0xc000009au;
+	assert_int_equal(send_gpadl(e, 1, 41, pfn, 4, 1), VMB_OK);
+	assert_int_equal(last(e)->m.gpadl_created.status, 0xc000009au);
+	assert_int_equal(e->s.gpadl_count, 1);
+	e->map_status = 0;
+	/* Incomplete GPADL left dangling: freed at fini (ASan checks). */
+	guest(e, &b, vmb_msg_enc_gpadl_header(&b, 1, 42, 60, pfn, 26));
+	env_free(e);
+}
+
+/* Two ranges, the first starting mid-page; descriptors split across the
+ * header and a body. */
+static void test_gpadl_multirange(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 1);
+	union vmb_msg_buf b;
+	uint8_t ranges[8 + 16 + 8 + 8];
+	uint32_t v;
+	uint64_t p;
+
+	(void)state;
+	v = 5000; memcpy(ranges + 0, &v, 4);   /* 2 pages from offset 100 */
+	v = 100; memcpy(ranges + 4, &v, 4);
+	p = 0x111; memcpy(ranges + 8, &p, 8);
+	p = 0x222; memcpy(ranges + 16, &p, 8);
+	v = 4096; memcpy(ranges + 24, &v, 4);  /* 1 page */
+	v = 0; memcpy(ranges + 28, &v, 4);
+	p = 0x333; memcpy(ranges + 32, &p, 8);
+
+	memset(&b, 0, sizeof(b));
+	b.gpadl_header.hdr.type = VMB_MSG_GPADL_HEADER;
+	b.gpadl_header.child_relid = 1;
+	b.gpadl_header.gpadl = 7;
+	b.gpadl_header.range_buflen = sizeof(ranges);
+	b.gpadl_header.range_count = 2;
+	memcpy(b.raw + 20, ranges, 24);
+	assert_int_equal(guest(e, &b, 44), VMB_OK);
+	assert_int_equal(e->nout, 0);
+	memset(&b, 0, sizeof(b));
+	b.gpadl_body.hdr.type = VMB_MSG_GPADL_BODY;
+	b.gpadl_body.msg_number = 1;
+	b.gpadl_body.gpadl = 7;
+	memcpy(b.raw + 16, ranges + 24, 16);
+	assert_int_equal(guest(e, &b, 32), VMB_OK);
+	expect_created(e, 1, 7, true);
+	assert_int_equal(e->map_range_count, 2);
+	assert_int_equal(e->map_pfn_count, 3);
+	assert_int_equal(e->map_range_len[0], 5000);
+	assert_int_equal(e->map_range_off[0], 100);
+	assert_int_equal(e->map_range_len[1], 4096);
+	assert_int_equal(e->map_pfns[0], 0x111);
+	assert_int_equal(e->map_pfns[2], 0x333);
+	/* Not usable as a ring (two ranges). */
+	assert_int_equal(guest(e, &b, vmb_msg_enc_open(&b, 1, 1, 7, 0, 1, NULL,
+						       0)),
+			 VMB_EPROTO);
+	assert_int_equal(last(e)->m.hdr.type, VMB_MSG_OPENCHANNEL_RESULT);
+	assert_int_not_equal(last(e)->m.open_result.status, 0);
+	env_free(e);
+}
+
+static int guest_open(struct env *e, uint32_t relid, uint32_t open_id,
+		      uint32_t gpadl, uint32_t pgoff)
+{
+	union vmb_msg_buf b;
+
+	return guest(e, &b, vmb_msg_enc_open(&b, relid, open_id, gpadl, 3,
+					     pgoff, "u", 1));
+}
+
+static void expect_open_result(struct env *e, uint32_t relid,
+			       uint32_t open_id, bool ok)
+{
+	const struct posted *p = last(e);
+
+	assert_int_equal(p->m.hdr.type, VMB_MSG_OPENCHANNEL_RESULT);
+	assert_int_equal(p->m.open_result.child_relid, relid);
+	assert_int_equal(p->m.open_result.open_id, open_id);
+	if (ok)
+		assert_int_equal(p->m.open_result.status, 0);
+	else
+		assert_int_not_equal(p->m.open_result.status, 0);
+}
+
+static void test_open_close_teardown(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 2);
+	uint64_t pfn[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	union vmb_msg_buf b;
+
+	(void)state;
+	send_gpadl(e, 1, 50, pfn, 8, 1);
+	send_gpadl(e, 2, 51, pfn, 8, 1);
+	send_gpadl(e, 1, 52, pfn, 3, 1);
+	/* Unknown relid, foreign GPADL, unknown GPADL, bad offsets. */
+	assert_int_equal(guest_open(e, 3, 1, 50, 4), VMB_EPROTO);
+	expect_open_result(e, 3, 1, false);
+	assert_int_equal(guest_open(e, 1, 2, 51, 4), VMB_EPROTO);
+	assert_int_equal(guest_open(e, 1, 3, 99, 4), VMB_EPROTO);
+	assert_int_equal(guest_open(e, 1, 4, 50, 0), VMB_EPROTO);
+	assert_int_equal(guest_open(e, 1, 5, 50, 1), VMB_EPROTO);
+	assert_int_equal(guest_open(e, 1, 6, 50, 7), VMB_EPROTO);
+	assert_int_equal(guest_open(e, 1, 7, 50, 8), VMB_EPROTO);
+	assert_int_equal(guest_open(e, 1, 8, 52, 2), VMB_EPROTO);
+	expect_open_result(e, 1, 8, false);
+	assert_int_equal(bad(e, VMB_BAD_RELID), 1);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 2);
+	assert_int_equal(bad(e, VMB_BAD_FIELD), 5);
+	assert_int_equal(e->opens, 0);
+	/* The embedder refuses. */
+	e->open_status = 0xc0000001u;
+	assert_int_equal(guest_open(e, 1, 9, 50, 4), VMB_OK);
+	expect_open_result(e, 1, 9, false);
+	assert_int_equal(vmb_server_chan(&e->s, 1)->state, VMB_SCHAN_OFFERED);
+	e->open_status = 0;
+	/* Both rings of 2 pages: the smallest allowed. */
+	send_gpadl(e, 2, 53, pfn, 4, 1);
+	assert_int_equal(guest_open(e, 2, 10, 53, 2), VMB_OK);
+	expect_open_result(e, 2, 10, true);
+	assert_int_equal(guest_open(e, 1, 11, 50, 6), VMB_OK);
+	expect_open_result(e, 1, 11, true);
+	assert_int_equal(e->last_open.relid, 1);
+	assert_int_equal(e->last_open.open_id, 11);
+	assert_int_equal(e->last_open.target_vp, 3);
+	assert_int_equal(e->last_open.downstream_pgoff, 6);
+	assert_int_equal(e->last_open.user_data[0], 'u');
+	assert_int_equal(e->last_open_ring_pages, 8);
+	assert_int_equal(vmb_server_chan(&e->s, 1)->state, VMB_SCHAN_OPEN);
+	assert_int_equal(vmb_server_chan(&e->s, 1)->ring_gpadl, 50);
+	/* Open twice. */
+	assert_int_equal(guest_open(e, 1, 12, 50, 6), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 1);
+	/* Ring in use: teardown refused, no reply. */
+	e->nout = 0;
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_teardown(&b, 1, 50)),
+			 VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 2);
+	assert_int_equal(e->nout, 0);
+	/* Teardown naming the wrong relid, or an unknown GPADL. */
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_teardown(&b, 2, 50)),
+			 VMB_EPROTO);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_teardown(&b, 1, 77)),
+			 VMB_EPROTO);
+	/* Close; close again; then the teardown goes through. */
+	assert_int_equal(guest_relid(e, VMB_MSG_CLOSECHANNEL, 1), VMB_OK);
+	assert_int_equal(e->closes, 1);
+	assert_int_equal(e->last_close, 1);
+	assert_int_equal(guest_relid(e, VMB_MSG_CLOSECHANNEL, 1), VMB_EPROTO);
+	assert_int_equal(guest_relid(e, VMB_MSG_CLOSECHANNEL, 9), VMB_EPROTO);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_teardown(&b, 1, 50)),
+			 VMB_OK);
+	assert_int_equal(last(e)->m.hdr.type, VMB_MSG_GPADL_TORNDOWN);
+	assert_int_equal(last(e)->m.gpadl_torndown.gpadl, 50);
+	assert_int_equal(e->unmaps, 1);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_teardown(&b, 1, 50)),
+			 VMB_EPROTO);
+	/* RELID_RELEASED for a channel that was not rescinded. */
+	assert_int_equal(guest_relid(e, VMB_MSG_RELID_RELEASED, 1),
+			 VMB_EPROTO);
+	assert_int_equal(e->releases, 0);
+	env_free(e);
+}
+
+static void test_modify(void **state)
+{
+	uint64_t pfn[4] = {1, 2, 3, 4};
+	union vmb_msg_buf b;
+
+	(void)state;
+	struct env *e = env_ready(VMB_VERSION(5, 3), 2);
+	send_gpadl(e, 1, 1, pfn, 4, 1);
+	guest_open(e, 1, 1, 1, 2);
+	e->nout = 0;
+	assert_int_equal(guest(e, &b, vmb_msg_enc_modify(&b, 1, 6)), VMB_OK);
+	assert_int_equal(e->modifies, 1);
+	assert_int_equal(e->last_modify_vp, 6);
+	assert_int_equal(vmb_server_chan(&e->s, 1)->target_vp, 6);
+	assert_int_equal(last(e)->m.hdr.type, VMB_MSG_MODIFYCHANNEL_RESPONSE);
+	assert_int_equal(last(e)->m.modify_response.child_relid, 1);
+	assert_int_equal(last(e)->m.modify_response.status, 0);
+	/* Not open: counted, failure answer. */
+	assert_int_equal(guest(e, &b, vmb_msg_enc_modify(&b, 2, 6)),
+			 VMB_EPROTO);
+	assert_int_equal(last(e)->m.modify_response.child_relid, 2);
+	assert_int_not_equal(last(e)->m.modify_response.status, 0);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 1);
+	env_free(e);
+
+	/* 4.1: applied, no answer. */
+	e = env_ready(VMB_VERSION(4, 1), 1);
+	send_gpadl(e, 1, 1, pfn, 4, 1);
+	guest_open(e, 1, 1, 1, 2);
+	e->nout = 0;
+	assert_int_equal(guest(e, &b, vmb_msg_enc_modify(&b, 1, 2)), VMB_OK);
+	assert_int_equal(e->modifies, 1);
+	assert_int_equal(e->nout, 0);
+	env_free(e);
+
+	/* 4.0: no such message. */
+	e = env_ready(VMB_VERSION(4, 0), 1);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_modify(&b, 1, 2)),
+			 VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_VERSION), 1);
+	assert_int_equal(e->modifies, 0);
+	env_free(e);
+}
+
+static void test_rescind(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 3);
+	uint64_t pfn[4] = {1, 2, 3, 4};
+
+	(void)state;
+	send_gpadl(e, 1, 1, pfn, 4, 1);
+	send_gpadl(e, 1, 2, pfn, 4, 1);
+	guest_open(e, 1, 1, 1, 2);
+	e->nout = 0;
+	/* Open channel: closed by the host, then RESCIND. */
+	assert_int_equal(vmb_server_rescind(&e->s, 1), VMB_OK);
+	assert_int_equal(e->closes, 1);
+	assert_int_equal(last(e)->m.hdr.type, VMB_MSG_RESCIND_CHANNELOFFER);
+	assert_int_equal(last(e)->m.relid.child_relid, 1);
+	assert_int_equal(vmb_server_chan(&e->s, 1)->state,
+			 VMB_SCHAN_RESCINDED);
+	assert_int_equal(vmb_server_rescind(&e->s, 1), VMB_ENOENT);
+	/* Not reusable until released. */
+	uint32_t relid = 1;
+	struct vmb_msg_offer o;
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(vmb_server_offer(&e->s, &o, &relid), VMB_EBUSY);
+	/* The guest's close crossing the rescind is harmless. */
+	assert_int_equal(guest_relid(e, VMB_MSG_CLOSECHANNEL, 1), VMB_OK);
+	assert_int_equal(e->closes, 1);
+	/* No new work on a rescinded channel. */
+	assert_int_equal(guest_open(e, 1, 2, 1, 2), VMB_EPROTO);
+	assert_int_equal(send_gpadl(e, 1, 3, pfn, 4, 1), VMB_EPROTO);
+	/* The guest tears one GPADL down and releases; the other goes
+	 * with the relid. */
+	union vmb_msg_buf b;
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_teardown(&b, 1, 1)),
+			 VMB_OK);
+	assert_int_equal(guest_relid(e, VMB_MSG_RELID_RELEASED, 1), VMB_OK);
+	assert_int_equal(e->releases, 1);
+	assert_int_equal(e->unmaps, 2);
+	assert_int_equal(e->s.gpadl_count, 0);
+	assert_null(vmb_server_chan(&e->s, 1));
+	assert_int_equal(guest_relid(e, VMB_MSG_RELID_RELEASED, 1),
+			 VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_RELID), 3);
+	assert_int_equal(vmb_server_offer(&e->s, &o, &relid), VMB_OK);
+	assert_int_equal(last(e)->m.hdr.type, VMB_MSG_OFFERCHANNEL);
+	/* Idle channel. */
+	assert_int_equal(vmb_server_rescind(&e->s, 2), VMB_OK);
+	assert_int_equal(e->closes, 1);
+	assert_int_equal(guest_relid(e, VMB_MSG_RELID_RELEASED, 2), VMB_OK);
+	env_free(e);
+
+	/* Never sent to a guest: free at once. */
+	e = env_new(0);
+	add_offer(e, 0, 0);
+	assert_int_equal(vmb_server_rescind(&e->s, 1), VMB_OK);
+	assert_int_equal(e->releases, 1);
+	assert_int_equal(e->nout, 0);
+	assert_null(vmb_server_chan(&e->s, 1));
+	assert_int_equal(vmb_server_rescind(&e->s, 0), VMB_ENOENT);
+	assert_int_equal(vmb_server_rescind(&e->s, VMB_RELID_MAX), VMB_ENOENT);
+	env_free(e);
+}
+
+static void test_unload_and_reset(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 0), 3);
+	uint64_t pfn[26] = {1, 2, 3, 4};
+	union vmb_msg_buf b;
+
+	(void)state;
+	send_gpadl(e, 1, 1, pfn, 4, 1);
+	send_gpadl(e, 2, 2, pfn, 4, 1);
+	guest(e, &b, vmb_msg_enc_gpadl_header(&b, 3, 3, 60, pfn, 26));
+	guest_open(e, 1, 1, 1, 2);
+	vmb_server_rescind(&e->s, 3);
+	e->nout = 0;
+	assert_int_equal(guest_empty(e, VMB_MSG_UNLOAD), VMB_OK);
+	assert_int_equal(e->closes, 1);
+	assert_int_equal(e->unmaps, 2);
+	assert_int_equal(e->releases, 1);
+	assert_int_equal(e->unloads, 1);
+	assert_int_equal(e->s.gpadl_count, 0);
+	assert_int_equal(e->s.state, VMB_SERVER_DISCONNECTED);
+	assert_int_equal(last(e)->m.hdr.type, VMB_MSG_UNLOAD_RESPONSE);
+	assert_int_equal(vmb_server_chan(&e->s, 1)->state, VMB_SCHAN_OFFERED);
+	assert_null(vmb_server_chan(&e->s, 3));
+	/* Nothing but contact now; then a new guest sees the offers. */
+	assert_int_equal(guest_empty(e, VMB_MSG_UNLOAD), VMB_EPROTO);
+	assert_int_equal(contact(e, 1, VMB_VERSION(4, 0)), VMB_OK);
+	e->nout = 0;
+	assert_int_equal(guest_empty(e, VMB_MSG_REQUESTOFFERS), VMB_OK);
+	assert_int_equal(e->nout, 3);
+
+	/* A guest that vanishes: reset closes and unmaps, keeps offers. */
+	send_gpadl(e, 2, 5, pfn, 4, 1);
+	guest_open(e, 2, 1, 5, 2);
+	vmb_server_reset(&e->s);
+	assert_int_equal(e->closes, 2);
+	assert_int_equal(e->unmaps, 3);
+	assert_int_equal(e->s.state, VMB_SERVER_DISCONNECTED);
+	assert_int_equal(e->s.gpadl_count, 0);
+	assert_non_null(vmb_server_chan(&e->s, 2));
+	assert_int_equal(vmb_server_chan(&e->s, 2)->sent, false);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 1);
+	env_free(e);
+}
+
+static void test_tl_connect(void **state)
+{
+	struct vmb_guid ep, svc;
+	union vmb_msg_buf b;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	for (int i = 0; i < 16; i++) {
+		ep.b[i] = (uint8_t)i;
+		svc.b[i] = (uint8_t)(0xf0 + i);
+	}
+	struct env *e = env_ready(VMB_VERSION(5, 3), 0);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_tl_connect_request(&b, &ep,
+								     &svc)),
+			 VMB_OK);
+	const struct posted *p = last(e);
+	assert_int_equal(p->len, 44);
+	assert_int_equal(p->m.hdr.type, VMB_MSG_TL_CONNECT_RESULT);
+	assert_memory_equal(p->m.tl_connect_result.endpoint_id.b, ep.b, 16);
+	assert_memory_equal(p->m.tl_connect_result.service_id.b, svc.b, 16);
+	assert_int_equal(p->m.tl_connect_result.status,
+			 VMB_STATUS_CONNECTION_REFUSED);
+	/* The 5.2 form with a silo id is longer; also answered. */
+	assert_int_equal(guest(e, &b, 56), VMB_OK);
+	assert_int_equal(e->nout, 2);
+	assert_int_equal(vmb_bad_total(&e->s.bad), 0);
+	env_free(e);
+
+	e = env_ready(VMB_VERSION(4, 0), 0);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_tl_connect_request(&b, &ep,
+								     &svc)),
+			 VMB_OK);
+	assert_int_equal(e->nout, 0);
+	env_free(e);
+	e = env_ready(VMB_VERSION(3, 0), 0);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_tl_connect_request(&b, &ep,
+								     &svc)),
+			 VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_VERSION), 1);
+	env_free(e);
+}
+
+static void test_bad_input(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 1);
+	uint8_t m[300];
+
+	(void)state;
+	memset(m, 0, sizeof(m));
+	m[0] = VMB_MSG_OPENCHANNEL;
+	assert_int_equal(vmb_server_input(&e->s, REDIR, m, 147), VMB_EPROTO);
+	m[0] = VMB_MSG_GPADL_HEADER;
+	assert_int_equal(vmb_server_input(&e->s, REDIR, m, 19), VMB_EPROTO);
+	assert_int_equal(vmb_server_input(&e->s, REDIR, m, 7), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_TRUNCATED), 3);
+	assert_int_equal(vmb_server_input(&e->s, REDIR, m, 241), VMB_EPROTO);
+	assert_int_equal(vmb_server_input(&e->s, REDIR, m, 300), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_OVERSIZE), 2);
+	static const uint32_t types[] = {0,  18, 19, 20, 25, 0xffffffffu,
+					 1,  2,  4,  6,  10, 12,
+					 15, 17, 23, 24};
+	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		memcpy(m, &types[i], 4);
+		assert_int_equal(vmb_server_input(&e->s, REDIR, m, 200),
+				 VMB_EPROTO);
+	}
+	assert_int_equal(bad(e, VMB_BAD_TYPE), 16);
+	assert_int_equal(vmb_bad_total(&e->s.bad), 21);
+	assert_int_equal(e->nout, 0);
+	assert_int_equal(vmb_server_input(&e->s, REDIR, NULL, 8), VMB_EINVAL);
+	env_free(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_contact),
+		cmocka_unit_test(test_gpadl_sizes),
+		cmocka_unit_test(test_gpadl_bad),
+		cmocka_unit_test(test_gpadl_multirange),
+		cmocka_unit_test(test_open_close_teardown),
+		cmocka_unit_test(test_modify),
+		cmocka_unit_test(test_rescind),
+		cmocka_unit_test(test_unload_and_reset),
+		cmocka_unit_test(test_tl_connect),
+		cmocka_unit_test(test_bad_input),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Host and guest connect; hvis-ctl channels and vm show report it.
+source "$(dirname "$0")/lib.sh"
+
+start_host --subchannels 0
+start_guest --memory 64
+wait_until 10 vm_running || fail "guest did not connect"
+wait_until 10 has_open 1 || fail "channel did not open"
+
+show=$(ctl vm show) || fail "vm show failed"
+grep -q '^Name: *demo$' <<<"$show" || fail "vm show: name: $show"
+grep -q '^VMBus version: *5.3 ' <<<"$show" || fail "vm show: version: $show"
+grep -q '^Guest memory: *64 MiB$' <<<"$show" || fail "vm show: memory: $show"
+grep -q '^Errors: *0$' <<<"$show" || fail "vm show: errors: $show"
+grep -q '^  bad-relid *0$' <<<"$show" || fail "vm show: counters: $show"
+
+# Traffic flows: packet counters grow both ways.
+wait_until 10 bash -c "[ \$('$CTL_BIN' --dir '$T' channels | awk 'NR == 2 {print \$11}') -gt 100 ]" \
+	|| fail "no echo traffic"
+chans=$(ctl channels) || fail "channels failed"
+line=$(awk 'NR == 2' <<<"$chans")
+read -r relid class inst sub state ver cpu g2h h2g gp hp gs hs rest <<<"$line"
+[ "$relid" = 1 ] || fail "relid: $line"
+[ "$class" = test ] || fail "class: $line"
+[[ "$inst" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] || fail "instance: $line"
+[ "$sub" = 0 ] || fail "sub: $line"
+[ "$ver" = 1.0 ] || fail "device version: $line"
+[ "$cpu" = 0 ] || fail "cpu: $line"
+[ "$g2h" = 256K ] && [ "$h2g" = 256K ] || fail "ring sizes: $line"
+[ "$gp" -gt 0 ] && [ "$hp" -gt 0 ] && [ "$gs" -gt 0 ] && [ "$hs" -gt 0 ] \
+	|| fail "counters: $line"
+grep -q 'errors=0' <<<"$line" || fail "device errors: $line"
+
+# Errors: unknown request and unknown relid.
+ctl bogus 2>/dev/null && fail "bogus request accepted"
+ctl device remove 99 2>/dev/null && fail "remove of unknown relid accepted"
+
+# A second guest is refused while one is attached.
+"$GUEST_BIN" --dir "$T" 2>"$T/guest2.log"
+[ $? -ne 0 ] || fail "second guest was not refused"
+log_has "$HOST_LOG" "refused a second guest" || fail "no refusal logged"
+
+stop_proc "$GUEST_PID" guest
+log_has "$GUEST_LOG" "shutdown: traffic echo.*errors 0" || fail "guest summary"
+wait_until 5 bash -c "! '$CTL_BIN' --dir '$T' vm show | grep -q Running" \
+	|| fail "host did not notice the guest leaving"
+stop_proc "$HOST_PID" host
+[ ! -e "$T/vmbus.sock" ] && [ ! -e "$T/ctl.sock" ] || fail "sockets left behind"
+echo "ok"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make run` in CI mode: HVIS_RUN_SECONDS=2 scripts/run-demo.sh BUILD exits
+# 0, prints the live status, and leaves no process or socket behind.
+# Usage: demo.sh SRCDIR BUILDDIR
+set -uo pipefail
+src=$1
+build=$2
+T=$(mktemp -d "${TMPDIR:-/tmp}/hvis-demo-it.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; echo "--- output"; cat "$T/out"; exit 1; }
+
+HVIS_RUN_SECONDS=2 HVIS_DEMO_DIR=$T/demo "$src/scripts/run-demo.sh" "$build" \
+	</dev/null >"$T/out" 2>&1
+rc=$?
+[ "$rc" -eq 0 ] || fail "run-demo exited $rc"
+grep -q '^State: *Running (guest connected)' "$T/out" || fail "no live status"
+grep -q '^Channels: *8 (8 open)' "$T/out" || fail "not 8 open channels"
+grep -Eq '^[0-9]+ +test .* 2 open ' "$T/out" || fail "no sub-channel 2 in the listing"
+grep -Eq '^Key-Value Pair Exchange +True +OK +3\.0 +5\.0 ' "$T/out" ||
+	fail "no services in the live status"
+read -r host guest < <(sed -nE 's/^run-demo: stopped \(host pid ([0-9]+), guest pid ([0-9]+)\)$/\1 \2/p' "$T/out")
+[ -n "$host" ] && [ -n "$guest" ] || fail "pids not reported"
+kill -0 "$host" 2>/dev/null && fail "host $host still running"
+kill -0 "$guest" 2>/dev/null && fail "guest $guest still running"
+[ -z "$(ls -A "$T/demo" 2>/dev/null)" ] || fail "left in runtime dir: $(ls "$T/demo")"
+echo "ok"

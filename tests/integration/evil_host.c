@@ -1,0 +1,476 @@
+/* A hostile host for hvis-guest: a raw server on a socket path that
+ * answers the guest with what no well-behaved host sends.
+ *
+ *   evil_host SOCK survive   junk frames, bad and duplicate VERSION_
+ *                            RESPONSEs, bad offers, stale and duplicate
+ *                            answers, then two channels whose rings it
+ *                            corrupts; the guest must count, keep working
+ *                            and stay idle; then it waits for the guest
+ *                            to leave (the test stops it with SIGTERM)
+ *   evil_host SOCK conn0     accepts 5.3 but names connection id 0
+ *   evil_host SOCK busy      accepts 5.3 with a failed connection state
+ *   evil_host SOCK refuse    refuses every version the guest tries
+ *
+ * In the last three the protocol leaves the guest no way on: it must
+ * exit (the script checks how). Exit 0 if the guest behaved. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "evil_util.h"
+#include "rt_gmem.h"
+#include "testdev/tdev.h"
+#include "vmbus/vmb_client.h"
+#include "vmbus/vmb_msg.h"
+#include "vmbus/vmb_pkt.h"
+#include "vmbus/vmb_server.h"
+
+#define REPLY_MS 5000
+#define LEAVE_MS 15000
+#define CPU_SHARE_MAX 0.3
+
+struct echan {
+	uint32_t relid;
+	int efd_g2h, efd_h2g; /* guest signals us, we signal the guest */
+	uint32_t gpadl, open_id;
+	struct rt_gmap map;
+	struct vmb_ring in, out; /* guest->host, host->guest */
+};
+
+struct eh {
+	int lfd, sock;
+	pid_t guest;
+	struct rt_gmem gmem;
+	uint32_t conn; /* where the guest must post */
+	struct echan ch[3];
+};
+
+/* ---- messages ---- */
+
+static void post_fds(struct eh *e, uint32_t sint, const void *msg,
+		     uint32_t len, const int *fds, unsigned nfds)
+{
+	int rc = rt_xport_send(e->sock, RT_FRAME_MSG, sint, msg, len, fds,
+			       nfds);
+
+	EU_CHECK(rc == 0, "send to guest: %s", strerror(-rc));
+}
+
+static void post(struct eh *e, const union vmb_msg_buf *b, uint32_t len)
+{
+	EU_CHECK(len, "message encoding refused");
+	post_fds(e, VMB_MSG_SINT, b->raw, len, NULL, 0);
+}
+
+/* The next message from the guest; it must be of type want. */
+static uint32_t expect_msg(struct eh *e, uint32_t want, union vmb_msg_buf *m,
+			   uint32_t *conn)
+{
+	struct rt_frame f;
+	enum vmb_bad why;
+	int rc = eu_recv(e->sock, REPLY_MS, &f), type;
+
+	EU_CHECK(rc == 0, "no %s from the guest: %s",
+		 vmb_msg_type_name(want), strerror(-rc));
+	EU_CHECK(f.nfds == 0 && vmb_le16(f.hdr.type) == RT_FRAME_MSG,
+		 "guest sent frame type %u with %u descriptors",
+		 vmb_le16(f.hdr.type), f.nfds);
+	type = vmb_msg_parse(m, f.payload, vmb_le32(f.hdr.len), &why);
+	EU_CHECK(type == (int)want, "guest sent %s, want %s",
+		 type > 0 ? vmb_msg_type_name((uint32_t)type) : "garbage",
+		 vmb_msg_type_name(want));
+	if (conn)
+		*conn = vmb_le32(f.hdr.conn_id);
+	else
+		EU_CHECK(vmb_le32(f.hdr.conn_id) == e->conn,
+			 "%s posted to connection %#x, want %#x",
+			 vmb_msg_type_name(want), vmb_le32(f.hdr.conn_id),
+			 e->conn);
+	return vmb_le32(f.hdr.len);
+}
+
+static void accept_guest(struct eh *e)
+{
+	struct rt_frame_memory mem;
+	struct rt_frame f;
+	int rc;
+
+	struct pollfd p = { .fd = e->lfd, .events = POLLIN };
+
+	EU_CHECK(poll(&p, 1, REPLY_MS) == 1, "no guest came");
+	e->sock = rt_xport_accept(e->lfd);
+	EU_CHECK(e->sock >= 0, "accept: %s", strerror(-e->sock));
+	e->guest = eu_peer_pid(e->sock);
+	rc = eu_recv(e->sock, REPLY_MS, &f);
+	EU_CHECK(rc == 0 && vmb_le16(f.hdr.type) == RT_FRAME_MEMORY &&
+		 f.nfds == 1 && vmb_le32(f.hdr.len) == sizeof(mem),
+		 "no memory frame from the guest");
+	memcpy(&mem, f.payload, sizeof(mem));
+	rc = rt_gmem_adopt(&e->gmem, f.fds[0]);
+	EU_CHECK(rc == 0 && e->gmem.size == vmb_le64(mem.size),
+		 "guest memory");
+}
+
+/* INITIATE_CONTACT for version on its connection id. */
+static void expect_contact(struct eh *e, uint32_t version)
+{
+	union vmb_msg_buf m;
+	uint32_t conn;
+
+	expect_msg(e, VMB_MSG_INITIATE_CONTACT, &m, &conn);
+	EU_CHECK(vmb_le32(m.initiate_contact.version) == version,
+		 "guest tried version %#x, want %#x",
+		 vmb_le32(m.initiate_contact.version), version);
+	EU_CHECK(conn == vmb_msg_contact_conn_id(version),
+		 "contact for %#x on connection %u", version, conn);
+}
+
+/* ---- offers and channels ---- */
+
+static void offer(struct eh *e, uint32_t relid, const int *fds, unsigned n)
+{
+	struct vmb_msg_offer o;
+	union vmb_msg_buf b;
+
+	memset(&o, 0, sizeof(o));
+	vmb_guid_parse(&o.offer.if_type, TDEV_CLASS_GUID);
+	vmb_guid_parse(&o.offer.if_instance,
+		       "0bad0bad-5f1e-4e6a-8c3d-686f73740001");
+	o.child_relid = vmb_le32(relid);
+	o.connection_id = vmb_le32(relid | VMB_MSG_SINT << 12);
+	o.dedicated_interrupt = vmb_le16(1);
+	post_fds(e, VMB_MSG_SINT, b.raw, vmb_msg_enc_offer(&b, &o), fds, n);
+}
+
+static void offer_chan(struct eh *e, struct echan *c, uint32_t relid)
+{
+	int fds[2];
+
+	c->relid = relid;
+	c->efd_g2h = fds[0] = eu_eventfd();
+	c->efd_h2g = fds[1] = eu_eventfd();
+	offer(e, relid, fds, 2);
+}
+
+/* The guest's GPADL_HEADER (and bodies) for c's ring; the PFNs are
+ * mapped here as the real host would. */
+static void take_gpadl(struct eh *e, struct echan *c)
+{
+	union vmb_msg_buf m;
+	uint64_t pfn[256];
+	uint32_t len, n, total, got = 0, count;
+
+	len = expect_msg(e, VMB_MSG_GPADL_HEADER, &m, NULL);
+	EU_CHECK(vmb_le32(m.gpadl_header.child_relid) == c->relid &&
+		 vmb_le16(m.gpadl_header.range_count) == 1,
+		 "GPADL_HEADER for relid %u",
+		 vmb_le32(m.gpadl_header.child_relid));
+	c->gpadl = vmb_le32(m.gpadl_header.gpadl);
+	memcpy(&count, m.raw + sizeof(m.gpadl_header), 4);
+	total = vmb_le32(count) / VMB_PAGE_SIZE;
+	EU_CHECK(total >= 4 && total <= 256, "ring of %u pages", total);
+	n = (len - sizeof(m.gpadl_header) - 8) / 8;
+	memcpy(pfn, m.raw + sizeof(m.gpadl_header) + 8, n * 8);
+	got = n;
+	while (got < total) {
+		len = expect_msg(e, VMB_MSG_GPADL_BODY, &m, NULL);
+		n = (len - sizeof(m.gpadl_body)) / 8;
+		EU_CHECK(got + n <= total, "GPADL bodies carry too many PFNs");
+		memcpy(pfn + got, m.raw + sizeof(m.gpadl_body), n * 8);
+		got += n;
+	}
+	EU_CHECK(rt_gmem_map_pfns(&e->gmem, pfn, total, &c->map) == 0,
+		 "guest ring outside its memory");
+}
+
+static void take_open(struct eh *e, struct echan *c)
+{
+	union vmb_msg_buf m;
+	uint64_t split;
+
+	expect_msg(e, VMB_MSG_OPENCHANNEL, &m, NULL);
+	EU_CHECK(vmb_le32(m.open.child_relid) == c->relid &&
+		 vmb_le32(m.open.ring_gpadl) == c->gpadl,
+		 "OPENCHANNEL for relid %u", vmb_le32(m.open.child_relid));
+	c->open_id = vmb_le32(m.open.open_id);
+	split = (uint64_t)vmb_le32(m.open.downstream_page_offset)
+		<< VMB_PAGE_SHIFT;
+	EU_CHECK(vmb_ring_attach(&c->in, c->map.va, split) == VMB_OK &&
+		 vmb_ring_attach(&c->out, (uint8_t *)c->map.va + split,
+				 c->map.len - split) == VMB_OK,
+		 "guest ring layout");
+}
+
+/* The driver's first packet is QUERY; answer it so that traffic starts. */
+static void answer_query(struct eh *e, struct echan *c)
+{
+	struct tdev_comp r = { .op = vmb_le32(TDEV_OP_QUERY),
+			       .value = vmb_le32(TDEV_VERSION) };
+	uint64_t buf[64];
+	struct vmb_pkt pkt;
+	struct tdev_msg q;
+	uint32_t len;
+	bool sig;
+	int rc;
+
+	(void)e;
+	EU_CHECK(eu_wait_event(c->efd_g2h, REPLY_MS), "no QUERY signal");
+	rc = vmb_ring_read(&c->in, buf, sizeof(buf), &len, &sig);
+	EU_CHECK(rc == VMB_OK && vmb_pkt_parse(buf, len, &pkt) == VMB_OK &&
+		 tdev_parse(pkt.payload, pkt.payload_len, &q) == TDEV_ST_OK &&
+		 q.op == TDEV_OP_QUERY, "QUERY missing or wrong");
+	rc = vmb_pkt_send_comp(&c->out, pkt.xid, &r, sizeof(r), &sig);
+	EU_CHECK(rc == VMB_OK, "completion: %s", vmb_strerror(rc));
+	eu_signal(c->efd_h2g);
+}
+
+static void open_chan(struct eh *e, struct echan *c, uint32_t relid)
+{
+	union vmb_msg_buf b;
+
+	offer_chan(e, c, relid);
+	take_gpadl(e, c);
+	post(e, &b, vmb_msg_enc_gpadl_created(&b, relid, c->gpadl, 0));
+	take_open(e, c);
+	post(e, &b, vmb_msg_enc_open_result(&b, relid, c->open_id, 0));
+	answer_query(e, c);
+}
+
+static void hammer(void *arg)
+{
+	eu_signal(*(int *)arg);
+}
+
+static void guest_idle(struct eh *e, int efd, const char *what)
+{
+	double share = eu_cpu_share(e->guest, 500, hammer, &efd);
+
+	EU_CHECK(share >= 0, "guest process gone after %s", what);
+	EU_CHECK(share < CPU_SHARE_MAX, "guest used %.0f%% CPU after %s",
+		 share * 100, what);
+	eu_step("guest CPU after %s: %.0f%%", what, share * 100);
+}
+
+/* ---- scenarios ---- */
+
+static void junk_before_contact(struct eh *e)
+{
+	uint8_t raw[sizeof(struct rt_frame_hdr) + 16];
+	int fds[4];
+	union vmb_msg_buf b;
+
+	eu_step("junk frames, a short VERSION_RESPONSE, an unknown type, an "
+		"offer before contact");
+	memset(raw, 0, sizeof(raw));
+	eu_hdr((struct rt_frame_hdr *)raw, 0x0badf00d, RT_FRAME_MSG, 0,
+	       VMB_MSG_SINT, 16);
+	EU_CHECK(eu_send_raw(e->sock, raw, sizeof(raw), NULL, 0) == 0, "send");
+	vmb_msg_enc_version_response(&b, true, 0, 1);
+	post_fds(e, 5, b.raw, 16, NULL, 0);
+	post(e, &b, 9);
+	memset(&b, 0, sizeof(b));
+	b.hdr.type = vmb_le32(99);
+	for (unsigned i = 0; i < 4; i++)
+		fds[i] = eu_eventfd();
+	post_fds(e, VMB_MSG_SINT, b.raw, 32, fds, 4);
+	offer(e, 1, fds, 2);
+	for (unsigned i = 0; i < 4; i++)
+		close(fds[i]);
+}
+
+static void connect_53(struct eh *e)
+{
+	union vmb_msg_buf b, m;
+	uint32_t conn;
+
+	e->conn = VMB_MSG_REDIRECT_CONNECTION_ID;
+	post(e, &b, vmb_msg_enc_version_response(&b, true, VMB_CONN_STATE_OK,
+						 e->conn));
+	eu_step("duplicate VERSION_RESPONSE");
+	post(e, &b, vmb_msg_enc_version_response(&b, true, VMB_CONN_STATE_OK,
+						 1));
+	expect_msg(e, VMB_MSG_REQUESTOFFERS, &m, &conn);
+	EU_CHECK(conn == e->conn, "REQUESTOFFERS on %#x, want %#x", conn,
+		 e->conn);
+}
+
+static void bad_offers(struct eh *e)
+{
+	int fds[2] = { eu_eventfd(), eu_eventfd() };
+	union vmb_msg_buf b;
+
+	eu_step("offers: relid 0, relid 5000, without eventfds, duplicate");
+	offer(e, 0, fds, 2);
+	offer(e, VMB_RELID_MAX + 904, fds, 2);
+	offer(e, 3, NULL, 0);
+	offer(e, 3, fds, 2);
+	close(fds[0]);
+	close(fds[1]);
+	post(e, &b, vmb_msg_enc_empty(&b, VMB_MSG_ALLOFFERS_DELIVERED));
+	post(e, &b, vmb_msg_enc_empty(&b, VMB_MSG_ALLOFFERS_DELIVERED));
+	/* relid 1 opens: the guest's GPADL_HEADER also tells us that it
+	 * has processed everything above. */
+	open_chan(e, &e->ch[1], 1);
+}
+
+/* Answers to requests the guest never made, or made and had answered. */
+static void stale_answers(struct eh *e)
+{
+	static const struct vmb_guid g0;
+	union vmb_msg_buf b;
+
+	eu_step("stale answers: GPADL_CREATED, OPEN_RESULT, TORNDOWN, "
+		"MODIFYCHANNEL_RESPONSE, UNLOAD_RESPONSE, TL_CONNECT_RESULT, "
+		"RESCIND of an unknown relid, a guest->host type");
+	post(e, &b, vmb_msg_enc_gpadl_created(&b, 1, 999, 0));
+	post(e, &b, vmb_msg_enc_gpadl_created(&b, 1, e->ch[1].gpadl, 0));
+	post(e, &b, vmb_msg_enc_open_result(&b, 1, e->ch[1].open_id, 0));
+	post(e, &b, vmb_msg_enc_open_result(&b, 1, e->ch[1].open_id + 9, 0));
+	post(e, &b, vmb_msg_enc_gpadl_torndown(&b, 55));
+	post(e, &b, vmb_msg_enc_modify_response(&b, 1, 0));
+	post(e, &b, vmb_msg_enc_empty(&b, VMB_MSG_UNLOAD_RESPONSE));
+	post(e, &b, vmb_msg_enc_tl_connect_result(&b, &g0, &g0, 0));
+	post(e, &b, vmb_msg_enc_relid(&b, VMB_MSG_RESCIND_CHANNELOFFER, 77));
+	post(e, &b, vmb_msg_enc_open(&b, 1, 1, 1, 0, 1, NULL, 0));
+}
+
+static void corrupt_rings(struct eh *e)
+{
+	struct echan *c1 = &e->ch[1], *c2 = &e->ch[2];
+
+	eu_step("ring: write_index of the guest's inbound ring out of range");
+	__atomic_store_n(&c1->out.hdr->write_index, c1->out.size + 8,
+			 __ATOMIC_RELEASE);
+	eu_signal(c1->efd_h2g);
+	guest_idle(e, c1->efd_h2g, "a corrupt inbound ring");
+
+	eu_step("ring: read_index of the guest's outbound ring out of range");
+	open_chan(e, c2, 2);
+	__atomic_store_n(&c2->in.hdr->read_index, 0xfffffff0u,
+			 __ATOMIC_RELEASE);
+	guest_idle(e, c2->efd_h2g, "a corrupt outbound ring");
+}
+
+/* Rescind the broken channel: the guest must still close it, tear its
+ * GPADL down and release the relid. */
+static void rescind(struct eh *e, struct echan *c)
+{
+	union vmb_msg_buf b, m;
+
+	eu_step("rescind of broken relid %u", c->relid);
+	post(e, &b, vmb_msg_enc_relid(&b, VMB_MSG_RESCIND_CHANNELOFFER,
+				      c->relid));
+	expect_msg(e, VMB_MSG_GPADL_TEARDOWN, &m, NULL);
+	EU_CHECK(vmb_le32(m.gpadl_teardown.gpadl) == c->gpadl,
+		 "teardown of GPADL %u", vmb_le32(m.gpadl_teardown.gpadl));
+	post(e, &b, vmb_msg_enc_gpadl_torndown(&b, c->gpadl));
+	expect_msg(e, VMB_MSG_RELID_RELEASED, &m, NULL);
+	EU_CHECK(vmb_le32(m.relid.child_relid) == c->relid,
+		 "released relid %u", vmb_le32(m.relid.child_relid));
+}
+
+/* Wait for the guest to go (the test stops it). */
+static void wait_leave(struct eh *e)
+{
+	uint64_t t0 = eu_now_ms();
+
+	for (;;) {
+		struct rt_frame f;
+		int rc = eu_recv(e->sock, 100, &f);
+
+		if (rc == -ECONNRESET)
+			return;
+		EU_CHECK(rc == 0 || rc == -ETIMEDOUT, "guest socket: %s",
+			 strerror(-rc));
+		if (rc == 0)
+			eu_frame_close(&f);
+		EU_CHECK(eu_now_ms() - t0 < LEAVE_MS, "guest did not leave");
+	}
+}
+
+static void survive(struct eh *e)
+{
+	int fds_before;
+
+	accept_guest(e);
+	expect_contact(e, VMB_VERSION_WIN10_V5_3);
+	fds_before = eu_fd_count(e->guest);
+	junk_before_contact(e);
+	connect_53(e);
+	bad_offers(e);
+	/* Every descriptor that came with a rejected frame was closed;
+	 * relid 1 keeps its two eventfds and its worker's stop eventfd. */
+	EU_CHECK(eu_fd_count(e->guest) == fds_before + 3,
+		 "guest holds %d descriptors, want %d", eu_fd_count(e->guest),
+		 fds_before + 3);
+	stale_answers(e);
+	corrupt_rings(e);
+	rescind(e, &e->ch[1]);
+	fprintf(stderr, "evil_host: ready\n");
+	wait_leave(e);
+}
+
+/* The guest must give up: its socket closes, nothing else arrives. */
+static void no_way_on(struct eh *e, const char *how)
+{
+	union vmb_msg_buf b;
+
+	accept_guest(e);
+	if (strcmp(how, "refuse") == 0) {
+		for (unsigned i = 0; i < vmb_versions_count; i++) {
+			expect_contact(e, vmb_versions[i]);
+			post(e, &b, vmb_msg_enc_version_response(&b, false, 0,
+								 0));
+		}
+	} else {
+		expect_contact(e, VMB_VERSION_WIN10_V5_3);
+		if (strcmp(how, "conn0") == 0)
+			vmb_msg_enc_version_response(&b, true, 0, 0);
+		else
+			vmb_msg_enc_version_response(
+				&b, true, 1, VMB_MSG_REDIRECT_CONNECTION_ID);
+		post(e, &b, sizeof(b.version_response));
+	}
+	wait_leave(e);
+}
+
+static void echan_free(struct echan *c)
+{
+	if (c->map.va)
+		rt_gmem_unmap(&c->map);
+	if (c->relid) {
+		close(c->efd_g2h);
+		close(c->efd_h2g);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct eh e;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: evil_host SOCK "
+			"survive|conn0|busy|refuse\n");
+		return 2;
+	}
+	memset(&e, 0, sizeof(e));
+	e.sock = -1;
+	e.gmem.fd = -1;
+	e.lfd = rt_xport_listen(argv[1]);
+	EU_CHECK(e.lfd >= 0, "listen on %s: %s", argv[1], strerror(-e.lfd));
+	if (strcmp(argv[2], "survive") == 0)
+		survive(&e);
+	else
+		no_way_on(&e, argv[2]);
+	for (unsigned i = 0; i < VMB_ARRAY_LEN(e.ch); i++)
+		echan_free(&e.ch[i]);
+	rt_gmem_destroy(&e.gmem);
+	close(e.sock);
+	close(e.lfd);
+	unlink(argv[1]);
+	fprintf(stderr, "evil_host: guest behaved\n");
+	return 0;
+}

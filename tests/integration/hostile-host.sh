@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A hostile host (evil_host) against a real hvis-guest: junk frames, bad
+# VERSION_RESPONSEs, bad offers, offers without eventfds, stale and
+# duplicate answers, rescind of an unknown relid and corrupted rings. The
+# guest must count each rejection, keep working, never spin, and stop
+# cleanly (no ASan report); where the protocol leaves it no way on, it
+# must exit 1 and say why.
+# Usage: hostile-host.sh HOST GUEST CTL EVIL_HOST
+source "$(dirname "$0")/lib.sh"
+EVIL_HOST=$4
+SOCK=$T/evil.sock
+EVIL_LOG=$T/evil.log
+EVIL_PID=
+
+fail_evil() { echo "--- evil host log"; cat "$EVIL_LOG"; fail "$@"; }
+
+run_evil() {
+	: >"$EVIL_LOG"; : >"$GUEST_LOG"
+	rm -f "$SOCK"
+	"$EVIL_HOST" "$SOCK" "$1" 2>"$EVIL_LOG" &
+	EVIL_PID=$!
+	_pids+=("$EVIL_PID")
+	wait_until 5 test -S "$SOCK" || fail_evil "evil host did not start"
+	start_guest --vmbus "$SOCK" --memory 16 --ring-size 16 --subchannels 0
+}
+
+# rejected N WHY: the guest's closing count of rejected host messages.
+rejected() {
+	log_has "$GUEST_LOG" "rejected from host: $1 $2\$" \
+		|| fail_evil "guest did not count $1 $2"
+}
+
+no_sanitizer() {
+	grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$GUEST_LOG" "$EVIL_LOG" \
+		&& fail_evil "sanitizer report"
+	return 0
+}
+
+# --- survive and count
+run_evil survive
+wait_until 15 log_has "$EVIL_LOG" "evil_host: ready" || fail_evil "evil host stopped"
+kill -0 "$GUEST_PID" 2>/dev/null || fail_evil "guest died"
+stop_proc "$GUEST_PID" guest
+wait "$EVIL_PID" || fail_evil "evil host failed"
+cat "$EVIL_LOG"
+log_has "$GUEST_LOG" "malformed frame from host dropped" || fail_evil "bad magic not dropped"
+log_has "$GUEST_LOG" "dropped frame type 2 for SINT 5" || fail_evil "wrong SINT not dropped"
+log_has "$GUEST_LOG" "offer relid 3 came without its eventfds" || fail_evil "offer without eventfds"
+log_has "$GUEST_LOG" "relid 3 open" && fail_evil "guest opened a channel without eventfds"
+log_has "$GUEST_LOG" ": corrupt ring or packet; channel disabled" \
+	|| fail_evil "inbound ring corruption not caught"
+log_has "$GUEST_LOG" ": peer corrupted the send ring; channel disabled" \
+	|| fail_evil "outbound ring corruption not caught"
+log_has "$GUEST_LOG" "relid 1 released" || fail_evil "broken channel not released"
+rejected 1 truncated
+rejected 2 bad-type
+rejected 2 bad-state
+rejected 9 bad-xid
+rejected 4 bad-relid
+[ "$(grep -c 'rejected from host' "$GUEST_LOG")" -eq 5 ] \
+	|| fail_evil "unexpected rejections: $(grep 'rejected from host' "$GUEST_LOG")"
+no_sanitizer
+
+# --- no way on: the guest gives up, says why, exits 1
+for how in conn0 busy refuse; do
+	run_evil "$how"
+	wait "$GUEST_PID"; rc=$?
+	[ "$rc" -eq 1 ] || fail_evil "$how: guest exited $rc, want 1"
+	wait "$EVIL_PID" || fail_evil "$how: evil host failed"
+	log_has "$GUEST_LOG" "host connection lost: VMBus negotiation failed" \
+		|| fail_evil "$how: guest did not say why"
+	case $how in
+	conn0) rejected 1 bad-field ;;
+	refuse) log_has "$GUEST_LOG" "host accepted no VMBus version" \
+		|| fail_evil "refuse: not logged" ;;
+	esac
+	no_sanitizer
+done
+echo "ok"

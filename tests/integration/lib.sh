@@ -1,0 +1,70 @@
+# Shared helpers of the integration tests: real hvis-host, hvis-guest and
+# hvis-ctl processes in a private runtime directory.
+# Usage from a test: source lib.sh HOST GUEST CTL
+set -uo pipefail
+
+HOST_BIN=$1
+GUEST_BIN=$2
+CTL_BIN=$3
+T=$(mktemp -d "${TMPDIR:-/tmp}/hvis-it.XXXXXX")
+HOST_LOG=$T/host.log
+GUEST_LOG=$T/guest.log
+HOST_PID=
+GUEST_PID=
+_pids=()
+
+cleanup() {
+	for p in "${_pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	[ -n "${HVIS_TEST_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*"
+	echo "--- host log"; cat "$HOST_LOG" 2>/dev/null
+	echo "--- guest log"; cat "$GUEST_LOG" 2>/dev/null
+	exit 1
+}
+
+# wait_until SECONDS CMD...: poll CMD every 50 ms.
+wait_until() {
+	local n=$(($1 * 20)); shift
+	while ! "$@" >/dev/null 2>&1; do
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || return 1
+		sleep 0.05
+	done
+}
+
+ctl() { "$CTL_BIN" --dir "$T" "$@"; }
+
+start_host() {
+	"$HOST_BIN" --dir "$T" "$@" 2>>"$HOST_LOG" &
+	HOST_PID=$!
+	_pids+=("$HOST_PID")
+	wait_until 10 test -S "$T/ctl.sock" || fail "host did not start"
+}
+
+start_guest() {
+	"$GUEST_BIN" --dir "$T" "$@" 2>>"$GUEST_LOG" &
+	GUEST_PID=$!
+	_pids+=("$GUEST_PID")
+}
+
+# stop_proc PID NAME: SIGTERM, expect exit 0 (ASan leak check included).
+stop_proc() {
+	kill -TERM "$1" 2>/dev/null || fail "$2 already gone"
+	wait "$1"
+	local rc=$?
+	[ "$rc" -eq 0 ] || fail "$2 exited $rc after SIGTERM"
+}
+
+vm_running() { ctl vm show | grep -q '^State: *Running'; }
+
+# open_channels: number of channels in state open.
+open_channels() { ctl channels | awk 'NR > 1 && $5 == "open"' | wc -l; }
+has_open() { [ "$(open_channels)" -ge "$1" ]; }
+log_has() { grep -q -- "$2" "$1"; }

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Live backup (VSS) on a loop-mounted ext4, the only file system the
+# guest may freeze (--freeze): a write started while the host's snapshot
+# step runs (sleep 2) blocks until the thaw and then completes; a failing
+# pre-freeze hook makes `vm backup` report the guest's failure and leaves
+# nothing frozen; a backup command past --backup-timeout is killed with
+# its process group and the guest thawed. Needs root (loop devices,
+# FIFREEZE): skipped otherwise.
+source "$(dirname "$0")/services-common.sh"
+
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+for p in mkfs.ext4 mount umount fsfreeze; do
+	command -v "$p" >/dev/null || { echo "SKIP: no $p"; exit 77; }
+done
+MNT=$T/mnt
+mkdir -p "$MNT"
+truncate -s 32M "$T/fs.img"
+mkfs.ext4 -q -F "$T/fs.img" >/dev/null 2>&1 || { echo "SKIP: mkfs.ext4 failed"; exit 77; }
+mount -o loop "$T/fs.img" "$MNT" 2>/dev/null || { echo "SKIP: no loop mount"; exit 77; }
+
+# Processes go first (lib.sh's cleanup), then the mount, thawed in case.
+vss_cleanup() {
+	for p in "${_pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	fsfreeze --unfreeze "$MNT" 2>/dev/null
+	umount "$MNT" 2>/dev/null || umount -l "$MNT"
+	cleanup
+}
+trap vss_cleanup EXIT
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+start_host --heartbeat-ms 200 --backup-cmd "sleep 2"
+start_guest_ic --freeze "$MNT" --freeze-timeout 10
+wait_until 10 svc_is VSS OK || fail "VSS not OK"
+log_has "$GUEST_LOG" "vss: backups freeze $MNT" || fail "guest freezes more than $MNT"
+echo before >"$MNT/file" && sync -f "$MNT/file"
+
+ctl vm backup >"$T/backup.out" 2>&1 &
+bpid=$!
+_pids+=("$bpid")
+wait_until 5 log_has "$HOST_LOG" "VSS: guest frozen" || fail "guest did not freeze"
+t0=$(now_ms)
+( echo during >>"$MNT/file"; now_ms >"$T/write.done" ) &
+wpid=$!
+sleep 0.5
+[ -s "$T/write.done" ] && fail "write completed while frozen"
+wait "$bpid"; rc=$?
+tb=$(now_ms)
+[ "$rc" -eq 0 ] || fail "backup failed: $(cat "$T/backup.out")"
+grep -q '^Backup: guest file systems frozen, snapshot taken, thawed' "$T/backup.out" ||
+	fail "backup output: $(cat "$T/backup.out")"
+grep -q 'snapshot command:  sleep 2 (exit 0)' "$T/backup.out" || fail "snapshot line"
+wait_until 5 test -s "$T/write.done" || fail "write still blocked after thaw"
+wait "$wpid"
+tw=$(cat "$T/write.done")
+[ $((tw - t0)) -ge 1000 ] || fail "write took only $((tw - t0)) ms"
+[ "$tw" -le $((tb + 1000)) ] || fail "write completed $((tw - tb)) ms after the reply"
+[ "$(cat "$MNT/file")" = $'before\nduring' ] || fail "file content"
+log_has "$GUEST_LOG" "vss: thawed" || fail "no thaw logged"
+
+# A failing pre-freeze hook: the guest refuses, the host reports it.
+stop_proc "$GUEST_PID" guest
+printf '#!/bin/sh\necho "hook $1" >>"%s"\nexit 3\n' "$T/hook.log" >"$T/hook.sh"
+chmod +x "$T/hook.sh"
+start_guest_ic --freeze "$MNT" --pre-freeze "$T/hook.sh"
+wait_until 10 svc_is VSS OK || fail "VSS not OK (2)"
+ctl vm backup 2>"$T/err" && fail "backup succeeded despite the hook"
+grep -q 'guest failed to freeze: guest status 0x' "$T/err" ||
+	fail "failure not reported: $(cat "$T/err")"
+grep -q '^hook freeze$' "$T/hook.log" || fail "hook did not run"
+timeout 2 sh -c "echo after >>'$MNT/file'" || fail "left frozen after a failed backup"
+svc_is VSS OK || fail "VSS status after failure: $(svc_status VSS)"
+stop_proc "$GUEST_PID" guest
+stop_proc "$HOST_PID" host
+
+# The backup command's time limit (--backup-timeout): its whole process
+# group is killed (a child it left behind too), the guest is thawed by the
+# host long before its own --freeze-timeout, and the backup fails.
+start_host --heartbeat-ms 200 --backup-timeout 1 \
+	--backup-cmd "sleep 30 & echo \$! >'$T/child.pid'; sleep 30"
+start_guest_ic --freeze "$MNT" --freeze-timeout 30
+wait_until 10 svc_is VSS OK || fail "VSS not OK (3)"
+t0=$(now_ms)
+ctl vm backup 2>"$T/err" && fail "backup succeeded past its time limit"
+dt=$(($(now_ms) - t0))
+grep -q 'backup command killed after the time limit (1.0 s)' "$T/err" ||
+	fail "time limit not reported: $(cat "$T/err")"
+[ "$dt" -ge 1000 ] && [ "$dt" -le 5000 ] || fail "backup ended after $dt ms"
+log_has "$GUEST_LOG" "vss: thawed" || fail "no thaw logged (3)"
+timeout 2 sh -c "echo after-limit >>'$MNT/file'" || fail "left frozen after the time limit"
+child=$(cat "$T/child.pid")
+gone() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1" | cut -c1)" = Z ]; }
+wait_until 2 gone "$child" || fail "the command's child $child survived"
+svc_is VSS OK || fail "VSS status after the time limit: $(svc_status VSS)"
+stop_proc "$GUEST_PID" guest
+stop_proc "$HOST_PID" host
+echo "ok"

@@ -1,0 +1,227 @@
+/* hvis-host: the emulated Hyper-V host. One VM, one guest at a time, a
+ * control socket for hvis-ctl. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hic.h"
+#include "hvis_paths.h"
+#include "hvm.h"
+#include "rt_log.h"
+#include "testdev/tdev_wire.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: hvis-host [options]\n"
+"  --name NAME         VM name (default " HVIS_DEFAULT_VM ")\n"
+"  --dir DIR           runtime directory for the sockets (default\n"
+"                      $XDG_RUNTIME_DIR/hvis/NAME or /tmp/hvis-UID/NAME)\n"
+"  --vmbus PATH        VMBus socket (default DIR/" HVIS_VMBUS_SOCK ")\n"
+"  --ctl PATH          control socket (default DIR/" HVIS_CTL_SOCK ")\n"
+"  --max-version X.Y   highest VMBus version to accept (default newest)\n"
+"  --test-devices N    test devices to offer (default 1)\n"
+"  --subchannels K     sub-channels each test device allows (default 2)\n"
+"  --once              exit when the guest goes away\n"
+"  --poll              channel workers poll instead of sleeping\n"
+"  --services LIST     integration services to enable at start: all,\n"
+"                      none, or a comma list of heartbeat, shutdown,\n"
+"                      timesync, kvp, vss (default all; none when\n"
+"                      --test-devices or --subchannels is given)\n"
+"  --heartbeat-ms MS   heartbeat probe period (default 1000)\n"
+"  --timesync-ms MS    time sample period (default 5000)\n"
+"  --backup-cmd CMD    host snapshot step of `vm backup`, run by\n"
+"                      /bin/sh while the guest is frozen (default none)\n"
+"  --backup-timeout S  kill the backup command's process group after S\n"
+"                      seconds, thaw and fail the backup (default 120)\n"
+"  --request-timeout S wait S seconds for each guest answer before a\n"
+"                      request fails (default 10)\n"
+"  --verbose | --quiet\n");
+}
+
+struct host_opts {
+	const char *name, *dir, *vmbus, *ctl;
+	unsigned max_version;
+	unsigned long devices, subchannels;
+	bool once, poll, dev_opts;
+	bool have_services;
+	unsigned services;
+	const char *backup_cmd;
+	unsigned long probe_ms, sample_ms;
+	uint32_t timeout_ms, backup_timeout_ms;
+	enum rt_log_level level;
+};
+
+static bool parse_ulong(const char *s, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	*v = strtoul(s, &end, 10);
+	return *s && !*end && *v <= max;
+}
+
+/* Seconds, fractions allowed, as milliseconds in 1..3600000. */
+static bool parse_seconds(const char *s, uint32_t *ms)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (!*s || *end || !(v >= 0.001 && v <= 3600))
+		return false;
+	*ms = (uint32_t)(v * 1000 + 0.5);
+	return true;
+}
+
+static int parse_opts(int argc, char **argv, struct host_opts *o)
+{
+	static const struct option lo[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "vmbus", required_argument, NULL, 'b' },
+		{ "ctl", required_argument, NULL, 'c' },
+		{ "max-version", required_argument, NULL, 'V' },
+		{ "test-devices", required_argument, NULL, 't' },
+		{ "subchannels", required_argument, NULL, 's' },
+		{ "once", no_argument, NULL, '1' },
+		{ "poll", no_argument, NULL, 'p' },
+		{ "services", required_argument, NULL, 'S' },
+		{ "heartbeat-ms", required_argument, NULL, 'H' },
+		{ "timesync-ms", required_argument, NULL, 'T' },
+		{ "backup-cmd", required_argument, NULL, 'B' },
+		{ "backup-timeout", required_argument, NULL, 'K' },
+		{ "request-timeout", required_argument, NULL, 'R' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'n': o->name = optarg; break;
+		case 'd': o->dir = optarg; break;
+		case 'b': o->vmbus = optarg; break;
+		case 'c': o->ctl = optarg; break;
+		case 'V':
+			if (!hvis_parse_version(optarg, &o->max_version))
+				goto bad;
+			break;
+		case 't':
+			if (!parse_ulong(optarg, 64, &o->devices))
+				goto bad;
+			o->dev_opts = true;
+			break;
+		case 's':
+			if (!parse_ulong(optarg, TDEV_MAX_SUBCHANNELS,
+					 &o->subchannels))
+				goto bad;
+			o->dev_opts = true;
+			break;
+		case 'S':
+			if (hic_parse_services(optarg, &o->services))
+				goto bad;
+			o->have_services = true;
+			break;
+		case 'H':
+			if (!parse_ulong(optarg, 3600000, &o->probe_ms) ||
+			    !o->probe_ms)
+				goto bad;
+			break;
+		case 'T':
+			if (!parse_ulong(optarg, 3600000, &o->sample_ms) ||
+			    !o->sample_ms)
+				goto bad;
+			break;
+		case 'B': o->backup_cmd = optarg; break;
+		case 'K':
+			if (!parse_seconds(optarg, &o->backup_timeout_ms))
+				goto bad;
+			break;
+		case 'R':
+			if (!parse_seconds(optarg, &o->timeout_ms))
+				goto bad;
+			break;
+		case '1': o->once = true; break;
+		case 'p': o->poll = true; break;
+		case 'v': o->level = RT_LOG_DEBUG; break;
+		case 'q': o->level = RT_LOG_WARN; break;
+		case 'h': usage(stdout); exit(0);
+		default: goto bad;
+		}
+	}
+	if (optind == argc)
+		return 0;
+bad:
+	usage(stderr);
+	return -1;
+}
+
+/* The test devices first (relid 1 on), then the integration services. */
+static int add_devices(struct hvm *vm, const struct host_opts *o)
+{
+	const struct hdev_class *cls = hdev_class_find("test");
+	struct hic_cfg ic = {
+		.probe_ms = (uint32_t)o->probe_ms,
+		.sample_ms = (uint32_t)o->sample_ms,
+		.timeout_ms = o->timeout_ms,
+		.backup_cmd = o->backup_cmd,
+		.backup_timeout_ms = o->backup_timeout_ms,
+		.enable = o->have_services ? o->services
+		: o->dev_opts ? 0 : HIC_ALL,
+	};
+
+	for (unsigned long i = 0; i < o->devices; i++)
+		if (hvm_add_device(vm, cls, (uint32_t)o->subchannels, NULL))
+			return -1;
+	return hic_init(vm, &ic) ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct host_opts o = { .name = HVIS_DEFAULT_VM, .devices = 1,
+			       .subchannels = 2, .level = RT_LOG_INFO };
+	char dir[PATH_MAX], vmbus[PATH_MAX], ctl[PATH_MAX];
+	struct hvm_cfg cfg;
+	struct rt_loop *loop;
+	struct hvm vm;
+	int rc;
+
+	if (parse_opts(argc, argv, &o))
+		return 2;
+	rt_log_init(argv[0], o.level);
+	if (hvis_vm_dir(dir, sizeof(dir), o.dir, o.name, true) ||
+	    hvis_path(vmbus, sizeof(vmbus), dir, HVIS_VMBUS_SOCK) ||
+	    hvis_path(ctl, sizeof(ctl), dir, HVIS_CTL_SOCK)) {
+		rt_err("host", "cannot use runtime directory %s", dir);
+		return 1;
+	}
+	cfg = (struct hvm_cfg){
+		.name = o.name,
+		.vmbus_path = o.vmbus ? o.vmbus : vmbus,
+		.ctl_path = o.ctl ? o.ctl : ctl,
+		.max_version = o.max_version,
+		.once = o.once,
+		.poll = o.poll,
+	};
+	loop = rt_loop_new();
+	if (!loop)
+		return 1;
+	rt_loop_stop_on_signals(loop);
+	rc = hvm_init(&vm, &cfg, loop);
+	if (!rc)
+		rc = add_devices(&vm, &o);
+	if (!rc)
+		rc = rt_loop_run(loop);
+	hvm_fini(&vm);
+	hic_fini(&vm);
+	rt_loop_free(loop);
+	/* Only removes the directory if nothing else is left in it. */
+	if (!o.dir)
+		rmdir(dir);
+	rt_info("host", "stopped");
+	return rc ? 1 : 0;
+}
