@@ -73,7 +73,6 @@ static void job_free(struct hic_job *j, bool ok, const char *err)
 		close(j->fd);
 	}
 	free(j->body);
-	free(j->fail);
 	free(j);
 }
 

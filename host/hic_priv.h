@@ -64,7 +64,7 @@ struct hic_job {
 	/* VSS */
 	enum hic_vss_step step;
 	uint32_t hbu_flags;
-	char *fail;    /* first failure, reported after the thaw */
+	char fail[256]; /* first failure, reported after the thaw; "" = none */
 	pid_t pid;     /* backup command running, or 0 */
 	int pidfd;
 	uint64_t snap_start_ns;

@@ -34,20 +34,18 @@ static int send_op(struct hic_svc *s, uint8_t op)
 static void fail(struct hic_job *j, const char *what, const struct
 		 ic_host_result *r, int rc)
 {
-	char buf[256];
-
-	if (j->fail)
+	if (j->fail[0])
 		return;
 	if (!r)
-		snprintf(buf, sizeof(buf), "%s: no answer from the guest",
-			 what);
+		snprintf(j->fail, sizeof(j->fail),
+			 "%s: no answer from the guest", what);
 	else if (rc != VMB_OK)
-		snprintf(buf, sizeof(buf), "%s: malformed answer from the "
-			 "guest", what);
+		snprintf(j->fail, sizeof(j->fail),
+			 "%s: malformed answer from the guest", what);
 	else
-		snprintf(buf, sizeof(buf), "%s: guest status 0x%08x (%s)",
-			 what, r->status, hic_status_text(r->status));
-	j->fail = strdup(buf);
+		snprintf(j->fail, sizeof(j->fail),
+			 "%s: guest status 0x%08x (%s)", what, r->status,
+			 hic_status_text(r->status));
 }
 
 static void thaw(struct hic_svc *s, struct hic_job *j)
@@ -76,14 +74,11 @@ static void snapshot_done(struct rt_loop *l, int fd, uint32_t events,
 	j->pidfd = -1;
 	j->pid = 0;
 	j->snap_status = st;
-	if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !j->fail) {
-		char buf[128];
-
-		snprintf(buf, sizeof(buf), "backup command failed (%s %d)",
+	if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !j->fail[0])
+		snprintf(j->fail, sizeof(j->fail),
+			 "backup command failed (%s %d)",
 			 WIFEXITED(st) ? "exit" : "signal",
 			 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-		j->fail = strdup(buf);
-	}
 	thaw(s, j);
 }
 
@@ -198,7 +193,7 @@ void hic_vss_result(struct hic_svc *s, struct hic_job *j, int rc,
 	case HIC_VSS_THAW:
 		if (!ok)
 			fail(j, "guest failed to thaw", r, rc);
-		if (j->fail) {
+		if (j->fail[0]) {
 			hic_job_finish(s, j, false, j->fail);
 			return;
 		}
@@ -246,7 +241,7 @@ void hic_vss_tick(struct hic_svc *s, uint64_t now)
 	snprintf(buf, sizeof(buf), "backup command killed after the time "
 		 "limit (%.1f s)", limit / 1e3);
 	rt_warn("ic", "VSS: %s", buf);
-	if (!j->fail)
-		j->fail = strdup(buf);
+	if (!j->fail[0])
+		snprintf(j->fail, sizeof(j->fail), "%s", buf);
 	thaw(s, j);
 }
