@@ -483,6 +483,7 @@ static void list_result(struct hic_svc *s, struct hic_job *j, int rc,
 
 	if (rc == VMB_OK && r->status == IC_E_NO_MORE_ITEMS) {
 		if (refresh) {
+			/* Only the first HIC_INTRINSIC_MAX items were kept. */
 			s->ic->n_intrinsic = j->count;
 			s->ic->intrinsic_ms = hic_now_ns() / 1000000;
 		}

@@ -466,6 +466,9 @@ int rt_chan_send_inband(struct rt_chan *ch, uint64_t xid, uint16_t flags,
 			      .iov = iov, .iovcnt = iovcnt };
 	uint64_t n = sizeof(struct vmb_pktdesc);
 
+	/* The size is summed here, before vmb_pkt checks the arguments. */
+	if (iovcnt && !iov)
+		return VMB_EINVAL;
 	for (unsigned i = 0; i < iovcnt && i < VMB_PKT_MAX_IOV; i++)
 		n += iov[i].len;
 	op.pkt_len = (uint32_t)clamp_len(n);
@@ -491,6 +494,8 @@ int rt_chan_send_gpa(struct rt_chan *ch, uint64_t xid, uint16_t flags,
 			      .rg = rg, .nrg = nrg, .data = data, .len = len };
 	uint64_t n = sizeof(struct vmb_gpa_direct_hdr) + (uint64_t)len;
 
+	if (nrg > VMB_PKT_MAX_GPA_RANGES || (nrg && !rg))
+		return VMB_EINVAL;
 	for (unsigned i = 0; i < nrg; i++)
 		n += sizeof(struct vmb_wire_gpa_range) +
 		     (uint64_t)rg[i].pfn_count * sizeof(uint64_t);

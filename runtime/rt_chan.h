@@ -61,7 +61,9 @@ void rt_chan_stop(struct rt_chan *ch);
 /* Senders, from any thread (serialized internally). If the ring is full,
  * wait for the peer (pending-send-size, or polling) unless nowait, in
  * which case return VMB_EAGAIN. Returns VMB_ESHUTDOWN once the channel is
- * stopped or broken. */
+ * broken, or to a sender still inside the call when rt_chan_stop begins;
+ * the owner must not start a send once it has called rt_chan_stop (the
+ * channel is freed when stop returns). */
 int rt_chan_send_inband(struct rt_chan *ch, uint64_t xid, uint16_t flags,
 			const struct vmb_iov *iov, unsigned iovcnt,
 			bool nowait);

@@ -60,7 +60,7 @@ static struct vmb_server_chan *chan_of(const struct vmb_server *s,
 {
 	if (!s->chans || relid == 0 || relid >= VMB_RELID_MAX)
 		return NULL;
-	return &s->chans[relid];
+	return s->chans[relid];
 }
 
 /* Offered (open or not) and known to the current guest. */
@@ -164,7 +164,7 @@ int vmb_server_init(struct vmb_server *s, const struct vmb_server_ops *ops,
 
 static void close_chan(struct vmb_server *s, uint32_t relid)
 {
-	struct vmb_server_chan *ch = &s->chans[relid];
+	struct vmb_server_chan *ch = s->chans[relid];
 	struct vmb_server_gpadl *ring = gpadl_find(s, ch->ring_gpadl);
 
 	ch->state = VMB_SCHAN_OFFERED;
@@ -174,10 +174,13 @@ static void close_chan(struct vmb_server *s, uint32_t relid)
 		s->ops->close(s->ctx, relid);
 }
 
+/* The channel is gone after this; the embedder may offer on relid again
+ * from inside ops->released. */
 static void free_relid(struct vmb_server *s, uint32_t relid)
 {
 	gpadls_remove_relid(s, relid);
-	vmb_memset(&s->chans[relid], 0, sizeof(s->chans[relid]));
+	hvis_plat_free(s->chans[relid]);
+	s->chans[relid] = NULL;
 	if (s->ops->released)
 		s->ops->released(s->ctx, relid);
 }
@@ -187,13 +190,15 @@ static void free_relid(struct vmb_server *s, uint32_t relid)
 static void disconnect_all(struct vmb_server *s)
 {
 	for (uint32_t relid = 1; s->chans && relid < VMB_RELID_MAX; relid++) {
-		struct vmb_server_chan *ch = &s->chans[relid];
+		struct vmb_server_chan *ch = s->chans[relid];
 
+		if (!ch)
+			continue;
+		ch->sent = false;
 		if (ch->state == VMB_SCHAN_OPEN)
 			close_chan(s, relid);
-		if (ch->state == VMB_SCHAN_RESCINDED)
+		else if (ch->state == VMB_SCHAN_RESCINDED)
 			free_relid(s, relid);
-		ch->sent = false;
 	}
 	while (s->gpadl_count)
 		gpadl_remove(s, s->gpadls[0]);
@@ -211,6 +216,8 @@ void vmb_server_fini(struct vmb_server *s)
 	if (!s)
 		return;
 	disconnect_all(s);
+	for (uint32_t relid = 1; s->chans && relid < VMB_RELID_MAX; relid++)
+		hvis_plat_free(s->chans[relid]);
 	hvis_plat_free(s->gpadls);
 	hvis_plat_free(s->chans);
 	s->gpadls = NULL;
@@ -246,14 +253,16 @@ int vmb_server_offer(struct vmb_server *s, struct vmb_msg_offer *offer,
 	if (!s || !s->chans || !offer || r >= VMB_RELID_MAX)
 		return VMB_EINVAL;
 	if (r == 0) {
-		for (r = 1; r < VMB_RELID_MAX; r++)
-			if (s->chans[r].state == VMB_SCHAN_FREE)
-				break;
+		for (r = 1; r < VMB_RELID_MAX && s->chans[r]; r++)
+			;
 		if (r == VMB_RELID_MAX)
 			return VMB_EBUSY;
-	} else if (s->chans[r].state != VMB_SCHAN_FREE) {
+	} else if (s->chans[r]) {
 		return VMB_EBUSY;
 	}
+	struct vmb_server_chan *ch = hvis_plat_zalloc(sizeof(*ch));
+	if (!ch)
+		return VMB_ENOMEM;
 
 	offer->hdr.type = vmb_le32(VMB_MSG_OFFERCHANNEL);
 	offer->hdr.padding = 0;
@@ -261,10 +270,9 @@ int vmb_server_offer(struct vmb_server *s, struct vmb_msg_offer *offer,
 	offer->connection_id =
 		vmb_le32(r | VMB_MSG_SINT << SERVER_CONN_ID_SHIFT);
 
-	struct vmb_server_chan *ch = &s->chans[r];
-	vmb_memset(ch, 0, sizeof(*ch));
 	ch->state = VMB_SCHAN_OFFERED;
 	ch->offer = *offer;
+	s->chans[r] = ch;
 	if (relid)
 		*relid = r;
 	if (s->state == VMB_SERVER_OFFERED)
@@ -296,9 +304,7 @@ int vmb_server_rescind(struct vmb_server *s, uint32_t relid)
 const struct vmb_server_chan *vmb_server_chan(const struct vmb_server *s,
 					      uint32_t relid)
 {
-	const struct vmb_server_chan *ch = chan_of(s, relid);
-
-	return ch && ch->state != VMB_SCHAN_FREE ? ch : NULL;
+	return chan_of(s, relid);
 }
 
 /* ---- connection ---- */
@@ -350,9 +356,9 @@ static int on_request_offers(struct vmb_server *s)
 	if (s->state != VMB_SERVER_CONNECTED)
 		return reject(s, VMB_BAD_STATE);
 	for (uint32_t relid = 1; relid < VMB_RELID_MAX; relid++) {
-		struct vmb_server_chan *ch = &s->chans[relid];
+		struct vmb_server_chan *ch = s->chans[relid];
 
-		if (ch->state == VMB_SCHAN_OFFERED && !ch->sent) {
+		if (ch && ch->state == VMB_SCHAN_OFFERED && !ch->sent) {
 			int rc = send_offer(s, ch);
 			if (rc < 0)
 				return rc;

@@ -68,7 +68,7 @@ enum vmb_server_state {
 };
 
 enum vmb_server_chan_state {
-	VMB_SCHAN_FREE,
+	VMB_SCHAN_FREE, /* never seen through vmb_server_chan() */
 	VMB_SCHAN_OFFERED,
 	VMB_SCHAN_OPEN,
 	VMB_SCHAN_RESCINDED   /* waiting for RELID_RELEASED */
@@ -88,7 +88,10 @@ struct vmb_server {
 	enum vmb_server_state state;
 	uint32_t max_version;  /* cap: versions above are refused */
 	uint32_t version;
-	struct vmb_server_chan *chans; /* indexed by relid, 1..VMB_RELID_MAX-1 */
+	/* Indexed by relid, 1..VMB_RELID_MAX-1; NULL = relid free. A channel
+	 * is allocated when offered and freed when its relid is released,
+	 * so an idle server costs one pointer per relid. */
+	struct vmb_server_chan **chans;
 	struct vmb_server_gpadl **gpadls;
 	uint32_t gpadl_count, gpadl_cap;
 	struct vmb_badstats bad;
@@ -116,6 +119,7 @@ int vmb_server_rescind(struct vmb_server *s, uint32_t relid);
  * UNLOAD would, keep the offers for the next guest. */
 void vmb_server_reset(struct vmb_server *s);
 
+/* The channel offered on relid (in any state but FREE), or NULL. */
 const struct vmb_server_chan *vmb_server_chan(const struct vmb_server *s,
 					      uint32_t relid);
 

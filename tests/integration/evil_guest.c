@@ -289,6 +289,17 @@ static void attach(struct eg *e)
 	EU_CHECK(e->sock >= 0, "connect %s: %s", e->vmbus, strerror(-e->sock));
 	e->host = eu_peer_pid(e->sock);
 	EU_CHECK(e->host > 0, "host pid unknown");
+	/* Descriptor counts taken from here on must include the host's end
+	 * of this connection: wait until its loop has accepted it. */
+	for (uint64_t t0 = eu_now_ms();; eu_sleep_ms(10)) {
+		char *r = ctl_request(e->ctl, "vm show\n");
+		bool in = strstr(r, "Off (waiting for a guest)") == NULL;
+
+		free(r);
+		if (in)
+			break;
+		EU_CHECK(eu_now_ms() - t0 < REPLY_MS, "host never accepted");
+	}
 }
 
 static void send_hdr_frame(struct eg *e, uint32_t magic, uint16_t type,
@@ -723,14 +734,16 @@ static void corrupt(struct eg *e, enum corruption how)
 		break;
 	case BAD_READ_INDEX:
 		/* The host finds it when it answers the next request. */
-		__atomic_store_n(&e->in.hdr->read_index, 0xfffffff0u,
-				 __ATOMIC_RELEASE);
+		eu_ring_store(e->in.hdr,
+			      offsetof(struct vmb_ring_hdr, read_index),
+			      0xfffffff0u);
 		query_send(e);
 		return;
 	case BAD__COUNT:
 		break;
 	}
-	__atomic_store_n(&h->write_index, vmb_le32(w), __ATOMIC_RELEASE);
+	eu_ring_store(h, offsetof(struct vmb_ring_hdr, write_index),
+		      vmb_le32(w));
 	eu_signal(e->efd[1][0]);
 }
 

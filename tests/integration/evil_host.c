@@ -342,15 +342,15 @@ static void corrupt_rings(struct eh *e)
 	struct echan *c1 = &e->ch[1], *c2 = &e->ch[2];
 
 	eu_step("ring: write_index of the guest's inbound ring out of range");
-	__atomic_store_n(&c1->out.hdr->write_index, c1->out.size + 8,
-			 __ATOMIC_RELEASE);
+	eu_ring_store(c1->out.hdr, offsetof(struct vmb_ring_hdr, write_index),
+		      c1->out.size + 8);
 	eu_signal(c1->efd_h2g);
 	guest_idle(e, c1->efd_h2g, "a corrupt inbound ring");
 
 	eu_step("ring: read_index of the guest's outbound ring out of range");
 	open_chan(e, c2, 2);
-	__atomic_store_n(&c2->in.hdr->read_index, 0xfffffff0u,
-			 __ATOMIC_RELEASE);
+	eu_ring_store(c2->in.hdr, offsetof(struct vmb_ring_hdr, read_index),
+		      0xfffffff0u);
 	guest_idle(e, c2->efd_h2g, "a corrupt outbound ring");
 }
 

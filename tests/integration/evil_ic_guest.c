@@ -998,6 +998,38 @@ static void kvp_ip_strings(struct eg *e)
 	}
 }
 
+/* The auto pool refresh after the negotiation, answered with more items
+ * than the host keeps for `vm show`, which must still work. */
+static void kvp_big_auto_pool(struct eg *e)
+{
+	static struct kvp_data kd;
+	struct ch *c = &e->ch[KVP];
+	struct req *q = &rq;
+	int fd;
+
+	eu_step("kvp: an auto pool of 40 items, then vm show");
+	for (uint32_t i = 0;; i++) {
+		EU_CHECK(recv_req(c, q, REPLY_MS), "kvp: no auto pool refresh");
+		q->alen = 0;
+		EU_CHECK(ic_guest_input(&c->eng, q->p, q->len, &q->act, q->a,
+					sizeof(q->a), &q->alen) == VMB_OK &&
+			 is_refresh(c, q) && q->act.kvp.index == i,
+			 "kvp: not the auto pool refresh, index %u", i);
+		kvp_value(&kd, i ? "x" : "EvilOS");
+		snprintf(kd.key, sizeof(kd.key), i ? "Key%u" : "OSName", i);
+		kd.pool = KVP_POOL_AUTO;
+		EU_CHECK(kvp_guest_reply(&c->eng, i < 40 ? IC_S_OK
+					 : IC_E_NO_MORE_ITEMS, &kd, q->a,
+					 sizeof(q->a), &q->alen) == VMB_OK,
+			 "kvp: engine answer");
+		answer(c, q);
+		if (i == 40)
+			break;
+	}
+	fd = ctl_start(e, "vm show\n");
+	ctl_ok(fd, "EvilOS");
+}
+
 static void kvp(struct eg *e)
 {
 	static struct kvp_data kd;
@@ -1006,6 +1038,7 @@ static void kvp(struct eg *e)
 	int fd;
 
 	open_ok(e, KVP);
+	kvp_big_auto_pool(e);
 	kvp_bad_get(e, "unpaired UTF-16 surrogate", VMB_BAD_FIELD,
 		    "kvp get: malformed answer from the guest");
 	kvp_bad_get(e, "value size past its field", VMB_BAD_FIELD,

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "evil_util.h"
+#include "vmbus/vmb_ring_wire.h"
 
 void eu_fail(const char *file, int line, const char *fmt, ...)
 {
@@ -222,6 +224,12 @@ int eu_eventfd(void)
 
 	EU_CHECK(fd >= 0, "eventfd: %s", strerror(errno));
 	return fd;
+}
+
+void eu_ring_store(struct vmb_ring_hdr *h, size_t off, uint32_t v)
+{
+	atomic_store_explicit((_Atomic uint32_t *)((uint8_t *)h + off), v,
+			      memory_order_release);
 }
 
 void eu_signal(int efd)

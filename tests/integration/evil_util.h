@@ -6,6 +6,7 @@
 #define HVIS_EVIL_UTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -52,6 +53,12 @@ double eu_cpu_share(pid_t pid, unsigned ms, void (*tick)(void *), void *arg);
 int eu_ctl_send(const char *path, const char *req);
 char *eu_ctl_reply(int fd, int timeout_ms);
 char *eu_ctl(const char *path, const char *req);
+
+/* Overwrite a 32-bit word of a ring header (off: offsetof a field) with
+ * release order, as the peer's writer would. The header struct is
+ * packed, so the word is reached through its offset, not a member. */
+struct vmb_ring_hdr;
+void eu_ring_store(struct vmb_ring_hdr *h, size_t off, uint32_t v);
 
 int eu_eventfd(void);
 void eu_signal(int efd);

@@ -377,6 +377,27 @@ static void test_nowait_full(void **state)
 	fx_stop(&f);
 }
 
+/* Impossible arguments are refused before anything is read through
+ * them, and the channel stays usable. */
+static void test_bad_send_args(void **state)
+{
+	struct vmb_gpa_range rg[VMB_PKT_MAX_GPA_RANGES + 1] = { 0 };
+	struct fixture f;
+
+	(void)state;
+	fx_start(&f, 4 * 4096, RT_CHAN_INTERRUPT, false, false);
+	assert_int_equal(rt_chan_send_inband(f.a, 1, 0, NULL, 2, true),
+			 VMB_EINVAL);
+	assert_int_equal(rt_chan_send_gpa(f.a, 1, 0, NULL, 1, NULL, 0, true),
+			 VMB_EINVAL);
+	assert_int_equal(rt_chan_send_gpa(f.a, 1, 0, rg, VMB_ARRAY_LEN(rg),
+					  NULL, 0, true),
+			 VMB_EINVAL);
+	assert_int_equal(send_seq(f.a, 0, 100, false), VMB_OK);
+	assert_true(wait_for(&f.rb.count, 1, 10));
+	fx_stop(&f);
+}
+
 /* The peer (here: the test, writing A's ring by hand) corrupts the ring
  * B reads: B counts it, marks itself broken and refuses to send. */
 static void corrupt_run(bool bad_index)
@@ -481,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_stop_blocked_sender),
 		cmocka_unit_test(test_worker_send_blocks),
 		cmocka_unit_test(test_nowait_full),
+		cmocka_unit_test(test_bad_send_args),
 		cmocka_unit_test(test_corrupt_index),
 		cmocka_unit_test(test_corrupt_descriptor),
 		cmocka_unit_test(test_set_cpu),
