@@ -95,12 +95,14 @@ void gic_svc_free(struct gic_svc *s, const char *why)
 {
 	if (!s)
 		return;
+	/* VSS first: nothing may be logged while a filesystem is frozen
+	 * (gic_vss.c), and closing it thaws. */
+	gic_vss_close(s);
 	if (s->eng.pending)
 		rt_warn(s->name, "%s with a request unanswered", why);
 	log_counters(s, why);
 	gic_ts_close(s);
 	gic_kvp_close(s);
-	gic_vss_close(s);
 	free(s);
 }
 

@@ -47,19 +47,22 @@ int gic_vss_open(struct gic_svc *s)
 void gic_vss_close(struct gic_svc *s)
 {
 	struct fsfreeze_stats st;
+	bool frozen;
 
 	if (!s->fsf)
 		return;
-	if (fsfreeze_is_frozen(s->fsf))
-		rt_warn(s->name, "channel gone while frozen: thawing");
+	/* Thaw before logging: the log may be on a frozen filesystem. */
+	frozen = fsfreeze_is_frozen(s->fsf);
 	fsfreeze_get_stats(s->fsf, &st);
+	fsfreeze_destroy(s->fsf);
+	s->fsf = NULL;
+	if (frozen)
+		rt_warn(s->name, "channel gone while frozen: thawed");
 	rt_info(s->name, "%llu freezes, %llu thaws, %llu thawed on timeout, "
 		"%llu failures", (unsigned long long)st.freezes,
 		(unsigned long long)st.thaws,
 		(unsigned long long)st.auto_thaws,
 		(unsigned long long)st.failures);
-	fsfreeze_destroy(s->fsf);
-	s->fsf = NULL;
 }
 
 static uint32_t vss_freeze(struct gic_svc *s)

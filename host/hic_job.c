@@ -3,7 +3,6 @@
  * the head job is active and owns the engine's one open transaction. A
  * control client's reply is written when the job ends. */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -44,32 +43,18 @@ struct hic_job *hic_job_new(enum hic_job_kind kind, int fd)
 	return j;
 }
 
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return; /* the client went away */
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
 static void job_free(struct hic_job *j, bool ok, const char *err)
 {
 	fclose(j->out);
 	if (j->fd >= 0) {
 		if (ok) {
-			write_all(j->fd, "ok\n", 3);
+			hvm_ctl_write(j->fd, "ok\n", 3);
 		} else {
-			write_all(j->fd, "error: ", 7);
-			write_all(j->fd, err, strlen(err));
-			write_all(j->fd, "\n", 1);
+			hvm_ctl_write(j->fd, "error: ", 7);
+			hvm_ctl_write(j->fd, err, strlen(err));
+			hvm_ctl_write(j->fd, "\n", 1);
 		}
-		write_all(j->fd, j->body, j->body_len);
+		hvm_ctl_write(j->fd, j->body, j->body_len);
 		close(j->fd);
 	}
 	free(j->body);
@@ -484,7 +469,8 @@ static void list_result(struct hic_svc *s, struct hic_job *j, int rc,
 	if (rc == VMB_OK && r->status == IC_E_NO_MORE_ITEMS) {
 		if (refresh) {
 			/* Only the first HIC_INTRINSIC_MAX items were kept. */
-			s->ic->n_intrinsic = j->count;
+			s->ic->n_intrinsic = j->count < HIC_INTRINSIC_MAX
+					     ? j->count : HIC_INTRINSIC_MAX;
 			s->ic->intrinsic_ms = hic_now_ns() / 1000000;
 		}
 		hic_job_finish(s, j, true, NULL);

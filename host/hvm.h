@@ -147,5 +147,8 @@ void hvm_ctl_stop(struct hvm *vm);
  * (fd -1: no such socket, the request must answer now). */
 #define HVM_CTL_LATER 1
 int hvm_ctl_exec(struct hvm *vm, char *line, int fd, FILE *out);
+/* Write a reply to a control client without stalling the loop thread for
+ * long: a client that stops reading loses the rest of it. */
+void hvm_ctl_write(int fd, const void *buf, size_t n);
 
 #endif

@@ -2,13 +2,14 @@
  * text reply ("ok" or "error: why" on the first line, then the body).
  * Served on the loop thread, so it sees the VM between events. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hic.h"
@@ -18,6 +19,9 @@
 
 /* KVP values run to 2047 UTF-16 units, up to 3 bytes each in UTF-8. */
 #define CTL_LINE_MAX 8192
+/* A client's time to send its request, and to take each reply write:
+ * the loop thread serves it, and waits no longer. */
+#define CTL_CLIENT_MS 1000
 
 static const char *chan_state_name(const struct hvm_chan *c)
 {
@@ -43,7 +47,7 @@ static void print_chan(const struct hvm_chan *c, FILE *out)
 	if (c->rt)
 		snprintf(cpu, sizeof(cpu), "%d", c->cpu);
 	fprintf(out,
-		"%-5u %-6s %-36s %3u %-9s %-7s %3s %7lluK %7lluK %10llu %10llu "
+		"%-5u %-9s %-36s %3u %-9s %-7s %3s %7lluK %7lluK %10llu %10llu "
 		"%8llu %8llu ",
 		c->relid, c->dev->cls->name, guid, c->sub_index,
 		chan_state_name(c), ver, cpu,
@@ -60,7 +64,8 @@ static void print_chan(const struct hvm_chan *c, FILE *out)
 
 static int cmd_channels(struct hvm *vm, FILE *out)
 {
-	fprintf(out, "%-5s %-6s %-36s %3s %-9s %-7s %3s %8s %8s %10s %10s "
+	/* CLASS fits the longest class name, "heartbeat". */
+	fprintf(out, "%-5s %-9s %-36s %3s %-9s %-7s %3s %8s %8s %10s %10s "
 		"%8s %8s %s\n",
 		"RELID", "CLASS", "INSTANCE", "SUB", "STATE", "VERSION", "CPU",
 		"G2H-RING", "H2G-RING", "G2H-PKTS", "H2G-PKTS", "G2H-SIGS",
@@ -236,32 +241,63 @@ int hvm_ctl_exec(struct hvm *vm, char *line, int fd, FILE *out)
 	return -1;
 }
 
-/* Read one line; the client has a second to send it. */
-static int read_line(int fd, char *buf, size_t cap)
+static uint64_t mono_ms(void)
 {
-	size_t n = 0;
+	struct timespec ts;
 
-	while (n + 1 < cap) {
-		ssize_t r = read(fd, buf + n, cap - 1 - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-		if (memchr(buf, '\n', n))
-			break;
-	}
-	buf[n] = '\0';
-	return n ? 0 : -1;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void write_all(int fd, const char *p, size_t n)
+/* Milliseconds left until deadline (mono_ms() time), at least 0. */
+static int ms_left(uint64_t deadline)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
+	uint64_t now = mono_ms();
 
-		if (w < 0 && errno == EINTR)
+	return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+/* One request line, '\n' or the client's end of writing ending it. The
+ * client has CTL_CLIENT_MS in all, however it spreads its bytes: the
+ * loop thread serves it. 0, -ETIMEDOUT, or -E2BIG for a line too long. */
+static int read_line(int fd, char *buf, size_t cap)
+{
+	uint64_t deadline = mono_ms() + CTL_CLIENT_MS;
+	size_t n = 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (n + 1 == cap)
+			return -E2BIG;
+		if (poll(&p, 1, ms_left(deadline)) <= 0)
+			return -ETIMEDOUT;
+		r = read(fd, buf + n, cap - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		buf[n + (size_t)r] = '\0';
+		if (r == 0 || memchr(buf + n, '\n', (size_t)r))
+			return n + (size_t)r ? 0 : -ECONNRESET;
+		n += (size_t)r;
+	}
+}
+
+void hvm_ctl_write(int fd, const void *buf, size_t n)
+{
+	uint64_t deadline = mono_ms() + CTL_CLIENT_MS;
+	const char *p = buf;
+
+	while (n) {
+		struct pollfd pf = { .fd = fd, .events = POLLOUT };
+		ssize_t w;
+
+		if (poll(&pf, 1, ms_left(deadline)) <= 0)
+			return; /* the client does not read: give up on it */
+		w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (w <= 0)
 			return; /* client went away: nothing to tell it */
@@ -273,30 +309,33 @@ static void write_all(int fd, const char *p, size_t n)
 static void ctl_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
 {
 	struct hvm *vm = arg;
-	struct timeval tv = { .tv_sec = 1 };
 	char line[CTL_LINE_MAX], *reply = NULL;
 	size_t len = 0;
 	FILE *out;
-	int c;
+	int c, rc;
 
 	(void)l;
 	(void)events;
 	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 	if (c < 0)
 		return;
-	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (read_line(c, line, sizeof(line)) == 0) {
+	rc = read_line(c, line, sizeof(line));
+	if (rc == -E2BIG || rc == -ETIMEDOUT) {
+		snprintf(line, sizeof(line), rc == -E2BIG
+			 ? "error: request longer than %d bytes\n"
+			 : "error: no whole request line within %d ms\n",
+			 rc == -E2BIG ? CTL_LINE_MAX - 1 : CTL_CLIENT_MS);
+		hvm_ctl_write(c, line, strlen(line));
+	} else if (rc == 0) {
 		out = open_memstream(&reply, &len);
 		if (out) {
-			int rc = hvm_ctl_exec(vm, line, c, out);
-
+			rc = hvm_ctl_exec(vm, line, c, out);
 			fclose(out);
 			if (rc == HVM_CTL_LATER) {
 				free(reply);
 				return; /* the request owns c now */
 			}
-			write_all(c, reply, len);
+			hvm_ctl_write(c, reply, len);
 			free(reply);
 		}
 	}

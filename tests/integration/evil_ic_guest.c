@@ -14,9 +14,11 @@
  * Good answers come from core/ic's guest engine; every malformed one is
  * a good one with a single thing broken. Exit 0 if the host passed. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "evil_util.h"
@@ -1005,7 +1007,6 @@ static void kvp_big_auto_pool(struct eg *e)
 	static struct kvp_data kd;
 	struct ch *c = &e->ch[KVP];
 	struct req *q = &rq;
-	int fd;
 
 	eu_step("kvp: an auto pool of 40 items, then vm show");
 	for (uint32_t i = 0;; i++) {
@@ -1026,8 +1027,18 @@ static void kvp_big_auto_pool(struct eg *e)
 		if (i == 40)
 			break;
 	}
-	fd = ctl_start(e, "vm show\n");
-	ctl_ok(fd, "EvilOS");
+	/* Until the host has taken the end of the list. */
+	for (uint64_t t0 = eu_now_ms();; eu_sleep_ms(10)) {
+		char *r = eu_ctl(e->ctl, "vm show\n");
+		bool done = strncmp(r, "ok\n", 3) == 0 &&
+			    !strstr(r, "not read yet");
+
+		EU_CHECK(!done || strstr(r, "EvilOS"), "vm show: %s", r);
+		free(r);
+		if (done)
+			break;
+		EU_CHECK(eu_now_ms() - t0 < REPLY_MS, "auto pool not read");
+	}
 }
 
 static void kvp(struct eg *e)
@@ -1148,6 +1159,40 @@ static void vss(struct eg *e)
 	close_chan(e, c);
 }
 
+/* ---- the control socket ---- */
+
+/* A client that sends its request a byte at a time must not hold the
+ * host's loop thread: another client is answered meanwhile. A line
+ * longer than the host takes is refused, not cut short and run. */
+static void ctl_clients(struct eg *e)
+{
+	static char big[9000];
+	uint64_t t0, answered = 0;
+	int slow, fd;
+
+	eu_step("control: a request trickled a byte every 250 ms");
+	slow = eu_ctl_send(e->ctl, "v");
+	fd = eu_ctl_send(e->ctl, "vm services\n");
+	t0 = eu_now_ms();
+	for (unsigned i = 0; i < 12 && !answered; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		send(slow, "m", 1, MSG_NOSIGNAL);
+		if (poll(&p, 1, 250) > 0)
+			answered = eu_now_ms() - t0;
+	}
+	EU_CHECK(answered && answered < 2000, "the host served nobody while "
+		 "a client trickled (answer after %llu ms)",
+		 (unsigned long long)answered);
+	ctl_ok(fd, "Heartbeat");
+	close(slow);
+
+	eu_step("control: a request line of %zu bytes", sizeof(big) - 1);
+	memset(big, 'x', sizeof(big) - 2);
+	big[sizeof(big) - 2] = '\n';
+	ctl_fails(eu_ctl_send(e->ctl, big), "request longer than", REPLY_MS);
+}
+
 int main(int argc, char **argv)
 {
 	struct eg e = { .sock = -1 };
@@ -1170,6 +1215,7 @@ int main(int argc, char **argv)
 	timesync(&e);
 	kvp(&e);
 	vss(&e);
+	ctl_clients(&e);
 	check_counters(&e);
 	close(e.sock);
 	for (unsigned k = 0; k < NSVC; k++) {

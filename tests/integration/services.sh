@@ -21,6 +21,10 @@ for pair in "Heartbeat:3.0/3.0" "Shutdown:3.0/3.2" \
 done
 ctl channels | grep -Eq '^[0-9]+ +timesync .* open +4\.0 ' ||
 	fail "channels: timesync version: $(ctl channels)"
+# Every column of the table starts where its heading does.
+[ "$(ctl channels | awk 'NR > 1 { print index($0, $3), index($0, " " $5 " ") }
+	NR == 1 { print index($0, "INSTANCE"), index($0, " STATE ") }' |
+	sort -u | wc -l)" = 1 ] || fail "channels: columns not aligned: $(ctl channels)"
 ctl vm show | grep -Eq '^  Heartbeat +True +OK$' || fail "vm show: services"
 ctl vm services | grep -q '^Bad input by reason:$' || fail "no bad-input section"
 
