@@ -607,12 +607,31 @@ static const char *intrinsic(struct hic *ic, const char *key)
 	return NULL;
 }
 
+void hic_put_guest_text(FILE *out, const char *text, const char *end)
+{
+	const unsigned char *p = (const unsigned char *)text;
+
+	for (; *p; p++) {
+		/* U+0080..U+009F are C2 80..C2 9F in UTF-8. */
+		bool c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+
+		if (c1)
+			fprintf(out, "\\x%02x", *++p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\x%02x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputs(end, out);
+}
+
 static void show_item(struct hic *ic, FILE *out, const char *label,
 		      const char *key)
 {
 	const char *v = intrinsic(ic, key);
 
-	fprintf(out, "  %-18s %s\n", label, v && *v ? v : "-");
+	fprintf(out, "  %-18s ", label);
+	hic_put_guest_text(out, v && *v ? v : "-", "\n");
 }
 
 void hic_show(struct hvm *vm, FILE *out)

@@ -432,7 +432,7 @@ static void kvp_result(struct hic_svc *s, struct hic_job *j, int rc,
 		return;
 	}
 	if (j->kvp.op == KVP_OP_GET)
-		fprintf(j->out, "%s\n", r->kvp.value);
+		hic_put_guest_text(j->out, r->kvp.value, "\n");
 	hic_job_finish(s, j, true, NULL);
 }
 
@@ -484,8 +484,10 @@ static void list_result(struct hic_svc *s, struct hic_job *j, int rc,
 		return;
 	if (refresh && j->count < HIC_INTRINSIC_MAX)
 		intrinsic_store(s->ic, j->count, r->kvp.key, r->kvp.value);
-	else if (!refresh)
-		fprintf(j->out, "%s\t%s\n", r->kvp.key, r->kvp.value);
+	else if (!refresh) {
+		hic_put_guest_text(j->out, r->kvp.key, "\t");
+		hic_put_guest_text(j->out, r->kvp.value, "\n");
+	}
 	if (++j->count >= HIC_LIST_MAX) {
 		hic_job_finish(s, j, false, "kvp list: too many items");
 		return;

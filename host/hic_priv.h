@@ -169,6 +169,11 @@ void hic_job_abort_all(struct hic_svc *s, const char *why);
 void hic_job_finish(struct hic_svc *s, struct hic_job *j, bool ok,
 		    const char *err);
 const char *hic_status_text(uint32_t status);
+/* Write text the guest chose (KVP keys and values, its OS name) followed
+ * by end: control characters, C0, DEL and the C1 range that terminals
+ * take as escape sequences, become \xNN, so a guest cannot drive the
+ * administrator's terminal or forge lines of hvis-ctl output. */
+void hic_put_guest_text(FILE *out, const char *text, const char *end);
 
 /* VSS backup steps (hic_vss.c). */
 int hic_vss_start(struct hic_svc *s, struct hic_job *j);

@@ -40,7 +40,7 @@ run_suite() { # builddir, setup args..., then -- meson test args
 }
 
 run_suite "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
-  --buildtype=debug -- --no-suite freestanding
+  --buildtype=debug --
 run_suite "$plain" --buildtype=debugoptimized -- --suite freestanding
 
 if [ "${HVIS_SKIP_FUZZ:-0}" != 1 ]; then

@@ -59,6 +59,16 @@ ctl kvp get "Key 2" --pool 1 2>/dev/null && fail "pool 0 key found in pool 1"
 	fail "guest pool record not read"
 ctl kvp list --pool 1 | grep -qx $'FromGuest\tguest value' || fail "list pool 1"
 
+# What the guest wrote never drives the administrator's terminal: escape
+# sequences (ESC, the C1 CSI U+009B), newlines and tabs arrive as text.
+evil=$'\e[2J\nforged line\tX\u009b1m'
+{ printf 'Evil\tKey'; head -c $((512 - 8)) /dev/zero
+  printf '%s' "$evil"; head -c $((2048 - $(printf '%s' "$evil" | wc -c))) /dev/zero; } >>"$pool1"
+ctl kvp list --pool 1 >"$T/evil" || fail "list pool 1 with control characters"
+[ "$(wc -l <"$T/evil")" -eq 2 ] || fail "guest text split a line: $(cat -A "$T/evil")"
+grep -qxF 'Evil\x09Key	\x1b[2J\x0aforged line\x09X\x9b1m' "$T/evil" ||
+	fail "control characters not escaped: $(cat -A "$T/evil")"
+
 # The auto pool: the guest's intrinsic items, in hv_kvp_daemon's order.
 ctl kvp list --pool auto >"$T/auto" || fail "auto list failed"
 for k in FullyQualifiedDomainName IntegrationServicesVersion \
