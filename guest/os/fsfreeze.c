@@ -315,7 +315,11 @@ static int freeze_one(struct fsfreeze *f, const char *path)
 	int e = errno;
 
 	close(fd);
-	if (e == EOPNOTSUPP || e == ENOTTY)
+	/* EBUSY: already frozen, by an earlier path of this set on the same
+	 * filesystem (a second mount, a btrfs subvolume) or by someone else.
+	 * It is frozen for the snapshot either way, and we must not thaw
+	 * what we did not freeze; hv_vss_daemon skips it too. */
+	if (e == EOPNOTSUPP || e == ENOTTY || e == EBUSY)
 		return 0;
 	set_reason(f, "FIFREEZE %s failed: %s", path, strerror(e));
 	return -e;

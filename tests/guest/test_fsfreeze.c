@@ -325,6 +325,33 @@ static void test_failure_thaws_everything(void **state)
 	fsfreeze_destroy(f);
 }
 
+/* Two paths on one filesystem: the second FIFREEZE finds it frozen
+ * (EBUSY). That is not a failure, and only one thaw is owed. */
+static void test_same_filesystem_twice(void **state)
+{
+	struct ffx *fx = *state;
+	char again[sizeof(fx->mnt) + 2];
+	pid_t pid;
+
+	NEED_LOOP(fx);
+	snprintf(again, sizeof(again), "%s/.", fx->mnt);
+	const char *mounts[] = { fx->mnt, again };
+	struct fsfreeze_config cfg = { .mounts = mounts, .n_mounts = 2 };
+	struct fsfreeze *f;
+
+	assert_int_equal(fsfreeze_create(&cfg, &f), 0);
+	assert_int_equal(fsfreeze_freeze(f), 0);
+	assert_int_equal(fsfreeze_frozen_count(f), 1);
+	int rd = start_writer(fx, "twice", &pid);
+
+	assert_false(writer_done(rd, 300));
+	assert_int_equal(fsfreeze_thaw(f), 0);
+	assert_true(writer_done(rd, 10000));
+	reap(pid);
+	close(rd);
+	fsfreeze_destroy(f);
+}
+
 /* destroy while frozen thaws. */
 static void test_destroy_thaws(void **state)
 {
@@ -412,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_failing_pre_hook_aborts),
 		cmocka_unit_test(test_hooks_run_in_order),
 		cmocka_unit_test(test_failure_thaws_everything),
+		cmocka_unit_test(test_same_filesystem_twice),
 		cmocka_unit_test(test_destroy_thaws),
 	};
 	int rc = cmocka_run_group_tests_name("mountinfo", plain, NULL, NULL);
