@@ -7,14 +7,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hic.h"
 #include "hvm.h"
 #include "rt_log.h"
+#include "rt_xport.h"
 #include "vmbus/vmb_client.h"
 
 /* KVP values run to 2047 UTF-16 units, up to 3 bytes each in UTF-8. */
@@ -344,25 +343,13 @@ static void ctl_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
 
 int hvm_ctl_start(struct hvm *vm)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
 	int fd, rc;
 
-	if (strlen(vm->cfg.ctl_path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, vm->cfg.ctl_path);
-	if (lstat(vm->cfg.ctl_path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(vm->cfg.ctl_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 8) < 0) {
-		rc = -errno;
-		close(fd);
+	fd = rt_unix_listen(vm->cfg.ctl_path, SOCK_STREAM);
+	if (fd < 0) {
 		rt_err("ctl", "cannot listen on %s: %s", vm->cfg.ctl_path,
-		       strerror(-rc));
-		return rc;
+		       strerror(-fd));
+		return fd;
 	}
 	rc = rt_loop_add(vm->loop, fd, EPOLLIN, ctl_event, vm);
 	if (rc) {

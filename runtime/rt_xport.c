@@ -2,6 +2,7 @@
  * descriptors as SCM_RIGHTS. Everything received is checked before the
  * caller sees it; descriptors of a rejected frame are closed. */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,7 +21,24 @@ static int xport_addr(struct sockaddr_un *sa, const char *path)
 	return 0;
 }
 
-int rt_xport_listen(const char *path)
+/* Is a live process listening at path? Only a socket file whose owner is
+ * gone refuses connections (ECONNREFUSED); any other answer, a listener
+ * of another socket type (EPROTOTYPE) or a full backlog included, means
+ * someone still owns it. */
+static bool unix_path_live(const struct sockaddr_un *sa, int type)
+{
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	bool live;
+
+	if (fd < 0)
+		return true;
+	live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ||
+	       errno != ECONNREFUSED;
+	close(fd);
+	return live;
+}
+
+int rt_unix_listen(const char *path, int type)
 {
 	struct sockaddr_un sa;
 	struct stat st;
@@ -29,11 +47,15 @@ int rt_xport_listen(const char *path)
 	rc = xport_addr(&sa, path);
 	if (rc)
 		return rc;
-	/* A socket left by a previous run would make bind fail; anything
-	 * that is not a socket is not ours to remove. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+	/* A socket left by a previous run would make bind fail: replace it,
+	 * unless its owner still runs. Anything that is not a socket is not
+	 * ours to remove. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		if (unix_path_live(&sa, type))
+			return -EADDRINUSE;
 		unlink(path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	}
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
@@ -43,6 +65,11 @@ int rt_xport_listen(const char *path)
 		return rc;
 	}
 	return fd;
+}
+
+int rt_xport_listen(const char *path)
+{
+	return rt_unix_listen(path, SOCK_SEQPACKET);
 }
 
 int rt_xport_accept(int lfd)

@@ -6,6 +6,10 @@
 #include "rt_xport_wire.h"
 
 int rt_xport_listen(const char *path);  /* listening socket, or -errno */
+/* A listening Unix socket of type (SOCK_SEQPACKET, SOCK_STREAM) at path,
+ * replacing a stale socket file; -EADDRINUSE while a live process still
+ * listens there (a second host for the same VM). */
+int rt_unix_listen(const char *path, int type);
 int rt_xport_accept(int lfd);           /* CLOEXEC, or -errno */
 int rt_xport_connect(const char *path); /* or -errno */
 int rt_xport_pair(int fds[2]);          /* in-process pairing */

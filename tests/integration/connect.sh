@@ -40,6 +40,12 @@ ctl device remove 99 2>/dev/null && fail "remove of unknown relid accepted"
 [ $? -ne 0 ] || fail "second guest was not refused"
 log_has "$HOST_LOG" "refused a second guest" || fail "no refusal logged"
 
+# A second host for the same VM is refused and takes nothing from the first.
+"$HOST_BIN" --dir "$T" 2>"$T/host2.log"
+[ $? -ne 0 ] || fail "second host was not refused"
+grep -q "Address already in use" "$T/host2.log" || fail "second host: $(cat "$T/host2.log")"
+vm_running || fail "first host lost its sockets to the second"
+
 stop_proc "$GUEST_PID" guest
 log_has "$GUEST_LOG" "shutdown: traffic echo.*errors 0" || fail "guest summary"
 wait_until 5 bash -c "! '$CTL_BIN' --dir '$T' vm show | grep -q Running" \

@@ -228,6 +228,9 @@ static void test_listen_connect(void **state)
 	/* A stale socket file from a previous run does not block listen. */
 	l = rt_xport_listen(path);
 	assert_true(l >= 0);
+	/* ... but a live listener keeps its path, whatever the type asked. */
+	assert_int_equal(rt_xport_listen(path), -EADDRINUSE);
+	assert_int_equal(rt_unix_listen(path, SOCK_STREAM), -EADDRINUSE);
 	close(l);
 	unlink(path);
 	assert_int_equal(rt_xport_connect(path), -ENOENT);
