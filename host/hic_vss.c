@@ -62,19 +62,27 @@ static void snapshot_done(struct rt_loop *l, int fd, uint32_t events,
 {
 	struct hic_svc *s = arg;
 	struct hic_job *j = s->job_active ? s->jobs : NULL;
-	int st;
+	int st = 0;
+	pid_t w;
 
 	(void)events;
 	if (!j || j->pidfd != fd)
 		return;
-	if (waitpid(j->pid, &st, WNOHANG) != j->pid)
+	/* The pidfd is readable once the child exited, so 0 cannot last; an
+	 * error (the child reaped elsewhere) must end the step too, or the
+	 * still-readable pidfd would spin the loop. */
+	w = waitpid(j->pid, &st, WNOHANG);
+	if (w == 0)
 		return;
 	rt_loop_del(l, fd);
 	close(fd);
 	j->pidfd = -1;
 	j->pid = 0;
 	j->snap_status = st;
-	if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !j->fail[0])
+	if (w < 0 && !j->fail[0])
+		snprintf(j->fail, sizeof(j->fail),
+			 "backup command: no exit status: %s", strerror(errno));
+	else if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !j->fail[0])
 		snprintf(j->fail, sizeof(j->fail),
 			 "backup command failed (%s %d)",
 			 WIFEXITED(st) ? "exit" : "signal",
@@ -85,14 +93,36 @@ static void snapshot_done(struct rt_loop *l, int fd, uint32_t events,
 /* The command leads a process group of its own, so that a time limit
  * stops whatever it started too (sh -c "a | b", a snapshot tool's
  * helpers). */
+/* The host's environment plus HVIS_VM=name, built for the child: setenv
+ * would change it under the host's other threads. NULL if out of memory. */
+static char **cmd_env(const char *vm_name, char *var, size_t cap)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "HVIS_VM=", 8) != 0)
+			env[k++] = environ[i];
+	snprintf(var, cap, "HVIS_VM=%s", vm_name);
+	env[k] = var;
+	return env;
+}
+
 static int spawn_cmd(const char *cmd, const char *vm_name, pid_t *pid)
 {
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
+	char var[128], **env = cmd_env(vm_name, var, sizeof(var));
 	int rc;
 
-	setenv("HVIS_VM", vm_name, 1);
+	if (!env)
+		return -ENOMEM;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
 					 O_RDONLY, 0);
@@ -100,9 +130,10 @@ static int spawn_cmd(const char *cmd, const char *vm_name, pid_t *pid)
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
 	posix_spawnattr_setpgroup(&at, 0);
-	rc = posix_spawn(pid, "/bin/sh", &fa, &at, argv, environ);
+	rc = posix_spawn(pid, "/bin/sh", &fa, &at, argv, env);
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
+	free(env);
 	return -rc;
 }
 
@@ -123,11 +154,11 @@ static void snapshot(struct hic_svc *s, struct hic_job *j)
 	rc = spawn_cmd(cmd, s->ic->vm->cfg.name, &j->pid);
 	if (rc == 0) {
 		j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
-		if (j->pidfd >= 0 &&
-		    rt_loop_add(s->ic->vm->loop, j->pidfd, EPOLLIN,
-				snapshot_done, s) == 0)
+		rc = j->pidfd < 0 ? -errno
+				  : rt_loop_add(s->ic->vm->loop, j->pidfd,
+						EPOLLIN, snapshot_done, s);
+		if (rc == 0)
 			return;
-		rc = -errno;
 		hic_vss_cleanup(s, j);
 	}
 	j->pid = 0;

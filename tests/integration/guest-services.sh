@@ -77,11 +77,13 @@ stop_proc "$GUEST_PID" guest
 : >"$T/hooks.log"
 stop_proc "$HOST_PID" host
 : >"$HOST_LOG"
-start_host --backup-cmd "sleep 3"
+start_host --backup-cmd "printf %s \"\$HVIS_VM\" >$T/vmname; sleep 3"
 guest_with --pre-freeze "$T/pre-ok"
 ctl vm backup >/dev/null 2>&1 &
 bpid=$!
 wait_until 5 grep -q freeze "$T/hooks.log" || fail "rescind: no freeze"
+wait_until 5 test -s "$T/vmname" || fail "backup command did not run"
+[ "$(cat "$T/vmname")" = demo ] || fail "backup command's HVIS_VM: $(cat "$T/vmname")"
 ctl vm service disable vss >/dev/null || fail "disable vss"
 wait_until 5 log_has "$GUEST_LOG" "channel gone while frozen" || fail "rescind: no thaw"
 wait_until 5 grep -q thaw "$T/hooks.log" || fail "rescind: post-thaw hook did not run"
