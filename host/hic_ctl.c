@@ -109,7 +109,14 @@ static int cmd_services(struct hic *ic, FILE *out)
 			(unsigned long long)s->timeouts,
 			(unsigned long long)hic_bad_total(s, &b));
 	}
-	fprintf(out, "Bad input by reason:\n");
+	bool any = false;
+
+	for (unsigned k = 0; k < HIC__COUNT; k++) {
+		struct vmb_badstats b;
+
+		any |= hic_bad_total(&ic->svc[k], &b) || ic->svc[k].late;
+	}
+	fprintf(out, "Bad input by reason:%s\n", any ? "" : " none");
 	for (unsigned k = 0; k < HIC__COUNT; k++)
 		print_bad(&ic->svc[k], out);
 	return 0;

@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make meson ninja-build pkg-config python3)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev iproute2 util-linux
-           e2fsprogs chrony hyperv-daemons)
+           e2fsprogs procps chrony hyperv-daemons)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;

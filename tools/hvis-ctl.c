@@ -78,6 +78,27 @@ static int ctl_connect(const char *path)
 	return fd;
 }
 
+/* Long requests (vm backup) send "progress: TEXT" lines before their
+ * status line: show each on stderr as it arrives and drop it from buf.
+ * Returns the bytes left in buf. */
+static size_t show_progress(char *buf, size_t len)
+{
+	static const char tag[] = "progress: ";
+	char *nl;
+
+	while (len > sizeof(tag) - 1 &&
+	       memcmp(buf, tag, sizeof(tag) - 1) == 0 &&
+	       (nl = memchr(buf, '\n', len))) {
+		size_t line = (size_t)(nl - buf) + 1;
+
+		fprintf(stderr, "%.*s", (int)(line - (sizeof(tag) - 1)),
+			buf + sizeof(tag) - 1);
+		memmove(buf, nl + 1, len - line);
+		len -= line;
+	}
+	return len;
+}
+
 /* Send the request, return the whole reply (malloc'd) or NULL. */
 static char *request(const char *path, const char *req)
 {
@@ -103,6 +124,7 @@ static char *request(const char *path, const char *req)
 			break;
 		}
 		len += (size_t)n;
+		len = show_progress(buf, len);
 		if (len + 1 == cap) {
 			char *nb = realloc(buf, cap * 2);
 

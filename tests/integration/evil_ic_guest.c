@@ -194,7 +194,7 @@ static void read_rows(struct eg *e, struct row rows[NSVC])
 	memset(rows, 0, sizeof(struct row) * NSVC);
 	for (char *l = strtok_r(reply + 3, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
-		if (strcmp(l, "Bad input by reason:") == 0) {
+		if (strncmp(l, "Bad input by reason:", 20) == 0) {
 			bad_part = true;
 			continue;
 		}

@@ -207,6 +207,12 @@ char *eu_ctl_reply(int fd, int timeout_ms)
 	}
 	buf[len] = '\0';
 	close(fd);
+	/* Progress lines come before the status line, as hvis-ctl shows. */
+	char *p = buf;
+
+	while (strncmp(p, "progress: ", 10) == 0 && strchr(p, '\n'))
+		p = strchr(p, '\n') + 1;
+	memmove(buf, p, strlen(p) + 1);
 	return buf;
 }
 

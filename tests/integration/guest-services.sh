@@ -119,7 +119,14 @@ log_has "$GUEST_LOG" "stopping hvis-guest (poweroff requested" || fail "no stop 
 start_guest --traffic none --kvp-root "$KVP"
 wait_until 10 all_negotiated || fail "services did not negotiate"
 log_has "$GUEST_LOG" "backups freeze no filesystem" || fail "default freeze set is not empty"
-ctl vm backup >"$T/b.out" 2>&1 || fail "backup without a freeze set: $(cat "$T/b.out")"
+ctl vm backup >"$T/b.out" 2>"$T/b.err" || fail "backup without a freeze set: $(cat "$T/b.err")"
+# A backup takes seconds: each step is shown as it starts, on stderr.
+printf '%s\n' "Backup: asking the guest whether it can take part" \
+	"Backup: freezing the guest's file systems" \
+	"Backup: guest frozen, no snapshot command" \
+	"Backup: thawing the guest's file systems" | cmp -s - "$T/b.err" ||
+	fail "backup progress: $(cat "$T/b.err")"
+grep -q '^Backup: guest file systems frozen' "$T/b.out" || fail "backup report: $(cat "$T/b.out")"
 log_has "$GUEST_LOG" "thawed (0 filesystems were frozen)" || fail "default backup froze something"
 stop_proc "$GUEST_PID" guest
 

@@ -26,7 +26,7 @@ ctl channels | grep -Eq '^[0-9]+ +timesync .* open +4\.0 ' ||
 	NR == 1 { print index($0, "INSTANCE"), index($0, " STATE ") }' |
 	sort -u | wc -l)" = 1 ] || fail "channels: columns not aligned: $(ctl channels)"
 ctl vm show | grep -Eq '^  Heartbeat +True +OK$' || fail "vm show: services"
-ctl vm services | grep -q '^Bad input by reason:$' || fail "no bad-input section"
+ctl vm services | grep -q '^Bad input by reason: none$' || fail "bad input where none was sent"
 
 # --- disable rescinds, enable offers again
 relid=$(relid_of timesync)
