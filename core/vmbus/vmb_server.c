@@ -15,7 +15,10 @@
 #define SERVER_CONN_ID_SHIFT 12
 #define SERVER_GPADL_MAX 4096u          /* GPADLs alive at once */
 #define SERVER_GPADL_MAX_INCOMPLETE 64u /* being reassembled at once */
-#define SERVER_GPADL_MAX_PFNS (1u << 20)
+/* Range bytes (descriptors and PFNs) held for all GPADLs together: 16 MiB
+ * describe about 8 GiB of guest memory, far more than the rings and buffers of
+ * any device set need, and bound what a guest can make the host keep. */
+#define SERVER_GPADL_MAX_BYTES (16u << 20)
 #define SERVER_RING_MIN_PAGES 2u        /* header page + one data page */
 
 _Static_assert(VMB_RELID_MAX <= (1u << SERVER_CONN_ID_SHIFT),
@@ -131,6 +134,7 @@ static void gpadl_remove(struct vmb_server *s, struct vmb_server_gpadl *g)
 	}
 	if (g->complete && s->ops->gpadl_unmap)
 		s->ops->gpadl_unmap(s->ctx, g);
+	s->gpadl_bytes -= sg_of(g)->buflen;
 	gpadl_free(g);
 }
 
@@ -440,7 +444,7 @@ static uint32_t ranges_check(const struct sgpadl *sg)
 		off += (uint32_t)n * 8;
 		total += n;
 	}
-	if (off != sg->buflen || total > SERVER_GPADL_MAX_PFNS)
+	if (off != sg->buflen)
 		return 0;
 	return (uint32_t)total;
 }
@@ -515,7 +519,8 @@ static int on_gpadl_header(struct vmb_server *s,
 	    data > buflen)
 		return gpadl_refuse(s, relid, id, VMB_BAD_GPADL);
 	if (s->gpadl_count >= SERVER_GPADL_MAX ||
-	    gpadl_incomplete(s) >= SERVER_GPADL_MAX_INCOMPLETE)
+	    gpadl_incomplete(s) >= SERVER_GPADL_MAX_INCOMPLETE ||
+	    buflen > SERVER_GPADL_MAX_BYTES - s->gpadl_bytes)
 		return gpadl_refuse(s, relid, id, VMB_BAD_GPADL);
 
 	struct sgpadl *sg = hvis_plat_zalloc(sizeof(*sg));
@@ -531,6 +536,7 @@ static int on_gpadl_header(struct vmb_server *s,
 	sg->pub.range_count = count;
 	sg->buf = buf;
 	sg->buflen = buflen;
+	s->gpadl_bytes += buflen;
 	vmb_memcpy(buf, m->raw + sizeof(*h), data);
 	sg->filled = data;
 	if (sg->filled == sg->buflen)

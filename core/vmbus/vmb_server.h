@@ -94,6 +94,7 @@ struct vmb_server {
 	struct vmb_server_chan **chans;
 	struct vmb_server_gpadl **gpadls;
 	uint32_t gpadl_count, gpadl_cap;
+	uint32_t gpadl_bytes; /* range bytes held for all GPADLs (capped) */
 	struct vmb_badstats bad;
 };
 

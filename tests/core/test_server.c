@@ -379,6 +379,40 @@ static void test_gpadl_sizes(void **state)
 	}
 }
 
+/* A guest cannot make the host keep GPADL descriptions without bound:
+ * past the total cap the next GPADL is refused (its bodies then name an
+ * unknown GPADL), and tearing one down makes room again. */
+static void test_gpadl_total_cap(void **state)
+{
+	static uint64_t pfn[1000];
+	struct env *e = env_ready(VMB_VERSION(5, 3), 1);
+	union vmb_msg_buf b;
+	uint32_t id = 0;
+	bool refused = false;
+
+	(void)state;
+	for (unsigned i = 0; i < 1000; i++)
+		pfn[i] = 0x100 + i;
+	while (!refused) {
+		e->nout = 0;
+		send_gpadl(e, 1, ++id, pfn, 1000, 1);
+		refused = e->out[0].m.gpadl_created.status != 0;
+		assert_true(id < 4000);
+	}
+	/* The cap is 16 MiB of range bytes: 2095 GPADLs of 1000 pages, each
+	 * 8 bytes of range descriptor and 8000 of PFNs (about 8 GiB). */
+	assert_int_equal(id - 1, (16u << 20) / (8 + 1000 * 8));
+	assert_int_equal(e->out[0].m.hdr.type, VMB_MSG_GPADL_CREATED);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 1 + 35);
+	e->nout = 0;
+	guest(e, &b, vmb_msg_enc_gpadl_teardown(&b, 1, 1));
+	assert_int_equal(last(e)->m.hdr.type, VMB_MSG_GPADL_TORNDOWN);
+	e->nout = 0;
+	assert_int_equal(send_gpadl(e, 1, id, pfn, 1000, 1), VMB_OK);
+	expect_created(e, 1, id, true);
+	env_free(e);
+}
+
 /* Header of a one-range GPADL, hand-built so that fields can be wrong. */
 static uint32_t raw_header(union vmb_msg_buf *b, uint32_t relid, uint32_t id,
 			   uint16_t buflen, uint16_t count, uint32_t byte_count,
@@ -882,6 +916,7 @@ int main(void)
 		cmocka_unit_test(test_gpadl_sizes),
 		cmocka_unit_test(test_gpadl_bad),
 		cmocka_unit_test(test_gpadl_multirange),
+		cmocka_unit_test(test_gpadl_total_cap),
 		cmocka_unit_test(test_open_close_teardown),
 		cmocka_unit_test(test_modify),
 		cmocka_unit_test(test_rescind),
