@@ -230,7 +230,8 @@ int vss_host_request(struct ic_host *h, uint8_t op, uint8_t *out,
 void ic_host_cancel(struct ic_host *h);
 
 /* One payload from the guest. VMB_OK: res holds the answer to the open
- * request (res->status may be a failure, counted in status_fail).
+ * request, every field rewritten (res->status may be a failure, counted
+ * in status_fail; a failed answer carries no data).
  * VMB_ENOTSUP: the guest answered a negotiation with no common version.
  * VMB_EPROTO: refused and counted; if it answered the open request (same
  * id and type) the transaction is closed, otherwise it stays open. */

@@ -290,9 +290,10 @@ int ic_host_input(struct ic_host *h, const void *payload, size_t len,
 		return host_refuse(h, VMB_BAD_TYPE);
 	h->pending = false;
 	h->st.responses++;
+	/* Every field is this answer's: nothing left from an earlier one. */
+	vmb_memset(res, 0, sizeof(*res));
 	res->type = p.type;
 	res->status = p.status;
-	res->negotiated = false;
 	if (status_is_failure(&p, h->pend_op))
 		h->st.status_fail++;
 	rc = host_decode(h, &p, res, &why);

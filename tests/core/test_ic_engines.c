@@ -88,6 +88,9 @@ static void test_heartbeat_versions(void **state)
 				guest_answers_now();
 				assert_int_equal(res.type, IC_MSG_HEARTBEAT);
 				assert_int_equal(res.hb_seq, seq + 1);
+				/* Nothing left from the negotiation's answer. */
+				assert_int_equal(ic_ver_u32(res.fw), 0);
+				assert_int_equal(ic_ver_u32(res.msg), 0);
 			}
 			assert_clean();
 			assert_int_equal(h.st.responses, 4);
