@@ -20,7 +20,9 @@ struct tdev_msg {
  * TDEV_ST_INVALID. */
 enum tdev_status tdev_parse(const void *buf, uint32_t len, struct tdev_msg *m);
 
-/* Validate a completion; TDEV_ST_OK or TDEV_ST_INVALID. */
+/* Decode a completion: TDEV_ST_INVALID if shorter than one. Its fields
+ * are the peer's word; the caller checks op and status against what it
+ * asked. */
 enum tdev_status tdev_parse_comp(const void *buf, uint32_t len,
 				 struct tdev_comp *c);
 
