@@ -4,6 +4,7 @@
  * acts on it once vmb_client_input() has returned, so that no client call
  * is made from inside the client. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +37,13 @@ static struct gvb_chan *chan_get(const struct gvb *vb, uint32_t relid)
 
 /* Packets the host wrote before the worker stopped are still in the
  * inbound ring; hand them to the driver so nothing the host sent is lost.
- * Runs after the worker was joined, so this thread is the only reader. */
+ * Runs after the worker was joined, so this thread is the only reader.
+ * At most one ring's worth: a host that keeps writing (it is still alive
+ * when the guest shuts down) must not keep this loop going forever. */
 static void drain_inbound(struct gvb_chan *c)
 {
 	uint32_t in_len = (c->ring_pages - c->out_pages) << VMB_PAGE_SHIFT;
+	uint64_t taken = 0;
 	struct vmb_ring r;
 	struct vmb_pkt pkt;
 	uint8_t *buf = malloc(GVB_MAX_PKT);
@@ -50,10 +54,13 @@ static void drain_inbound(struct gvb_chan *c)
 		return;
 	if (vmb_ring_attach(&r, c->ring + (c->out_pages << VMB_PAGE_SHIFT),
 			    in_len) == VMB_OK) {
-		while (vmb_ring_read(&r, buf, GVB_MAX_PKT, &len, &sig) ==
+		while (taken < in_len &&
+		       vmb_ring_read(&r, buf, GVB_MAX_PKT, &len, &sig) ==
 			       VMB_OK &&
-		       vmb_pkt_parse(buf, len, &pkt) == VMB_OK)
+		       vmb_pkt_parse(buf, len, &pkt) == VMB_OK) {
+			taken += len;
 			c->drv->rx(c, &pkt);
+		}
 	}
 	free(buf);
 }
@@ -426,6 +433,40 @@ static const struct gvb_driver *find_driver(const struct gvb *vb,
 	return NULL;
 }
 
+/* A channel signal must be an eventfd the host opened non-blocking: the
+ * worker writes to signal and sleeps in poll() for POLLIN, and from a
+ * pipe or socket (a write that blocks on a full buffer, or a hang-up that
+ * poll() reports forever) either would hang or spin. */
+static bool is_signal_fd(int fd)
+{
+	char path[64], what[32];
+	int fl = fcntl(fd, F_GETFL);
+	ssize_t n;
+
+	if (fl < 0 || !(fl & O_NONBLOCK))
+		return false;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, what, sizeof(what));
+	return n == (ssize_t)strlen("anon_inode:[eventfd]") &&
+	       memcmp(what, "anon_inode:[eventfd]", (size_t)n) == 0;
+}
+
+/* The channel's two eventfds, attached by the host to its offer. */
+static void take_signal_fds(struct gvb *vb, struct gvb_chan *c)
+{
+	if (vb->rx_nfds != 2)
+		return;
+	if (!is_signal_fd(vb->rx_fds[0]) || !is_signal_fd(vb->rx_fds[1])) {
+		vb->xport_bad++;
+		rt_warn("vmbus", "offer relid %u: its descriptors are not "
+			"non-blocking eventfds", c->relid);
+		return; /* handle_frame closes them */
+	}
+	c->efd_g2h = vb->rx_fds[0];
+	c->efd_h2g = vb->rx_fds[1];
+	vb->rx_nfds = 0;
+}
+
 static void cl_offer(void *ctx, const struct vmb_msg_offer *o)
 {
 	struct gvb *vb = ctx;
@@ -445,12 +486,7 @@ static void cl_offer(void *ctx, const struct vmb_msg_offer *o)
 	c->efd_g2h = c->efd_h2g = -1;
 	c->cpu = -1;
 	c->drv = find_driver(vb, &o->offer.if_type);
-	/* The host attaches the channel's two eventfds to its offer. */
-	if (vb->rx_nfds == 2) {
-		c->efd_g2h = vb->rx_fds[0];
-		c->efd_h2g = vb->rx_fds[1];
-		vb->rx_nfds = 0;
-	}
+	take_signal_fds(vb, c);
 	vb->chans[relid] = c;
 	vmb_guid_format(&o->offer.if_type, type);
 	if (!c->drv)

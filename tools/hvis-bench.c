@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hvis_paths.h"
 #include "rt_chan.h"
 #include "rt_gmem.h"
 #include "rt_log.h"
@@ -334,7 +335,8 @@ static int parse_sizes(const char *s, uint32_t *out, unsigned *n)
 	while (*s) {
 		unsigned long v = strtoul(s, &end, 10);
 
-		if (end == s || v > 65536 || *n == MAX_SIZES)
+		/* digits only: strtoul would take a sign ("-0") or blanks */
+		if (*s < '0' || *s > '9' || v > 65536 || *n == MAX_SIZES)
 			return -1;
 		out[(*n)++] = (uint32_t)v;
 		s = *end == ',' ? end + 1 : end;
@@ -385,6 +387,8 @@ static int ring_cmd(int argc, char **argv)
 	bool modes[2] = { true, true }; /* interrupt, poll */
 	struct bench b = { .seconds = 1.0 };
 	double big, hot;
+	unsigned long v;
+	char *end;
 	int o, fails = 0;
 
 	while ((o = getopt_long(argc, argv, "m:s:t:r:h", opts, NULL)) != -1) {
@@ -406,20 +410,21 @@ static int ring_cmd(int argc, char **argv)
 			}
 			break;
 		case 't':
-			b.seconds = strtod(optarg, NULL);
-			if (!(b.seconds > 0 && b.seconds <= 3600)) {
+			b.seconds = strtod(optarg, &end);
+			if (end == optarg || *end ||
+			    !(b.seconds > 0 && b.seconds <= 3600)) {
 				fprintf(stderr, "bad --seconds\n");
 				return 2;
 			}
 			break;
 		case 'r':
-			ring_kib = (unsigned)strtoul(optarg, NULL, 10);
-			if (ring_kib < 8 || ring_kib > 1024 * 1024 ||
-			    ring_kib % 4) {
+			if (!hvis_parse_ulong(optarg, 1024 * 1024, &v) ||
+			    v < 8 || v % 4) {
 				fprintf(stderr, "bad --ring-kib (multiple of "
 						"4, >= 8)\n");
 				return 2;
 			}
+			ring_kib = (unsigned)v;
 			break;
 		case 'h':
 			usage(stdout);

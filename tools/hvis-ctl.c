@@ -99,6 +99,24 @@ static size_t show_progress(char *buf, size_t len)
 	return len;
 }
 
+/* The whole request, however the stream socket splits it; 0 or -1. */
+static int send_all(int fd, const char *req)
+{
+	size_t len = strlen(req);
+
+	while (len) {
+		ssize_t n = write(fd, req, len);
+
+		if (n < 0 && errno == EINTR && !interrupted)
+			continue;
+		if (n <= 0)
+			return -1;
+		req += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 /* Send the request, return the whole reply (malloc'd) or NULL. */
 static char *request(const char *path, const char *req)
 {
@@ -112,8 +130,9 @@ static char *request(const char *path, const char *req)
 			path, strerror(-fd));
 		return NULL;
 	}
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req) ||
-	    !(buf = malloc(cap))) {
+	if (send_all(fd, req) || !(buf = malloc(cap))) {
+		fprintf(stderr, "hvis-ctl: cannot send to hvis-host at %s: %s\n",
+			path, strerror(errno));
 		close(fd);
 		return NULL;
 	}
@@ -201,13 +220,14 @@ static int watch(const char *path)
 }
 
 /* One word of the request: quoted when it holds blanks, quotes or
- * backslashes (or is empty), so that the host sees it as it was. */
+ * backslashes (or is empty), so that the host sees it as it was.
+ * -EINVAL for a line break (the request is one line), -E2BIG. */
 static int put_word(char *req, size_t cap, size_t *n, const char *w)
 {
 	bool quote = !*w || strpbrk(w, " \t\"\\");
 
 	if (strpbrk(w, "\r\n"))
-		return -1;
+		return -EINVAL;
 	if (quote && *n < cap)
 		req[(*n)++] = '"';
 	for (; *w && *n < cap; w++) {
@@ -218,21 +238,23 @@ static int put_word(char *req, size_t cap, size_t *n, const char *w)
 	}
 	if (quote && *n < cap)
 		req[(*n)++] = '"';
-	return *w || *n >= cap ? -1 : 0;
+	return *w || *n >= cap ? -E2BIG : 0;
 }
 
 static int build_request(char *req, size_t cap, int argc, char **argv)
 {
 	size_t n = 0;
+	int rc;
 
 	for (int i = 0; i < argc; i++) {
 		if (i && n < cap)
 			req[n++] = ' ';
-		if (put_word(req, cap, &n, argv[i]))
-			return -1;
+		rc = put_word(req, cap, &n, argv[i]);
+		if (rc)
+			return rc;
 	}
 	if (n + 2 > cap)
-		return -1;
+		return -E2BIG;
 	req[n++] = '\n';
 	req[n] = '\0';
 	return 0;
@@ -279,8 +301,10 @@ int main(int argc, char **argv)
 	if (argc - optind == 2 && strcmp(argv[optind], "vm") == 0 &&
 	    strcmp(argv[optind + 1], "watch") == 0)
 		return watch(ctl);
-	if (build_request(req, sizeof(req), argc - optind, argv + optind)) {
-		fprintf(stderr, "hvis-ctl: request too long\n");
+	c = build_request(req, sizeof(req), argc - optind, argv + optind);
+	if (c) {
+		fprintf(stderr, "hvis-ctl: %s\n", c == -EINVAL
+			? "an argument holds a line break" : "request too long");
 		return 2;
 	}
 	return one_shot(ctl, req);

@@ -1,6 +1,5 @@
 /* hvis-guest: the guest VMBus stack and its drivers in user space,
  * attached to an hvis-host. */
-#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -71,15 +70,6 @@ struct guest_opts {
 	const char *freeze[MAX_FREEZE];
 };
 
-static bool parse_ulong(const char *s, unsigned long max, unsigned long *v)
-{
-	char *end;
-
-	errno = 0;
-	*v = strtoul(s, &end, 10);
-	return *s && !*end && !errno && *v <= max;
-}
-
 static bool parse_traffic(const char *s)
 {
 	static const char *const names[] = { "none", "echo", "sink",
@@ -132,7 +122,7 @@ static bool parse_gic(int c, struct guest_opts *o)
 	case 'P': gic_cfg.pre_freeze = optarg; return true;
 	case 'A': gic_cfg.post_thaw = optarg; return true;
 	case 'F':
-		if (!parse_ulong(optarg, 3600, &v) || !v)
+		if (!hvis_parse_ulong(optarg, 3600, &v) || !v)
 			return false;
 		gic_cfg.freeze_timeout_ms = (unsigned)v * 1000;
 		return true;
@@ -148,41 +138,41 @@ static bool parse_one(int c, struct guest_opts *o)
 	case 'n': o->name = optarg; return true;
 	case 'd': o->dir = optarg; return true;
 	case 'b': o->vmbus = optarg; return true;
-	case 'm': return parse_ulong(optarg, 1u << 20, &o->memory_mib) &&
+	case 'm': return hvis_parse_ulong(optarg, 1u << 20, &o->memory_mib) &&
 			 o->memory_mib;
 	case 'V': return hvis_parse_version(optarg, &o->max_version);
-	case 'r': return parse_ulong(optarg, 1u << 20, &o->ring_kib) &&
+	case 'r': return hvis_parse_ulong(optarg, 1u << 20, &o->ring_kib) &&
 			 o->ring_kib >= 8 && o->ring_kib % 4 == 0;
 	case 'p': o->poll = true; return true;
 	case 'R': o->reconnect = true; return true;
 	case 'T': return parse_traffic(optarg);
 	case 'S':
-		if (!parse_ulong(optarg, TDEV_DATA_MAX, &v))
+		if (!hvis_parse_ulong(optarg, TDEV_DATA_MAX, &v))
 			return false;
 		gtdev_cfg.size = (uint32_t)v;
 		return true;
 	case 'B':
-		if (!parse_ulong(optarg, 1u << 20, &v))
+		if (!hvis_parse_ulong(optarg, 1u << 20, &v))
 			return false;
 		gtdev_cfg.burst = (uint32_t)v;
 		return true;
 	case 'W':
-		if (!parse_ulong(optarg, 1u << 24, &v) || !v)
+		if (!hvis_parse_ulong(optarg, 1u << 24, &v) || !v)
 			return false;
 		gtdev_cfg.window = (uint32_t)v;
 		return true;
 	case 'C':
-		if (!parse_ulong(optarg, TDEV_SOURCE_MAX_COUNT, &v))
+		if (!hvis_parse_ulong(optarg, TDEV_SOURCE_MAX_COUNT, &v))
 			return false;
 		gtdev_cfg.count = v;
 		return true;
 	case 'K':
-		if (!parse_ulong(optarg, TDEV_MAX_SUBCHANNELS, &v))
+		if (!hvis_parse_ulong(optarg, TDEV_MAX_SUBCHANNELS, &v))
 			return false;
 		gtdev_cfg.subchannels = (int)v;
 		return true;
-	case 'D': return parse_ulong(optarg, 600000, &o->open_delay);
-	case 'M': return parse_ulong(optarg, 600000, &o->retarget) &&
+	case 'D': return hvis_parse_ulong(optarg, 600000, &o->open_delay);
+	case 'M': return hvis_parse_ulong(optarg, 600000, &o->retarget) &&
 			 o->retarget;
 	case 'v': o->level = RT_LOG_DEBUG; return true;
 	case 'q': o->level = RT_LOG_WARN; return true;

@@ -55,14 +55,6 @@ struct host_opts {
 	enum rt_log_level level;
 };
 
-static bool parse_ulong(const char *s, unsigned long max, unsigned long *v)
-{
-	char *end;
-
-	*v = strtoul(s, &end, 10);
-	return *s && !*end && *v <= max;
-}
-
 /* Seconds, fractions allowed, as milliseconds in 1..3600000. */
 static bool parse_seconds(const char *s, uint32_t *ms)
 {
@@ -111,12 +103,12 @@ static int parse_opts(int argc, char **argv, struct host_opts *o)
 				goto bad;
 			break;
 		case 't':
-			if (!parse_ulong(optarg, 64, &o->devices))
+			if (!hvis_parse_ulong(optarg, 64, &o->devices))
 				goto bad;
 			o->dev_opts = true;
 			break;
 		case 's':
-			if (!parse_ulong(optarg, TDEV_MAX_SUBCHANNELS,
+			if (!hvis_parse_ulong(optarg, TDEV_MAX_SUBCHANNELS,
 					 &o->subchannels))
 				goto bad;
 			o->dev_opts = true;
@@ -127,12 +119,12 @@ static int parse_opts(int argc, char **argv, struct host_opts *o)
 			o->have_services = true;
 			break;
 		case 'H':
-			if (!parse_ulong(optarg, 3600000, &o->probe_ms) ||
+			if (!hvis_parse_ulong(optarg, 3600000, &o->probe_ms) ||
 			    !o->probe_ms)
 				goto bad;
 			break;
 		case 'T':
-			if (!parse_ulong(optarg, 3600000, &o->sample_ms) ||
+			if (!hvis_parse_ulong(optarg, 3600000, &o->sample_ms) ||
 			    !o->sample_ms)
 				goto bad;
 			break;

@@ -61,3 +61,16 @@ bool hvis_parse_version(const char *s, unsigned *version)
 	*version = major << 16 | minor;
 	return true;
 }
+
+bool hvis_parse_ulong(const char *s, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	/* strtoul would also take blanks, a sign ("-1" wraps) and, past
+	 * ULONG_MAX, ERANGE: only plain digits are a count here. */
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	return !*end && !errno && *v <= max;
+}

@@ -1,6 +1,6 @@
 /* Where a VM's sockets live: --dir if given, else
  * $XDG_RUNTIME_DIR/hvis/<vm-name>/, else /tmp/hvis-<uid>/<vm-name>/.
- * Shared by hvis-host, hvis-guest and hvis-ctl. */
+ * Shared by hvis-host, hvis-guest, hvis-ctl and hvis-bench. */
 #ifndef HVIS_PATHS_H
 #define HVIS_PATHS_H
 
@@ -20,5 +20,7 @@ int hvis_path(char *out, size_t cap, const char *dir, const char *file);
 
 /* "5.3" -> VMB_VERSION(5, 3); false if malformed. */
 bool hvis_parse_version(const char *s, unsigned *version);
+/* A decimal count in 0..max, digits only; false otherwise. */
+bool hvis_parse_ulong(const char *s, unsigned long max, unsigned long *v);
 
 #endif

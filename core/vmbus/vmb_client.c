@@ -295,8 +295,8 @@ static int on_rescind(struct vmb_client *c, const struct vmb_msg_relid *m)
 	uint32_t relid = vmb_le32(m->child_relid);
 	struct vmb_client_chan *ch = chan_get(c, relid);
 
-	if (!connected(c) && c->state != VMB_CLIENT_UNLOADING)
-		return reject(c, VMB_BAD_STATE);
+	/* dispatch() runs only connected or unloading, and a rescind is
+	 * welcome in each of those states. */
 	if (!ch || ch->rescinded)
 		return reject(c, VMB_BAD_RELID);
 	ch->rescinded = true;

@@ -226,8 +226,10 @@ int vmb_pkt_gpa_ranges(const struct vmb_pkt *p, struct vmb_gpa_range *out,
 		return VMB_EPROTO;
 	cnt = rd_le32(p->raw + offsetof(struct vmb_gpa_direct_hdr,
 					range_count));
-	/* Each range takes at least its 8-byte header and one PFN. */
-	if (!cnt || (uint64_t)cnt * 16u > end - pos)
+	/* No bound on cnt needed here: every range takes at least 16 bytes
+	 * and is checked against end, so an overlarge count fails within
+	 * (end - pos) / 16 ranges. */
+	if (!cnt)
 		return VMB_EPROTO;
 	for (uint32_t i = 0; i < cnt; i++) {
 		pos = gpa_range_at(p, pos, end, i < max ? &out[i] : NULL);

@@ -616,11 +616,13 @@ static int open_refuse(struct vmb_server *s, const struct vmb_msg_open *m,
 }
 
 /* The ring GPADL: one page-aligned range of whole pages, split into an
- * outbound ring of pgoff pages and an inbound ring of the rest. */
+ * outbound ring of pgoff pages and an inbound ring of the rest. The first
+ * range covering every PFN as whole pages implies both: a nonzero offset
+ * or a further range would need at least one PFN more. (range_buflen is
+ * 16 bits, so pfn_count * VMB_PAGE_SIZE cannot wrap.) */
 static bool ring_ok(const struct vmb_server_gpadl *g, uint32_t pgoff)
 {
-	if (g->range_count != 1 || g->range_off[0] != 0 ||
-	    g->range_len[0] != g->pfn_count * VMB_PAGE_SIZE)
+	if (g->range_len[0] != g->pfn_count * VMB_PAGE_SIZE)
 		return false;
 	return pgoff >= SERVER_RING_MIN_PAGES &&
 	       g->pfn_count >= 2 * SERVER_RING_MIN_PAGES &&

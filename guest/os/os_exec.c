@@ -26,6 +26,7 @@ static int spawn_child(const char *path, char *const argv[], int out_fd,
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
+	sigset_t none, all;
 	int rc;
 
 	if (posix_spawn_file_actions_init(&fa))
@@ -39,7 +40,17 @@ static int spawn_child(const char *path, char *const argv[], int out_fd,
 	/* Own process group, so a timeout can kill the script's children
 	 * too (they inherit the pipe and would keep it open). */
 	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	/* A script starts as from a login shell, not with what this daemon
+	 * chose for itself: no blocked signals, and SIGPIPE (which the
+	 * runtime ignores) back to its default, else `cmd | head` in a
+	 * script leaves cmd writing into EPIPE instead of ending. */
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
+				 POSIX_SPAWN_SETSIGMASK |
+				 POSIX_SPAWN_SETSIGDEF);
 	rc = posix_spawn(pid, path, &fa, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);

@@ -24,9 +24,10 @@ struct tsync_sink {
 	struct tsync_status st;
 };
 
-static int64_t abs64(int64_t v)
+/* |v| without overflow: INT64_MIN has no positive int64_t. */
+static uint64_t mag64(int64_t v)
 {
-	return v < 0 ? -v : v;
+	return v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 }
 
 void tsync_plan(int64_t offset_ns, int64_t step_threshold_ns,
@@ -36,11 +37,12 @@ void tsync_plan(int64_t offset_ns, int64_t step_threshold_ns,
 					    : DEFAULT_STEP_NS;
 
 	memset(adj, 0, sizeof(*adj));
-	if (offset_ns == 0 || abs64(offset_ns) < deadband_ns) {
+	if (offset_ns == 0 ||
+	    (deadband_ns > 0 && mag64(offset_ns) < (uint64_t)deadband_ns)) {
 		adj->action = TSYNC_ACT_NONE;
 		return;
 	}
-	if (abs64(offset_ns) >= thr) {
+	if (mag64(offset_ns) >= (uint64_t)thr) {
 		/* ADJ_SETOFFSET adds the delta in one step inside the kernel,
 		 * with no read-modify-write race against the clock. With
 		 * ADJ_NANO, tv_usec holds nanoseconds, normalised to
@@ -151,7 +153,14 @@ static void account(struct tsync_sink *s, int64_t off,
 		st->max_ns = off;
 	st->samples++;
 	s->mean += ((double)off - s->mean) / (double)st->samples;
-	st->mean_ns = (int64_t)s->mean;
+	/* Offsets near the int64_t limits round to +-2^63 as doubles;
+	 * converting 2^63 back is undefined (x86 yields INT64_MIN). */
+	if (s->mean >= 0x1p63)
+		st->mean_ns = INT64_MAX;
+	else if (s->mean <= -0x1p63)
+		st->mean_ns = INT64_MIN;
+	else
+		st->mean_ns = (int64_t)s->mean;
 	st->last_ns = off;
 	st->last_at = *at;
 }

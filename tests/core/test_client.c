@@ -759,6 +759,39 @@ static void test_rescind_open_and_idle(void **state)
 	env_free(e);
 }
 
+/* Host messages other than VERSION_RESPONSE are out of place while not
+ * connected (contacting, failed), and an offer while unloading. */
+static void test_state_gates(void **state)
+{
+	struct env *e = env_new(0);
+
+	(void)state;
+	assert_int_equal(vmb_client_connect(&e->c), VMB_OK);
+	assert_int_equal(host_open_result(e, 1, 1, 0), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 1);
+	for (unsigned i = 0; i < vmb_versions_count; i++)
+		assert_int_equal(host_version(e, false, 0), VMB_OK);
+	assert_int_equal(e->c.state, VMB_CLIENT_FAILED);
+	assert_int_equal(host_gpadl_created(e, 1, 1, 0), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 2);
+	assert_int_equal(vmb_bad_total(&e->c.bad), 2);
+	assert_int_equal(e->gpadl_calls, 0);
+	assert_int_equal(e->open_calls, 0);
+	env_free(e);
+
+	e = env_ready(VMB_VERSION(5, 3), 1);
+	assert_int_equal(vmb_client_unload(&e->c), VMB_OK);
+	assert_int_equal(host_offer(e, 2, 0), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 1);
+	assert_int_equal(e->offers, 1);
+	assert_null(vmb_client_offer(&e->c, 2));
+	/* A rescind crossing the UNLOAD is still taken. */
+	assert_int_equal(host_relid(e, VMB_MSG_RESCIND_CHANNELOFFER, 1),
+			 VMB_OK);
+	assert_int_equal(e->rescinds, 1);
+	env_free(e);
+}
+
 static void test_bad_input(void **state)
 {
 	struct env *e = env_ready(VMB_VERSION(5, 3), 1);
@@ -816,6 +849,7 @@ int main(void)
 		cmocka_unit_test(test_rescind_opening),
 		cmocka_unit_test(test_rescind_open_and_idle),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_state_gates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -766,6 +767,317 @@ static void test_host_bad_kvp_answer(void **state)
 	assert_int_equal(vmb_bad_total(&g.st.bad), 0);
 }
 
+/* Heartbeat body shorter than its sequence number: refused, answered
+ * with a failure, nothing left pending. */
+static void test_guest_short_heartbeat(void **state)
+{
+	(void)state;
+	setup_pair(IC_SVC_HEARTBEAT, V(3, 0), V(3, 0));
+	assert_int_equal(ic_hb_host_probe(&h, 5, req, sizeof(req), &req_len),
+			 0);
+	put16(req + 8 + 10, 4);
+	put32(req + 4, 20 + 4);
+	assert_int_equal(feed(req, IC_HDR_LEN + 4), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	assert_int_equal(rep_status(), IC_E_FAIL);
+	assert_false(g.pending);
+	/* The output buffer must hold any answer. */
+	assert_int_equal(ic_guest_input(&g, req, req_len, &act, rep,
+					IC_MSG_MAX - 1, &rep_len),
+			 VMB_EINVAL);
+}
+
+/* The shutdown display message: only its 2048-byte field is read, and a
+ * message area of odd length ends at its last whole UTF-16 unit. */
+static void test_guest_shutdown_message_bounds(void **state)
+{
+	uint32_t body = IC_SD_MIN_LEN + IC_SD_MSG_BYTES + 64;
+
+	(void)state;
+	assert_true(IC_HDR_LEN + body <= sizeof(req));
+	setup_pair(IC_SVC_SHUTDOWN, V(3, 0), V(3, 2));
+	assert_int_equal(ic_sd_host_request(&h, 0, 0, 0, NULL, req,
+					    sizeof(req), &req_len), 0);
+	for (uint32_t i = IC_SD_MIN_LEN; i < body; i += 2)
+		put16(req + IC_HDR_LEN + i, 'a');
+	put16(req + 8 + 10, (uint16_t)body);
+	put32(req + 4, 20 + body);
+	assert_int_equal(feed(req, IC_HDR_LEN + body), 0);
+	assert_int_equal(act.kind, IC_ACT_SHUTDOWN);
+	assert_int_equal(strlen(act.sd.message), IC_SD_MSG_BYTES / 2);
+	assert_int_equal(ic_sd_guest_reply(&g, IC_S_OK, rep, sizeof(rep),
+					   &rep_len), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+
+	assert_int_equal(ic_sd_host_request(&h, 0, 0, 0, "hi", req,
+					    sizeof(req), &req_len), 0);
+	put16(req + 8 + 10, IC_SD_MIN_LEN + 5);
+	put32(req + 4, 20 + IC_SD_MIN_LEN + 5);
+	assert_int_equal(feed(req, IC_HDR_LEN + IC_SD_MIN_LEN + 5), 0);
+	assert_int_equal(act.kind, IC_ACT_SHUTDOWN);
+	assert_string_equal(act.sd.message, "hi");
+	assert_int_equal(vmb_bad_total(&g.st.bad), 0);
+}
+
+/* Negotiation bodies: the message version count has the same cap as the
+ * framework count, the lists must fit the body to the byte, and a body
+ * too short for the counts is not read past its end (ASan watches). */
+static void test_guest_negotiate_bounds(void **state)
+{
+	(void)state;
+	ic_guest_init(&g, IC_SVC_TIMESYNC);
+	ic_host_init(&h, IC_SVC_TIMESYNC, NULL, 0, NULL, 0);
+	assert_int_equal(ic_host_negotiate(&h, req, sizeof(req), &req_len), 0);
+	uint16_t nfw, nmsg;
+	memcpy(&nfw, req + IC_HDR_LEN, 2);
+	memcpy(&nmsg, req + IC_HDR_LEN + 2, 2);
+	assert_int_equal(req_len, IC_HDR_LEN + 8 + 4 * (nfw + nmsg));
+	put16(req + IC_HDR_LEN + 2, 101);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_OVERSIZE], 1);
+	/* One entry more than the body holds. */
+	put16(req + IC_HDR_LEN + 2, (uint16_t)(nmsg + 1));
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	/* No body at all, in a buffer that ends with the header. */
+	uint8_t *m = malloc(IC_HDR_LEN);
+	assert_non_null(m);
+	memcpy(m, req, IC_HDR_LEN);
+	put16(m + 8 + 10, 0);
+	put32(m + 4, 20);
+	assert_int_equal(feed(m, IC_HDR_LEN), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_TRUNCATED], 2);
+	free(m);
+	assert_false(g.negotiated);
+}
+
+/* A negotiation answer too short for its counts is truncated, whatever
+ * the bytes after it say. */
+static void test_host_short_negotiation_answer(void **state)
+{
+	(void)state;
+	ic_guest_init(&g, IC_SVC_KVP);
+	ic_host_init(&h, IC_SVC_KVP, NULL, 0, NULL, 0);
+	assert_int_equal(ic_host_negotiate(&h, req, sizeof(req), &req_len), 0);
+	assert_int_equal(feed(req, req_len), 0);
+	put16(rep + 8 + 10, 4);
+	put32(rep + 4, 20 + 4);
+	put32(rep + IC_HDR_LEN, 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	assert_int_equal(h.st.negotiate_failed, 0);
+	assert_false(h.negotiated);
+}
+
+/* Sets the icmsg body size of the message at m (and the pipe size). */
+static void set_body_len(uint8_t *m, uint32_t n)
+{
+	put16(m + 8 + 10, (uint16_t)n);
+	put32(m + 4, 20 + n);
+}
+
+static void kvp_request(uint8_t op)
+{
+	memset(&kd, 0, sizeof(kd));
+	kd.op = op;
+	strcpy(kd.key, "k");
+	strcpy(kd.value, "v");
+	kd.value_type = KVP_REG_SZ;
+	strcpy(kd.ip.adapter_id, "eth0");
+	kd.ip.family = KVP_FAMILY_IPV4;
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+}
+
+/* Guest side KVP fields each checked on their own. */
+static void test_guest_kvp_fields(void **state)
+{
+	uint8_t *v = req + IC_HDR_LEN + sizeof(struct kvp_hdr);
+
+	(void)state;
+	setup_pair(IC_SVC_KVP, V(3, 0), V(4, 0));
+	/* SET whose key has no NUL within its size. */
+	kvp_request(KVP_OP_SET);
+	put32(v + offsetof(struct kvp_wvalue, key_size), 2);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	/* Odd key size, even with a NUL inside it. */
+	ic_host_cancel(&h);
+	kvp_request(KVP_OP_GET);
+	put32(v + offsetof(struct kvp_wvalue, key_size), 5);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	/* QWORD of 4 bytes. */
+	ic_host_cancel(&h);
+	kd.op = KVP_OP_SET;
+	kd.value_type = KVP_REG_QWORD;
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+	put32(v + offsetof(struct kvp_wvalue, value_size), 4);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	/* Address family beyond "both". */
+	ic_host_cancel(&h);
+	kvp_request(KVP_OP_SET_IP_INFO);
+	req[IC_HDR_LEN + 2 + offsetof(struct kvp_wip_str, family)] = 4;
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_FIELD], 4);
+	/* A body of two bytes is too short for the KVP header, whatever op
+	 * it names. */
+	ic_host_cancel(&h);
+	kvp_request(KVP_OP_GET);
+	req[IC_HDR_LEN] = KVP_OP_COUNT;
+	set_body_len(req, 2);
+	assert_int_equal(feed(req, IC_HDR_LEN + 2), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	assert_int_equal(g.st.bad.n[VMB_BAD_FIELD], 4);
+	assert_int_equal(g.st.fail_replies, 5);
+	assert_false(g.pending);
+}
+
+/* Host side: each binary address count is capped, and an answer shorter
+ * than its op needs is truncated. */
+static void test_host_kvp_answer_bounds(void **state)
+{
+	static const size_t counts[] = {
+		offsetof(struct kvp_wip_bin, n_ipv4),
+		offsetof(struct kvp_wip_bin, n_ipv6),
+		offsetof(struct kvp_wip_bin, n_gw4),
+		offsetof(struct kvp_wip_bin, n_gw6),
+		offsetof(struct kvp_wip_bin, n_dns4),
+		offsetof(struct kvp_wip_bin, n_dns6),
+	};
+	static const uint32_t caps[] = { KVP_BIN_ADDRS, KVP_BIN_ADDRS,
+		KVP_BIN_GATEWAYS, KVP_BIN_GATEWAYS, KVP_BIN_ADDRS,
+		KVP_BIN_ADDRS };
+
+	(void)state;
+	setup_pair(IC_SVC_KVP, V(3, 0), V(5, 0));
+	memset(&kr, 0, sizeof(kr));
+	strcpy(kr.ip.adapter_id, "eth0");
+	for (unsigned i = 0; i < 6; i++) {
+		kvp_request(KVP_OP_GET_IP_INFO);
+		assert_int_equal(feed(req, req_len), 0);
+		assert_int_equal(kvp_guest_reply(&g, 0, &kr, rep, sizeof(rep),
+						 &rep_len), 0);
+		put32(rep + IC_HDR_LEN + sizeof(struct kvp_hdr) + counts[i],
+		      caps[i] + 1);
+		assert_int_equal(ic_host_input(&h, rep, rep_len, &res),
+				 VMB_EPROTO);
+		assert_int_equal(h.st.bad.n[VMB_BAD_FIELD], i + 1);
+	}
+	/* The count at its cap is fine. */
+	kvp_request(KVP_OP_GET_IP_INFO);
+	assert_int_equal(feed(req, req_len), 0);
+	kr.ip.n_dns6 = KVP_BIN_ADDRS;
+	assert_int_equal(kvp_guest_reply(&g, 0, &kr, rep, sizeof(rep),
+					 &rep_len), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(res.kvp.ip.n_dns6, KVP_BIN_ADDRS);
+	/* A GET answer cut after the header. */
+	kvp_request(KVP_OP_GET);
+	assert_int_equal(feed(req, req_len), 0);
+	kr.value_type = KVP_REG_SZ;
+	strcpy(kr.value, "v");
+	assert_int_equal(kvp_guest_reply(&g, 0, &kr, rep, sizeof(rep),
+					 &rep_len), 0);
+	set_body_len(rep, 8);
+	assert_int_equal(ic_host_input(&h, rep, IC_HDR_LEN + 8, &res),
+			 VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	assert_int_equal(vmb_bad_total(&g.st.bad), 0);
+}
+
+/* Negotiation answers: exactly one version of each kind, each of them
+ * one the host offered, with both present in the body. */
+static void test_host_negotiation_answer_fields(void **state)
+{
+	(void)state;
+	ic_guest_init(&g, IC_SVC_KVP);
+	ic_host_init(&h, IC_SVC_KVP, NULL, 0, NULL, 0);
+	assert_int_equal(ic_host_negotiate(&h, req, sizeof(req), &req_len), 0);
+	assert_int_equal(feed(req, req_len), 0);
+	put16(rep + IC_HDR_LEN + 2, 2); /* two message versions */
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_FIELD], 1);
+	assert_int_equal(ic_host_negotiate(&h, req, sizeof(req), &req_len), 0);
+	assert_int_equal(feed(req, req_len), 0);
+	put16(rep + IC_HDR_LEN + 8, 2); /* framework 2.0, never offered */
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_VERSION], 1);
+	assert_int_equal(ic_host_negotiate(&h, req, sizeof(req), &req_len), 0);
+	assert_int_equal(feed(req, req_len), 0);
+	set_body_len(rep, 12); /* the message version cut off */
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	assert_false(h.negotiated);
+}
+
+/* VSS: the guest reports no direct-mapped devices whatever flags the
+ * request carried; the host checks each answer's size and op. */
+static void test_vss_answer_bounds(void **state)
+{
+	(void)state;
+	setup_pair(IC_SVC_VSS, V(3, 0), V(5, 0));
+	assert_int_equal(vss_guest_reply(&g, IC_S_OK, 0, rep, sizeof(rep),
+					 &rep_len), VMB_ENOENT);
+	assert_int_equal(vss_host_request(&h, VSS_OP_GET_DM_INFO, req,
+					  sizeof(req), &req_len), 0);
+	put32(req + IC_HDR_LEN + offsetof(struct vss_msg, flags), 0x77);
+	guest_answers_now();
+	assert_int_equal(res.vss_flags, 0);
+	/* An answer naming another op, and one without a body. */
+	assert_int_equal(vss_host_request(&h, VSS_OP_THAW, req, sizeof(req),
+					  &req_len), 0);
+	guest_takes(IC_ACT_VSS);
+	assert_int_equal(vss_guest_reply(&g, IC_S_OK, 0, rep, sizeof(rep),
+					 &rep_len), 0);
+	rep[IC_HDR_LEN] = VSS_OP_FREEZE;
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_FIELD], 1);
+	assert_int_equal(vss_host_request(&h, VSS_OP_THAW, req, sizeof(req),
+					  &req_len), 0);
+	guest_takes(IC_ACT_VSS);
+	assert_int_equal(vss_guest_reply(&g, IC_S_OK, 0, rep, sizeof(rep),
+					 &rep_len), 0);
+	set_body_len(rep, 0);
+	assert_int_equal(ic_host_input(&h, rep, IC_HDR_LEN, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	assert_int_equal(vmb_bad_total(&g.st.bad), 0);
+}
+
+/* KVP: the host rejects answers for another op and adapter ids without a
+ * NUL, and refuses to build requests for unknown ops. */
+static void test_kvp_answer_op_and_adapter(void **state)
+{
+	uint8_t *aid;
+
+	(void)state;
+	setup_pair(IC_SVC_KVP, V(3, 0), V(4, 0));
+	kvp_request(KVP_OP_GET);
+	assert_int_equal(feed(req, req_len), 0);
+	memset(&kr, 0, sizeof(kr));
+	kr.value_type = KVP_REG_SZ;
+	strcpy(kr.value, "v");
+	assert_int_equal(kvp_guest_reply(&g, 0, &kr, rep, sizeof(rep),
+					 &rep_len), 0);
+	rep[IC_HDR_LEN] = KVP_OP_SET;
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_FIELD], 1);
+	/* String-form ip info whose adapter id fills its field. */
+	kvp_request(KVP_OP_GET_IP_INFO);
+	assert_int_equal(feed(req, req_len), 0);
+	strcpy(kr.ip.adapter_id, "eth0");
+	assert_int_equal(kvp_guest_reply(&g, 0, &kr, rep, sizeof(rep),
+					 &rep_len), 0);
+	aid = rep + IC_HDR_LEN + 2 + offsetof(struct kvp_wip_str, adapter_id);
+	for (unsigned i = 0; i < KVP_ADAPTER_ID_BYTES; i += 2)
+		put16(aid + i, 'x');
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_FIELD], 2);
+	kd.op = KVP_OP_COUNT;
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 VMB_EINVAL);
+	assert_int_equal(vmb_bad_total(&g.st.bad), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -786,6 +1098,15 @@ int main(void)
 		cmocka_unit_test(test_host_bad_answers),
 		cmocka_unit_test(test_host_bad_negotiation_answer),
 		cmocka_unit_test(test_host_bad_kvp_answer),
+		cmocka_unit_test(test_guest_short_heartbeat),
+		cmocka_unit_test(test_guest_shutdown_message_bounds),
+		cmocka_unit_test(test_guest_negotiate_bounds),
+		cmocka_unit_test(test_host_short_negotiation_answer),
+		cmocka_unit_test(test_guest_kvp_fields),
+		cmocka_unit_test(test_host_kvp_answer_bounds),
+		cmocka_unit_test(test_host_negotiation_answer_fields),
+		cmocka_unit_test(test_vss_answer_bounds),
+		cmocka_unit_test(test_kvp_answer_op_and_adapter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

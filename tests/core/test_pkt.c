@@ -380,7 +380,7 @@ static void test_gpa_bad(void **state)
 	assert_int_equal(raw_gpa(), VMB_EPROTO);
 	raw_u32(20, 0xFFFFFFFFu);
 	assert_int_equal(raw_gpa(), VMB_EPROTO);
-	raw_u32(20, 0x10000001u); /* * 16 wraps 32 bits to 16 */
+	raw_u32(20, 0x10000001u); /* * 16 would wrap 32 bits to 16 */
 	assert_int_equal(raw_gpa(), VMB_EPROTO);
 	raw_u32(20, 0);
 	assert_int_equal(raw_gpa(), VMB_EPROTO);
@@ -455,6 +455,42 @@ static void test_gpa_bad(void **state)
 	}
 }
 
+/* Buffers that end where the packet ends, so that ASan sees any read
+ * past it: a buffer shorter than a descriptor, and a GPA direct packet
+ * whose first range's PFNs fill the header area although two ranges are
+ * announced (the second descriptor would lie past the buffer). */
+static void test_parse_exact_buffers(void **state)
+{
+	struct vmb_gpa_range out[2];
+	struct vmb_pkt p;
+	unsigned n;
+
+	(void)state;
+	uint64_t *small = malloc(8);
+	assert_non_null(small);
+	memcpy(small, raw, 8);
+	assert_int_equal(vmb_pkt_parse(small, 8, &p), VMB_EPROTO);
+	free(small);
+
+	raw_reset(VMB_PKT_GPA_DIRECT, 7, 7);
+	raw_u32(20, 2);
+	raw_u32(24, 3 * 4096);
+	raw_u32(28, 0);
+	uint64_t *gpa = malloc(56);
+	assert_non_null(gpa);
+	memcpy(gpa, raw, 56);
+	assert_int_equal(vmb_pkt_parse(gpa, 56, &p), VMB_OK);
+	assert_int_equal(vmb_pkt_gpa_ranges(&p, out, 2, &n), VMB_EPROTO);
+	/* The same with one range announced is whole. */
+	raw_u32(20, 1);
+	memcpy(gpa, raw, 56);
+	assert_int_equal(vmb_pkt_parse(gpa, 56, &p), VMB_OK);
+	assert_int_equal(vmb_pkt_gpa_ranges(&p, out, 2, &n), VMB_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].pfn_count, 3);
+	free(gpa);
+}
+
 static void test_xfer_bad(void **state)
 {
 	(void)state;
@@ -490,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_gpa_bad),
 		cmocka_unit_test(test_xfer_bad),
+		cmocka_unit_test(test_parse_exact_buffers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -878,6 +878,260 @@ static void test_tl_connect(void **state)
 	env_free(e);
 }
 
+/* 5.0+ contact must also ask for VTL 0. */
+static void test_contact_vtl(void **state)
+{
+	struct env *e = env_new(0);
+	union vmb_msg_buf b;
+
+	(void)state;
+	vmb_msg_enc_initiate_contact(&b, VMB_VERSION(5, 2), 0, 0, 0, 0);
+	b.initiate_contact.msg_vtl = 1;
+	assert_int_equal(vmb_server_input(&e->s, 4, b.raw, 40), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_FIELD), 1);
+	assert_int_equal(last(e)->m.version_response.version_supported, 0);
+	assert_int_equal(e->connected, 0);
+	assert_int_equal(e->s.state, VMB_SERVER_DISCONNECTED);
+	env_free(e);
+}
+
+/* Header carrying range bytes given verbatim (little-endian host). */
+static uint32_t ranges_header(union vmb_msg_buf *b, uint32_t relid,
+			      uint32_t id, uint16_t buflen, uint16_t count,
+			      const void *bytes, uint32_t nbytes)
+{
+	memset(b, 0, sizeof(*b));
+	b->gpadl_header.hdr.type = VMB_MSG_GPADL_HEADER;
+	b->gpadl_header.child_relid = relid;
+	b->gpadl_header.gpadl = id;
+	b->gpadl_header.range_buflen = buflen;
+	b->gpadl_header.range_count = count;
+	memcpy(b->raw + 20, bytes, nbytes);
+	return 20 + nbytes;
+}
+
+static void put_range(uint32_t *w, uint32_t byte_count, uint32_t byte_offset)
+{
+	w[0] = byte_count;
+	w[1] = byte_offset;
+}
+
+/* Two ranges announced, and the first one's PFNs fill (or overrun) the
+ * buffer, or the first is empty: the whole GPADL is refused without the
+ * parser reading past the reassembled bytes (ASan watches). */
+static void test_gpadl_ranges_overrun(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 1);
+	uint32_t w[8];
+	union vmb_msg_buf b;
+
+	(void)state;
+	/* 3 pages use all 32 bytes: no room for the second descriptor. */
+	memset(w, 0, sizeof(w));
+	put_range(w, 3 * 4096, 0);
+	assert_int_equal(guest(e, &b, ranges_header(&b, 1, 1, 32, 2, w, 32)),
+			 VMB_EPROTO);
+	expect_created(e, 1, 1, false);
+	/* 5 pages claimed where 3 PFNs fit. */
+	put_range(w, 5 * 4096, 0);
+	assert_int_equal(guest(e, &b, ranges_header(&b, 1, 2, 32, 2, w, 32)),
+			 VMB_EPROTO);
+	expect_created(e, 1, 2, false);
+	/* An empty first range before a good one. */
+	memset(w, 0, sizeof(w));
+	put_range(w, 0, 0);
+	put_range(w + 2, 2 * 4096, 0);
+	w[4] = 0x10;
+	w[6] = 0x11;
+	assert_int_equal(guest(e, &b, ranges_header(&b, 1, 3, 32, 2, w, 32)),
+			 VMB_EPROTO);
+	expect_created(e, 1, 3, false);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 3);
+	assert_int_equal(e->maps, 0);
+	assert_int_equal(e->s.gpadl_count, 0);
+	assert_int_equal(e->s.gpadl_bytes, 0);
+	env_free(e);
+}
+
+/* A header whose counts cannot describe a valid GPADL is refused at once,
+ * even if only a prefix of the range bytes has arrived: nothing is kept
+ * waiting for bodies. */
+static void test_gpadl_header_refused_early(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 1);
+	uint32_t w[4] = {4 * 4096, 0, 0x10, 0};
+	union vmb_msg_buf b;
+
+	(void)state;
+	/* range_count 0. */
+	assert_int_equal(guest(e, &b, ranges_header(&b, 1, 1, 40, 0, w, 16)),
+			 VMB_EPROTO);
+	expect_created(e, 1, 1, false);
+	/* range_buflen not a whole number of 8-byte units. */
+	assert_int_equal(guest(e, &b, ranges_header(&b, 1, 2, 36, 1, w, 16)),
+			 VMB_EPROTO);
+	expect_created(e, 1, 2, false);
+	/* Three ranges need at least 48 bytes. */
+	assert_int_equal(guest(e, &b, ranges_header(&b, 1, 3, 40, 3, w, 16)),
+			 VMB_EPROTO);
+	expect_created(e, 1, 3, false);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 3);
+	assert_int_equal(e->s.gpadl_count, 0);
+	assert_int_equal(e->s.gpadl_bytes, 0);
+	/* The same prefix with sane counts waits for its body. */
+	e->nout = 0;
+	assert_int_equal(guest(e, &b, ranges_header(&b, 1, 4, 40, 1, w, 16)),
+			 VMB_OK);
+	assert_int_equal(e->nout, 0);
+	assert_int_equal(e->s.gpadl_count, 1);
+	env_free(e);
+}
+
+/* A body whose length is not a whole number of PFNs is refused and the
+ * GPADL dropped. */
+static void test_gpadl_body_ragged(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 1);
+	uint64_t pfn[60] = {0};
+	union vmb_msg_buf b;
+
+	(void)state;
+	guest(e, &b, vmb_msg_enc_gpadl_header(&b, 1, 9, 60, pfn, 26));
+	uint32_t len = vmb_msg_enc_gpadl_body(&b, 1, 9, pfn, 28);
+	assert_int_equal(guest(e, &b, len - 4), VMB_EPROTO);
+	expect_created(e, 1, 9, false);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 1);
+	assert_int_equal(e->s.gpadl_count, 0);
+	env_free(e);
+}
+
+/* GPADL_TEARDOWN only for a complete GPADL of the relid it names, and
+ * OPENCHANNEL only on a complete ring GPADL. */
+static void test_gpadl_incomplete_or_foreign(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 2);
+	uint64_t pfn[60] = {0};
+	union vmb_msg_buf b;
+
+	(void)state;
+	guest(e, &b, vmb_msg_enc_gpadl_header(&b, 1, 5, 60, pfn, 26));
+	assert_int_equal(send_gpadl(e, 1, 6, pfn, 4, 1), VMB_OK);
+	e->nout = 0;
+	/* Teardown while the bodies are still missing. */
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_teardown(&b, 1, 5)),
+			 VMB_EPROTO);
+	/* Teardown of an idle GPADL naming another relid. */
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_teardown(&b, 2, 6)),
+			 VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 2);
+	assert_int_equal(e->nout, 0);
+	assert_int_equal(e->s.gpadl_count, 2);
+	assert_int_equal(e->unmaps, 0);
+	/* Open on the GPADL still being reassembled. */
+	assert_int_equal(guest_open(e, 1, 1, 5, 2), VMB_EPROTO);
+	expect_open_result(e, 1, 1, false);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 3);
+	assert_int_equal(e->opens, 0);
+	/* Both still work afterwards. */
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_teardown(&b, 1, 6)),
+			 VMB_OK);
+	assert_int_equal(last(e)->m.hdr.type, VMB_MSG_GPADL_TORNDOWN);
+	env_free(e);
+}
+
+/* A ring GPADL must be whole pages: a one-page GPADL, or one whose range
+ * ends short of its last page, is no ring. */
+static void test_ring_layout(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 1);
+	uint64_t pfn[4] = {1, 2, 3, 4};
+	uint32_t w[10];
+	union vmb_msg_buf b;
+
+	(void)state;
+	memset(w, 0, sizeof(w));
+	put_range(w, 4 * 4096 - 8, 0);
+	for (unsigned i = 0; i < 4; i++)
+		w[2 + 2 * i] = 0x20 + i;
+	assert_int_equal(guest(e, &b, ranges_header(&b, 1, 1, 40, 1, w, 40)),
+			 VMB_OK);
+	expect_created(e, 1, 1, true);
+	assert_int_equal(guest_open(e, 1, 1, 1, 2), VMB_EPROTO);
+	expect_open_result(e, 1, 1, false);
+	assert_int_equal(send_gpadl(e, 1, 2, pfn, 1, 1), VMB_OK);
+	assert_int_equal(guest_open(e, 1, 2, 2, 2), VMB_EPROTO);
+	expect_open_result(e, 1, 2, false);
+	assert_int_equal(bad(e, VMB_BAD_FIELD), 2);
+	assert_int_equal(e->opens, 0);
+	env_free(e);
+}
+
+/* A channel offered but not (yet) sent to this guest does not exist for
+ * it: before REQUESTOFFERS, and a sub-channel below 2.4. */
+static void test_unsent_channel(void **state)
+{
+	uint64_t pfn[4] = {1, 2, 3, 4};
+	struct env *e = env_new(0);
+
+	(void)state;
+	add_offer(e, 0, 0);
+	assert_int_equal(contact(e, 4, VMB_VERSION(5, 3)), VMB_OK);
+	assert_int_equal(send_gpadl(e, 1, 1, pfn, 4, 1), VMB_EPROTO);
+	expect_created(e, 1, 1, false);
+	assert_int_equal(guest_relid(e, VMB_MSG_CLOSECHANNEL, 1), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_RELID), 2);
+	assert_int_equal(e->s.gpadl_count, 0);
+	env_free(e);
+
+	e = env_new(0);
+	add_offer(e, 0, 1);
+	assert_int_equal(contact(e, 1, VMB_VERSION(1, 1)), VMB_OK);
+	e->nout = 0;
+	assert_int_equal(guest_empty(e, VMB_MSG_REQUESTOFFERS), VMB_OK);
+	assert_int_equal(e->nout, 1);
+	assert_int_equal(last(e)->m.hdr.type, VMB_MSG_ALLOFFERS_DELIVERED);
+	assert_int_equal(send_gpadl(e, 1, 1, pfn, 4, 1), VMB_EPROTO);
+	expect_created(e, 1, 1, false);
+	assert_int_equal(guest_open(e, 1, 1, 1, 2), VMB_EPROTO);
+	expect_open_result(e, 1, 1, false);
+	assert_int_equal(bad(e, VMB_BAD_RELID), 2);
+	env_free(e);
+}
+
+/* At most 4096 GPADLs alive and 64 being reassembled at once. */
+static void test_gpadl_count_caps(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 1);
+	uint64_t pfn[60] = {0};
+	union vmb_msg_buf b;
+
+	(void)state;
+	for (uint32_t id = 1; id <= 64; id++) {
+		assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_header(
+						      &b, 1, id, 60, pfn, 26)),
+				 VMB_OK);
+	}
+	assert_int_equal(e->nout, 0);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_gpadl_header(&b, 1, 65, 60,
+							       pfn, 26)),
+			 VMB_EPROTO);
+	expect_created(e, 1, 65, false);
+	assert_int_equal(e->s.gpadl_count, 64);
+	env_free(e);
+
+	e = env_ready(VMB_VERSION(5, 3), 1);
+	for (uint32_t id = 1; id <= 4096; id++) {
+		e->nout = 0;
+		assert_int_equal(send_gpadl(e, 1, id, pfn, 1, 1), VMB_OK);
+	}
+	assert_int_equal(e->s.gpadl_count, 4096);
+	assert_int_equal(send_gpadl(e, 1, 4097, pfn, 1, 1), VMB_EPROTO);
+	expect_created(e, 1, 4097, false);
+	assert_int_equal(e->s.gpadl_count, 4096);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 1);
+	env_free(e);
+}
+
 static void test_bad_input(void **state)
 {
 	struct env *e = env_ready(VMB_VERSION(5, 3), 1);
@@ -923,6 +1177,14 @@ int main(void)
 		cmocka_unit_test(test_unload_and_reset),
 		cmocka_unit_test(test_tl_connect),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_contact_vtl),
+		cmocka_unit_test(test_gpadl_ranges_overrun),
+		cmocka_unit_test(test_gpadl_header_refused_early),
+		cmocka_unit_test(test_gpadl_body_ragged),
+		cmocka_unit_test(test_gpadl_incomplete_or_foreign),
+		cmocka_unit_test(test_ring_layout),
+		cmocka_unit_test(test_unsent_channel),
+		cmocka_unit_test(test_gpadl_count_caps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,6 +111,44 @@ static void test_report_stats(void **state)
 	assert_int_equal(tsync_sink_open(&bad, &s), -EINVAL);
 }
 
+/* The extremes a hostile host can produce (gic_ts passes offsets up to
+ * INT64_MAX / 100 * 100): the step splits without overflow, and the mean
+ * stays on the side of its samples, where a double of 2^63 converted
+ * back to int64_t would not. */
+static void test_extremes(void **state)
+{
+	struct tsync_config cfg = { .mode = TSYNC_REPORT };
+	struct tsync_adjust a;
+	struct tsync_status st;
+	struct tsync_sink *s;
+
+	(void)state;
+	tsync_plan(INT64_MIN, 0, 0, &a);
+	assert_int_equal(a.action, TSYNC_ACT_STEP);
+	assert_int_equal(a.tx.time.tv_sec, INT64_MIN / 1000000000 - 1);
+	assert_int_equal(a.tx.time.tv_usec,
+			 1000000000 + INT64_MIN % 1000000000);
+	tsync_plan(INT64_MIN + 2, 0, INT64_MAX, &a);
+	assert_int_equal(a.action, TSYNC_ACT_NONE);
+	tsync_plan(INT64_MAX, 0, 0, &a);
+	assert_int_equal(a.action, TSYNC_ACT_STEP);
+	assert_int_equal(a.tx.time.tv_sec, INT64_MAX / 1000000000);
+
+	assert_int_equal(tsync_sink_open(&cfg, &s), 0);
+	assert_int_equal(tsync_sink_sample(s, INT64_MAX / 100 * 100, NULL), 0);
+	tsync_sink_status(s, &st);
+	assert_true(st.mean_ns > INT64_MAX / 2);
+	assert_int_equal(tsync_sink_sample(s, INT64_MAX, NULL), 0);
+	tsync_sink_status(s, &st);
+	assert_true(st.mean_ns > INT64_MAX / 2);
+	tsync_sink_close(s);
+	assert_int_equal(tsync_sink_open(&cfg, &s), 0);
+	assert_int_equal(tsync_sink_sample(s, INT64_MIN, NULL), 0);
+	tsync_sink_status(s, &st);
+	assert_int_equal(st.mean_ns, INT64_MIN);
+	tsync_sink_close(s);
+}
+
 /* Nobody listening: a counted error, not a hang or crash. */
 static void test_chrony_without_daemon(void **state)
 {
@@ -252,6 +290,7 @@ int main(void)
 		cmocka_unit_test(test_plan),
 		cmocka_unit_test(test_sock_sample_layout),
 		cmocka_unit_test(test_report_stats),
+		cmocka_unit_test(test_extremes),
 		cmocka_unit_test(test_chrony_without_daemon),
 		cmocka_unit_test(test_chrony_refclock),
 	};

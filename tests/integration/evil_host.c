@@ -14,10 +14,12 @@
  * In the last three the protocol leaves the guest no way on: it must
  * exit (the script checks how). Exit 0 if the guest behaved. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "evil_util.h"
@@ -302,13 +304,24 @@ static void bad_offers(struct eh *e)
 	int fds[2] = { eu_eventfd(), eu_eventfd() };
 	union vmb_msg_buf b;
 
-	eu_step("offers: relid 0, relid 5000, without eventfds, duplicate");
+	int pfd[2], bfd[2] = { eventfd(0, EFD_CLOEXEC),
+			       eventfd(0, EFD_CLOEXEC) };
+
+	eu_step("offers: relid 0, relid 5000, without eventfds, duplicate, "
+		"a pipe and blocking eventfds for signals");
+	EU_CHECK(pipe2(pfd, O_CLOEXEC | O_NONBLOCK) == 0 && bfd[0] >= 0 &&
+		 bfd[1] >= 0, "pipe, eventfd: %s", strerror(errno));
 	offer(e, 0, fds, 2);
 	offer(e, VMB_RELID_MAX + 904, fds, 2);
 	offer(e, 3, NULL, 0);
 	offer(e, 3, fds, 2);
-	close(fds[0]);
-	close(fds[1]);
+	offer(e, 4, pfd, 2);
+	offer(e, 6, bfd, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		close(fds[i]);
+		close(pfd[i]);
+		close(bfd[i]);
+	}
 	post(e, &b, vmb_msg_enc_empty(&b, VMB_MSG_ALLOFFERS_DELIVERED));
 	post(e, &b, vmb_msg_enc_empty(&b, VMB_MSG_ALLOFFERS_DELIVERED));
 	/* relid 1 opens: the guest's GPADL_HEADER also tells us that it

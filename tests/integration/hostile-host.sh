@@ -47,6 +47,11 @@ log_has "$GUEST_LOG" "malformed frame from host dropped" || fail_evil "bad magic
 log_has "$GUEST_LOG" "dropped frame type 2 for SINT 5" || fail_evil "wrong SINT not dropped"
 log_has "$GUEST_LOG" "offer relid 3 came without its eventfds" || fail_evil "offer without eventfds"
 log_has "$GUEST_LOG" "relid 3 open" && fail_evil "guest opened a channel without eventfds"
+for r in 4 6; do
+	log_has "$GUEST_LOG" "offer relid $r: its descriptors are not non-blocking eventfds" \
+		|| fail_evil "relid $r: signal descriptors not checked"
+	log_has "$GUEST_LOG" "relid $r open" && fail_evil "guest opened relid $r"
+done
 log_has "$GUEST_LOG" ": corrupt ring or packet; channel disabled" \
 	|| fail_evil "inbound ring corruption not caught"
 log_has "$GUEST_LOG" ": peer corrupted the send ring; channel disabled" \
