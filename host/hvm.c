@@ -646,17 +646,20 @@ int hvm_offer_subchannels(struct hvm *vm, struct hdev *d, uint32_t count)
 	return 0;
 }
 
+/* c may be gone on return: an offer the guest never saw is released at
+ * once (srv_released frees it). */
 static void rescind_one(struct hvm *vm, struct hvm_chan *c)
 {
+	uint32_t relid = c->relid;
 	int rc;
 
 	c->state = HVM_CHAN_RESCINDED;
-	rc = vmb_server_rescind(&vm->srv, c->relid);
+	rc = vmb_server_rescind(&vm->srv, relid);
 	if (rc != VMB_OK)
-		rt_warn("chan", "rescind of relid %u: %s", c->relid,
+		rt_warn("chan", "rescind of relid %u: %s", relid,
 			vmb_strerror(rc));
 	else
-		rt_info("chan", "relid %u rescinded", c->relid);
+		rt_info("chan", "relid %u rescinded", relid);
 }
 
 int hvm_remove_channel(struct hvm *vm, uint32_t relid)

@@ -50,6 +50,12 @@ stop_proc "$GUEST_PID" guest
 log_has "$GUEST_LOG" "shutdown: traffic echo.*errors 0" || fail "guest summary"
 wait_until 5 bash -c "! '$CTL_BIN' --dir '$T' vm show | grep -q Running" \
 	|| fail "host did not notice the guest leaving"
+
+# Hot remove with no guest attached: the offer never went out, so the
+# relid is released at once (this once freed the channel under the host).
+ctl device remove 1 >/dev/null || fail "remove with no guest refused"
+ctl channels | awk 'NR > 1 && $1 == 1' | grep -q . && fail "relid 1 still listed"
+ctl vm show >/dev/null || fail "host gone after a remove with no guest"
 stop_proc "$HOST_PID" host
 [ ! -e "$T/vmbus.sock" ] && [ ! -e "$T/ctl.sock" ] || fail "sockets left behind"
 echo "ok"
