@@ -229,7 +229,11 @@ static void step_open(struct gvb_chan *c)
 		chan_failed(c, "open refused by host", c->open_status);
 		return;
 	}
+	/* From here the host has the channel open: a failure must close it
+	 * there too, or the host keeps its end (worker, device) running for
+	 * a guest that will never use it. */
 	if (c->drv->prepare && c->drv->prepare(c)) {
+		vmb_client_close(&c->vb->cl, c->relid);
 		chan_failed(c, "driver set-up failed", 0);
 		return;
 	}
@@ -237,6 +241,7 @@ static void step_open(struct gvb_chan *c)
 	if (rc) {
 		if (c->drv->prepare)
 			c->drv->stopped(c, "start failed");
+		vmb_client_close(&c->vb->cl, c->relid);
 		chan_failed(c, "channel start failed", rc);
 		return;
 	}
