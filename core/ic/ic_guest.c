@@ -217,6 +217,23 @@ static bool sd_flags_ok(uint32_t f)
 		       (IC_SD_FLAG_RESTART | IC_SD_FLAG_HIBERNATE);
 }
 
+/* Bytes of the display message to convert, of avail present. The field
+ * holds at most 1023 units and a NUL (IC_SD_MSG_UTF8_MAX): a host that
+ * fills it without a NUL loses the last unit, not its shutdown. A host
+ * that sends a short message area ends it where it likes; a pair cut by
+ * either end is dropped whole. */
+static uint32_t sd_msg_len(const uint8_t *m, uint32_t avail)
+{
+	uint32_t len = avail < IC_SD_MSG_BYTES - 2 ? avail : IC_SD_MSG_BYTES - 2;
+	uint16_t last;
+
+	len &= ~1u;
+	if (len < 2)
+		return len;
+	last = ic_rd16(m + len - 2);
+	return last >= 0xd800 && last <= 0xdbff ? len - 2 : len;
+}
+
 static int guest_shutdown(struct ic_guest *g, struct ic_action *act,
 			  uint8_t *out, size_t cap, size_t *out_len)
 {
@@ -234,11 +251,8 @@ static int guest_shutdown(struct ic_guest *g, struct ic_action *act,
 	sd->force = sd->flags & IC_SD_FLAG_FORCE;
 	sd->reboot = sd->flags & IC_SD_FLAG_RESTART;
 	sd->hibernate = sd->flags & IC_SD_FLAG_HIBERNATE;
-	mlen = n - IC_SD_MIN_LEN;
-	if (mlen > IC_SD_MSG_BYTES)
-		mlen = IC_SD_MSG_BYTES;
-	/* A host that sends a short message area ends it where it likes. */
-	mlen &= ~1u;
+	mlen = sd_msg_len(b + IC_OFF(struct ic_sd_msg, message),
+			  n - IC_SD_MIN_LEN);
 	if (ic_utf16_to_utf8(b + IC_OFF(struct ic_sd_msg, message), mlen,
 			     sd->message, sizeof(sd->message), NULL))
 		return refuse_kept(g, VMB_BAD_FIELD, out, cap, out_len);

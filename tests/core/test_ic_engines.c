@@ -787,8 +787,9 @@ static void test_guest_short_heartbeat(void **state)
 			 VMB_EINVAL);
 }
 
-/* The shutdown display message: only its 2048-byte field is read, and a
- * message area of odd length ends at its last whole UTF-16 unit. */
+/* The shutdown display message: only its 2048-byte field is read, less
+ * the unit its NUL needs, and a message area of odd length ends at its
+ * last whole UTF-16 unit. */
 static void test_guest_shutdown_message_bounds(void **state)
 {
 	uint32_t body = IC_SD_MIN_LEN + IC_SD_MSG_BYTES + 64;
@@ -804,7 +805,7 @@ static void test_guest_shutdown_message_bounds(void **state)
 	put32(req + 4, 20 + body);
 	assert_int_equal(feed(req, IC_HDR_LEN + body), 0);
 	assert_int_equal(act.kind, IC_ACT_SHUTDOWN);
-	assert_int_equal(strlen(act.sd.message), IC_SD_MSG_BYTES / 2);
+	assert_int_equal(strlen(act.sd.message), IC_SD_MSG_BYTES / 2 - 1);
 	assert_int_equal(ic_sd_guest_reply(&g, IC_S_OK, rep, sizeof(rep),
 					   &rep_len), 0);
 	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
@@ -1078,6 +1079,162 @@ static void test_kvp_answer_op_and_adapter(void **state)
 	assert_int_equal(vmb_bad_total(&g.st.bad), 0);
 }
 
+/* An icmsg size smaller than the icmsg header cannot carry the body the
+ * header announces: refused before anything is read from the body. */
+static void test_guest_msgsize_below_header(void **state)
+{
+	(void)state;
+	setup_pair(IC_SVC_HEARTBEAT, V(3, 0), V(3, 0));
+	assert_int_equal(ic_hb_host_probe(&h, 5, req, sizeof(req), &req_len),
+			 0);
+	uint8_t *m = malloc(IC_HDR_LEN);
+	assert_non_null(m);
+	memcpy(m, req, IC_HDR_LEN);
+	put32(m + 4, 8);
+	put16(m + 8 + 10, 100);
+	assert_int_equal(feed(m, IC_HDR_LEN), VMB_EPROTO);
+	assert_int_equal(rep_len, 0);
+	assert_int_equal(g.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	assert_false(g.pending);
+	free(m);
+}
+
+/* A request body longer than any answer can be is kept (and echoed) only
+ * up to what fits IC_MSG_MAX. */
+static void test_guest_oversized_body(void **state)
+{
+	uint32_t body = IC_MSG_MAX - IC_HDR_LEN + 100;
+	uint8_t *m = calloc(1, IC_HDR_LEN + body);
+
+	(void)state;
+	assert_non_null(m);
+	setup_pair(IC_SVC_HEARTBEAT, V(3, 0), V(3, 0));
+	assert_int_equal(ic_hb_host_probe(&h, 5, req, sizeof(req), &req_len),
+			 0);
+	memcpy(m, req, req_len);
+	set_body_len(m, body);
+	assert_int_equal(feed(m, IC_HDR_LEN + body), 0);
+	assert_int_equal(rep_len, IC_MSG_MAX);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(res.hb_seq, 6);
+	free(m);
+}
+
+/* Time samples shorter than their version's minimum. */
+static void test_guest_short_timesync(void **state)
+{
+	static const struct ic_ver vers[] = { { 3, 0 }, { 4, 0 } };
+	static const uint32_t min[] = { IC_TS_MIN_LEN, IC_TS4_MIN_LEN };
+
+	(void)state;
+	for (unsigned i = 0; i < 2; i++) {
+		setup_pair(IC_SVC_TIMESYNC, V(3, 0), vers[i]);
+		assert_int_equal(ic_ts_host_sample(&h, 1, 2, 3, 0, req,
+						   sizeof(req), &req_len), 0);
+		set_body_len(req, min[i] - 1);
+		assert_int_equal(feed(req, IC_HDR_LEN + min[i] - 1),
+				 VMB_EPROTO);
+		assert_int_equal(g.st.bad.n[VMB_BAD_TRUNCATED], 1);
+		assert_int_not_equal(act.kind, IC_ACT_TIME);
+		assert_int_equal(rep_status(), IC_E_FAIL);
+		assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+		assert_int_equal(res.status, IC_E_FAIL);
+	}
+}
+
+/* Output buffers too small for the message are refused on both ends, and
+ * a pending answer survives the refusal. */
+static void test_small_output_buffers(void **state)
+{
+	(void)state;
+	setup_pair(IC_SVC_SHUTDOWN, V(3, 0), V(3, 2));
+	assert_int_equal(ic_sd_host_request(&h, 0, 0, 0, "bye", req,
+					    IC_HDR_LEN + 10, &req_len),
+			 VMB_EMSGSIZE);
+	assert_false(h.pending);
+	assert_int_equal(ic_sd_host_request(&h, 0, 0, 0, "bye", req,
+					    sizeof(req), &req_len), 0);
+	guest_takes(IC_ACT_SHUTDOWN);
+	assert_int_equal(ic_sd_guest_reply(&g, IC_S_OK, rep, req_len - 1,
+					   &rep_len), VMB_EMSGSIZE);
+	assert_true(g.pending);
+	assert_int_equal(ic_sd_guest_reply(&g, IC_S_OK, rep, req_len,
+					   &rep_len), 0);
+	assert_int_equal(rep_len, req_len);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(res.status, IC_S_OK);
+}
+
+/* IP info requests and answers shorter than their form's body. */
+static void test_kvp_short_ip_info(void **state)
+{
+	(void)state;
+	setup_pair(IC_SVC_KVP, V(3, 0), V(4, 0));
+	kvp_request(KVP_OP_SET_IP_INFO);
+	set_body_len(req, 100);
+	assert_int_equal(feed(req, IC_HDR_LEN + 100), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_TRUNCATED], 1);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(res.status, IC_E_FAIL);
+
+	kvp_request(KVP_OP_GET_IP_INFO);
+	assert_int_equal(feed(req, req_len), 0);
+	memset(&kr, 0, sizeof(kr));
+	strcpy(kr.ip.adapter_id, "eth0");
+	assert_int_equal(kvp_guest_reply(&g, 0, &kr, rep, sizeof(rep),
+					 &rep_len), 0);
+	set_body_len(rep, 100);
+	assert_int_equal(ic_host_input(&h, rep, IC_HDR_LEN + 100, &res),
+			 VMB_EPROTO);
+	assert_int_equal(h.st.bad.n[VMB_BAD_TRUNCATED], 1);
+}
+
+/* A message field filled to the end without a NUL, with characters of
+ * three UTF-8 bytes, or ending in a surrogate pair: the shutdown is taken,
+ * with the message cut to what the field can terminate. */
+static void test_guest_shutdown_full_field(void **state)
+{
+	uint8_t *m = req + IC_HDR_LEN + IC_SD_MIN_LEN;
+
+	(void)state;
+	setup_pair(IC_SVC_SHUTDOWN, V(3, 0), V(3, 2));
+	assert_int_equal(ic_sd_host_request(&h, 0, 0, 0, NULL, req,
+					    sizeof(req), &req_len), 0);
+	for (uint32_t i = 0; i < IC_SD_MSG_BYTES; i += 2)
+		put16(m + i, 0x4e00);
+	assert_int_equal(feed(req, req_len), 0);
+	assert_int_equal(act.kind, IC_ACT_SHUTDOWN);
+	assert_int_equal(strlen(act.sd.message), (IC_SD_MSG_BYTES / 2 - 1) * 3);
+	assert_memory_equal(act.sd.message, "\xe4\xb8\x80", 3);
+	assert_int_equal(ic_sd_guest_reply(&g, IC_S_OK, rep, sizeof(rep),
+					   &rep_len), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+
+	assert_int_equal(ic_sd_host_request(&h, 0, 0, 0, NULL, req,
+					    sizeof(req), &req_len), 0);
+	for (uint32_t i = 0; i < IC_SD_MSG_BYTES; i += 2)
+		put16(m + i, 'a');
+	put16(m + IC_SD_MSG_BYTES - 4, 0xd83d); /* U+1F600 in the last two */
+	put16(m + IC_SD_MSG_BYTES - 2, 0xde00);
+	assert_int_equal(feed(req, req_len), 0);
+	assert_int_equal(act.kind, IC_ACT_SHUTDOWN);
+	assert_int_equal(strlen(act.sd.message), IC_SD_MSG_BYTES / 2 - 2);
+	/* A pair cut by a short message area goes too. */
+	assert_int_equal(ic_sd_guest_reply(&g, IC_S_OK, rep, sizeof(rep),
+					   &rep_len), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(ic_sd_host_request(&h, 0, 0, 0, NULL, req,
+					    sizeof(req), &req_len), 0);
+	put16(m, 'o');
+	put16(m + 2, 'k');
+	put16(m + 4, 0xd83d);
+	put16(m + 6, 0xde00);
+	set_body_len(req, IC_SD_MIN_LEN + 6);
+	assert_int_equal(feed(req, IC_HDR_LEN + IC_SD_MIN_LEN + 6), 0);
+	assert_string_equal(act.sd.message, "ok");
+	assert_int_equal(vmb_bad_total(&g.st.bad), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1107,6 +1264,12 @@ int main(void)
 		cmocka_unit_test(test_host_negotiation_answer_fields),
 		cmocka_unit_test(test_vss_answer_bounds),
 		cmocka_unit_test(test_kvp_answer_op_and_adapter),
+		cmocka_unit_test(test_guest_msgsize_below_header),
+		cmocka_unit_test(test_guest_oversized_body),
+		cmocka_unit_test(test_guest_short_timesync),
+		cmocka_unit_test(test_small_output_buffers),
+		cmocka_unit_test(test_kvp_short_ip_info),
+		cmocka_unit_test(test_guest_shutdown_full_field),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,6 +65,8 @@ static void test_utf8_rejections(void **state)
 		{ "\xff", 1, IC_UTF_EBYTE },
 		{ "\xc3", 1, IC_UTF_ETRUNC },          /* cut short */
 		{ "\xe2\x82", 2, IC_UTF_ETRUNC },
+		{ "\xc3\xa9", 1, IC_UTF_ETRUNC },      /* length cuts it */
+		{ "a\xe2\x82\xac", 3, IC_UTF_ETRUNC },
 		{ "\xe2\x28\xa1", 3, IC_UTF_ETRUNC },  /* bad follower */
 		{ "\xc0\xaf", 2, IC_UTF_EOVERLONG },   /* overlong '/' */
 		{ "\xc1\xbf", 2, IC_UTF_EOVERLONG },
