@@ -622,28 +622,27 @@ static void handle_frame(struct gvb *vb, struct rt_frame *f)
 		gvb_process(vb);
 }
 
+static void on_frame(void *arg, struct rt_frame *f)
+{
+	handle_frame(arg, f);
+}
+
+static void on_gone(void *arg, const char *why)
+{
+	host_gone(arg, why);
+}
+
 static void sock_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
 {
 	struct gvb *vb = arg;
-	struct rt_frame f;
-	int rc;
+	const struct rt_xport_peer host = {
+		.name = "host", .bad = &vb->xport_bad, .frame = on_frame,
+		.gone = on_gone, .arg = vb,
+	};
 
 	(void)l;
 	(void)events;
-	rc = rt_xport_recv(fd, &f);
-	if (rc == -EPROTO) {
-		vb->xport_bad++;
-		rt_warn("xport", "malformed frame from host dropped");
-		return;
-	}
-	if (rc) {
-		host_gone(vb, rc == -ECONNRESET ? "connection closed by host"
-						: strerror(-rc));
-		return;
-	}
-	handle_frame(vb, &f);
-	for (unsigned i = 0; i < f.nfds; i++)
-		close(f.fds[i]);
+	rt_xport_on_readable(fd, &host);
 }
 
 static void tick_event(struct rt_loop *l, int fd, uint32_t events, void *arg)

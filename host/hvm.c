@@ -442,29 +442,28 @@ static void handle_frame(struct hvm *vm, struct rt_frame *f)
 			 vmb_le32(f->hdr.len));
 }
 
+static void on_frame(void *arg, struct rt_frame *f)
+{
+	handle_frame(arg, f);
+}
+
+static void on_gone(void *arg, const char *why)
+{
+	guest_gone(arg, why);
+}
+
 static void guest_event(struct rt_loop *l, int fd, uint32_t events,
 			void *arg)
 {
 	struct hvm *vm = arg;
-	struct rt_frame f;
-	int rc;
+	const struct rt_xport_peer guest = {
+		.name = "guest", .bad = &vm->xport_bad, .frame = on_frame,
+		.gone = on_gone, .arg = vm,
+	};
 
 	(void)l;
 	(void)events;
-	rc = rt_xport_recv(fd, &f);
-	if (rc == -EPROTO) {
-		vm->xport_bad++;
-		rt_warn("xport", "malformed frame from guest dropped");
-		return;
-	}
-	if (rc) {
-		guest_gone(vm, rc == -ECONNRESET ? "connection closed by guest"
-						 : strerror(-rc));
-		return;
-	}
-	handle_frame(vm, &f);
-	for (unsigned i = 0; i < f.nfds; i++)
-		close(f.fds[i]);
+	rt_xport_on_readable(fd, &guest);
 }
 
 /* Sub-channels exist for the guest that asked for them. */

@@ -3,12 +3,14 @@
  * caller sees it; descriptors of a rejected frame are closed. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "rt_log.h"
 #include "rt_xport.h"
 
 static int xport_addr(struct sockaddr_un *sa, const char *path)
@@ -241,4 +243,29 @@ int rt_xport_recv(int sock, struct rt_frame *f)
 	}
 	f->nfds = got;
 	return 0;
+}
+
+void rt_xport_on_readable(int sock, const struct rt_xport_peer *p)
+{
+	struct rt_frame f;
+	char why[64];
+	int rc = rt_xport_recv(sock, &f);
+
+	if (rc == -EPROTO) {
+		(*p->bad)++;
+		rt_warn("xport", "malformed frame from %s dropped", p->name);
+		return;
+	}
+	if (rc) {
+		if (rc == -ECONNRESET)
+			snprintf(why, sizeof(why), "connection closed by %s",
+				 p->name);
+		else
+			snprintf(why, sizeof(why), "%s", strerror(-rc));
+		p->gone(p->arg, why);
+		return;
+	}
+	p->frame(p->arg, &f);
+	for (unsigned i = 0; i < f.nfds; i++)
+		close(f.fds[i]);
 }

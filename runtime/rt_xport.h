@@ -31,4 +31,19 @@ struct rt_frame {
  * -EPROTO on a malformed frame, -errno otherwise. */
 int rt_xport_recv(int sock, struct rt_frame *f);
 
+/* One end of a connection, as its event loop sees it. */
+struct rt_xport_peer {
+	const char *name;  /* the other end, for log lines: "host", "guest" */
+	uint64_t *bad;     /* malformed frames dropped, counted here */
+	/* A well-formed frame; descriptors it leaves in f are closed. */
+	void (*frame)(void *arg, struct rt_frame *f);
+	/* The connection is gone (closed by the peer or failed). */
+	void (*gone)(void *arg, const char *why);
+	void *arg;
+};
+
+/* The socket is readable: receive one frame and hand it on, drop and
+ * count a malformed one, or report the connection gone. */
+void rt_xport_on_readable(int sock, const struct rt_xport_peer *p);
+
 #endif

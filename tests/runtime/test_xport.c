@@ -204,6 +204,66 @@ static void test_eof(void **state)
 	close(sp[1]);
 }
 
+/* What an event-loop handler sees through rt_xport_on_readable. */
+struct seen {
+	unsigned frames;
+	uint32_t last_len;
+	char gone[64];
+};
+
+static void seen_frame(void *arg, struct rt_frame *f)
+{
+	struct seen *s = arg;
+
+	s->frames++;
+	s->last_len = f->hdr.len;
+}
+
+static void seen_gone(void *arg, const char *why)
+{
+	snprintf(((struct seen *)arg)->gone, sizeof(((struct seen *)arg)->gone),
+		 "%s", why);
+}
+
+static void test_on_readable(void **state)
+{
+	struct seen s = { 0 };
+	uint64_t bad = 0;
+	const struct rt_xport_peer p = {
+		.name = "tester", .bad = &bad, .frame = seen_frame,
+		.gone = seen_gone, .arg = &s,
+	};
+	uint8_t junk[8] = { 1, 2, 3 };
+	int sp[2], efd[2], before;
+
+	(void)state;
+	assert_int_equal(rt_xport_pair(sp), 0);
+	before = count_fds();
+	/* A good frame is handed on; descriptors it left are closed. */
+	efd[0] = eventfd(0, EFD_CLOEXEC);
+	efd[1] = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(rt_xport_send(sp[0], RT_FRAME_MSG, 1, "abc", 3, efd,
+				       2), 0);
+	close(efd[0]);
+	close(efd[1]);
+	rt_xport_on_readable(sp[1], &p);
+	assert_int_equal(s.frames, 1);
+	assert_int_equal(s.last_len, 3);
+	assert_int_equal(count_fds(), before);
+	/* A malformed one is counted and dropped. */
+	assert_int_equal(write(sp[0], junk, sizeof(junk)), sizeof(junk));
+	rt_xport_on_readable(sp[1], &p);
+	assert_int_equal(s.frames, 1);
+	assert_int_equal(bad, 1);
+	assert_string_equal(s.gone, "");
+	/* The peer closing is reported with its name. */
+	close(sp[0]);
+	rt_xport_on_readable(sp[1], &p);
+	assert_string_equal(s.gone, "connection closed by tester");
+	assert_int_equal(s.frames, 1);
+	close(sp[1]);
+}
+
 static void test_listen_connect(void **state)
 {
 	char path[64];
@@ -243,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_frame_with_fds),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_eof),
+		cmocka_unit_test(test_on_readable),
 		cmocka_unit_test(test_listen_connect),
 	};
 
