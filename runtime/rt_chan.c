@@ -403,7 +403,7 @@ static int chan_send(struct rt_chan *ch, const struct chan_op *op,
 		     bool nowait)
 {
 	bool sig = false, wanted = false, full = false;
-	int rc, sig_fd = ch->cfg.sig_out_fd;
+	int rc;
 
 	pthread_mutex_lock(&ch->tx_lock);
 	ch->tx_active++;
@@ -441,15 +441,18 @@ static int chan_send(struct rt_chan *ch, const struct chan_op *op,
 	if (rc == VMB_OK) {
 		st_add(&ch->st.tx_packets, 1);
 		st_add(&ch->st.tx_bytes, VMB_ALIGN8(op->pkt_len));
-		if (sig)
+		if (sig) {
 			st_add(&ch->st.signals_out, 1);
+			/* Before tx_active drops: rt_chan_stop returns once it
+			 * is 0, and the owner may then close sig_out_fd; a
+			 * later write could hit whatever reuses the number.
+			 * At most one write per batch, by the ring rules. */
+			eventfd_signal(ch->cfg.sig_out_fd);
+		}
 	}
 	if (--ch->tx_active == 0 && atomic_load(&ch->stopping))
 		pthread_cond_broadcast(&ch->idle_cond);
 	pthread_mutex_unlock(&ch->tx_lock);
-	/* ch may be freed from here on; the descriptor is the caller's. */
-	if (rc == VMB_OK && sig)
-		eventfd_signal(sig_fd);
 	return rc;
 }
 
