@@ -4,6 +4,10 @@
  * the hypervisor's event: the writer sleeps on a full ring via
  * pending_send_sz, the reader drains in batches with interrupts masked.
  * Every byte is checked; a lost wakeup shows up as a timed-out wait.
+ * Signal counts are printed, not asserted: how often the reader finds the
+ * ring dry depends on scheduling (a loaded machine doubles them). The
+ * exact counts under the rules are asserted in test_ring.c, the figures
+ * under saturation measured by hvis-bench.
  * HVIS_STRESS_PACKETS overrides the packet count (for quick runs). */
 #include <errno.h>
 #include <pthread.h>
@@ -294,7 +298,6 @@ static void test_stress(void **state)
 	struct stress *s = calloc(1, sizeof(*s));
 	struct vmb_ring init;
 	pthread_t wt, rt;
-	uint64_t sigs;
 
 	(void)state;
 	assert_non_null(s);
@@ -313,7 +316,6 @@ static void test_stress(void **state)
 	pthread_join(wt, NULL);
 	pthread_join(rt, NULL);
 
-	sigs = s->wst.signals + s->rst.signals;
 	print_message("%llu packets, %llu bytes, %llu batches; signals: "
 		      "%llu to reader, %llu to writer; sleeps: reader %llu, "
 		      "writer %llu; ring full %llu times\n",
@@ -332,8 +334,6 @@ static void test_stress(void **state)
 	assert_int_equal(s->rst.packets, s->npkts);
 	assert_int_equal(s->wst.bytes, s->rst.bytes);
 	assert_int_equal(s->wst.bad + s->rst.bad, 0);
-	/* Batching and masking must keep signals far below one per packet. */
-	assert_true(sigs * 10 < s->npkts);
 	assert_false(vmb_ring_has_data(&init));
 
 	ev_destroy(&s->to_reader);
