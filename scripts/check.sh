@@ -51,5 +51,7 @@ if [ "${HVIS_SKIP_FUZZ:-0}" != 1 ]; then
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1}))
 fi
 
-echo "$passed passed, $failed failed"
+summary="$passed passed, $failed failed"
+echo "$summary"
+echo "$summary" > "$asan.summary" # .ci/run repeats it after make's own words
 [ "$failed" -eq 0 ]
