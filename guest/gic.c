@@ -173,6 +173,9 @@ void gic_svc_input(struct gic_svc *s, uint64_t xid, const void *payload,
 
 /* ---- gvb glue ---- */
 
+/* Every reply is sent from the channel worker (the rx callback), where a
+ * full ring waits for the host's space signal or for the channel's stop;
+ * the loop thread, which stops channels, never sends here. */
 static int chan_send(void *arg, uint64_t xid, const void *buf, size_t len)
 {
 	struct vmb_iov iov = { buf, (uint32_t)len };

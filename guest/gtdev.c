@@ -27,10 +27,14 @@ enum {
 	GTDEV_XID_DATA = 1ull << 32,
 };
 
+/* Set-up requests after QUERY, sent in this order from the tick. */
+enum { SETUP_SUBCHANNELS, SETUP_MODE, SETUP_SOURCE, SETUP_DONE };
+
 struct gtdev_chan {
 	_Atomic bool query_done;
 	_Atomic uint32_t max_sub;
-	bool setup_done;      /* loop thread */
+	bool query_sent;      /* loop thread */
+	unsigned setup_step;  /* loop thread: next SETUP_* to send */
 	uint64_t sent;        /* loop thread */
 	uint8_t *buf;         /* loop thread: DATA being sent */
 	/* receive side (worker, then the drain after it was joined) */
@@ -53,9 +57,28 @@ static int send_req(struct gvb_chan *c, uint64_t xid, uint32_t op,
 	};
 	struct vmb_iov iov = { &m, sizeof(m) };
 
-	/* Every request is a header and two words (tdev_wire.h). */
+	/* Every request is a header and two words (tdev_wire.h). nowait:
+	 * this is the loop thread, which must never sleep on a full ring
+	 * (a host that stops reading would stall the whole guest). */
 	return gvb_send(c, xid, VMB_PKT_FLAG_COMPLETION_REQUESTED, &iov, 1,
-			false);
+			true);
+}
+
+/* Sends QUERY unless it went out already; false while the ring is full. */
+static bool send_query(struct gvb_chan *c, struct gtdev_chan *s)
+{
+	int rc;
+
+	if (s->query_sent)
+		return true;
+	rc = send_req(c, GTDEV_XID_QUERY, TDEV_OP_QUERY, TDEV_VERSION, 0);
+	if (rc == VMB_EAGAIN)
+		return false;
+	if (rc)
+		rt_warn("test", "relid %u: QUERY not sent: %s", c->relid,
+			vmb_strerror(rc));
+	s->query_sent = true;
+	return true;
 }
 
 static void gtdev_opened(struct gvb_chan *c)
@@ -70,8 +93,7 @@ static void gtdev_opened(struct gvb_chan *c)
 		return;
 	}
 	c->priv = s;
-	if (send_req(c, GTDEV_XID_QUERY, TDEV_OP_QUERY, TDEV_VERSION, 0))
-		rt_warn("test", "relid %u: QUERY not sent", c->relid);
+	send_query(c, s);
 }
 
 static void on_comp(struct gvb_chan *c, struct gtdev_chan *s,
@@ -155,30 +177,51 @@ static void gtdev_rx(struct gvb_chan *c, const struct vmb_pkt *pkt)
 		atomic_fetch_add(&s->errors, 1);
 }
 
-static void setup(struct gvb_chan *c, struct gtdev_chan *s)
+static int setup_send(struct gvb_chan *c, struct gtdev_chan *s)
 {
+	enum gtdev_traffic t = gtdev_cfg.traffic;
 	uint32_t want = atomic_load(&s->max_sub);
-	int rc = 0;
 
 	if (gtdev_cfg.subchannels >= 0 && (uint32_t)gtdev_cfg.subchannels < want)
 		want = (uint32_t)gtdev_cfg.subchannels;
-	if (c->sub_index == 0 && want)
-		rc = send_req(c, GTDEV_XID_SUBCHANNELS, TDEV_OP_SUBCHANNELS,
-			      want, 0);
-	if (!rc && gtdev_cfg.traffic == GTDEV_SINK)
-		rc = send_req(c, GTDEV_XID_MODE, TDEV_OP_MODE, TDEV_MODE_SINK,
-			      0);
-	if (!rc && gtdev_cfg.traffic == GTDEV_SOURCE) {
-		rc = send_req(c, GTDEV_XID_MODE, TDEV_OP_MODE,
-			      TDEV_MODE_SOURCE, 0);
-		if (!rc)
-			rc = send_req(c, GTDEV_XID_SOURCE, TDEV_OP_SOURCE,
-				      (uint32_t)gtdev_cfg.count,
-				      gtdev_cfg.size);
+	switch (s->setup_step) {
+	case SETUP_SUBCHANNELS:
+		if (c->sub_index == 0 && want)
+			return send_req(c, GTDEV_XID_SUBCHANNELS,
+					TDEV_OP_SUBCHANNELS, want, 0);
+		break;
+	case SETUP_MODE:
+		if (t == GTDEV_SINK || t == GTDEV_SOURCE)
+			return send_req(c, GTDEV_XID_MODE, TDEV_OP_MODE,
+					t == GTDEV_SINK ? TDEV_MODE_SINK
+							: TDEV_MODE_SOURCE,
+					0);
+		break;
+	case SETUP_SOURCE:
+		if (t == GTDEV_SOURCE)
+			return send_req(c, GTDEV_XID_SOURCE, TDEV_OP_SOURCE,
+					(uint32_t)gtdev_cfg.count,
+					gtdev_cfg.size);
+		break;
 	}
-	if (rc)
-		rt_warn("test", "relid %u: setup request not sent", c->relid);
-	s->setup_done = true;
+	return VMB_OK;
+}
+
+/* Sends what is left of the set-up; false while the ring is full. */
+static bool setup(struct gvb_chan *c, struct gtdev_chan *s)
+{
+	while (s->setup_step < SETUP_DONE) {
+		int rc = setup_send(c, s);
+
+		if (rc == VMB_EAGAIN)
+			return false;
+		if (rc)
+			rt_warn("test", "relid %u: set-up request %u not sent: "
+				"%s", c->relid, s->setup_step,
+				vmb_strerror(rc));
+		s->setup_step++;
+	}
+	return true;
 }
 
 static int send_data(struct gvb_chan *c, struct gtdev_chan *s, bool last)
@@ -202,10 +245,9 @@ static void gtdev_tick(struct gvb_chan *c)
 	struct gtdev_chan *s = c->priv;
 	uint64_t limit = gtdev_cfg.count;
 
-	if (!s || !atomic_load(&s->query_done))
+	if (!s || !send_query(c, s) || !atomic_load(&s->query_done) ||
+	    !setup(c, s))
 		return;
-	if (!s->setup_done)
-		setup(c, s);
 	if (gtdev_cfg.traffic != GTDEV_ECHO && gtdev_cfg.traffic != GTDEV_SINK)
 		return;
 	for (uint32_t i = 0; i < gtdev_cfg.burst; i++) {
