@@ -96,25 +96,16 @@ static void chan_free(struct hvm *vm, struct hvm_chan *c)
 /* Free every channel whose relid the server has let go of. */
 static void reap(struct hvm *vm)
 {
-	for (uint32_t r = 1; r < VMB_RELID_MAX; r++) {
-		const struct vmb_server_chan *sc;
-
-		if (!vm->chans[r])
-			continue;
-		sc = vmb_server_chan(&vm->srv, r);
-		if (!sc || sc->state == VMB_SCHAN_FREE)
+	for (uint32_t r = 1; r < VMB_RELID_MAX; r++)
+		if (vm->chans[r] && !vmb_server_chan(&vm->srv, r))
 			chan_free(vm, vm->chans[r]);
-	}
 }
 
 static uint32_t free_relid(const struct hvm *vm)
 {
-	for (uint32_t r = 1; r < VMB_RELID_MAX; r++) {
-		const struct vmb_server_chan *sc = vmb_server_chan(&vm->srv, r);
-
-		if (!vm->chans[r] && (!sc || sc->state == VMB_SCHAN_FREE))
+	for (uint32_t r = 1; r < VMB_RELID_MAX; r++)
+		if (!vm->chans[r] && !vmb_server_chan(&vm->srv, r))
 			return r;
-	}
 	return 0;
 }
 
@@ -564,8 +555,9 @@ int hvm_defer(struct hvm *vm, hvm_work_fn *fn, struct hdev *d, uint32_t gen,
 		;
 	*pp = w;
 	pthread_mutex_unlock(&vm->work_lock);
-	if (write(vm->work_fd, &one, sizeof(one)) < 0)
-		return 0; /* counter saturated: a wakeup is pending anyway */
+	/* A failed write means the counter is saturated: a wakeup is
+	 * pending anyway. */
+	(void)!write(vm->work_fd, &one, sizeof(one));
 	return 0;
 }
 
