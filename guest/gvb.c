@@ -756,6 +756,10 @@ void gvb_stop(struct gvb *vb, const char *why)
 	free(vb->chans);
 	vb->chans = NULL;
 	if (vb->cl_live) {
+		if (vb->cl.late)
+			rt_info("vmbus", "%llu answers arrived after the "
+				"rescind that failed their request",
+				(unsigned long long)vb->cl.late);
 		for (unsigned i = 0; i < VMB_BAD__COUNT; i++)
 			if (vb->cl.bad.n[i])
 				rt_warn("vmbus", "rejected from host: %llu %s",

@@ -131,6 +131,8 @@ static int cmd_vm_show(struct hvm *vm, FILE *out)
 		(unsigned long long)vm->map_refused);
 	fprintf(out, "  %-14s %llu\n", "ring-corrupt",
 		(unsigned long long)ring_bad);
+	fprintf(out, "Rescind races:   %llu (requests refused that crossed "
+		"a rescind; not errors)\n", (unsigned long long)vm->srv.raced);
 	hic_show(vm, out);
 	return 0;
 }

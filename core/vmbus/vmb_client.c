@@ -113,9 +113,48 @@ int vmb_client_init(struct vmb_client *c, const struct vmb_client_ops *ops,
 	return VMB_OK;
 }
 
+/* ---- answers owed across a rescind ---- */
+
+static void owe(struct vmb_client *c, uint32_t type, uint32_t relid,
+		uint32_t id)
+{
+	struct vmb_client_owed *o = &c->owed[c->owed_next];
+
+	c->owed_next = (c->owed_next + 1) % VMB_CLIENT_OWED_MAX;
+	o->type = type;
+	o->relid = relid;
+	o->id = id;
+}
+
+/* True if the answer was owed: it is consumed and counted as late. */
+static bool owed_paid(struct vmb_client *c, uint32_t type, uint32_t relid,
+		      uint32_t id)
+{
+	for (unsigned i = 0; i < VMB_CLIENT_OWED_MAX; i++) {
+		struct vmb_client_owed *o = &c->owed[i];
+
+		if (o->type == type && o->relid == relid && o->id == id) {
+			o->type = 0;
+			c->late++;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The host answers in order, so by the time it offers relid again every
+ * answer it owed for the old channel has arrived. */
+static void owed_forget(struct vmb_client *c, uint32_t relid)
+{
+	for (unsigned i = 0; i < VMB_CLIENT_OWED_MAX; i++)
+		if (c->owed[i].relid == relid)
+			c->owed[i].type = 0;
+}
+
 /* Forget every channel and GPADL without telling anyone. */
 static void drop_all(struct vmb_client *c)
 {
+	vmb_memset(c->owed, 0, sizeof(c->owed));
 	while (c->gpadls)
 		gpadl_unlink(c, c->gpadls);
 	for (uint32_t r = 0; c->chans && r < VMB_RELID_MAX; r++) {
@@ -231,6 +270,7 @@ static int on_offer(struct vmb_client *c, const struct vmb_msg_offer *m)
 	struct vmb_client_chan *ch = hvis_plat_zalloc(sizeof(*ch));
 	if (!ch)
 		return VMB_ENOMEM;
+	owed_forget(c, relid);
 	ch->offer = *m;
 	ch->state = CCHAN_CLOSED;
 	c->chans[relid] = ch;
@@ -272,10 +312,12 @@ static void fail_pending(struct vmb_client *c, uint32_t relid)
 	if (ch && ch->state == CCHAN_OPENING) {
 		ch->state = CCHAN_CLOSED;
 		open_failed = true;
+		owe(c, VMB_MSG_OPENCHANNEL_RESULT, relid, ch->open_id);
 	}
 	if (ch && ch->modify_pending) {
 		ch->modify_pending = false;
 		modify_failed = true;
+		owe(c, VMB_MSG_MODIFYCHANNEL_RESPONSE, relid, 0);
 	}
 	if (open_failed && c->ops->open_result)
 		c->ops->open_result(c->ctx, relid, VMB_STATUS_UNSUCCESSFUL);
@@ -284,6 +326,7 @@ static void fail_pending(struct vmb_client *c, uint32_t relid)
 	while ((g = gpadl_creating(c, relid))) {
 		uint32_t id = g->id;
 		gpadl_unlink(c, g);
+		owe(c, VMB_MSG_GPADL_CREATED, relid, id);
 		if (c->ops->gpadl_created)
 			c->ops->gpadl_created(c->ctx, relid, id,
 					      VMB_STATUS_UNSUCCESSFUL);
@@ -384,7 +427,9 @@ static int on_gpadl_created(struct vmb_client *c,
 	struct vmb_client_gpadl *g = gpadl_find(c, id);
 
 	if (!g || g->state != CGPADL_CREATING || g->relid != relid)
-		return reject(c, VMB_BAD_XID);
+		return owed_paid(c, VMB_MSG_GPADL_CREATED, relid, id)
+			       ? VMB_OK
+			       : reject(c, VMB_BAD_XID);
 	if (status == VMB_STATUS_SUCCESS)
 		g->state = CGPADL_LIVE;
 	else
@@ -475,13 +520,14 @@ static int on_open_result(struct vmb_client *c,
 {
 	uint32_t relid = vmb_le32(m->child_relid);
 	uint32_t status = vmb_le32(m->status);
+	uint32_t open_id = vmb_le32(m->open_id);
 	struct vmb_client_chan *ch = chan_get(c, relid);
 
-	if (!ch)
-		return reject(c, VMB_BAD_RELID);
-	if (ch->state != CCHAN_OPENING ||
-	    vmb_le32(m->open_id) != ch->open_id)
-		return reject(c, VMB_BAD_XID);
+	if (!ch || ch->state != CCHAN_OPENING || open_id != ch->open_id) {
+		if (owed_paid(c, VMB_MSG_OPENCHANNEL_RESULT, relid, open_id))
+			return VMB_OK;
+		return reject(c, ch ? VMB_BAD_XID : VMB_BAD_RELID);
+	}
 	ch->state = status == VMB_STATUS_SUCCESS ? CCHAN_OPEN : CCHAN_CLOSED;
 	if (c->ops->open_result)
 		c->ops->open_result(c->ctx, relid, status);
@@ -557,10 +603,11 @@ static int on_modify_response(struct vmb_client *c,
 	uint32_t relid = vmb_le32(m->child_relid);
 	struct vmb_client_chan *ch = chan_get(c, relid);
 
-	if (!ch)
-		return reject(c, VMB_BAD_RELID);
-	if (!ch->modify_pending)
-		return reject(c, VMB_BAD_XID);
+	if (!ch || !ch->modify_pending) {
+		if (owed_paid(c, VMB_MSG_MODIFYCHANNEL_RESPONSE, relid, 0))
+			return VMB_OK;
+		return reject(c, ch ? VMB_BAD_XID : VMB_BAD_RELID);
+	}
 	ch->modify_pending = false;
 	if (c->ops->modify_result)
 		c->ops->modify_result(c->ctx, relid, vmb_le32(m->status));

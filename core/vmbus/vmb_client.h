@@ -8,7 +8,9 @@
  *
  * Every response from the host is matched to a request the client made
  * (version, gpadl id, relid + open id, modify); unknown, duplicate or stale
- * responses are rejected and counted in bad, never passed on. */
+ * responses are rejected and counted in bad, never passed on. The one
+ * exception is an answer still owed for a request a rescind failed early
+ * (see struct vmb_client_owed): it is dropped and counted in late. */
 #ifndef HVIS_VMB_CLIENT_H
 #define HVIS_VMB_CLIENT_H
 
@@ -57,6 +59,17 @@ enum vmb_client_state {
 struct vmb_client_chan; /* private */
 struct vmb_client_gpadl;
 
+/* An answer the host may still send for a request that a rescind failed
+ * early: the request crossed the RESCIND on the bus. Accepted once, as
+ * late, instead of counted as bad. */
+struct vmb_client_owed {
+	uint32_t type; /* VMB_MSG_*: the answer's type; 0 = free slot */
+	uint32_t relid;
+	uint32_t id;   /* open id or GPADL id; 0 for MODIFYCHANNEL */
+};
+
+#define VMB_CLIENT_OWED_MAX 16
+
 struct vmb_client {
 	const struct vmb_client_ops *ops;
 	void *ctx;
@@ -69,6 +82,9 @@ struct vmb_client {
 	uint32_t next_open_id;
 	struct vmb_client_chan **chans; /* indexed by relid */
 	struct vmb_client_gpadl *gpadls; /* pending and live */
+	struct vmb_client_owed owed[VMB_CLIENT_OWED_MAX]; /* oldest reused */
+	unsigned owed_next;
+	uint64_t late; /* owed answers that arrived */
 	struct vmb_badstats bad;
 };
 

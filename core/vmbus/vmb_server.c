@@ -73,6 +73,16 @@ static bool chan_live(const struct vmb_server_chan *ch)
 	       (ch->state == VMB_SCHAN_OFFERED || ch->state == VMB_SCHAN_OPEN);
 }
 
+/* Rescinded while the guest still holds the offer: its request crossed our
+ * RESCIND on the bus, which is no fault of the guest's. */
+static bool chan_raced(struct vmb_server *s, const struct vmb_server_chan *ch)
+{
+	if (!ch || !ch->sent || ch->state != VMB_SCHAN_RESCINDED)
+		return false;
+	s->raced++;
+	return true;
+}
+
 /* ---- GPADL table ---- */
 
 static struct vmb_server_gpadl *gpadl_find(const struct vmb_server *s,
@@ -482,6 +492,11 @@ static int gpadl_finish(struct vmb_server *s, struct sgpadl *sg)
 	uint32_t relid = g->relid, id = g->id;
 	uint32_t total = ranges_check(sg);
 
+	/* The last body crossed our RESCIND: the guest gave the GPADL up. */
+	if (chan_raced(s, chan_of(s, relid))) {
+		gpadl_remove(s, g);
+		return gpadl_reply(s, relid, id, VMB_STATUS_UNSUCCESSFUL);
+	}
 	if (!total) {
 		gpadl_remove(s, g);
 		return gpadl_refuse(s, relid, id, VMB_BAD_GPADL);
@@ -510,6 +525,8 @@ static int on_gpadl_header(struct vmb_server *s,
 	uint32_t count = vmb_le16(h->range_count);
 	uint32_t data = len - sizeof(*h);
 
+	if (chan_raced(s, chan_of(s, relid)))
+		return gpadl_reply(s, relid, id, VMB_STATUS_UNSUCCESSFUL);
 	if (!chan_live(chan_of(s, relid)))
 		return gpadl_refuse(s, relid, id, VMB_BAD_RELID);
 	if (gpadl_find(s, id))
@@ -642,6 +659,8 @@ static int on_open(struct vmb_server *s, const struct vmb_msg_open *m)
 		.ring = g,
 	};
 
+	if (chan_raced(s, ch))
+		return open_reply(s, m, VMB_STATUS_UNSUCCESSFUL);
 	if (!chan_live(ch))
 		return open_refuse(s, m, VMB_BAD_RELID);
 	if (ch->state == VMB_SCHAN_OPEN)
@@ -703,7 +722,9 @@ static int on_modify(struct vmb_server *s, const struct vmb_msg_modify *m)
 	if (s->version < VMB_VERSION_WIN10_V4_1)
 		return reject(s, VMB_BAD_VERSION);
 	if (!chan_live(ch) || ch->state != VMB_SCHAN_OPEN) {
-		rc = reject(s, ch && ch->sent ? VMB_BAD_STATE : VMB_BAD_RELID);
+		if (!chan_raced(s, ch))
+			rc = reject(s, ch && ch->sent ? VMB_BAD_STATE
+						      : VMB_BAD_RELID);
 	} else {
 		status = s->ops->modify ? s->ops->modify(s->ctx, relid, vp)
 					: VMB_STATUS_SUCCESS;

@@ -68,7 +68,6 @@ enum vmb_server_state {
 };
 
 enum vmb_server_chan_state {
-	VMB_SCHAN_FREE, /* never seen through vmb_server_chan() */
 	VMB_SCHAN_OFFERED,
 	VMB_SCHAN_OPEN,
 	VMB_SCHAN_RESCINDED   /* waiting for RELID_RELEASED */
@@ -96,6 +95,9 @@ struct vmb_server {
 	uint32_t gpadl_count, gpadl_cap;
 	uint32_t gpadl_bytes; /* range bytes held for all GPADLs (capped) */
 	struct vmb_badstats bad;
+	/* Requests for a channel rescinded before the guest could know:
+	 * refused with a failure reply, not counted as bad. */
+	uint64_t raced;
 };
 
 int vmb_server_init(struct vmb_server *s, const struct vmb_server_ops *ops,

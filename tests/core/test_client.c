@@ -690,10 +690,20 @@ static void test_rescind_opening(void **state)
 	assert_int_equal(e->gpadl_calls, gpadl_calls + 1);
 	assert_int_equal(e->gpadl_id, g2);
 	assert_int_not_equal(e->gpadl_status, 0);
-	/* Late answers to the failed requests are stale. */
+	/* The requests crossed the RESCIND: the host still answers each
+	 * once. Those answers are late, not bad, and reach nobody; a
+	 * second copy, or one for a request never made, is bad. */
+	assert_int_equal(host_open_result(e, 1, open_id, 0), VMB_OK);
+	assert_int_equal(host_gpadl_created(e, 1, g2, 0), VMB_OK);
+	assert_int_equal(e->c.late, 2);
+	assert_int_equal(vmb_bad_total(&e->c.bad), 0);
+	assert_int_equal(e->open_calls, 1);
+	assert_int_equal(e->gpadl_calls, gpadl_calls + 1);
 	assert_int_equal(host_open_result(e, 1, open_id, 0), VMB_EPROTO);
 	assert_int_equal(host_gpadl_created(e, 1, g2, 0), VMB_EPROTO);
-	assert_int_equal(bad(e, VMB_BAD_XID), 2);
+	assert_int_equal(host_open_result(e, 1, open_id + 1, 0), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_XID), 3);
+	assert_int_equal(e->c.late, 2);
 	/* Rescinded twice, or a relid nobody offered. */
 	assert_int_equal(host_relid(e, VMB_MSG_RESCIND_CHANNELOFFER, 1),
 			 VMB_EPROTO);
@@ -740,7 +750,6 @@ static void test_rescind_open_and_idle(void **state)
 	assert_int_equal(vmb_client_release(&e->c, 1), VMB_EBUSY);
 	assert_int_equal(host_torndown(e, g), VMB_OK);
 	assert_int_equal(vmb_client_release(&e->c, 1), VMB_OK);
-
 	/* Idle channel, released from inside the callback. */
 	e->release_in_rescind = true;
 	e->nout = 0;
@@ -756,6 +765,65 @@ static void test_rescind_open_and_idle(void **state)
 	assert_non_null(vmb_client_offer(&e->c, 3));
 	assert_int_equal(vmb_client_release(&e->c, 3), VMB_OK);
 	assert_int_equal(vmb_bad_total(&e->c.bad), 0);
+	env_free(e);
+}
+
+/* Rescind an open channel with a MODIFYCHANNEL outstanding and give the
+ * relid back; the host's answer still comes. */
+static void rescind_modifying(struct env *e, uint32_t relid)
+{
+	uint32_t g = open_chan(e, relid);
+
+	assert_int_equal(vmb_client_modify(&e->c, relid, 4), VMB_OK);
+	assert_int_equal(host_relid(e, VMB_MSG_RESCIND_CHANNELOFFER, relid),
+			 VMB_OK);
+	assert_int_equal(vmb_client_close(&e->c, relid), VMB_OK);
+	assert_int_equal(vmb_client_gpadl_teardown(&e->c, relid, g), VMB_OK);
+	assert_int_equal(host_torndown(e, g), VMB_OK);
+	assert_int_equal(vmb_client_release(&e->c, relid), VMB_OK);
+}
+
+static void test_rescind_late_answers(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 2);
+	union vmb_msg_buf b;
+
+	(void)state;
+	/* The answer may follow the release, once. */
+	rescind_modifying(e, 1);
+	assert_int_equal(host(e, &b, vmb_msg_enc_modify_response(&b, 1, 0)),
+			 VMB_OK);
+	assert_int_equal(e->c.late, 1);
+	assert_int_equal(e->modify_calls, 1); /* only the rescind's failure */
+	assert_int_equal(vmb_bad_total(&e->c.bad), 0);
+	assert_int_equal(host(e, &b, vmb_msg_enc_modify_response(&b, 1, 0)),
+			 VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_RELID), 1);
+
+	/* The host answers in order, so an answer it still owed for relid 2
+	 * cannot follow a new offer of relid 2: then it is bad. */
+	rescind_modifying(e, 2);
+	assert_int_equal(host_offer(e, 2, 0), VMB_OK);
+	assert_int_equal(host(e, &b, vmb_msg_enc_modify_response(&b, 2, 0)),
+			 VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_XID), 1);
+	assert_int_equal(e->c.late, 1);
+
+	/* More requests than the client remembers: VMB_CLIENT_OWED_MAX of
+	 * the answers are taken, the rest are bad. */
+	uint32_t g[VMB_CLIENT_OWED_MAX + 2];
+	uint64_t pfn[4] = {1, 2, 3, 4};
+	unsigned taken = 0;
+	for (unsigned i = 0; i < VMB_CLIENT_OWED_MAX + 2; i++)
+		assert_int_equal(vmb_client_gpadl_create(&e->c, 2, pfn, 4,
+							 &g[i]), VMB_OK);
+	assert_int_equal(host_relid(e, VMB_MSG_RESCIND_CHANNELOFFER, 2),
+			 VMB_OK);
+	for (unsigned i = 0; i < VMB_CLIENT_OWED_MAX + 2; i++)
+		taken += host_gpadl_created(e, 2, g[i], 0) == VMB_OK;
+	assert_int_equal(taken, VMB_CLIENT_OWED_MAX);
+	assert_int_equal(e->c.late, 1 + VMB_CLIENT_OWED_MAX);
+	assert_int_equal(bad(e, VMB_BAD_XID), 3);
 	env_free(e);
 }
 
@@ -848,6 +916,7 @@ int main(void)
 		cmocka_unit_test(test_unload),
 		cmocka_unit_test(test_rescind_opening),
 		cmocka_unit_test(test_rescind_open_and_idle),
+		cmocka_unit_test(test_rescind_late_answers),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_state_gates),
 	};

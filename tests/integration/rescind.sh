@@ -78,6 +78,9 @@ wait_until 10 bash -c "[ \$('$CTL_BIN' --dir '$T' channels | wc -l) -eq 1 ]" \
 relid=$(ctl device add test | awk '/^device/ {print $4}')
 wait_until 10 has_open 1 || fail "race: guest unusable afterwards"
 [ "$relid" = 1 ] || fail "race: relid 1 not reused ($relid)"
+# Requests crossing a rescind are a legal race, not an error on either side.
+ctl vm show | grep -q '^Errors: *0$' || fail "race: host counted errors: $(ctl vm show)"
 stop_proc "$GUEST_PID" guest
+! log_has "$GUEST_LOG" "rejected from host" || fail "race: guest counted errors: $(grep 'rejected from host' "$GUEST_LOG")"
 stop_proc "$HOST_PID" host
 echo "ok"
