@@ -256,6 +256,24 @@ static int on_version_response(struct vmb_client *c,
 
 /* ---- offers ---- */
 
+/* A channel the guest already holds (not rescinded) for the same device
+ * and sub-channel index: drivers find channels by these, so a second one
+ * would be ambiguous. */
+static bool offer_duplicate(const struct vmb_client *c,
+			    const struct vmb_wire_offer *o)
+{
+	for (uint32_t r = 1; r < VMB_RELID_MAX; r++) {
+		const struct vmb_client_chan *ch = c->chans[r];
+
+		if (ch && !ch->rescinded &&
+		    ch->offer.offer.sub_channel_index == o->sub_channel_index &&
+		    vmb_guid_eq(&ch->offer.offer.if_type, &o->if_type) &&
+		    vmb_guid_eq(&ch->offer.offer.if_instance, &o->if_instance))
+			return true;
+	}
+	return false;
+}
+
 static int on_offer(struct vmb_client *c, const struct vmb_msg_offer *m)
 {
 	uint32_t relid = vmb_le32(m->child_relid);
@@ -266,6 +284,8 @@ static int on_offer(struct vmb_client *c, const struct vmb_msg_offer *m)
 		return reject(c, VMB_BAD_RELID);
 	if (m->offer.sub_channel_index && c->version < VMB_VERSION_WIN8)
 		return reject(c, VMB_BAD_VERSION);
+	if (offer_duplicate(c, &m->offer))
+		return reject(c, VMB_BAD_FIELD);
 
 	struct vmb_client_chan *ch = hvis_plat_zalloc(sizeof(*ch));
 	if (!ch)

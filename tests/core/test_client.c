@@ -172,7 +172,9 @@ static int host_version(struct env *e, bool ok, uint32_t conn_id)
 	return host(e, &b, vmb_msg_enc_version_response(&b, ok, 0, conn_id));
 }
 
-static int host_offer(struct env *e, uint32_t relid, uint16_t sub)
+/* An offer of device instance inst (first byte of the instance GUID). */
+static int host_offer_dev(struct env *e, uint32_t relid, uint8_t inst,
+			  uint16_t sub)
 {
 	struct vmb_msg_offer o;
 	union vmb_msg_buf b;
@@ -180,9 +182,14 @@ static int host_offer(struct env *e, uint32_t relid, uint16_t sub)
 	memset(&o, 0, sizeof(o));
 	o.child_relid = relid;
 	o.offer.sub_channel_index = sub;
-	o.offer.if_instance.b[0] = (uint8_t)relid;
+	o.offer.if_instance.b[0] = inst;
 	o.connection_id = 0x2000 | relid;
 	return host(e, &b, vmb_msg_enc_offer(&b, &o));
+}
+
+static int host_offer(struct env *e, uint32_t relid, uint16_t sub)
+{
+	return host_offer_dev(e, relid, (uint8_t)relid, sub);
 }
 
 static int host_relid(struct env *e, uint32_t type, uint32_t relid)
@@ -361,6 +368,16 @@ static void test_offers(void **state)
 	/* Hot add after READY. */
 	assert_int_equal(host_offer(e, VMB_RELID_MAX - 1, 0), VMB_OK);
 	assert_int_equal(e->offers, 3);
+	/* The same device and sub-channel index twice is ambiguous; another
+	 * index of it is a sub-channel. Once the first is rescinded, the
+	 * device may come back on a new relid before the old is released. */
+	assert_int_equal(host_offer_dev(e, 10, 3, 0), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_FIELD), 1);
+	assert_int_equal(host_offer_dev(e, 10, 3, 2), VMB_OK);
+	assert_int_equal(host_relid(e, VMB_MSG_RESCIND_CHANNELOFFER, 3),
+			 VMB_OK);
+	assert_int_equal(host_offer_dev(e, 11, 3, 0), VMB_OK);
+	assert_int_equal(e->offers, 5);
 	env_free(e);
 
 	/* Sub-channel offers need 2.4. */
