@@ -240,7 +240,9 @@ static void host_rx(struct rt_chan *ch, const struct vmb_pkt *pkt,
 }
 
 struct point {
-	double pps, gbps, sig_per_k;
+	double pps, gbps;
+	double gsig_per_k; /* guest->host signals (data) per 1,000 packets */
+	double hsig_per_k; /* host->guest signals (space, end marker) */
 	uint64_t packets, host_batches, tx_full;
 };
 
@@ -260,6 +262,11 @@ static int wait_end(struct host_state *h, pid_t pid, double limit)
 		return -1;
 	}
 	return 0;
+}
+
+static double per_k(uint64_t n, uint64_t packets)
+{
+	return packets ? 1000.0 * (double)n / (double)packets : 0;
 }
 
 static int run_point(struct bench *b, struct point *pt)
@@ -318,8 +325,8 @@ static int run_point(struct bench *b, struct point *pt)
 	pt->packets = res->packets;
 	pt->pps = (double)res->packets / res->seconds;
 	pt->gbps = (double)res->bytes / res->seconds / 1e9;
-	pt->sig_per_k = res->packets ?
-		1000.0 * (double)res->signals_out / (double)res->packets : 0;
+	pt->gsig_per_k = per_k(res->signals_out, res->packets);
+	pt->hsig_per_k = per_k(st.signals_out, res->packets);
 	pt->host_batches = st.rx_batches;
 	pt->tx_full = res->tx_full;
 	return 0;
@@ -459,9 +466,9 @@ static int ring_cmd(int argc, char **argv)
 	       sysconf(_SC_NPROCESSORS_ONLN));
 	printf("memcpy, one core, %u MiB buffers: %.2f GB/s\n",
 	       MEMCPY_BIG >> 20, big);
-	printf("%-9s %6s %12s %8s %10s %9s %11s %7s %8s\n", "mode", "size",
-	       "packets/s", "GB/s", "sig/1000", "vs memcpy", "memcpy-hot",
-	       "vs hot", "full");
+	printf("%-9s %6s %12s %8s %9s %9s %9s %11s %7s %8s\n", "mode",
+	       "size", "packets/s", "GB/s", "gsig/1000", "hsig/1000",
+	       "vs memcpy", "memcpy-hot", "vs hot", "full");
 	for (int m = 0; m < 2; m++) {
 		if (!modes[m])
 			continue;
@@ -479,10 +486,11 @@ static int ring_cmd(int argc, char **argv)
 			 * issue's limit) and against memcpy of the payload
 			 * in cache, the stricter one while the ring itself
 			 * stays in cache. */
-			printf("%-9s %6u %12.0f %8.3f %10.2f %9.2f %11.2f "
-			       "%7.2f %8llu\n",
+			printf("%-9s %6u %12.0f %8.3f %9.2f %9.2f %9.2f "
+			       "%11.2f %7.2f %8llu\n",
 			       m ? "poll" : "interrupt", sizes[i], pt.pps,
-			       pt.gbps, pt.sig_per_k, pt.gbps / big, hot,
+			       pt.gbps, pt.gsig_per_k, pt.hsig_per_k,
+			       pt.gbps / big, hot,
 			       hot > 0 ? pt.gbps / hot : 0,
 			       (unsigned long long)pt.tx_full);
 			fflush(stdout);

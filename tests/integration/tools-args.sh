@@ -37,4 +37,12 @@ grep -q "too long" "$T/err" || fail "ctl: $(cat "$T/err")"
 refused 1 "$CTL_BIN" --ctl "$T/none.sock" vm show
 grep -q "cannot reach hvis-host" "$T/err" || fail "ctl: $(cat "$T/err")"
 refused 2 "$CTL_BIN"
+
+# hvis-bench end to end, briefly: every point runs and checks every packet
+# (it exits 1 if any packet was lost or corrupt); figures are not judged.
+timeout -s KILL 60 "$BENCH" ring --seconds 0.05 --sizes 64,65536 >"$T/bench" \
+	|| fail "bench failed: $(cat "$T/bench")"
+grep -q "gsig/1000 hsig/1000 vs memcpy" "$T/bench" || fail "bench header: $(cat "$T/bench")"
+[ "$(grep -cE '^(interrupt|poll) +(64|65536) ' "$T/bench")" -eq 4 ] \
+	|| fail "bench points: $(cat "$T/bench")"
 echo "ok"
