@@ -708,7 +708,9 @@ static int dispatch(struct vmb_client *c, int type,
 	case VMB_MSG_MODIFYCHANNEL_RESPONSE:
 		return on_modify_response(c, &m->modify_response);
 	case VMB_MSG_TL_CONNECT_RESULT:
-		/* This guest never asks for hv_sock connections. */
+	case VMB_MSG_CLOSE_RESERVED_RESPONSE:
+		/* This guest never asks for hv_sock connections and never
+		 * opens reserved channels: no such answer is awaited. */
 		return reject(c, VMB_BAD_XID);
 	default:
 		/* A guest->host message type coming from the host. */

@@ -41,10 +41,8 @@ uint32_t vmb_msg_contact_conn_id(uint32_t version)
 					       : VMB_MSG_CONNECTION_ID;
 }
 
-/* Types 18-20 (reserved channels) are deliberately absent: no public
- * guest uses them, so both sides treat them as unknown. Longer messages
- * than these minimums are valid: newer protocol revisions append fields
- * (OPENCHANNEL2, TL_CONNECT_REQUEST2, INITIATE_CONTACT2). */
+/* Longer messages than these minimums are valid: newer protocol revisions
+ * append fields (OPENCHANNEL2, TL_CONNECT_REQUEST2, INITIATE_CONTACT2). */
 static const uint8_t min_len[VMB_MSG__COUNT] = {
 	[VMB_MSG_OFFERCHANNEL] = sizeof(struct vmb_msg_offer),
 	[VMB_MSG_RESCIND_CHANNELOFFER] = sizeof(struct vmb_msg_relid),
@@ -63,6 +61,9 @@ static const uint8_t min_len[VMB_MSG__COUNT] = {
 	[VMB_MSG_VERSION_RESPONSE] = sizeof(struct vmb_msg_version_response),
 	[VMB_MSG_UNLOAD] = sizeof(struct vmb_msg_hdr),
 	[VMB_MSG_UNLOAD_RESPONSE] = sizeof(struct vmb_msg_hdr),
+	[VMB_MSG_OPEN_RESERVED] = sizeof(struct vmb_msg_open_reserved),
+	[VMB_MSG_CLOSE_RESERVED] = sizeof(struct vmb_msg_close_reserved),
+	[VMB_MSG_CLOSE_RESERVED_RESPONSE] = sizeof(struct vmb_msg_relid),
 	[VMB_MSG_TL_CONNECT_REQUEST] = sizeof(struct vmb_msg_tl_connect_request),
 	[VMB_MSG_MODIFYCHANNEL] = sizeof(struct vmb_msg_modify),
 	[VMB_MSG_TL_CONNECT_RESULT] = sizeof(struct vmb_msg_tl_connect_result),
@@ -87,6 +88,9 @@ static const char *const type_names[VMB_MSG__COUNT] = {
 	[VMB_MSG_VERSION_RESPONSE] = "VERSION_RESPONSE",
 	[VMB_MSG_UNLOAD] = "UNLOAD",
 	[VMB_MSG_UNLOAD_RESPONSE] = "UNLOAD_RESPONSE",
+	[VMB_MSG_OPEN_RESERVED] = "OPEN_RESERVED",
+	[VMB_MSG_CLOSE_RESERVED] = "CLOSE_RESERVED",
+	[VMB_MSG_CLOSE_RESERVED_RESPONSE] = "CLOSE_RESERVED_RESPONSE",
 	[VMB_MSG_TL_CONNECT_REQUEST] = "TL_CONNECT_REQUEST",
 	[VMB_MSG_MODIFYCHANNEL] = "MODIFYCHANNEL",
 	[VMB_MSG_TL_CONNECT_RESULT] = "TL_CONNECT_RESULT",
@@ -162,6 +166,7 @@ uint32_t vmb_msg_enc_relid(union vmb_msg_buf *b, uint32_t type,
 	case VMB_MSG_RESCIND_CHANNELOFFER:
 	case VMB_MSG_CLOSECHANNEL:
 	case VMB_MSG_RELID_RELEASED:
+	case VMB_MSG_CLOSE_RESERVED_RESPONSE:
 		break;
 	default:
 		return 0;
@@ -314,6 +319,31 @@ uint32_t vmb_msg_enc_version_response(union vmb_msg_buf *b, bool supported,
 	m->version_supported = supported ? 1 : 0;
 	m->connection_state = connection_state;
 	m->msg_conn_id = vmb_le32(msg_conn_id);
+	return sizeof(*m);
+}
+
+uint32_t vmb_msg_enc_open_reserved(union vmb_msg_buf *b, uint32_t relid,
+				   uint32_t target_vp, uint32_t target_sint,
+				   uint32_t gpadl, uint32_t downstream_pgoff)
+{
+	struct vmb_msg_open_reserved *m =
+		start(b, VMB_MSG_OPEN_RESERVED, sizeof(*m));
+	m->child_relid = vmb_le32(relid);
+	m->target_vp = vmb_le32(target_vp);
+	m->target_sint = vmb_le32(target_sint);
+	m->ring_gpadl = vmb_le32(gpadl);
+	m->downstream_page_offset = vmb_le32(downstream_pgoff);
+	return sizeof(*m);
+}
+
+uint32_t vmb_msg_enc_close_reserved(union vmb_msg_buf *b, uint32_t relid,
+				    uint32_t target_vp, uint32_t target_sint)
+{
+	struct vmb_msg_close_reserved *m =
+		start(b, VMB_MSG_CLOSE_RESERVED, sizeof(*m));
+	m->child_relid = vmb_le32(relid);
+	m->target_vp = vmb_le32(target_vp);
+	m->target_sint = vmb_le32(target_sint);
 	return sizeof(*m);
 }
 

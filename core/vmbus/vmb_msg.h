@@ -36,6 +36,8 @@ union vmb_msg_buf {
 	struct vmb_msg_gpadl_torndown gpadl_torndown;
 	struct vmb_msg_initiate_contact initiate_contact;
 	struct vmb_msg_version_response version_response;
+	struct vmb_msg_open_reserved open_reserved;
+	struct vmb_msg_close_reserved close_reserved;
 	struct vmb_msg_tl_connect_request tl_connect_request;
 	struct vmb_msg_tl_connect_result tl_connect_result;
 	struct vmb_msg_modify modify;
@@ -45,7 +47,7 @@ union vmb_msg_buf {
 _Static_assert(sizeof(union vmb_msg_buf) == VMB_MSG_MAX, "message buffer");
 
 /* Smallest valid length of a message of type, or 0 if the type is unknown
- * (0, 18-20, >= 25). */
+ * (0, >= 25). */
 uint32_t vmb_msg_min_len(uint32_t type);
 const char *vmb_msg_type_name(uint32_t type);
 
@@ -64,7 +66,7 @@ uint32_t vmb_msg_contact_conn_id(uint32_t version);
  * UNLOAD, UNLOAD_RESPONSE. */
 uint32_t vmb_msg_enc_empty(union vmb_msg_buf *b, uint32_t type);
 /* Messages that carry only a relid: RESCIND_CHANNELOFFER, CLOSECHANNEL,
- * RELID_RELEASED. */
+ * RELID_RELEASED, CLOSE_RESERVED_RESPONSE. */
 uint32_t vmb_msg_enc_relid(union vmb_msg_buf *b, uint32_t type,
 			   uint32_t relid);
 /* OFFERCHANNEL: o is copied whole; the header type is set. */
@@ -102,6 +104,11 @@ uint32_t vmb_msg_enc_initiate_contact(union vmb_msg_buf *b, uint32_t version,
 uint32_t vmb_msg_enc_version_response(union vmb_msg_buf *b, bool supported,
 				      uint8_t connection_state,
 				      uint32_t msg_conn_id);
+uint32_t vmb_msg_enc_open_reserved(union vmb_msg_buf *b, uint32_t relid,
+				   uint32_t target_vp, uint32_t target_sint,
+				   uint32_t gpadl, uint32_t downstream_pgoff);
+uint32_t vmb_msg_enc_close_reserved(union vmb_msg_buf *b, uint32_t relid,
+				    uint32_t target_vp, uint32_t target_sint);
 uint32_t vmb_msg_enc_tl_connect_request(union vmb_msg_buf *b,
 					const struct vmb_guid *endpoint,
 					const struct vmb_guid *service);

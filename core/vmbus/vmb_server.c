@@ -753,6 +753,41 @@ static int on_tl_connect(struct vmb_server *s,
 				   VMB_STATUS_CONNECTION_REFUSED));
 }
 
+/* This host offers no reserved channels (vmb_wire.h): a guest asking for
+ * one gets the answer of a failed open, so it is not left waiting; on the
+ * ordinary message connection, as post() has no other VP or SINT. */
+static int on_open_reserved(struct vmb_server *s,
+			    const struct vmb_msg_open_reserved *m)
+{
+	uint32_t relid = vmb_le32(m->child_relid);
+	struct vmb_server_chan *ch = chan_of(s, relid);
+	union vmb_msg_buf b;
+
+	if (s->version < VMB_VERSION_WIN10)
+		return reject(s, VMB_BAD_VERSION);
+	if (!chan_raced(s, ch)) {
+		if (!chan_live(ch))
+			return reject(s, VMB_BAD_RELID);
+		if (ch->state == VMB_SCHAN_OPEN)
+			return reject(s, VMB_BAD_STATE);
+	}
+	return post(s, &b, vmb_msg_enc_open_result(&b, relid, 0,
+						   VMB_STATUS_UNSUCCESSFUL));
+}
+
+/* No reserved channel is ever open here, so there is nothing to close;
+ * OpenVMM sends CLOSE_RESERVED_RESPONSE only for a channel it closed, so
+ * nothing is answered either. */
+static int on_close_reserved(struct vmb_server *s,
+			     const struct vmb_msg_close_reserved *m)
+{
+	struct vmb_server_chan *ch = chan_of(s, vmb_le32(m->child_relid));
+
+	if (chan_live(ch) || chan_raced(s, ch))
+		return VMB_OK;
+	return reject(s, VMB_BAD_RELID);
+}
+
 static int dispatch(struct vmb_server *s, int type,
 		    const union vmb_msg_buf *m, uint32_t len)
 {
@@ -777,6 +812,10 @@ static int dispatch(struct vmb_server *s, int type,
 		return on_tl_connect(s, &m->tl_connect_request);
 	case VMB_MSG_MODIFYCHANNEL:
 		return on_modify(s, &m->modify);
+	case VMB_MSG_OPEN_RESERVED:
+		return on_open_reserved(s, &m->open_reserved);
+	case VMB_MSG_CLOSE_RESERVED:
+		return on_close_reserved(s, &m->close_reserved);
 	default:
 		/* A host->guest message type coming from the guest. */
 		return reject(s, VMB_BAD_TYPE);

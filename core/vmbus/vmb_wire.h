@@ -44,9 +44,9 @@ enum vmb_msg_type {
 	VMB_MSG_VERSION_RESPONSE = 15,
 	VMB_MSG_UNLOAD = 16,
 	VMB_MSG_UNLOAD_RESPONSE = 17,
-	VMB_MSG_18 = 18, /* reserved: no public guest sends or expects */
-	VMB_MSG_19 = 19, /* these; both sides reject them as unknown */
-	VMB_MSG_20 = 20,
+	VMB_MSG_OPEN_RESERVED = 18,	      /* 4.0+, guest->host */
+	VMB_MSG_CLOSE_RESERVED = 19,	      /* any version, guest->host */
+	VMB_MSG_CLOSE_RESERVED_RESPONSE = 20, /* 4.0+, host->guest */
 	VMB_MSG_TL_CONNECT_REQUEST = 21,
 	VMB_MSG_MODIFYCHANNEL = 22,
 	VMB_MSG_TL_CONNECT_RESULT = 23,
@@ -93,7 +93,8 @@ struct VMB_WIRE vmb_msg_offer {
 _Static_assert(sizeof(struct vmb_msg_offer) == 196, "OFFERCHANNEL");
 
 struct VMB_WIRE vmb_msg_relid {
-	/* RESCIND_CHANNELOFFER, CLOSECHANNEL, RELID_RELEASED */
+	/* RESCIND_CHANNELOFFER, CLOSECHANNEL, RELID_RELEASED,
+	 * CLOSE_RESERVED_RESPONSE */
 	struct vmb_msg_hdr hdr;
 	uint32_t child_relid;
 };
@@ -207,6 +208,34 @@ struct VMB_WIRE vmb_msg_version_response {
 };
 _Static_assert(sizeof(struct vmb_msg_version_response) == 16,
 	       "VERSION_RESPONSE");
+
+/* Reserved channels (OpenVMM vmbus_core and vmbus_server; the Hyper-V
+ * UEFI firmware's ChannelMessages.h has the same layouts): the guest opens
+ * an offered channel whose host messages go to the VP and SINT it names
+ * instead of the connection's, and which stays open across UNLOAD. The
+ * host answers OPEN_RESERVED with an OPENCHANNEL_RESULT (open_id 0) and,
+ * once the channel is closed, CLOSE_RESERVED with CLOSE_RESERVED_RESPONSE
+ * (a vmb_msg_relid), both to the VP and SINT named. OPEN_RESERVED and the
+ * response exist from 4.0; OpenVMM takes CLOSE_RESERVED at any version,
+ * even while disconnected. target_sint is 32 bits on the wire; OpenVMM
+ * uses its low byte. */
+struct VMB_WIRE vmb_msg_open_reserved {
+	struct vmb_msg_hdr hdr;
+	uint32_t child_relid;
+	uint32_t target_vp;
+	uint32_t target_sint;
+	uint32_t ring_gpadl;
+	uint32_t downstream_page_offset; /* host->guest ring, in pages */
+};
+_Static_assert(sizeof(struct vmb_msg_open_reserved) == 28, "OPEN_RESERVED");
+
+struct VMB_WIRE vmb_msg_close_reserved {
+	struct vmb_msg_hdr hdr;
+	uint32_t child_relid;
+	uint32_t target_vp;   /* where the response is to go */
+	uint32_t target_sint;
+};
+_Static_assert(sizeof(struct vmb_msg_close_reserved) == 20, "CLOSE_RESERVED");
 
 struct VMB_WIRE vmb_msg_tl_connect_request {
 	struct vmb_msg_hdr hdr;

@@ -1,6 +1,6 @@
 /* VMBus channel message codec: every encoder's size and little-endian
  * byte layout, and the receive-side checks (truncated, oversized, unknown
- * types). */
+ * types), for every type 1-24. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,9 +51,10 @@ static const struct {
 	{VMB_MSG_GPADL_TEARDOWN, 16},	    {VMB_MSG_GPADL_TORNDOWN, 12},
 	{VMB_MSG_RELID_RELEASED, 12},	    {VMB_MSG_INITIATE_CONTACT, 40},
 	{VMB_MSG_VERSION_RESPONSE, 16},	    {VMB_MSG_UNLOAD, 8},
-	{VMB_MSG_UNLOAD_RESPONSE, 8},	    {VMB_MSG_TL_CONNECT_REQUEST, 40},
-	{VMB_MSG_MODIFYCHANNEL, 16},	    {VMB_MSG_TL_CONNECT_RESULT, 44},
-	{VMB_MSG_MODIFYCHANNEL_RESPONSE, 16},
+	{VMB_MSG_UNLOAD_RESPONSE, 8},	    {VMB_MSG_OPEN_RESERVED, 28},
+	{VMB_MSG_CLOSE_RESERVED, 20},	    {VMB_MSG_CLOSE_RESERVED_RESPONSE, 12},
+	{VMB_MSG_TL_CONNECT_REQUEST, 40},   {VMB_MSG_MODIFYCHANNEL, 16},
+	{VMB_MSG_TL_CONNECT_RESULT, 44},    {VMB_MSG_MODIFYCHANNEL_RESPONSE, 16},
 };
 
 static void test_min_len(void **state)
@@ -61,7 +62,7 @@ static void test_min_len(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		assert_int_equal(vmb_msg_min_len(sizes[i].type), sizes[i].len);
-	static const uint32_t unknown[] = {0, 18, 19, 20, 25, 26, 0x80000001u,
+	static const uint32_t unknown[] = {0, 25, 26, 0x80000001u,
 					   0xffffffffu};
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		assert_int_equal(vmb_msg_min_len(unknown[i]), 0);
@@ -69,6 +70,13 @@ static void test_min_len(void **state)
 	}
 	assert_string_equal(vmb_msg_type_name(VMB_MSG_GPADL_BODY),
 			    "GPADL_BODY");
+	/* Every known type has a name. */
+	for (uint32_t t = 1; t < VMB_MSG__COUNT; t++)
+		assert_string_not_equal(vmb_msg_type_name(t), "unknown");
+	assert_int_equal(VMB_MSG__COUNT, 25);
+	assert_string_equal(vmb_msg_type_name(18), "OPEN_RESERVED");
+	assert_string_equal(vmb_msg_type_name(19), "CLOSE_RESERVED");
+	assert_string_equal(vmb_msg_type_name(20), "CLOSE_RESERVED_RESPONSE");
 }
 
 static void test_parse_rejects(void **state)
@@ -108,7 +116,7 @@ static void test_parse_rejects(void **state)
 			 VMB_EPROTO);
 	assert_int_equal(why, VMB_BAD_OVERSIZE);
 
-	static const uint32_t unknown[] = {0, 18, 19, 20, 25, 0xffffffffu};
+	static const uint32_t unknown[] = {0, 25, 26, 0xffffffffu};
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		in.hdr.type = unknown[i];
 		assert_int_equal(vmb_msg_parse(&out, in.raw, 64, &why),
@@ -126,7 +134,8 @@ static void test_enc_empty_and_relid(void **state)
 					 VMB_MSG_UNLOAD_RESPONSE};
 	static const uint32_t relid[] = {VMB_MSG_RESCIND_CHANNELOFFER,
 					 VMB_MSG_CLOSECHANNEL,
-					 VMB_MSG_RELID_RELEASED};
+					 VMB_MSG_RELID_RELEASED,
+					 VMB_MSG_CLOSE_RESERVED_RESPONSE};
 
 	(void)state;
 	for (size_t i = 0; i < 4; i++) {
@@ -135,7 +144,7 @@ static void test_enc_empty_and_relid(void **state)
 		expect_type(&b, empty[i]);
 		roundtrip(&b, 8, (int)empty[i]);
 	}
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(relid) / sizeof(relid[0]); i++) {
 		memset(&b, 0xff, sizeof(b));
 		assert_int_equal(vmb_msg_enc_relid(&b, relid[i], 0x01020304),
 				 12);
@@ -146,6 +155,9 @@ static void test_enc_empty_and_relid(void **state)
 	/* Types of another layout are refused. */
 	assert_int_equal(vmb_msg_enc_empty(&b, VMB_MSG_CLOSECHANNEL), 0);
 	assert_int_equal(vmb_msg_enc_relid(&b, VMB_MSG_UNLOAD, 1), 0);
+	assert_int_equal(vmb_msg_enc_relid(&b, VMB_MSG_CLOSE_RESERVED, 1), 0);
+	assert_int_equal(vmb_msg_enc_empty(&b, VMB_MSG_CLOSE_RESERVED_RESPONSE),
+			 0);
 }
 
 static void test_enc_offer(void **state)
@@ -372,6 +384,60 @@ static void test_enc_tl_and_modify(void **state)
 	roundtrip(&b, 16, VMB_MSG_MODIFYCHANNEL_RESPONSE);
 }
 
+/* Parse of len bytes of b fails as truncated. */
+static void expect_truncated(const union vmb_msg_buf *b, uint32_t len)
+{
+	union vmb_msg_buf out;
+	enum vmb_bad why = VMB_BAD__COUNT;
+
+	assert_int_equal(vmb_msg_parse(&out, b->raw, len, &why), VMB_EPROTO);
+	assert_int_equal(why, VMB_BAD_TRUNCATED);
+}
+
+static void test_enc_reserved(void **state)
+{
+	union vmb_msg_buf b;
+
+	(void)state;
+	memset(&b, 0xff, sizeof(b));
+	assert_int_equal(vmb_msg_enc_open_reserved(&b, 0x11, 0x22334455,
+						   0x66778899, 0xe1e10,
+						   0x01020304),
+			 28);
+	expect_type(&b, VMB_MSG_OPEN_RESERVED);
+	expect_le(&b, 8, 0x11, 4);
+	expect_le(&b, 12, 0x22334455, 4);
+	expect_le(&b, 16, 0x66778899, 4);
+	expect_le(&b, 20, 0xe1e10, 4);
+	expect_le(&b, 24, 0x01020304, 4);
+	roundtrip(&b, 28, VMB_MSG_OPEN_RESERVED);
+	/* Fields appended by a later revision are carried, not refused. */
+	roundtrip(&b, 40, VMB_MSG_OPEN_RESERVED);
+	for (uint32_t len = 8; len < 28; len++)
+		expect_truncated(&b, len);
+
+	memset(&b, 0xff, sizeof(b));
+	assert_int_equal(vmb_msg_enc_close_reserved(&b, 0x11, 0x22334455,
+						    0x66778899),
+			 20);
+	expect_type(&b, VMB_MSG_CLOSE_RESERVED);
+	expect_le(&b, 8, 0x11, 4);
+	expect_le(&b, 12, 0x22334455, 4);
+	expect_le(&b, 16, 0x66778899, 4);
+	roundtrip(&b, 20, VMB_MSG_CLOSE_RESERVED);
+	for (uint32_t len = 8; len < 20; len++)
+		expect_truncated(&b, len);
+
+	assert_int_equal(vmb_msg_enc_relid(&b, VMB_MSG_CLOSE_RESERVED_RESPONSE,
+					   0x0a0b0c0d),
+			 12);
+	expect_type(&b, VMB_MSG_CLOSE_RESERVED_RESPONSE);
+	expect_le(&b, 8, 0x0a0b0c0d, 4);
+	roundtrip(&b, 12, VMB_MSG_CLOSE_RESERVED_RESPONSE);
+	for (uint32_t len = 8; len < 12; len++)
+		expect_truncated(&b, len);
+}
+
 static void test_versions(void **state)
 {
 	(void)state;
@@ -405,6 +471,7 @@ int main(void)
 		cmocka_unit_test(test_enc_gpadl),
 		cmocka_unit_test(test_enc_contact),
 		cmocka_unit_test(test_enc_tl_and_modify),
+		cmocka_unit_test(test_enc_reserved),
 		cmocka_unit_test(test_versions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

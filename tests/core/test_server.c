@@ -1153,6 +1153,90 @@ static void test_gpadl_count_caps(void **state)
 	env_free(e);
 }
 
+/* No reserved channels here: OPEN_RESERVED is answered as a failed open
+ * (open_id 0), CLOSE_RESERVED not at all; neither is counted when it names
+ * a channel the guest may use. */
+static void test_reserved(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 3);
+	uint64_t pfn[4] = {1, 2, 3, 4};
+	union vmb_msg_buf b;
+
+	(void)state;
+	send_gpadl(e, 1, 1, pfn, 4, 1);
+	send_gpadl(e, 2, 2, pfn, 4, 1);
+	e->nout = 0;
+	assert_int_equal(guest(e, &b, vmb_msg_enc_open_reserved(&b, 1, 0, 2, 1,
+								2)),
+			 VMB_OK);
+	assert_int_equal(e->nout, 1);
+	expect_open_result(e, 1, 0, false);
+	assert_int_equal(last(e)->len, sizeof(struct vmb_msg_open_result));
+	assert_int_equal(e->opens, 0);
+	assert_int_equal(vmb_server_chan(&e->s, 1)->state, VMB_SCHAN_OFFERED);
+	/* The channel is still there to open the ordinary way. */
+	assert_int_equal(guest_open(e, 1, 7, 1, 2), VMB_OK);
+	expect_open_result(e, 1, 7, true);
+	e->nout = 0;
+	assert_int_equal(guest(e, &b, vmb_msg_enc_close_reserved(&b, 1, 0, 2)),
+			 VMB_OK);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_close_reserved(&b, 3, 0, 2)),
+			 VMB_OK);
+	assert_int_equal(e->nout, 0);
+	assert_int_equal(e->closes, 0);
+	assert_int_equal(vmb_server_chan(&e->s, 1)->state, VMB_SCHAN_OPEN);
+	assert_int_equal(vmb_bad_total(&e->s.bad), 0);
+
+	/* An open channel, unknown relids, a short message. */
+	assert_int_equal(guest(e, &b, vmb_msg_enc_open_reserved(&b, 1, 0, 2, 1,
+								2)),
+			 VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 1);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_open_reserved(&b, 9, 0, 2, 1,
+								2)),
+			 VMB_EPROTO);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_close_reserved(&b, 0, 0, 2)),
+			 VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_RELID), 2);
+	vmb_msg_enc_open_reserved(&b, 2, 0, 2, 2, 2);
+	assert_int_equal(guest(e, &b, 27), VMB_EPROTO);
+	vmb_msg_enc_close_reserved(&b, 2, 0, 2);
+	assert_int_equal(guest(e, &b, 19), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_TRUNCATED), 2);
+	/* A host->guest type from the guest. */
+	assert_int_equal(guest(e, &b, vmb_msg_enc_relid(
+					    &b, VMB_MSG_CLOSE_RESERVED_RESPONSE,
+					    2)),
+			 VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_TYPE), 1);
+	assert_int_equal(e->nout, 0);
+
+	/* Crossing a RESCIND: answered and counted as raced. */
+	assert_int_equal(vmb_server_rescind(&e->s, 2), VMB_OK);
+	e->nout = 0;
+	assert_int_equal(guest(e, &b, vmb_msg_enc_open_reserved(&b, 2, 0, 2, 2,
+								2)),
+			 VMB_OK);
+	expect_open_result(e, 2, 0, false);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_close_reserved(&b, 2, 0, 2)),
+			 VMB_OK);
+	assert_int_equal(e->s.raced, 2);
+	assert_int_equal(vmb_bad_total(&e->s.bad), 6);
+	env_free(e);
+
+	/* OPEN_RESERVED is a 4.0 message; CLOSE_RESERVED has no minimum. */
+	e = env_ready(VMB_VERSION(3, 0), 1);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_open_reserved(&b, 1, 0, 2, 1,
+								2)),
+			 VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_VERSION), 1);
+	assert_int_equal(guest(e, &b, vmb_msg_enc_close_reserved(&b, 1, 0, 2)),
+			 VMB_OK);
+	assert_int_equal(e->nout, 0);
+	assert_int_equal(vmb_bad_total(&e->s.bad), 1);
+	env_free(e);
+}
+
 static void test_bad_input(void **state)
 {
 	struct env *e = env_ready(VMB_VERSION(5, 3), 1);
@@ -1169,16 +1253,16 @@ static void test_bad_input(void **state)
 	assert_int_equal(vmb_server_input(&e->s, REDIR, m, 241), VMB_EPROTO);
 	assert_int_equal(vmb_server_input(&e->s, REDIR, m, 300), VMB_EPROTO);
 	assert_int_equal(bad(e, VMB_BAD_OVERSIZE), 2);
-	static const uint32_t types[] = {0,  18, 19, 20, 25, 0xffffffffu,
+	static const uint32_t types[] = {0,  25, 26, 0xffffffffu,
 					 1,  2,  4,  6,  10, 12,
-					 15, 17, 23, 24};
+					 15, 17, 20, 23, 24};
 	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		memcpy(m, &types[i], 4);
 		assert_int_equal(vmb_server_input(&e->s, REDIR, m, 200),
 				 VMB_EPROTO);
 	}
-	assert_int_equal(bad(e, VMB_BAD_TYPE), 16);
-	assert_int_equal(vmb_bad_total(&e->s.bad), 21);
+	assert_int_equal(bad(e, VMB_BAD_TYPE), 15);
+	assert_int_equal(vmb_bad_total(&e->s.bad), 20);
 	assert_int_equal(e->nout, 0);
 	assert_int_equal(vmb_server_input(&e->s, REDIR, NULL, 8), VMB_EINVAL);
 	env_free(e);
@@ -1197,6 +1281,7 @@ int main(void)
 		cmocka_unit_test(test_rescind),
 		cmocka_unit_test(test_unload_and_reset),
 		cmocka_unit_test(test_tl_connect),
+		cmocka_unit_test(test_reserved),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_contact_vtl),
 		cmocka_unit_test(test_gpadl_ranges_overrun),

@@ -455,7 +455,7 @@ static void request_offers(struct eg *e)
 
 static void bad_messages(struct eg *e)
 {
-	static const uint32_t unknown[] = { 0, 18, 19, 20, 25, 0xffffffffu };
+	static const uint32_t unknown[] = { 0, 25, 26, 0xffffffffu };
 	union vmb_msg_buf b;
 
 	eu_step("messages: truncated");
@@ -464,7 +464,7 @@ static void bad_messages(struct eg *e)
 	post(e, &b, 4);
 	expect_count(e, C_TRUNCATED, 2);
 
-	eu_step("messages: unknown types and a host->guest type");
+	eu_step("messages: unknown types and host->guest types");
 	for (unsigned i = 0; i < VMB_ARRAY_LEN(unknown); i++) {
 		memset(&b, 0, sizeof(b));
 		b.hdr.type = vmb_le32(unknown[i]);
@@ -475,7 +475,8 @@ static void bad_messages(struct eg *e)
 	post(e, &b, sizeof(struct vmb_msg_offer));
 	b.hdr.type = vmb_le32(VMB_MSG_GPADL_CREATED);
 	post(e, &b, sizeof(struct vmb_msg_gpadl_created));
-	expect_count(e, C_TYPE, VMB_ARRAY_LEN(unknown) + 2);
+	post(e, &b, vmb_msg_enc_relid(&b, VMB_MSG_CLOSE_RESERVED_RESPONSE, 1));
+	expect_count(e, C_TYPE, VMB_ARRAY_LEN(unknown) + 3);
 
 	eu_step("messages: on the pre-5.0 connection id");
 	post_to(e, VMB_MSG_CONNECTION_ID, b.raw,
@@ -494,6 +495,17 @@ static void bad_messages(struct eg *e)
 		 vmb_le32(b.modify_response.status) != 0,
 		 "MODIFYCHANNEL of a closed channel accepted");
 	expect_count(e, C_STATE, 1);
+
+	eu_step("messages: reserved channels, which this host does not offer");
+	post(e, &b, vmb_msg_enc_open_reserved(&b, 1, 0, VMB_MSG_SINT,
+					      RING_GPADL, RING_PAGES));
+	expect_msg(e, VMB_MSG_OPENCHANNEL_RESULT, &b);
+	EU_CHECK(vmb_le32(b.open_result.child_relid) == 1 &&
+		 vmb_le32(b.open_result.open_id) == 0 &&
+		 vmb_le32(b.open_result.status) != 0,
+		 "OPEN_RESERVED not refused");
+	post(e, &b, vmb_msg_enc_close_reserved(&b, 1, 0, VMB_MSG_SINT));
+	/* Neither is counted: the next count covers both. */
 	post(e, &b, vmb_msg_enc_gpadl_teardown(&b, 1, 4242));
 	expect_count(e, C_GPADL, 1);
 	expect_quiet(e);
