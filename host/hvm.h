@@ -99,6 +99,8 @@ struct hvm {
 	struct rt_loop *loop;
 	int lfd;                  /* VMBus listening socket */
 	int ctl_fd;               /* control listening socket */
+	struct ctl_client *ctl_clients; /* requests still arriving */
+	unsigned ctl_nclients;
 	int sock;                 /* connected guest, -1 if none */
 	uint32_t gen;             /* guest generation, bumped per guest */
 	uint64_t guests_served;

@@ -21,6 +21,8 @@
 /* A client's time to send its request, and to take each reply write:
  * the loop thread serves it, and waits no longer. */
 #define CTL_CLIENT_MS 1000
+/* Clients whose request is still arriving, at most. */
+#define CTL_CLIENTS_MAX 32
 
 static const char *chan_state_name(const struct hvm_chan *c)
 {
@@ -258,34 +260,6 @@ static int ms_left(uint64_t deadline)
 	return now >= deadline ? 0 : (int)(deadline - now);
 }
 
-/* One request line, '\n' or the client's end of writing ending it. The
- * client has CTL_CLIENT_MS in all, however it spreads its bytes: the
- * loop thread serves it. 0, -ETIMEDOUT, or -E2BIG for a line too long. */
-static int read_line(int fd, char *buf, size_t cap)
-{
-	uint64_t deadline = mono_ms() + CTL_CLIENT_MS;
-	size_t n = 0;
-
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t r;
-
-		if (n + 1 == cap)
-			return -E2BIG;
-		if (poll(&p, 1, ms_left(deadline)) <= 0)
-			return -ETIMEDOUT;
-		r = read(fd, buf + n, cap - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		buf[n + (size_t)r] = '\0';
-		if (r == 0 || memchr(buf + n, '\n', (size_t)r))
-			return n + (size_t)r ? 0 : -ECONNRESET;
-		n += (size_t)r;
-	}
-}
-
 void hvm_ctl_write(int fd, const void *buf, size_t n)
 {
 	uint64_t deadline = mono_ms() + CTL_CLIENT_MS;
@@ -307,40 +281,140 @@ void hvm_ctl_write(int fd, const void *buf, size_t n)
 	}
 }
 
+/* A client whose request line is still arriving. Each is watched on the
+ * loop by itself, so a slow client delays nobody, and a timer ends it
+ * after CTL_CLIENT_MS. */
+struct ctl_client {
+	struct ctl_client *next;
+	struct hvm *vm;
+	int fd, timer_fd;
+	size_t n;
+	char line[CTL_LINE_MAX];
+};
+
+static void client_end(struct ctl_client *cl, bool close_fd)
+{
+	struct ctl_client **pp = &cl->vm->ctl_clients;
+
+	while (*pp != cl)
+		pp = &(*pp)->next;
+	*pp = cl->next;
+	cl->vm->ctl_nclients--;
+	rt_loop_del(cl->vm->loop, cl->fd);
+	rt_loop_del(cl->vm->loop, cl->timer_fd);
+	close(cl->timer_fd);
+	if (close_fd)
+		close(cl->fd);
+	free(cl);
+}
+
+/* Tell the client why (a line with one number in it), then drop it. */
+static void client_error(struct ctl_client *cl, const char *fmt, int arg)
+{
+	char why[80];
+	int n = snprintf(why, sizeof(why), fmt, arg);
+
+	hvm_ctl_write(cl->fd, why, (size_t)n < sizeof(why) ? (size_t)n : 0);
+	client_end(cl, true);
+}
+
+static void client_exec(struct ctl_client *cl)
+{
+	char *reply = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&reply, &len);
+	int rc;
+
+	if (!out) {
+		client_end(cl, true); /* out of memory: no reply to give */
+		return;
+	}
+	rc = hvm_ctl_exec(cl->vm, cl->line, cl->fd, out);
+	fclose(out);
+	if (rc != HVM_CTL_LATER)
+		hvm_ctl_write(cl->fd, reply, len);
+	free(reply);
+	/* HVM_CTL_LATER: the request owns the socket now. */
+	client_end(cl, rc != HVM_CTL_LATER);
+}
+
+/* Read what the client sent; a '\n' or its end of writing ends the line. */
+static void client_event(struct rt_loop *l, int fd, uint32_t events,
+			 void *arg)
+{
+	struct ctl_client *cl = arg;
+	ssize_t r;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	if (cl->n + 1 == sizeof(cl->line)) {
+		client_error(cl, "error: request longer than %d bytes\n",
+			     CTL_LINE_MAX - 1);
+		return;
+	}
+	r = read(cl->fd, cl->line + cl->n, sizeof(cl->line) - 1 - cl->n);
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (r < 0 || (r == 0 && cl->n == 0)) {
+		client_end(cl, true);
+		return;
+	}
+	cl->line[cl->n + (size_t)r] = '\0';
+	if (r == 0 || memchr(cl->line + cl->n, '\n', (size_t)r)) {
+		client_exec(cl);
+		return;
+	}
+	cl->n += (size_t)r;
+}
+
+static void client_timeout(struct rt_loop *l, int fd, uint32_t events,
+			   void *arg)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	client_error(arg, "error: no whole request line within %d ms\n",
+		     CTL_CLIENT_MS);
+}
+
 static void ctl_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
 {
 	struct hvm *vm = arg;
-	char line[CTL_LINE_MAX], *reply = NULL;
-	size_t len = 0;
-	FILE *out;
-	int c, rc;
+	struct ctl_client *cl;
+	int c;
 
-	(void)l;
 	(void)events;
-	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (c < 0)
 		return;
-	rc = read_line(c, line, sizeof(line));
-	if (rc == -E2BIG || rc == -ETIMEDOUT) {
-		snprintf(line, sizeof(line), rc == -E2BIG
-			 ? "error: request longer than %d bytes\n"
-			 : "error: no whole request line within %d ms\n",
-			 rc == -E2BIG ? CTL_LINE_MAX - 1 : CTL_CLIENT_MS);
-		hvm_ctl_write(c, line, strlen(line));
-	} else if (rc == 0) {
-		out = open_memstream(&reply, &len);
-		if (out) {
-			rc = hvm_ctl_exec(vm, line, c, out);
-			fclose(out);
-			if (rc == HVM_CTL_LATER) {
-				free(reply);
-				return; /* the request owns c now */
-			}
-			hvm_ctl_write(c, reply, len);
-			free(reply);
-		}
+	if (vm->ctl_nclients >= CTL_CLIENTS_MAX) {
+		static const char busy[] = "error: too many control clients\n";
+
+		hvm_ctl_write(c, busy, sizeof(busy) - 1);
+		close(c);
+		return;
 	}
-	close(c);
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		close(c);
+		return;
+	}
+	cl->vm = vm;
+	cl->fd = c;
+	cl->timer_fd = rt_loop_timer(l, CTL_CLIENT_MS, client_timeout, cl);
+	if (cl->timer_fd < 0 || rt_loop_add(l, c, EPOLLIN, client_event, cl)) {
+		if (cl->timer_fd >= 0) {
+			rt_loop_del(l, cl->timer_fd);
+			close(cl->timer_fd);
+		}
+		close(c);
+		free(cl);
+		return;
+	}
+	cl->next = vm->ctl_clients;
+	vm->ctl_clients = cl;
+	vm->ctl_nclients++;
 }
 
 int hvm_ctl_start(struct hvm *vm)
@@ -369,5 +443,7 @@ void hvm_ctl_stop(struct hvm *vm)
 	rt_loop_del(vm->loop, vm->ctl_fd);
 	close(vm->ctl_fd);
 	vm->ctl_fd = -1;
+	while (vm->ctl_clients)
+		client_end(vm->ctl_clients, true);
 	unlink(vm->cfg.ctl_path);
 }

@@ -56,6 +56,33 @@ wait_until 5 bash -c "! '$CTL_BIN' --dir '$T' vm show | grep -q Running" \
 ctl device remove 1 >/dev/null || fail "remove with no guest refused"
 ctl channels | awk 'NR > 1 && $1 == 1' | grep -q . && fail "relid 1 still listed"
 ctl vm show >/dev/null || fail "host gone after a remove with no guest"
+
+# Control clients that connect and say nothing delay no one: a request
+# made meanwhile is answered before the silent ones are timed out (each
+# is, with a reason).
+python3 - "$T/ctl.sock" "$CTL_BIN" "$T" <<'PY' || fail "silent control clients"
+import socket, subprocess, sys, time
+path, ctl, d = sys.argv[1:]
+idle = []
+for _ in range(3):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    idle.append(s)
+out = subprocess.run([ctl, "--dir", d, "vm", "show"], capture_output=True,
+                     text=True, timeout=10)
+assert out.returncode == 0 and "Name:" in out.stdout, out
+for s in idle:
+    s.setblocking(False)
+    try:
+        sys.exit("a silent client was served first: %r" % s.recv(100))
+    except BlockingIOError:
+        pass
+for s in idle:
+    s.setblocking(True)
+    s.settimeout(5)
+    got = s.recv(200)
+    assert b"no whole request line" in got, got
+PY
 stop_proc "$HOST_PID" host
 [ ! -e "$T/vmbus.sock" ] && [ ! -e "$T/ctl.sock" ] || fail "sockets left behind"
 echo "ok"
