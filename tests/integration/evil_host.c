@@ -10,9 +10,19 @@
  *   evil_host SOCK conn0     accepts 5.3 but names connection id 0
  *   evil_host SOCK busy      accepts 5.3 with a failed connection state
  *   evil_host SOCK refuse    refuses every version the guest tries
+ *   evil_host SOCK full[-close]
+ *                            opens the test device with the guest's send
+ *                            ring made to look full before QUERY, then
+ *                            never reads it nor signals
+ *   evil_host SOCK echo-full[-close]
+ *                            answers QUERY, then lets the guest's echo
+ *                            traffic fill that ring and never reads it
  *
- * In the last three the protocol leaves the guest no way on: it must
- * exit (the script checks how). Exit 0 if the guest behaved. */
+ * In conn0, busy and refuse the protocol leaves the guest no way on: it
+ * must exit (the script checks how). In the full cases the guest must
+ * stay responsive: after "evil_host: ready" the script stops it with
+ * SIGTERM, or with -close this host closes its socket and the guest must
+ * notice (the script times both). Exit 0 if the guest behaved. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -31,6 +41,10 @@
 #include "vmbus/vmb_server.h"
 
 #define REPLY_MS 5000
+#define FILL_MS 5000
+/* The echo traffic has filled the ring when less than this is free:
+ * room for at most two more DATA packets of the default 64 bytes. */
+#define FULL_FREE 256
 #define LEAVE_MS 15000
 #define CPU_SHARE_MAX 0.3
 
@@ -132,15 +146,20 @@ static void expect_contact(struct eh *e, uint32_t version)
 
 /* ---- offers and channels ---- */
 
+/* Each offer names a device of its own: the guest refuses a second
+ * offer of a device it holds, which is not what these offers test. */
 static void offer(struct eh *e, uint32_t relid, const int *fds, unsigned n)
 {
+	static unsigned serial;
 	struct vmb_msg_offer o;
 	union vmb_msg_buf b;
+	char inst[40];
 
 	memset(&o, 0, sizeof(o));
 	vmb_guid_parse(&o.offer.if_type, TDEV_CLASS_GUID);
-	vmb_guid_parse(&o.offer.if_instance,
-		       "0bad0bad-5f1e-4e6a-8c3d-686f73740001");
+	snprintf(inst, sizeof(inst), "0bad0bad-5f1e-4e6a-8c3d-686f7374%04x",
+		 ++serial & 0xffff);
+	vmb_guid_parse(&o.offer.if_instance, inst);
 	o.child_relid = vmb_le32(relid);
 	o.connection_id = vmb_le32(relid | VMB_MSG_SINT << 12);
 	o.dedicated_interrupt = vmb_le16(1);
@@ -450,6 +469,101 @@ static void no_way_on(struct eh *e, const char *how)
 	wait_leave(e);
 }
 
+/* ---- a send ring that never drains ---- */
+
+static uint32_t ring_word(const struct vmb_ring *r, size_t off)
+{
+	return eu_ring_load(r->hdr, off);
+}
+
+/* A clean 5.3 connection with one test device offered, up to the
+ * guest's OPENCHANNEL: c's rings are mapped, OPEN_RESULT not yet sent. */
+static void connect_until_open(struct eh *e, struct echan *c)
+{
+	union vmb_msg_buf b, m;
+
+	accept_guest(e);
+	expect_contact(e, VMB_VERSION_WIN10_V5_3);
+	e->conn = VMB_MSG_REDIRECT_CONNECTION_ID;
+	post(e, &b, vmb_msg_enc_version_response(&b, true, VMB_CONN_STATE_OK,
+						 e->conn));
+	expect_msg(e, VMB_MSG_REQUESTOFFERS, &m, NULL);
+	offer_chan(e, c, 1);
+	post(e, &b, vmb_msg_enc_empty(&b, VMB_MSG_ALLOFFERS_DELIVERED));
+	take_gpadl(e, c);
+	post(e, &b, vmb_msg_enc_gpadl_created(&b, 1, c->gpadl, 0));
+	take_open(e, c);
+}
+
+/* Before the guest may send: a valid read_index 8 bytes past its
+ * write_index leaves 8 bytes free, less than any packet needs. The
+ * guest's QUERY (sent when OPEN_RESULT arrives) cannot go out. */
+static void full_before_query(struct eh *e, struct echan *c)
+{
+	size_t wo = offsetof(struct vmb_ring_hdr, write_index);
+	size_t ro = offsetof(struct vmb_ring_hdr, read_index);
+	union vmb_msg_buf b;
+	uint32_t wr = ring_word(&c->in, wo), rd = (wr + 8) % c->in.size;
+
+	eu_step("guest's send ring made to look full (write %u, read %u) "
+		"before OPEN_RESULT", wr, rd);
+	eu_ring_store(c->in.hdr, ro, rd);
+	post(e, &b, vmb_msg_enc_open_result(&b, c->relid, c->open_id, 0));
+	guest_idle(e, c->efd_h2g, "a full send ring");
+	EU_CHECK(ring_word(&c->in, wo) == wr && ring_word(&c->in, ro) == rd,
+		 "guest wrote into a full ring: write %u, read %u",
+		 ring_word(&c->in, wo), ring_word(&c->in, ro));
+}
+
+/* QUERY answered: the guest's echo traffic runs into a ring nobody
+ * reads until it is full, and the guest then stops writing. */
+static void full_by_echo(struct eh *e, struct echan *c)
+{
+	size_t wo = offsetof(struct vmb_ring_hdr, write_index);
+	union vmb_msg_buf b;
+	uint64_t t0;
+	uint32_t wr = UINT32_MAX;
+
+	post(e, &b, vmb_msg_enc_open_result(&b, c->relid, c->open_id, 0));
+	answer_query(e, c);
+	eu_step("QUERY answered; the guest's send ring is never read again");
+	t0 = eu_now_ms();
+	while (vmb_ring_free(&c->in) >= FULL_FREE ||
+	       ring_word(&c->in, wo) != wr) {
+		EU_CHECK(eu_now_ms() - t0 < FILL_MS, "echo traffic did not "
+			 "fill the ring: %u bytes free",
+			 vmb_ring_free(&c->in));
+		wr = ring_word(&c->in, wo);
+		eu_sleep_ms(50);
+	}
+	eu_step("ring full after %llu ms: %u bytes free",
+		(unsigned long long)(eu_now_ms() - t0), vmb_ring_free(&c->in));
+	guest_idle(e, c->efd_h2g, "a full send ring");
+	EU_CHECK(ring_word(&c->in, wo) == wr,
+		 "guest wrote into a full ring");
+}
+
+/* The guest stays responsive with its send ring full: it goes on
+ * SIGTERM (we wait for it to leave), or notices that we closed. */
+static void full_ring(struct eh *e, const char *how)
+{
+	struct echan *c = &e->ch[1];
+
+	connect_until_open(e, c);
+	if (strncmp(how, "echo-", 5) == 0)
+		full_by_echo(e, c);
+	else
+		full_before_query(e, c);
+	fprintf(stderr, "evil_host: ready\n");
+	if (strstr(how, "-close")) {
+		close(e->sock);
+		e->sock = -1;
+		eu_step("socket closed");
+		return;
+	}
+	wait_leave(e);
+}
+
 static void echan_free(struct echan *c)
 {
 	if (c->map.va)
@@ -466,7 +580,8 @@ int main(int argc, char **argv)
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: evil_host SOCK "
-			"survive|conn0|busy|refuse\n");
+			"survive|conn0|busy|refuse|full|full-close|"
+			"echo-full|echo-full-close\n");
 		return 2;
 	}
 	memset(&e, 0, sizeof(e));
@@ -476,12 +591,15 @@ int main(int argc, char **argv)
 	EU_CHECK(e.lfd >= 0, "listen on %s: %s", argv[1], strerror(-e.lfd));
 	if (strcmp(argv[2], "survive") == 0)
 		survive(&e);
+	else if (strstr(argv[2], "full"))
+		full_ring(&e, argv[2]);
 	else
 		no_way_on(&e, argv[2]);
 	for (unsigned i = 0; i < VMB_ARRAY_LEN(e.ch); i++)
 		echan_free(&e.ch[i]);
 	rt_gmem_destroy(&e.gmem);
-	close(e.sock);
+	if (e.sock >= 0)
+		close(e.sock);
 	close(e.lfd);
 	unlink(argv[1]);
 	fprintf(stderr, "evil_host: guest behaved\n");

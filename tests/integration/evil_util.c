@@ -238,6 +238,13 @@ void eu_ring_store(struct vmb_ring_hdr *h, size_t off, uint32_t v)
 			      memory_order_release);
 }
 
+uint32_t eu_ring_load(const struct vmb_ring_hdr *h, size_t off)
+{
+	return atomic_load_explicit(
+		(const _Atomic uint32_t *)((const uint8_t *)h + off),
+		memory_order_acquire);
+}
+
 void eu_signal(int efd)
 {
 	uint64_t one = 1;

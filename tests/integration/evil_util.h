@@ -59,6 +59,8 @@ char *eu_ctl(const char *path, const char *req);
  * packed, so the word is reached through its offset, not a member. */
 struct vmb_ring_hdr;
 void eu_ring_store(struct vmb_ring_hdr *h, size_t off, uint32_t v);
+/* The same word, acquire-loaded as the peer's reader would. */
+uint32_t eu_ring_load(const struct vmb_ring_hdr *h, size_t off);
 
 int eu_eventfd(void);
 void eu_signal(int efd);

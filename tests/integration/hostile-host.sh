@@ -4,7 +4,9 @@
 # duplicate answers, rescind of an unknown relid and corrupted rings. The
 # guest must count each rejection, keep working, never spin, and stop
 # cleanly (no ASan report); where the protocol leaves it no way on, it
-# must exit 1 and say why.
+# must exit 1 and say why. A host that never drains the guest's send ring
+# must not make the guest deaf: with that ring full it still stops on
+# SIGTERM and still notices the host closing, each within 2 s.
 # Usage: hostile-host.sh HOST GUEST CTL EVIL_HOST
 source "$(dirname "$0")/lib.sh"
 EVIL_HOST=$4
@@ -28,6 +30,23 @@ run_evil() {
 rejected() {
 	log_has "$GUEST_LOG" "rejected from host: $1 $2\$" \
 		|| fail_evil "guest did not count $1 $2"
+}
+
+# exited PID: PID has ended (a zombie until the shell waits for it).
+exited() {
+	local st
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
+	[ -z "$st" ] || [ "$st" = Z ]
+}
+
+# exit_within SECONDS WHAT: the guest ends within SECONDS; sets rc.
+exit_within() {
+	local t0
+	t0=$(date +%s%N)
+	wait_until "$1" exited "$GUEST_PID" \
+		|| fail_evil "$2: guest still running after $1 s"
+	wait "$GUEST_PID"; rc=$?
+	echo "$2: guest exited $rc after $((($(date +%s%N) - t0) / 1000000)) ms"
 }
 
 no_sanitizer() {
@@ -79,6 +98,39 @@ for how in conn0 busy refuse; do
 	refuse) log_has "$GUEST_LOG" "host accepted no VMBus version" \
 		|| fail_evil "refuse: not logged" ;;
 	esac
+	no_sanitizer
+done
+
+# --- the guest's send ring full and never drained: before QUERY (the
+# driver's first request cannot go out), or filled by echo traffic
+for how in full full-close echo-full echo-full-close; do
+	run_evil "$how"
+	wait_until 10 log_has "$EVIL_LOG" "evil_host: ready" \
+		|| fail_evil "$how: evil host stopped"
+	log_has "$GUEST_LOG" "relid 1 open: " \
+		|| fail_evil "$how: channel not open"
+	case $how in
+	*-close)
+		wait "$EVIL_PID" || fail_evil "$how: evil host failed"
+		exit_within 2 "$how: host closed"
+		[ "$rc" -eq 1 ] || fail_evil "$how: guest exited $rc, want 1"
+		log_has "$GUEST_LOG" "host connection lost: connection closed by host" \
+			|| fail_evil "$how: guest did not say why" ;;
+	*)
+		kill -TERM "$GUEST_PID" || fail_evil "$how: guest died"
+		exit_within 2 "$how: SIGTERM"
+		[ "$rc" -eq 0 ] \
+			|| fail_evil "$how: guest exited $rc after SIGTERM"
+		wait "$EVIL_PID" || fail_evil "$how: evil host failed" ;;
+	esac
+	log_has "$GUEST_LOG" "corrupt\|channel disabled" \
+		&& fail_evil "$how: a full ring taken for corruption"
+	case $how in
+	full*) log_has "$GUEST_LOG" \
+		"relid 1 .*: traffic echo, sent 0, received 0," \
+		|| fail_evil "$how: guest sent or lost something" ;;
+	esac
+	cat "$EVIL_LOG"
 	no_sanitizer
 done
 echo "ok"
