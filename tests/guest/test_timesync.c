@@ -1,5 +1,6 @@
-/* Time sync sinks: the clock decision as a pure function (this machine's
- * clock is never touched), chrony's sample layout, statistics, and the
+/* Time sync sinks: the clock decision as a pure function and the clock
+ * sink's system call refused without privilege (this machine's clock is
+ * never touched), chrony's sample layout, statistics, and the
  * chrony sink against the real chronyd (-x: it never steers the clock)
  * when installed and running as root. */
 #include <errno.h>
@@ -9,8 +10,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -109,6 +112,51 @@ static void test_report_stats(void **state)
 	struct tsync_config bad = { .mode = TSYNC_CHRONY };
 
 	assert_int_equal(tsync_sink_open(&bad, &s), -EINVAL);
+}
+
+/* The clock sink's real system call, without touching the clock: a
+ * process without CAP_SYS_TIME (root drops to nobody in a child) is
+ * refused by the kernel, and the sink reports and counts it; a sample
+ * inside the deadband makes no call at all. Returns the child's verdict:
+ * 0, or the number of the check that failed. */
+static int clock_child(void)
+{
+	struct tsync_config cfg = { .mode = TSYNC_CLOCK, .deadband_ns = MS };
+	struct tsync_sink *s;
+	struct tsync_status st;
+
+	if (geteuid() == 0 &&
+	    (setgroups(0, NULL) || setgid(65534) || setuid(65534)))
+		return 1;
+	if (tsync_sink_open(&cfg, &s))
+		return 2;
+	if (tsync_sink_sample(s, 2000 * MS, NULL) != -EPERM) /* step */
+		return 3;
+	if (tsync_sink_sample(s, 20 * MS, NULL) != -EPERM) /* slew */
+		return 4;
+	if (tsync_sink_sample(s, MS / 2, NULL) != 0) /* deadband */
+		return 5;
+	tsync_sink_status(s, &st);
+	tsync_sink_close(s);
+	if (st.samples != 3 || st.errors != 2 || st.last_errno != EPERM ||
+	    st.steps + st.slews != 0)
+		return 6;
+	return 0;
+}
+
+static void test_clock_sink_unprivileged(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(clock_child());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* The extremes a hostile host can produce (gic_ts passes offsets up to
@@ -291,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_sock_sample_layout),
 		cmocka_unit_test(test_report_stats),
 		cmocka_unit_test(test_extremes),
+		cmocka_unit_test(test_clock_sink_unprivileged),
 		cmocka_unit_test(test_chrony_without_daemon),
 		cmocka_unit_test(test_chrony_refclock),
 	};
