@@ -26,10 +26,6 @@ struct gic_kvp {
 	struct kvp_auto autod;
 	bool auto_ready;
 	struct kvp_ip_config ip;
-	/* Sequential enumeration of a pool file skips malformed records:
-	 * host index next_index[p] is file record next_rec[p]. */
-	uint32_t next_index[KVP_POOL_COUNT];
-	uint32_t next_rec[KVP_POOL_COUNT];
 	struct kvp_data r;	/* the answer being built */
 	struct kvp_ip_info info;
 };
@@ -136,55 +132,25 @@ static uint32_t kvp_delete(struct gic_svc *s, const struct kvp_data *d)
 	return IC_S_OK;
 }
 
-/* The index-th well-formed record of a pool file. A host enumerates
- * 0, 1, 2, ...: continuing from the previous answer keeps that linear. */
-static int pool_enum(struct gic_kvp *k, unsigned pool, uint32_t index)
-{
-	struct kvp_data *r = &k->r;
-	uint32_t i = 0, rec = 0;
-	int rc;
-
-	if (index && index == k->next_index[pool]) {
-		i = index;
-		rec = k->next_rec[pool];
-	}
-	for (;; rec++) {
-		rc = kvp_pool_enumerate(k->pools, pool, rec, r->key,
-					sizeof(r->key), r->value,
-					sizeof(r->value));
-		if (rc == KVP_POOL_EBADREC)
-			continue;
-		if (rc || i == index)
-			break;
-		i++;
-	}
-	if (!rc) {
-		k->next_index[pool] = index + 1;
-		k->next_rec[pool] = rec + 1;
-	}
-	return rc;
-}
-
 static uint32_t kvp_enum(struct gic_svc *s, const struct kvp_data *d)
 {
 	struct kvp_data *r = &s->kvp->r;
 	int rc;
 
+	/* A pool file costs one locked read per request, whatever the
+	 * index, as in hv_kvp_daemon. */
 	if (d->pool == KVP_POOL_AUTO)
 		rc = kvp_auto_enumerate(auto_data(s), d->index, r->key,
 					sizeof(r->key), r->value,
 					sizeof(r->value));
 	else
-		rc = pool_enum(s->kvp, d->pool, d->index);
+		rc = kvp_pool_enumerate(s->kvp->pools, d->pool, d->index,
+					r->key, sizeof(r->key), r->value,
+					sizeof(r->value));
 	if (rc)
 		return KVP_FAIL;
 	r->value_type = KVP_REG_SZ;
 	return IC_S_OK;
-}
-
-static bool kvp_binary(const struct gic_svc *s)
-{
-	return s->eng.msg.major >= 5;
 }
 
 static uint32_t ip_status(int rc, uint32_t no_if)
@@ -211,7 +177,7 @@ static uint32_t kvp_get_ip(struct gic_svc *s, const struct kvp_data *d)
 			kvp_ip_strerror(rc));
 		return ip_status(rc, IC_E_FAIL);
 	}
-	if (gic_ip_to_wire(&k->info, kvp_binary(s), &k->r.ip)) {
+	if (gic_ip_to_wire(&k->info, kvp_ip_binary(s->eng.msg), &k->r.ip)) {
 		rt_warn(s->name, "ip info of %s does not fit the message",
 			d->ip.adapter_id);
 		return IC_E_FAIL;
@@ -225,7 +191,7 @@ static uint32_t kvp_set_ip(struct gic_svc *s, const struct kvp_data *d)
 	char ifname[IF_NAMESIZE];
 	int rc;
 
-	if (gic_ip_from_wire(&d->ip, kvp_binary(s), &k->info)) {
+	if (gic_ip_from_wire(&d->ip, kvp_ip_binary(s->eng.msg), &k->info)) {
 		rt_warn(s->name, "set ip info of %s: malformed",
 			d->ip.adapter_id);
 		return IC_E_INVALIDARG;

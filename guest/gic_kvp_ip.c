@@ -7,46 +7,9 @@
 
 #include "gic.h"
 #include "kvp_ipinfo.h"
+#include "kvp_str.h"
 
 #define ITEM_MAX 64
-
-/* Next ';'-separated item of list at *pos (blanks skipped): 1, or 0 at
- * the end of the list or an empty item (the daemon's parser stops
- * there too), or -1 for an item too long to be an address. */
-static int next_item(const char *list, size_t *pos, char *item)
-{
-	size_t p = *pos, n = 0;
-
-	while (list[p] == ' ')
-		p++;
-	while (list[p] && list[p] != ';') {
-		if (n + 1 >= ITEM_MAX)
-			return -1;
-		item[n++] = list[p++];
-	}
-	item[n] = '\0';
-	*pos = list[p] == ';' ? p + 1 : p;
-	return n ? 1 : 0;
-}
-
-static int copy_str(char *dst, size_t cap, const char *src)
-{
-	return (size_t)snprintf(dst, cap, "%s", src) < cap ? 0 : -1;
-}
-
-/* IPv6 prefix from "/64" or "64". */
-static int parse_prefix(const char *s, uint32_t *plen)
-{
-	unsigned v;
-	char end;
-
-	if (*s == '/')
-		s++;
-	if (sscanf(s, "%u%c", &v, &end) != 1 || v > 128)
-		return -1;
-	*plen = v;
-	return 0;
-}
 
 /* One address and its subnet (NULL: none, left zero). */
 static int add_addr(struct kvp_ip *out, const char *a, const char *mask)
@@ -61,23 +24,30 @@ static int add_addr(struct kvp_ip *out, const char *a, const char *mask)
 		return 0;
 	}
 	if (n6 < KVP_BIN_ADDRS && inet_pton(AF_INET6, a, out->ipv6[n6]) == 1) {
-		if (mask && parse_prefix(mask, &out->ipv6_prefix[n6]))
+		int plen = mask ? kvp_prefix6(mask) : 0;
+
+		if (plen < 0)
 			return -1;
+		out->ipv6_prefix[n6] = (uint32_t)plen;
 		out->n_ipv6++;
 		return 0;
 	}
 	return -1;
 }
 
-/* Addresses with their subnets, in list order. */
+/* Addresses with their subnets, paired by position. An empty item ends
+ * a list, as in the daemon, so no address gets another one's subnet; the
+ * addresses after the end of the subnet list have none. */
 static int addrs_to_bin(const struct kvp_ip_info *in, struct kvp_ip *out)
 {
 	char a[ITEM_MAX], m[ITEM_MAX];
 	size_t pa = 0, pm = 0;
 	int rc, mask;
 
-	while ((rc = next_item(in->ip_addr, &pa, a)) > 0) {
-		mask = next_item(in->sub_net, &pm, m);
+	while ((rc = kvp_list_next_stop(in->ip_addr, sizeof(in->ip_addr), &pa,
+					a, sizeof(a))) > 0) {
+		mask = kvp_list_next_stop(in->sub_net, sizeof(in->sub_net),
+					  &pm, m, sizeof(m));
 		if (mask < 0 || add_addr(out, a, mask ? m : NULL))
 			return -1;
 	}
@@ -85,14 +55,15 @@ static int addrs_to_bin(const struct kvp_ip_info *in, struct kvp_ip *out)
 }
 
 /* Gateways or DNS servers, split by family. */
-static int list_to_bin(const char *list, uint8_t (*v4)[4], uint32_t *n4,
-		       uint8_t (*v6)[16], uint32_t *n6, uint32_t max)
+static int list_to_bin(const char *list, size_t cap, uint8_t (*v4)[4],
+		       uint32_t *n4, uint8_t (*v6)[16], uint32_t *n6,
+		       uint32_t max)
 {
 	char a[ITEM_MAX];
 	size_t p = 0;
 	int rc;
 
-	while ((rc = next_item(list, &p, a)) > 0) {
+	while ((rc = kvp_list_next(list, cap, &p, a, sizeof(a))) > 0) {
 		if (*n4 < max && inet_pton(AF_INET, a, v4[*n4]) == 1)
 			(*n4)++;
 		else if (*n6 < max && inet_pton(AF_INET6, a, v6[*n6]) == 1)
@@ -107,26 +78,26 @@ int gic_ip_to_wire(const struct kvp_ip_info *in, bool binary,
 		   struct kvp_ip *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (copy_str(out->adapter_id, sizeof(out->adapter_id),
-		     in->adapter_id))
+	if (kvp_str_copy(out->adapter_id, sizeof(out->adapter_id),
+			 in->adapter_id))
 		return -1;
 	/* kvp_ipinfo's family bits are the wire's values. */
 	out->family = in->addr_family & KVP_FAMILY_BOTH;
 	out->dhcp = in->dhcp_enabled;
 	if (!binary)
-		return copy_str(out->ip_addr, sizeof(out->ip_addr),
-				in->ip_addr) ||
-		       copy_str(out->subnet, sizeof(out->subnet),
-				in->sub_net) ||
-		       copy_str(out->gateway, sizeof(out->gateway),
-				in->gate_way) ||
-		       copy_str(out->dns, sizeof(out->dns), in->dns_addr)
+		return kvp_str_copy(out->ip_addr, sizeof(out->ip_addr),
+				    in->ip_addr) ||
+		       kvp_str_copy(out->subnet, sizeof(out->subnet),
+				    in->sub_net) ||
+		       kvp_str_copy(out->gateway, sizeof(out->gateway),
+				    in->gate_way) ||
+		       kvp_str_copy(out->dns, sizeof(out->dns), in->dns_addr)
 			       ? -1 : 0;
 	if (addrs_to_bin(in, out) ||
-	    list_to_bin(in->gate_way, out->gw4, &out->n_gw4, out->gw6,
-			&out->n_gw6, KVP_BIN_GATEWAYS) ||
-	    list_to_bin(in->dns_addr, out->dns4, &out->n_dns4, out->dns6,
-			&out->n_dns6, KVP_BIN_ADDRS))
+	    list_to_bin(in->gate_way, sizeof(in->gate_way), out->gw4,
+			&out->n_gw4, out->gw6, &out->n_gw6, KVP_BIN_GATEWAYS) ||
+	    list_to_bin(in->dns_addr, sizeof(in->dns_addr), out->dns4,
+			&out->n_dns4, out->dns6, &out->n_dns6, KVP_BIN_ADDRS))
 		return -1;
 	return 0;
 }
@@ -187,19 +158,20 @@ int gic_ip_from_wire(const struct kvp_ip *in, bool binary,
 		     struct kvp_ip_info *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (copy_str(out->adapter_id, sizeof(out->adapter_id),
-		     in->adapter_id))
+	if (kvp_str_copy(out->adapter_id, sizeof(out->adapter_id),
+			 in->adapter_id))
 		return -1;
 	out->addr_family = in->family;
 	out->dhcp_enabled = in->dhcp;
 	if (!binary)
-		return copy_str(out->ip_addr, sizeof(out->ip_addr),
-				in->ip_addr) ||
-		       copy_str(out->sub_net, sizeof(out->sub_net),
-				in->subnet) ||
-		       copy_str(out->gate_way, sizeof(out->gate_way),
-				in->gateway) ||
-		       copy_str(out->dns_addr, sizeof(out->dns_addr), in->dns)
+		return kvp_str_copy(out->ip_addr, sizeof(out->ip_addr),
+				    in->ip_addr) ||
+		       kvp_str_copy(out->sub_net, sizeof(out->sub_net),
+				    in->subnet) ||
+		       kvp_str_copy(out->gate_way, sizeof(out->gate_way),
+				    in->gateway) ||
+		       kvp_str_copy(out->dns_addr, sizeof(out->dns_addr),
+				    in->dns)
 			       ? -1 : 0;
 	/* The engine checked every count against its array. */
 	return bin_addrs(in, out) ||

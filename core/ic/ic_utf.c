@@ -122,6 +122,21 @@ static int get_utf8(const uint8_t *s, size_t len, uint32_t *cp)
 	return (int)n;
 }
 
+int ic_utf8_check(const char *s, size_t len)
+{
+	const uint8_t *u = (const uint8_t *)s;
+	uint32_t cp;
+
+	for (size_t i = 0; i < len;) {
+		int n = get_utf8(u + i, len - i, &cp);
+
+		if (n < 0)
+			return n;
+		i += (size_t)n;
+	}
+	return IC_UTF_OK;
+}
+
 static void wr16(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)v;

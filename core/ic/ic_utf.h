@@ -30,6 +30,11 @@ size_t ic_strnlen(const char *s, size_t max);
 int ic_utf16_to_utf8(const uint8_t *src, size_t src_bytes, char *dst,
 		     size_t cap, size_t *out_len);
 
+/* Checks UTF-8 s[0..len) by the rules ic_utf8_to_utf16 applies (no
+ * NUL inside, no overlong forms, surrogates or code points above
+ * U+10FFFF): IC_UTF_OK or the IC_UTF_E* code of the first bad sequence. */
+int ic_utf8_check(const char *s, size_t len);
+
 /* UTF-8 src[0..len) (no NUL inside) to NUL-terminated UTF-16LE in
  * dst[cap] bytes. *out_bytes gets the bytes written, NUL included (the
  * KVP key_size / value_size convention). */

@@ -15,6 +15,11 @@ static bool kvp_ip_op(uint8_t op)
 	return op == KVP_OP_GET_IP_INFO || op == KVP_OP_SET_IP_INFO;
 }
 
+bool kvp_ip_binary(struct ic_ver msg)
+{
+	return msg.major >= 5;
+}
+
 static uint32_t kvp_body_len(uint8_t op)
 {
 	return kvp_ip_op(op) ? KVP_IP_BODY_LEN : KVP_BODY_LEN;
@@ -95,6 +100,7 @@ static int get_value(const uint8_t *wv, struct kvp_data *d)
 			return VMB_EPROTO;
 		d->value_int = ic_rd32(wv + WV(value));
 		break;
+	case KVP_REG_U64:
 	case KVP_REG_QWORD:
 		if (size != 8)
 			return VMB_EPROTO;
@@ -103,6 +109,7 @@ static int get_value(const uint8_t *wv, struct kvp_data *d)
 	default:
 		return VMB_EPROTO;
 	}
+	/* Unsigned, as the Linux driver prints both widths. */
 	put_decimal(d->value, d->value_int);
 	return VMB_OK;
 }
@@ -129,6 +136,7 @@ static int put_value(uint8_t *wv, const struct kvp_data *d)
 		ic_wr32(wv + WV(value), (uint32_t)d->value_int);
 		size = 4;
 		break;
+	case KVP_REG_U64:
 	case KVP_REG_QWORD:
 		ic_wr64(wv + WV(value), d->value_int);
 		size = 8;
@@ -151,6 +159,66 @@ static int put_key(uint8_t *key, uint8_t *key_size, const struct kvp_data *d)
 }
 
 /* ---- IP information ---- */
+
+static bool kvp_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Separators and blanks before an item are skipped together, so an
+ * empty or all-blank item never reaches the caller. */
+int kvp_list_next(const char *list, size_t len, size_t *pos, char *item,
+		  size_t cap)
+{
+	size_t p = *pos, s, e;
+
+	while (p < len && list[p] && (list[p] == ';' || kvp_blank(list[p])))
+		p++;
+	if (p >= len || !list[p]) {
+		*pos = p;
+		return 0;
+	}
+	s = p;
+	while (p < len && list[p] && list[p] != ';')
+		p++;
+	e = p;
+	/* list[s] is not blank: this stops before passing it. */
+	while (kvp_blank(list[e - 1]))
+		e--;
+	*pos = p < len && list[p] == ';' ? p + 1 : p;
+	if (e - s >= cap)
+		return -1;
+	vmb_memcpy(item, list + s, e - s);
+	item[e - s] = '\0';
+	return 1;
+}
+
+int kvp_list_next_stop(const char *list, size_t len, size_t *pos,
+		       char *item, size_t cap)
+{
+	size_t p = *pos;
+
+	while (p < len && kvp_blank(list[p]))
+		p++;
+	if (p < len && list[p] == ';')
+		return 0;
+	return kvp_list_next(list, len, pos, item, cap);
+}
+
+int kvp_prefix6(const char *s)
+{
+	int v = 0;
+	unsigned n = 0;
+
+	if (*s == '/')
+		s++;
+	for (; s[n] >= '0' && s[n] <= '9'; n++) {
+		if (n == 3)
+			return -1;
+		v = v * 10 + (s[n] - '0');
+	}
+	return n && !s[n] && v <= 128 ? v : -1;
+}
 
 static int get_ip_str(const uint8_t *w, struct kvp_ip *ip)
 {
@@ -260,8 +328,12 @@ static int put_ip_bin(uint8_t *w, const struct kvp_ip *ip)
 }
 
 /* adapter id, family and dhcp sit at the same offsets in both forms
- * relative to their own start. */
-static int get_ip(const uint8_t *body, bool binary, struct kvp_ip *ip)
+ * relative to their own start. A GET_IP_INFO request needs only adapter
+ * id and family (the Linux driver passes on nothing else), so full is
+ * false there and whatever the host left in the other fields is not
+ * looked at. */
+static int get_ip(const uint8_t *body, bool binary, struct kvp_ip *ip,
+		  bool full)
 {
 	const uint8_t *w = body + (binary ? KVP_IPBIN_OFF : KVP_IPSTR_OFF);
 	uint32_t aid = binary ? WB(adapter_id) : WS(adapter_id);
@@ -275,6 +347,8 @@ static int get_ip(const uint8_t *body, bool binary, struct kvp_ip *ip)
 	ip->dhcp = w[aid + KVP_ADAPTER_ID_BYTES + 1] != 0;
 	if (ip->family > KVP_FAMILY_BOTH)
 		return VMB_EPROTO;
+	if (!full)
+		return VMB_OK;
 	return binary ? get_ip_bin(w, ip) : get_ip_str(w, ip);
 }
 
@@ -300,11 +374,6 @@ static int put_ip(uint8_t *body, bool binary, const struct kvp_ip *ip,
 
 /* ---- guest ---- */
 
-static bool kvp_binary(struct ic_ver msg)
-{
-	return msg.major >= 5;
-}
-
 static int guest_decode_op(const uint8_t *b, bool binary, struct kvp_data *d)
 {
 	const uint8_t *v = b + KVP_VAL_OFF;
@@ -322,7 +391,7 @@ static int guest_decode_op(const uint8_t *b, bool binary, struct kvp_data *d)
 		d->index = ic_rd32(v);
 		return VMB_OK;
 	default:
-		return get_ip(b, binary, &d->ip);
+		return get_ip(b, binary, &d->ip, d->op == KVP_OP_SET_IP_INFO);
 	}
 }
 
@@ -332,7 +401,7 @@ int kvp_guest_decode(struct ic_guest *g, struct ic_action *act,
 	const uint8_t *b = g->req + IC_HDR_LEN;
 	uint32_t n = g->req_len - IC_HDR_LEN;
 	struct kvp_data *d = &act->kvp;
-	bool binary = kvp_binary(g->msg);
+	bool binary = kvp_ip_binary(g->msg);
 
 	*why = VMB_BAD_TRUNCATED;
 	if (n < sizeof(struct kvp_hdr))
@@ -372,7 +441,7 @@ static int guest_fill(struct ic_guest *g, const struct kvp_data *r)
 		rc = put_key(v + WV(key), v + WV(key_size), r);
 		return rc ? rc : put_value(v, r);
 	case KVP_OP_GET_IP_INFO:
-		return r ? put_ip(b, kvp_binary(g->msg), &r->ip, true)
+		return r ? put_ip(b, kvp_ip_binary(g->msg), &r->ip, true)
 			 : VMB_EINVAL;
 	default:
 		return VMB_OK;
@@ -432,7 +501,7 @@ int kvp_host_request(struct ic_host *h, const struct kvp_data *d,
 		return rc;
 	b[IC_OFF(struct kvp_hdr, op)] = d->op;
 	b[IC_OFF(struct kvp_hdr, pool)] = d->pool;
-	rc = host_fill(b, kvp_binary(h->msg), d);
+	rc = host_fill(b, kvp_ip_binary(h->msg), d);
 	if (rc)
 		return rc;
 	return ic_host_commit(h, IC_MSG_KVP, d->op, len, out_len);
@@ -449,7 +518,7 @@ static int host_decode_op(const uint8_t *b, bool binary, struct kvp_data *d)
 		v += IC_OFF(struct kvp_wenum, value);
 		return get_key(v, d) ? VMB_EPROTO : get_value(v, d);
 	case KVP_OP_GET_IP_INFO:
-		return get_ip(b, binary, &d->ip);
+		return get_ip(b, binary, &d->ip, true);
 	default:
 		return VMB_OK;
 	}
@@ -459,7 +528,7 @@ int kvp_host_decode(struct ic_host *h, const struct ic_parsed *p,
 		    struct ic_host_result *res, enum vmb_bad *why)
 {
 	struct kvp_data *d = &res->kvp;
-	bool binary = kvp_binary(h->msg);
+	bool binary = kvp_ip_binary(h->msg);
 
 	vmb_memset(d, 0, sizeof(*d));
 	d->op = h->pend_op;

@@ -45,8 +45,8 @@ struct kvp_ip {
  * - guest reply: what the embedder answers (GET: value; ENUMERATE: key
  *   and value; GET_IP_INFO: ip);
  * - host request: what to ask; host result: what the guest answered.
- * Integer values (KVP_REG_DWORD/QWORD) travel in value_int; the guest
- * action also spells them in decimal in value. */
+ * Integer values (KVP_REG_DWORD/U64/QWORD) travel in value_int; the
+ * guest action also spells them in decimal in value. */
 struct kvp_data {
 	uint8_t op;
 	uint8_t pool;
@@ -60,6 +60,29 @@ struct kvp_data {
 
 struct ic_guest;
 struct ic_host;
+struct ic_ver;
+
+/* Whether IP information travels in the binary form (message 5.0 and
+ * later) rather than as UTF-16 strings. */
+bool kvp_ip_binary(struct ic_ver msg);
+
+/* Next item of a ';'-separated KVP address list in list[0..len):
+ * leading/trailing blanks trimmed, empty items skipped. 1 = item
+ * copied NUL-terminated into item, 0 = end, -1 = an item of cap or
+ * more bytes (then *pos is past it). A NUL before len ends the list. */
+int kvp_list_next(const char *list, size_t len, size_t *pos, char *item,
+		  size_t cap);
+
+/* kvp_list_next, except that an empty (or all-blank) item ends the list
+ * (0, *pos left on it), as in hv_kvp_daemon's parser. For lists paired
+ * by position (an address list and its subnet list): skipping the empty
+ * item would give an address the next one's subnet. */
+int kvp_list_next_stop(const char *list, size_t len, size_t *pos,
+		       char *item, size_t cap);
+
+/* An IPv6 subnet of the string form: a prefix length "64" or "/64" (1 to
+ * 3 digits, at most 128, nothing after). The length, or -1. */
+int kvp_prefix6(const char *s);
 
 /* Guest: answer the pending KVP request. With status IC_S_OK the data
  * the op needs comes from r (may be NULL for SET/DELETE/SET_IP_INFO).

@@ -23,10 +23,14 @@
 #define KVP_POOL_AUTO_INTERNAL 4
 #define KVP_POOL_COUNT 5
 
-/* Registry value types. */
+/* Registry value types. The 64-bit integer has two numbers: Windows'
+ * REG_QWORD (11, OpenVMM's QWORD) and the REG_U64 (8) of Linux's uapi
+ * hyperv.h, whose driver turns 4 and 8 into decimal strings for
+ * hv_kvp_daemon. A guest accepts both. */
 #define KVP_REG_SZ 1u
 #define KVP_REG_EXPAND_SZ 2u
 #define KVP_REG_DWORD 4u
+#define KVP_REG_U64 8u
 #define KVP_REG_QWORD 11u
 
 /* Byte sizes of the UTF-16LE fields, terminating NUL included. */

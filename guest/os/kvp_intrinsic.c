@@ -1,5 +1,6 @@
 /* KVP Auto pool intrinsic data. See kvp_intrinsic.h. */
 #include "kvp_intrinsic.h"
+#include "kvp_str.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -171,16 +172,6 @@ static int addresses(int family, char *out, size_t cap)
 	return KVP_AUTO_OK;
 }
 
-static int copy_out(char *dst, size_t cap, const char *src)
-{
-	size_t l = strlen(src);
-
-	if (l >= cap)
-		return KVP_AUTO_ESPACE;
-	memcpy(dst, src, l + 1);
-	return KVP_AUTO_OK;
-}
-
 /* Where each static value lives; the two address keys are computed. */
 static const size_t field_off[KVP_AUTO_COUNT] = {
 	offsetof(struct kvp_auto, fqdn), offsetof(struct kvp_auto, ic_version),
@@ -195,10 +186,12 @@ int kvp_auto_enumerate(const struct kvp_auto *a, uint32_t index, char *key,
 {
 	if (index >= KVP_AUTO_COUNT)
 		return KVP_AUTO_ENOTFOUND;
-	if (copy_out(key, key_cap, key_names[index]) || !value_cap)
+	if (kvp_str_copy(key, key_cap, key_names[index]) || !value_cap)
 		return KVP_AUTO_ESPACE;
 	if (index == 2 || index == 3)
 		return addresses(index == 2 ? AF_INET : AF_INET6, value,
 				 value_cap);
-	return copy_out(value, value_cap, (const char *)a + field_off[index]);
+	if (kvp_str_copy(value, value_cap, (const char *)a + field_off[index]))
+		return KVP_AUTO_ESPACE;
+	return KVP_AUTO_OK;
 }

@@ -1,6 +1,7 @@
 /* KVP IP info through the hyperv-daemons helper scripts. See kvp_ipinfo.h. */
 #include "kvp_ipinfo.h"
 #include "os_exec.h"
+#include "ic/kvp.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -540,29 +541,6 @@ static void emit(struct ifcfg_buf *b, const char *fmt, const char *a,
 		b->len += (size_t)n;
 }
 
-static char *next_item(const char *list, size_t *pos, size_t lim, char *item,
-		       size_t cap)
-{
-	size_t p = *pos;
-
-	while (p < lim && list[p] == ' ')
-		p++;
-	size_t s = p;
-
-	while (p < lim && list[p] && list[p] != ';')
-		p++;
-	if (p == s)
-		return NULL;
-	if (p - s >= cap) {
-		item[0] = '\0';	/* too long for any address: invalid */
-	} else {
-		memcpy(item, list + s, p - s);
-		item[p - s] = '\0';
-	}
-	*pos = p < lim && list[p] == ';' ? p + 1 : p;
-	return item;
-}
-
 static void expand6(const char *s, char *out, size_t cap)
 {
 	unsigned char a[16];
@@ -573,19 +551,6 @@ static void expand6(const char *s, char *out, size_t cap)
 		 "%02x%02x:%02x%02x", a[0], a[1], a[2], a[3], a[4], a[5],
 		 a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14],
 		 a[15]);
-}
-
-static int is_plen6(const char *s)
-{
-	char *end;
-
-	if (*s == '/')
-		s++;
-	if (!isdigit((unsigned char)*s))
-		return 0;
-	long v = strtol(s, &end, 10);
-
-	return !*end && v >= 0 && v <= 128 && end - s <= 3;
 }
 
 enum ifcfg_kind { IFCFG_ADDR, IFCFG_MASK, IFCFG_GW, IFCFG_DNS };
@@ -599,9 +564,17 @@ static void emit_list(struct ifcfg_buf *b, const char *list, size_t lim,
 					      "IPV6_DEFAULTGW", "DNS" };
 	char item[INET6_ADDRSTRLEN + 8], val[sizeof(item)], sub[16];
 	size_t pos = 0;
-	int i = 0, j = 0, fam;
+	int i = 0, j = 0, fam, plen, rc;
 
-	while (!b->err && next_item(list, &pos, lim, item, sizeof(item))) {
+	/* An empty item ends a list, as in the daemon; one too long for any
+	 * address is refused. */
+	while (!b->err &&
+	       (rc = kvp_list_next_stop(list, lim, &pos, item,
+					sizeof(item))) != 0) {
+		if (rc < 0) {
+			b->err = KVP_IP_EINVAL;
+			break;
+		}
 		sub[0] = '\0';
 		if (is_addr(item, &fam) && fam == AF_INET) {
 			snprintf(val, sizeof(val), "%s", item);
@@ -616,9 +589,8 @@ static void emit_list(struct ifcfg_buf *b, const char *list, size_t lim,
 		}
 		if (is_addr(item, &fam))
 			expand6(item, val, sizeof(val));
-		else if (kind == IFCFG_MASK && is_plen6(item))
-			snprintf(val, sizeof(val), "%s",
-				 item[0] == '/' ? item + 1 : item);
+		else if (kind == IFCFG_MASK && (plen = kvp_prefix6(item)) >= 0)
+			snprintf(val, sizeof(val), "%d", plen);
 		else {
 			b->err = KVP_IP_EINVAL;
 			break;

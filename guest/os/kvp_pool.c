@@ -1,5 +1,7 @@
 /* KVP pool files, hv_kvp_daemon compatible. See kvp_pool.h. */
 #include "kvp_pool.h"
+#include "kvp_str.h"
+#include "ic/ic_utf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,48 +26,9 @@ struct kvp_pool_set {
 	struct kvp_pool_stats st;
 };
 
-static int utf8_seq_len(const unsigned char *s, size_t left)
-{
-	unsigned c = s[0];
-	unsigned cp;
-	int len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4, cp = c & 0x07;
-	else
-		return -1;
-	if ((size_t)len > left)
-		return -1;
-	for (int i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return -1;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return -1;
-	return len;
-}
-
 int kvp_pool_utf8_valid(const char *s, size_t len)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0;
-
-	while (i < len) {
-		int l = utf8_seq_len(u + i, len - i);
-
-		if (l < 0)
-			return 0;
-		i += (size_t)l;
-	}
-	return 1;
+	return ic_utf8_check(s, len) == IC_UTF_OK;
 }
 
 int kvp_pool_record_parse(const uint8_t rec[KVP_POOL_RECORD_SIZE],
@@ -171,6 +134,7 @@ static int load(struct kvp_pool_set *set, struct kvp_pool_file *p)
 {
 	struct stat sb;
 
+	set->st.loads++;
 	if (fstat(p->fd, &sb))
 		return io_fail(set);
 	size_t want = (size_t)sb.st_size / KVP_POOL_RECORD_SIZE;
@@ -280,12 +244,7 @@ static void end_op(struct kvp_pool_file *p)
 
 static int copy_out(char *dst, size_t cap, const char *src)
 {
-	size_t l = strlen(src);
-
-	if (l >= cap)
-		return KVP_POOL_ESPACE;
-	memcpy(dst, src, l + 1);
-	return KVP_POOL_OK;
+	return kvp_str_copy(dst, cap, src) ? KVP_POOL_ESPACE : KVP_POOL_OK;
 }
 
 int kvp_pool_get(struct kvp_pool_set *set, unsigned pool, const char *key,
@@ -374,26 +333,31 @@ int kvp_pool_delete(struct kvp_pool_set *set, unsigned pool, const char *key)
 	return rc;
 }
 
+/* One load, then a scan in memory: the cost of a request does not grow
+ * with the index beyond reading the file once, as in hv_kvp_daemon. */
 int kvp_pool_enumerate(struct kvp_pool_set *set, unsigned pool,
 		       uint32_t index, char *key, size_t key_cap,
 		       char *value, size_t value_cap)
 {
 	struct kvp_pool_file *p;
+	const char *k, *v;
+	uint32_t seen = 0;
 	int rc = begin_op(set, pool, F_RDLCK, &p);
 
 	if (rc)
 		return rc;
-	const char *k, *v;
-
-	if (index >= p->n) {
-		rc = KVP_POOL_ENOTFOUND;
-	} else if (kvp_pool_record_parse(rec_at(p, index), &k, &v)) {
-		set->st.bad_records++;
-		rc = KVP_POOL_EBADREC;
-	} else {
+	rc = KVP_POOL_ENOTFOUND;
+	for (size_t i = 0; i < p->n; i++) {
+		if (kvp_pool_record_parse(rec_at(p, i), &k, &v)) {
+			set->st.bad_records++;
+			continue;
+		}
+		if (seen++ < index)
+			continue;
 		rc = copy_out(key, key_cap, k);
 		if (!rc)
 			rc = copy_out(value, value_cap, v);
+		break;
 	}
 	end_op(p);
 	return rc;

@@ -31,7 +31,7 @@ enum kvp_pool_err {
 	KVP_POOL_EVALLEN = -3,		/* value >= 2048 bytes */
 	KVP_POOL_EIO = -4,		/* open/lock/read/write failed */
 	KVP_POOL_EINVAL = -5,		/* bad pool number, not UTF-8, ... */
-	KVP_POOL_EBADREC = -6,		/* the record on disk is malformed */
+	KVP_POOL_EBADREC = -6,		/* a record on disk is malformed */
 	KVP_POOL_ENOMEM = -7,
 	KVP_POOL_ESPACE = -8,		/* caller's buffer too small */
 };
@@ -41,6 +41,7 @@ struct kvp_pool_set;
 struct kvp_pool_stats {
 	uint64_t bad_records;	/* malformed records met while scanning */
 	uint64_t io_errors;
+	uint64_t loads;		/* whole-file reads: one per operation */
 };
 
 /* Opens (creating when missing, mode 0644; root directory 0755) the five
@@ -58,12 +59,13 @@ int kvp_pool_set(struct kvp_pool_set *set, unsigned pool, const char *key,
 		 const char *value);
 int kvp_pool_delete(struct kvp_pool_set *set, unsigned pool,
 		    const char *key);
-/* The index-th record (0-based, file order); KVP_POOL_ENOTFOUND past the
- * end, KVP_POOL_EBADREC for a malformed record (callers go on with the
- * next index). */
+/* The index-th well-formed record (0-based, file order; malformed records
+ * are skipped and counted), with one locked read of the file whatever the
+ * index; KVP_POOL_ENOTFOUND past the last one. */
 int kvp_pool_enumerate(struct kvp_pool_set *set, unsigned pool,
 		       uint32_t index, char *key, size_t key_cap,
 		       char *value, size_t value_cap);
+/* Records in the file, malformed ones included. */
 int kvp_pool_count(struct kvp_pool_set *set, unsigned pool,
 		   uint32_t *count);
 
@@ -78,8 +80,8 @@ const char *kvp_pool_strerror(int err);
  * into rec. */
 int kvp_pool_record_parse(const uint8_t rec[KVP_POOL_RECORD_SIZE],
 			  const char **key, const char **value);
-/* Whether s[0..len) is well-formed UTF-8 (no overlongs, surrogates or
- * code points above U+10FFFF). */
+/* Whether s[0..len) is well-formed UTF-8 without NUL (no overlongs,
+ * surrogates or code points above U+10FFFF): core/ic's check. */
 int kvp_pool_utf8_valid(const char *s, size_t len);
 
 #endif

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "ic/ic.h"
+#include "ic/ic_utf.h"
 
 static uint8_t req[IC_MSG_MAX];
 static uint8_t rep[IC_MSG_MAX];
@@ -1079,6 +1080,269 @@ static void test_kvp_answer_op_and_adapter(void **state)
 	assert_int_equal(vmb_bad_total(&g.st.bad), 0);
 }
 
+/* Every integer type a Hyper-V host may send: 4 (REG_DWORD / REG_U32),
+ * 8 (Linux's REG_U64) and 11 (REG_QWORD), each turned into the unsigned
+ * decimal string the Linux driver hands to hv_kvp_daemon. Built by the
+ * host engine and, for 8, also patched into a raw request. */
+static void test_kvp_integer_types(void **state)
+{
+	static const struct {
+		uint32_t type;
+		uint64_t v;
+		const char *s;
+	} cases[] = {
+		{ KVP_REG_DWORD, 0, "0" },
+		{ KVP_REG_DWORD, 4294967295u, "4294967295" },
+		{ KVP_REG_U64, 18446744073709551615ull,
+		  "18446744073709551615" },
+		{ KVP_REG_U64, 4294967296ull, "4294967296" },
+		{ KVP_REG_QWORD, 1234567890123ull, "1234567890123" },
+	};
+	uint8_t *v = req + IC_HDR_LEN + sizeof(struct kvp_hdr);
+
+	(void)state;
+	setup_pair(IC_SVC_KVP, V(3, 0), V(4, 0));
+	memset(&kd, 0, sizeof(kd));
+	kd.op = KVP_OP_SET;
+	kd.pool = KVP_POOL_EXTERNAL;
+	strcpy(kd.key, "n");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		kd.value_type = cases[i].type;
+		kd.value_int = cases[i].v;
+		kvp_exchange(NULL, IC_S_OK);
+		assert_int_equal(act.kvp.value_type, cases[i].type);
+		assert_true(act.kvp.value_int == cases[i].v);
+		assert_string_equal(act.kvp.value, cases[i].s);
+	}
+	/* A QWORD request relabelled as type 8 on the wire. */
+	kd.value_type = KVP_REG_QWORD;
+	kd.value_int = 987654321987654321ull;
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+	put32(v + offsetof(struct kvp_wvalue, value_type), 8);
+	assert_int_equal(feed(req, req_len), 0);
+	assert_int_equal(act.kind, IC_ACT_KVP);
+	assert_string_equal(act.kvp.value, "987654321987654321");
+	assert_int_equal(kvp_guest_reply(&g, IC_S_OK, NULL, rep, sizeof(rep),
+					 &rep_len), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	/* Type 8 must carry 8 bytes; type 3 (REG_BINARY) is still refused. */
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+	put32(v + offsetof(struct kvp_wvalue, value_type), 8);
+	put32(v + offsetof(struct kvp_wvalue, value_size), 4);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	ic_host_cancel(&h);
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+	put32(v + offsetof(struct kvp_wvalue, value_type), 3);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_FIELD], 2);
+	/* A guest answer of type 8 decodes on the host too. */
+	ic_host_cancel(&h);
+	kd.op = KVP_OP_ENUMERATE;
+	memset(&kr, 0, sizeof(kr));
+	strcpy(kr.key, "k");
+	kr.value_type = KVP_REG_U64;
+	kr.value_int = 77;
+	kvp_exchange(&kr, IC_S_OK);
+	assert_int_equal(res.kvp.value_type, KVP_REG_U64);
+	assert_string_equal(res.kvp.value, "77");
+}
+
+/* Fills a UTF-16 field with 'x' units and no NUL. */
+static void fill_no_nul(uint8_t *f, uint32_t bytes)
+{
+	for (uint32_t i = 0; i < bytes; i += 2)
+		put16(f + i, 'x');
+}
+
+/* GET_IP_INFO: like the Linux driver, the guest reads only adapter id
+ * and family of the request, so garbage in the other fields does not
+ * refuse it; the adapter id is still checked in full. SET_IP_INFO
+ * still checks every field. String form (4.0), then binary (5.0). */
+static void test_kvp_get_ip_info_request(void **state)
+{
+	uint8_t *w = req + IC_HDR_LEN + 2;
+	uint8_t *wb = req + IC_HDR_LEN + sizeof(struct kvp_hdr);
+
+	(void)state;
+	setup_pair(IC_SVC_KVP, V(3, 0), V(4, 0));
+	kvp_request(KVP_OP_GET_IP_INFO);
+	fill_no_nul(w + offsetof(struct kvp_wip_str, ip_addr),
+		    KVP_IP_ADDR_BYTES);
+	put16(w + offsetof(struct kvp_wip_str, subnet), 0xdc00);
+	fill_no_nul(w + offsetof(struct kvp_wip_str, dns), KVP_IP_ADDR_BYTES);
+	assert_int_equal(feed(req, req_len), 0);
+	assert_int_equal(act.kvp.op, KVP_OP_GET_IP_INFO);
+	assert_string_equal(act.kvp.ip.adapter_id, "eth0");
+	assert_int_equal(act.kvp.ip.family, KVP_FAMILY_IPV4);
+	assert_string_equal(act.kvp.ip.ip_addr, "");
+	memset(&kr, 0, sizeof(kr));
+	strcpy(kr.ip.adapter_id, "eth0");
+	assert_int_equal(kvp_guest_reply(&g, IC_S_OK, &kr, rep, sizeof(rep),
+					 &rep_len), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(res.status, IC_S_OK);
+	/* The same garbage in a SET is refused. */
+	kvp_request(KVP_OP_SET_IP_INFO);
+	fill_no_nul(w + offsetof(struct kvp_wip_str, ip_addr),
+		    KVP_IP_ADDR_BYTES);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	/* GET with an adapter id without NUL, or with a lone surrogate, or
+	 * with a family beyond "both". */
+	ic_host_cancel(&h);
+	kvp_request(KVP_OP_GET_IP_INFO);
+	fill_no_nul(w + offsetof(struct kvp_wip_str, adapter_id),
+		    KVP_ADAPTER_ID_BYTES);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	ic_host_cancel(&h);
+	kvp_request(KVP_OP_GET_IP_INFO);
+	put16(w + offsetof(struct kvp_wip_str, adapter_id) + 2, 0xd800);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	ic_host_cancel(&h);
+	kvp_request(KVP_OP_GET_IP_INFO);
+	w[offsetof(struct kvp_wip_str, family)] = 4;
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_FIELD], 4);
+
+	/* Binary form: address counts are not looked at for a GET. */
+	setup_pair(IC_SVC_KVP, V(3, 0), V(5, 0));
+	kvp_request(KVP_OP_GET_IP_INFO);
+	put32(wb + offsetof(struct kvp_wip_bin, n_ipv4), 1000);
+	put32(wb + offsetof(struct kvp_wip_bin, n_gw6), 0xffffffffu);
+	assert_int_equal(feed(req, req_len), 0);
+	assert_string_equal(act.kvp.ip.adapter_id, "eth0");
+	assert_int_equal(act.kvp.ip.n_ipv4, 0);
+	assert_int_equal(kvp_guest_reply(&g, IC_S_OK, &kr, rep, sizeof(rep),
+					 &rep_len), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	kvp_request(KVP_OP_SET_IP_INFO);
+	put32(wb + offsetof(struct kvp_wip_bin, n_ipv4), 1000);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	ic_host_cancel(&h);
+	kvp_request(KVP_OP_GET_IP_INFO);
+	fill_no_nul(wb + offsetof(struct kvp_wip_bin, adapter_id),
+		    KVP_ADAPTER_ID_BYTES);
+	assert_int_equal(feed(req, req_len), VMB_EPROTO);
+	assert_int_equal(g.st.bad.n[VMB_BAD_FIELD], 2);
+	assert_false(g.pending);
+}
+
+/* Collects the items kvp_list_next (or _stop) finds in list[0..len)
+ * into out as "item|item|", "!" for an item that is too long. */
+static void split(const char *list, size_t len, size_t cap, bool stop,
+		  char *out)
+{
+	char item[16];
+	size_t pos = 0;
+	int rc;
+
+	*out = '\0';
+	while ((rc = stop ? kvp_list_next_stop(list, len, &pos, item, cap)
+			  : kvp_list_next(list, len, &pos, item, cap)) != 0) {
+		assert_true(pos <= len);
+		strcat(out, rc > 0 ? item : "!");
+		strcat(out, "|");
+	}
+}
+
+static void test_kvp_list_next(void **state)
+{
+	char out[128], item[8];
+	size_t pos;
+
+	(void)state;
+	split("10.0.0.1;fe80::1", 16, 16, false, out);
+	assert_string_equal(out, "10.0.0.1|fe80::1|");
+	/* Blanks around items trimmed, empty and all-blank items skipped,
+	 * a trailing ';' ends nothing. */
+	split(" a ;\tb\t;; ; c d ;", 18, 16, false, out);
+	assert_string_equal(out, "a|b|c d|");
+	split(";;  ;", 5, 16, false, out);
+	assert_string_equal(out, "");
+	split("", 0, 16, false, out);
+	assert_string_equal(out, "");
+	/* len bounds the list; so does a NUL before it. */
+	split("ab;cd;ef", 4, 16, false, out);
+	assert_string_equal(out, "ab|c|");
+	split("ab;c\0d;ef", 9, 16, false, out);
+	assert_string_equal(out, "ab|c|");
+	/* cap - 1 bytes fit; cap bytes do not, and the list goes on after
+	 * the long item. Blanks do not count against cap. */
+	split("1234;12345; 1234 ;x", 19, 5, false, out);
+	assert_string_equal(out, "1234|!|1234|x|");
+	pos = 0;
+	assert_int_equal(kvp_list_next("abcdefgh;z", 10, &pos, item, 8), -1);
+	assert_int_equal(pos, 9);
+	assert_int_equal(kvp_list_next("abcdefgh;z", 10, &pos, item, 8), 1);
+	assert_string_equal(item, "z");
+	assert_int_equal(pos, 10);
+	assert_int_equal(kvp_list_next("abcdefgh;z", 10, &pos, item, 8), 0);
+	assert_int_equal(pos, 10);
+	pos = 0;
+	assert_int_equal(kvp_list_next("a", 1, &pos, item, 0), -1);
+
+	/* The _stop variant: an empty or all-blank item ends the list and
+	 * stays where it is. */
+	split("a;;b", 4, 16, true, out);
+	assert_string_equal(out, "a|");
+	split("a; \t;b", 6, 16, true, out);
+	assert_string_equal(out, "a|");
+	split(";a", 2, 16, true, out);
+	assert_string_equal(out, "");
+	split("a;b;", 4, 16, true, out);
+	assert_string_equal(out, "a|b|");
+	pos = 2;
+	assert_int_equal(kvp_list_next_stop("a;;b", 4, &pos, item, 8), 0);
+	assert_int_equal(pos, 2);
+}
+
+static void test_kvp_prefix6(void **state)
+{
+	(void)state;
+	assert_int_equal(kvp_prefix6("64"), 64);
+	assert_int_equal(kvp_prefix6("/64"), 64);
+	assert_int_equal(kvp_prefix6("0"), 0);
+	assert_int_equal(kvp_prefix6("/128"), 128);
+	assert_int_equal(kvp_prefix6("129"), -1);
+	assert_int_equal(kvp_prefix6("0064"), -1);
+	assert_int_equal(kvp_prefix6(""), -1);
+	assert_int_equal(kvp_prefix6("/"), -1);
+	assert_int_equal(kvp_prefix6("//64"), -1);
+	assert_int_equal(kvp_prefix6("64 "), -1);
+	assert_int_equal(kvp_prefix6(" 64"), -1);
+	assert_int_equal(kvp_prefix6("-1"), -1);
+	assert_int_equal(kvp_prefix6("6a"), -1);
+	assert_int_equal(kvp_prefix6("255.255.0.0"), -1);
+}
+
+static void test_kvp_ip_binary(void **state)
+{
+	(void)state;
+	assert_false(kvp_ip_binary(V(4, 0)));
+	assert_false(kvp_ip_binary(V(3, 0)));
+	assert_true(kvp_ip_binary(V(5, 0)));
+}
+
+/* ic_utf8_check: the rules of the UTF-8 to UTF-16 conversion. */
+static void test_utf8_check(void **state)
+{
+	(void)state;
+	assert_int_equal(ic_utf8_check("", 0), IC_UTF_OK);
+	assert_int_equal(ic_utf8_check("a\xc3\xa9\xe2\x82\xac\xf4\x8f\xbf\xbf",
+				       10), IC_UTF_OK);
+	assert_int_equal(ic_utf8_check("a\0b", 3), IC_UTF_ENUL);
+	assert_int_equal(ic_utf8_check("\xc0\xaf", 2), IC_UTF_EOVERLONG);
+	assert_int_equal(ic_utf8_check("\xe0\x80\xaf", 3), IC_UTF_EOVERLONG);
+	assert_int_equal(ic_utf8_check("\xed\xa0\x80", 3), IC_UTF_ESURROGATE);
+	assert_int_equal(ic_utf8_check("\xf4\x90\x80\x80", 4), IC_UTF_ERANGE);
+	assert_int_equal(ic_utf8_check("\xe2\x82", 2), IC_UTF_ETRUNC);
+	assert_int_equal(ic_utf8_check("\x80", 1), IC_UTF_EBYTE);
+	/* Only len bytes are looked at. */
+	assert_int_equal(ic_utf8_check("ab\xff", 2), IC_UTF_OK);
+}
+
 /* An icmsg size smaller than the icmsg header cannot carry the body the
  * header announces: refused before anything is read from the body. */
 static void test_guest_msgsize_below_header(void **state)
@@ -1264,6 +1528,12 @@ int main(void)
 		cmocka_unit_test(test_host_negotiation_answer_fields),
 		cmocka_unit_test(test_vss_answer_bounds),
 		cmocka_unit_test(test_kvp_answer_op_and_adapter),
+		cmocka_unit_test(test_kvp_integer_types),
+		cmocka_unit_test(test_kvp_get_ip_info_request),
+		cmocka_unit_test(test_kvp_list_next),
+		cmocka_unit_test(test_kvp_prefix6),
+		cmocka_unit_test(test_kvp_ip_binary),
+		cmocka_unit_test(test_utf8_check),
 		cmocka_unit_test(test_guest_msgsize_below_header),
 		cmocka_unit_test(test_guest_oversized_body),
 		cmocka_unit_test(test_guest_short_timesync),

@@ -133,6 +133,29 @@ static void test_format_ifcfg(void **state)
 	strcpy(in.gate_way, "192.0.2.1;;192.0.2.9");
 	assert_true(kvp_ip_format_ifcfg(&in, "hv0", MAC, out, sizeof(out)) > 0);
 	assert_null(strstr(out, "192.0.2.9"));
+	/* ... also an all-blank one: the subnets stop there instead of
+	 * pairing the next address with a later subnet. */
+	fill_set_request(&in);
+	strcpy(in.sub_net, "255.255.255.0; ;64;/48");
+	assert_true(kvp_ip_format_ifcfg(&in, "hv0", MAC, out, sizeof(out)) > 0);
+	assert_non_null(strstr(out, "NETMASK0=255.255.255.0\n"));
+	assert_null(strstr(out, "NETMASK1"));
+	assert_null(strstr(out, "IPV6NETMASK"));
+	/* Blanks around items are trimmed; a prefix is written as digits. */
+	fill_set_request(&in);
+	strcpy(in.sub_net, " 255.255.255.0 ;255.255.0.0;\t064 ;/48");
+	assert_int_equal(kvp_ip_format_ifcfg(&in, "hv0", MAC, out,
+					     sizeof(out)),
+			 strlen(expected_ifcfg));
+	assert_string_equal(out, expected_ifcfg);
+	/* Prefixes beyond 128 and items too long for an address. */
+	strcpy(in.sub_net, "255.255.255.0;255.255.0.0;129;/48");
+	assert_int_equal(kvp_ip_format_ifcfg(&in, "hv0", MAC, out,
+					     sizeof(out)), KVP_IP_EINVAL);
+	fill_set_request(&in);
+	memset(in.dns_addr, '1', 200);
+	assert_int_equal(kvp_ip_format_ifcfg(&in, "hv0", MAC, out,
+					     sizeof(out)), KVP_IP_EINVAL);
 }
 
 static void test_exec_timeout_and_truncation(void **state)

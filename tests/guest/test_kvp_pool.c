@@ -241,6 +241,7 @@ static void test_malformed_records(void **state)
 	uint8_t recs[3 * KVP_POOL_RECORD_SIZE];
 	char k[KVP_POOL_KEY_SIZE], v[KVP_POOL_VALUE_SIZE];
 	struct kvp_pool_stats st;
+	uint32_t n;
 
 	raw_record(recs, "good", "1");
 	memset(recs + KVP_POOL_RECORD_SIZE, 'x', KVP_POOL_RECORD_SIZE);
@@ -248,18 +249,89 @@ static void test_malformed_records(void **state)
 	assert_int_equal(gt_write_file(fx->path[4], recs, sizeof(recs), 0644),
 			 0);
 	open_set(fx);
+	/* Enumeration counts well-formed records only. */
+	assert_int_equal(kvp_pool_enumerate(fx->set, 4, 0, k, sizeof(k), v,
+					    sizeof(v)), 0);
+	assert_string_equal(k, "good");
+	kvp_pool_get_stats(fx->set, &st);
+	assert_int_equal(st.bad_records, 0);
 	assert_int_equal(kvp_pool_enumerate(fx->set, 4, 1, k, sizeof(k), v,
-					    sizeof(v)), KVP_POOL_EBADREC);
-	assert_int_equal(kvp_pool_enumerate(fx->set, 4, 2, k, sizeof(k), v,
-					    sizeof(v)), KVP_POOL_EBADREC);
+					    sizeof(v)), KVP_POOL_ENOTFOUND);
+	kvp_pool_get_stats(fx->set, &st);
+	assert_int_equal(st.bad_records, 2);
 	assert_int_equal(kvp_pool_get(fx->set, 4, "good", v, sizeof(v)), 0);
 	/* Setting a new key appends after the bad ones, keeping them. */
 	assert_int_equal(kvp_pool_set(fx->set, 4, "new", "3"), 0);
-	assert_int_equal(kvp_pool_enumerate(fx->set, 4, 3, k, sizeof(k), v,
+	assert_int_equal(kvp_pool_count(fx->set, 4, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(kvp_pool_enumerate(fx->set, 4, 1, k, sizeof(k), v,
 					    sizeof(v)), 0);
 	assert_string_equal(k, "new");
+	assert_string_equal(v, "3");
+}
+
+#define MANY 1000
+
+/* A big pool with malformed records here and there: the answer for index
+ * i is the i-th well-formed record, and each call reads the file once,
+ * whatever the index (the host may ask for any index, 0xFFFFFFFF too). */
+static void test_enumerate_one_load(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t *recs = calloc(MANY, KVP_POOL_RECORD_SIZE);
+	char k[KVP_POOL_KEY_SIZE], v[KVP_POOL_VALUE_SIZE], want[32];
+	static const uint32_t idx[] = { 0, 1, 499, 500, 998, 899 };
+	struct kvp_pool_stats st0, st;
+	uint32_t good = 0;
+
+	assert_non_null(recs);
+	for (uint32_t i = 0; i < MANY; i++) {
+		uint8_t *r = recs + (size_t)i * KVP_POOL_RECORD_SIZE;
+
+		if (i % 10 == 3) {	/* 100 records without a key */
+			raw_record(r, "", "x");
+			continue;
+		}
+		snprintf(k, sizeof(k), "key-%u", good);
+		snprintf(v, sizeof(v), "value %u at %u", good, i);
+		raw_record(r, k, v);
+		good++;
+	}
+	assert_int_equal(good, 900);
+	assert_int_equal(gt_write_file(fx->path[0], recs,
+				       (size_t)MANY * KVP_POOL_RECORD_SIZE,
+				       0644), 0);
+	free(recs);
+	open_set(fx);
+	for (size_t j = 0; j < sizeof(idx) / sizeof(idx[0]); j++) {
+		uint32_t i = idx[j];
+		uint32_t at = i + (i + 6) / 9; /* file position of good i */
+		int rc;
+
+		kvp_pool_get_stats(fx->set, &st0);
+		rc = kvp_pool_enumerate(fx->set, 0, i, k, sizeof(k), v,
+					sizeof(v));
+		kvp_pool_get_stats(fx->set, &st);
+		assert_int_equal(st.loads - st0.loads, 1);
+		if (i >= good) {
+			assert_int_equal(rc, KVP_POOL_ENOTFOUND);
+			assert_int_equal(st.bad_records - st0.bad_records, 100);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		snprintf(want, sizeof(want), "key-%u", i);
+		assert_string_equal(k, want);
+		snprintf(want, sizeof(want), "value %u at %u", i, at);
+		assert_string_equal(v, want);
+	}
+	kvp_pool_get_stats(fx->set, &st0);
+	assert_int_equal(kvp_pool_enumerate(fx->set, 0, 0xffffffffu, k,
+					    sizeof(k), v, sizeof(v)),
+			 KVP_POOL_ENOTFOUND);
+	assert_int_equal(kvp_pool_enumerate(fx->set, 0, 900, k, sizeof(k), v,
+					    sizeof(v)), KVP_POOL_ENOTFOUND);
 	kvp_pool_get_stats(fx->set, &st);
-	assert_true(st.bad_records >= 2);
+	assert_int_equal(st.loads - st0.loads, 2);
 }
 
 #define WRITERS 2
@@ -390,6 +462,8 @@ static void test_record_parse(void **state)
 	assert_false(kvp_pool_utf8_valid("\xf4\x90\x80\x80", 4));
 	assert_false(kvp_pool_utf8_valid("\xc0\xaf", 2));
 	assert_false(kvp_pool_utf8_valid("\xe0\x80\xaf", 3));
+	assert_false(kvp_pool_utf8_valid("a\0b", 3));
+	assert_true(kvp_pool_utf8_valid("a\xc3\xa9", 3));
 }
 
 int main(void)
@@ -409,6 +483,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_records, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_enumerate_one_load, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup,
 						teardown),
