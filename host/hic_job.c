@@ -1,14 +1,18 @@
 /* Requests that wait for the guest: shutdown, KVP operations and the
  * auto pool refresh (VSS backups in hic_vss.c). One queue per service;
  * the head job is active and owns the engine's one open transaction. A
- * control client's reply is written when the job ends. */
+ * control client's reply is written when the job ends. Also the checks
+ * of the guest's IP information text (hic_text.h). */
 #include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
 #include "hic_priv.h"
+#include "hic_text.h"
 #include "ic/ic_utf.h"
 #include "rt_log.h"
 
@@ -143,13 +147,57 @@ static int job_start(struct hic_svc *s, struct hic_job *j)
 	return VMB_EINVAL;
 }
 
+/* UTF-16 units of UTF-8 text: one per sequence, two for a 4-byte one. */
+static size_t utf16_units(const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		n += ((*p & 0xc0) != 0x80) + (*p >= 0xf0);
+	return n;
+}
+
+/* Units a UTF-16 wire field of bytes holds besides its NUL. */
+#define UNITS(bytes) ((bytes) / 2 - 1)
+
+/* The request of j did not fit the wire: which string of it, and how
+ * much its field holds. */
+static void too_long(const struct hic_job *j, char *err, size_t cap)
+{
+	const struct kvp_data *d = &j->kvp;
+	const char *what = "request";
+	unsigned units = 0;
+
+	if (j->kind == HIC_JOB_STOP) {
+		what = "shutdown reason";
+		units = UNITS(IC_SD_MSG_BYTES);
+	} else if (j->kind == HIC_JOB_KVP && (d->op == KVP_OP_GET_IP_INFO ||
+					      d->op == KVP_OP_SET_IP_INFO)) {
+		/* hic_ctl sizes the address lists to their fields. */
+		what = "adapter id";
+		units = UNITS(KVP_ADAPTER_ID_BYTES);
+	} else if (j->kind == HIC_JOB_KVP &&
+		   (d->op != KVP_OP_SET ||
+		    utf16_units(d->key) > UNITS(KVP_KEY_BYTES))) {
+		what = "KVP key";
+		units = UNITS(KVP_KEY_BYTES);
+	} else if (j->kind == HIC_JOB_KVP) {
+		what = "KVP value";
+		units = UNITS(KVP_VALUE_BYTES);
+	}
+	if (units)
+		snprintf(err, cap, "%s too long for the wire (it holds %u "
+			 "UTF-16 units)", what, units);
+	else
+		snprintf(err, cap, "%s too long for the wire", what);
+}
+
 static void start_failed(struct hic_svc *s, struct hic_job *j, int rc)
 {
 	char err[160];
 
 	if (rc == VMB_EMSGSIZE)
-		snprintf(err, sizeof(err), "too long for the wire (a KVP key "
-			 "holds 255 UTF-16 units, a value 1023)");
+		too_long(j, err, sizeof(err));
 	else if (rc <= IC_UTF_EODD && rc >= IC_UTF_ENUL)
 		snprintf(err, sizeof(err), "not valid UTF-8: %s",
 			 ic_utf_strerror(rc));
@@ -232,6 +280,28 @@ static bool mismatch(struct hic_svc *s, struct hic_job *j, int rc,
 
 /* ---- kvp ip get: the answer in either wire form, as ADDR/PREFIX ---- */
 
+/* Text built as snprintf builds it: what fits goes into p[cap], len
+ * counts the whole. */
+struct text_buf {
+	char *p;
+	size_t cap, len;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+text_put(struct text_buf *b, const char *fmt, ...)
+{
+	bool room = b->len < b->cap;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(room ? b->p + b->len : NULL, room ? b->cap - b->len : 0,
+		      fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		b->len += (size_t)n;
+}
+
 static int mask_prefix(const uint8_t m[4])
 {
 	uint32_t v = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 |
@@ -242,8 +312,8 @@ static int mask_prefix(const uint8_t m[4])
 	return (n ? ~0u << (32 - n) : 0) == v ? n : -1;
 }
 
-static bool put_addr(FILE *out, const char *label, int af, const void *a,
-		     int plen)
+static bool put_addr(struct text_buf *b, const char *label, int af,
+		     const void *a, int plen)
 {
 	char t[INET6_ADDRSTRLEN];
 
@@ -251,48 +321,41 @@ static bool put_addr(FILE *out, const char *label, int af, const void *a,
 	    plen > (af == AF_INET ? 32 : 128))
 		return false;
 	if (plen >= 0)
-		fprintf(out, "%-9s %s/%d\n", label, t, plen);
+		text_put(b, "%-9s %s/%d\n", label, t, plen);
 	else
-		fprintf(out, "%-9s %s\n", label, t);
+		text_put(b, "%-9s %s\n", label, t);
 	return true;
 }
 
-static bool ip_print_bin(FILE *out, const struct kvp_ip *ip)
+static bool bin_counts_fit(const struct kvp_ip *ip)
 {
-	bool ok = true;
+	return ip->n_ipv4 <= KVP_BIN_ADDRS && ip->n_ipv6 <= KVP_BIN_ADDRS &&
+	       ip->n_gw4 <= KVP_BIN_GATEWAYS &&
+	       ip->n_gw6 <= KVP_BIN_GATEWAYS &&
+	       ip->n_dns4 <= KVP_BIN_ADDRS && ip->n_dns6 <= KVP_BIN_ADDRS;
+}
+
+static bool ip_text_bin(struct text_buf *b, const struct kvp_ip *ip)
+{
+	bool ok = bin_counts_fit(ip);
 
 	for (uint32_t i = 0; i < ip->n_ipv4 && ok; i++)
-		ok = put_addr(out, "Address:", AF_INET, ip->ipv4[i],
+		ok = put_addr(b, "Address:", AF_INET, ip->ipv4[i],
 			      mask_prefix(ip->ipv4_subnet[i]));
 	for (uint32_t i = 0; i < ip->n_ipv6 && ok; i++)
 		ok = ip->ipv6_prefix[i] <= 128 &&
-		     put_addr(out, "Address:", AF_INET6, ip->ipv6[i],
+		     put_addr(b, "Address:", AF_INET6, ip->ipv6[i],
 			      (int)ip->ipv6_prefix[i]);
-	for (uint32_t i = 0; i < ip->n_gw4; i++)
-		put_addr(out, "Gateway:", AF_INET, ip->gw4[i], -1);
-	for (uint32_t i = 0; i < ip->n_gw6; i++)
-		put_addr(out, "Gateway:", AF_INET6, ip->gw6[i], -1);
-	for (uint32_t i = 0; i < ip->n_dns4; i++)
-		put_addr(out, "DNS:", AF_INET, ip->dns4[i], -1);
-	for (uint32_t i = 0; i < ip->n_dns6; i++)
-		put_addr(out, "DNS:", AF_INET6, ip->dns6[i], -1);
-	return ok;
-}
-
-/* Next item of a ';'-separated list (blanks around items allowed, empty
- * items skipped); false at the end or for an item too long to be one. */
-static bool next_item(const char **p, char *item, size_t cap)
-{
-	size_t n;
-
-	while (**p == ';' || **p == ' ')
-		(*p)++;
-	n = strcspn(*p, "; ");
-	if (!n || n >= cap)
+	if (!ok)
 		return false;
-	memcpy(item, *p, n);
-	item[n] = '\0';
-	*p += n;
+	for (uint32_t i = 0; i < ip->n_gw4; i++)
+		put_addr(b, "Gateway:", AF_INET, ip->gw4[i], -1);
+	for (uint32_t i = 0; i < ip->n_gw6; i++)
+		put_addr(b, "Gateway:", AF_INET6, ip->gw6[i], -1);
+	for (uint32_t i = 0; i < ip->n_dns4; i++)
+		put_addr(b, "DNS:", AF_INET, ip->dns4[i], -1);
+	for (uint32_t i = 0; i < ip->n_dns6; i++)
+		put_addr(b, "DNS:", AF_INET6, ip->dns6[i], -1);
 	return true;
 }
 
@@ -308,53 +371,73 @@ static bool parse_addr(const char *t, int *af, uint8_t a[16])
 	return true;
 }
 
-static bool str_list(FILE *out, const char *label, const char *list)
-{
-	char t[INET6_ADDRSTRLEN + 8];
-	uint8_t a[16];
-	int af;
+/* An item longer than any address spelling is not one. */
+#define ITEM_MAX (INET6_ADDRSTRLEN + 8)
 
-	while (next_item(&list, t, sizeof(t))) {
+static bool str_list(struct text_buf *b, const char *label,
+		     const char *list, size_t len)
+{
+	char t[ITEM_MAX];
+	size_t pos = 0;
+	uint8_t a[16];
+	int af, rc;
+
+	while ((rc = kvp_list_next(list, len, &pos, t, sizeof(t))) == 1) {
 		if (!parse_addr(t, &af, a))
 			return false;
-		put_addr(out, label, af, a, -1);
+		put_addr(b, label, af, a, -1);
 	}
-	return !*list;
+	return rc == 0;
 }
 
-/* An IPv6 subnet of the string form: "64" or "/64"; -2 if not one. */
-static int v6_prefix(const char *m)
+/* Prefix length of the string form's subnet m of an address of family
+ * af (IPv4: a mask, IPv6: a prefix length): -1 for an IPv4 mask that is
+ * not a prefix (the address is shown without one), -2 if m is not a
+ * subnet of af. */
+static int subnet_prefix(int af, const char *m)
 {
-	const char *d = m + (*m == '/');
-	size_t n = strlen(d);
+	uint8_t mb[4];
+	int plen;
 
-	if (!n || n > 3 || strspn(d, "0123456789") != n)
-		return -2;
-	return atoi(d);
+	if (af == AF_INET)
+		return inet_pton(AF_INET, m, mb) == 1 ? mask_prefix(mb) : -2;
+	plen = kvp_prefix6(m);
+	return plen < 0 ? -2 : plen;
 }
 
-/* Every item must be an address with a subnet of its family: the text
- * came from the guest and goes to the host's user as is otherwise. */
-static bool ip_print_str(FILE *out, const struct kvp_ip *ip)
+/* The subnet list pairs with the address list item by item (empty items
+ * skipped in both). */
+static bool ip_text_str(struct text_buf *b, const struct kvp_ip *ip)
 {
-	const char *pa = ip->ip_addr, *pm = ip->subnet;
-	char t[INET6_ADDRSTRLEN + 8], m[INET6_ADDRSTRLEN + 8];
-	uint8_t a[16], mb[4];
-	int af, plen;
+	char t[ITEM_MAX], m[ITEM_MAX];
+	size_t pa = 0, pm = 0;
+	uint8_t a[16];
+	int af, rc;
 
-	while (next_item(&pa, t, sizeof(t))) {
-		if (!parse_addr(t, &af, a) || !next_item(&pm, m, sizeof(m)))
-			return false;
-		if (af == AF_INET)
-			plen = inet_pton(AF_INET, m, mb) == 1 ? mask_prefix(mb)
-							      : -2;
-		else
-			plen = v6_prefix(m);
-		if (!put_addr(out, "Address:", af, a, plen))
+	while ((rc = kvp_list_next(ip->ip_addr, sizeof(ip->ip_addr), &pa, t,
+				   sizeof(t))) == 1) {
+		if (!parse_addr(t, &af, a) ||
+		    kvp_list_next(ip->subnet, sizeof(ip->subnet), &pm, m,
+				  sizeof(m)) != 1 ||
+		    !put_addr(b, "Address:", af, a, subnet_prefix(af, m)))
 			return false;
 	}
-	return !*pa && str_list(out, "Gateway:", ip->gateway) &&
-	       str_list(out, "DNS:", ip->dns);
+	return rc == 0 &&
+	       str_list(b, "Gateway:", ip->gateway, sizeof(ip->gateway)) &&
+	       str_list(b, "DNS:", ip->dns, sizeof(ip->dns));
+}
+
+bool hic_ip_text(const struct kvp_ip *ip, bool binary, char *out,
+		 size_t cap, size_t *len)
+{
+	struct text_buf b = { .p = out, .cap = cap };
+	bool ok;
+
+	if (cap)
+		out[0] = '\0';
+	ok = binary ? ip_text_bin(&b, ip) : ip_text_str(&b, ip);
+	*len = b.len;
+	return ok;
 }
 
 static void ip_result(struct hic_svc *s, struct hic_job *j, int rc,
@@ -363,10 +446,9 @@ static void ip_result(struct hic_svc *s, struct hic_job *j, int rc,
 	bool get = j->kvp.op == KVP_OP_GET_IP_INFO;
 	const char *what = get ? "kvp ip get" : "kvp ip set";
 	const struct kvp_ip *ip = &r->kvp.ip;
-	char *text = NULL;
-	size_t len = 0;
-	bool ok;
-	FILE *f;
+	bool binary = kvp_ip_binary(s->msg);
+	char *text;
+	size_t len;
 
 	if (rc != VMB_OK || r->status != IC_S_OK) {
 		fail_status(s, j, what, rc, r->status);
@@ -381,25 +463,23 @@ static void ip_result(struct hic_svc *s, struct hic_job *j, int rc,
 		hic_job_finish(s, j, true, NULL);
 		return;
 	}
-	/* Into a buffer of its own: a refused answer shows nothing of it. */
-	f = open_memstream(&text, &len);
-	if (!f) {
-		hic_job_finish(s, j, false, "kvp ip get: out of memory");
-		return;
-	}
-	fprintf(f, "%-9s %s\n%-9s %s\n", "Adapter:", j->kvp.ip.adapter_id,
-		"DHCP:", ip->dhcp ? "Enabled" : "Disabled");
-	ok = s->msg.major >= 5 ? ip_print_bin(f, ip) : ip_print_str(f, ip);
-	fclose(f);
-	if (ok)
-		fwrite(text, 1, len, j->out);
-	free(text);
-	if (!ok) {
+	/* Sized first: a refused answer shows nothing of it. */
+	if (!hic_ip_text(ip, binary, NULL, 0, &len)) {
 		hic_answer_refuse(s, VMB_BAD_FIELD);
 		hic_job_finish(s, j, false, "kvp ip get: the guest's answer "
 			       "holds something that is not an address");
 		return;
 	}
+	text = malloc(len + 1);
+	if (!text) {
+		hic_job_finish(s, j, false, "kvp ip get: out of memory");
+		return;
+	}
+	hic_ip_text(ip, binary, text, len + 1, &len);
+	fprintf(j->out, "%-9s %s\n%-9s %s\n%s", "Adapter:",
+		j->kvp.ip.adapter_id, "DHCP:",
+		ip->dhcp ? "Enabled" : "Disabled", text);
+	free(text);
 	hic_job_finish(s, j, true, NULL);
 }
 
