@@ -15,6 +15,9 @@
 
 #define NS_PER_MS 1000000ull
 
+/* Malformed NEGOTIATE answers before the host gives up on a session. */
+#define HIC_NEG_TRIES 3
+
 static int hic_create(struct hdev *d);
 static void hic_destroy(struct hdev *d);
 static uint32_t hic_open(struct hvm_chan *c);
@@ -205,14 +208,34 @@ void hic_ts_send(struct hic_svc *s)
 
 /* ---- answers ---- */
 
+/* "No common version" is the guest's final word for the session. A
+ * malformed answer (counted by the engine) may be a passing fault: the
+ * host proposes again at the next period, HIC_NEG_TRIES times at most.
+ * Giving up leaves started set, so nothing proposes again until the
+ * channel opens anew. */
+static void neg_refused(struct hic_svc *s, int rc)
+{
+	if (rc == VMB_ENOTSUP) {
+		rt_warn("ic", "%s: negotiation failed: no common version",
+			s->info->name);
+		return;
+	}
+	if (++s->neg_bad >= HIC_NEG_TRIES) {
+		rt_warn("ic", "%s: negotiation failed: malformed answer (%u "
+			"of %u); giving up", s->info->name, s->neg_bad,
+			HIC_NEG_TRIES);
+		return;
+	}
+	s->started = false;
+	rt_warn("ic", "%s: negotiation failed: malformed answer (%u of %u); "
+		"proposing again", s->info->name, s->neg_bad, HIC_NEG_TRIES);
+}
+
 static void on_negotiated(struct hic_svc *s, int rc,
 			  const struct ic_host_result *r)
 {
 	if (rc != VMB_OK || !r->negotiated) {
-		s->neg_failed = true;
-		rt_warn("ic", "%s: negotiation failed: %s", s->info->name,
-			rc == VMB_ENOTSUP ? "no common version"
-					  : "malformed answer");
+		neg_refused(s, rc);
 		return;
 	}
 	s->answered = true;
@@ -365,7 +388,7 @@ static void free_results(struct hic_svc *s)
 static void session_reset(struct hic_svc *s)
 {
 	s->started = false;
-	s->neg_failed = false;
+	s->neg_bad = 0;
 	s->answered = false;
 	s->lost = false;
 	s->negotiated = false;
@@ -586,6 +609,7 @@ static void tick(struct rt_loop *l, int fd, uint32_t events, void *arg)
 	(void)events;
 	for (unsigned k = 0; k < HIC__COUNT; k++)
 		svc_tick(&ic->svc[k], now);
+	hic_vss_reap(ic);
 }
 
 /* ---- registry ---- */
@@ -710,8 +734,10 @@ void hic_fini(struct hvm *vm)
 
 		hic_job_abort_all(s, "the host is shutting down");
 		free_results(s);
-		pthread_mutex_destroy(&s->lock);
 	}
+	hic_vss_fini(ic);
+	for (unsigned k = 0; k < HIC__COUNT; k++)
+		pthread_mutex_destroy(&ic->svc[k].lock);
 	hic_intrinsic_clear(ic);
 	free(ic);
 	vm->ic = NULL;

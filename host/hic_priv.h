@@ -84,7 +84,7 @@ struct hic_svc {
 	struct hdev *dev;      /* offered device, NULL when none */
 	struct hvm_chan *chan; /* open channel, NULL when none */
 	bool started;          /* NEGOTIATE sent on this session */
-	bool neg_failed;       /* no common version this session */
+	uint32_t neg_bad;      /* malformed NEGOTIATE answers this session */
 	uint32_t session;      /* bumped at each open */
 
 	/* Shared with the channel worker. */
@@ -120,6 +120,8 @@ struct hic_svc {
 	uint8_t buf[IC_MSG_MAX]; /* request being built */
 };
 
+struct hic_cmd;
+
 struct hic {
 	struct hvm *vm;
 	struct hic_cfg cfg;
@@ -129,6 +131,7 @@ struct hic {
 	struct hic_kv intrinsic[HIC_INTRINSIC_MAX];
 	unsigned n_intrinsic;
 	uint64_t intrinsic_ms; /* when read; 0: never */
+	struct hic_cmd *cmds;  /* backup commands not yet reaped */
 };
 
 uint64_t hic_now_ns(void);
@@ -179,9 +182,15 @@ void hic_put_guest_text(FILE *out, const char *text, const char *end);
 int hic_vss_start(struct hic_svc *s, struct hic_job *j);
 void hic_vss_result(struct hic_svc *s, struct hic_job *j, int rc,
 		    const struct ic_host_result *r);
+/* Kills the job's backup command, if any, without waiting for it. */
 void hic_vss_cleanup(struct hic_svc *s, struct hic_job *j);
 /* Periodic: stop a backup command that outlived its time limit. */
 void hic_vss_tick(struct hic_svc *s, uint64_t now);
+/* Periodic: reap backup commands that have no pidfd watch. */
+void hic_vss_reap(struct hic *ic);
+/* Host stopping, after every job ended: kill and reap what is left,
+ * waiting a moment at most. */
+void hic_vss_fini(struct hic *ic);
 
 void hic_intrinsic_clear(struct hic *ic);
 

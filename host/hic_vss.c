@@ -2,9 +2,16 @@
  * that the guest can take part, FREEZE quiesces its file systems, the
  * host's snapshot step (hvis-host --backup-cmd) runs as a child process
  * watched by the loop, and THAW ends it. Once a FREEZE went out a THAW
- * always follows, whatever failed, so the guest is never left frozen. */
+ * always follows, whatever failed, so the guest is never left frozen.
+ *
+ * The loop thread never waits for the command: one that writes into the
+ * frozen file system sleeps uninterruptibly, and SIGKILL ends it only
+ * after the thaw. A command that is stopped (time limit, job aborted) is
+ * killed and let go of: its pidfd stays on the loop until the child can
+ * be reaped, whether or not the backup it belonged to has ended. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -18,6 +25,9 @@
 #include "rt_log.h"
 
 extern char **environ;
+
+/* How long a stopping host waits for its killed backup commands. */
+#define HIC_CMD_REAP_MS 1000
 
 static int build_vss(struct ic_host *h, const void *arg, uint8_t *out,
 		     size_t cap, size_t *len)
@@ -62,41 +72,68 @@ static void progress(const struct hic_job *j, const char *what)
 		hvm_ctl_write(j->fd, line, (size_t)n);
 }
 
-static void thaw(struct hic_svc *s, struct hic_job *j)
+/* False when the THAW could not be sent: the job has ended then. */
+static bool thaw(struct hic_svc *s, struct hic_job *j)
 {
 	progress(j, "thawing the guest's file systems");
 	j->step = HIC_VSS_THAW;
 	if (send_op(s, VSS_OP_THAW)) {
 		fail(j, "thaw", NULL, VMB_OK);
 		hic_job_finish(s, j, false, j->fail);
+		return false;
 	}
+	return true;
 }
 
-static void snapshot_done(struct rt_loop *l, int fd, uint32_t events,
-			  void *arg)
-{
-	struct hic_svc *s = arg;
-	struct hic_job *j = s->job_active ? s->jobs : NULL;
-	int st = 0;
-	pid_t w;
+/* A backup command not yet reaped. On ic->cmds from its start until
+ * waitpid collected it; watched through its pidfd, or by the periodic
+ * sweep when it has none (pidfd_open or the watch failed). */
+struct hic_cmd {
+	struct hic_cmd *next;
+	struct hic_svc *s;
+	pid_t pid;
+	int pidfd; /* -1: none */
+};
 
-	(void)events;
-	if (!j || j->pidfd != fd)
+static void cmd_free(struct hic_cmd *c)
+{
+	struct hic_cmd **pp;
+
+	for (pp = &c->s->ic->cmds; *pp && *pp != c; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = c->next;
+	if (c->pidfd >= 0) {
+		rt_loop_del(c->s->ic->vm->loop, c->pidfd);
+		close(c->pidfd);
+	}
+	free(c);
+}
+
+/* The command was reaped (w > 0) or cannot be (w < 0): if the snapshot
+ * step still waits for it, that step ends; a command that was let go of
+ * is only logged. */
+static void cmd_ended(struct hic_cmd *c, pid_t w, int st)
+{
+	struct hic_svc *s = c->s;
+	struct hic_job *j = s->job_active ? s->jobs : NULL;
+	pid_t pid = c->pid;
+	int err = errno;
+
+	cmd_free(c);
+	/* An unreaped child's pid is not reused, so the match is exact. */
+	if (!j || j->kind != HIC_JOB_BACKUP || j->step != HIC_VSS_SNAPSHOT ||
+	    j->pid != pid) {
+		rt_info("ic", "VSS: stopped backup command (pid %d) reaped",
+			(int)pid);
 		return;
-	/* The pidfd is readable once the child exited, so 0 cannot last; an
-	 * error (the child reaped elsewhere) must end the step too, or the
-	 * still-readable pidfd would spin the loop. */
-	w = waitpid(j->pid, &st, WNOHANG);
-	if (w == 0)
-		return;
-	rt_loop_del(l, fd);
-	close(fd);
+	}
 	j->pidfd = -1;
 	j->pid = 0;
 	j->snap_status = st;
 	if (w < 0 && !j->fail[0])
 		snprintf(j->fail, sizeof(j->fail),
-			 "backup command: no exit status: %s", strerror(errno));
+			 "backup command: no exit status: %s", strerror(err));
 	else if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !j->fail[0])
 		snprintf(j->fail, sizeof(j->fail),
 			 "backup command failed (%s %d)",
@@ -105,9 +142,30 @@ static void snapshot_done(struct rt_loop *l, int fd, uint32_t events,
 	thaw(s, j);
 }
 
-/* The command leads a process group of its own, so that a time limit
- * stops whatever it started too (sh -c "a | b", a snapshot tool's
- * helpers). */
+/* Whether the command is gone now (reaped, or impossible to reap). */
+static bool cmd_try_reap(struct hic_cmd *c)
+{
+	int st = 0;
+	pid_t w = waitpid(c->pid, &st, WNOHANG);
+
+	if (w == 0)
+		return false;
+	cmd_ended(c, w, st);
+	return true;
+}
+
+static void cmd_readable(struct rt_loop *l, int fd, uint32_t events,
+			 void *arg)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	/* The pidfd is readable once the child exited, so "not yet" cannot
+	 * last; an error (the child reaped elsewhere) ends the command too,
+	 * or the still-readable pidfd would spin the loop. */
+	cmd_try_reap(arg);
+}
+
 /* The host's environment plus HVIS_VM=name, built for the child: setenv
  * would change it under the host's other threads. NULL if out of memory. */
 static char **cmd_env(const char *vm_name, char *var, size_t cap)
@@ -128,6 +186,9 @@ static char **cmd_env(const char *vm_name, char *var, size_t cap)
 	return env;
 }
 
+/* The command leads a process group of its own, so that a time limit
+ * stops whatever it started too (sh -c "a | b", a snapshot tool's
+ * helpers). */
 static int spawn_cmd(const char *cmd, const char *vm_name, pid_t *pid)
 {
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
@@ -152,6 +213,37 @@ static int spawn_cmd(const char *cmd, const char *vm_name, pid_t *pid)
 	return -rc;
 }
 
+/* Start cmd, on ic->cmds and watched. 0 or -errno (nothing started). */
+static int cmd_start(struct hic_svc *s, struct hic_job *j, const char *cmd)
+{
+	struct hic_cmd *c = calloc(1, sizeof(*c));
+	struct hic *ic = s->ic;
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	rc = spawn_cmd(cmd, ic->vm->cfg.name, &c->pid);
+	if (rc) {
+		free(c);
+		return rc;
+	}
+	c->s = s;
+	c->next = ic->cmds;
+	ic->cmds = c;
+	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	if (c->pidfd >= 0 && rt_loop_add(ic->vm->loop, c->pidfd, EPOLLIN,
+					 cmd_readable, c)) {
+		close(c->pidfd);
+		c->pidfd = -1;
+	}
+	if (c->pidfd < 0)
+		rt_warn("ic", "VSS: backup command (pid %d) not watched; "
+			"polled each period", (int)c->pid);
+	j->pid = c->pid;
+	j->pidfd = c->pidfd;
+	return 0;
+}
+
 /* The guest is frozen: run the snapshot step, then thaw. */
 static void snapshot(struct hic_svc *s, struct hic_job *j)
 {
@@ -168,17 +260,9 @@ static void snapshot(struct hic_svc *s, struct hic_job *j)
 		return;
 	}
 	progress(j, "guest frozen, running the snapshot command");
-	rc = spawn_cmd(cmd, s->ic->vm->cfg.name, &j->pid);
-	if (rc == 0) {
-		j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
-		rc = j->pidfd < 0 ? -errno
-				  : rt_loop_add(s->ic->vm->loop, j->pidfd,
-						EPOLLIN, snapshot_done, s);
-		if (rc == 0)
-			return;
-		hic_vss_cleanup(s, j);
-	}
-	j->pid = 0;
+	rc = cmd_start(s, j, cmd);
+	if (rc == 0)
+		return;
 	fail(j, "cannot start the backup command", NULL, VMB_OK);
 	rt_err("ic", "backup command: %s", strerror(-rc));
 	thaw(s, j);
@@ -196,8 +280,11 @@ static void report(struct hic_svc *s, struct hic_job *j)
 	uint64_t now = hic_now_ns();
 	const char *cmd = s->ic->cfg.backup_cmd;
 
-	fprintf(j->out, "Backup: guest file systems frozen, snapshot taken, "
-		"thawed\n");
+	/* The guest says only that its freeze and thaw succeeded, not
+	 * which file systems (if any) it froze. */
+	fprintf(j->out, "Backup: guest froze its file systems (reported OK), "
+		"%s, guest thawed\n",
+		cmd ? "snapshot taken" : "no snapshot command");
 	fprintf(j->out, "  hot-backup flags:  0x%08x\n", j->hbu_flags);
 	if (cmd)
 		fprintf(j->out, "  snapshot command:  %s (exit %d)\n", cmd,
@@ -253,29 +340,58 @@ void hic_vss_result(struct hic_svc *s, struct hic_job *j, int rc,
 	}
 }
 
-/* Kill the command's whole process group and reap the command; its
- * wait status is returned. */
-static int kill_cmd(struct hic_svc *s, struct hic_job *j)
+/* Stop the job's command without waiting for it: kill its whole process
+ * group and let go of it. It stays on ic->cmds, reaped when it is gone,
+ * which may be only after the guest thawed. */
+static void stop_cmd(struct hic_job *j)
 {
-	int st = 0;
-
-	if (j->pidfd >= 0) {
-		rt_loop_del(s->ic->vm->loop, j->pidfd);
-		close(j->pidfd);
-		j->pidfd = -1;
-	}
-	if (j->pid > 0) {
-		kill(-j->pid, SIGKILL);
-		waitpid(j->pid, &st, 0);
-		j->pid = 0;
-	}
-	return st;
+	if (j->pid <= 0)
+		return;
+	kill(-j->pid, SIGKILL);
+	j->pid = 0;
+	j->pidfd = -1;
 }
 
 /* The job ends early (or normally): stop a backup command still running. */
 void hic_vss_cleanup(struct hic_svc *s, struct hic_job *j)
 {
-	kill_cmd(s, j);
+	(void)s;
+	stop_cmd(j);
+}
+
+/* The periodic sweep for commands without a pidfd. */
+void hic_vss_reap(struct hic *ic)
+{
+	struct hic_cmd *c = ic->cmds, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (c->pidfd < 0)
+			cmd_try_reap(c);
+	}
+}
+
+/* Host stopping, the jobs already ended (their commands killed): reap
+ * what dies within HIC_CMD_REAP_MS; a command still caught in a frozen
+ * file system is left to init when the host exits. */
+void hic_vss_fini(struct hic *ic)
+{
+	uint64_t end = hic_now_ns() + HIC_CMD_REAP_MS * 1000000ull;
+
+	while (ic->cmds) {
+		struct hic_cmd *c = ic->cmds;
+		uint64_t now = hic_now_ns();
+		struct pollfd p = { .fd = c->pidfd, .events = POLLIN };
+
+		kill(-c->pid, SIGKILL);
+		if (c->pidfd >= 0 && now < end)
+			poll(&p, 1, (int)((end - now) / 1000000ull));
+		if (cmd_try_reap(c))
+			continue;
+		rt_warn("ic", "VSS: backup command (pid %d) still not gone; "
+			"left to init", (int)c->pid);
+		cmd_free(c);
+	}
 }
 
 void hic_vss_tick(struct hic_svc *s, uint64_t now)
@@ -287,11 +403,13 @@ void hic_vss_tick(struct hic_svc *s, uint64_t now)
 	if (!j || j->kind != HIC_JOB_BACKUP || j->step != HIC_VSS_SNAPSHOT ||
 	    j->pid <= 0 || now - j->snap_start_ns < limit * 1000000ull)
 		return;
-	j->snap_status = kill_cmd(s, j);
 	snprintf(buf, sizeof(buf), "backup command killed after the time "
 		 "limit (%.1f s)", limit / 1e3);
 	rt_warn("ic", "VSS: %s", buf);
 	if (!j->fail[0])
 		snprintf(j->fail, sizeof(j->fail), "%s", buf);
-	thaw(s, j);
+	/* THAW first: a command blocked in a write to the frozen file
+	 * system dies of the SIGKILL only once the guest thawed. */
+	if (thaw(s, j))
+		stop_cmd(j);
 }

@@ -704,43 +704,81 @@ static void negotiate_garbage(struct eg *e)
 	close_chan(e, c);
 }
 
-/* Answers that end the negotiation without an agreement: one session
- * each (the host negotiates once per open). */
-static void negotiate_refused(struct eg *e)
+/* Garbled answers to NEGOTIATE, kind i of NEG_GARBLED. */
+#define NEG_GARBLED 3
+
+static void garble_negotiate(struct req *q, unsigned i)
 {
+	if (i == 0) {
+		put16(q->a, OFF_BODY + 12, 9);
+	} else if (i == 1) {
+		put16(q->a, OFF_BODY, 2);
+		put16(q->a, OFF_BODY + 2, 2);
+	} else {
+		cut_body(q, 12);
+	}
+}
+
+/* Answer the next NEGOTIATE with garbled kind i: counted, and the
+ * service neither OK nor showing versions. */
+static void negotiate_garbled(struct eg *e, unsigned i)
+{
+	static const char *const what[NEG_GARBLED] = {
+		"a message version never offered",
+		"counts 2/2 for one pick each",
+		"counts 1/1 without the versions" };
+	static const enum vmb_bad why[NEG_GARBLED] = {
+		VMB_BAD_VERSION, VMB_BAD_FIELD, VMB_BAD_TRUNCATED };
 	struct ch *c = &e->ch[HB];
 	struct req *q;
 	struct row rows[NSVC];
 
-	for (unsigned i = 0; i < 3; i++) {
-		static const char *const what[] = {
-			"a message version never offered",
-			"counts 2/2 for one pick each",
-			"counts 1/1 without the versions" };
-		static const enum vmb_bad why[] = {
-			VMB_BAD_VERSION, VMB_BAD_FIELD, VMB_BAD_TRUNCATED };
+	eu_step("  answer: %s", what[i]);
+	q = expect_req(c, IC_MSG_NEGOTIATE, IC_S_OK, NULL);
+	garble_negotiate(q, i);
+	answer(c, q);
+	expect_bad(e, HB, why[i], 1);
+	status_now(e, HB, "No Contact");
+	read_rows(e, rows);
+	EU_CHECK(strcmp(rows[HB].fw, "-") == 0, "versions shown: %s",
+		 rows[HB].fw);
+}
 
-		eu_step("negotiate: %s", what[i]);
-		open_chan(e, c);
-		q = expect_req(c, IC_MSG_NEGOTIATE, IC_S_OK, NULL);
-		if (i == 0) {
-			put16(q->a, OFF_BODY + 12, 9);
-		} else if (i == 1) {
-			put16(q->a, OFF_BODY, 2);
-			put16(q->a, OFF_BODY + 2, 2);
-		} else {
-			cut_body(q, 12);
-		}
-		answer(c, q);
-		expect_bad(e, HB, why[i], 1);
-		status_now(e, HB, "No Contact");
-		read_rows(e, rows);
-		EU_CHECK(strcmp(rows[HB].fw, "-") == 0, "versions shown: %s",
-			 rows[HB].fw);
-		/* No probes on a channel that never negotiated. */
-		no_request(c, 300);
-		close_chan(e, c);
-	}
+/* A garbled answer to NEGOTIATE may be a passing fault: the host counts
+ * it and proposes again at its next period (200 ms here), three times in
+ * all per session. "No common version" ends the session's negotiation at
+ * once. No probes on a channel that never negotiated. */
+static void negotiate_refused(struct eg *e)
+{
+	struct ch *c = &e->ch[HB];
+	struct req *q;
+
+	eu_step("negotiate: two garbled answers, then a good one");
+	open_chan(e, c);
+	for (unsigned i = 0; i < NEG_GARBLED - 1; i++)
+		negotiate_garbled(e, i);
+	answer(c, expect_req(c, IC_MSG_NEGOTIATE, IC_S_OK, NULL));
+	status_is(e, HB, "OK");
+	close_chan(e, c);
+
+	eu_step("negotiate: three garbled answers: the host gives up");
+	open_chan(e, c);
+	for (unsigned i = 0; i < NEG_GARBLED; i++)
+		negotiate_garbled(e, i);
+	no_request(c, 700);
+	status_now(e, HB, "No Contact");
+	close_chan(e, c);
+
+	eu_step("negotiate: no common version (counts 0/0): final");
+	open_chan(e, c);
+	q = expect_req(c, IC_MSG_NEGOTIATE, IC_S_OK, NULL);
+	put16(q->a, OFF_BODY, 0);
+	put16(q->a, OFF_BODY + 2, 0);
+	answer(c, q);
+	no_request(c, 700);
+	status_now(e, HB, "No Contact");
+	check_counters(e);
+	close_chan(e, c);
 }
 
 /* ---- heartbeat ---- */
@@ -1154,7 +1192,8 @@ static void vss(struct eg *e)
 	fd = ctl_start(e, "vm backup\n");
 	for (unsigned i = 0; i < 3; i++)
 		answer(c, expect_req(c, IC_MSG_VSS, IC_S_OK, NULL));
-	ctl_ok(fd, "Backup: guest file systems frozen, snapshot taken");
+	ctl_ok(fd, "Backup: guest froze its file systems (reported OK), no "
+	       "snapshot command, guest thawed");
 	status_is(e, VSS, "OK");
 	close_chan(e, c);
 }
@@ -1167,23 +1206,26 @@ static void vss(struct eg *e)
 static void ctl_clients(struct eg *e)
 {
 	static char big[9000];
-	uint64_t t0, answered = 0;
+	uint64_t t0, after = 0;
+	bool answered = false;
 	int slow, fd;
 
 	eu_step("control: a request trickled a byte every 250 ms");
 	slow = eu_ctl_send(e->ctl, "v");
 	fd = eu_ctl_send(e->ctl, "vm services\n");
 	t0 = eu_now_ms();
+	/* An answer within the first millisecond is one too. */
 	for (unsigned i = 0; i < 12 && !answered; i++) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
 		send(slow, "m", 1, MSG_NOSIGNAL);
-		if (poll(&p, 1, 250) > 0)
-			answered = eu_now_ms() - t0;
+		answered = poll(&p, 1, 250) > 0;
+		after = eu_now_ms() - t0;
 	}
-	EU_CHECK(answered && answered < 2000, "the host served nobody while "
-		 "a client trickled (answer after %llu ms)",
-		 (unsigned long long)answered);
+	EU_CHECK(answered && after < 2000, "the host served nobody while "
+		 "a client trickled (%s after %llu ms)",
+		 answered ? "answered" : "no answer",
+		 (unsigned long long)after);
 	ctl_ok(fd, "Heartbeat");
 	close(slow);
 

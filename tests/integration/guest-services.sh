@@ -126,7 +126,8 @@ printf '%s\n' "Backup: asking the guest whether it can take part" \
 	"Backup: guest frozen, no snapshot command" \
 	"Backup: thawing the guest's file systems" | cmp -s - "$T/b.err" ||
 	fail "backup progress: $(cat "$T/b.err")"
-grep -q '^Backup: guest file systems frozen' "$T/b.out" || fail "backup report: $(cat "$T/b.out")"
+grep -q '^Backup: guest froze its file systems (reported OK), no snapshot command, guest thawed$' "$T/b.out" ||
+	fail "backup report: $(cat "$T/b.out")"
 log_has "$GUEST_LOG" "thawed (0 filesystems were frozen)" || fail "default backup froze something"
 stop_proc "$GUEST_PID" guest
 
@@ -140,14 +141,18 @@ loop_down() {
 	LOOPDEV=
 }
 trap 'loop_down; cleanup' EXIT
-if [ "$(id -u)" -ne 0 ] || [ ! -e /dev/loop-control ] ||
-	! command -v mkfs.ext4 >/dev/null; then
-	echo "guest services: ok (real-filesystem backup skipped: needs root)"
-	exit 0
-fi
+# Where that cannot run the test is skipped (77), not passed: everything
+# above passed, but the backup of a real file system was not tested.
+skip_loop() {
+	echo "SKIP: guest services passed, real-filesystem backup not run: $*"
+	exit 77
+}
+[ "$(id -u)" -eq 0 ] || skip_loop "needs root"
+[ -e /dev/loop-control ] || skip_loop "no loop devices"
+command -v mkfs.ext4 >/dev/null || skip_loop "no mkfs.ext4"
 mkdir "$T/mnt"
 truncate -s 16M "$T/img" && mkfs.ext4 -q "$T/img" || fail "mkfs"
-LOOPDEV=$(losetup -f --show "$T/img") || fail "losetup"
+LOOPDEV=$(losetup -f --show "$T/img") || skip_loop "no free loop device"
 mount "$LOOPDEV" "$T/mnt" || fail "mount"
 : >"$HOST_LOG"; : >"$GUEST_LOG"
 rm -f "$T/ctl.sock" "$T/vmbus.sock"

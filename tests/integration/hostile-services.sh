@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A hostile guest on the integration service channels (evil_ic_guest)
-# against a real hvis-host: malformed answers to NEGOTIATE, heartbeat
+# against a real hvis-host: malformed answers to NEGOTIATE (the host
+# proposes again, a few times at most), heartbeat
 # probes, time samples, Stop-VM, KVP (values, pools, IP info) and VSS,
 # each counted by reason, the status never OK after garbage, every pending
 # hvis-ctl request failed rather than left hanging. Then a normal guest
@@ -19,7 +20,12 @@ cat "$T/evil.log"
 kill -0 "$HOST_PID" 2>/dev/null || fail "host died"
 wait_until 5 bash -c "'$CTL_BIN' --dir '$T' vm show | grep -q '^State: *Off'" ||
 	fail "host did not notice the evil guest leaving"
-log_has "$HOST_LOG" "Heartbeat: negotiation failed" || fail "negotiation failure not logged"
+log_has "$HOST_LOG" "Heartbeat: negotiation failed: malformed answer (1 of 3); proposing again" ||
+	fail "negotiation retry not logged"
+log_has "$HOST_LOG" "Heartbeat: negotiation failed: malformed answer (3 of 3); giving up" ||
+	fail "negotiation given up not logged"
+log_has "$HOST_LOG" "Heartbeat: negotiation failed: no common version" ||
+	fail "no common version not logged"
 log_has "$HOST_LOG" "Lost Communication (malformed answer)" || fail "garbage not logged"
 ctl vm services >"$T/before"
 for s in "${ALL_SERVICES[@]}"; do

@@ -4,7 +4,8 @@
 # step runs (sleep 2) blocks until the thaw and then completes; a failing
 # pre-freeze hook makes `vm backup` report the guest's failure and leaves
 # nothing frozen; a backup command past --backup-timeout is killed with
-# its process group and the guest thawed. Needs root (loop devices,
+# its process group and the guest thawed; a command blocked in the frozen
+# file system never stalls the host. Needs root (loop devices,
 # FIFREEZE): skipped otherwise.
 source "$(dirname "$0")/services-common.sh"
 
@@ -50,7 +51,7 @@ sleep 0.5
 wait "$bpid"; rc=$?
 tb=$(now_ms)
 [ "$rc" -eq 0 ] || fail "backup failed: $(cat "$T/backup.out")"
-grep -q '^Backup: guest file systems frozen, snapshot taken, thawed' "$T/backup.out" ||
+grep -q '^Backup: guest froze its file systems (reported OK), snapshot taken, guest thawed$' "$T/backup.out" ||
 	fail "backup output: $(cat "$T/backup.out")"
 grep -q 'snapshot command:  sleep 2 (exit 0)' "$T/backup.out" || fail "snapshot line"
 wait_until 5 test -s "$T/write.done" || fail "write still blocked after thaw"
@@ -97,4 +98,84 @@ wait_until 2 gone "$child" || fail "the command's child $child survived"
 svc_is VSS OK || fail "VSS status after the time limit: $(svc_status VSS)"
 stop_proc "$GUEST_PID" guest
 stop_proc "$HOST_PID" host
+
+# A backup command caught in a write to the frozen file system sleeps
+# uninterruptibly (D): SIGKILL ends it only after the thaw. The host must
+# never wait for it on its loop thread: at the time limit it sends THAW
+# first, kills the command and answers hvis-ctl at once; the command is
+# reaped when the thaw lets it die (no zombie, no pidfd left open).
+in_d() { [ "$(ps -o stat= -p "$1" | cut -c1)" = D ]; }
+reaped() { [ ! -e "/proc/$1" ]; }
+pidfds() { find "/proc/$HOST_PID/fd" -lname 'anon_inode:\[pidfd\]' | wc -l; }
+STUCK_CMD="echo \$\$ >'$T/cmd.pid'; echo stuck >>'$MNT/stuck'"
+# backup_stuck NAME: `vm backup` (killed after 10 s) in the background
+# as $bpid, its output in NAME.out; waits until the command ($cmd) is
+# blocked in the frozen file system.
+backup_stuck() {
+	rm -f "$T/cmd.pid"
+	timeout -s KILL 10 "$CTL_BIN" --dir "$T" vm backup >"$T/$1.out" 2>&1 &
+	bpid=$!
+	_pids+=("$bpid")
+	wait_until 5 test -s "$T/cmd.pid" || fail "$1: the command did not start"
+	cmd=$(cat "$T/cmd.pid")
+	wait_until 2 in_d "$cmd" ||
+		fail "$1: command not blocked in the frozen fs: $(ps -o stat= -p "$cmd")"
+}
+: >"$HOST_LOG"; : >"$GUEST_LOG"
+start_host --heartbeat-ms 200 --backup-timeout 1 --backup-cmd "$STUCK_CMD"
+start_guest_ic --freeze "$MNT" --freeze-timeout 8
+wait_until 10 svc_is VSS OK || fail "VSS not OK (4)"
+t0=$(now_ms)
+backup_stuck d1
+wait "$bpid"; rc=$?
+dt=$(($(now_ms) - t0))
+[ "$rc" -ne 0 ] && [ "$rc" -ne 137 ] || fail "stuck command: backup exit $rc"
+grep -q 'backup command killed after the time limit (1.0 s)' "$T/d1.out" ||
+	fail "stuck command: $(cat "$T/d1.out")"
+[ "$dt" -le 4000 ] || fail "stuck command: the host answered after $dt ms"
+log_has "$GUEST_LOG" "thawed (1 filesystems were frozen)" ||
+	fail "stuck command: the host did not thaw the guest"
+wait_until 3 reaped "$cmd" || fail "killed command $cmd not reaped: $(ps -o stat= -p "$cmd")"
+log_has "$HOST_LOG" "stopped backup command (pid $cmd) reaped" || fail "reap not logged"
+[ "$(pidfds)" -eq 0 ] || fail "the host keeps $(pidfds) pidfd(s) open"
+svc_is Heartbeat OK || fail "heartbeat after the stuck command: $(svc_status Heartbeat)"
+stop_proc "$GUEST_PID" guest
+stop_proc "$HOST_PID" host
+
+# The guest dies while the command is caught in the frozen file system,
+# so nothing thaws it: the backup fails at once, the host keeps serving
+# and reaps the command once the file system is thawed by hand. Then a
+# host stopping with such a command left does not hang on it either.
+start_host --heartbeat-ms 200 --backup-cmd "$STUCK_CMD"
+start_guest_ic --freeze "$MNT" --freeze-timeout 30
+wait_until 10 svc_is VSS OK || fail "VSS not OK (5)"
+backup_stuck d2
+kill -KILL "$GUEST_PID"
+wait "$GUEST_PID" 2>/dev/null
+t0=$(now_ms)
+wait "$bpid"; rc=$?
+dt=$(($(now_ms) - t0))
+[ "$rc" -ne 0 ] && [ "$rc" -ne 137 ] || fail "guest death: backup exit $rc: $(cat "$T/d2.out")"
+[ "$dt" -le 3000 ] || fail "guest death: the host answered after $dt ms"
+grep -q "error: the guest closed the service's channel" "$T/d2.out" ||
+	fail "guest death: $(cat "$T/d2.out")"
+timeout 3 "$CTL_BIN" --dir "$T" vm show >/dev/null || fail "host not answering"
+in_d "$cmd" || fail "guest death: the command is no longer blocked"
+fsfreeze --unfreeze "$MNT"
+wait_until 3 reaped "$cmd" || fail "command $cmd not reaped after the thaw"
+log_has "$HOST_LOG" "stopped backup command (pid $cmd) reaped" || fail "reap not logged (2)"
+[ "$(pidfds)" -eq 0 ] || fail "guest death: $(pidfds) pidfd(s) left open"
+start_guest_ic --freeze "$MNT" --freeze-timeout 30
+wait_until 10 svc_is VSS OK || fail "VSS not OK (6)"
+backup_stuck d3
+kill -KILL "$GUEST_PID"
+wait "$GUEST_PID" 2>/dev/null
+wait "$bpid"
+t0=$(now_ms)
+stop_proc "$HOST_PID" host
+dt=$(($(now_ms) - t0))
+[ "$dt" -le 5000 ] || fail "host stop took $dt ms"
+log_has "$HOST_LOG" "backup command (pid $cmd) still not gone; left to init" ||
+	fail "host stop: the stuck command not reported"
+fsfreeze --unfreeze "$MNT"
 echo "ok"
