@@ -5,6 +5,7 @@
  * is made from inside the client. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include "rt_log.h"
 
 #define GVB_TICK_MS 10
+/* How long a shutting-down guest waits for UNLOAD_RESPONSE. */
+#define GVB_UNLOAD_MS 500u
 #define GVB_MAX_PKT (64u * 1024 + 4096)
 
 static uint64_t now_ms(void)
@@ -569,7 +572,9 @@ static void cl_modify_result(void *ctx, uint32_t relid, uint32_t status)
 
 static void cl_unloaded(void *ctx)
 {
-	(void)ctx;
+	struct gvb *vb = ctx;
+
+	vb->unloaded = true;
 	rt_info("vmbus", "unloaded");
 }
 
@@ -743,6 +748,67 @@ int gvb_start(struct gvb *vb, const struct gvb_cfg *cfg, struct rt_loop *l,
 	rt_info("vmbus", "attached to %s with %llu MiB of guest memory",
 		cfg->vmbus_path, (unsigned long long)(cfg->mem_size >> 20));
 	return start_client(vb);
+}
+
+/* ---- unload ---- */
+
+/* Only the client reads frames while unloading: channel state no longer
+ * moves, and a vanished host just ends the wait. */
+static void unload_frame(void *arg, struct rt_frame *f)
+{
+	struct gvb *vb = arg;
+
+	if (vmb_le16(f->hdr.type) != RT_FRAME_MSG ||
+	    vmb_le32(f->hdr.conn_id) != VMB_MSG_SINT) {
+		vb->xport_bad++;
+		return;
+	}
+	vmb_client_input(&vb->cl, f->payload, vmb_le32(f->hdr.len));
+}
+
+static void unload_gone(void *arg, const char *why)
+{
+	struct gvb *vb = arg;
+
+	rt_warn("vmbus", "host gone while unloading: %s", why);
+	vb->unloaded = true;
+}
+
+/* UNLOAD, as a guest does on its way down: the host drops every channel
+ * and GPADL at once and answers. Waits GVB_UNLOAD_MS at most. */
+static void unload(struct gvb *vb)
+{
+	const struct rt_xport_peer host = {
+		.name = "host", .bad = &vb->xport_bad, .frame = unload_frame,
+		.gone = unload_gone, .arg = vb,
+	};
+	uint64_t end = now_ms() + GVB_UNLOAD_MS;
+
+	if (vmb_client_unload(&vb->cl) != VMB_OK)
+		return;
+	while (!vb->unloaded) {
+		struct pollfd p = { .fd = vb->sock, .events = POLLIN };
+		uint64_t now = now_ms();
+
+		if (now >= end || poll(&p, 1, (int)(end - now)) < 0) {
+			rt_warn("vmbus", "no UNLOAD_RESPONSE within %u ms",
+				GVB_UNLOAD_MS);
+			return;
+		}
+		if (p.revents)
+			rt_xport_on_readable(vb->sock, &host);
+	}
+}
+
+void gvb_shutdown(struct gvb *vb)
+{
+	/* Channels first: no worker may touch a ring the host drops. */
+	for (uint32_t r = 1; vb->chans && r < VMB_RELID_MAX; r++)
+		if (vb->chans[r])
+			stop_chan(vb->chans[r], "shutdown");
+	if (vb->cl_live && vb->sock >= 0)
+		unload(vb);
+	gvb_stop(vb, "shutdown");
 }
 
 void gvb_stop(struct gvb *vb, const char *why)

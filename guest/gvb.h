@@ -100,6 +100,7 @@ struct gvb {
 	struct vmb_client cl;
 	bool cl_live;
 	bool connected;           /* version agreed */
+	bool unloaded;            /* UNLOAD answered, or the host gone */
 	int ncpu;
 	struct gvb_chan **chans;  /* by relid */
 	const struct gvb_driver *const *drivers;
@@ -117,6 +118,9 @@ int gvb_start(struct gvb *vb, const struct gvb_cfg *cfg, struct rt_loop *l,
 /* Stop every channel and drop the connection (no messages sent). Safe
  * on a stopped or half-started gvb. */
 void gvb_stop(struct gvb *vb, const char *why);
+/* A clean exit: stop every channel, UNLOAD and wait briefly for the
+ * host's answer (it releases every channel and GPADL), then gvb_stop. */
+void gvb_shutdown(struct gvb *vb);
 
 /* Send from the loop thread, or from the driver's rx on the channel's
  * worker (nowait: VMB_EAGAIN if the ring is full). */

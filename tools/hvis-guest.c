@@ -310,7 +310,7 @@ static int run(struct guest *g)
 	}
 	rc = rt_loop_run(g->loop);
 	if (g->up)
-		gvb_stop(&g->vb, "shutdown");
+		gvb_shutdown(&g->vb);
 	if (g->retry_fd >= 0) {
 		rt_loop_del(g->loop, g->retry_fd);
 		close(g->retry_fd);

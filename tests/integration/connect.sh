@@ -48,6 +48,9 @@ vm_running || fail "first host lost its sockets to the second"
 
 stop_proc "$GUEST_PID" guest
 log_has "$GUEST_LOG" "shutdown: traffic echo.*errors 0" || fail "guest summary"
+# A guest on its way down unloads VMBus, and the host answers.
+log_has "$HOST_LOG" "guest unloaded VMBus" || fail "host saw no UNLOAD"
+log_has "$GUEST_LOG" "vmbus: unloaded" || fail "guest got no UNLOAD_RESPONSE"
 wait_until 5 bash -c "! '$CTL_BIN' --dir '$T' vm show | grep -q Running" \
 	|| fail "host did not notice the guest leaving"
 
