@@ -1,8 +1,9 @@
 /* Two processes, one channel: the child sends 10 million packets of
- * pseudo-random sizes through a shared memfd and inherited eventfds, the
- * parent checks every byte against what the sequence number predicts and
- * answers the end marker with its totals, which the child compares with
- * its own. Interrupt mode on both sides. */
+ * pseudo-random sizes (mostly up to 256 bytes, one in a hundred up to
+ * 4 KiB) through a shared memfd and inherited eventfds, the parent checks
+ * every byte against what the sequence number predicts and answers the
+ * end marker with its totals, which the child compares with its own.
+ * Interrupt mode on both sides; then 2 million in polling mode. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,13 +20,21 @@
 
 #include "chan_pair.h"
 
-#define STRESS_PACKETS 10000000u
-#define STRESS_MAX_LEN 256u
+#define STRESS_SMALL_LEN 256u
+#define STRESS_MAX_LEN 4096u
 #define END_XID UINT64_MAX
+
+struct stress_run {
+	enum rt_chan_mode mode;
+	uint32_t packets;
+};
+
+/* Set before the fork, so the child runs the same. */
+static const struct stress_run *run;
 
 /* Byte i of packet seq is pattern[pat_off(seq) + i]: the sender sends
  * straight from the table, the receiver compares against it. */
-static uint8_t pattern[512];
+static uint8_t pattern[256 + STRESS_MAX_LEN];
 
 static uint32_t mix(uint32_t x)
 {
@@ -38,7 +47,11 @@ static uint32_t mix(uint32_t x)
 
 static uint32_t pkt_len(uint32_t seq)
 {
-	return mix(seq) % (STRESS_MAX_LEN + 1);
+	uint32_t h = mix(seq);
+
+	if (h % 100 == 0)
+		return mix(h) % (STRESS_MAX_LEN + 1);
+	return mix(h) % (STRESS_SMALL_LEN + 1);
 }
 
 static uint32_t pat_off(uint32_t seq)
@@ -145,9 +158,10 @@ static int child_main(struct chan_pair *p)
 	chan_pair_cfg(p, 0, &c);
 	c.rx = child_rx;
 	c.arg = &s;
+	c.mode = run->mode;
 	if (rt_chan_start(&ch, &c))
 		return 10;
-	for (uint32_t seq = 0; seq < STRESS_PACKETS && !rc; seq++) {
+	for (uint32_t seq = 0; seq < run->packets && !rc; seq++) {
 		h.seq = seq;
 		h.len = pkt_len(seq);
 		iov[1].base = pattern + pat_off(seq);
@@ -182,6 +196,7 @@ static double now_s(void)
 
 static void test_two_process_stress(void **state)
 {
+	const uint32_t npkts = ((const struct stress_run *)*state)->packets;
 	struct rx_state s = { .next = 0 };
 	struct rt_chan_stats st;
 	struct rt_chan_cfg c;
@@ -191,7 +206,7 @@ static void test_two_process_stress(void **state)
 	pid_t pid;
 	int status;
 
-	(void)state;
+	run = *state;
 	for (unsigned i = 0; i < sizeof(pattern); i++)
 		pattern[i] = (uint8_t)(i * 7 + (i >> 8));
 	assert_int_equal(chan_pair_init(&p, 256 * 1024), 0);
@@ -205,6 +220,7 @@ static void test_two_process_stress(void **state)
 	chan_pair_cfg(&p, 1, &c);
 	c.rx = parent_rx;
 	c.arg = &s;
+	c.mode = run->mode;
 	assert_int_equal(rt_chan_start(&ch, &c), 0);
 	pthread_mutex_lock(&s.lock);
 	while (!s.done)
@@ -217,26 +233,32 @@ static void test_two_process_stress(void **state)
 	dt = now_s() - t0;
 	rt_chan_get_stats(ch, &st);
 	rt_chan_stop(ch);
-	print_message("%u packets in %.1f s; parent: %llu batches, "
+	print_message("%s: %u packets in %.1f s; parent: %llu batches, "
 		      "%llu signals in, %llu out\n",
-		      STRESS_PACKETS, dt, (unsigned long long)st.rx_batches,
+		      run->mode == RT_CHAN_POLL ? "poll" : "interrupt", npkts,
+		      dt, (unsigned long long)st.rx_batches,
 		      (unsigned long long)st.signals_in,
 		      (unsigned long long)st.signals_out);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_int_equal(s.t.errors, 0);
-	assert_int_equal(s.t.packets, STRESS_PACKETS);
-	assert_int_equal(s.claimed.packets, STRESS_PACKETS);
+	assert_int_equal(s.t.packets, npkts);
+	assert_int_equal(s.claimed.packets, npkts);
 	assert_int_equal(s.claimed.bytes, s.t.bytes);
 	assert_int_equal(st.bad, 0);
-	assert_int_equal(st.rx_packets, STRESS_PACKETS + 1);
+	assert_int_equal(st.rx_packets, npkts + 1);
 	chan_pair_destroy(&p);
 }
 
 int main(void)
 {
+	static const struct stress_run irq = { RT_CHAN_INTERRUPT, 10000000 };
+	static const struct stress_run poll = { RT_CHAN_POLL, 2000000 };
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_two_process_stress),
+		cmocka_unit_test_prestate(test_two_process_stress,
+					  (void *)&irq),
+		cmocka_unit_test_prestate(test_two_process_stress,
+					  (void *)&poll),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
