@@ -2,9 +2,10 @@
  * guest/os/fsfreeze. The fsfreeze object lives as long as the channel, so
  * a rescind or a lost host thaws whatever is still frozen.
  *
- * Nothing is logged between a successful freeze and the thaw: the log may
- * be a file on a frozen filesystem, and a write there would block this
- * worker until the watchdog thaws. */
+ * Nothing is written to the log while filesystems are frozen: it may be a
+ * file on one of them, and a write there would block the writing thread
+ * (this worker, or any other) until the watchdog thaws. Lines logged
+ * meanwhile are held in memory (rt_log_hold) and written after the thaw. */
 #include <errno.h>
 #include <string.h>
 
@@ -13,6 +14,16 @@
 #include "rt_log.h"
 
 #define VSS_REASON_MAX 256
+
+/* Log lines wait in memory while filesystems are frozen: stderr may be a
+ * file on one of them, and a write would block until the thaw. */
+static void hold_logs(int frozen)
+{
+	if (frozen)
+		rt_log_hold();
+	else
+		rt_log_release();
+}
 
 int gic_vss_open(struct gic_svc *s)
 {
@@ -24,6 +35,7 @@ int gic_vss_open(struct gic_svc *s)
 		.pre_freeze_hook = c->pre_freeze,
 		.post_thaw_hook = c->post_thaw,
 		.timeout_ms = c->freeze_timeout_ms,
+		.frozen = hold_logs,
 	};
 	char **paths;
 	size_t n;

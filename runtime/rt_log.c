@@ -1,6 +1,8 @@
 /* Logging: "prog[pid]: component: message" on stderr, one write per line
  * so that lines of concurrent threads and processes do not interleave. */
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +11,63 @@
 
 static const char *log_prog = "hvis";
 static enum rt_log_level log_level = RT_LOG_INFO;
+
+/* The hold: kept lines and what did not fit, under hold_mu. */
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned hold_depth;
+static char hold_buf[RT_LOG_HOLD_BYTES];
+static size_t hold_len;
+static unsigned long hold_dropped;
+
+static void out(const char *p, size_t n)
+{
+	if (write(STDERR_FILENO, p, n) < 0)
+		return; /* nowhere left to report it */
+}
+
+/* Keeps the line if a hold is on; false if it is to be written now. */
+static bool held(const char *line, size_t n)
+{
+	bool on;
+
+	pthread_mutex_lock(&hold_mu);
+	on = hold_depth > 0;
+	if (on && n <= sizeof(hold_buf) - hold_len) {
+		memcpy(hold_buf + hold_len, line, n);
+		hold_len += n;
+	} else if (on) {
+		hold_dropped++;
+	}
+	pthread_mutex_unlock(&hold_mu);
+	return on;
+}
+
+void rt_log_hold(void)
+{
+	pthread_mutex_lock(&hold_mu);
+	hold_depth++;
+	pthread_mutex_unlock(&hold_mu);
+}
+
+void rt_log_release(void)
+{
+	char note[96];
+	int n;
+
+	pthread_mutex_lock(&hold_mu);
+	if (hold_depth && --hold_depth == 0) {
+		out(hold_buf, hold_len);
+		hold_len = 0;
+		if (hold_dropped) {
+			n = snprintf(note, sizeof(note), "%s[%ld]: log: %lu "
+				     "lines dropped while held\n", log_prog,
+				     (long)getpid(), hold_dropped);
+			out(note, (size_t)n < sizeof(note) ? (size_t)n : 0);
+			hold_dropped = 0;
+		}
+	}
+	pthread_mutex_unlock(&hold_mu);
+}
 
 void rt_log_init(const char *prog, enum rt_log_level level)
 {
@@ -45,6 +104,6 @@ void rt_log(enum rt_log_level level, const char *component, const char *fmt,
 	if ((size_t)n > sizeof(line) - 2)
 		n = sizeof(line) - 2; /* truncated: keep room for '\n' */
 	line[n++] = '\n';
-	if (write(STDERR_FILENO, line, (size_t)n) < 0)
-		return; /* nowhere left to report it */
+	if (!held(line, (size_t)n))
+		out(line, (size_t)n);
 }

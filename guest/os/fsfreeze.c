@@ -31,6 +31,7 @@ struct fsfreeze {
 	char *post_hook;
 	unsigned timeout_ms;
 	unsigned hook_timeout_ms;
+	void (*frozen_cb)(int on);
 
 	/* Descriptors of the frozen filesystems, in freeze order; kept open
 	 * so the thaw reaches the same superblocks whatever is mounted
@@ -283,6 +284,8 @@ static int thaw_locked(struct fsfreeze *f)
 		}
 		close(fd);
 	}
+	if (f->frozen && f->frozen_cb)
+		f->frozen_cb(0);
 	f->frozen = 0;
 	if (f->post_hook) {
 		int st;
@@ -371,6 +374,8 @@ static int freeze_locked(struct fsfreeze *f)
 		return -ECANCELED;
 	}
 	f->frozen = 1;	/* from here on a thaw (and the post hook) is due */
+	if (f->frozen_cb)
+		f->frozen_cb(1);
 	rc = 0;
 	for (size_t i = 0; i < n && rc >= 0; i++)
 		rc = freeze_one(f, paths[i]);
@@ -483,6 +488,7 @@ static int copy_cfg(struct fsfreeze *f, const struct fsfreeze_config *cfg)
 	f->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
 	f->hook_timeout_ms = cfg->hook_timeout_ms ? cfg->hook_timeout_ms
 						  : DEFAULT_TIMEOUT_MS;
+	f->frozen_cb = cfg->frozen;
 	f->mountinfo = dup_opt(cfg->mountinfo, &fail);
 	f->pre_hook = dup_opt(cfg->pre_freeze_hook, &fail);
 	f->post_hook = dup_opt(cfg->post_thaw_hook, &fail);

@@ -28,6 +28,11 @@ struct fsfreeze_config {
 	const char *post_thaw_hook;	/* NULL: none */
 	unsigned timeout_ms;		/* auto-thaw after; 0: 30000 */
 	unsigned hook_timeout_ms;	/* 0: 30000 */
+	/* Called with 1 before the first FIFREEZE and with 0 once all is
+	 * thawed again (on request, after a failure or by the watchdog),
+	 * from the thread doing it: e.g. to keep log lines off the frozen
+	 * filesystems meanwhile. NULL: none. */
+	void (*frozen)(int on);
 };
 
 struct fsfreeze_stats {

@@ -179,6 +179,18 @@ static void reap(pid_t pid)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* The freeze-window callback's calls, "1" and "0" in order; read after a
+ * call that takes the module's lock (the watchdog calls it too). */
+static char window[16];
+
+static void record_window(int on)
+{
+	size_t n = strlen(window);
+
+	if (n + 1 < sizeof(window))
+		window[n] = on ? '1' : '0';
+}
+
 static struct fsfreeze *make(struct ffx *fx, unsigned timeout_ms,
 			     const char *pre, const char *post)
 {
@@ -186,10 +198,11 @@ static struct fsfreeze *make(struct ffx *fx, unsigned timeout_ms,
 	struct fsfreeze_config cfg = {
 		.mounts = mounts, .n_mounts = 1, .timeout_ms = timeout_ms,
 		.pre_freeze_hook = pre, .post_thaw_hook = post,
-		.hook_timeout_ms = 5000,
+		.hook_timeout_ms = 5000, .frozen = record_window,
 	};
 	struct fsfreeze *f = NULL;
 
+	memset(window, 0, sizeof(window));
 	assert_int_equal(fsfreeze_create(&cfg, &f), 0);
 	return f;
 }
@@ -207,6 +220,7 @@ static void test_freeze_blocks_writer_until_thaw(void **state)
 	assert_true(fsfreeze_is_frozen(f));
 	assert_int_equal(fsfreeze_frozen_count(f), 1);
 	assert_int_equal(fsfreeze_freeze(f), -EALREADY);
+	assert_string_equal(window, "1");
 	int rd = start_writer(fx, "blocked", &pid);
 
 	assert_false(writer_done(rd, 500));
@@ -216,6 +230,7 @@ static void test_freeze_blocks_writer_until_thaw(void **state)
 	close(rd);
 	assert_false(fsfreeze_is_frozen(f));
 	assert_int_equal(fsfreeze_thaw(f), 0);
+	assert_string_equal(window, "10");
 	fsfreeze_get_stats(f, &st);
 	assert_int_equal(st.freezes, 1);
 	assert_int_equal(st.thaws, 1);
@@ -243,6 +258,7 @@ static void test_timeout_auto_thaw(void **state)
 	reap(pid);
 	close(rd);
 	assert_false(fsfreeze_is_frozen(f));
+	assert_string_equal(window, "10"); /* the watchdog closed it */
 	fsfreeze_get_stats(f, &st);
 	assert_int_equal(st.auto_thaws, 1);
 	fsfreeze_reason(f, why, sizeof(why));
@@ -267,6 +283,7 @@ static void test_failing_pre_hook_aborts(void **state)
 
 	assert_int_equal(fsfreeze_freeze(f), -ECANCELED);
 	assert_false(fsfreeze_is_frozen(f));
+	assert_string_equal(window, ""); /* nothing was ever frozen */
 	fsfreeze_reason(f, why, sizeof(why));
 	assert_non_null(strstr(why, "pre-freeze hook"));
 	assert_non_null(strstr(why, "status 3"));
@@ -309,12 +326,15 @@ static void test_failure_thaws_everything(void **state)
 
 	NEED_LOOP(fx);
 	const char *mounts[] = { fx->mnt, "/nonexistent-hvis-mount" };
-	struct fsfreeze_config cfg = { .mounts = mounts, .n_mounts = 2 };
+	struct fsfreeze_config cfg = { .mounts = mounts, .n_mounts = 2,
+				       .frozen = record_window };
 	struct fsfreeze *f;
 
+	memset(window, 0, sizeof(window));
 	assert_int_equal(fsfreeze_create(&cfg, &f), 0);
 	assert_int_equal(fsfreeze_freeze(f), -ENOENT);
 	assert_false(fsfreeze_is_frozen(f));
+	assert_string_equal(window, "10");
 	fsfreeze_reason(f, why, sizeof(why));
 	assert_non_null(strstr(why, "/nonexistent-hvis-mount"));
 	int rd = start_writer(fx, "after-fail", &pid);

@@ -1,4 +1,5 @@
-/* Logging: line format, level filter, truncation of long messages. */
+/* Logging: line format, level filter, truncation of long messages, the
+ * hold while filesystems are frozen. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -74,11 +75,70 @@ static void test_truncation(void **state)
 	assert_null(memchr(got, '\n', n - 1));
 }
 
+/* Lines logged while held reach stderr only at the last release, in
+ * order; what does not fit is counted. */
+static void test_hold(void **state)
+{
+	char got[RT_LOG_HOLD_BYTES + 4096], big[1000], want[256];
+	int p[2], saved;
+	ssize_t n;
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+	assert_int_equal(fcntl(p[1], F_SETPIPE_SZ, 1 << 20) > 0, 1);
+	saved = dup(STDERR_FILENO);
+	dup2(p[1], STDERR_FILENO);
+	rt_log_init("h", RT_LOG_INFO);
+	rt_log_hold();
+	rt_info("a", "one");
+	rt_log_hold();
+	rt_info("b", "two");
+	rt_log_release();
+	n = read(p[0], got, sizeof(got));
+	assert_true(n < 0); /* still held */
+	rt_log_release();
+	n = read(p[0], got, sizeof(got) - 1);
+	assert_true(n > 0);
+	got[n] = '\0';
+	snprintf(want, sizeof(want), "h[%d]: a: one\nh[%d]: b: two\n",
+		 (int)getpid(), (int)getpid());
+	assert_string_equal(got, want);
+
+	/* 100 lines of about 1 KiB: the hold keeps as many whole lines as
+	 * fit, counts the rest. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	rt_log_hold();
+	for (int i = 0; i < 100; i++)
+		rt_info("c", "%s", big);
+	rt_log_release();
+	rt_info("d", "after");
+	n = read(p[0], got, sizeof(got) - 1);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(p[0]);
+	close(p[1]);
+	assert_true(n > 0);
+	got[n] = '\0';
+	size_t lines = 0, line_len, kept;
+	for (char *c = got; (c = strchr(c, '\n')); c++)
+		lines++;
+	line_len = (size_t)snprintf(NULL, 0, "h[%d]: c: \n", (int)getpid()) +
+		   strlen(big);
+	kept = RT_LOG_HOLD_BYTES / line_len;
+	assert_int_equal(lines, kept + 2);
+	snprintf(want, sizeof(want), "log: %zu lines dropped while held\n",
+		 100 - kept);
+	assert_non_null(strstr(got, want));
+	assert_non_null(strstr(got, ": d: after\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format_and_filter),
 		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_hold),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
