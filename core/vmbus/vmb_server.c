@@ -73,11 +73,17 @@ static bool chan_live(const struct vmb_server_chan *ch)
 	       (ch->state == VMB_SCHAN_OFFERED || ch->state == VMB_SCHAN_OPEN);
 }
 
-/* Rescinded while the guest still holds the offer: its request crossed our
- * RESCIND on the bus, which is no fault of the guest's. */
+/* Rescinded while the guest still holds the offer: a request of its may
+ * cross our RESCIND on the bus, which is no fault of the guest's. */
+static bool rescind_unseen(const struct vmb_server_chan *ch)
+{
+	return ch && ch->sent && ch->state == VMB_SCHAN_RESCINDED;
+}
+
+/* The request crossed the RESCIND: counted as raced, to be refused. */
 static bool chan_raced(struct vmb_server *s, const struct vmb_server_chan *ch)
 {
-	if (!ch || !ch->sent || ch->state != VMB_SCHAN_RESCINDED)
+	if (!rescind_unseen(ch))
 		return false;
 	s->raced++;
 	return true;
@@ -524,10 +530,11 @@ static int on_gpadl_header(struct vmb_server *s,
 	uint32_t buflen = vmb_le16(h->range_buflen);
 	uint32_t count = vmb_le16(h->range_count);
 	uint32_t data = len - sizeof(*h);
+	const struct vmb_server_chan *ch = chan_of(s, relid);
 
-	if (chan_raced(s, chan_of(s, relid)))
-		return gpadl_reply(s, relid, id, VMB_STATUS_UNSUCCESSFUL);
-	if (!chan_live(chan_of(s, relid)))
+	/* One that crossed our RESCIND is still taken in whole, so that its
+	 * bodies are not stray, and refused in gpadl_finish. */
+	if (!chan_live(ch) && !rescind_unseen(ch))
 		return gpadl_refuse(s, relid, id, VMB_BAD_RELID);
 	if (gpadl_find(s, id))
 		return gpadl_refuse(s, relid, id, VMB_BAD_GPADL);

@@ -793,11 +793,16 @@ static void test_rescind(void **state)
 			 VMB_OK);
 	expect_created(e, 2, 7, false);
 	assert_int_equal(e->s.gpadl_count, 0);
+	/* A GPADL sent whole after the RESCIND: its body is no stray. */
+	assert_int_equal(send_gpadl(e, 2, 8, many, 30, 1), VMB_OK);
+	expect_created(e, 2, 8, false);
+	assert_int_equal(e->s.gpadl_count, 0);
 	assert_int_equal(guest(e, &b, vmb_msg_enc_modify(&b, 2, 1)), VMB_OK);
 	assert_int_equal(last(e)->m.hdr.type, VMB_MSG_MODIFYCHANNEL_RESPONSE);
 	assert_int_not_equal(last(e)->m.modify_response.status, 0);
-	assert_int_equal(e->s.raced, 4);
+	assert_int_equal(e->s.raced, 5);
 	assert_int_equal(bad(e, VMB_BAD_RELID), 1);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 0);
 	assert_int_equal(guest_relid(e, VMB_MSG_RELID_RELEASED, 2), VMB_OK);
 	env_free(e);
 
