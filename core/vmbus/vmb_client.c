@@ -115,26 +115,32 @@ int vmb_client_init(struct vmb_client *c, const struct vmb_client_ops *ops,
 
 /* ---- answers owed across a rescind ---- */
 
+/* Without memory the answer is not remembered: if it comes, it is
+ * counted as bad, which is all that is lost. */
 static void owe(struct vmb_client *c, uint32_t type, uint32_t relid,
 		uint32_t id)
 {
-	struct vmb_client_owed *o = &c->owed[c->owed_next];
+	struct vmb_client_owed *o = hvis_plat_zalloc(sizeof(*o));
 
-	c->owed_next = (c->owed_next + 1) % VMB_CLIENT_OWED_MAX;
+	if (!o)
+		return;
 	o->type = type;
 	o->relid = relid;
 	o->id = id;
+	o->next = c->owed;
+	c->owed = o;
 }
 
 /* True if the answer was owed: it is consumed and counted as late. */
 static bool owed_paid(struct vmb_client *c, uint32_t type, uint32_t relid,
 		      uint32_t id)
 {
-	for (unsigned i = 0; i < VMB_CLIENT_OWED_MAX; i++) {
-		struct vmb_client_owed *o = &c->owed[i];
+	for (struct vmb_client_owed **pp = &c->owed; *pp; pp = &(*pp)->next) {
+		struct vmb_client_owed *o = *pp;
 
 		if (o->type == type && o->relid == relid && o->id == id) {
-			o->type = 0;
+			*pp = o->next;
+			hvis_plat_free(o);
 			c->late++;
 			return true;
 		}
@@ -143,18 +149,27 @@ static bool owed_paid(struct vmb_client *c, uint32_t type, uint32_t relid,
 }
 
 /* The host answers in order, so by the time it offers relid again every
- * answer it owed for the old channel has arrived. */
+ * answer it owed for the old channel has arrived. relid 0: every one. */
 static void owed_forget(struct vmb_client *c, uint32_t relid)
 {
-	for (unsigned i = 0; i < VMB_CLIENT_OWED_MAX; i++)
-		if (c->owed[i].relid == relid)
-			c->owed[i].type = 0;
+	struct vmb_client_owed **pp = &c->owed;
+
+	while (*pp) {
+		struct vmb_client_owed *o = *pp;
+
+		if (relid && o->relid != relid) {
+			pp = &o->next;
+			continue;
+		}
+		*pp = o->next;
+		hvis_plat_free(o);
+	}
 }
 
 /* Forget every channel and GPADL without telling anyone. */
 static void drop_all(struct vmb_client *c)
 {
-	vmb_memset(c->owed, 0, sizeof(c->owed));
+	owed_forget(c, 0);
 	while (c->gpadls)
 		gpadl_unlink(c, c->gpadls);
 	for (uint32_t r = 0; c->chans && r < VMB_RELID_MAX; r++) {
@@ -278,6 +293,10 @@ static int on_offer(struct vmb_client *c, const struct vmb_msg_offer *m)
 {
 	uint32_t relid = vmb_le32(m->child_relid);
 
+	/* Sent before the host saw our UNLOAD, and dropped by it with the
+	 * rest: nothing to take, nothing to blame. */
+	if (c->state == VMB_CLIENT_UNLOADING)
+		return VMB_OK;
 	if (!connected(c))
 		return reject(c, VMB_BAD_STATE);
 	if (relid == 0 || relid >= VMB_RELID_MAX || c->chans[relid])

@@ -61,14 +61,14 @@ struct vmb_client_gpadl;
 
 /* An answer the host may still send for a request that a rescind failed
  * early: the request crossed the RESCIND on the bus. Accepted once, as
- * late, instead of counted as bad. */
+ * late, instead of counted as bad. There is one per request the guest
+ * made, so the host cannot make the list grow. */
 struct vmb_client_owed {
-	uint32_t type; /* VMB_MSG_*: the answer's type; 0 = free slot */
+	struct vmb_client_owed *next;
+	uint32_t type; /* VMB_MSG_*: the answer's type */
 	uint32_t relid;
 	uint32_t id;   /* open id or GPADL id; 0 for MODIFYCHANNEL */
 };
-
-#define VMB_CLIENT_OWED_MAX 16
 
 struct vmb_client {
 	const struct vmb_client_ops *ops;
@@ -82,8 +82,7 @@ struct vmb_client {
 	uint32_t next_open_id;
 	struct vmb_client_chan **chans; /* indexed by relid */
 	struct vmb_client_gpadl *gpadls; /* pending and live */
-	struct vmb_client_owed owed[VMB_CLIENT_OWED_MAX]; /* oldest reused */
-	unsigned owed_next;
+	struct vmb_client_owed *owed;
 	uint64_t late; /* owed answers that arrived */
 	struct vmb_badstats bad;
 };

@@ -826,26 +826,31 @@ static void test_rescind_late_answers(void **state)
 	assert_int_equal(bad(e, VMB_BAD_XID), 1);
 	assert_int_equal(e->c.late, 1);
 
-	/* More requests than the client remembers: VMB_CLIENT_OWED_MAX of
-	 * the answers are taken, the rest are bad. */
-	uint32_t g[VMB_CLIENT_OWED_MAX + 2];
+	/* Every request a rescind failed is remembered, however many (a
+	 * device with sub-channels has one per channel): each answer is
+	 * taken once, in any order. Those never answered go with the client
+	 * (ASan's leak check sees to it). */
+	enum { NREQ = 100 };
+	uint32_t g[NREQ];
 	uint64_t pfn[4] = {1, 2, 3, 4};
-	unsigned taken = 0;
-	for (unsigned i = 0; i < VMB_CLIENT_OWED_MAX + 2; i++)
+	for (unsigned i = 0; i < NREQ; i++)
 		assert_int_equal(vmb_client_gpadl_create(&e->c, 2, pfn, 4,
 							 &g[i]), VMB_OK);
 	assert_int_equal(host_relid(e, VMB_MSG_RESCIND_CHANNELOFFER, 2),
 			 VMB_OK);
-	for (unsigned i = 0; i < VMB_CLIENT_OWED_MAX + 2; i++)
-		taken += host_gpadl_created(e, 2, g[i], 0) == VMB_OK;
-	assert_int_equal(taken, VMB_CLIENT_OWED_MAX);
-	assert_int_equal(e->c.late, 1 + VMB_CLIENT_OWED_MAX);
-	assert_int_equal(bad(e, VMB_BAD_XID), 3);
+	for (unsigned i = NREQ; i-- > 0;)
+		if (i % 2 == 0)
+			assert_int_equal(host_gpadl_created(e, 2, g[i], 0),
+					 VMB_OK);
+	assert_int_equal(e->c.late, 1 + NREQ / 2);
+	assert_int_equal(host_gpadl_created(e, 2, g[0], 0), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_XID), 2);
 	env_free(e);
 }
 
 /* Host messages other than VERSION_RESPONSE are out of place while not
- * connected (contacting, failed), and an offer while unloading. */
+ * connected (contacting, failed). An offer that crosses the UNLOAD is
+ * dropped without blame: the host drops the channel with the rest. */
 static void test_state_gates(void **state)
 {
 	struct env *e = env_new(0);
@@ -866,8 +871,8 @@ static void test_state_gates(void **state)
 
 	e = env_ready(VMB_VERSION(5, 3), 1);
 	assert_int_equal(vmb_client_unload(&e->c), VMB_OK);
-	assert_int_equal(host_offer(e, 2, 0), VMB_EPROTO);
-	assert_int_equal(bad(e, VMB_BAD_STATE), 1);
+	assert_int_equal(host_offer(e, 2, 0), VMB_OK);
+	assert_int_equal(vmb_bad_total(&e->c.bad), 0);
 	assert_int_equal(e->offers, 1);
 	assert_null(vmb_client_offer(&e->c, 2));
 	/* A rescind crossing the UNLOAD is still taken. */
