@@ -292,7 +292,8 @@ struct ctl_client {
 	char line[CTL_LINE_MAX];
 };
 
-static void client_end(struct ctl_client *cl, bool close_fd)
+/* Off the list and the loop; the socket itself stays open. */
+static void client_detach(struct ctl_client *cl)
 {
 	struct ctl_client **pp = &cl->vm->ctl_clients;
 
@@ -303,8 +304,12 @@ static void client_end(struct ctl_client *cl, bool close_fd)
 	rt_loop_del(cl->vm->loop, cl->fd);
 	rt_loop_del(cl->vm->loop, cl->timer_fd);
 	close(cl->timer_fd);
-	if (close_fd)
-		close(cl->fd);
+}
+
+static void client_end(struct ctl_client *cl)
+{
+	client_detach(cl);
+	close(cl->fd);
 	free(cl);
 }
 
@@ -315,7 +320,7 @@ static void client_error(struct ctl_client *cl, const char *fmt, int arg)
 	int n = snprintf(why, sizeof(why), fmt, arg);
 
 	hvm_ctl_write(cl->fd, why, (size_t)n < sizeof(why) ? (size_t)n : 0);
-	client_end(cl, true);
+	client_end(cl);
 }
 
 static void client_exec(struct ctl_client *cl)
@@ -326,16 +331,20 @@ static void client_exec(struct ctl_client *cl)
 	int rc;
 
 	if (!out) {
-		client_end(cl, true); /* out of memory: no reply to give */
+		client_end(cl); /* out of memory: no reply to give */
 		return;
 	}
+	/* The request may keep the socket (HVM_CTL_LATER), and even close
+	 * it before it returns: from here the loop must not know it. */
+	client_detach(cl);
 	rc = hvm_ctl_exec(cl->vm, cl->line, cl->fd, out);
 	fclose(out);
-	if (rc != HVM_CTL_LATER)
+	if (rc != HVM_CTL_LATER) {
 		hvm_ctl_write(cl->fd, reply, len);
+		close(cl->fd);
+	}
 	free(reply);
-	/* HVM_CTL_LATER: the request owns the socket now. */
-	client_end(cl, rc != HVM_CTL_LATER);
+	free(cl);
 }
 
 /* Read what the client sent; a '\n' or its end of writing ends the line. */
@@ -357,7 +366,7 @@ static void client_event(struct rt_loop *l, int fd, uint32_t events,
 	if (r < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (r < 0 || (r == 0 && cl->n == 0)) {
-		client_end(cl, true);
+		client_end(cl);
 		return;
 	}
 	cl->line[cl->n + (size_t)r] = '\0';
@@ -444,6 +453,6 @@ void hvm_ctl_stop(struct hvm *vm)
 	close(vm->ctl_fd);
 	vm->ctl_fd = -1;
 	while (vm->ctl_clients)
-		client_end(vm->ctl_clients, true);
+		client_end(vm->ctl_clients);
 	unlink(vm->cfg.ctl_path);
 }
