@@ -789,14 +789,16 @@ static void unload(struct gvb *vb)
 	while (!vb->unloaded) {
 		struct pollfd p = { .fd = vb->sock, .events = POLLIN };
 		uint64_t now = now_ms();
+		int n = now < end ? poll(&p, 1, (int)(end - now)) : 0;
 
-		if (now >= end || poll(&p, 1, (int)(end - now)) < 0) {
+		if (n < 0 && errno == EINTR)
+			continue; /* another SIGTERM: the wait is short anyway */
+		if (n <= 0) {
 			rt_warn("vmbus", "no UNLOAD_RESPONSE within %u ms",
 				GVB_UNLOAD_MS);
 			return;
 		}
-		if (p.revents)
-			rt_xport_on_readable(vb->sock, &host);
+		rt_xport_on_readable(vb->sock, &host);
 	}
 }
 
