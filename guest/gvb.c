@@ -199,22 +199,34 @@ static void chan_failed(struct gvb_chan *c, const char *what, long code)
 		free_ring(c);
 }
 
+static void deafen(struct gvb *vb, uint64_t until_ms);
+static void hear_again(struct gvb *vb);
+
 static void step_gpadl(struct gvb_chan *c)
 {
+	struct gvb *vb = c->vb;
+
 	if (!c->gpadl_done)
 		return;
 	if (c->gpadl_status) {
 		chan_failed(c, "GPADL refused by host", c->gpadl_status);
 		return;
 	}
-	if (c->vb->cfg.open_delay_ms && !c->open_at_ms) {
-		c->open_at_ms = now_ms() + c->vb->cfg.open_delay_ms;
-		rt_info("chan", "relid %u: holding OPENCHANNEL for %u ms",
-			c->relid, c->vb->cfg.open_delay_ms);
+	if (vb->cfg.open_delay_ms && !c->open_at_ms) {
+		c->open_at_ms = now_ms() + vb->cfg.open_delay_ms;
+		rt_info("chan", "relid %u: holding OPENCHANNEL for %u ms, "
+			"reading nothing from the host", c->relid,
+			vb->cfg.open_delay_ms);
+		deafen(vb, c->open_at_ms);
 	}
 	if (c->open_at_ms && now_ms() < c->open_at_ms)
 		return;
 	int rc = send_open(c);
+
+	/* The last hold is over and its OPEN is on the bus: whatever the
+	 * host sent meanwhile now crosses it. */
+	if (vb->deaf_until && c->open_at_ms >= vb->deaf_until)
+		hear_again(vb);
 	if (rc) {
 		chan_failed(c, "OPENCHANNEL not sent", rc);
 		return;
@@ -648,6 +660,29 @@ static void sock_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
 	(void)l;
 	(void)events;
 	rt_xport_on_readable(fd, &host);
+}
+
+/* The open-delay test hook: the host's messages stay unread until every
+ * held OPENCHANNEL went out, so that a RESCIND sent meanwhile crosses
+ * it on the bus as on a busy real machine. */
+static void deafen(struct gvb *vb, uint64_t until_ms)
+{
+	if (!vb->deaf_until)
+		rt_loop_del(vb->loop, vb->sock);
+	if (until_ms > vb->deaf_until)
+		vb->deaf_until = until_ms;
+}
+
+static void hear_again(struct gvb *vb)
+{
+	int rc = rt_loop_add(vb->loop, vb->sock, EPOLLIN, sock_event, vb);
+
+	vb->deaf_until = 0;
+	if (rc) { /* out of memory: nothing works without the socket */
+		rt_err("vmbus", "cannot watch the host's socket again: %s",
+		       strerror(-rc));
+		rt_loop_stop(vb->loop);
+	}
 }
 
 static void tick_event(struct rt_loop *l, int fd, uint32_t events, void *arg)

@@ -101,6 +101,7 @@ struct gvb {
 	bool cl_live;
 	bool connected;           /* version agreed */
 	bool unloaded;            /* UNLOAD answered, or the host gone */
+	uint64_t deaf_until;      /* open-delay hook: socket unwatched */
 	int ncpu;
 	struct gvb_chan **chans;  /* by relid */
 	const struct gvb_driver *const *drivers;

@@ -52,8 +52,11 @@ done
 [ "$(ctl channels | wc -l)" -eq 1 ] || fail "traffic: channels left"
 stop_proc "$GUEST_PID" guest
 
-# --- before the open completed (the guest holds OPENCHANNEL back), then a
-# burst of add/remove racing every step of the open
+# --- before the open completed: the guest holds OPENCHANNEL back and reads
+# nothing meanwhile, so the RESCIND crosses its OPEN on the bus. The host
+# refuses the OPEN as a race, the guest takes the refusal as a late answer;
+# neither counts an error. Then a burst of add/remove racing every step of
+# the open.
 : >"$HOST_LOG"; : >"$GUEST_LOG"
 start_guest --memory 64 --traffic none --open-delay 2000
 relid=$(ctl device add test | awk '/^device/ {print $4}')
@@ -63,7 +66,12 @@ ctl device remove "$relid" >/dev/null || fail "opening: remove refused"
 wait_until 5 released_by_guest "$relid" || fail "opening: host saw no RELID_RELEASED"
 wait_until 5 guest_released "$relid" || fail "opening: guest did not release"
 log_has "$HOST_LOG" "relid $relid opened" && fail "opening: channel opened after rescind"
+show=$(ctl vm show)
+grep -q '^Rescind races: *1 ' <<<"$show" || fail "opening: OPEN did not cross the RESCIND: $show"
+grep -q '^Errors: *0$' <<<"$show" || fail "opening: host counted errors: $show"
 stop_proc "$GUEST_PID" guest
+log_has "$GUEST_LOG" "1 answers arrived after the rescind" || fail "opening: guest took no late answer"
+! log_has "$GUEST_LOG" "rejected from host" || fail "opening: guest counted errors: $(grep 'rejected from host' "$GUEST_LOG")"
 
 : >"$GUEST_LOG"
 start_guest --memory 64 --traffic echo
