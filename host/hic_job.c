@@ -43,7 +43,6 @@ struct hic_job *hic_job_new(enum hic_job_kind kind, int fd)
 	}
 	j->kind = kind;
 	j->fd = fd;
-	j->pidfd = -1;
 	return j;
 }
 
@@ -405,8 +404,10 @@ static int subnet_prefix(int af, const char *m)
 	return plen < 0 ? -2 : plen;
 }
 
-/* The subnet list pairs with the address list item by item (empty items
- * skipped in both). */
+/* The subnet list pairs with the address list item by item. An empty
+ * item ends either list, as in the guest (gic_kvp_ip.c) and the daemon:
+ * skipping it would give an address the next one's subnet. An address
+ * past the end of the subnet list has none, which is refused. */
 static bool ip_text_str(struct text_buf *b, const struct kvp_ip *ip)
 {
 	char t[ITEM_MAX], m[ITEM_MAX];
@@ -414,11 +415,11 @@ static bool ip_text_str(struct text_buf *b, const struct kvp_ip *ip)
 	uint8_t a[16];
 	int af, rc;
 
-	while ((rc = kvp_list_next(ip->ip_addr, sizeof(ip->ip_addr), &pa, t,
-				   sizeof(t))) == 1) {
+	while ((rc = kvp_list_next_stop(ip->ip_addr, sizeof(ip->ip_addr), &pa,
+					t, sizeof(t))) == 1) {
 		if (!parse_addr(t, &af, a) ||
-		    kvp_list_next(ip->subnet, sizeof(ip->subnet), &pm, m,
-				  sizeof(m)) != 1 ||
+		    kvp_list_next_stop(ip->subnet, sizeof(ip->subnet), &pm, m,
+				       sizeof(m)) != 1 ||
 		    !put_addr(b, "Address:", af, a, subnet_prefix(af, m)))
 			return false;
 	}

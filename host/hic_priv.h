@@ -66,7 +66,6 @@ struct hic_job {
 	uint32_t hbu_flags;
 	char fail[256]; /* first failure, reported after the thaw; "" = none */
 	pid_t pid;     /* backup command running, or 0 */
-	int pidfd;
 	uint64_t snap_start_ns;
 	int snap_status; /* wait status of the backup command */
 };

@@ -11,7 +11,6 @@
  * be reaped, whether or not the backup it belonged to has ended. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hic_priv.h"
@@ -128,7 +128,6 @@ static void cmd_ended(struct hic_cmd *c, pid_t w, int st)
 			(int)pid);
 		return;
 	}
-	j->pidfd = -1;
 	j->pid = 0;
 	j->snap_status = st;
 	if (w < 0 && !j->fail[0])
@@ -240,7 +239,6 @@ static int cmd_start(struct hic_svc *s, struct hic_job *j, const char *cmd)
 		rt_warn("ic", "VSS: backup command (pid %d) not watched; "
 			"polled each period", (int)c->pid);
 	j->pid = c->pid;
-	j->pidfd = c->pidfd;
 	return 0;
 }
 
@@ -349,7 +347,6 @@ static void stop_cmd(struct hic_job *j)
 		return;
 	kill(-j->pid, SIGKILL);
 	j->pid = 0;
-	j->pidfd = -1;
 }
 
 /* The job ends early (or normally): stop a backup command still running. */
@@ -359,35 +356,51 @@ void hic_vss_cleanup(struct hic_svc *s, struct hic_job *j)
 	stop_cmd(j);
 }
 
-/* The periodic sweep for commands without a pidfd. */
-void hic_vss_reap(struct hic *ic)
+/* One waitpid(WNOHANG) round over ic->cmds: all of them, or only those
+ * without a pidfd (the others are reaped when their pidfd is readable). */
+static void sweep(struct hic *ic, bool all)
 {
 	struct hic_cmd *c = ic->cmds, *next;
 
 	for (; c; c = next) {
 		next = c->next;
-		if (c->pidfd < 0)
+		if (all || c->pidfd < 0)
 			cmd_try_reap(c);
 	}
 }
 
+/* The periodic sweep for commands without a pidfd. */
+void hic_vss_reap(struct hic *ic)
+{
+	sweep(ic, false);
+}
+
+/* How often a stopping host looks whether its killed commands are gone:
+ * a killed command usually dies within milliseconds. */
+#define HIC_CMD_POLL_NS 10000000ull
+
 /* Host stopping, the jobs already ended (their commands killed): reap
- * what dies within HIC_CMD_REAP_MS; a command still caught in a frozen
- * file system is left to init when the host exits. */
+ * what dies within HIC_CMD_REAP_MS in all, polled with or without a
+ * pidfd; a command still caught in a frozen file system is left to init
+ * when the host exits. */
 void hic_vss_fini(struct hic *ic)
 {
 	uint64_t end = hic_now_ns() + HIC_CMD_REAP_MS * 1000000ull;
+	struct hic_cmd *c;
 
-	while (ic->cmds) {
-		struct hic_cmd *c = ic->cmds;
-		uint64_t now = hic_now_ns();
-		struct pollfd p = { .fd = c->pidfd, .events = POLLIN };
-
+	for (c = ic->cmds; c; c = c->next)
 		kill(-c->pid, SIGKILL);
-		if (c->pidfd >= 0 && now < end)
-			poll(&p, 1, (int)((end - now) / 1000000ull));
-		if (cmd_try_reap(c))
-			continue;
+	for (;;) {
+		uint64_t now, ns;
+
+		sweep(ic, true);
+		now = hic_now_ns();
+		if (!ic->cmds || now >= end)
+			break;
+		ns = end - now < HIC_CMD_POLL_NS ? end - now : HIC_CMD_POLL_NS;
+		nanosleep(&(struct timespec){ .tv_nsec = (long)ns }, NULL);
+	}
+	while ((c = ic->cmds)) {
 		rt_warn("ic", "VSS: backup command (pid %d) still not gone; "
 			"left to init", (int)c->pid);
 		cmd_free(c);

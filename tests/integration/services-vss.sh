@@ -79,7 +79,9 @@ stop_proc "$HOST_PID" host
 
 # The backup command's time limit (--backup-timeout): its whole process
 # group is killed (a child it left behind too), the guest is thawed by the
-# host long before its own --freeze-timeout, and the backup fails.
+# host long before its own --freeze-timeout, and the backup fails. The
+# bound on the whole `vm backup` (set-up included) leaves room for a
+# loaded machine yet stays far below the guest's 30 s.
 start_host --heartbeat-ms 200 --backup-timeout 1 \
 	--backup-cmd "sleep 30 & echo \$! >'$T/child.pid'; sleep 30"
 start_guest_ic --freeze "$MNT" --freeze-timeout 30
@@ -89,7 +91,7 @@ ctl vm backup 2>"$T/err" && fail "backup succeeded past its time limit"
 dt=$(($(now_ms) - t0))
 grep -q 'backup command killed after the time limit (1.0 s)' "$T/err" ||
 	fail "time limit not reported: $(cat "$T/err")"
-[ "$dt" -ge 1000 ] && [ "$dt" -le 5000 ] || fail "backup ended after $dt ms"
+[ "$dt" -ge 1000 ] && [ "$dt" -le 10000 ] || fail "backup ended after $dt ms"
 log_has "$GUEST_LOG" "vss: thawed" || fail "no thaw logged (3)"
 timeout 2 sh -c "echo after-limit >>'$MNT/file'" || fail "left frozen after the time limit"
 child=$(cat "$T/child.pid")
@@ -108,31 +110,35 @@ in_d() { [ "$(ps -o stat= -p "$1" | cut -c1)" = D ]; }
 reaped() { [ ! -e "/proc/$1" ]; }
 pidfds() { find "/proc/$HOST_PID/fd" -lname 'anon_inode:\[pidfd\]' | wc -l; }
 STUCK_CMD="echo \$\$ >'$T/cmd.pid'; echo stuck >>'$MNT/stuck'"
-# backup_stuck NAME: `vm backup` (killed after 10 s) in the background
+# backup_stuck NAME: `vm backup` (killed after 20 s) in the background
 # as $bpid, its output in NAME.out; waits until the command ($cmd) is
-# blocked in the frozen file system.
+# blocked in the frozen file system, and sets $td to that moment.
 backup_stuck() {
 	rm -f "$T/cmd.pid"
-	timeout -s KILL 10 "$CTL_BIN" --dir "$T" vm backup >"$T/$1.out" 2>&1 &
+	timeout -s KILL 20 "$CTL_BIN" --dir "$T" vm backup >"$T/$1.out" 2>&1 &
 	bpid=$!
 	_pids+=("$bpid")
-	wait_until 5 test -s "$T/cmd.pid" || fail "$1: the command did not start"
+	wait_until 10 test -s "$T/cmd.pid" || fail "$1: the command did not start"
 	cmd=$(cat "$T/cmd.pid")
-	wait_until 2 in_d "$cmd" ||
+	wait_until 5 in_d "$cmd" ||
 		fail "$1: command not blocked in the frozen fs: $(ps -o stat= -p "$cmd")"
+	td=$(now_ms)
 }
 : >"$HOST_LOG"; : >"$GUEST_LOG"
-start_host --heartbeat-ms 200 --backup-timeout 1 --backup-cmd "$STUCK_CMD"
-start_guest_ic --freeze "$MNT" --freeze-timeout 8
+# Timed from the moment the command is seen blocked, which is after the
+# freeze: a host waiting for the command would answer only once the
+# guest's own --freeze-timeout (12 s) thawed it, well past the bound. The
+# 2 s time limit leaves the test time to see the command blocked.
+start_host --heartbeat-ms 200 --backup-timeout 2 --backup-cmd "$STUCK_CMD"
+start_guest_ic --freeze "$MNT" --freeze-timeout 12
 wait_until 10 svc_is VSS OK || fail "VSS not OK (4)"
-t0=$(now_ms)
 backup_stuck d1
 wait "$bpid"; rc=$?
-dt=$(($(now_ms) - t0))
+dt=$(($(now_ms) - td))
 [ "$rc" -ne 0 ] && [ "$rc" -ne 137 ] || fail "stuck command: backup exit $rc"
-grep -q 'backup command killed after the time limit (1.0 s)' "$T/d1.out" ||
+grep -q 'backup command killed after the time limit (2.0 s)' "$T/d1.out" ||
 	fail "stuck command: $(cat "$T/d1.out")"
-[ "$dt" -le 4000 ] || fail "stuck command: the host answered after $dt ms"
+[ "$dt" -le 6000 ] || fail "stuck command: the host answered $dt ms after the block"
 log_has "$GUEST_LOG" "thawed (1 filesystems were frozen)" ||
 	fail "stuck command: the host did not thaw the guest"
 wait_until 3 reaped "$cmd" || fail "killed command $cmd not reaped: $(ps -o stat= -p "$cmd")"
@@ -156,7 +162,8 @@ t0=$(now_ms)
 wait "$bpid"; rc=$?
 dt=$(($(now_ms) - t0))
 [ "$rc" -ne 0 ] && [ "$rc" -ne 137 ] || fail "guest death: backup exit $rc: $(cat "$T/d2.out")"
-[ "$dt" -le 3000 ] || fail "guest death: the host answered after $dt ms"
+# At once (measured from the guest's death): the closed channel ends it.
+[ "$dt" -le 5000 ] || fail "guest death: the host answered after $dt ms"
 grep -q "error: the guest closed the service's channel" "$T/d2.out" ||
 	fail "guest death: $(cat "$T/d2.out")"
 timeout 3 "$CTL_BIN" --dir "$T" vm show >/dev/null || fail "host not answering"
@@ -174,7 +181,8 @@ wait "$bpid"
 t0=$(now_ms)
 stop_proc "$HOST_PID" host
 dt=$(($(now_ms) - t0))
-[ "$dt" -le 5000 ] || fail "host stop took $dt ms"
+# The host waits at most 1 s for its killed commands, then exits.
+[ "$dt" -le 8000 ] || fail "host stop took $dt ms"
 log_has "$HOST_LOG" "backup command (pid $cmd) still not gone; left to init" ||
 	fail "host stop: the stuck command not reported"
 fsfreeze --unfreeze "$MNT"
