@@ -92,11 +92,16 @@ void hic_job_abort_all(struct hic_svc *s, const char *why)
 void hic_job_queue(struct hic_svc *s, struct hic_job *j)
 {
 	struct hic_job **pp;
+	unsigned n = 0;
 
 	if (!j)
 		return;
 	for (pp = &s->jobs; *pp; pp = &(*pp)->next)
-		;
+		n++;
+	if (n >= HIC_JOBS_MAX) {
+		job_free(j, false, "too many requests waiting for the guest");
+		return;
+	}
 	*pp = j;
 	hic_job_kick(s);
 }

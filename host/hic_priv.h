@@ -15,6 +15,10 @@
 #define HIC_REFRESH_PERIODS 30
 /* Items a `kvp list` or an auto pool refresh reads at most. */
 #define HIC_LIST_MAX 1024
+/* Requests queued on one service, the active one included: each may hold
+ * a control connection, so a guest that stops answering cannot make the
+ * host run out of descriptors. */
+#define HIC_JOBS_MAX 64
 #define HIC_INTRINSIC_MAX 16
 
 struct hic_info {

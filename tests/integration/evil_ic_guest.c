@@ -1125,6 +1125,18 @@ static void kvp(struct eg *e)
 	ctl_fails(fd, "kvp list: the guest answered for pool 1", REPLY_MS);
 	expect_bad(e, KVP, VMB_BAD_FIELD, 1);
 
+	eu_step("kvp get: 65 at once, the guest slow: the host queues 64");
+	int many[65]; /* HIC_JOBS_MAX + 1 */
+	for (unsigned i = 0; i < 65; i++)
+		many[i] = eu_ctl_send(e->ctl, "kvp get Color\n");
+	ctl_fails(many[64], "too many requests waiting for the guest",
+		  REPLY_MS);
+	kvp_value(&kd, "blue");
+	for (unsigned i = 0; i < 64; i++) {
+		answer(c, expect_req(c, IC_MSG_KVP, IC_S_OK, &kd));
+		ctl_ok(many[i], "ok\nblue\n");
+	}
+
 	eu_step("kvp get: no answer at all");
 	fd = ctl_start(e, "kvp get Color\n");
 	expect_req(c, IC_MSG_KVP, IC_S_OK, &kd);
