@@ -10,10 +10,17 @@ const uint32_t vmb_versions[] = {
 };
 const unsigned vmb_versions_count = VMB_ARRAY_LEN(vmb_versions);
 
+/* Names as Linux's hyperv.h gives them. */
 static const char *const version_names[] = {
-	"5.3 (WS2022)",   "5.2 (WS2019)",    "5.1 (WIN10 RS4)",
-	"5.0 (WIN10 RS3)", "4.1 (WIN10 RS3)", "4.0 (WIN10)",
-	"3.0 (WIN8.1)",   "2.4 (WIN8)",      "1.1 (WIN7)",
+	"5.3 (WS2022)",
+	"5.2 (WS2019)",
+	"5.1 (WIN10 RS4)",
+	"5.0 (WIN10, newer)",
+	"4.1 (WIN10 RS3)",
+	"4.0 (WIN10)",
+	"3.0 (WIN8.1)",
+	"2.4 (WIN8)",
+	"1.1 (WIN7)",
 	"0.13 (WS2008)",
 };
 _Static_assert(VMB_ARRAY_LEN(version_names) == VMB_ARRAY_LEN(vmb_versions),
