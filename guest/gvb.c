@@ -119,8 +119,12 @@ static int start_gpadl(struct gvb_chan *c)
 	c->out_pages = pages;
 	c->ring_pages = 2 * pages;
 	c->ring = rt_gmem_alloc(&vb->gmem, c->ring_pages);
-	if (!c->ring)
+	if (!c->ring) {
+		rt_warn("chan", "relid %u: no %u KiB of guest memory left for "
+			"its rings (--memory, --ring-size)", c->relid,
+			c->ring_pages * (VMB_PAGE_SIZE / 1024));
 		return VMB_ENOMEM;
+	}
 	/* Both rings are ours to create: zero indices, and ask for the
 	 * pending-send-size protocol so blocked writers sleep. */
 	vmb_ring_attach(&r, c->ring, (uint64_t)pages << VMB_PAGE_SHIFT);

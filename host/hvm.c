@@ -490,6 +490,9 @@ static void guest_gone(struct hvm *vm, const char *why)
 		chan_close_fds(c);
 		if (c->state == HVM_CHAN_OPEN)
 			c->state = HVM_CHAN_OFFERED;
+		/* What `channels` shows belongs to the guest that left. */
+		memset(&c->last, 0, sizeof(c->last));
+		c->g2h_len = c->h2g_len = 0;
 	}
 	drop_subchannels(vm);
 	reap(vm);

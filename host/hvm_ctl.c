@@ -38,6 +38,7 @@ static void print_chan(const struct hvm_chan *c, FILE *out)
 {
 	struct rt_chan_stats st = c->last;
 	char guid[VMB_GUID_STRLEN], ver[16] = "-", cpu[12] = "-";
+	char g2h[24] = "-", h2g[24] = "-";
 	uint32_t dv = atomic_load(&((struct hvm_chan *)c)->dev_version);
 
 	if (c->rt)
@@ -47,13 +48,17 @@ static void print_chan(const struct hvm_chan *c, FILE *out)
 		snprintf(ver, sizeof(ver), "%u.%u", dv >> 16, dv & 0xffff);
 	if (c->rt)
 		snprintf(cpu, sizeof(cpu), "%d", c->cpu);
+	if (c->g2h_len) /* 0: never opened by the guest attached */
+		snprintf(g2h, sizeof(g2h), "%lluK",
+			 (unsigned long long)(c->g2h_len >> 10));
+	if (c->h2g_len)
+		snprintf(h2g, sizeof(h2g), "%lluK",
+			 (unsigned long long)(c->h2g_len >> 10));
 	fprintf(out,
-		"%-5u %-9s %-36s %3u %-9s %-7s %3s %7lluK %7lluK %10llu %10llu "
+		"%-5u %-9s %-36s %3u %-9s %-7s %3s %8s %8s %10llu %10llu "
 		"%8llu %8llu ",
 		c->relid, c->dev->cls->name, guid, c->sub_index,
-		chan_state_name(c), ver, cpu,
-		(unsigned long long)(c->g2h_len >> 10),
-		(unsigned long long)(c->h2g_len >> 10),
+		chan_state_name(c), ver, cpu, g2h, h2g,
 		(unsigned long long)st.rx_packets,
 		(unsigned long long)st.tx_packets,
 		(unsigned long long)st.signals_in,
@@ -118,7 +123,7 @@ static int cmd_vm_show(struct hvm *vm, FILE *out)
 		fprintf(out, "Guest memory:    -\n");
 	fprintf(out, "Devices:         %u\n", ndev);
 	fprintf(out, "Channels:        %u (%u open)\n", nchan, nopen);
-	fprintf(out, "Guests attached: %llu\n",
+	fprintf(out, "Guest sessions:  %llu (since the host started)\n",
 		(unsigned long long)vm->guests_served);
 	fprintf(out, "Errors:          %llu\n",
 		(unsigned long long)(vmb_bad_total(&vm->srv.bad) +

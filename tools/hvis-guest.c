@@ -24,7 +24,8 @@ static void usage(FILE *f)
 "  --dir DIR            runtime directory of the VM (as for hvis-host)\n"
 "  --vmbus PATH         VMBus socket (default DIR/" HVIS_VMBUS_SOCK ")\n"
 "  --memory MIB         guest memory (default 256)\n"
-"  --max-version X.Y    highest VMBus version to try (default newest)\n"
+"  --max-version X.Y    highest VMBus version to try, 0.13 or newer\n"
+"                       (default newest)\n"
 "  --ring-size KIB      each ring incl. header page (default 256)\n"
 "  --poll               channel workers poll instead of sleeping\n"
 "  --reconnect          when the host goes away, retry every 0.5 s\n"
@@ -141,7 +142,8 @@ static bool parse_one(int c, struct guest_opts *o)
 	case 'b': o->vmbus = optarg; return true;
 	case 'm': return hvis_parse_ulong(optarg, 1u << 20, &o->memory_mib) &&
 			 o->memory_mib;
-	case 'V': return hvis_parse_version(optarg, &o->max_version);
+	case 'V': return hvis_parse_version(optarg, &o->max_version) &&
+			 o->max_version >= VMB_VERSION_WS2008;
 	case 'r': return hvis_parse_ulong(optarg, 1u << 20, &o->ring_kib) &&
 			 o->ring_kib >= 8 && o->ring_kib % 4 == 0;
 	case 'p': o->poll = true; return true;

@@ -22,7 +22,8 @@ static void usage(FILE *f)
 "                      $XDG_RUNTIME_DIR/hvis/NAME or /tmp/hvis-UID/NAME)\n"
 "  --vmbus PATH        VMBus socket (default DIR/" HVIS_VMBUS_SOCK ")\n"
 "  --ctl PATH          control socket (default DIR/" HVIS_CTL_SOCK ")\n"
-"  --max-version X.Y   highest VMBus version to accept (default newest)\n"
+"  --max-version X.Y   highest VMBus version to accept (default newest;\n"
+"                      below 0.13 no guest can connect: a test set-up)\n"
 "  --test-devices N    test devices to offer (default 1)\n"
 "  --subchannels K     sub-channels each test device allows (default 2)\n"
 "  --once              exit when the guest goes away\n"
@@ -199,6 +200,9 @@ int main(int argc, char **argv)
 		.once = o.once,
 		.poll = o.poll,
 	};
+	if (o.max_version && o.max_version < VMB_VERSION_WS2008)
+		rt_warn("host", "--max-version below 0.13: no guest can "
+			"connect");
 	loop = rt_loop_new();
 	if (!loop)
 		return 1;

@@ -27,7 +27,7 @@ t0=$(now_ms)
 start_guest --memory 64 --burst 64
 within_1s "$t0" vm_running || fail "new guest not connected within 1 s"
 wait_until 10 has_open 3 || fail "new guest: channels did not open"
-ctl vm show | grep -q '^Guests attached: *2$' || fail "guest count: $(ctl vm show)"
+ctl vm show | grep -q '^Guest sessions: *2 ' || fail "guest count: $(ctl vm show)"
 
 # --- host dies
 t0=$(now_ms)

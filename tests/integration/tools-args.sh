@@ -27,6 +27,7 @@ refused 2 "$BENCH" ring --seconds 1x
 refused 2 "$BENCH" ring --sizes 64,-0
 refused 2 "$BENCH" ring --sizes 64,,256
 refused 2 "$HOST_BIN" --dir "$T" --max-version 5.3x
+refused 2 "$GUEST_BIN" --dir "$T" --max-version 0.12 # nothing to try
 
 # hvis-ctl: the request is one line, so a line break in a value cannot be
 # sent; it says so instead of "too long".
