@@ -72,18 +72,24 @@ struct gic_svc *gic_svc_new(enum ic_service svc, const struct gic_cfg *cfg,
 	return s;
 }
 
+/* The engine counts every answer as a reply, negotiations and refused
+ * messages included, but only accepted service messages as requests:
+ * the words say so, or one negotiation reads as an extra reply. */
 static void log_counters(const struct gic_svc *s, const char *why)
 {
 	const struct ic_guest_stats *e = &s->eng.st;
 
-	rt_info(s->name, "channel closed (%s): %llu requests, %llu replies "
-		"(%llu failed), %llu refused, %llu not sent, %llu dropped", why,
+	rt_info(s->name, "channel closed (%s): %llu negotiations, %llu "
+		"requests, %llu replies in all (%llu failed), %llu refused, "
+		"%llu not sent, %llu dropped, %llu truncated", why,
+		(unsigned long long)(e->negotiations + e->negotiate_failed),
 		(unsigned long long)e->requests,
 		(unsigned long long)e->replies,
 		(unsigned long long)e->fail_replies,
 		(unsigned long long)vmb_bad_total(&e->bad),
 		(unsigned long long)s->st.send_errors,
-		(unsigned long long)s->st.dropped);
+		(unsigned long long)s->st.dropped,
+		(unsigned long long)s->st.truncated);
 	for (unsigned i = 0; i < VMB_BAD__COUNT; i++)
 		if (e->bad.n[i])
 			rt_warn(s->name, "refused from host: %llu %s",

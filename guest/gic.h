@@ -37,8 +37,11 @@
 #define GIC_KVP_GUID "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6"
 #define GIC_VSS_GUID "35fa2e29-ea23-4236-96ae-3a6ebacba440"
 
-/* What hvis-guest reports as IntegrationServicesVersion. */
-#define GIC_IC_VERSION "hvis-1.0"
+/* What hvis-guest reports as IntegrationServicesVersion. Dotted numbers
+ * only: Hyper-V reads this item as a version number (Linux's daemon
+ * reports the driver's HV_DRV_VERSION, "3.1"), and a name in it would
+ * not parse. */
+#define GIC_IC_VERSION "1.0"
 
 /* Run-time options of the five services (hvis-guest's command line). */
 struct gic_cfg {
@@ -94,6 +97,8 @@ struct gic_svc_stats {
 				 * the OS work failed */
 	uint64_t dropped;	/* requests arriving after the channel
 				 * stopped */
+	uint64_t truncated;	/* KVP keys and values cut to fit the
+				 * wire */
 };
 
 struct gic_kvp;

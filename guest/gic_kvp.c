@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gic.h"
+#include "ic/ic_utf.h"
 #include "kvp_intrinsic.h"
 #include "kvp_ipinfo.h"
 #include "kvp_pool.h"
@@ -229,9 +230,31 @@ static uint32_t kvp_do(struct gic_svc *s, const struct kvp_data *d)
 	}
 }
 
+/* kvp_guest_reply_cut fails with an IC_UTF_E* code (IC_UTF_ENOSPACE is
+ * VMB_EMSGSIZE) or a VMB_E* one. */
+static const char *reply_error(int rc)
+{
+	if (rc == IC_UTF_ENOSPACE || (rc >= IC_UTF_ENUL && rc <= IC_UTF_EODD))
+		return ic_utf_strerror(rc);
+	return vmb_strerror(rc);
+}
+
+/* The first cut is logged, later ones only counted: the host enumerates
+ * the pools again and again. */
+static void count_cut(struct gic_svc *s, const struct kvp_data *d,
+		      unsigned cuts)
+{
+	if (!s->st.truncated)
+		rt_warn(s->name, "pool %u: op %u answered with a key or value "
+			"cut to its wire field (further cuts only counted)",
+			d->pool, d->op);
+	s->st.truncated += cuts;
+}
+
 void gic_kvp_act(struct gic_svc *s, const struct kvp_data *d, uint64_t xid)
 {
 	struct kvp_data *r = &s->kvp->r;
+	unsigned cuts = 0;
 	uint32_t status;
 	size_t len = 0;
 	int rc;
@@ -240,15 +263,18 @@ void gic_kvp_act(struct gic_svc *s, const struct kvp_data *d, uint64_t xid)
 	status = kvp_do(s, d);
 	if (status != IC_S_OK && status != KVP_FAIL)
 		s->st.os_failures++;
-	rc = kvp_guest_reply(&s->eng, status, r, s->out, sizeof(s->out),
-			     &len);
-	/* A string of ours that does not convert or fit: still answer. */
+	rc = kvp_guest_reply_cut(&s->eng, status, r, s->out, sizeof(s->out),
+				 &len, &cuts);
+	/* Invalid UTF-8 in a record or IP information that does not fit
+	 * (an over-long key or value is cut instead): still answer. */
 	if (rc != VMB_OK) {
-		rt_warn(s->name, "answer to op %u does not fit the message",
-			d->op);
+		rt_warn(s->name, "answer to op %u: %s", d->op,
+			reply_error(rc));
 		rc = kvp_guest_reply(&s->eng, IC_E_FAIL, NULL, s->out,
 				     sizeof(s->out), &len);
 	}
+	if (cuts)
+		count_cut(s, d, cuts);
 	if (rc == VMB_OK)
 		gic_reply(s, xid, len);
 }

@@ -143,22 +143,33 @@ static void wr16(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 8);
 }
 
-int ic_utf8_to_utf16(const char *src, size_t len, uint8_t *dst, size_t cap,
-		     uint32_t *out_bytes)
+/* Shared by the strict and the cutting conversion: with may_cut, the
+ * first character that does not fit ends the string, once the rest has
+ * been checked. */
+static int utf8_to_utf16(const uint8_t *s, size_t len, uint8_t *dst,
+			 size_t cap, uint32_t *out_bytes, bool may_cut,
+			 bool *cut)
 {
-	const uint8_t *s = (const uint8_t *)src;
 	size_t o = 0;
 
+	*cut = false;
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
 		int n = get_utf8(s + i, len - i, &cp);
 
 		if (n < 0)
 			return n;
-		i += (size_t)n;
 		size_t need = cp >= 0x10000 ? 4 : 2;
-		if (o + need + 2 > cap)
-			return IC_UTF_ENOSPACE;
+		if (o + need + 2 > cap) {
+			if (!may_cut)
+				return IC_UTF_ENOSPACE;
+			int rc = ic_utf8_check((const char *)s + i, len - i);
+			if (rc)
+				return rc;
+			*cut = true;
+			break;
+		}
+		i += (size_t)n;
 		if (cp >= 0x10000) {
 			cp -= 0x10000;
 			wr16(dst + o, 0xd800 | cp >> 10);
@@ -174,4 +185,25 @@ int ic_utf8_to_utf16(const char *src, size_t len, uint8_t *dst, size_t cap,
 	if (out_bytes)
 		*out_bytes = (uint32_t)(o + 2);
 	return IC_UTF_OK;
+}
+
+int ic_utf8_to_utf16(const char *src, size_t len, uint8_t *dst, size_t cap,
+		     uint32_t *out_bytes)
+{
+	bool cut;
+
+	return utf8_to_utf16((const uint8_t *)src, len, dst, cap, out_bytes,
+			     false, &cut);
+}
+
+int ic_utf8_to_utf16_cut(const char *src, size_t len, uint8_t *dst,
+			 size_t cap, uint32_t *out_bytes, bool *cut)
+{
+	bool c;
+	int rc = utf8_to_utf16((const uint8_t *)src, len, dst, cap,
+			       out_bytes, true, &c);
+
+	if (cut)
+		*cut = rc == IC_UTF_OK && c;
+	return rc;
 }

@@ -1,6 +1,7 @@
 /* UTF-16LE (wire) <-> UTF-8 (embedder) conversion for the IC channels.
  * Strict in both directions: a string that cannot round-trip is refused
- * with a reason, never silently repaired or cut. */
+ * with a reason, never silently repaired. Only ic_utf8_to_utf16_cut
+ * shortens a string, and only at a character boundary, when asked. */
 #ifndef HVIS_IC_UTF_H
 #define HVIS_IC_UTF_H
 
@@ -40,5 +41,14 @@ int ic_utf8_check(const char *s, size_t len);
  * KVP key_size / value_size convention). */
 int ic_utf8_to_utf16(const char *src, size_t len, uint8_t *dst, size_t cap,
 		     uint32_t *out_bytes);
+
+/* ic_utf8_to_utf16, except that a string too long for dst[cap] is cut to
+ * the longest prefix of whole characters that fits with its NUL: a UTF-8
+ * sequence or a UTF-16 surrogate pair is never split. *cut (may be NULL)
+ * tells whether anything was left out. Invalid UTF-8 is refused as by
+ * ic_utf8_to_utf16, in the part left out too; IC_UTF_ENOSPACE only when
+ * cap cannot hold the NUL. */
+int ic_utf8_to_utf16_cut(const char *src, size_t len, uint8_t *dst,
+			 size_t cap, uint32_t *out_bytes, bool *cut);
 
 #endif

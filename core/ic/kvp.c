@@ -59,13 +59,23 @@ static int get_str(const uint8_t *src, uint32_t size, uint32_t field,
 	return ic_utf16_to_utf8(src, i, dst, cap, NULL);
 }
 
+/* cuts NULL: a string too long for its field is refused. Otherwise it is
+ * cut at a character boundary and counted in *cuts. */
 static int put_str(uint8_t *dst, uint32_t field, const char *s, size_t smax,
-		   uint32_t *size)
+		   uint32_t *size, unsigned *cuts)
 {
+	size_t len = ic_strnlen(s, smax);
 	uint32_t n = 0;
+	bool cut = false;
+	int rc;
 
 	vmb_memset(dst, 0, field);
-	int rc = ic_utf8_to_utf16(s, ic_strnlen(s, smax), dst, field, &n);
+	if (cuts)
+		rc = ic_utf8_to_utf16_cut(s, len, dst, field, &n, &cut);
+	else
+		rc = ic_utf8_to_utf16(s, len, dst, field, &n);
+	if (cut)
+		(*cuts)++;
 	if (size)
 		*size = n;
 	return rc;
@@ -120,7 +130,7 @@ static int get_key(const uint8_t *wv, struct kvp_data *d)
 		       KVP_KEY_BYTES, d->key, sizeof(d->key));
 }
 
-static int put_value(uint8_t *wv, const struct kvp_data *d)
+static int put_value(uint8_t *wv, const struct kvp_data *d, unsigned *cuts)
 {
 	uint32_t size = 0;
 	int rc = VMB_OK;
@@ -130,7 +140,7 @@ static int put_value(uint8_t *wv, const struct kvp_data *d)
 	case KVP_REG_SZ:
 	case KVP_REG_EXPAND_SZ:
 		rc = put_str(wv + WV(value), KVP_VALUE_BYTES, d->value,
-			     sizeof(d->value), &size);
+			     sizeof(d->value), &size, cuts);
 		break;
 	case KVP_REG_DWORD:
 		ic_wr32(wv + WV(value), (uint32_t)d->value_int);
@@ -149,10 +159,12 @@ static int put_value(uint8_t *wv, const struct kvp_data *d)
 	return rc;
 }
 
-static int put_key(uint8_t *key, uint8_t *key_size, const struct kvp_data *d)
+static int put_key(uint8_t *key, uint8_t *key_size, const struct kvp_data *d,
+		   unsigned *cuts)
 {
 	uint32_t size;
-	int rc = put_str(key, KVP_KEY_BYTES, d->key, sizeof(d->key), &size);
+	int rc = put_str(key, KVP_KEY_BYTES, d->key, sizeof(d->key), &size,
+			 cuts);
 
 	ic_wr32(key_size, size);
 	return rc;
@@ -247,14 +259,14 @@ static int put_ip_str(uint8_t *w, const struct kvp_ip *ip)
 	int rc;
 
 	if ((rc = put_str(w + WS(ip_addr), KVP_IP_ADDR_BYTES, ip->ip_addr,
-			  sizeof(ip->ip_addr), NULL)) ||
+			  sizeof(ip->ip_addr), NULL, NULL)) ||
 	    (rc = put_str(w + WS(subnet), KVP_IP_ADDR_BYTES, ip->subnet,
-			  sizeof(ip->subnet), NULL)) ||
+			  sizeof(ip->subnet), NULL, NULL)) ||
 	    (rc = put_str(w + WS(gateway), KVP_GATEWAY_BYTES, ip->gateway,
-			  sizeof(ip->gateway), NULL)))
+			  sizeof(ip->gateway), NULL, NULL)))
 		return rc;
 	return put_str(w + WS(dns), KVP_IP_ADDR_BYTES, ip->dns,
-		       sizeof(ip->dns), NULL);
+		       sizeof(ip->dns), NULL, NULL);
 }
 
 static bool bin_counts_ok(const struct kvp_ip *ip)
@@ -362,7 +374,7 @@ static int put_ip(uint8_t *body, bool binary, const struct kvp_ip *ip,
 	if (ip->family > KVP_FAMILY_BOTH)
 		return VMB_EINVAL;
 	rc = put_str(w + aid, KVP_ADAPTER_ID_BYTES, ip->adapter_id,
-		     sizeof(ip->adapter_id), NULL);
+		     sizeof(ip->adapter_id), NULL, NULL);
 	if (rc)
 		return rc;
 	w[aid + KVP_ADAPTER_ID_BYTES] = ip->family;
@@ -425,7 +437,11 @@ int kvp_guest_decode(struct ic_guest *g, struct ic_action *act,
 	return VMB_OK;
 }
 
-static int guest_fill(struct ic_guest *g, const struct kvp_data *r)
+/* Key and value are cut to their fields (counted in *cuts); the IP
+ * strings are not, since a cut address list would carry a wrong
+ * address. */
+static int guest_fill(struct ic_guest *g, const struct kvp_data *r,
+		      unsigned *cuts)
 {
 	uint8_t *b = g->req + IC_HDR_LEN;
 	uint8_t *v = b + KVP_VAL_OFF;
@@ -433,13 +449,13 @@ static int guest_fill(struct ic_guest *g, const struct kvp_data *r)
 
 	switch (g->pending_op) {
 	case KVP_OP_GET:
-		return r ? put_value(v, r) : VMB_EINVAL;
+		return r ? put_value(v, r, cuts) : VMB_EINVAL;
 	case KVP_OP_ENUMERATE:
 		if (!r)
 			return VMB_EINVAL;
 		v += IC_OFF(struct kvp_wenum, value);
-		rc = put_key(v + WV(key), v + WV(key_size), r);
-		return rc ? rc : put_value(v, r);
+		rc = put_key(v + WV(key), v + WV(key_size), r, cuts);
+		return rc ? rc : put_value(v, r, cuts);
 	case KVP_OP_GET_IP_INFO:
 		return r ? put_ip(b, kvp_ip_binary(g->msg), &r->ip, true)
 			 : VMB_EINVAL;
@@ -448,18 +464,33 @@ static int guest_fill(struct ic_guest *g, const struct kvp_data *r)
 	}
 }
 
+int kvp_guest_reply_cut(struct ic_guest *g, uint32_t status,
+			const struct kvp_data *r, uint8_t *out, size_t cap,
+			size_t *out_len, unsigned *cuts)
+{
+	unsigned n = 0;
+	int rc;
+
+	if (cuts)
+		*cuts = 0;
+	if (!g->pending || g->svc != IC_SVC_KVP)
+		return VMB_ENOENT;
+	if (status == IC_S_OK) {
+		rc = guest_fill(g, r, &n);
+		if (rc)
+			return rc;
+	}
+	rc = ic_guest_finish(g, status, out, cap, out_len);
+	if (rc == VMB_OK && cuts)
+		*cuts = n;
+	return rc;
+}
+
 int kvp_guest_reply(struct ic_guest *g, uint32_t status,
 		    const struct kvp_data *r, uint8_t *out, size_t cap,
 		    size_t *out_len)
 {
-	if (!g->pending || g->svc != IC_SVC_KVP)
-		return VMB_ENOENT;
-	if (status == IC_S_OK) {
-		int rc = guest_fill(g, r);
-		if (rc)
-			return rc;
-	}
-	return ic_guest_finish(g, status, out, cap, out_len);
+	return kvp_guest_reply_cut(g, status, r, out, cap, out_len, NULL);
 }
 
 /* ---- host ---- */
@@ -471,12 +502,13 @@ static int host_fill(uint8_t *b, bool binary, const struct kvp_data *d)
 
 	switch (d->op) {
 	case KVP_OP_GET:
-		return put_key(v + WV(key), v + WV(key_size), d);
+		return put_key(v + WV(key), v + WV(key_size), d, NULL);
 	case KVP_OP_SET:
-		rc = put_key(v + WV(key), v + WV(key_size), d);
-		return rc ? rc : put_value(v, d);
+		rc = put_key(v + WV(key), v + WV(key_size), d, NULL);
+		return rc ? rc : put_value(v, d, NULL);
 	case KVP_OP_DELETE:
-		return put_key(v + IC_OFF(struct kvp_wdelete, key), v, d);
+		return put_key(v + IC_OFF(struct kvp_wdelete, key), v, d,
+			       NULL);
 	case KVP_OP_ENUMERATE:
 		ic_wr32(v, d->index);
 		return VMB_OK;

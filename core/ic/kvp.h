@@ -86,8 +86,22 @@ int kvp_prefix6(const char *s);
 
 /* Guest: answer the pending KVP request. With status IC_S_OK the data
  * the op needs comes from r (may be NULL for SET/DELETE/SET_IP_INFO).
- * A string that does not convert or fit returns its IC_UTF_E* code and
+ *
+ * A key or value longer than its wire field (a pool record holds up to
+ * 511 bytes of key and 2047 of value, the wire 255 and 1023 UTF-16 units)
+ * is cut to the longest prefix of whole characters that fits, as Linux's
+ * driver does: failing the request instead would end the host's
+ * enumeration there and hide every later record. *cuts (may be NULL) gets
+ * the number of strings cut in the answer sent (0 when none is sent).
+ *
+ * Invalid UTF-8, or IP information that does not fit (never cut: a cut
+ * list would carry a wrong address), returns its IC_UTF_E* code and
  * leaves the request pending (answer again, e.g. with IC_E_FAIL). */
+int kvp_guest_reply_cut(struct ic_guest *g, uint32_t status,
+			const struct kvp_data *r, uint8_t *out, size_t cap,
+			size_t *out_len, unsigned *cuts);
+
+/* kvp_guest_reply_cut without the count. */
 int kvp_guest_reply(struct ic_guest *g, uint32_t status,
 		    const struct kvp_data *r, uint8_t *out, size_t cap,
 		    size_t *out_len);

@@ -366,33 +366,170 @@ static void test_kvp_versions(void **state)
 	}
 }
 
-static void test_kvp_reply_too_long(void **state)
+/* The wire sizes of the answer's key and value (ENUMERATE layout). */
+static uint32_t enum_wire_size(size_t field)
 {
+	size_t off = IC_HDR_LEN + sizeof(struct kvp_hdr) +
+		     offsetof(struct kvp_wenum, value) + field;
+	uint32_t v;
+
+	memcpy(&v, rep + off, 4);
+	return v;
+}
+
+/* Host ENUMERATE answered with kr; the guest reports cuts. */
+static unsigned kvp_enum_cut(void)
+{
+	unsigned cuts = 99;
+
+	memset(&kd, 0, sizeof(kd));
+	kd.op = KVP_OP_ENUMERATE;
+	kd.pool = KVP_POOL_GUEST;
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+	guest_takes(IC_ACT_KVP);
+	kr.value_type = KVP_REG_SZ;
+	assert_int_equal(kvp_guest_reply_cut(&g, IC_S_OK, &kr, rep,
+					     sizeof(rep), &rep_len, &cuts), 0);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	assert_int_equal(res.status, IC_S_OK);
+	return cuts;
+}
+
+static void fill_rep(char *dst, const char *unit, size_t n)
+{
+	size_t l = strlen(unit);
+
+	for (size_t i = 0; i < n; i++)
+		memcpy(dst + i * l, unit, l);
+	dst[n * l] = 0;
+}
+
+/* A pool record holds up to 511 bytes of key and 2047 of value; the wire
+ * 255 and 1023 units. Longer strings are cut at a character boundary,
+ * as Linux's driver does, instead of failing (which would end the host's
+ * enumeration). */
+static void test_kvp_reply_cut(void **state)
+{
+	static const char jp[] = "\xe6\x97\xa5";	/* U+65E5 */
+	static const char smile[] = "\xf0\x9f\x98\x80"; /* U+1F600 */
+	char want[KVP_VALUE_UTF8_MAX];
+
 	(void)state;
 	setup_pair(IC_SVC_KVP, V(3, 0), V(4, 0));
+
+	/* 511-byte ASCII key, 2047-byte value: 255 and 1023 units kept. */
+	memset(&kr, 0, sizeof(kr));
+	memset(kr.key, 'k', 511);
+	memset(kr.value, 'v', 2047);
+	assert_int_equal(kvp_enum_cut(), 2);
+	assert_int_equal(strlen(res.kvp.key), 255);
+	assert_int_equal(strspn(res.kvp.key, "k"), 255);
+	assert_int_equal(strlen(res.kvp.value), 1023);
+	assert_int_equal(strspn(res.kvp.value, "v"), 1023);
+	assert_int_equal(enum_wire_size(offsetof(struct kvp_wvalue, key_size)),
+			 KVP_KEY_BYTES);
+	assert_int_equal(enum_wire_size(offsetof(struct kvp_wvalue,
+						 value_size)),
+			 KVP_VALUE_BYTES);
+
+	/* 170 x U+65E5: 510 bytes of UTF-8 but 170 units, so it fits. */
+	memset(&kr, 0, sizeof(kr));
+	fill_rep(kr.key, jp, 170);
+	fill_rep(kr.value, jp, 682);
+	assert_int_equal(kvp_enum_cut(), 0);
+	assert_string_equal(res.kvp.key, kr.key);
+	assert_string_equal(res.kvp.value, kr.value);
+	assert_int_equal(enum_wire_size(offsetof(struct kvp_wvalue, key_size)),
+			 2 * 171);
+	/* 100 ASCII and 200 of them (700 bytes, 300 units) do not: 255
+	 * whole characters are kept. */
+	memset(kr.key, 'k', 100);
+	fill_rep(kr.key + 100, jp, 200);
+	assert_int_equal(kvp_enum_cut(), 1);
+	memset(want, 'k', 100);
+	fill_rep(want + 100, jp, 155);
+	assert_string_equal(res.kvp.key, want);
+
+	/* A surrogate pair at the boundary: it fits whole or goes whole. */
+	memset(&kr, 0, sizeof(kr));
+	memset(kr.key, 'k', 253);
+	strcat(kr.key, smile); /* 255 units */
+	memset(kr.value, 'v', 1021);
+	strcat(kr.value, smile); /* 1023 units */
+	assert_int_equal(kvp_enum_cut(), 0);
+	assert_string_equal(res.kvp.key, kr.key);
+	assert_string_equal(res.kvp.value, kr.value);
+	memset(&kr, 0, sizeof(kr));
+	memset(kr.key, 'k', 254);
+	strcat(kr.key, smile); /* 256 units: the pair would need 2 of 1 */
+	memset(kr.value, 'v', 1022);
+	strcat(kr.value, smile);
+	strcat(kr.value, "tail");
+	assert_int_equal(kvp_enum_cut(), 2);
+	assert_int_equal(strlen(res.kvp.key), 254);
+	assert_int_equal(strspn(res.kvp.key, "k"), 254);
+	assert_int_equal(strlen(res.kvp.value), 1022);
+	assert_int_equal(enum_wire_size(offsetof(struct kvp_wvalue, key_size)),
+			 2 * 255);
+	assert_int_equal(enum_wire_size(offsetof(struct kvp_wvalue,
+						 value_size)),
+			 2 * 1023);
+
+	/* GET: the value alone is cut. */
+	unsigned cuts = 99;
+
+	memset(&kd, 0, sizeof(kd));
+	kd.op = KVP_OP_GET;
+	strcpy(kd.key, "Big");
+	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
+			 0);
+	guest_takes(IC_ACT_KVP);
+	memset(&kr, 0, sizeof(kr));
+	kr.value_type = KVP_REG_SZ;
+	fill_rep(kr.value, smile, 600); /* 1200 units */
+	assert_int_equal(kvp_guest_reply_cut(&g, IC_S_OK, &kr, rep,
+					     sizeof(rep), &rep_len, &cuts), 0);
+	assert_int_equal(cuts, 1);
+	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
+	fill_rep(want, smile, 511); /* 1022 units: a 512th needs 1024 */
+	assert_string_equal(res.kvp.value, want);
+
+	/* Invalid UTF-8 is still refused, past the cut too; the request
+	 * stays pending and a failure answer goes back. */
 	memset(&kd, 0, sizeof(kd));
 	kd.op = KVP_OP_ENUMERATE;
 	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
 			 0);
 	guest_takes(IC_ACT_KVP);
 	memset(&kr, 0, sizeof(kr));
-	memset(kr.key, 'k', 256); /* 256 units + NUL > 512 bytes */
 	kr.value_type = KVP_REG_SZ;
+	memset(kr.key, 'k', 511);
+	kr.key[400] = (char)0xff;
+	cuts = 99;
+	assert_int_equal(kvp_guest_reply_cut(&g, IC_S_OK, &kr, rep,
+					     sizeof(rep), &rep_len, &cuts),
+			 IC_UTF_EBYTE);
+	assert_int_equal(cuts, 0);
+	assert_true(g.pending);
+	kr.key[400] = 'k';
+	kr.value[0] = (char)0xc3; /* lead byte without its follower */
 	assert_int_equal(kvp_guest_reply(&g, IC_S_OK, &kr, rep, sizeof(rep),
-					 &rep_len), VMB_EMSGSIZE);
-	kr.key[255] = 0; /* 255 units + NUL: exactly 512 bytes */
-	memset(kr.value, 'v', 1023);
-	assert_int_equal(kvp_guest_reply(&g, IC_S_OK, &kr, rep, sizeof(rep),
-					 &rep_len), 0);
+					 &rep_len), IC_UTF_ETRUNC);
+	assert_int_equal(kvp_guest_reply_cut(&g, IC_E_FAIL, NULL, rep,
+					     sizeof(rep), &rep_len, &cuts), 0);
+	assert_int_equal(cuts, 0);
 	assert_int_equal(ic_host_input(&h, rep, rep_len, &res), 0);
-	assert_int_equal(strlen(res.kvp.key), 255);
-	assert_int_equal(strlen(res.kvp.value), 1023);
+	assert_int_equal(res.status, IC_E_FAIL);
+
 	/* Host side: a key one unit too long is refused before sending. */
+	memset(&kd, 0, sizeof(kd));
 	kd.op = KVP_OP_GET;
 	memset(kd.key, 'k', 256);
 	assert_int_equal(kvp_host_request(&h, &kd, req, sizeof(req), &req_len),
 			 VMB_EMSGSIZE);
 	assert_false(h.pending);
+	assert_clean();
 }
 
 /* ---- negotiation ---- */
@@ -1507,7 +1644,7 @@ int main(void)
 		cmocka_unit_test(test_timesync_versions),
 		cmocka_unit_test(test_vss_ops),
 		cmocka_unit_test(test_kvp_versions),
-		cmocka_unit_test(test_kvp_reply_too_long),
+		cmocka_unit_test(test_kvp_reply_cut),
 		cmocka_unit_test(test_negotiate_highest),
 		cmocka_unit_test(test_negotiate_no_overlap),
 		cmocka_unit_test(test_guest_bad_headers),

@@ -2,6 +2,7 @@
  * rule, surrogate pairs, and the exact field limits of KVP. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -188,6 +189,94 @@ static void test_empty(void **state)
 	assert_string_not_equal(ic_utf_strerror(IC_UTF_ERANGE), "ok");
 }
 
+/* The cutting conversion keeps the longest prefix of whole characters
+ * that fits with its NUL, and still refuses invalid UTF-8 anywhere. */
+static void test_cut(void **state)
+{
+	static const char jp[] = "\xe6\x97\xa5"; /* U+65E5 */
+	char s[4096];
+	uint8_t w[KVP_VALUE_BYTES + 8];
+	uint32_t n;
+	bool cut;
+
+	(void)state;
+	/* 511 ASCII bytes into a key field: 255 units and the NUL. */
+	memset(s, 'k', 511);
+	assert_int_equal(ic_utf8_to_utf16_cut(s, 511, w, KVP_KEY_BYTES, &n,
+					      &cut), IC_UTF_OK);
+	assert_true(cut);
+	assert_int_equal(n, KVP_KEY_BYTES);
+	assert_memory_equal(w + 508, "k\0\0\0", 4);
+	/* 2047 into a value field: 1023 units. */
+	memset(s, 'v', 2047);
+	assert_int_equal(ic_utf8_to_utf16_cut(s, 2047, w, KVP_VALUE_BYTES, &n,
+					      &cut), IC_UTF_OK);
+	assert_true(cut);
+	assert_int_equal(n, KVP_VALUE_BYTES);
+	/* 170 x U+65E5 is 510 bytes but 170 units: whole, not cut. */
+	for (size_t i = 0; i < 256; i++)
+		memcpy(s + 3 * i, jp, 3);
+	assert_int_equal(ic_utf8_to_utf16_cut(s, 510, w, KVP_KEY_BYTES, &n,
+					      &cut), IC_UTF_OK);
+	assert_false(cut);
+	assert_int_equal(n, 2 * 171);
+	assert_memory_equal(w + 2 * 169, "\xe5\x65\0\0", 4);
+	/* 256 of them: 255 kept, the last one whole. */
+	assert_int_equal(ic_utf8_to_utf16_cut(s, 768, w, KVP_KEY_BYTES, &n,
+					      &cut), IC_UTF_OK);
+	assert_true(cut);
+	assert_int_equal(n, KVP_KEY_BYTES);
+	assert_memory_equal(w + 2 * 254, "\xe5\x65\0\0", 4);
+	/* A pair with one unit left is dropped whole, never half-written. */
+	memset(s, 'k', 254);
+	memcpy(s + 254, "\xf0\x9f\x98\x80", 4);
+	assert_int_equal(ic_utf8_to_utf16_cut(s, 258, w, KVP_KEY_BYTES, &n,
+					      &cut), IC_UTF_OK);
+	assert_true(cut);
+	assert_int_equal(n, 2 * 255);
+	assert_memory_equal(w + 2 * 253, "k\0\0\0", 4);
+	/* With two units left it fits exactly. */
+	assert_int_equal(ic_utf8_to_utf16_cut(s + 1, 257, w, KVP_KEY_BYTES,
+					      &n, &cut), IC_UTF_OK);
+	assert_false(cut);
+	assert_int_equal(n, KVP_KEY_BYTES);
+	assert_memory_equal(w + 2 * 253, "\x3d\xd8\x00\xde\0\0", 6);
+	/* Invalid UTF-8 before or after the cut is refused; *cut false. */
+	memset(s, 'k', 511);
+	s[400] = (char)0xff;
+	cut = true;
+	assert_int_equal(ic_utf8_to_utf16_cut(s, 511, w, KVP_KEY_BYTES, &n,
+					      &cut), IC_UTF_EBYTE);
+	assert_false(cut);
+	s[400] = 'k';
+	memcpy(s + 508, "\xed\xa0\x80", 3); /* encoded surrogate, at the end */
+	assert_int_equal(ic_utf8_to_utf16_cut(s, 511, w, KVP_KEY_BYTES, &n,
+					      NULL), IC_UTF_ESURROGATE);
+	memcpy(s + 508, "kk\xe2", 3); /* sequence cut short by len */
+	assert_int_equal(ic_utf8_to_utf16_cut(s, 511, w, KVP_KEY_BYTES, &n,
+					      NULL), IC_UTF_ETRUNC);
+	s[3] = 0;
+	assert_int_equal(ic_utf8_to_utf16_cut(s, 511, w, KVP_KEY_BYTES, &n,
+					      NULL), IC_UTF_ENUL);
+	/* Room for the NUL alone: an empty string, cut. Not even that:
+	 * refused. */
+	assert_int_equal(ic_utf8_to_utf16_cut("ab", 2, w, 3, &n, &cut),
+			 IC_UTF_OK);
+	assert_true(cut);
+	assert_int_equal(n, 2);
+	assert_memory_equal(w, "\0\0", 2);
+	assert_int_equal(ic_utf8_to_utf16_cut("ab", 2, w, 1, &n, &cut),
+			 IC_UTF_ENOSPACE);
+	assert_false(cut);
+	assert_int_equal(ic_utf8_to_utf16_cut("", 0, w, 2, &n, &cut),
+			 IC_UTF_OK);
+	assert_false(cut);
+	/* The strict form still refuses what the cutting one shortens. */
+	memset(s, 'k', 511);
+	assert_int_equal(ic_utf8_to_utf16(s, 511, w, KVP_KEY_BYTES, &n),
+			 IC_UTF_ENOSPACE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_utf16_rejections),
 		cmocka_unit_test(test_kvp_limits),
 		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_cut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/utsname.h>
@@ -28,6 +29,23 @@ static void value_of(const struct kvp_auto *a, uint32_t i, char *v,
 	assert_string_equal(k, names[i]);
 }
 
+/* Hyper-V reads IntegrationServicesVersion as a version number: digits
+ * in dot-separated groups, as Linux's "3.1". */
+static bool dotted_numeric(const char *v)
+{
+	bool digit = false;
+
+	for (; *v; v++) {
+		if (*v >= '0' && *v <= '9')
+			digit = true;
+		else if (*v == '.' && digit)
+			digit = false;
+		else
+			return false;
+	}
+	return digit;
+}
+
 /* What a POSIX shell makes of VAR in os-release. */
 static void shell_var(const char *file, const char *var, char *out,
 		      size_t cap)
@@ -43,6 +61,23 @@ static void shell_var(const char *file, const char *var, char *out,
 
 	out[n] = '\0';
 	pclose(p);
+}
+
+/* The canonical name is not empty and starts with the host name's first
+ * label, a whole label (or is the host name). */
+static void check_fqdn(const struct kvp_auto *a)
+{
+	char host[256], v[2048];
+	size_t label;
+
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	host[sizeof(host) - 1] = '\0';
+	label = strcspn(host, ".");
+	value_of(a, 0, v, sizeof(v));
+	assert_true(v[0] != '\0');
+	assert_true(label > 0);
+	assert_memory_equal(v, host, label);
+	assert_true(v[label] == '\0' || v[label] == '.');
 }
 
 static void test_against_uname_and_os_release(void **state)
@@ -65,6 +100,7 @@ static void test_against_uname_and_os_release(void **state)
 	assert_string_equal(v, u.machine);
 	value_of(&a, 1, v, sizeof(v));
 	assert_string_equal(v, "6.3.9600.16384");
+	assert_true(dotted_numeric(v));
 	value_of(&a, 7, v, sizeof(v));
 	assert_string_equal(v, "");
 	if (access("/etc/os-release", R_OK) == 0) {
@@ -75,12 +111,50 @@ static void test_against_uname_and_os_release(void **state)
 		value_of(&a, 6, v, sizeof(v));
 		assert_string_equal(v, want);
 	}
-	char host[256];
+	check_fqdn(&a);
+}
 
-	assert_int_equal(gethostname(host, sizeof(host)), 0);
-	value_of(&a, 0, v, sizeof(v));
-	/* The canonical name starts with the host name (or is it). */
-	assert_memory_equal(v, host, strcspn(host, "."));
+/* Without os-release (or without NAME / VERSION_ID in it) the name is
+ * uname's sysname and the major version empty, as in hv_kvp_daemon. */
+static void test_os_release_fallbacks(void **state)
+{
+	char dir[64], path[128], v[2048];
+	static const char text[] = "PRETTY_NAME=\"No Name 3\"\nID=x\n";
+	struct kvp_auto a;
+	struct utsname u;
+
+	(void)state;
+	assert_int_equal(uname(&u), 0);
+	assert_int_equal(kvp_auto_init(&a, "/nonexistent", "1.0"), 0);
+	value_of(&a, 5, v, sizeof(v));
+	assert_string_equal(v, u.sysname);
+	value_of(&a, 6, v, sizeof(v));
+	assert_string_equal(v, "");
+	value_of(&a, 4, v, sizeof(v));
+	assert_string_equal(v, u.release);
+	check_fqdn(&a);
+	assert_int_equal(gt_mkdtemp("osrel", dir, sizeof(dir)), 0);
+	snprintf(path, sizeof(path), "%s/os-release", dir);
+	assert_int_equal(gt_write_file(path, text, strlen(text), 0644), 0);
+	assert_int_equal(kvp_auto_init(&a, path, "1.0"), 0);
+	gt_rm_rf(dir);
+	value_of(&a, 5, v, sizeof(v));
+	assert_string_equal(v, u.sysname);
+	value_of(&a, 6, v, sizeof(v));
+	assert_string_equal(v, "");
+}
+
+static void test_version_form(void **state)
+{
+	(void)state;
+	assert_true(dotted_numeric("1.0"));
+	assert_true(dotted_numeric("3.1"));
+	assert_true(dotted_numeric("10"));
+	assert_false(dotted_numeric("hvis-1.0"));
+	assert_false(dotted_numeric("1..0"));
+	assert_false(dotted_numeric(".1"));
+	assert_false(dotted_numeric("1."));
+	assert_false(dotted_numeric(""));
 }
 
 static void test_addresses(void **state)
@@ -162,6 +236,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_against_uname_and_os_release),
+		cmocka_unit_test(test_os_release_fallbacks),
+		cmocka_unit_test(test_version_form),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_enumerate_bounds),
 		cmocka_unit_test(test_os_release_parser),
