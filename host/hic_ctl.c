@@ -148,6 +148,12 @@ static int cmd_enable(struct hic *ic, bool on, char **argv, int argc,
 			strerror(-rc));
 		return -1;
 	}
+	if (!on && s->kind == HIC_KVP) {
+		/* As Hyper-V: no KVP exchange, no guest data (addresses,
+		 * OS); an enable reads it afresh. */
+		hic_intrinsic_clear(ic);
+		ic->intrinsic_ms = 0;
+	}
 	fprintf(out, "ok\n%s: Enabled %s\n", s->info->name,
 		on ? "True" : "False");
 	return 0;
@@ -528,6 +534,12 @@ static int cmd_kvp(struct hic *ic, char **argv, int argc, int fd, FILE *out)
 		fprintf(out, "error: key or value too long\n");
 		return -1;
 	}
+	/* The guest's pools hold no nameless item: refused here rather
+	 * than after a round trip that can only fail. */
+	if (a.npos > 0 && !*a.pos[0]) {
+		fprintf(out, "error: kvp %s: the key is empty\n", a.op);
+		return -1;
+	}
 	s = usable(ic, HIC_KVP, fd, out);
 	if (!s)
 		return -1;
@@ -655,7 +667,8 @@ void hic_show(struct hvm *vm, FILE *out)
 			s->enabled ? "True" : "False", hic_status(s));
 	}
 	fprintf(out, "Guest (KVP auto pool%s):\n",
-		ic->intrinsic_ms ? "" : ", not read yet");
+		!ic->svc[HIC_KVP].enabled ? ", Key-Value Pair Exchange disabled"
+		: ic->intrinsic_ms ? "" : ", not read yet");
 	show_item(ic, out, "Computer name:", "FullyQualifiedDomainName");
 	show_item(ic, out, "OS name:", "OSName");
 	show_item(ic, out, "OS version:", "OSVersion");

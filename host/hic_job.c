@@ -506,7 +506,17 @@ static void kvp_result(struct hic_svc *s, struct hic_job *j, int rc,
 	if (mismatch(s, j, rc, r, what))
 		return;
 	if (rc == VMB_OK && r->status == IC_E_NO_MORE_ITEMS &&
-	    j->kvp.op != KVP_OP_SET) {
+	    j->kvp.op == KVP_OP_SET) {
+		/* hv_kvp_daemon's answer to any SET it could not do: the
+		 * wire took the item, the guest's pool file did not. */
+		snprintf(err, sizeof(err), "%s: the guest could not store "
+			 "the item in pool %u (key or value too long for its "
+			 "pool file once in UTF-8, or the file could not be "
+			 "written)", what, j->kvp.pool);
+		hic_job_finish(s, j, false, err);
+		return;
+	}
+	if (rc == VMB_OK && r->status == IC_E_NO_MORE_ITEMS) {
 		/* How hv_kvp_daemon says the key is not there. */
 		snprintf(err, sizeof(err), "%s: no key \"%s\" in pool %u",
 			 what, j->kvp.key, j->kvp.pool);
@@ -551,6 +561,7 @@ static void list_result(struct hic_svc *s, struct hic_job *j, int rc,
 			const struct ic_host_result *r)
 {
 	bool refresh = j->kind == HIC_JOB_KVP_REFRESH;
+	char err[128];
 
 	if (rc == VMB_OK && r->status == IC_E_NO_MORE_ITEMS) {
 		if (refresh) {
@@ -568,17 +579,23 @@ static void list_result(struct hic_svc *s, struct hic_job *j, int rc,
 	}
 	if (mismatch(s, j, rc, r, "kvp list"))
 		return;
+	/* An item past the limit: only a pool that has more than it is
+	 * refused, one that has exactly that many ended above. */
+	if (j->count >= HIC_LIST_MAX) {
+		snprintf(err, sizeof(err), "%s: pool %u has more than %u "
+			 "items, the most the host lists",
+			 refresh ? "auto pool refresh" : "kvp list",
+			 j->kvp.pool, HIC_LIST_MAX);
+		hic_job_finish(s, j, false, err);
+		return;
+	}
 	if (refresh && j->count < HIC_INTRINSIC_MAX)
 		intrinsic_store(s->ic, j->count, r->kvp.key, r->kvp.value);
 	else if (!refresh) {
 		hic_put_guest_text(j->out, r->kvp.key, "\t");
 		hic_put_guest_text(j->out, r->kvp.value, "\n");
 	}
-	if (++j->count >= HIC_LIST_MAX) {
-		hic_job_finish(s, j, false, "kvp list: too many items");
-		return;
-	}
-	j->kvp.index = j->count;
+	j->kvp.index = ++j->count;
 	if (hic_send(s, build_kvp, &j->kvp))
 		hic_job_finish(s, j, false, "kvp list: cannot send");
 }

@@ -14,7 +14,7 @@
 /* KVP auto pool refresh (addresses for `vm show`), in probe periods. */
 #define HIC_REFRESH_PERIODS 30
 /* Items a `kvp list` or an auto pool refresh reads at most. */
-#define HIC_LIST_MAX 1024
+#define HIC_LIST_MAX 1024u
 /* Requests queued on one service, the active one included: each may hold
  * a control connection, so a guest that stops answering cannot make the
  * host run out of descriptors. */

@@ -3,7 +3,9 @@
 # hvis-ctl to the guest's pools (hyperv-daemons' format: 2560-byte
 # records, 512-byte key and 2048-byte value, NUL padded), records written
 # by another program are read back, the auto pool lists the guest's
-# intrinsic keys and `vm show` shows the guest's addresses from it.
+# intrinsic keys and `vm show` shows the guest's addresses from it (and
+# nothing while the service is disabled). Also the host's limits: 1024
+# items listed, no empty key, a SET the guest's pool file refused.
 source "$(dirname "$0")/services-common.sh"
 
 # field FILE INDEX OFFSET SIZE: a NUL-padded string of record INDEX.
@@ -17,6 +19,26 @@ record_ok() { # FILE INDEX KEY VALUE
 }
 pool0=$KVP_ROOT/.kvp_pool_0
 pool1=$KVP_ROOT/.kvp_pool_1
+pool3=$KVP_ROOT/.kvp_pool_3
+pool4=$KVP_ROOT/.kvp_pool_4
+
+# pool_write FILE N: a pool file of records K0000/V0000 up to N - 1;
+# pool_write FILE KEY VALUE ...: one of these records.
+pool_write() {
+	python3 - "$@" <<'EOF'
+import sys
+path, args = sys.argv[1], sys.argv[2:]
+if len(args) == 1:
+    args = [f"{c}{i:04d}" for i in range(int(args[0])) for c in "KV"]
+with open(path, "wb") as f:
+    for k, v in zip(args[0::2], args[1::2]):
+        f.write(k.encode().ljust(512, b"\0") + v.encode().ljust(2048, b"\0"))
+EOF
+}
+# The host lists as many items as it may (1024), and refuses a pool
+# with more rather than show part of it as if it were all.
+pool_write "$pool3" 1024
+pool_write "$pool4" 1025
 
 start_host --heartbeat-ms 200
 start_guest_ic
@@ -51,6 +73,42 @@ ctl kvp delete Color 2>/dev/null && fail "second delete accepted"
 [ "$(stat -c %s "$pool0")" -eq 5120 ] || fail "delete left $(stat -c %s "$pool0") bytes"
 record_ok "$pool0" 0 "Key 2" "$val" || fail "records not moved up"
 ctl kvp get "Key 2" --pool 1 2>/dev/null && fail "pool 0 key found in pool 1"
+
+# The empty key is refused by the host, the guest's pools never see it.
+empty_refused() { # OP ARGS...
+	ctl kvp "$@" 2>"$T/err" && fail "kvp $1 of an empty key accepted"
+	grep -q "kvp $1: the key is empty" "$T/err" ||
+		fail "kvp $1 of an empty key: $(cat "$T/err")"
+}
+empty_refused get ""
+empty_refused delete ""
+empty_refused set "" x
+# A key the wire carries (255 UTF-16 units) but the guest's pool file
+# cannot hold (765 bytes of UTF-8 in 511): the guest's failure is named.
+wide=$(python3 -c 'print("\u65e5" * 255)')
+ctl kvp set "$wide" x 2>"$T/err" && fail "765-byte key stored"
+grep -q 'kvp set: the guest could not store the item in pool 0' "$T/err" ||
+	fail "set failure: $(cat "$T/err")"
+[ "$(stat -c %s "$pool0")" -eq 5120 ] || fail "failed set wrote the pool"
+
+# 1024 items list in full, 1025 are refused with the limit named.
+for i in $(seq 0 1023); do printf 'K%04d\tV%04d\n' "$i" "$i"; done >"$T/want"
+ctl kvp list --pool 3 >"$T/got" || fail "1024 items refused"
+cmp -s "$T/want" "$T/got" || fail "1024 items: $(wc -l <"$T/got") listed"
+ctl kvp list --pool 4 >/dev/null 2>"$T/err" && fail "1025 items listed"
+head -1 "$T/err" | grep -q 'kvp list: pool 4 has more than 1024 items' ||
+	fail "1025 items: $(head -1 "$T/err")"
+
+# A record longer than the wire carries (511-byte key, 2047-byte value)
+# is listed cut to the wire's 255 and 1023 characters, and the records
+# after it are listed too.
+pool_write "$pool4" "$(printf 'L%.0s' $(seq 511))" \
+	"$(printf 'w%.0s' $(seq 2047))" After1 one After2 two
+{ printf 'L%.0s' $(seq 255); printf '\t'; printf 'w%.0s' $(seq 1023)
+  printf '\nAfter1\tone\nAfter2\ttwo\n'; } >"$T/want"
+ctl kvp list --pool 4 >"$T/got" 2>"$T/err" ||
+	fail "list after a long record: $(head -1 "$T/err")"
+cmp -s "$T/want" "$T/got" || fail "list after a long record: $(cut -c1-40 "$T/got")"
 
 # A record another program put in the guest pool is read back.
 { printf 'FromGuest'; head -c $((512 - 9)) /dev/zero
@@ -95,8 +153,19 @@ ctl kvp get "$(printf 'k%.0s' $(seq 256))" 2>/dev/null && fail "long key accepte
 ctl vm service disable kvp >/dev/null
 ctl kvp get "Key 2" 2>"$T/err" && fail "get on a disabled service"
 grep -q 'disabled' "$T/err" || fail "disabled error: $(cat "$T/err")"
+# As Get-VMNetworkAdapter with the KVP service off: no guest data.
+show=$(ctl vm show)
+grep -qx 'Guest (KVP auto pool, Key-Value Pair Exchange disabled):' <<<"$show" ||
+	fail "vm show heading while disabled: $show"
+for l in "OS name:" "IPv4 addresses:" "IPv6 addresses:"; do
+	grep -qx "  $(printf '%-18s' "$l") -" <<<"$show" ||
+		fail "vm show $l while disabled: $show"
+done
 ctl vm service enable kvp >/dev/null
 wait_until 10 svc_is "Key-Value Pair Exchange" OK || fail "KVP not OK again"
+os_back() { ctl vm show | grep -qx "  OS name:           $1"; }
+wait_until 10 os_back "$(awk -F'\t' '$1 == "OSName" {print $2}' "$T/auto")" ||
+	fail "guest data not read again: $(ctl vm show)"
 [ "$(ctl kvp get "Key 2")" = "$val" ] || fail "pool lost across re-offer"
 stop_proc "$GUEST_PID" guest
 stop_proc "$HOST_PID" host
