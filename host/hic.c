@@ -569,11 +569,15 @@ static void heartbeat_tick(struct hic_svc *s)
 	}
 }
 
-static void svc_tick(struct hic_svc *s, uint64_t now)
+static void svc_tick(struct hic_svc *s)
 {
 	struct hic *ic = s->ic;
+	uint64_t now;
 
+	/* Answers first, and the clock read after them: an answer may send
+	 * the next request, whose sent_ns must not lie ahead of now. */
 	drain(s);
+	now = hic_now_ns();
 	if (!s->chan || !s->chan->rt)
 		return;
 	s->ticks++;
@@ -602,13 +606,12 @@ static void svc_tick(struct hic_svc *s, uint64_t now)
 static void tick(struct rt_loop *l, int fd, uint32_t events, void *arg)
 {
 	struct hic *ic = arg;
-	uint64_t now = hic_now_ns();
 
 	(void)l;
 	(void)fd;
 	(void)events;
 	for (unsigned k = 0; k < HIC__COUNT; k++)
-		svc_tick(&ic->svc[k], now);
+		svc_tick(&ic->svc[k]);
 	hic_vss_reap(ic);
 }
 
