@@ -398,6 +398,29 @@ static void session_reset(struct hic_svc *s)
 	s->ts_rtt = 0;
 }
 
+/* The versions s offers: all the engine knows, or those up to the
+ * configured cap. No framework newer than the message cap either: a
+ * WS2008 host offered framework 1.0 with its 1.0 messages, later hosts
+ * 3.0 (Linux hv_util.c and hv_kvp.c choose by host the same way). */
+static int engine_init(struct hic_svc *s)
+{
+	struct ic_ver fw[IC_MAX_VERSIONS], msg[IC_MAX_VERSIONS];
+	uint32_t cap = s->ic->cfg.msg_cap[s->kind];
+	const struct ic_ver *dfw, *dmsg;
+	unsigned dnfw, dnmsg, nfw = 0, nmsg = 0;
+
+	if (!cap)
+		return ic_host_init(&s->eng, s->info->svc, NULL, 0, NULL, 0);
+	ic_versions(s->info->svc, &dfw, &dnfw, &dmsg, &dnmsg);
+	for (unsigned i = 0; i < dnmsg && nmsg < IC_MAX_VERSIONS; i++)
+		if (ic_ver_u32(dmsg[i]) <= cap)
+			msg[nmsg++] = dmsg[i];
+	for (unsigned i = 0; i < dnfw && nfw < IC_MAX_VERSIONS; i++)
+		if (dfw[i].major <= cap >> 16)
+			fw[nfw++] = dfw[i];
+	return ic_host_init(&s->eng, s->info->svc, fw, nfw, msg, nmsg);
+}
+
 /* Runs before the worker starts: nothing races on the engine yet. */
 static uint32_t hic_open(struct hvm_chan *c)
 {
@@ -408,7 +431,7 @@ static uint32_t hic_open(struct hvm_chan *c)
 		return ST_UNSUCCESSFUL;
 	free_results(s);
 	pthread_mutex_lock(&s->lock);
-	ic_host_init(&s->eng, s->info->svc, NULL, 0, NULL, 0);
+	engine_init(s); /* checked by hic_init: cannot fail here */
 	s->session++;
 	pthread_mutex_unlock(&s->lock);
 	session_reset(s);
@@ -677,7 +700,37 @@ int hic_parse_services(const char *list, unsigned *mask)
 	return 0;
 }
 
-static void svc_init(struct hic *ic, enum hic_kind k)
+int hic_parse_ic_version(const char *arg, enum hic_kind *kind,
+			 uint32_t *ver)
+{
+	const char *eq = strchr(arg, '=');
+	const struct ic_ver *fw, *msg;
+	unsigned nfw, nmsg;
+	char name[32], v[16];
+	int k;
+
+	if (!eq || (size_t)(eq - arg) >= sizeof(name))
+		return -EINVAL;
+	memcpy(name, arg, (size_t)(eq - arg));
+	name[eq - arg] = '\0';
+	k = kind_find(name);
+	if (k < 0)
+		return -EINVAL;
+	ic_versions(hic_infos[k].svc, &fw, &nfw, &msg, &nmsg);
+	/* Compared as text: only the exact spelling "X.Y" of a known
+	 * version, no blanks, signs or leading zeros. */
+	for (unsigned i = 0; i < nmsg; i++) {
+		snprintf(v, sizeof(v), "%u.%u", msg[i].major, msg[i].minor);
+		if (strcmp(v, eq + 1) == 0) {
+			*kind = (enum hic_kind)k;
+			*ver = ic_ver_u32(msg[i]);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int svc_init(struct hic *ic, enum hic_kind k)
 {
 	struct hic_svc *s = &ic->svc[k];
 
@@ -686,17 +739,19 @@ static void svc_init(struct hic *ic, enum hic_kind k)
 	s->info = &hic_infos[k];
 	s->next_pkt_xid = 1;
 	pthread_mutex_init(&s->lock, NULL);
-	ic_host_init(&s->eng, s->info->svc, NULL, 0, NULL, 0);
+	return engine_init(s);
 }
 
 int hic_init(struct hvm *vm, const struct hic_cfg *cfg)
 {
 	struct hic *ic = calloc(1, sizeof(*ic));
+	bool bad_cap = false;
 	int rc;
 
 	if (!ic)
 		return -ENOMEM;
 	ic->vm = vm;
+	ic->timer_fd = -1;
 	ic->cfg = *cfg;
 	if (!ic->cfg.probe_ms)
 		ic->cfg.probe_ms = 1000;
@@ -706,9 +761,20 @@ int hic_init(struct hvm *vm, const struct hic_cfg *cfg)
 		ic->cfg.timeout_ms = 10000;
 	if (!ic->cfg.backup_timeout_ms)
 		ic->cfg.backup_timeout_ms = 120000;
-	for (unsigned k = 0; k < HIC__COUNT; k++)
-		svc_init(ic, (enum hic_kind)k);
 	vm->ic = ic;
+	/* A cap below every version leaves nothing to offer. */
+	for (unsigned k = 0; k < HIC__COUNT; k++) {
+		uint32_t cap = cfg->msg_cap[k];
+
+		if (svc_init(ic, (enum hic_kind)k))
+			bad_cap = true;
+		else if (cap)
+			rt_info("ic", "%s: message versions up to %u.%u "
+				"offered", hic_infos[k].name, cap >> 16,
+				cap & 0xffff);
+	}
+	if (bad_cap)
+		return -EINVAL;
 	ic->timer_fd = rt_loop_timer(vm->loop, ic->cfg.probe_ms, tick, ic);
 	if (ic->timer_fd < 0)
 		return ic->timer_fd;

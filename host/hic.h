@@ -40,6 +40,9 @@ struct hic_cfg {
 	 * (the backup then fails, after the thaw); 0 = 120000. */
 	uint32_t backup_timeout_ms;
 	unsigned enable;        /* services enabled at start (1 << kind) */
+	/* Highest message version offered per service, major << 16 |
+	 * minor, as an older Hyper-V host; 0 = every version known. */
+	uint32_t msg_cap[HIC__COUNT];
 };
 
 /* Sets vm->ic and offers the enabled services. 0 or -errno. */
@@ -51,6 +54,12 @@ void hic_fini(struct hvm *vm);
 
 /* "heartbeat,kvp" / "all" / "none" (names or aliases) into a mask. */
 int hic_parse_services(const char *list, unsigned *mask);
+
+/* "SERVICE=X.Y" (a --services name) into the service and X.Y as
+ * major << 16 | minor, which must be a message version the host knows
+ * for that service. 0 or -EINVAL. */
+int hic_parse_ic_version(const char *arg, enum hic_kind *kind,
+			 uint32_t *ver);
 
 /* A control request line. Returns HIC_CTL_NOT_MINE when the request is
  * not a service one, 0 or -1 when the reply is in out, HIC_CTL_LATER

@@ -32,6 +32,9 @@ static void usage(FILE *f)
 "                      none, or a comma list of heartbeat, shutdown,\n"
 "                      timesync, kvp, vss (default all; none when\n"
 "                      --test-devices or --subchannels is given)\n"
+"  --ic-version S=X.Y  offer service S (a --services name) message\n"
+"                      versions up to X.Y only, as an older Hyper-V host\n"
+"                      (X.Y one the host knows for S; repeatable)\n"
 "  --heartbeat-ms MS   heartbeat probe period (default 1000)\n"
 "  --timesync-ms MS    time sample period (default 5000)\n"
 "  --backup-cmd CMD    host snapshot step of `vm backup`, run by\n"
@@ -50,6 +53,7 @@ struct host_opts {
 	bool once, poll, dev_opts;
 	bool have_services;
 	unsigned services;
+	uint32_t msg_cap[HIC__COUNT];
 	const char *backup_cmd;
 	unsigned long probe_ms, sample_ms;
 	uint32_t timeout_ms, backup_timeout_ms;
@@ -81,6 +85,7 @@ static int parse_opts(int argc, char **argv, struct host_opts *o)
 		{ "once", no_argument, NULL, '1' },
 		{ "poll", no_argument, NULL, 'p' },
 		{ "services", required_argument, NULL, 'S' },
+		{ "ic-version", required_argument, NULL, 'I' },
 		{ "heartbeat-ms", required_argument, NULL, 'H' },
 		{ "timesync-ms", required_argument, NULL, 'T' },
 		{ "backup-cmd", required_argument, NULL, 'B' },
@@ -91,6 +96,8 @@ static int parse_opts(int argc, char **argv, struct host_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	enum hic_kind kind;
+	uint32_t ver;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -118,6 +125,11 @@ static int parse_opts(int argc, char **argv, struct host_opts *o)
 			if (hic_parse_services(optarg, &o->services))
 				goto bad;
 			o->have_services = true;
+			break;
+		case 'I':
+			if (hic_parse_ic_version(optarg, &kind, &ver))
+				goto bad;
+			o->msg_cap[kind] = ver;
 			break;
 		case 'H':
 			if (!hvis_parse_ulong(optarg, 3600000, &o->probe_ms) ||
@@ -167,6 +179,7 @@ static int add_devices(struct hvm *vm, const struct host_opts *o)
 		: o->dev_opts ? 0 : HIC_ALL,
 	};
 
+	memcpy(ic.msg_cap, o->msg_cap, sizeof(ic.msg_cap));
 	for (unsigned long i = 0; i < o->devices; i++)
 		if (hvm_add_device(vm, cls, (uint32_t)o->subchannels, NULL))
 			return -1;

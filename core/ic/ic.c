@@ -1,7 +1,7 @@
 /* Common IC framework: the version tables and the header codec. */
 #include "ic_priv.h"
 
-/* Framework 1.0 (WS2008/R2) and 3.0: Linux hv_util.c fw_versions, OpenVMM
+/* Framework 1.0 (WS2008) and 3.0: Linux hv_util.c fw_versions, OpenVMM
  * hyperv_ic common.rs FRAMEWORK_VERSIONS. VSS uses 3.0 only
  * (hv_snapshot.c). */
 static const struct ic_ver fw_all[] = { { 3, 0 }, { 1, 0 } };
@@ -14,7 +14,7 @@ static const struct ic_ver sd_vers[] = { { 3, 2 }, { 3, 1 }, { 3, 0 },
 					 { 1, 0 } };
 /* Linux hv_util.c ts_versions, OpenVMM timesync.rs. */
 static const struct ic_ver ts_vers[] = { { 4, 0 }, { 3, 0 }, { 1, 0 } };
-/* Linux hv_kvp.c kvp_versions (1.0 WS2008/R2, 3.0 WIN7, 4.0 WIN8) and
+/* Linux hv_kvp.c kvp_versions (1.0 WS2008, 3.0 WIN7/WS2008 R2, 4.0 WIN8) and
  * OpenVMM kvp.rs KVP_VERSIONS (3.0, 4.0, 5.0 with binary IP info). */
 static const struct ic_ver kvp_vers[] = { { 5, 0 }, { 4, 0 }, { 3, 0 },
 					  { 1, 0 } };

@@ -27,6 +27,11 @@ refused 2 "$BENCH" ring --seconds 1x
 refused 2 "$BENCH" ring --sizes 64,-0
 refused 2 "$BENCH" ring --sizes 64,,256
 refused 2 "$HOST_BIN" --dir "$T" --max-version 5.3x
+# --ic-version: a version the host knows for that service, spelt exactly.
+for v in heartbeat=2.0 vss=3.0 kvp=5.1 timesync=03.0 "shutdown= 3.0" \
+	kvp=4 heartbeat bogus=1.0 =1.0 heartbeat=1.0x; do
+	refused 2 "$HOST_BIN" --dir "$T" --ic-version "$v"
+done
 refused 2 "$GUEST_BIN" --dir "$T" --max-version 0.12 # nothing to try
 
 # hvis-ctl: the request is one line, so a line break in a value cannot be
