@@ -540,6 +540,16 @@ uint64_t hic_bad_total(struct hic_svc *s, struct vmb_badstats *out)
 	return sum;
 }
 
+uint64_t hic_late(struct hic_svc *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->late;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
 static void hic_describe(struct hvm_chan *c, FILE *out)
 {
 	struct hic_svc *s = c->priv;
@@ -560,9 +570,20 @@ static void hic_describe(struct hvm_chan *c, FILE *out)
 
 static void timed_out(struct hic_svc *s)
 {
+	bool answered;
+
+	/* The answer may have closed the request on the worker since the
+	 * tick drained: then it waits in rq, and taking it now is right;
+	 * a timeout would hand it to the next request. */
 	pthread_mutex_lock(&s->lock);
-	ic_host_cancel(&s->eng);
+	answered = !s->eng.pending;
+	if (!answered)
+		ic_host_cancel(&s->eng);
 	pthread_mutex_unlock(&s->lock);
+	if (answered) {
+		drain(s);
+		return;
+	}
 	s->sent_ns = 0;
 	s->timeouts++;
 	if (s->answered && !s->lost)

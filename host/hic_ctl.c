@@ -72,8 +72,9 @@ static void ver_text(const struct hic_svc *s, struct ic_ver v, char *buf,
 static void print_bad(struct hic_svc *s, FILE *out)
 {
 	struct vmb_badstats b;
+	uint64_t late = hic_late(s);
 
-	if (!hic_bad_total(s, &b) && !s->late)
+	if (!hic_bad_total(s, &b) && !late)
 		return;
 	fprintf(out, "  %-24s", s->info->name);
 	for (unsigned i = 0; i < VMB_BAD__COUNT; i++) {
@@ -82,8 +83,8 @@ static void print_bad(struct hic_svc *s, FILE *out)
 				(unsigned long long)b.n[i]);
 		}
 	}
-	if (s->late)
-		fprintf(out, " late-answers=%llu", (unsigned long long)s->late);
+	if (late)
+		fprintf(out, " late-answers=%llu", (unsigned long long)late);
 	fputc('\n', out);
 }
 
@@ -114,7 +115,7 @@ static int cmd_services(struct hic *ic, FILE *out)
 	for (unsigned k = 0; k < HIC__COUNT; k++) {
 		struct vmb_badstats b;
 
-		any |= hic_bad_total(&ic->svc[k], &b) || ic->svc[k].late;
+		any |= hic_bad_total(&ic->svc[k], &b) || hic_late(&ic->svc[k]);
 	}
 	fprintf(out, "Bad input by reason:%s\n", any ? "" : " none");
 	for (unsigned k = 0; k < HIC__COUNT; k++)

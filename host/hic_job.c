@@ -532,25 +532,46 @@ static void kvp_result(struct hic_svc *s, struct hic_job *j, int rc,
 	hic_job_finish(s, j, true, NULL);
 }
 
+static void kv_free(struct hic_kv *kv)
+{
+	free(kv->key);
+	free(kv->value);
+	kv->key = kv->value = NULL;
+}
+
 static void intrinsic_store(struct hic *ic, uint32_t i, const char *key,
 			    const char *value)
 {
-	struct hic_kv *kv = &ic->intrinsic[i];
+	struct hic_kv *kv = &ic->staging[i];
 
-	free(kv->key);
-	free(kv->value);
+	kv_free(kv);
 	kv->key = strdup(key);
 	kv->value = strdup(value);
-	if (i >= ic->n_intrinsic)
-		ic->n_intrinsic = i + 1;
+}
+
+/* The refresh read n items (the first HIC_INTRINSIC_MAX kept). */
+static void intrinsic_commit(struct hic *ic, uint32_t n)
+{
+	if (n > HIC_INTRINSIC_MAX)
+		n = HIC_INTRINSIC_MAX;
+	for (unsigned i = 0; i < HIC_INTRINSIC_MAX; i++) {
+		kv_free(&ic->intrinsic[i]);
+		if (i < n) {
+			ic->intrinsic[i] = ic->staging[i];
+			ic->staging[i] = (struct hic_kv){ 0 };
+		} else {
+			kv_free(&ic->staging[i]);
+		}
+	}
+	ic->n_intrinsic = n;
+	ic->intrinsic_ms = hic_now_ns() / 1000000;
 }
 
 void hic_intrinsic_clear(struct hic *ic)
 {
 	for (unsigned i = 0; i < HIC_INTRINSIC_MAX; i++) {
-		free(ic->intrinsic[i].key);
-		free(ic->intrinsic[i].value);
-		ic->intrinsic[i].key = ic->intrinsic[i].value = NULL;
+		kv_free(&ic->intrinsic[i]);
+		kv_free(&ic->staging[i]);
 	}
 	ic->n_intrinsic = 0;
 }
@@ -564,12 +585,8 @@ static void list_result(struct hic_svc *s, struct hic_job *j, int rc,
 	char err[128];
 
 	if (rc == VMB_OK && r->status == IC_E_NO_MORE_ITEMS) {
-		if (refresh) {
-			/* Only the first HIC_INTRINSIC_MAX items were kept. */
-			s->ic->n_intrinsic = j->count < HIC_INTRINSIC_MAX
-					     ? j->count : HIC_INTRINSIC_MAX;
-			s->ic->intrinsic_ms = hic_now_ns() / 1000000;
-		}
+		if (refresh)
+			intrinsic_commit(s->ic, j->count);
 		hic_job_finish(s, j, true, NULL);
 		return;
 	}

@@ -133,6 +133,10 @@ struct hic {
 	struct hic_svc svc[HIC__COUNT];
 	struct hic_kv intrinsic[HIC_INTRINSIC_MAX];
 	unsigned n_intrinsic;
+	/* A refresh reads into staging and replaces intrinsic only once it
+	 * read the whole pool: a refresh that fails part-way leaves the
+	 * last complete read, never a mix of two. */
+	struct hic_kv staging[HIC_INTRINSIC_MAX];
 	uint64_t intrinsic_ms; /* when read; 0: never */
 	struct hic_cmd *cmds;  /* backup commands not yet reaped */
 };
@@ -145,6 +149,8 @@ int hic_enable(struct hic_svc *s, bool on);
 bool hic_ready(const struct hic_svc *s);
 /* Bad input of every session by reason into out; returns the total. */
 uint64_t hic_bad_total(struct hic_svc *s, struct vmb_badstats *out);
+/* Answers that came after their request was given up (worker-counted). */
+uint64_t hic_late(struct hic_svc *s);
 /* The answer to the open request was malformed: the guest is no longer
  * communicating properly (Lost Communication until a good answer). */
 void hic_answer_bad(struct hic_svc *s);
