@@ -253,8 +253,13 @@ static void gtdev_tick(struct gvb_chan *c)
 	for (uint32_t i = 0; i < gtdev_cfg.burst; i++) {
 		if (limit && s->sent >= limit)
 			return;
-		if (gtdev_cfg.traffic == GTDEV_ECHO &&
-		    s->sent - atomic_load(&s->received) >= gtdev_cfg.window)
+		/* A host that echoes what was never sent pushes received
+		 * past sent: then nothing is in flight, and the window
+		 * must not wrap into "full" for good. */
+		uint64_t rx = atomic_load(&s->received);
+
+		if (gtdev_cfg.traffic == GTDEV_ECHO && rx < s->sent &&
+		    s->sent - rx >= gtdev_cfg.window)
 			return;
 		if (send_data(c, s, gtdev_cfg.traffic == GTDEV_SINK &&
 					    s->sent + 1 == limit) != VMB_OK)

@@ -251,7 +251,7 @@ static int wait_end(struct host_state *h, pid_t pid, double limit)
 	struct timespec ts;
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* h->cond waits on it */
 	ts.tv_sec += (time_t)limit;
 	pthread_mutex_lock(&h->lock);
 	while (!h->ended && rc != ETIMEDOUT)
@@ -277,6 +277,7 @@ static int run_point(struct bench *b, struct point *pt)
 	struct rt_chan_cfg c;
 	struct vmb_ring r;
 	struct rt_chan *ch;
+	pthread_condattr_t ca;
 	int status, rc;
 	pid_t pid;
 
@@ -296,7 +297,10 @@ static int run_point(struct bench *b, struct point *pt)
 	if (pid == 0)
 		_exit(guest_main(b));
 	pthread_mutex_init(&h.lock, NULL);
-	pthread_cond_init(&h.cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h.cond, &ca);
+	pthread_condattr_destroy(&ca);
 	bench_cfg(b, true, &c);
 	c.rx = host_rx;
 	c.arg = &h;
