@@ -741,6 +741,22 @@ static int start_client(struct gvb *vb)
 	return rc == VMB_OK ? 0 : -EIO;
 }
 
+/* The host must run as the user we trust before it sees guest memory. */
+static int check_host(struct gvb *vb)
+{
+	uid_t uid;
+	int rc = rt_unix_peer(vb->sock, &uid, NULL);
+
+	if (rc)
+		return rc;
+	if (uid == vb->cfg.host_uid)
+		return 0;
+	rt_err("vmbus", "the host at %s runs as uid %u, not uid %u: refusing "
+	       "to attach", vb->cfg.vmbus_path, (unsigned)uid,
+	       (unsigned)vb->cfg.host_uid);
+	return -EPERM;
+}
+
 int gvb_start(struct gvb *vb, const struct gvb_cfg *cfg, struct rt_loop *l,
 	      const struct gvb_driver *const *drivers, unsigned ndrivers)
 {
@@ -767,6 +783,9 @@ int gvb_start(struct gvb *vb, const struct gvb_cfg *cfg, struct rt_loop *l,
 		vb->sock = -1;
 		return rc;
 	}
+	rc = check_host(vb);
+	if (rc)
+		return rc;
 	rc = rt_gmem_create(&vb->gmem, cfg->mem_size);
 	if (rc)
 		return rc;

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "rt_chan.h"
 #include "rt_gmem.h"
@@ -87,6 +88,9 @@ struct gvb_cfg {
 	/* test hook: this long after start, move every open channel to
 	 * the next VP (gvb_modify); 0 = never */
 	uint32_t retarget_ms;
+	/* Whose host to trust: the uid the host process must run as (a host
+	 * of another user would receive guest memory and give orders). */
+	uid_t host_uid;
 	/* The host connection died (not called by gvb_stop). */
 	void (*down)(struct gvb *vb, const char *why, void *arg);
 	void *arg;

@@ -60,8 +60,10 @@ int rt_unix_listen(const char *path, int type)
 	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* Owner only; nobody can connect before listen, so the mode is
+	 * right before the socket takes its first connection. */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 8) < 0) {
+	    chmod(path, 0600) < 0 || listen(fd, 8) < 0) {
 		rc = -errno;
 		close(fd);
 		return rc;
@@ -109,6 +111,20 @@ int rt_xport_connect(const char *path)
 		return rc;
 	}
 	return fd;
+}
+
+int rt_unix_peer(int fd, uid_t *uid, pid_t *pid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return -errno;
+	if (uid)
+		*uid = cr.uid;
+	if (pid)
+		*pid = cr.pid;
+	return 0;
 }
 
 int rt_xport_pair(int fds[2])

@@ -3,6 +3,8 @@
 #ifndef HVIS_RT_XPORT_H
 #define HVIS_RT_XPORT_H
 
+#include <sys/types.h>
+
 #include "rt_xport_wire.h"
 
 int rt_xport_listen(const char *path);  /* listening socket, or -errno */
@@ -13,6 +15,9 @@ int rt_unix_listen(const char *path, int type);
 int rt_xport_accept(int lfd);           /* CLOEXEC, or -errno */
 int rt_xport_connect(const char *path); /* or -errno */
 int rt_xport_pair(int fds[2]);          /* in-process pairing */
+/* Who is at the other end of a connected Unix socket (SO_PEERCRED, as
+ * of its connect or listen); either pointer may be NULL. 0 or -errno. */
+int rt_unix_peer(int fd, uid_t *uid, pid_t *pid);
 
 /* Send one frame; fds[nfds] are passed with it. 0 or -errno. */
 int rt_xport_send(int sock, uint16_t type, uint32_t conn_id,

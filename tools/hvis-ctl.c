@@ -32,7 +32,8 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: hvis-ctl [--name NAME | --dir DIR | --ctl PATH] COMMAND\n"
+"usage: hvis-ctl [--name NAME | --dir DIR | --ctl PATH] [--host-user USER]\n"
+"       COMMAND\n"
 "  channels                          list VMBus channels (like lsvmbus)\n"
 "  vm show                           VM state, VMBus version, errors\n"
 "  vm watch                          refresh the status every second\n"
@@ -58,9 +59,14 @@ static void usage(FILE *f)
 "                     [--dns D[,..]]  configure it (static or DHCP)\n");
 }
 
+/* Whose host to trust (--host-user); another user's could lie to us. */
+static uid_t host_uid;
+
 static int ctl_connect(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -74,6 +80,11 @@ static int ctl_connect(const char *path)
 
 		close(fd);
 		return rc;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0 ||
+	    cr.uid != host_uid) {
+		close(fd);
+		return -EPERM;
 	}
 	return fd;
 }
@@ -125,6 +136,11 @@ static char *request(const char *path, const char *req)
 	ssize_t n;
 	int fd = ctl_connect(path);
 
+	if (fd == -EPERM) {
+		fprintf(stderr, "hvis-ctl: the hvis-host at %s is run by another "
+			"user: refused (--host-user USER trusts it)\n", path);
+		return NULL;
+	}
 	if (fd < 0) {
 		fprintf(stderr, "hvis-ctl: cannot reach hvis-host at %s: %s\n",
 			path, strerror(-fd));
@@ -266,20 +282,30 @@ int main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "ctl", required_argument, NULL, 'c' },
+		{ "host-user", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *name = HVIS_DEFAULT_VM, *dir_opt = NULL, *ctl = NULL;
 	char dir[PATH_MAX], path[PATH_MAX], req[REQ_MAX];
+	char why[PATH_MAX + 128] = "path too long";
 	struct sigaction sa = { .sa_handler = on_signal };
 	int c;
 
+	host_uid = geteuid();
 	/* "+": options end at the command ("device add test --subchannels"). */
 	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'n': name = optarg; break;
 		case 'd': dir_opt = optarg; break;
 		case 'c': ctl = optarg; break;
+		case 'U':
+			if (!hvis_parse_user(optarg, &host_uid)) {
+				fprintf(stderr, "hvis-ctl: --host-user %s: no "
+					"such user or uid\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -289,9 +315,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!ctl) {
-		if (hvis_vm_dir(dir, sizeof(dir), dir_opt, name, false) ||
-		    hvis_path(path, sizeof(path), dir, HVIS_CTL_SOCK))
+		if (hvis_vm_dir(dir, sizeof(dir), dir_opt, name, false, NULL,
+				why, sizeof(why)) ||
+		    hvis_path(path, sizeof(path), dir, HVIS_CTL_SOCK)) {
+			fprintf(stderr, "hvis-ctl: runtime directory: %s\n",
+				why);
 			return 1;
+		}
 		ctl = path;
 	}
 	sigemptyset(&sa.sa_mask);

@@ -1,5 +1,6 @@
 /* hvis-guest: the guest VMBus stack and its drivers in user space,
  * attached to an hvis-host. */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -23,6 +24,8 @@ static void usage(FILE *f)
 "  --name NAME          VM name (default " HVIS_DEFAULT_VM ")\n"
 "  --dir DIR            runtime directory of the VM (as for hvis-host)\n"
 "  --vmbus PATH         VMBus socket (default DIR/" HVIS_VMBUS_SOCK ")\n"
+"  --host-user USER     attach to a host run by USER (name or uid;\n"
+"                       default: only a host run by yourself)\n"
 "  --memory MIB         guest memory (default 256)\n"
 "  --max-version X.Y    highest VMBus version to try, 0.13 or newer\n"
 "                       (default newest)\n"
@@ -66,6 +69,7 @@ static void usage(FILE *f)
 
 struct guest_opts {
 	const char *name, *dir, *vmbus;
+	uid_t host_uid;
 	unsigned long memory_mib, ring_kib, open_delay, retarget;
 	unsigned max_version;
 	bool poll, reconnect, no_services, freeze_all;
@@ -141,6 +145,7 @@ static bool parse_one(int c, struct guest_opts *o)
 	case 'n': o->name = optarg; return true;
 	case 'd': o->dir = optarg; return true;
 	case 'b': o->vmbus = optarg; return true;
+	case 'U': return hvis_parse_user(optarg, &o->host_uid);
 	case 'm': return hvis_parse_ulong(optarg, 1u << 20, &o->memory_mib) &&
 			 o->memory_mib;
 	case 'V': return hvis_parse_version(optarg, &o->max_version) &&
@@ -191,6 +196,7 @@ static int parse_opts(int argc, char **argv, struct guest_opts *o)
 		{ "name", required_argument, NULL, 'n' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "vmbus", required_argument, NULL, 'b' },
+		{ "host-user", required_argument, NULL, 'U' },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "max-version", required_argument, NULL, 'V' },
 		{ "ring-size", required_argument, NULL, 'r' },
@@ -307,8 +313,9 @@ static int run(struct guest *g)
 	int rc = attach(g);
 
 	if (rc) {
-		rt_err("guest", "cannot attach to %s: %s", g->cfg.vmbus_path,
-		       strerror(-rc));
+		rt_err("guest", "cannot attach to %s: %s%s", g->cfg.vmbus_path,
+		       strerror(-rc), rc == -EPERM ? " (a host run by another "
+		       "user; --host-user USER trusts it)" : "");
 		if (!g->reconnect || start_retry(g))
 			return 1;
 	}
@@ -325,17 +332,20 @@ static int run(struct guest *g)
 int main(int argc, char **argv)
 {
 	struct guest_opts o = { .name = HVIS_DEFAULT_VM, .memory_mib = 256,
-				.ring_kib = 256, .level = RT_LOG_INFO };
-	char dir[PATH_MAX], vmbus[PATH_MAX];
+				.ring_kib = 256, .level = RT_LOG_INFO,
+				.host_uid = geteuid() };
+	char dir[PATH_MAX], vmbus[PATH_MAX], why[PATH_MAX + 128] = "path too long";
 	struct guest g;
 	int rc;
 
 	if (parse_opts(argc, argv, &o))
 		return 2;
 	rt_log_init(argv[0], o.level);
-	if (hvis_vm_dir(dir, sizeof(dir), o.dir, o.name, false) ||
-	    hvis_path(vmbus, sizeof(vmbus), dir, HVIS_VMBUS_SOCK)) {
-		rt_err("guest", "runtime directory path too long");
+	if (!o.vmbus &&
+	    (hvis_vm_dir(dir, sizeof(dir), o.dir, o.name, false, NULL, why,
+			 sizeof(why)) ||
+	     hvis_path(vmbus, sizeof(vmbus), dir, HVIS_VMBUS_SOCK))) {
+		rt_err("guest", "runtime directory: %s", why);
 		return 1;
 	}
 	memset(&g, 0, sizeof(g));
@@ -350,6 +360,7 @@ int main(int argc, char **argv)
 		.poll = o.poll,
 		.open_delay_ms = (uint32_t)o.open_delay,
 		.retarget_ms = (uint32_t)o.retarget,
+		.host_uid = o.host_uid,
 		.down = on_down,
 		.arg = &g,
 	};

@@ -190,7 +190,8 @@ int main(int argc, char **argv)
 {
 	struct host_opts o = { .name = HVIS_DEFAULT_VM, .devices = 1,
 			       .subchannels = 2, .level = RT_LOG_INFO };
-	char dir[PATH_MAX], vmbus[PATH_MAX], ctl[PATH_MAX];
+	char dir[PATH_MAX], vmbus[PATH_MAX], ctl[PATH_MAX], why[PATH_MAX + 128] = "path too long";
+	bool made;
 	struct hvm_cfg cfg;
 	struct rt_loop *loop;
 	struct hvm vm;
@@ -199,10 +200,11 @@ int main(int argc, char **argv)
 	if (parse_opts(argc, argv, &o))
 		return 2;
 	rt_log_init(argv[0], o.level);
-	if (hvis_vm_dir(dir, sizeof(dir), o.dir, o.name, true) ||
+	if (hvis_vm_dir(dir, sizeof(dir), o.dir, o.name, true, &made, why,
+			sizeof(why)) ||
 	    hvis_path(vmbus, sizeof(vmbus), dir, HVIS_VMBUS_SOCK) ||
 	    hvis_path(ctl, sizeof(ctl), dir, HVIS_CTL_SOCK)) {
-		rt_err("host", "cannot use runtime directory %s", dir);
+		rt_err("host", "runtime directory: %s", why);
 		return 1;
 	}
 	cfg = (struct hvm_cfg){
@@ -228,8 +230,8 @@ int main(int argc, char **argv)
 	hvm_fini(&vm);
 	hic_fini(&vm);
 	rt_loop_free(loop);
-	/* Only removes the directory if nothing else is left in it. */
-	if (!o.dir)
+	/* Only the directory this host made, and only if it is empty. */
+	if (made)
 		rmdir(dir);
 	rt_info("host", "stopped");
 	return rc ? 1 : 0;
