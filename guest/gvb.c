@@ -18,7 +18,7 @@
 
 #define GVB_TICK_MS 10
 /* How long a shutting-down guest waits for UNLOAD_RESPONSE. */
-#define GVB_UNLOAD_MS 500u
+#define GVB_UNLOAD_MS 250u
 #define GVB_MAX_PKT (64u * 1024 + 4096)
 
 static uint64_t now_ms(void)
@@ -426,9 +426,10 @@ static int cl_post(void *ctx, uint32_t conn_id, const void *msg, uint32_t len)
 	struct gvb *vb = ctx;
 	int rc;
 
-	if (vb->sock < 0)
+	if (!vb->xc)
 		return VMB_ESHUTDOWN;
-	rc = rt_xport_send(vb->sock, RT_FRAME_MSG, conn_id, msg, len, NULL, 0);
+	/* Never blocks: a host that stops reading ends the connection. */
+	rc = rt_xport_post(vb->xc, RT_FRAME_MSG, conn_id, msg, len, NULL, 0);
 	return rc ? VMB_ESHUTDOWN : VMB_OK;
 }
 
@@ -620,13 +621,35 @@ static void host_gone(struct gvb *vb, const char *why)
 		down(vb, why, arg);
 }
 
+/* The host turned this guest away, and said why (its words, which the
+ * log escapes). */
+static void refused(struct gvb *vb, const struct rt_frame *f)
+{
+	char why[200];
+	uint32_t n = vmb_le32(f->hdr.len);
+
+	if (n >= sizeof(why) - 20)
+		n = sizeof(why) - 21;
+	snprintf(why, sizeof(why), "host refused us: %.*s", (int)n,
+		 (const char *)f->payload);
+	host_gone(vb, why);
+}
+
 static void handle_frame(struct gvb *vb, struct rt_frame *f)
 {
+	if (vmb_le16(f->hdr.type) == RT_FRAME_REFUSED && !vb->connected) {
+		refused(vb, f);
+		return;
+	}
 	if (vmb_le16(f->hdr.type) != RT_FRAME_MSG ||
 	    vmb_le32(f->hdr.conn_id) != VMB_MSG_SINT) {
 		vb->xport_bad++;
 		rt_warn("xport", "dropped frame type %u for SINT %u",
 			vmb_le16(f->hdr.type), vmb_le32(f->hdr.conn_id));
+		return;
+	}
+	if (vb->unloading) { /* only the client reads while unloading */
+		vmb_client_input(&vb->cl, f->payload, vmb_le32(f->hdr.len));
 		return;
 	}
 	memcpy(vb->rx_fds, f->fds, sizeof(int) * f->nfds);
@@ -650,20 +673,14 @@ static void on_frame(void *arg, struct rt_frame *f)
 
 static void on_gone(void *arg, const char *why)
 {
-	host_gone(arg, why);
-}
-
-static void sock_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
-{
 	struct gvb *vb = arg;
-	const struct rt_xport_peer host = {
-		.name = "host", .bad = &vb->xport_bad, .frame = on_frame,
-		.gone = on_gone, .arg = vb,
-	};
 
-	(void)l;
-	(void)events;
-	rt_xport_on_readable(fd, &host);
+	if (!vb->unloading) {
+		host_gone(vb, why);
+		return;
+	}
+	rt_warn("vmbus", "host gone while unloading: %s", why);
+	vb->unloaded = true;
 }
 
 /* The open-delay test hook: the host's messages stay unread until every
@@ -671,22 +688,15 @@ static void sock_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
  * it on the bus as on a busy real machine. */
 static void deafen(struct gvb *vb, uint64_t until_ms)
 {
-	if (!vb->deaf_until)
-		rt_loop_del(vb->loop, vb->sock);
+	rt_xport_pause(vb->xc, true);
 	if (until_ms > vb->deaf_until)
 		vb->deaf_until = until_ms;
 }
 
 static void hear_again(struct gvb *vb)
 {
-	int rc = rt_loop_add(vb->loop, vb->sock, EPOLLIN, sock_event, vb);
-
 	vb->deaf_until = 0;
-	if (rc) { /* out of memory: nothing works without the socket */
-		rt_err("vmbus", "cannot watch the host's socket again: %s",
-		       strerror(-rc));
-		rt_loop_stop(vb->loop);
-	}
+	rt_xport_pause(vb->xc, false);
 }
 
 static void tick_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
@@ -716,7 +726,7 @@ static int send_memory(struct gvb *vb)
 		.size = vmb_le64(vb->gmem.size),
 	};
 
-	return rt_xport_send(vb->sock, RT_FRAME_MEMORY, 0, &m, sizeof(m),
+	return rt_xport_post(vb->xc, RT_FRAME_MEMORY, 0, &m, sizeof(m),
 			     &vb->gmem.fd, 1);
 }
 
@@ -741,20 +751,32 @@ static int start_client(struct gvb *vb)
 	return rc == VMB_OK ? 0 : -EIO;
 }
 
-/* The host must run as the user we trust before it sees guest memory. */
-static int check_host(struct gvb *vb)
+/* Connect; the host must run as the user we trust before it sees guest
+ * memory. */
+static int connect_host(struct gvb *vb)
 {
-	uid_t uid;
-	int rc = rt_unix_peer(vb->sock, &uid, NULL);
+	const struct rt_xport_peer host = {
+		.name = "host", .bad = &vb->xport_bad, .frame = on_frame,
+		.gone = on_gone, .arg = vb,
+	};
+	int sock = rt_xport_connect(vb->cfg.vmbus_path);
+	uid_t uid = (uid_t)-1;
 
-	if (rc)
-		return rc;
-	if (uid == vb->cfg.host_uid)
-		return 0;
-	rt_err("vmbus", "the host at %s runs as uid %u, not uid %u: refusing "
-	       "to attach", vb->cfg.vmbus_path, (unsigned)uid,
-	       (unsigned)vb->cfg.host_uid);
-	return -EPERM;
+	if (sock < 0)
+		return sock;
+	if (rt_unix_peer(sock, &uid, NULL) || uid != vb->cfg.host_uid) {
+		rt_err("vmbus", "the host at %s runs as uid %u, not uid %u: "
+		       "refusing to attach", vb->cfg.vmbus_path,
+		       (unsigned)uid, (unsigned)vb->cfg.host_uid);
+		close(sock);
+		return -EPERM;
+	}
+	vb->xc = rt_xport_open(sock, vb->loop, &host);
+	if (!vb->xc) {
+		close(sock);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 int gvb_start(struct gvb *vb, const struct gvb_cfg *cfg, struct rt_loop *l,
@@ -766,7 +788,7 @@ int gvb_start(struct gvb *vb, const struct gvb_cfg *cfg, struct rt_loop *l,
 	memset(vb, 0, sizeof(*vb));
 	vb->cfg = *cfg;
 	vb->loop = l;
-	vb->sock = vb->tick_fd = -1;
+	vb->tick_fd = -1;
 	vb->gmem.fd = -1;
 	vb->ncpu = n > 0 ? (int)n : 1;
 	vb->drivers = drivers;
@@ -777,22 +799,13 @@ int gvb_start(struct gvb *vb, const struct gvb_cfg *cfg, struct rt_loop *l,
 	vb->chans = calloc(VMB_RELID_MAX, sizeof(*vb->chans));
 	if (!vb->chans)
 		return -ENOMEM;
-	vb->sock = rt_xport_connect(cfg->vmbus_path);
-	if (vb->sock < 0) {
-		rc = vb->sock;
-		vb->sock = -1;
-		return rc;
-	}
-	rc = check_host(vb);
+	rc = connect_host(vb);
 	if (rc)
 		return rc;
 	rc = rt_gmem_create(&vb->gmem, cfg->mem_size);
 	if (rc)
 		return rc;
 	rc = send_memory(vb);
-	if (rc)
-		return rc;
-	rc = rt_loop_add(l, vb->sock, EPOLLIN, sock_event, vb);
 	if (rc)
 		return rc;
 	vb->tick_fd = rt_loop_timer(l, GVB_TICK_MS, tick_event, vb);
@@ -810,69 +823,57 @@ int gvb_start(struct gvb *vb, const struct gvb_cfg *cfg, struct rt_loop *l,
 
 /* ---- unload ---- */
 
-/* Only the client reads frames while unloading: channel state no longer
- * moves, and a vanished host just ends the wait. */
-static void unload_frame(void *arg, struct rt_frame *f)
-{
-	struct gvb *vb = arg;
-
-	if (vmb_le16(f->hdr.type) != RT_FRAME_MSG ||
-	    vmb_le32(f->hdr.conn_id) != VMB_MSG_SINT) {
-		vb->xport_bad++;
-		return;
-	}
-	vmb_client_input(&vb->cl, f->payload, vmb_le32(f->hdr.len));
-}
-
-static void unload_gone(void *arg, const char *why)
-{
-	struct gvb *vb = arg;
-
-	rt_warn("vmbus", "host gone while unloading: %s", why);
-	vb->unloaded = true;
-}
-
 /* UNLOAD, as a guest does on its way down: the host drops every channel
- * and GPADL at once and answers. Waits GVB_UNLOAD_MS at most. */
+ * and GPADL at once and answers. Waits GVB_UNLOAD_MS at most, sending
+ * what is queued meanwhile (the UNLOAD itself may wait in the queue).
+ * Only the client reads frames now: channel state no longer moves, and
+ * a vanished host just ends the wait. */
 static void unload(struct gvb *vb)
 {
-	const struct rt_xport_peer host = {
-		.name = "host", .bad = &vb->xport_bad, .frame = unload_frame,
-		.gone = unload_gone, .arg = vb,
-	};
 	uint64_t end = now_ms() + GVB_UNLOAD_MS;
 
+	vb->unloading = true;
 	if (vmb_client_unload(&vb->cl) != VMB_OK)
 		return;
 	while (!vb->unloaded) {
-		struct pollfd p = { .fd = vb->sock, .events = POLLIN };
 		uint64_t now = now_ms();
-		int n = now < end ? poll(&p, 1, (int)(end - now)) : 0;
+		int n = now < end ? rt_xport_wait(vb->xc, (int)(end - now)) : 0;
 
-		if (n < 0 && errno == EINTR)
+		if (n == -EINTR)
 			continue; /* another SIGTERM: the wait is short anyway */
-		if (n <= 0) {
+		if (n < 0)
+			return; /* the connection failed */
+		if (n == 0) {
 			rt_warn("vmbus", "no UNLOAD_RESPONSE within %u ms",
 				GVB_UNLOAD_MS);
 			return;
 		}
-		rt_xport_on_readable(vb->sock, &host);
 	}
+}
+
+/* Every worker told to stop before any is waited for. */
+static void stop_begin_all(struct gvb *vb)
+{
+	for (uint32_t r = 1; vb->chans && r < VMB_RELID_MAX; r++)
+		if (vb->chans[r] && vb->chans[r]->rt)
+			rt_chan_stop_begin(vb->chans[r]->rt);
 }
 
 void gvb_shutdown(struct gvb *vb)
 {
 	/* Channels first: no worker may touch a ring the host drops. */
+	stop_begin_all(vb);
 	for (uint32_t r = 1; vb->chans && r < VMB_RELID_MAX; r++)
 		if (vb->chans[r])
 			stop_chan(vb->chans[r], "shutdown");
-	if (vb->cl_live && vb->sock >= 0)
+	if (vb->cl_live && vb->xc)
 		unload(vb);
 	gvb_stop(vb, "shutdown");
 }
 
 void gvb_stop(struct gvb *vb, const char *why)
 {
+	stop_begin_all(vb);
 	for (uint32_t r = 1; vb->chans && r < VMB_RELID_MAX; r++) {
 		if (vb->chans[r]) {
 			stop_chan(vb->chans[r], why);
@@ -899,11 +900,8 @@ void gvb_stop(struct gvb *vb, const char *why)
 		close(vb->tick_fd);
 		vb->tick_fd = -1;
 	}
-	if (vb->sock >= 0) {
-		rt_loop_del(vb->loop, vb->sock);
-		close(vb->sock);
-		vb->sock = -1;
-	}
+	rt_xport_close(vb->xc);
+	vb->xc = NULL;
 	rt_gmem_destroy(&vb->gmem);
 }
 

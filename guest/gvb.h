@@ -99,11 +99,12 @@ struct gvb_cfg {
 struct gvb {
 	struct gvb_cfg cfg;
 	struct rt_loop *loop;
-	int sock;
+	struct rt_xport_conn *xc; /* to the host; NULL when none */
 	struct rt_gmem gmem;
 	struct vmb_client cl;
 	bool cl_live;
 	bool connected;           /* version agreed */
+	bool unloading;           /* UNLOAD sent: only the client reads */
 	bool unloaded;            /* UNLOAD answered, or the host gone */
 	uint64_t deaf_until;      /* open-delay hook: socket unwatched */
 	int ncpu;

@@ -164,7 +164,7 @@ static int srv_post(void *ctx, const void *msg, uint32_t len)
 	int fds[2], rc;
 	unsigned nfds = 0;
 
-	if (vm->sock < 0)
+	if (!vm->xc)
 		return VMB_ESHUTDOWN;
 	if (len >= sizeof(struct vmb_msg_offer) &&
 	    vmb_le32(h->type) == VMB_MSG_OFFERCHANNEL) {
@@ -188,13 +188,11 @@ static int srv_post(void *ctx, const void *msg, uint32_t len)
 			nfds = 2;
 		}
 	}
-	rc = rt_xport_send(vm->sock, RT_FRAME_MSG, vm->sint, msg, len, fds,
+	/* Never blocks: a guest that does not read is dropped instead
+	 * (guest_gone, from the loop, once the queue overflowed). */
+	rc = rt_xport_post(vm->xc, RT_FRAME_MSG, vm->sint, msg, len, fds,
 			   nfds);
-	if (rc) {
-		rt_warn("xport", "send to guest failed: %s", strerror(-rc));
-		return VMB_ESHUTDOWN;
-	}
-	return VMB_OK;
+	return rc ? VMB_ESHUTDOWN : VMB_OK;
 }
 
 static void srv_connected(void *ctx, uint32_t version,
@@ -330,7 +328,7 @@ static void srv_close(void *ctx, uint32_t relid)
 	if (!c)
 		return;
 	chan_stop(c, c->state == HVM_CHAN_RESCINDED ? "rescinded"
-			: vm->sock >= 0 ? "closed by guest" : "guest gone");
+			: vm->xc ? "closed by guest" : "guest gone");
 	if (c->state == HVM_CHAN_OPEN)
 		c->state = HVM_CHAN_OFFERED;
 }
@@ -341,7 +339,7 @@ static void srv_released(void *ctx, uint32_t relid)
 	struct hvm_chan *c = relid < VMB_RELID_MAX ? vm->chans[relid] : NULL;
 
 	rt_info("chan", "relid %u released%s", relid,
-		vm->sock >= 0 ? " by guest" : " (no guest)");
+		vm->xc ? " by guest" : " (no guest)");
 	if (c)
 		chan_free(vm, c);
 }
@@ -362,6 +360,15 @@ static uint32_t srv_modify(void *ctx, uint32_t relid, uint32_t target_vp)
 	return 0;
 }
 
+static void srv_closing_all(void *ctx)
+{
+	struct hvm *vm = ctx;
+
+	for (uint32_t r = 1; r < VMB_RELID_MAX; r++)
+		if (vm->chans[r] && vm->chans[r]->rt)
+			rt_chan_stop_begin(vm->chans[r]->rt);
+}
+
 static void srv_unloaded(void *ctx)
 {
 	struct hvm *vm = ctx;
@@ -380,6 +387,7 @@ static const struct vmb_server_ops srv_ops = {
 	.released = srv_released,
 	.modify = srv_modify,
 	.unloaded = srv_unloaded,
+	.closing_all = srv_closing_all,
 };
 
 /* ---- transport ---- */
@@ -443,20 +451,6 @@ static void on_gone(void *arg, const char *why)
 	guest_gone(arg, why);
 }
 
-static void guest_event(struct rt_loop *l, int fd, uint32_t events,
-			void *arg)
-{
-	struct hvm *vm = arg;
-	const struct rt_xport_peer guest = {
-		.name = "guest", .bad = &vm->xport_bad, .frame = on_frame,
-		.gone = on_gone, .arg = vm,
-	};
-
-	(void)l;
-	(void)events;
-	rt_xport_on_readable(fd, &guest);
-}
-
 /* Sub-channels exist for the guest that asked for them. */
 static void drop_subchannels(struct hvm *vm)
 {
@@ -472,12 +466,15 @@ static void drop_subchannels(struct hvm *vm)
 
 static void guest_gone(struct hvm *vm, const char *why)
 {
-	if (vm->sock < 0)
+	struct rt_xport_stats st;
+
+	if (!vm->xc)
 		return;
 	rt_warn("vm", "guest disconnected: %s", why);
-	rt_loop_del(vm->loop, vm->sock);
-	close(vm->sock);
-	vm->sock = -1;
+	rt_xport_get_stats(vm->xc, &st);
+	vm->xport_stalled += st.overflows;
+	rt_xport_close(vm->xc);
+	vm->xc = NULL;
 	/* The server closes open channels and unmaps GPADLs through the
 	 * ops; only then may guest memory go. */
 	vmb_server_reset(&vm->srv);
@@ -511,11 +508,30 @@ static void guest_gone(struct hvm *vm, const char *why)
 	}
 }
 
+/* One guest at a time: a second one is told why before it is let go
+ * (a refusal frame, sent only if the socket takes it at once). */
+static void refuse_guest(struct hvm *vm, int s)
+{
+	char why[160];
+	int n = snprintf(why, sizeof(why), "VM '%s' already has a guest "
+			 "attached (pid %d); one guest at a time",
+			 vm->cfg.name, (int)vm->guest_pid);
+
+	rt_warn("vm", "refused a second guest: one is connected");
+	rt_xport_send_nowait(s, RT_FRAME_REFUSED, 0, why,
+			     (uint32_t)(n > 0 ? n : 0));
+	close(s);
+}
+
 static void accept_event(struct rt_loop *l, int fd, uint32_t events,
 			 void *arg)
 {
 	struct hvm *vm = arg;
-	int s, rc;
+	const struct rt_xport_peer guest = {
+		.name = "guest", .bad = &vm->xport_bad, .frame = on_frame,
+		.gone = on_gone, .arg = vm,
+	};
+	int s;
 
 	(void)events;
 	s = rt_xport_accept(fd);
@@ -523,20 +539,20 @@ static void accept_event(struct rt_loop *l, int fd, uint32_t events,
 		rt_warn("vm", "accept failed: %s", strerror(-s));
 		return;
 	}
-	if (vm->sock >= 0) {
-		rt_warn("vm", "refused a second guest: one is connected");
+	if (vm->xc) {
+		refuse_guest(vm, s);
+		return;
+	}
+	vm->xc = rt_xport_open(s, l, &guest);
+	if (!vm->xc) {
+		rt_err("vm", "cannot watch guest socket: out of memory");
 		close(s);
 		return;
 	}
-	rc = rt_loop_add(l, s, EPOLLIN, guest_event, vm);
-	if (rc) {
-		rt_err("vm", "cannot watch guest socket: %s", strerror(-rc));
-		close(s);
-		return;
-	}
-	vm->sock = s;
+	vm->guest_pid = 0;
+	rt_unix_peer(s, NULL, &vm->guest_pid);
 	vm->guests_served++;
-	rt_info("vm", "guest attached");
+	rt_info("vm", "guest attached (pid %d)", (int)vm->guest_pid);
 }
 
 /* ---- work from channel workers ---- */
@@ -584,7 +600,7 @@ static void work_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
 		next = w->next;
 		for (d = vm->devs; d && d->id != w->dev_id; d = d->next)
 			;
-		if (d && w->gen == vm->gen && vm->sock >= 0)
+		if (d && w->gen == vm->gen && vm->xc)
 			w->fn(vm, d, w->arg);
 		free(w);
 	}
@@ -687,7 +703,7 @@ int hvm_init(struct hvm *vm, const struct hvm_cfg *cfg, struct rt_loop *l)
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
 	vm->loop = l;
-	vm->lfd = vm->ctl_fd = vm->sock = vm->work_fd = -1;
+	vm->lfd = vm->ctl_fd = vm->work_fd = -1;
 	vm->gmem.fd = -1;
 	vm->sint = VMB_MSG_SINT;
 	vm->ncpu = n > 0 ? (int)n : 1;

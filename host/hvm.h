@@ -17,6 +17,7 @@
 #include "rt_chan.h"
 #include "rt_gmem.h"
 #include "rt_loop.h"
+#include "rt_xport.h"
 #include "vmbus/vmb_server.h"
 
 struct hvm;
@@ -101,7 +102,8 @@ struct hvm {
 	int ctl_fd;               /* control listening socket */
 	struct ctl_client *ctl_clients; /* requests still arriving */
 	unsigned ctl_nclients;
-	int sock;                 /* connected guest, -1 if none */
+	struct rt_xport_conn *xc; /* connected guest, NULL if none */
+	pid_t guest_pid;          /* its process (SO_PEERCRED), 0 unknown */
 	uint32_t gen;             /* guest generation, bumped per guest */
 	uint64_t guests_served;
 	struct rt_gmem gmem;
@@ -115,6 +117,7 @@ struct hvm {
 	uint32_t next_dev_id;
 	/* transport errors, counted */
 	uint64_t xport_bad;
+	uint64_t xport_stalled;   /* guests dropped for not reading */
 	uint64_t map_refused;
 	uint64_t ring_bad;        /* ring corruption on channels since closed */
 	/* loop-thread work queue */

@@ -84,7 +84,7 @@ static int cmd_channels(struct hvm *vm, FILE *out)
 
 static const char *vm_state(const struct hvm *vm)
 {
-	if (vm->sock < 0)
+	if (!vm->xc)
 		return "Off (waiting for a guest)";
 	if (!vm->version)
 		return "Starting (guest attached, VMBus not connected)";
@@ -128,7 +128,7 @@ static int cmd_vm_show(struct hvm *vm, FILE *out)
 	fprintf(out, "Errors:          %llu\n",
 		(unsigned long long)(vmb_bad_total(&vm->srv.bad) +
 				     vm->xport_bad + vm->map_refused +
-				     ring_bad));
+				     ring_bad + vm->xport_stalled));
 	for (unsigned i = 0; i < VMB_BAD__COUNT; i++)
 		fprintf(out, "  %-14s %llu\n", vmb_bad_name((enum vmb_bad)i),
 			(unsigned long long)vm->srv.bad.n[i]);
@@ -138,6 +138,8 @@ static int cmd_vm_show(struct hvm *vm, FILE *out)
 		(unsigned long long)vm->map_refused);
 	fprintf(out, "  %-14s %llu\n", "ring-corrupt",
 		(unsigned long long)ring_bad);
+	fprintf(out, "  %-14s %llu\n", "not-reading",
+		(unsigned long long)vm->xport_stalled);
 	fprintf(out, "Rescind races:   %llu (requests refused that crossed "
 		"a rescind; not errors)\n", (unsigned long long)vm->srv.raced);
 	hic_show(vm, out);

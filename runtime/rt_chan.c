@@ -610,14 +610,19 @@ int rt_chan_start(struct rt_chan **out, const struct rt_chan_cfg *cfg)
 	return 0;
 }
 
+void rt_chan_stop_begin(struct rt_chan *ch)
+{
+	/* stopping first: a polling sender spins holding tx_lock and
+	 * leaves when it sees the flag. */
+	if (!atomic_exchange(&ch->stopping, true))
+		eventfd_signal(ch->stop_fd);
+}
+
 void rt_chan_stop(struct rt_chan *ch)
 {
 	if (!ch)
 		return;
-	/* stopping first: a polling sender spins holding tx_lock and
-	 * leaves when it sees the flag. */
-	atomic_store(&ch->stopping, true);
-	eventfd_signal(ch->stop_fd);
+	rt_chan_stop_begin(ch);
 	pthread_mutex_lock(&ch->tx_lock);
 	pthread_cond_broadcast(&ch->tx_cond);
 	while (ch->tx_active)

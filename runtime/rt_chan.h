@@ -57,6 +57,11 @@ struct rt_chan_stats {
 int rt_chan_start(struct rt_chan **out, const struct rt_chan_cfg *cfg);
 /* Stop and join the worker, free. Safe from any thread but the worker. */
 void rt_chan_stop(struct rt_chan *ch);
+/* Tell the worker and senders to stop without waiting for them; the
+ * channel delivers nothing more. rt_chan_stop must still follow: with
+ * many channels, beginning every stop first lets the workers end at the
+ * same time instead of one after another. */
+void rt_chan_stop_begin(struct rt_chan *ch);
 
 /* Senders, from any thread (serialized internally). If the ring is full,
  * wait for the peer (pending-send-size, or polling) unless nowait, in

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -21,11 +22,21 @@ struct loop_watch {
 	void *arg;
 };
 
+/* A deferred call, run once after the current batch. */
+struct loop_call {
+	struct loop_call *next;
+	uint64_t token;
+	rt_loop_fn *fn;
+	void *arg;
+};
+
 struct rt_loop {
 	int epfd;
 	int stopfd; /* eventfd: rt_loop_stop only writes to it */
 	struct loop_watch *live;
 	struct loop_watch *dead;
+	struct loop_call *calls; /* in order of rt_loop_defer */
+	uint64_t next_token;
 };
 
 struct rt_loop *rt_loop_new(void)
@@ -60,6 +71,16 @@ static void free_list(struct loop_watch *w)
 	}
 }
 
+static void free_calls(struct loop_call *c)
+{
+	while (c) {
+		struct loop_call *next = c->next;
+
+		free(c);
+		c = next;
+	}
+}
+
 void rt_loop_free(struct rt_loop *l)
 {
 	if (!l)
@@ -68,6 +89,7 @@ void rt_loop_free(struct rt_loop *l)
 	close(l->stopfd);
 	free_list(l->live);
 	free_list(l->dead);
+	free_calls(l->calls);
 	free(l);
 }
 
@@ -120,6 +142,59 @@ void rt_loop_del(struct rt_loop *l, int fd)
 	}
 }
 
+int rt_loop_mod(struct rt_loop *l, int fd, uint32_t events)
+{
+	for (struct loop_watch *w = l->live; w; w = w->next) {
+		struct epoll_event ev = { .events = events, .data.ptr = w };
+
+		if (w->fd == fd)
+			return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0
+				       ? -errno : 0;
+	}
+	return -ENOENT;
+}
+
+uint64_t rt_loop_defer(struct rt_loop *l, rt_loop_fn *fn, void *arg)
+{
+	struct loop_call *c = calloc(1, sizeof(*c)), **pp;
+
+	if (!c)
+		return 0;
+	c->token = ++l->next_token;
+	c->fn = fn;
+	c->arg = arg;
+	for (pp = &l->calls; *pp; pp = &(*pp)->next)
+		;
+	*pp = c;
+	return c->token;
+}
+
+void rt_loop_cancel(struct rt_loop *l, uint64_t token)
+{
+	for (struct loop_call **pp = &l->calls; *pp; pp = &(*pp)->next) {
+		struct loop_call *c = *pp;
+
+		if (c->token == token) {
+			*pp = c->next;
+			free(c);
+			return;
+		}
+	}
+}
+
+/* Each call is taken off the list before it runs, so it may defer or
+ * cancel others; calls deferred meanwhile run in this round too. */
+static void run_calls(struct rt_loop *l)
+{
+	struct loop_call *c;
+
+	while ((c = l->calls)) {
+		l->calls = c->next;
+		c->fn(l, -1, 0, c->arg);
+		free(c);
+	}
+}
+
 int rt_loop_timer(struct rt_loop *l, uint64_t period_ms, rt_loop_fn *fn,
 		  void *arg)
 {
@@ -169,6 +244,7 @@ static bool loop_dispatch(struct rt_loop *l, struct epoll_event *ev, int n)
 			continue;
 		w->fn(l, w->fd, ev[i].events, w->arg);
 	}
+	run_calls(l);
 	free_list(l->dead);
 	l->dead = NULL;
 	return stop;
@@ -178,8 +254,10 @@ int rt_loop_run(struct rt_loop *l)
 {
 	struct epoll_event ev[32];
 
+	run_calls(l);
 	for (;;) {
-		int n = epoll_wait(l->epfd, ev, (int)(sizeof(ev) / sizeof(ev[0])), -1);
+		int n = epoll_wait(l->epfd, ev, (int)(sizeof(ev) / sizeof(ev[0])),
+				   l->calls ? 0 : -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -209,6 +287,16 @@ static void on_stop_signal(int sig)
 {
 	(void)sig;
 	rt_loop_stop(signal_loop);
+}
+
+void rt_raise_fd_limit(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+		r.rlim_cur = r.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &r);
+	}
 }
 
 void rt_loop_stop_on_signals(struct rt_loop *l)

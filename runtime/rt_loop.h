@@ -16,6 +16,16 @@ void rt_loop_free(struct rt_loop *l);
 int rt_loop_add(struct rt_loop *l, int fd, uint32_t events, rt_loop_fn *fn,
 		void *arg);
 void rt_loop_del(struct rt_loop *l, int fd);
+/* Change the events a watched fd waits for; 0 or -errno. */
+int rt_loop_mod(struct rt_loop *l, int fd, uint32_t events);
+/* Loop thread only: run fn(l, -1, 0, arg) once, after the handlers of
+ * the current batch (or at the next turn), never from inside the caller:
+ * for work that must not re-enter the code that asked for it, such as
+ * dropping a connection from inside one of its send calls. Returns a
+ * token for rt_loop_cancel, or 0 when out of memory. */
+uint64_t rt_loop_defer(struct rt_loop *l, rt_loop_fn *fn, void *arg);
+/* Forget a deferred call that has not run yet (its arg is going away). */
+void rt_loop_cancel(struct rt_loop *l, uint64_t token);
 /* A periodic timer; returns its fd (remove with rt_loop_del + close). */
 int rt_loop_timer(struct rt_loop *l, uint64_t period_ms, rt_loop_fn *fn,
 		  void *arg);
@@ -27,5 +37,9 @@ void rt_loop_stop(struct rt_loop *l);
  * instead of dying mid-operation), and SIGPIPE is ignored so a peer that
  * went away is an error return, not a kill. One loop per process. */
 void rt_loop_stop_on_signals(struct rt_loop *l);
+/* Raise the process's descriptor limit to its hard limit: every channel
+ * holds two eventfds on each side (and frames waiting to be sent hold
+ * copies), so 4 x 64 channels need more than the usual 1024. */
+void rt_raise_fd_limit(void);
 
 #endif

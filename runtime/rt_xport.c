@@ -139,30 +139,28 @@ union xport_cmsg {
 	uint8_t buf[CMSG_SPACE(sizeof(int) * RT_FRAME_MAX_FDS)];
 };
 
-int rt_xport_send(int sock, uint16_t type, uint32_t conn_id,
-		  const void *payload, uint32_t len, const int *fds,
-		  unsigned nfds)
+void rt_xport_hdr(struct rt_frame_hdr *h, uint16_t type, uint32_t conn_id,
+		  uint32_t len, unsigned nfds)
 {
-	struct rt_frame_hdr h;
-	struct iovec iov[2];
-	struct msghdr msg;
+	h->magic = vmb_le32(RT_XPORT_MAGIC);
+	h->type = vmb_le16(type);
+	h->nfds = vmb_le16((uint16_t)nfds);
+	h->conn_id = vmb_le32(conn_id);
+	h->len = vmb_le32(len);
+}
+
+ssize_t rt_unix_sendmsg(int sock, const struct iovec *iov, unsigned iovcnt,
+			const int *fds, unsigned nfds, int flags)
+{
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov,
+			      .msg_iovlen = iovcnt };
 	union xport_cmsg c;
 	ssize_t n;
 
-	if (len > VMB_MSG_MAX || nfds > RT_FRAME_MAX_FDS || (len && !payload))
-		return -EINVAL;
-	h.magic = vmb_le32(RT_XPORT_MAGIC);
-	h.type = vmb_le16(type);
-	h.nfds = vmb_le16((uint16_t)nfds);
-	h.conn_id = vmb_le32(conn_id);
-	h.len = vmb_le32(len);
-	iov[0].iov_base = &h;
-	iov[0].iov_len = sizeof(h);
-	iov[1].iov_base = (void *)payload;
-	iov[1].iov_len = len;
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = iov;
-	msg.msg_iovlen = 2;
+	if (nfds > RT_FRAME_MAX_FDS) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (nfds) {
 		memset(&c, 0, sizeof(c));
 		msg.msg_control = c.buf;
@@ -173,13 +171,46 @@ int rt_xport_send(int sock, uint16_t type, uint32_t conn_id,
 		memcpy(CMSG_DATA(&c.h), fds, sizeof(int) * nfds);
 	}
 	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
 	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+static int send_frame(int sock, uint16_t type, uint32_t conn_id,
+		      const void *payload, uint32_t len, const int *fds,
+		      unsigned nfds, int flags)
+{
+	struct rt_frame_hdr h;
+	struct iovec iov[2];
+	ssize_t n;
+
+	if (len > VMB_MSG_MAX || nfds > RT_FRAME_MAX_FDS || (len && !payload))
+		return -EINVAL;
+	rt_xport_hdr(&h, type, conn_id, len, nfds);
+	iov[0].iov_base = &h;
+	iov[0].iov_len = sizeof(h);
+	iov[1].iov_base = (void *)payload;
+	iov[1].iov_len = len;
+	n = rt_unix_sendmsg(sock, iov, 2, fds, nfds, flags);
 	if (n < 0)
 		return -errno;
 	if ((size_t)n != sizeof(h) + len)
 		return -EIO; /* a datagram socket sends all or nothing */
 	return 0;
+}
+
+int rt_xport_send(int sock, uint16_t type, uint32_t conn_id,
+		  const void *payload, uint32_t len, const int *fds,
+		  unsigned nfds)
+{
+	return send_frame(sock, type, conn_id, payload, len, fds, nfds, 0);
+}
+
+int rt_xport_send_nowait(int sock, uint16_t type, uint32_t conn_id,
+			 const void *payload, uint32_t len)
+{
+	return send_frame(sock, type, conn_id, payload, len, NULL, 0,
+			  MSG_DONTWAIT);
 }
 
 /* Collect every descriptor that arrived, even from unexpected control
@@ -261,16 +292,19 @@ int rt_xport_recv(int sock, struct rt_frame *f)
 	return 0;
 }
 
-void rt_xport_on_readable(int sock, const struct rt_xport_peer *p)
+bool rt_xport_read_one(int sock, const struct rt_xport_peer *p,
+		       struct rt_xport_stats *st)
 {
 	struct rt_frame f;
 	char why[64];
 	int rc = rt_xport_recv(sock, &f);
 
+	if (rc == -EAGAIN)
+		return false;
 	if (rc == -EPROTO) {
 		(*p->bad)++;
 		rt_warn("xport", "malformed frame from %s dropped", p->name);
-		return;
+		return true;
 	}
 	if (rc) {
 		if (rc == -ECONNRESET)
@@ -279,9 +313,17 @@ void rt_xport_on_readable(int sock, const struct rt_xport_peer *p)
 		else
 			snprintf(why, sizeof(why), "%s", strerror(-rc));
 		p->gone(p->arg, why);
-		return;
+		return false;
 	}
+	if (st)
+		st->rx_frames++;
 	p->frame(p->arg, &f);
 	for (unsigned i = 0; i < f.nfds; i++)
 		close(f.fds[i]);
+	return true;
+}
+
+void rt_xport_on_readable(int sock, const struct rt_xport_peer *p)
+{
+	rt_xport_read_one(sock, p, NULL);
 }

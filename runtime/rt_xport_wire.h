@@ -20,6 +20,9 @@ enum rt_frame_type {
 	/* either way: a posted channel message (HvPostMessage); conn_id is
 	 * the connection id (guest -> host) or the SINT (host -> guest) */
 	RT_FRAME_MSG = 2,
+	/* host -> guest, instead of anything else: the host will not take
+	 * this guest; payload: why, UTF-8 text (not NUL-terminated) */
+	RT_FRAME_REFUSED = 3,
 };
 
 struct __attribute__((packed)) rt_frame_hdr {

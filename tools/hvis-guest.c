@@ -368,6 +368,7 @@ int main(int argc, char **argv)
 	if (!g.loop)
 		return 1;
 	rt_loop_stop_on_signals(g.loop);
+	rt_raise_fd_limit();
 	rc = run(&g);
 	rt_loop_free(g.loop);
 	rt_info("guest", "stopped (exit %d)", rc);

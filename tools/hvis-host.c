@@ -222,6 +222,7 @@ int main(int argc, char **argv)
 	if (!loop)
 		return 1;
 	rt_loop_stop_on_signals(loop);
+	rt_raise_fd_limit();
 	rc = hvm_init(&vm, &cfg, loop);
 	if (!rc)
 		rc = add_devices(&vm, &o);

@@ -209,6 +209,8 @@ static void free_relid(struct vmb_server *s, uint32_t relid)
  * every GPADL unmapped, rescinds no longer awaited, offers kept. */
 static void disconnect_all(struct vmb_server *s)
 {
+	if (s->ops->closing_all)
+		s->ops->closing_all(s->ctx);
 	for (uint32_t relid = 1; s->chans && relid < VMB_RELID_MAX; relid++) {
 		struct vmb_server_chan *ch = s->chans[relid];
 

@@ -59,6 +59,10 @@ struct vmb_server_ops {
 	uint32_t (*modify)(void *ctx, uint32_t relid, uint32_t target_vp);
 	/* Guest unloaded: every channel was closed, every GPADL unmapped. */
 	void (*unloaded)(void *ctx);
+	/* Optional: every open channel is about to be closed, one close at
+	 * a time (UNLOAD, reset): a host may begin stopping them all at once
+	 * so that the closes do not wait for each other. */
+	void (*closing_all)(void *ctx);
 };
 
 enum vmb_server_state {

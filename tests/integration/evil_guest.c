@@ -5,7 +5,11 @@
  * the protocol has must come (and none other), and the host must keep
  * serving: no crash, no descriptor leak, no spinning worker.
  *
- *   evil_guest VMBUS_SOCK CTL_SOCK
+ *   evil_guest VMBUS_SOCK CTL_SOCK [flood]
+ *
+ * flood: after the handshake, send requests without end and never read
+ * an answer; the host must keep answering hvis-ctl within a second, drop
+ * this guest once its queue for it is full, and count it.
  *
  * The host runs with --test-devices 2 --subchannels 0 (relids 1 and 2).
  * Exit 0 if the host passed every step. */
@@ -35,13 +39,14 @@
 /* The counters of "vm show", in its order. */
 enum ctr {
 	C_TRUNCATED, C_OVERSIZE, C_TYPE, C_STATE, C_RELID, C_GPADL, C_XID,
-	C_VERSION, C_FIELD, C_RING, C_TRANSPORT, C_REFUSED, C_CORRUPT, C__N
+	C_VERSION, C_FIELD, C_RING, C_TRANSPORT, C_REFUSED, C_CORRUPT,
+	C_STALLED, C__N
 };
 
 static const char *const ctr_names[C__N] = {
 	"truncated", "oversize", "bad-type", "bad-state", "bad-relid",
 	"bad-gpadl", "bad-xid", "bad-version", "bad-field", "bad-ring",
-	"transport", "gpadl-refused", "ring-corrupt",
+	"transport", "gpadl-refused", "ring-corrupt", "not-reading",
 };
 
 struct eg {
@@ -872,21 +877,79 @@ static void session_bad_memory(struct eg *e, unsigned how)
 	wait_guest_gone(e);
 }
 
+/* How long hvis-ctl waits for "vm show", in ms. */
+static uint64_t ctl_latency(const struct eg *e)
+{
+	uint64_t t0 = eu_now_ms();
+
+	free(ctl_request(e->ctl, "vm show\n"));
+	return eu_now_ms() - t0;
+}
+
+/* Contact requests without end, never reading an answer. Each one makes
+ * the host answer (VERSION_RESPONSE, refused), so its queue for us grows
+ * until it must drop us instead of waiting for us to read. */
+static void session_flood(struct eg *e)
+{
+	union vmb_msg_buf b;
+	uint32_t len = contact(&b, VMB_VERSION_WIN10_V5_3);
+	uint64_t got[C__N], total, sent = 0, worst = 0, t0;
+	int rc;
+
+	eu_step("flood: requests without end, never reading");
+	attach(e);
+	send_memory(e);
+	post_to(e, VMB_MSG_CONNECTION_ID_4, b.raw, len);
+	expect_version(e, true);
+	read_counters(e, got, &total);
+	EU_CHECK(got[C_STALLED] == 0, "not-reading counted before the flood");
+	for (t0 = eu_now_ms();; sent++) {
+		rc = rt_xport_send(e->sock, RT_FRAME_MSG,
+				   VMB_MSG_CONNECTION_ID_4, b.raw, len, NULL, 0);
+		if (rc)
+			break;
+		if (sent % 8192 == 0) {
+			uint64_t ms = ctl_latency(e);
+
+			worst = ms > worst ? ms : worst;
+		}
+		EU_CHECK(eu_now_ms() - t0 < 60000, "host never dropped us");
+	}
+	EU_CHECK(rc == -EPIPE || rc == -ECONNRESET, "flood send: %s",
+		 strerror(-rc));
+	eu_step("flood: dropped after %llu requests in %llu ms; hvis-ctl "
+		"answered within %llu ms at worst", (unsigned long long)sent,
+		(unsigned long long)(eu_now_ms() - t0),
+		(unsigned long long)worst);
+	EU_CHECK(worst < 1000, "hvis-ctl waited %llu ms during the flood",
+		 (unsigned long long)worst);
+	close(e->sock);
+	wait_guest_gone(e);
+	read_counters(e, got, &total);
+	EU_CHECK(got[C_STALLED] == 1, "not-reading: %llu, want 1",
+		 (unsigned long long)got[C_STALLED]);
+}
+
 int main(int argc, char **argv)
 {
 	struct eg e = { .sock = -1 };
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: evil_guest VMBUS_SOCK CTL_SOCK\n");
+	if (argc != 3 && (argc != 4 || strcmp(argv[3], "flood"))) {
+		fprintf(stderr, "usage: evil_guest VMBUS_SOCK CTL_SOCK "
+			"[flood]\n");
 		return 2;
 	}
 	e.vmbus = argv[1];
 	e.ctl = argv[2];
 	memset(e.efd, -1, sizeof(e.efd));
 	EU_CHECK(rt_gmem_create(&e.gmem, GMEM_SIZE) == 0, "guest memory");
-	session_main(&e);
-	for (unsigned how = 0; how < 4; how++)
-		session_bad_memory(&e, how);
+	if (argc == 4) {
+		session_flood(&e);
+	} else {
+		session_main(&e);
+		for (unsigned how = 0; how < 4; how++)
+			session_bad_memory(&e, how);
+	}
 	rt_gmem_destroy(&e.gmem);
 	fprintf(stderr, "evil_guest: host survived every step\n");
 	return 0;

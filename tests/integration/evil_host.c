@@ -17,15 +17,20 @@
  *   evil_host SOCK echo-full[-close]
  *                            answers QUERY, then lets the guest's echo
  *                            traffic fill that ring and never reads it
+ *   evil_host SOCK flood[-close]
+ *                            offers FLOOD_CHANNELS test channels, then
+ *                            never reads the guest's socket again (its
+ *                            GPADLs for them cannot all go out)
  *
  * In conn0, busy and refuse the protocol leaves the guest no way on: it
- * must exit (the script checks how). In the full cases the guest must
+ * must exit (the script checks how). In the full and flood cases the guest must
  * stay responsive: after "evil_host: ready" the script stops it with
  * SIGTERM, or with -close this host closes its socket and the guest must
  * notice (the script times both). Exit 0 if the guest behaved. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +51,7 @@
  * room for at most two more DATA packets of the default 64 bytes. */
 #define FULL_FREE 256
 #define LEAVE_MS 15000
+#define FLOOD_CHANNELS 400u
 #define CPU_SHARE_MAX 0.3
 
 struct echan {
@@ -564,6 +570,51 @@ static void full_ring(struct eh *e, const char *how)
 	wait_leave(e);
 }
 
+/* The guest's process is gone (we read nothing to learn it). */
+static void wait_exit(struct eh *e)
+{
+	uint64_t t0 = eu_now_ms();
+
+	while (kill(e->guest, 0) == 0 &&
+	       eu_fd_count(e->guest) >= 0) {
+		EU_CHECK(eu_now_ms() - t0 < LEAVE_MS, "guest did not leave");
+		eu_sleep_ms(10);
+	}
+}
+
+/* Many offers, then deafness: the guest's answers (a GPADL for each
+ * channel) pile up in its send queue, which must never stop it. */
+static void flood(struct eh *e, const char *how)
+{
+	union vmb_msg_buf b, m;
+	int fds[2];
+
+	accept_guest(e);
+	expect_contact(e, VMB_VERSION_WIN10_V5_3);
+	e->conn = VMB_MSG_REDIRECT_CONNECTION_ID;
+	post(e, &b, vmb_msg_enc_version_response(&b, true, VMB_CONN_STATE_OK,
+						 e->conn));
+	expect_msg(e, VMB_MSG_REQUESTOFFERS, &m, NULL);
+	for (uint32_t relid = 1; relid <= FLOOD_CHANNELS; relid++) {
+		fds[0] = eu_eventfd();
+		fds[1] = eu_eventfd();
+		offer(e, relid, fds, 2);
+		close(fds[0]);
+		close(fds[1]);
+	}
+	post(e, &b, vmb_msg_enc_empty(&b, VMB_MSG_ALLOFFERS_DELIVERED));
+	eu_step("%u offers sent; reading nothing more", FLOOD_CHANNELS);
+	fprintf(stderr, "evil_host: ready\n");
+	if (strstr(how, "-close")) {
+		eu_sleep_ms(500);
+		close(e->sock);
+		e->sock = -1;
+		eu_step("socket closed");
+		return;
+	}
+	wait_exit(e);
+}
+
 static void echan_free(struct echan *c)
 {
 	if (c->map.va)
@@ -581,7 +632,7 @@ int main(int argc, char **argv)
 	if (argc != 3) {
 		fprintf(stderr, "usage: evil_host SOCK "
 			"survive|conn0|busy|refuse|full|full-close|"
-			"echo-full|echo-full-close\n");
+			"echo-full|echo-full-close|flood|flood-close\n");
 		return 2;
 	}
 	memset(&e, 0, sizeof(e));
@@ -593,6 +644,8 @@ int main(int argc, char **argv)
 		survive(&e);
 	else if (strstr(argv[2], "full"))
 		full_ring(&e, argv[2]);
+	else if (strstr(argv[2], "flood"))
+		flood(&e, argv[2]);
 	else
 		no_way_on(&e, argv[2]);
 	for (unsigned i = 0; i < VMB_ARRAY_LEN(e.ch); i++)

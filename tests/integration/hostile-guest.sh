@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A hostile guest (evil_guest) against a real hvis-host: malformed frames,
 # channel messages and GPADLs, bad opens and corrupted rings, each counted
-# by the host with its failure reply; then a normal guest must find the
-# host working, and the host must stop cleanly (no ASan report).
+# by the host with its failure reply; a guest that floods requests and
+# never reads, dropped and counted while hvis-ctl is still answered; then
+# a normal guest must find the host working, and the host must stop
+# cleanly (no ASan report).
 # Usage: hostile-guest.sh HOST GUEST CTL EVIL_GUEST [--poll]
 source "$(dirname "$0")/lib.sh"
 EVIL_GUEST=$4
@@ -17,6 +19,14 @@ kill -0 "$HOST_PID" 2>/dev/null || fail "host died"
 grep -q 'channel disabled' "$HOST_LOG" || fail "host logged no broken channel"
 log_has "$HOST_LOG" "PFN outside guest memory" || fail "GPADL refusal not logged"
 log_has "$HOST_LOG" "invalid guest memory frame" || fail "memory frame refusal not logged"
+
+# A guest that sends without end and never reads: the host keeps
+# answering hvis-ctl, drops it once its queue is full, and counts it.
+"$EVIL_GUEST" "$T/vmbus.sock" "$T/ctl.sock" flood 2>"$T/flood.log"
+rc=$?
+cat "$T/flood.log"
+[ "$rc" -eq 0 ] || fail "flooding guest: evil guest exited $rc"
+log_has "$HOST_LOG" "guest stopped reading" || fail "drop not logged"
 
 # The host recovered: a normal guest connects, opens both channels and
 # exchanges traffic without a single new error.

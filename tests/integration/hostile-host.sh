@@ -6,8 +6,9 @@
 # cleanly (no ASan report); where the protocol leaves it no way on, it
 # must exit 1 and say why. A host that never drains the guest's send ring
 # must not make the guest deaf: with that ring full it still stops on
-# SIGTERM (within 4 s, half a second of it for an UNLOAD_RESPONSE) and
-# notices the host closing within 2 s.
+# SIGTERM (within 1 s, a quarter of it for an UNLOAD_RESPONSE) and
+# notices the host closing within 2 s. Nor must a host that offers 400
+# channels and then never reads the guest's socket.
 # Usage: hostile-host.sh HOST GUEST CTL EVIL_HOST
 source "$(dirname "$0")/lib.sh"
 EVIL_HOST=$4
@@ -24,7 +25,12 @@ run_evil() {
 	EVIL_PID=$!
 	_pids+=("$EVIL_PID")
 	wait_until 5 test -S "$SOCK" || fail_evil "evil host did not start"
-	start_guest --vmbus "$SOCK" --memory 16 --ring-size 16 --subchannels 0
+	case $1 in
+	flood*) start_guest --vmbus "$SOCK" --memory 256 --subchannels 0 \
+		--traffic none ;;
+	*) start_guest --vmbus "$SOCK" --memory 16 --ring-size 16 \
+		--subchannels 0 ;;
+	esac
 }
 
 # rejected N WHY: the guest's closing count of rejected host messages.
@@ -119,9 +125,9 @@ for how in full full-close echo-full echo-full-close; do
 			|| fail_evil "$how: guest did not say why" ;;
 	*)
 		kill -TERM "$GUEST_PID" || fail_evil "$how: guest died"
-		# 500 ms of it may go to waiting for an UNLOAD_RESPONSE that
+		# 250 ms of it may go to waiting for an UNLOAD_RESPONSE that
 		# this host never sends.
-		exit_within 4 "$how: SIGTERM"
+		exit_within 1 "$how: SIGTERM"
 		[ "$rc" -eq 0 ] \
 			|| fail_evil "$how: guest exited $rc after SIGTERM"
 		wait "$EVIL_PID" || fail_evil "$how: evil host failed" ;;
@@ -134,6 +140,31 @@ for how in full full-close echo-full echo-full-close; do
 		|| fail_evil "$how: guest sent or lost something" ;;
 	esac
 	cat "$EVIL_LOG"
+	no_sanitizer
+done
+
+# --- 400 offers, then the host never reads again: the guest's messages
+# for them wait in its queue, and it still stops on SIGTERM within a
+# second, or notices the host closing.
+for how in flood flood-close; do
+	run_evil "$how"
+	wait_until 10 log_has "$EVIL_LOG" "evil_host: ready" \
+		|| fail_evil "$how: evil host stopped"
+	wait_until 10 log_has "$GUEST_LOG" "offer relid 400:" \
+		|| fail_evil "$how: offers not taken"
+	case $how in
+	*-close)
+		wait "$EVIL_PID" || fail_evil "$how: evil host failed"
+		exit_within 2 "$how: host closed"
+		[ "$rc" -eq 1 ] || fail_evil "$how: guest exited $rc, want 1" ;;
+	*)
+		sleep 0.5
+		kill -TERM "$GUEST_PID" || fail_evil "$how: guest died"
+		exit_within 1 "$how: SIGTERM"
+		[ "$rc" -eq 0 ] \
+			|| fail_evil "$how: guest exited $rc after SIGTERM"
+		wait "$EVIL_PID" || fail_evil "$how: evil host failed" ;;
+	esac
 	no_sanitizer
 done
 echo "ok"
