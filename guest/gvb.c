@@ -623,15 +623,19 @@ static void host_gone(struct gvb *vb, const char *why)
 
 /* The host turned this guest away, and said why (its words, which the
  * log escapes). */
+static void refusal_text(const struct rt_frame *f, char *why, size_t cap)
+{
+	uint32_t n = vmb_le32(f->hdr.len);
+
+	snprintf(why, cap, "host refused us: %.*s", (int)(n < cap ? n : cap),
+		 (const char *)f->payload);
+}
+
 static void refused(struct gvb *vb, const struct rt_frame *f)
 {
 	char why[200];
-	uint32_t n = vmb_le32(f->hdr.len);
 
-	if (n >= sizeof(why) - 20)
-		n = sizeof(why) - 21;
-	snprintf(why, sizeof(why), "host refused us: %.*s", (int)n,
-		 (const char *)f->payload);
+	refusal_text(f, why, sizeof(why));
 	host_gone(vb, why);
 }
 
@@ -718,6 +722,23 @@ static void tick_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
 }
 
 /* ---- life cycle ---- */
+
+/* The host closed on us at once: if it said why first, say it too. */
+static int why_refused(struct gvb *vb, int rc)
+{
+	struct rt_frame f;
+	char why[200];
+
+	if (rt_xport_recv(rt_xport_fd(vb->xc), &f) != 0)
+		return rc;
+	for (unsigned i = 0; i < f.nfds; i++)
+		close(f.fds[i]);
+	if (vmb_le16(f.hdr.type) != RT_FRAME_REFUSED)
+		return rc;
+	refusal_text(&f, why, sizeof(why));
+	rt_err("vmbus", "%s", why);
+	return -ECONNREFUSED;
+}
 
 static int send_memory(struct gvb *vb)
 {
@@ -807,7 +828,7 @@ int gvb_start(struct gvb *vb, const struct gvb_cfg *cfg, struct rt_loop *l,
 		return rc;
 	rc = send_memory(vb);
 	if (rc)
-		return rc;
+		return why_refused(vb, rc);
 	vb->tick_fd = rt_loop_timer(l, GVB_TICK_MS, tick_event, vb);
 	if (vb->tick_fd < 0) {
 		rc = vb->tick_fd;

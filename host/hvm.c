@@ -724,6 +724,12 @@ int hvm_init(struct hvm *vm, const struct hvm_cfg *cfg, struct rt_loop *l)
 	if (rc)
 		return rc;
 	vm->lfd = rt_xport_listen(cfg->vmbus_path);
+	if (vm->lfd == -EADDRINUSE) {
+		rt_err("vm", "VM '%s' is already running: a host listens on %s "
+		       "(stop it first, or pick another --name)", cfg->name,
+		       cfg->vmbus_path);
+		return vm->lfd;
+	}
 	if (vm->lfd < 0) {
 		rt_err("vm", "cannot listen on %s: %s", cfg->vmbus_path,
 		       strerror(-vm->lfd));

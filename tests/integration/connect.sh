@@ -39,11 +39,14 @@ ctl device remove 99 2>/dev/null && fail "remove of unknown relid accepted"
 "$GUEST_BIN" --dir "$T" 2>"$T/guest2.log"
 [ $? -ne 0 ] || fail "second guest was not refused"
 log_has "$HOST_LOG" "refused a second guest" || fail "no refusal logged"
+grep -q "host refused us: VM 'demo' already has a guest attached (pid $GUEST_PID)" \
+	"$T/guest2.log" || fail "second guest not told why: $(cat "$T/guest2.log")"
 
 # A second host for the same VM is refused and takes nothing from the first.
 "$HOST_BIN" --dir "$T" 2>"$T/host2.log"
 [ $? -ne 0 ] || fail "second host was not refused"
-grep -q "Address already in use" "$T/host2.log" || fail "second host: $(cat "$T/host2.log")"
+grep -q "VM 'demo' is already running: a host listens on $T/vmbus.sock" \
+	"$T/host2.log" || fail "second host: $(cat "$T/host2.log")"
 vm_running || fail "first host lost its sockets to the second"
 
 stop_proc "$GUEST_PID" guest
