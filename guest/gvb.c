@@ -675,10 +675,31 @@ static void on_frame(void *arg, struct rt_frame *f)
 	handle_frame(arg, f);
 }
 
+/* A host that refuses us writes why, then closes; closing with our
+ * first frame unread in its socket resets ours, and the reset is
+ * reported before the frame, which a second read still finds. */
+static bool pending_refusal(struct gvb *vb, char *why, size_t cap)
+{
+	struct rt_frame f;
+	bool is;
+
+	if (rt_xport_recv(rt_xport_fd(vb->xc), &f) != 0)
+		return false;
+	for (unsigned i = 0; i < f.nfds; i++)
+		close(f.fds[i]);
+	is = vmb_le16(f.hdr.type) == RT_FRAME_REFUSED;
+	if (is)
+		refusal_text(&f, why, cap);
+	return is;
+}
+
 static void on_gone(void *arg, const char *why)
 {
 	struct gvb *vb = arg;
+	char refusal[200];
 
+	if (!vb->connected && pending_refusal(vb, refusal, sizeof(refusal)))
+		why = refusal;
 	if (!vb->unloading) {
 		host_gone(vb, why);
 		return;
@@ -723,19 +744,13 @@ static void tick_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
 
 /* ---- life cycle ---- */
 
-/* The host closed on us at once: if it said why first, say it too. */
+/* The host turned us away at once: if it said why first, say it too. */
 static int why_refused(struct gvb *vb, int rc)
 {
-	struct rt_frame f;
 	char why[200];
 
-	if (rt_xport_recv(rt_xport_fd(vb->xc), &f) != 0)
+	if (!pending_refusal(vb, why, sizeof(why)))
 		return rc;
-	for (unsigned i = 0; i < f.nfds; i++)
-		close(f.fds[i]);
-	if (vmb_le16(f.hdr.type) != RT_FRAME_REFUSED)
-		return rc;
-	refusal_text(&f, why, sizeof(why));
 	rt_err("vmbus", "%s", why);
 	return -ECONNREFUSED;
 }
