@@ -632,15 +632,14 @@ void hic_put_guest_text(FILE *out, const char *text, const char *end)
 	const unsigned char *p = (const unsigned char *)text;
 
 	for (; *p; p++) {
-		/* U+0080..U+009F are C2 80..C2 9F in UTF-8. */
-		bool c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+		unsigned k = rt_ctl_char((const char *)p);
 
-		if (c1)
-			fprintf(out, "\\x%02x", *++p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(out, "\\x%02x", *p);
-		else
+		if (!k) {
 			fputc(*p, out);
+			continue;
+		}
+		p += k - 1;
+		fprintf(out, "\\x%02x", *p);
 	}
 	fputs(end, out);
 }

@@ -80,29 +80,51 @@ void rt_log_init(const char *prog, enum rt_log_level level)
 	log_level = level;
 }
 
+/* msg into out after n bytes already there, control characters as
+ * \xNN; stops short of cap - 1 (room for the '\n'). The new length. */
+static size_t escape_into(char *out, size_t n, size_t cap, const char *msg)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (; *msg && n + 1 < cap; msg++) {
+		unsigned k = rt_ctl_char(msg);
+		unsigned char c = (unsigned char)msg[k ? k - 1 : 0];
+
+		if (!k) {
+			out[n++] = *msg;
+			continue;
+		}
+		if (n + 5 >= cap)
+			break;
+		memcpy(out + n, "\\x", 2);
+		out[n + 2] = hex[c >> 4];
+		out[n + 3] = hex[c & 15];
+		n += 4;
+		msg += k - 1;
+	}
+	return n;
+}
+
 void rt_log(enum rt_log_level level, const char *component, const char *fmt,
 	    ...)
 {
-	char line[1024];
+	char msg[1024], line[1024];
 	va_list ap;
-	int n, m;
+	int n;
 
 	if (level > log_level)
 		return;
+	va_start(ap, fmt);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	va_end(ap);
 	n = snprintf(line, sizeof(line), "%s[%ld]: %s: ", log_prog,
 		     (long)getpid(), component ? component : "-");
 	if (n < 0)
 		n = 0;
 	if ((size_t)n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
-	va_start(ap, fmt);
-	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	va_end(ap);
-	if (m < 0)
-		m = 0;
-	n += m;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2; /* truncated: keep room for '\n' */
+	n = (int)escape_into(line, (size_t)n, sizeof(line), msg);
 	line[n++] = '\n';
 	if (!held(line, (size_t)n))
 		out(line, (size_t)n);

@@ -26,6 +26,21 @@ wait_until 5 bash -c "[ \$(wc -l <'$T/sd.out') -eq 2 ]" || fail "second command"
 [ "$(tail -1 "$T/sd.out")" = 'reboot|force|1|' ] ||
 	fail "reboot command got: $(tail -1 "$T/sd.out")"
 
+# The host's text reaches the guest's log escaped: a reason (and a KVP
+# key) with an escape sequence, a C1 control and a tab stays one line
+# with none of them raw.
+nasty=$'x\e[2J\xc2\x9b\ty'
+out=$(ctl vm stop --reason "$nasty") || fail "stop refused: $out"
+wait_until 5 bash -c "[ \$(wc -l <'$T/sd.out') -eq 3 ]" || fail "third command"
+ctl kvp set "k$nasty" v >/dev/null || fail "kvp set refused"
+wait_until 5 log_has "$GUEST_LOG" 'x\\x1b\[2J\\x9b\\x09y" set' ||
+	fail "kvp key not escaped in the guest log"
+log_has "$GUEST_LOG" 'reason 0x[0-9a-f]*, "x\\x1b\[2J\\x9b\\x09y"' ||
+	fail "shutdown reason not escaped in the guest log"
+LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]\|\xc2[\x80-\x9f]' "$GUEST_LOG" "$HOST_LOG" &&
+	fail "a raw control character in a log"
+sed -i '$d' "$T/sd.out"
+
 # Unknown flags (raw, through the hidden --flags) are refused by the guest.
 ctl vm stop --flags 0x10 2>"$T/err" && fail "unknown flags accepted"
 grep -q 'guest refused shutdown: guest status 0x80004005' "$T/err" ||

@@ -75,6 +75,28 @@ static void test_truncation(void **state)
 	assert_null(memchr(got, '\n', n - 1));
 }
 
+/* Text from a peer inside a message: line breaks, escape sequences and
+ * C1 controls come out as \xNN, so one event stays one line; UTF-8 text
+ * passes as it is. */
+static void log_hostile(void)
+{
+	rt_log_init("p", RT_LOG_INFO);
+	rt_warn("kvp", "key '%s'", "a\nhvis-host[1]: vm: forged\r\x1b[31m\x7f"
+		"\xc2\x9b" "2J \xc3\xa9" "t\xc3\xa9");
+}
+
+static void test_escape(void **state)
+{
+	char got[512], want[512];
+
+	(void)state;
+	capture(log_hostile, got, sizeof(got));
+	snprintf(want, sizeof(want), "p[%d]: kvp: key 'a\\x0ahvis-host[1]: "
+		 "vm: forged\\x0d\\x1b[31m\\x7f\\x9b2J \xc3\xa9" "t\xc3\xa9'\n",
+		 (int)getpid());
+	assert_string_equal(got, want);
+}
+
 /* Lines logged while held reach stderr only at the last release, in
  * order; what does not fit is counted. */
 static void test_hold(void **state)
@@ -138,6 +160,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format_and_filter),
 		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_hold),
 	};
 
