@@ -207,6 +207,21 @@ static void srv_connected(void *ctx, uint32_t version,
 		vmb_version_name(version));
 }
 
+/* Within the guest's share of the host's mappings? Counted if not. */
+static bool map_allowed(struct hvm *vm, const struct vmb_server_gpadl *g)
+{
+	uint32_t runs = rt_gmem_pfn_runs(g->pfns, g->pfn_count);
+
+	if (runs <= HVM_GUEST_MAP_RUNS - vm->map_runs)
+		return true;
+	vm->map_refused++;
+	vm->map_capped++;
+	rt_warn("gpadl", "GPADL %u of relid %u refused: its %u runs of pages "
+		"would take the guest past %u mappings (%u held)", g->id,
+		g->relid, runs, HVM_GUEST_MAP_RUNS, vm->map_runs);
+	return false;
+}
+
 static uint32_t srv_gpadl_map(void *ctx, struct vmb_server_gpadl *g)
 {
 	struct hvm *vm = ctx;
@@ -217,6 +232,8 @@ static uint32_t srv_gpadl_map(void *ctx, struct vmb_server_gpadl *g)
 		vm->map_refused++;
 		return ST_UNSUCCESSFUL;
 	}
+	if (!map_allowed(vm, g))
+		return ST_NO_RESOURCES;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return ST_NO_RESOURCES;
@@ -231,16 +248,18 @@ static uint32_t srv_gpadl_map(void *ctx, struct vmb_server_gpadl *g)
 		return rc == -EFAULT ? ST_INVALID_PARAMETER : ST_NO_RESOURCES;
 	}
 	g->host = m;
+	vm->map_runs += m->runs;
 	return 0;
 }
 
 static void srv_gpadl_unmap(void *ctx, struct vmb_server_gpadl *g)
 {
 	struct rt_gmap *m = g->host;
+	struct hvm *vm = ctx;
 
-	(void)ctx;
 	if (!m)
 		return;
+	vm->map_runs -= m->runs;
 	rt_gmem_unmap(m);
 	free(m);
 	g->host = NULL;

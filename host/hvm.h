@@ -75,6 +75,13 @@ struct hvm_chan {
 	void *priv;               /* device's per-channel state */
 };
 
+/* Mappings one guest's GPADLs may make the host hold at once (each run
+ * of consecutive pages is one; the kernel allows a process 65530 in all,
+ * by default): room for rings and the large scattered buffers of the
+ * storage and network devices, and a bound no guest can push the host
+ * past. */
+#define HVM_GUEST_MAP_RUNS 32768u
+
 struct hvm_cfg {
 	const char *name;      /* VM name */
 	const char *vmbus_path;
@@ -119,6 +126,8 @@ struct hvm {
 	uint64_t xport_bad;
 	uint64_t xport_stalled;   /* guests dropped for not reading */
 	uint64_t map_refused;
+	uint32_t map_runs;        /* mappings the guest's GPADLs hold now */
+	uint64_t map_capped;      /* GPADLs refused for HVM_GUEST_MAP_RUNS */
 	uint64_t ring_bad;        /* ring corruption on channels since closed */
 	/* loop-thread work queue */
 	int work_fd;              /* eventfd */

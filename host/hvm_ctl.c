@@ -122,6 +122,9 @@ static int cmd_vm_show(struct hvm *vm, FILE *out)
 	else
 		fprintf(out, "Guest memory:    -\n");
 	fprintf(out, "Devices:         %u\n", ndev);
+	fprintf(out, "Guest mappings:  %u (at most %u; %llu GPADLs refused "
+		"beyond)\n", vm->map_runs, HVM_GUEST_MAP_RUNS,
+		(unsigned long long)vm->map_capped);
 	fprintf(out, "Channels:        %u (%u open)\n", nchan, nopen);
 	fprintf(out, "Guest sessions:  %llu (since the host started)\n",
 		(unsigned long long)vm->guests_served);

@@ -200,6 +200,25 @@ void *rt_gmem_ptr(const struct rt_gmem *m, uint64_t gpa, uint64_t len)
 	return m->base + gpa;
 }
 
+/* Pages from pfn[i] on that are consecutive in guest memory too. */
+static uint32_t run_len(const uint64_t *pfn, uint32_t npfn, uint32_t i)
+{
+	uint32_t run = 1;
+
+	while (i + run < npfn && pfn[i + run] == pfn[i] + run)
+		run++;
+	return run;
+}
+
+uint32_t rt_gmem_pfn_runs(const uint64_t *pfn, uint32_t npfn)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < npfn; i += run_len(pfn, npfn, i))
+		n++;
+	return n;
+}
+
 int rt_gmem_map_pfns(const struct rt_gmem *m, const uint64_t *pfn,
 		     uint32_t npfn, struct rt_gmap *out)
 {
@@ -210,6 +229,7 @@ int rt_gmem_map_pfns(const struct rt_gmem *m, const uint64_t *pfn,
 
 	out->va = NULL;
 	out->len = 0;
+	out->runs = 0;
 	if (npfn == 0 || m->fd < 0)
 		return -EINVAL;
 	for (i = 0; i < npfn; i++)
@@ -223,9 +243,7 @@ int rt_gmem_map_pfns(const struct rt_gmem *m, const uint64_t *pfn,
 	if (va == MAP_FAILED)
 		return -errno;
 	for (i = 0; i < npfn; i += run) {
-		for (run = 1; i + run < npfn && pfn[i + run] == pfn[i] + run;
-		     run++)
-			;
+		run = run_len(pfn, npfn, i);
 		if (mmap(va + (uint64_t)i * GMEM_PAGE,
 			 (size_t)run * GMEM_PAGE, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_FIXED, m->fd,
@@ -237,6 +255,7 @@ int rt_gmem_map_pfns(const struct rt_gmem *m, const uint64_t *pfn,
 	}
 	out->va = va;
 	out->len = len;
+	out->runs = rt_gmem_pfn_runs(pfn, npfn);
 	return 0;
 }
 

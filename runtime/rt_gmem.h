@@ -39,7 +39,10 @@ void *rt_gmem_ptr(const struct rt_gmem *m, uint64_t gpa, uint64_t len);
 struct rt_gmap {
 	void *va;
 	uint64_t len;
+	uint32_t runs; /* mappings it took: one per run of consecutive PFNs */
 };
+/* The mappings rt_gmem_map_pfns would make for pfn[npfn]. */
+uint32_t rt_gmem_pfn_runs(const uint64_t *pfn, uint32_t npfn);
 /* 0, or -EFAULT if a PFN is outside guest memory, -errno otherwise. */
 int rt_gmem_map_pfns(const struct rt_gmem *m, const uint64_t *pfn,
 		     uint32_t npfn, struct rt_gmap *out);

@@ -583,6 +583,52 @@ static void bad_gpadls(struct eg *e)
 	expect_quiet(e);
 }
 
+/* A whole GPADL: header, then as many bodies as its n PFNs need. */
+static void send_gpadl(struct eg *e, uint32_t relid, uint32_t id,
+		       const uint64_t *pfn, uint32_t n)
+{
+	union vmb_msg_buf b;
+	uint32_t at = n < VMB_GPADL_HEADER_PFNS ? n : VMB_GPADL_HEADER_PFNS;
+
+	post(e, &b, vmb_msg_enc_gpadl_header(&b, relid, id, n, pfn, at));
+	for (uint32_t msg = 1; at < n; msg++) {
+		uint32_t k = n - at < VMB_GPADL_BODY_PFNS ? n - at
+							  : VMB_GPADL_BODY_PFNS;
+
+		post(e, &b, vmb_msg_enc_gpadl_body(&b, msg, id, pfn + at, k));
+		at += k;
+	}
+}
+
+/* Eight GPADLs of 8000 pages that alternate between two PFNs (8000
+ * mappings each) would take the host to 64,000 of the 65,530 mappings a
+ * process may have: it refuses what would pass its per-guest cap, and
+ * a teardown gives the room back. */
+static void map_cap(struct eg *e)
+{
+	enum { PAGES = 8000, FIT = 32768 / PAGES };
+	static uint64_t pfn[PAGES];
+	union vmb_msg_buf b, m;
+
+	for (unsigned i = 0; i < PAGES; i++)
+		pfn[i] = 64 + 2 * (i & 1);
+	eu_step("GPADL: scattered pages up to the mapping cap and past it");
+	for (uint32_t id = 300; id < 300 + FIT + 1; id++) {
+		send_gpadl(e, 1, id, pfn, PAGES);
+		expect_gpadl_created(e, 1, id, id < 300 + FIT);
+	}
+	expect_count(e, C_REFUSED, 1);
+	for (uint32_t id = 300; id < 300 + FIT; id++) {
+		post(e, &b, vmb_msg_enc_gpadl_teardown(&b, 1, id));
+		expect_msg(e, VMB_MSG_GPADL_TORNDOWN, &m);
+	}
+	send_gpadl(e, 1, 300 + FIT, pfn, PAGES);
+	expect_gpadl_created(e, 1, 300 + FIT, true);
+	post(e, &b, vmb_msg_enc_gpadl_teardown(&b, 1, 300 + FIT));
+	expect_msg(e, VMB_MSG_GPADL_TORNDOWN, &m);
+	expect_quiet(e);
+}
+
 /* ---- rings ---- */
 
 static void ring_gpadl(struct eg *e)
@@ -830,6 +876,7 @@ static void session_main(struct eg *e)
 	request_offers(e);
 	bad_messages(e);
 	bad_gpadls(e);
+	map_cap(e);
 	ring_gpadl(e);
 	bad_opens(e);
 	corrupt_rings(e);

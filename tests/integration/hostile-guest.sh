@@ -18,6 +18,8 @@ cat "$T/evil.log"
 kill -0 "$HOST_PID" 2>/dev/null || fail "host died"
 grep -q 'channel disabled' "$HOST_LOG" || fail "host logged no broken channel"
 log_has "$HOST_LOG" "PFN outside guest memory" || fail "GPADL refusal not logged"
+log_has "$HOST_LOG" "would take the guest past 32768 mappings" ||
+	fail "mapping cap not logged"
 log_has "$HOST_LOG" "invalid guest memory frame" || fail "memory frame refusal not logged"
 
 # A guest that sends without end and never reads: the host keeps

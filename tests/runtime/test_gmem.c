@@ -167,6 +167,7 @@ static void check_map(struct rt_gmem *g, const uint64_t *pfn, uint32_t n)
 	fill_pages(g);
 	assert_int_equal(rt_gmem_map_pfns(g, pfn, n, &m), 0);
 	assert_int_equal(m.len, (uint64_t)n * PG);
+	assert_int_equal(m.runs, rt_gmem_pfn_runs(pfn, n));
 	va = m.va;
 	for (uint32_t i = 0; i < n; i++) {
 		assert_int_equal(va[i * PG], 0x40 + pfn[i]);
@@ -190,6 +191,10 @@ static void test_map_pfns(void **state)
 	struct rt_gmap m;
 
 	(void)state;
+	/* One mapping per run of consecutive PFNs: what the host caps. */
+	assert_int_equal(rt_gmem_pfn_runs(scattered, 7), 4);
+	assert_int_equal(rt_gmem_pfn_runs(reversed, 8), 8);
+	assert_int_equal(rt_gmem_pfn_runs(single, 1), 1);
 	assert_int_equal(rt_gmem_create(&g, 16 * PG), 0);
 	check_map(&g, scattered, 7);
 	check_map(&g, reversed, 8);
