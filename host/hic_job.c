@@ -46,19 +46,20 @@ struct hic_job *hic_job_new(enum hic_job_kind kind, int fd)
 	return j;
 }
 
-static void job_free(struct hic_job *j, bool ok, const char *err)
+static void job_free(struct hvm *vm, struct hic_job *j, bool ok,
+		     const char *err)
 {
 	fclose(j->out);
 	if (j->fd >= 0) {
 		if (ok) {
-			hvm_ctl_write(j->fd, "ok\n", 3);
+			hvm_ctl_write(vm, j->fd, "ok\n", 3);
 		} else {
-			hvm_ctl_write(j->fd, "error: ", 7);
-			hvm_ctl_write(j->fd, err, strlen(err));
-			hvm_ctl_write(j->fd, "\n", 1);
+			hvm_ctl_write(vm, j->fd, "error: ", 7);
+			hvm_ctl_write(vm, j->fd, err, strlen(err));
+			hvm_ctl_write(vm, j->fd, "\n", 1);
 		}
-		hvm_ctl_write(j->fd, j->body, j->body_len);
-		close(j->fd);
+		hvm_ctl_write(vm, j->fd, j->body, j->body_len);
+		hvm_ctl_done(vm, j->fd);
 	}
 	free(j->body);
 	free(j);
@@ -79,7 +80,7 @@ void hic_job_finish(struct hic_svc *s, struct hic_job *j, bool ok,
 	if (!ok && j->fd < 0)
 		rt_warn("ic", "%s: background request failed: %s",
 			s->info->name, err);
-	job_free(j, ok, err);
+	job_free(s->ic->vm, j, ok, err);
 }
 
 void hic_job_abort_all(struct hic_svc *s, const char *why)
@@ -99,7 +100,8 @@ void hic_job_queue(struct hic_svc *s, struct hic_job *j)
 	for (pp = &s->jobs; *pp; pp = &(*pp)->next)
 		n++;
 	if (n >= HIC_JOBS_MAX) {
-		job_free(j, false, "too many requests waiting for the guest");
+		job_free(s->ic->vm, j, false,
+			 "too many requests waiting for the guest");
 		return;
 	}
 	*pp = j;

@@ -60,7 +60,8 @@ static void fail(struct hic_job *j, const char *what, const struct
 
 /* A backup takes seconds: tell an interactive hvis-ctl each step as it
  * starts ("progress: " lines come before the reply's status line). */
-static void progress(const struct hic_job *j, const char *what)
+static void progress(struct hic_svc *s, const struct hic_job *j,
+		     const char *what)
 {
 	char line[256];
 	int n;
@@ -69,13 +70,13 @@ static void progress(const struct hic_job *j, const char *what)
 		return;
 	n = snprintf(line, sizeof(line), "progress: Backup: %s\n", what);
 	if (n > 0 && (size_t)n < sizeof(line))
-		hvm_ctl_write(j->fd, line, (size_t)n);
+		hvm_ctl_write(s->ic->vm, j->fd, line, (size_t)n);
 }
 
 /* False when the THAW could not be sent: the job has ended then. */
 static bool thaw(struct hic_svc *s, struct hic_job *j)
 {
-	progress(j, "thawing the guest's file systems");
+	progress(s, j, "thawing the guest's file systems");
 	j->step = HIC_VSS_THAW;
 	if (send_op(s, VSS_OP_THAW)) {
 		fail(j, "thaw", NULL, VMB_OK);
@@ -253,11 +254,11 @@ static void snapshot(struct hic_svc *s, struct hic_job *j)
 	rt_info("ic", "VSS: guest frozen, snapshot step: %s",
 		cmd ? cmd : "none");
 	if (!cmd) {
-		progress(j, "guest frozen, no snapshot command");
+		progress(s, j, "guest frozen, no snapshot command");
 		thaw(s, j);
 		return;
 	}
-	progress(j, "guest frozen, running the snapshot command");
+	progress(s, j, "guest frozen, running the snapshot command");
 	rc = cmd_start(s, j, cmd);
 	if (rc == 0)
 		return;
@@ -268,7 +269,7 @@ static void snapshot(struct hic_svc *s, struct hic_job *j)
 
 int hic_vss_start(struct hic_svc *s, struct hic_job *j)
 {
-	progress(j, "asking the guest whether it can take part");
+	progress(s, j, "asking the guest whether it can take part");
 	j->step = HIC_VSS_CHECK;
 	return send_op(s, VSS_OP_HOT_BACKUP);
 }
@@ -309,7 +310,7 @@ void hic_vss_result(struct hic_svc *s, struct hic_job *j, int rc,
 			return;
 		}
 		j->hbu_flags = r->vss_flags;
-		progress(j, "freezing the guest's file systems");
+		progress(s, j, "freezing the guest's file systems");
 		j->step = HIC_VSS_FREEZE;
 		if (send_op(s, VSS_OP_FREEZE))
 			hic_job_finish(s, j, false, "cannot send FREEZE");

@@ -108,6 +108,7 @@ struct hvm {
 	int lfd;                  /* VMBus listening socket */
 	int ctl_fd;               /* control listening socket */
 	struct ctl_client *ctl_clients; /* requests still arriving */
+	struct ctl_out *ctl_outs; /* replies still leaving */
 	unsigned ctl_nclients;
 	struct rt_xport_conn *xc; /* connected guest, NULL if none */
 	pid_t guest_pid;          /* its process (SO_PEERCRED), 0 unknown */
@@ -161,8 +162,11 @@ void hvm_ctl_stop(struct hvm *vm);
  * (fd -1: no such socket, the request must answer now). */
 #define HVM_CTL_LATER 1
 int hvm_ctl_exec(struct hvm *vm, char *line, int fd, FILE *out);
-/* Write a reply to a control client without stalling the loop thread for
- * long: a client that stops reading loses the rest of it. */
-void hvm_ctl_write(int fd, const void *buf, size_t n);
+/* Part of a reply to the control client on fd, never waiting for it:
+ * what its socket does not take at once waits in a bounded queue; a
+ * client that stops reading is cut off. hvm_ctl_done closes fd once
+ * everything went out (or the client was cut off). Loop thread. */
+void hvm_ctl_write(struct hvm *vm, int fd, const void *buf, size_t n);
+void hvm_ctl_done(struct hvm *vm, int fd);
 
 #endif

@@ -2,12 +2,10 @@
  * text reply ("ok" or "error: why" on the first line, then the body).
  * Served on the loop thread, so it sees the VM between events. */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hic.h"
@@ -23,6 +21,9 @@
 #define CTL_CLIENT_MS 1000
 /* Clients whose request is still arriving, at most. */
 #define CTL_CLIENTS_MAX 32
+/* Reply bytes waiting for one client, at most (a kvp list of 1024 long
+ * items fits). */
+#define CTL_REPLY_MAX (16 << 20)
 
 static const char *chan_state_name(const struct hvm_chan *c)
 {
@@ -254,41 +255,183 @@ int hvm_ctl_exec(struct hvm *vm, char *line, int fd, FILE *out)
 	return -1;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
+/* A reply the client's socket did not take at once: the rest waits here
+ * and goes out as the socket drains, watched by the loop. A client that
+ * takes nothing for CTL_CLIENT_MS, or lets CTL_REPLY_MAX pile up, is cut
+ * off (shut down, its further replies dropped) rather than waited for;
+ * the socket is closed once its request is done (hvm_ctl_done). */
+struct ctl_out {
+	struct ctl_out *next;
+	struct hvm *vm;
+	int fd, timer_fd;
+	bool done, dead;
+	char *buf;
+	size_t len, off;
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+static struct ctl_out *out_find(struct hvm *vm, int fd)
+{
+	struct ctl_out *o;
+
+	for (o = vm->ctl_outs; o && o->fd != fd; o = o->next)
+		;
+	return o;
 }
 
-/* Milliseconds left until deadline (mono_ms() time), at least 0. */
-static int ms_left(uint64_t deadline)
+static void out_free(struct ctl_out *o)
 {
-	uint64_t now = mono_ms();
+	struct ctl_out **pp = &o->vm->ctl_outs;
 
-	return now >= deadline ? 0 : (int)(deadline - now);
+	while (*pp != o)
+		pp = &(*pp)->next;
+	*pp = o->next;
+	rt_loop_del(o->vm->loop, o->fd);
+	rt_loop_del(o->vm->loop, o->timer_fd);
+	close(o->timer_fd);
+	if (o->done)
+		close(o->fd);
+	free(o->buf);
+	free(o);
 }
 
-void hvm_ctl_write(int fd, const void *buf, size_t n)
+/* The client stopped reading or left: nothing more goes to it. */
+static void out_cut(struct ctl_out *o)
 {
-	uint64_t deadline = mono_ms() + CTL_CLIENT_MS;
-	const char *p = buf;
+	shutdown(o->fd, SHUT_RDWR);
+	o->dead = true;
+	o->len = o->off = 0;
+	if (o->done)
+		out_free(o);
+}
 
-	while (n) {
-		struct pollfd pf = { .fd = fd, .events = POLLOUT };
-		ssize_t w;
+/* Send what the socket takes; true while something is left. */
+static bool out_push(struct ctl_out *o)
+{
+	while (o->off < o->len) {
+		ssize_t w = send(o->fd, o->buf + o->off, o->len - o->off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
-		if (poll(&pf, 1, ms_left(deadline)) <= 0)
-			return; /* the client does not read: give up on it */
-		w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0 && (errno == EINTR || errno == EAGAIN))
+		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			return; /* client went away: nothing to tell it */
-		p += w;
-		n -= (size_t)w;
+		if (w < 0 && errno == EAGAIN)
+			return true;
+		if (w <= 0) {
+			out_cut(o);
+			return false;
+		}
+		o->off += (size_t)w;
 	}
+	o->len = o->off = 0;
+	return false;
+}
+
+static void out_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
+{
+	struct ctl_out *o = arg;
+	size_t before = o->off;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	if (out_push(o)) {
+		/* Progress restarts the client's second. */
+		if (o->off != before)
+			rt_loop_timer_reset(o->vm->loop, o->timer_fd);
+		return;
+	}
+	if (!o->dead)
+		out_free(o); /* emptied: back to sending directly */
+}
+
+static void out_timeout(struct rt_loop *l, int fd, uint32_t events,
+			void *arg)
+{
+	struct ctl_out *o = arg;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	rt_warn("ctl", "a control client took no reply for %d ms: cut off",
+		CTL_CLIENT_MS);
+	rt_loop_del(o->vm->loop, o->fd);
+	out_cut(o);
+}
+
+static struct ctl_out *out_new(struct hvm *vm, int fd)
+{
+	struct ctl_out *o = calloc(1, sizeof(*o));
+
+	if (!o)
+		return NULL;
+	o->vm = vm;
+	o->fd = fd;
+	o->timer_fd = rt_loop_timer(vm->loop, CTL_CLIENT_MS, out_timeout, o);
+	if (o->timer_fd < 0 ||
+	    rt_loop_add(vm->loop, fd, EPOLLOUT, out_event, o)) {
+		if (o->timer_fd >= 0) {
+			rt_loop_del(vm->loop, o->timer_fd);
+			close(o->timer_fd);
+		}
+		free(o);
+		return NULL;
+	}
+	o->next = vm->ctl_outs;
+	vm->ctl_outs = o;
+	return o;
+}
+
+static bool out_append(struct ctl_out *o, const void *buf, size_t n)
+{
+	char *nb;
+
+	if (o->len + n > CTL_REPLY_MAX)
+		return false;
+	nb = realloc(o->buf, o->len + n);
+	if (!nb)
+		return false;
+	memcpy(nb + o->len, buf, n);
+	o->buf = nb;
+	o->len += n;
+	return true;
+}
+
+/* Whatever the socket takes now; the rest waits in a ctl_out. */
+void hvm_ctl_write(struct hvm *vm, int fd, const void *buf, size_t n)
+{
+	struct ctl_out *o = out_find(vm, fd);
+	ssize_t w = 0;
+
+	if (o && o->dead)
+		return;
+	if (!o) {
+		do
+			w = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (w < 0 && errno == EINTR);
+		if ((w < 0 && errno != EAGAIN) || (size_t)w == n)
+			return; /* gone, or all sent */
+		w = w < 0 ? 0 : w;
+		o = out_new(vm, fd);
+		if (!o)
+			return;
+	}
+	if (!out_append(o, (const char *)buf + w, n - (size_t)w)) {
+		rt_warn("ctl", "a control client lets its reply pile up past "
+			"%d bytes: cut off", CTL_REPLY_MAX);
+		out_cut(o);
+	}
+}
+
+void hvm_ctl_done(struct hvm *vm, int fd)
+{
+	struct ctl_out *o = out_find(vm, fd);
+
+	if (!o) {
+		close(fd);
+		return;
+	}
+	o->done = true;
+	if (o->dead)
+		out_free(o);
 }
 
 /* A client whose request line is still arriving. Each is watched on the
@@ -329,8 +472,11 @@ static void client_error(struct ctl_client *cl, const char *fmt, int arg)
 	char why[80];
 	int n = snprintf(why, sizeof(why), fmt, arg);
 
-	hvm_ctl_write(cl->fd, why, (size_t)n < sizeof(why) ? (size_t)n : 0);
-	client_end(cl);
+	client_detach(cl);
+	hvm_ctl_write(cl->vm, cl->fd, why,
+		      (size_t)n < sizeof(why) ? (size_t)n : 0);
+	hvm_ctl_done(cl->vm, cl->fd);
+	free(cl);
 }
 
 static void client_exec(struct ctl_client *cl)
@@ -350,8 +496,8 @@ static void client_exec(struct ctl_client *cl)
 	rc = hvm_ctl_exec(cl->vm, cl->line, cl->fd, out);
 	fclose(out);
 	if (rc != HVM_CTL_LATER) {
-		hvm_ctl_write(cl->fd, reply, len);
-		close(cl->fd);
+		hvm_ctl_write(cl->vm, cl->fd, reply, len);
+		hvm_ctl_done(cl->vm, cl->fd);
 	}
 	free(reply);
 	free(cl);
@@ -410,8 +556,8 @@ static void ctl_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
 	if (vm->ctl_nclients >= CTL_CLIENTS_MAX) {
 		static const char busy[] = "error: too many control clients\n";
 
-		hvm_ctl_write(c, busy, sizeof(busy) - 1);
-		close(c);
+		hvm_ctl_write(vm, c, busy, sizeof(busy) - 1);
+		hvm_ctl_done(vm, c);
 		return;
 	}
 	cl = calloc(1, sizeof(*cl));
@@ -464,5 +610,9 @@ void hvm_ctl_stop(struct hvm *vm)
 	vm->ctl_fd = -1;
 	while (vm->ctl_clients)
 		client_end(vm->ctl_clients);
+	while (vm->ctl_outs) {
+		vm->ctl_outs->done = true;
+		out_free(vm->ctl_outs);
+	}
 	unlink(vm->cfg.ctl_path);
 }

@@ -222,6 +222,17 @@ int rt_loop_timer(struct rt_loop *l, uint64_t period_ms, rt_loop_fn *fn,
 	return fd;
 }
 
+int rt_loop_timer_reset(struct rt_loop *l, int fd)
+{
+	struct itimerspec its;
+
+	(void)l;
+	if (timerfd_gettime(fd, &its) < 0)
+		return -errno;
+	its.it_value = its.it_interval;
+	return timerfd_settime(fd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
 static bool loop_dispatch(struct rt_loop *l, struct epoll_event *ev, int n)
 {
 	bool stop = false;

@@ -29,6 +29,9 @@ void rt_loop_cancel(struct rt_loop *l, uint64_t token);
 /* A periodic timer; returns its fd (remove with rt_loop_del + close). */
 int rt_loop_timer(struct rt_loop *l, uint64_t period_ms, rt_loop_fn *fn,
 		  void *arg);
+/* Start a timer's period again from now (its first expiry is a whole
+ * period away): a deadline pushed back by progress. 0 or -errno. */
+int rt_loop_timer_reset(struct rt_loop *l, int fd);
 /* Run until rt_loop_stop; 0 or -errno. */
 int rt_loop_run(struct rt_loop *l);
 /* Thread-safe and async-signal-safe. */
