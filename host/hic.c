@@ -74,6 +74,25 @@ const char *hic_status(const struct hic_svc *s)
 	return "OK";
 }
 
+const char *hic_status_detail(const struct hic_svc *s)
+{
+	if (!s->enabled)
+		return "";
+	if (!s->dev || !hvm_dev_live(s->ic->vm, s->dev))
+		return "Device removed: vm service enable offers it again";
+	if (!s->ic->vm->xc)
+		return "No guest attached";
+	if (!s->chan)
+		return "The guest has not opened the service's channel";
+	if (s->mismatch)
+		return "Protocol version mismatch";
+	if (!s->negotiated)
+		return s->neg_bad >= HIC_NEG_TRIES
+			       ? "Malformed negotiation answers"
+			       : "Negotiating";
+	return s->lost ? s->lost_why : "";
+}
+
 bool hic_ready(const struct hic_svc *s)
 {
 	return s->enabled && s->chan && s->chan->rt && s->negotiated;
@@ -218,6 +237,7 @@ static void neg_refused(struct hic_svc *s, int rc)
 	if (rc == VMB_ENOTSUP) {
 		rt_warn("ic", "%s: negotiation failed: no common version",
 			s->info->name);
+		s->mismatch = true;
 		return;
 	}
 	if (++s->neg_bad >= HIC_NEG_TRIES) {
@@ -296,6 +316,7 @@ void hic_answer_bad(struct hic_svc *s)
 		rt_warn("ic", "%s: Lost Communication (malformed answer)",
 			s->info->name);
 	s->lost = s->answered;
+	s->lost_why = "Malformed answer from the guest";
 }
 
 void hic_answer_refuse(struct hic_svc *s, enum vmb_bad why)
@@ -388,6 +409,7 @@ static void free_results(struct hic_svc *s)
 static void session_reset(struct hic_svc *s)
 {
 	s->started = false;
+	s->mismatch = false;
 	s->neg_bad = 0;
 	s->answered = false;
 	s->lost = false;
@@ -589,8 +611,10 @@ static void timed_out(struct hic_svc *s)
 	if (s->answered && !s->lost)
 		rt_warn("ic", "%s: Lost Communication (no answer in %u ms)",
 			s->info->name, s->ic->cfg.timeout_ms);
-	if (s->answered)
+	if (s->answered) {
 		s->lost = true;
+		s->lost_why = "No answer in time";
+	}
 	if (s->negotiated)
 		hic_job_timeout(s);
 	else
@@ -608,6 +632,7 @@ static void heartbeat_tick(struct hic_svc *s)
 	if (++s->hb_missed >= HIC_HB_LOST_PERIODS && s->answered &&
 	    !s->lost) {
 		s->lost = true;
+		s->lost_why = "No heartbeat answer in time";
 		rt_warn("ic", "Heartbeat: Lost Communication (%u periods "
 			"without answer)", s->hb_missed);
 	}
@@ -661,30 +686,58 @@ static void tick(struct rt_loop *l, int fd, uint32_t events, void *arg)
 
 /* ---- registry ---- */
 
+/* Forget the service's device: its channel goes when the guest releases
+ * it, and the next enable offers a new one. */
+static void forget_dev(struct hic_svc *s, bool rescind)
+{
+	struct hdev *d = s->dev;
+	uint32_t gone[2];
+
+	s->dev = NULL;
+	if (rescind && d && d->primary_relid)
+		hvm_remove_channel(s->ic->vm, d->primary_relid, gone, 2);
+}
+
+static int disable(struct hic_svc *s)
+{
+	s->enabled = false;
+	session_reset(s);
+	if (s->chan)
+		detach(s, "the service was disabled");
+	hic_job_abort_all(s, "the service was disabled");
+	forget_dev(s, true);
+	rt_info("ic", "%s disabled", s->info->name);
+	return 0;
+}
+
+/* The service's instance GUID, the same each time it is offered (as on
+ * Hyper-V, a disable and enable do not make a new device). */
+static void svc_instance(const struct hic_svc *s, struct vmb_guid *g)
+{
+	vmb_guid_parse(g, HIC_INSTANCE_BASE);
+	g->b[15] = (uint8_t)s->kind;
+}
+
 int hic_enable(struct hic_svc *s, bool on)
 {
 	struct hvm *vm = s->ic->vm;
+	struct vmb_guid inst;
 	struct hdev *d;
 	int rc;
 
-	if (on == s->enabled)
+	if (!on)
+		return s->enabled ? disable(s) : 0;
+	/* Enabled with its device in place; or enabled, but its device was
+	 * rescinded by hand (device remove): offer it again. */
+	if (s->enabled && s->dev && hvm_dev_live(vm, s->dev))
 		return 0;
-	s->enabled = on;
+	if (s->chan)
+		detach(s, "the service's device was removed");
+	forget_dev(s, false);
+	s->enabled = true;
 	session_reset(s);
-	if (!on) {
-		if (s->chan)
-			detach(s, "the service was disabled");
-		hic_job_abort_all(s, "the service was disabled");
-		d = s->dev;
-		/* Forget the device now: its channel goes when the guest
-		 * releases it, and an enable offers a new one. */
-		s->dev = NULL;
-		if (d && d->primary_relid)
-			hvm_remove_channel(vm, d->primary_relid);
-		rt_info("ic", "%s disabled", s->info->name);
-		return 0;
-	}
-	rc = hvm_add_device(vm, s->info->cls, 0, &d);
+	svc_instance(s, &inst);
+	rc = hvm_add_device(vm, s->info->cls, 0, &inst, &d);
 	if (rc) {
 		s->enabled = false;
 		rt_err("ic", "%s: cannot offer: %s", s->info->name,
@@ -696,7 +749,10 @@ int hic_enable(struct hic_svc *s, bool on)
 	return 0;
 }
 
-int hic_parse_services(const char *list, unsigned *mask)
+#define HIC_NAMES "heartbeat, shutdown, timesync, kvp, vss"
+
+int hic_parse_services(const char *list, unsigned *mask, char *why,
+		       size_t cap)
 {
 	char buf[256], *save = NULL;
 
@@ -707,6 +763,7 @@ int hic_parse_services(const char *list, unsigned *mask)
 	*mask = 0;
 	if (strcmp(list, "none") == 0)
 		return 0;
+	snprintf(why, cap, "too long");
 	if (strlen(list) >= sizeof(buf))
 		return -EINVAL;
 	strcpy(buf, list);
@@ -714,29 +771,36 @@ int hic_parse_services(const char *list, unsigned *mask)
 	     w = strtok_r(NULL, ",", &save)) {
 		int k = kind_find(w);
 
-		if (k < 0)
+		if (k < 0) {
+			snprintf(why, cap, "unknown service '%s' (known: all, "
+				 "none, or a list of " HIC_NAMES ")", w);
 			return -EINVAL;
+		}
 		*mask |= 1u << k;
 	}
 	return 0;
 }
 
 int hic_parse_ic_version(const char *arg, enum hic_kind *kind,
-			 uint32_t *ver)
+			 uint32_t *ver, char *why, size_t cap)
 {
 	const char *eq = strchr(arg, '=');
 	const struct ic_ver *fw, *msg;
 	unsigned nfw, nmsg;
-	char name[32], v[16];
-	int k;
+	char name[32], v[16], known[96] = "";
+	size_t n = 0;
+	int k = -1;
 
-	if (!eq || (size_t)(eq - arg) >= sizeof(name))
+	if (eq && (size_t)(eq - arg) < sizeof(name)) {
+		memcpy(name, arg, (size_t)(eq - arg));
+		name[eq - arg] = '\0';
+		k = kind_find(name);
+	}
+	if (k < 0) {
+		snprintf(why, cap, "not SERVICE=X.Y with SERVICE one of "
+			 HIC_NAMES);
 		return -EINVAL;
-	memcpy(name, arg, (size_t)(eq - arg));
-	name[eq - arg] = '\0';
-	k = kind_find(name);
-	if (k < 0)
-		return -EINVAL;
+	}
 	ic_versions(hic_infos[k].svc, &fw, &nfw, &msg, &nmsg);
 	/* Compared as text: only the exact spelling "X.Y" of a known
 	 * version, no blanks, signs or leading zeros. */
@@ -747,7 +811,12 @@ int hic_parse_ic_version(const char *arg, enum hic_kind *kind,
 			*ver = ic_ver_u32(msg[i]);
 			return 0;
 		}
+		if (n < sizeof(known))
+			n += (size_t)snprintf(known + n, sizeof(known) - n,
+					      "%s%s", n ? ", " : "", v);
 	}
+	snprintf(why, cap, "%s has no message version '%s' (known: %s)",
+		 hic_infos[k].alias, eq + 1, known);
 	return -EINVAL;
 }
 

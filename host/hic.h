@@ -52,14 +52,16 @@ int hic_init(struct hvm *vm, const struct hic_cfg *cfg);
  * is left to init). */
 void hic_fini(struct hvm *vm);
 
-/* "heartbeat,kvp" / "all" / "none" (names or aliases) into a mask. */
-int hic_parse_services(const char *list, unsigned *mask);
+/* "heartbeat,kvp" / "all" / "none" (names or aliases) into a mask. 0, or
+ * -EINVAL with what is wrong in why. */
+int hic_parse_services(const char *list, unsigned *mask, char *why,
+		       size_t cap);
 
 /* "SERVICE=X.Y" (a --services name) into the service and X.Y as
  * major << 16 | minor, which must be a message version the host knows
  * for that service. 0 or -EINVAL. */
 int hic_parse_ic_version(const char *arg, enum hic_kind *kind,
-			 uint32_t *ver);
+			 uint32_t *ver, char *why, size_t cap);
 
 /* A control request line. Returns HIC_CTL_NOT_MINE when the request is
  * not a service one, 0 or -1 when the reply is in out, HIC_CTL_LATER
@@ -69,7 +71,10 @@ int hic_parse_ic_version(const char *arg, enum hic_kind *kind,
 #define HIC_CTL_LATER 1
 int hic_ctl_exec(struct hvm *vm, const char *line, int fd, FILE *out);
 
-/* Lines for `vm show`: the guest's addresses and the services' status. */
+/* Lines for `vm show`: the guest's addresses and the services' status;
+ * and the same as members of vm show's JSON object o. */
 void hic_show(struct hvm *vm, FILE *out);
+struct json_t;
+void hic_show_json(struct hvm *vm, struct json_t *o);
 
 #endif

@@ -60,69 +60,6 @@ static int tokenize(const char *line, char *buf, char **argv)
 	}
 }
 
-static void ver_text(const struct hic_svc *s, struct ic_ver v, char *buf,
-		     size_t cap)
-{
-	if (s->negotiated)
-		snprintf(buf, cap, "%u.%u", v.major, v.minor);
-	else
-		snprintf(buf, cap, "-");
-}
-
-static void print_bad(struct hic_svc *s, FILE *out)
-{
-	struct vmb_badstats b;
-	uint64_t late = hic_late(s);
-
-	if (!hic_bad_total(s, &b) && !late)
-		return;
-	fprintf(out, "  %-24s", s->info->name);
-	for (unsigned i = 0; i < VMB_BAD__COUNT; i++) {
-		if (b.n[i]) {
-			fprintf(out, " %s=%llu", vmb_bad_name((enum vmb_bad)i),
-				(unsigned long long)b.n[i]);
-		}
-	}
-	if (late)
-		fprintf(out, " late-answers=%llu", (unsigned long long)late);
-	fputc('\n', out);
-}
-
-static int cmd_services(struct hic *ic, FILE *out)
-{
-	fprintf(out, "ok\n%-24s %-7s %-24s %-9s %-7s %8s %8s %8s %8s %8s\n",
-		"Name", "Enabled", "PrimaryStatusDescription", "Framework",
-		"Message", "Requests", "Answers", "Failures", "Timeouts",
-		"BadInput");
-	for (unsigned k = 0; k < HIC__COUNT; k++) {
-		struct hic_svc *s = &ic->svc[k];
-		struct vmb_badstats b;
-		char fw[12], msg[12];
-
-		ver_text(s, s->fw, fw, sizeof(fw));
-		ver_text(s, s->msg, msg, sizeof(msg));
-		fprintf(out, "%-24s %-7s %-24s %-9s %-7s %8llu %8llu %8llu "
-			"%8llu %8llu\n", s->info->name,
-			s->enabled ? "True" : "False", hic_status(s), fw, msg,
-			(unsigned long long)s->requests,
-			(unsigned long long)s->answers,
-			(unsigned long long)s->failures,
-			(unsigned long long)s->timeouts,
-			(unsigned long long)hic_bad_total(s, &b));
-	}
-	bool any = false;
-
-	for (unsigned k = 0; k < HIC__COUNT; k++) {
-		struct vmb_badstats b;
-
-		any |= hic_bad_total(&ic->svc[k], &b) || hic_late(&ic->svc[k]);
-	}
-	fprintf(out, "Bad input by reason:%s\n", any ? "" : " none");
-	for (unsigned k = 0; k < HIC__COUNT; k++)
-		print_bad(&ic->svc[k], out);
-	return 0;
-}
-
 /* Names may be given as one word, quoted, or as several words. */
 static int cmd_enable(struct hic *ic, bool on, char **argv, int argc,
 		      FILE *out)
@@ -573,15 +510,15 @@ static int cmd_backup(struct hic *ic, int argc, int fd, FILE *out)
 	return queue_job(s, hic_job_new(HIC_JOB_BACKUP, fd), out);
 }
 
-static int dispatch(struct hic *ic, char **argv, int argc, int fd,
-		    FILE *out)
+static int dispatch(struct hic *ic, char **argv, int argc, bool json,
+		    int fd, FILE *out)
 {
 	if (strcmp(argv[0], "kvp") == 0)
 		return cmd_kvp(ic, argv + 1, argc - 1, fd, out);
 	if (argc < 2 || strcmp(argv[0], "vm") != 0)
 		return HIC_CTL_NOT_MINE;
 	if (strcmp(argv[1], "services") == 0 && argc == 2)
-		return cmd_services(ic, out);
+		return hic_cmd_services(ic, json, out);
 	if (strcmp(argv[1], "service") == 0 && argc >= 3 &&
 	    (strcmp(argv[2], "enable") == 0 ||
 	     strcmp(argv[2], "disable") == 0))
@@ -596,9 +533,33 @@ static int dispatch(struct hic *ic, char **argv, int argc, int fd,
 	return HIC_CTL_NOT_MINE;
 }
 
+/* Take flag out of argv wherever it is, for the listings only (a KVP
+ * value may be "--json"); the new argc. */
+static int take_flag(char **argv, int argc, const char *flag, bool *on)
+{
+	bool listing = argc >= 2 &&
+		       ((!strcmp(argv[0], "vm") && !strcmp(argv[1], "services")) ||
+			(!strcmp(argv[0], "kvp") && !strcmp(argv[1], "list")) ||
+			(!strcmp(argv[0], "kvp") && !strcmp(argv[1], "ip") &&
+			 argc >= 3 && !strcmp(argv[2], "get")));
+	int n = 0;
+
+	*on = false;
+	if (!listing)
+		return argc;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], flag) == 0)
+			*on = true;
+		else
+			argv[n++] = argv[i];
+	}
+	return n;
+}
+
 int hic_ctl_exec(struct hvm *vm, const char *line, int fd, FILE *out)
 {
 	char *argv[ARGS_MAX], *buf;
+	bool json;
 	int argc, rc;
 
 	if (!vm->ic)
@@ -613,65 +574,9 @@ int hic_ctl_exec(struct hvm *vm, const char *line, int fd, FILE *out)
 		free(buf);
 		return HIC_CTL_NOT_MINE;
 	}
-	rc = dispatch(vm->ic, argv, argc, fd, out);
+	argc = take_flag(argv, argc, "--json", &json);
+	rc = dispatch(vm->ic, argv, argc, json, fd, out);
 	free(buf);
 	return rc;
 }
 
-static const char *intrinsic(struct hic *ic, const char *key)
-{
-	for (unsigned i = 0; i < ic->n_intrinsic; i++)
-		if (ic->intrinsic[i].key &&
-		    strcmp(ic->intrinsic[i].key, key) == 0)
-			return ic->intrinsic[i].value;
-	return NULL;
-}
-
-void hic_put_guest_text(FILE *out, const char *text, const char *end)
-{
-	const unsigned char *p = (const unsigned char *)text;
-
-	for (; *p; p++) {
-		unsigned k = rt_ctl_char((const char *)p);
-
-		if (!k) {
-			fputc(*p, out);
-			continue;
-		}
-		p += k - 1;
-		fprintf(out, "\\x%02x", *p);
-	}
-	fputs(end, out);
-}
-
-static void show_item(struct hic *ic, FILE *out, const char *label,
-		      const char *key)
-{
-	const char *v = intrinsic(ic, key);
-
-	fprintf(out, "  %-18s ", label);
-	hic_put_guest_text(out, v && *v ? v : "-", "\n");
-}
-
-void hic_show(struct hvm *vm, FILE *out)
-{
-	struct hic *ic = vm->ic;
-
-	if (!ic)
-		return;
-	fprintf(out, "Integration services:\n");
-	for (unsigned k = 0; k < HIC__COUNT; k++) {
-		const struct hic_svc *s = &ic->svc[k];
-
-		fprintf(out, "  %-24s %-7s %s\n", s->info->name,
-			s->enabled ? "True" : "False", hic_status(s));
-	}
-	fprintf(out, "Guest (KVP auto pool%s):\n",
-		!ic->svc[HIC_KVP].enabled ? ", Key-Value Pair Exchange disabled"
-		: ic->intrinsic_ms ? "" : ", not read yet");
-	show_item(ic, out, "Computer name:", "FullyQualifiedDomainName");
-	show_item(ic, out, "OS name:", "OSName");
-	show_item(ic, out, "OS version:", "OSVersion");
-	show_item(ic, out, "IPv4 addresses:", "NetworkAddressIPv4");
-	show_item(ic, out, "IPv6 addresses:", "NetworkAddressIPv6");
-}

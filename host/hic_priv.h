@@ -20,6 +20,8 @@
  * host run out of descriptors. */
 #define HIC_JOBS_MAX 64
 #define HIC_INTRINSIC_MAX 16
+/* Instance GUIDs of the services: this, the service in the last byte. */
+#define HIC_INSTANCE_BASE "b4a0c8d2-5f1e-4e6a-8c3d-696373766300"
 
 struct hic_info {
 	const char *name;  /* Get-VMIntegrationService's Name */
@@ -106,6 +108,8 @@ struct hic_svc {
 	struct vmb_badstats bad_prev; /* engine counts of ended sessions */
 	bool answered;     /* answered since offered / opened */
 	bool lost;         /* no answer in time since the last one */
+	const char *lost_why; /* how communication was lost */
+	bool mismatch;     /* the guest shares no version with us */
 	struct ic_ver fw, msg;
 	bool negotiated;
 	uint64_t sent_ns;  /* open request went out; 0: none */
@@ -143,6 +147,9 @@ struct hic {
 
 uint64_t hic_now_ns(void);
 const char *hic_status(const struct hic_svc *s);
+/* Get-VMIntegrationService's SecondaryStatusDescription: why the status
+ * is what it is ("" when there is nothing to add). */
+const char *hic_status_detail(const struct hic_svc *s);
 struct hic_svc *hic_svc_find(struct hic *ic, const char *name);
 int hic_enable(struct hic_svc *s, bool on);
 /* Whether the service's channel is open and negotiated. */
@@ -186,6 +193,9 @@ const char *hic_status_text(uint32_t status);
  * take as escape sequences, become \xNN, so a guest cannot drive the
  * administrator's terminal or forge lines of hvis-ctl output. */
 void hic_put_guest_text(FILE *out, const char *text, const char *end);
+/* `vm services` (hic_show.c): the listing, as JSON if json; the first
+ * line says "warn: ..." when an enabled service is not OK. */
+int hic_cmd_services(struct hic *ic, bool json, FILE *out);
 
 /* VSS backup steps (hic_vss.c). */
 int hic_vss_start(struct hic_svc *s, struct hic_job *j);

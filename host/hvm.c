@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hvm.h"
@@ -21,6 +23,14 @@
 #define HVM_INSTANCE_BASE "b4a0c8d2-5f1e-4e6a-8c3d-686f73740000"
 
 static void guest_gone(struct hvm *vm, const char *why);
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- channels ---- */
 
@@ -494,6 +504,10 @@ static void guest_gone(struct hvm *vm, const char *why)
 	vm->xport_stalled += st.overflows;
 	rt_xport_close(vm->xc);
 	vm->xc = NULL;
+	if (vm->guest_pidfd >= 0)
+		close(vm->guest_pidfd);
+	vm->guest_pidfd = -1;
+	vm->guest_pid = 0;
 	/* The server closes open channels and unmaps GPADLs through the
 	 * ops; only then may guest memory go. */
 	vmb_server_reset(&vm->srv);
@@ -570,6 +584,10 @@ static void accept_event(struct rt_loop *l, int fd, uint32_t events,
 	}
 	vm->guest_pid = 0;
 	rt_unix_peer(s, NULL, &vm->guest_pid);
+	/* Held from now: the pid cannot name another process later. */
+	vm->guest_pidfd = vm->guest_pid > 0 ? (int)syscall(SYS_pidfd_open,
+						 vm->guest_pid, 0) : -1;
+	vm->guest_since_ns = mono_ns();
 	vm->guests_served++;
 	rt_info("vm", "guest attached (pid %d)", (int)vm->guest_pid);
 }
@@ -628,7 +646,8 @@ static void work_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
 /* ---- devices ---- */
 
 int hvm_add_device(struct hvm *vm, const struct hdev_class *cls,
-		   uint32_t max_sub, struct hdev **out)
+		   uint32_t max_sub, const struct vmb_guid *instance,
+		   struct hdev **out)
 {
 	struct hdev *d = calloc(1, sizeof(*d));
 	int rc;
@@ -639,9 +658,13 @@ int hvm_add_device(struct hvm *vm, const struct hdev_class *cls,
 	d->vm = vm;
 	d->id = ++vm->next_dev_id;
 	d->max_sub = max_sub;
-	vmb_guid_parse(&d->instance, HVM_INSTANCE_BASE);
-	d->instance.b[14] = (uint8_t)(d->id >> 8);
-	d->instance.b[15] = (uint8_t)d->id;
+	if (instance) {
+		d->instance = *instance;
+	} else {
+		vmb_guid_parse(&d->instance, HVM_INSTANCE_BASE);
+		d->instance.b[14] = (uint8_t)(d->id >> 8);
+		d->instance.b[15] = (uint8_t)d->id;
+	}
 	rc = cls->create(d);
 	if (rc) {
 		free(d);
@@ -676,12 +699,15 @@ int hvm_offer_subchannels(struct hvm *vm, struct hdev *d, uint32_t count)
 }
 
 /* c may be gone on return: an offer the guest never saw is released at
- * once (srv_released frees it). */
-static void rescind_one(struct hvm *vm, struct hvm_chan *c)
+ * once (srv_released frees it). Its relid goes into gone[*n] if room. */
+static void rescind_one(struct hvm *vm, struct hvm_chan *c, uint32_t *gone,
+			unsigned max, unsigned *n)
 {
 	uint32_t relid = c->relid;
 	int rc;
 
+	if (*n < max)
+		gone[(*n)++] = relid;
 	c->state = HVM_CHAN_RESCINDED;
 	rc = vmb_server_rescind(&vm->srv, relid);
 	if (rc != VMB_OK)
@@ -691,25 +717,41 @@ static void rescind_one(struct hvm *vm, struct hvm_chan *c)
 		rt_info("chan", "relid %u rescinded", relid);
 }
 
-int hvm_remove_channel(struct hvm *vm, uint32_t relid)
+unsigned hvm_remove_channel(struct hvm *vm, uint32_t relid, uint32_t *gone,
+			    unsigned max)
 {
 	struct hvm_chan *c = relid && relid < VMB_RELID_MAX ? vm->chans[relid]
 							    : NULL;
+	unsigned n = 0;
 
 	if (!c || c->state == HVM_CHAN_RESCINDED)
-		return -ENOENT;
+		return 0;
+	/* The primary last, as a device goes: its sub-channels first. */
 	if (c->sub_index == 0) {
 		for (uint32_t r = 1; r < VMB_RELID_MAX; r++) {
 			struct hvm_chan *s = vm->chans[r];
 
 			if (s && s != c && s->dev == c->dev &&
 			    s->state != HVM_CHAN_RESCINDED)
-				rescind_one(vm, s);
+				rescind_one(vm, s, gone, max, &n);
 		}
 	}
-	rescind_one(vm, c);
+	rescind_one(vm, c, gone, max, &n);
 	reap(vm);
-	return 0;
+	return n;
+}
+
+bool hvm_dev_live(const struct hvm *vm, const struct hdev *d)
+{
+	const struct hvm_chan *c = d->primary_relid ? vm->chans[d->primary_relid]
+						    : NULL;
+
+	return c && c->state != HVM_CHAN_RESCINDED;
+}
+
+void hvm_turn_off(struct hvm *vm)
+{
+	guest_gone(vm, "turned off (Stop-VM -TurnOff)");
 }
 
 /* ---- life cycle ---- */
@@ -722,7 +764,7 @@ int hvm_init(struct hvm *vm, const struct hvm_cfg *cfg, struct rt_loop *l)
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
 	vm->loop = l;
-	vm->lfd = vm->ctl_fd = vm->work_fd = -1;
+	vm->lfd = vm->ctl_fd = vm->work_fd = vm->guest_pidfd = -1;
 	vm->gmem.fd = -1;
 	vm->sint = VMB_MSG_SINT;
 	vm->ncpu = n > 0 ? (int)n : 1;

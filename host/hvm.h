@@ -112,6 +112,8 @@ struct hvm {
 	unsigned ctl_nclients;
 	struct rt_xport_conn *xc; /* connected guest, NULL if none */
 	pid_t guest_pid;          /* its process (SO_PEERCRED), 0 unknown */
+	int guest_pidfd;          /* pidfd of it, -1 if none */
+	uint64_t guest_since_ns;  /* CLOCK_MONOTONIC when it attached */
 	uint32_t gen;             /* guest generation, bumped per guest */
 	uint64_t guests_served;
 	struct rt_gmem gmem;
@@ -141,11 +143,21 @@ struct hvm {
 int hvm_init(struct hvm *vm, const struct hvm_cfg *cfg, struct rt_loop *l);
 void hvm_fini(struct hvm *vm);
 
-/* Add a device of class cls (offered at once if a guest listens). */
+/* Add a device of class cls (offered at once if a guest listens). Its
+ * instance GUID: instance, or one of the VM's own made from the device's
+ * serial when NULL; it never changes while the device exists. */
 int hvm_add_device(struct hvm *vm, const struct hdev_class *cls,
-		   uint32_t max_sub, struct hdev **out);
-/* Rescind relid (and, for a primary channel, its sub-channels). */
-int hvm_remove_channel(struct hvm *vm, uint32_t relid);
+		   uint32_t max_sub, const struct vmb_guid *instance,
+		   struct hdev **out);
+/* Rescind relid (and, for a primary channel, its sub-channels). Returns
+ * how many channels were rescinded, their relids in gone[max] (0: no
+ * such channel). */
+unsigned hvm_remove_channel(struct hvm *vm, uint32_t relid, uint32_t *gone,
+			    unsigned max);
+/* Whether d's primary channel is offered and not rescinded. */
+bool hvm_dev_live(const struct hvm *vm, const struct hdev *d);
+/* Stop-VM -TurnOff: drop the guest now (the caller killed it). */
+void hvm_turn_off(struct hvm *vm);
 /* Offer count more sub-channels of d. Loop thread. */
 int hvm_offer_subchannels(struct hvm *vm, struct hdev *d, uint32_t count);
 
@@ -167,6 +179,9 @@ int hvm_ctl_exec(struct hvm *vm, char *line, int fd, FILE *out);
  * client that stops reading is cut off. hvm_ctl_done closes fd once
  * everything went out (or the client was cut off). Loop thread. */
 void hvm_ctl_write(struct hvm *vm, int fd, const void *buf, size_t n);
+/* An "ok" reply whose body is o as JSON (o is released). */
+struct json_t;
+void hvm_ctl_json(struct json_t *o, FILE *out);
 void hvm_ctl_done(struct hvm *vm, int fd);
 
 #endif

@@ -3,7 +3,7 @@
 # Usage: scripts/setup-deps.sh [build|test|all]   (default: all)
 set -euo pipefail
 
-build_pkgs=(gcc make meson ninja-build pkg-config python3)
+build_pkgs=(gcc make meson ninja-build pkg-config python3 libjansson-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev iproute2 util-linux
            e2fsprogs procps chrony hyperv-daemons)
 

@@ -1,238 +1,107 @@
-/* hvis-ctl: ask a running hvis-host about its VM and change it.
- *   hvis-ctl [--name NAME | --dir DIR | --ctl PATH] COMMAND
- *   channels | vm show | vm watch | device add test [--subchannels K]
- *   | device remove RELID | vm services | vm service enable|disable NAME
- *   | vm stop | vm timesync | vm backup | kvp get|set|delete|list
- *   | kvp ip get|set */
+/* hvis-ctl: ask a running hvis-host about its VM and change it, in
+ * Hyper-V's words (Get-VM, Get-VMIntegrationService, Stop-VM, ...). The
+ * command line is checked here before anything is sent; one request line
+ * goes to the host's control socket and its reply is printed. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "hvis_ctl.h"
 #include "hvis_paths.h"
 
 /* The host reads lines up to 8 KiB (KVP values). */
 #define REQ_MAX 8192
 
-static volatile sig_atomic_t interrupted;
+volatile sig_atomic_t ctl_interrupted;
 
 static void on_signal(int sig)
 {
 	(void)sig;
-	interrupted = 1;
+	ctl_interrupted = 1;
 }
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: hvis-ctl [--name NAME | --dir DIR | --ctl PATH] [--host-user USER]\n"
-"       COMMAND\n"
-"  channels                          list VMBus channels (like lsvmbus)\n"
-"  vm show                           VM state, VMBus version, errors\n"
-"  vm watch                          refresh the status every second\n"
-"  device add test [--subchannels K] hot-add a test device\n"
-"  device remove RELID               rescind a channel (hot remove)\n"
-"  vm services                       integration services and status\n"
+"                COMMAND [ARGS]\n"
+"  vm list [--json]                  the VMs here and their state (Get-VM)\n"
+"  vm show [--json]                  one VM: state, VMBus version, guest,\n"
+"                                    error counters\n"
+"  vm watch                          vm show, channels with rates and\n"
+"                                    services, every second\n"
+"  channels [--wide] [--json]        VMBus channels (like lsvmbus)\n"
+"  vm services [--json]              integration services and status\n"
+"                                    (Get-VMIntegrationService; exit 3\n"
+"                                    when an enabled one is not OK)\n"
 "  vm service enable|disable NAME    Heartbeat, Shutdown, \"Time\n"
 "                                    Synchronization\", \"Key-Value Pair\n"
 "                                    Exchange\", VSS (or heartbeat,\n"
 "                                    shutdown, timesync, kvp, vss)\n"
 "  vm stop [--force] [--reboot] [--reason TEXT]\n"
-"                                    ask the guest to shut down\n"
+"                                    ask the guest to shut down (Stop-VM)\n"
+"  vm stop --turn-off                power off at once, without the guest\n"
+"                                    (Stop-VM -TurnOff)\n"
 "  vm timesync [--skew SECONDS]      host time offset sent to the guest\n"
 "  vm backup                         live backup (guest freeze/thaw)\n"
-"  kvp get KEY | set KEY VALUE | delete KEY | list  [--pool N|NAME]\n"
-"                                    the guest's KVP pools (NAME:\n"
-"                                    external (default), guest, auto,\n"
-"                                    auto-external, auto-internal)\n"
-"  kvp ip get ADAPTER                a guest adapter's addresses\n"
+"  device add test [--subchannels K] hot-add a test device\n"
+"  device remove RELID               rescind a device's channel(s)\n"
+"  kvp get KEY | set KEY VALUE | delete KEY | list [--json]\n"
+"      [--pool N|NAME]               the guest's KVP pools (NAME: external\n"
+"                                    (default), guest, auto, auto-external,\n"
+"                                    auto-internal)\n"
+"  kvp ip get ADAPTER [--json]       a guest adapter's addresses\n"
 "                                    (ADAPTER: its MAC address)\n"
 "  kvp ip set ADAPTER --dhcp [--dns D[,D..]]\n"
 "  kvp ip set ADAPTER --ip ADDR/PREFIX[,..] [--gateway G[,..]]\n"
-"                     [--dns D[,..]]  configure it (static or DHCP)\n");
+"                     [--dns D[,..]]  configure it (static or DHCP)\n"
+"Options: --name NAME (VM, default " HVIS_DEFAULT_VM "), --dir DIR (its\n"
+"runtime directory), --ctl PATH (its control socket), --host-user USER\n"
+"(trust a host run by USER), --help, --version.\n"
+"Exit status: 0 done, 1 failed or no host, 2 bad command line, 3 a service\n"
+"is not OK (vm services).\n");
 }
 
-/* Whose host to trust (--host-user); another user's could lie to us. */
-static uid_t host_uid;
+/* ---- the command line ---- */
 
-static int ctl_connect(const char *path)
+/* Every command, by its words (what follows is the host's to check). */
+static const char *const commands[][3] = {
+	{ "channels" }, { "vm", "list" }, { "vm", "show" }, { "vm", "watch" },
+	{ "vm", "services" }, { "vm", "service", "enable" },
+	{ "vm", "service", "disable" }, { "vm", "stop" },
+	{ "vm", "timesync" }, { "vm", "backup" }, { "device", "add" },
+	{ "device", "remove" }, { "kvp", "get" }, { "kvp", "set" },
+	{ "kvp", "delete" }, { "kvp", "list" }, { "kvp", "ip", "get" },
+	{ "kvp", "ip", "set" },
+};
+
+/* The number of words of the command argv starts with, 0 if none. */
+static int command_words(int argc, char **argv)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct ucred cr;
-	socklen_t crlen = sizeof(cr);
-	int fd;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		int n = 0;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int rc = -errno;
-
-		close(fd);
-		return rc;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0 ||
-	    cr.uid != host_uid) {
-		close(fd);
-		return -EPERM;
-	}
-	return fd;
-}
-
-/* Long requests (vm backup) send "progress: TEXT" lines before their
- * status line: show each on stderr as it arrives and drop it from buf.
- * Returns the bytes left in buf. */
-static size_t show_progress(char *buf, size_t len)
-{
-	static const char tag[] = "progress: ";
-	char *nl;
-
-	while (len > sizeof(tag) - 1 &&
-	       memcmp(buf, tag, sizeof(tag) - 1) == 0 &&
-	       (nl = memchr(buf, '\n', len))) {
-		size_t line = (size_t)(nl - buf) + 1;
-
-		fprintf(stderr, "%.*s", (int)(line - (sizeof(tag) - 1)),
-			buf + sizeof(tag) - 1);
-		memmove(buf, nl + 1, len - line);
-		len -= line;
-	}
-	return len;
-}
-
-/* The whole request, however the stream socket splits it; 0 or -1. */
-static int send_all(int fd, const char *req)
-{
-	size_t len = strlen(req);
-
-	while (len) {
-		ssize_t n = write(fd, req, len);
-
-		if (n < 0 && errno == EINTR && !interrupted)
-			continue;
-		if (n <= 0)
-			return -1;
-		req += n;
-		len -= (size_t)n;
+		while (n < 3 && commands[i][n] && n < argc &&
+		       strcmp(argv[n], commands[i][n]) == 0)
+			n++;
+		if (n == 3 || !commands[i][n])
+			return n;
 	}
 	return 0;
 }
 
-/* Send the request, return the whole reply (malloc'd) or NULL. */
-static char *request(const char *path, const char *req)
+static bool has_flag(int argc, char **argv, const char *flag)
 {
-	size_t len = 0, cap = 4096;
-	char *buf;
-	ssize_t n;
-	int fd = ctl_connect(path);
-
-	if (fd == -EPERM) {
-		fprintf(stderr, "hvis-ctl: the hvis-host at %s is run by another "
-			"user: refused (--host-user USER trusts it)\n", path);
-		return NULL;
-	}
-	if (fd < 0) {
-		fprintf(stderr, "hvis-ctl: cannot reach hvis-host at %s: %s\n",
-			path, strerror(-fd));
-		return NULL;
-	}
-	if (send_all(fd, req) || !(buf = malloc(cap))) {
-		fprintf(stderr, "hvis-ctl: cannot send to hvis-host at %s: %s\n",
-			path, strerror(errno));
-		close(fd);
-		return NULL;
-	}
-	while ((n = read(fd, buf + len, cap - 1 - len)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR && !interrupted)
-				continue;
-			break;
-		}
-		len += (size_t)n;
-		len = show_progress(buf, len);
-		if (len + 1 == cap) {
-			char *nb = realloc(buf, cap * 2);
-
-			if (!nb)
-				break;
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	buf[len] = '\0';
-	close(fd);
-	return buf;
-}
-
-/* Print the reply body; 0 if it said ok. */
-static int show_reply(const char *reply)
-{
-	const char *nl = strchr(reply, '\n');
-
-	if (strncmp(reply, "ok\n", 3) == 0) {
-		fputs(nl + 1, stdout);
-		return 0;
-	}
-	fprintf(stderr, "hvis-ctl: %s", *reply ? reply : "empty reply\n");
-	return 1;
-}
-
-static int one_shot(const char *path, const char *req)
-{
-	char *reply = request(path, req);
-	int rc;
-
-	if (!reply)
-		return 1;
-	rc = show_reply(reply);
-	free(reply);
-	return rc;
-}
-
-/* Status every second until Ctrl-C (exit 0) or the host goes (exit 1). */
-static int watch(const char *path)
-{
-	bool tty = isatty(STDOUT_FILENO);
-	struct timespec one = { .tv_sec = 1 };
-
-	while (!interrupted) {
-		char *show = request(path, "vm show\n");
-		char *chans = show ? request(path, "channels\n") : NULL;
-		char *svcs = chans ? request(path, "vm services\n") : NULL;
-		time_t now = time(NULL);
-		char stamp[32];
-
-		if (!show || !chans || !svcs) {
-			free(show);
-			free(chans);
-			return interrupted ? 0 : 1;
-		}
-		strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
-		if (tty)
-			fputs("\033[H\033[2J", stdout);
-		printf("--- hvis VM status at %s (Ctrl-C to stop)\n", stamp);
-		show_reply(show);
-		putchar('\n');
-		show_reply(chans);
-		putchar('\n');
-		show_reply(svcs);
-		fflush(stdout);
-		free(show);
-		free(chans);
-		free(svcs);
-		nanosleep(&one, NULL);
-	}
-	return 0;
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], flag) == 0)
+			return true;
+	return false;
 }
 
 /* One word of the request: quoted when it holds blanks, quotes or
@@ -276,7 +145,189 @@ static int build_request(char *req, size_t cap, int argc, char **argv)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* ---- talking to the host ---- */
+
+static int ctl_connect(const char *path, uid_t uid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	/* Another user's host could answer anything: not ours to ask. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0 ||
+	    cr.uid != uid) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+/* Long requests (vm backup) send "progress: TEXT" lines before their
+ * status line: show each on stderr as it arrives and drop it from buf.
+ * Returns the bytes left in buf. */
+static size_t show_progress(char *buf, size_t len)
+{
+	static const char tag[] = "progress: ";
+	char *nl;
+
+	while (len > sizeof(tag) - 1 &&
+	       memcmp(buf, tag, sizeof(tag) - 1) == 0 &&
+	       (nl = memchr(buf, '\n', len))) {
+		size_t line = (size_t)(nl - buf) + 1;
+
+		fprintf(stderr, "%.*s", (int)(line - (sizeof(tag) - 1)),
+			buf + sizeof(tag) - 1);
+		memmove(buf, nl + 1, len - line);
+		len -= line;
+	}
+	return len;
+}
+
+/* The whole request, however the stream socket splits it; 0 or -1. */
+static int send_all(int fd, const char *req)
+{
+	size_t len = strlen(req);
+
+	while (len) {
+		ssize_t n = write(fd, req, len);
+
+		if (n < 0 && errno == EINTR && !ctl_interrupted)
+			continue;
+		if (n <= 0)
+			return -1;
+		req += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Everything the host sends until it closes; NULL if out of memory. */
+static char *read_reply(int fd)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap), *nb;
+	ssize_t n;
+
+	while (buf && (n = read(fd, buf + len, cap - 1 - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR && !ctl_interrupted)
+				continue;
+			break;
+		}
+		len = show_progress(buf, len + (size_t)n);
+		if (len + 1 == cap) {
+			nb = realloc(buf, cap * 2);
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+char *ctl_request(const char *path, uid_t uid, const char *req, int *err)
+{
+	int fd = ctl_connect(path, uid);
+	char *reply;
+
+	*err = fd < 0 ? fd : 0;
+	if (fd < 0)
+		return NULL;
+	if (send_all(fd, req)) {
+		*err = -errno;
+		close(fd);
+		return NULL;
+	}
+	reply = read_reply(fd);
+	close(fd);
+	if (!reply)
+		*err = -ENOMEM;
+	return reply;
+}
+
+/* The VM names with a control socket in the runtime directory. */
+static void list_vms(char *out, size_t cap)
+{
+	char base[PATH_MAX];
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (hvis_vm_base(base, sizeof(base)))
+		return;
+	hvis_vm_names(base, out, cap, &n);
+}
+
+void ctl_unreachable(const char *path, const char *name, int err)
+{
+	char vms[512];
+
+	if (err == -EPERM) {
+		fprintf(stderr, "hvis-ctl: the hvis-host at %s is run by "
+			"another user: refused (--host-user USER trusts it)\n",
+			path);
+		return;
+	}
+	if (err != -ENOENT && err != -ECONNREFUSED) {
+		fprintf(stderr, "hvis-ctl: cannot reach hvis-host at %s: %s\n",
+			path, strerror(-err));
+		return;
+	}
+	if (!name) {
+		fprintf(stderr, "hvis-ctl: no hvis-host at %s: start one with "
+			"'hvis-host --ctl %s'\n", path, path);
+		return;
+	}
+	list_vms(vms, sizeof(vms));
+	fprintf(stderr, "hvis-ctl: no hvis-host runs VM '%s' (nothing at %s): "
+		"start one with 'hvis-host --name %s', or pick another VM with "
+		"--name or --dir (VMs here: %s)\n", name, path, name,
+		*vms ? vms : "none");
+}
+
+int ctl_show_reply(const char *reply)
+{
+	const char *nl = strchr(reply, '\n');
+	bool ok = strncmp(reply, "ok\n", 3) == 0;
+	bool warn = strncmp(reply, "warn: ", 6) == 0;
+
+	if ((ok || warn) && nl)
+		fputs(nl + 1, stdout);
+	if (ok)
+		return 0;
+	fflush(stdout);
+	if (warn) {
+		fprintf(stderr, "hvis-ctl: %.*s\n", (int)(nl - reply - 6),
+			reply + 6);
+		return CTL_EXIT_NOT_OK;
+	}
+	fprintf(stderr, "hvis-ctl: %s", *reply ? reply : "empty reply\n");
+	return CTL_EXIT_FAIL;
+}
+
+/* ---- main ---- */
+
+struct ctl_opts {
+	const char *name, *dir, *ctl;
+	uid_t uid;
+};
+
+static int parse_opts(int argc, char **argv, struct ctl_opts *o)
 {
 	static const struct option lo[] = {
 		{ "name", required_argument, NULL, 'n' },
@@ -284,58 +335,118 @@ int main(int argc, char **argv)
 		{ "ctl", required_argument, NULL, 'c' },
 		{ "host-user", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
-	const char *name = HVIS_DEFAULT_VM, *dir_opt = NULL, *ctl = NULL;
-	char dir[PATH_MAX], path[PATH_MAX], req[REQ_MAX];
-	char why[PATH_MAX + 128] = "path too long";
-	struct sigaction sa = { .sa_handler = on_signal };
 	int c;
 
-	host_uid = geteuid();
 	/* "+": options end at the command ("device add test --subchannels"). */
 	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'n': name = optarg; break;
-		case 'd': dir_opt = optarg; break;
-		case 'c': ctl = optarg; break;
+		case 'n': o->name = optarg; break;
+		case 'd': o->dir = optarg; break;
+		case 'c': o->ctl = optarg; break;
 		case 'U':
-			if (!hvis_parse_user(optarg, &host_uid)) {
-				fprintf(stderr, "hvis-ctl: --host-user %s: no "
-					"such user or uid\n", optarg);
-				return 2;
-			}
-			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+			if (hvis_parse_user(optarg, &o->uid))
+				break;
+			return hvis_opt_error("hvis-ctl", "--host-user", optarg,
+					      "a user name or uid");
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("hvis-ctl %s\n", HVIS_VERSION); exit(0);
+		default:
+			fprintf(stderr, "hvis-ctl: see hvis-ctl --help\n");
+			return -1;
 		}
 	}
-	if (optind == argc) {
-		usage(stderr);
-		return 2;
+	return 0;
+}
+
+/* The command must be one hvis-ctl knows, host or no host. */
+static int check_command(int argc, char **argv)
+{
+	char got[128] = "";
+	size_t n = 0;
+
+	if (argc == 0) {
+		fprintf(stderr, "hvis-ctl: no command (see hvis-ctl --help)\n");
+		return -1;
 	}
-	if (!ctl) {
-		if (hvis_vm_dir(dir, sizeof(dir), dir_opt, name, false, NULL,
-				why, sizeof(why)) ||
-		    hvis_path(path, sizeof(path), dir, HVIS_CTL_SOCK)) {
-			fprintf(stderr, "hvis-ctl: runtime directory: %s\n",
-				why);
-			return 1;
-		}
-		ctl = path;
+	if (command_words(argc, argv))
+		return 0;
+	for (int i = 0; i < argc && i < 3 && n < sizeof(got); i++)
+		n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%s",
+				      i ? " " : "", argv[i]);
+	fprintf(stderr, "hvis-ctl: unknown command '%s' (commands: channels, "
+		"vm list|show|watch|services|service|stop|timesync|backup, "
+		"device add|remove, kvp get|set|delete|list|ip; see --help)\n",
+		got);
+	return -1;
+}
+
+static int ctl_path(const struct ctl_opts *o, char *path, size_t cap)
+{
+	char dir[PATH_MAX] = "", why[PATH_MAX + 128] = "path too long";
+	int rc;
+
+	if (o->ctl) {
+		snprintf(path, cap, "%s", o->ctl);
+		return 0;
+	}
+	rc = hvis_vm_dir(dir, sizeof(dir), o->dir, o->name, false, NULL, why,
+			 sizeof(why));
+	if (hvis_path(path, cap, dir, HVIS_CTL_SOCK) && !rc)
+		rc = -ENAMETOOLONG;
+	if (rc == -ENOENT)
+		ctl_unreachable(path, o->name, rc);
+	else if (rc)
+		fprintf(stderr, "hvis-ctl: runtime directory: %s\n", why);
+	return rc;
+}
+
+static int one_shot(const struct ctl_opts *o, const char *path,
+		    const char *req)
+{
+	int err;
+	char *reply = ctl_request(path, o->uid, req, &err);
+	int rc;
+
+	if (!reply) {
+		ctl_unreachable(path, o->ctl ? NULL : o->name, err);
+		return CTL_EXIT_FAIL;
+	}
+	rc = ctl_show_reply(reply);
+	free(reply);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl_opts o = { .name = HVIS_DEFAULT_VM, .uid = geteuid() };
+	struct sigaction sa = { .sa_handler = on_signal };
+	char path[PATH_MAX], req[REQ_MAX];
+	int rc;
+
+	if (parse_opts(argc, argv, &o))
+		return CTL_EXIT_USAGE;
+	argc -= optind;
+	argv += optind;
+	if (check_command(argc, argv))
+		return CTL_EXIT_USAGE;
+	rc = build_request(req, sizeof(req), argc, argv);
+	if (rc) {
+		fprintf(stderr, "hvis-ctl: %s\n", rc == -EINVAL
+			? "an argument holds a line break" : "request too long");
+		return CTL_EXIT_USAGE;
 	}
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (argc - optind == 2 && strcmp(argv[optind], "vm") == 0 &&
-	    strcmp(argv[optind + 1], "watch") == 0)
-		return watch(ctl);
-	c = build_request(req, sizeof(req), argc - optind, argv + optind);
-	if (c) {
-		fprintf(stderr, "hvis-ctl: %s\n", c == -EINVAL
-			? "an argument holds a line break" : "request too long");
-		return 2;
-	}
-	return one_shot(ctl, req);
+	if (!strcmp(argv[0], "vm") && !strcmp(argv[1], "list"))
+		return ctl_vm_list(o.dir, o.uid, has_flag(argc, argv, "--json"));
+	if (ctl_path(&o, path, sizeof(path)))
+		return CTL_EXIT_FAIL;
+	if (!strcmp(argv[0], "vm") && !strcmp(argv[1], "watch"))
+		return ctl_vm_watch(path, o.uid);
+	return one_shot(&o, path, req);
 }

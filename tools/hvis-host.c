@@ -12,6 +12,8 @@
 #include "hvm.h"
 #include "rt_log.h"
 #include "testdev/tdev_wire.h"
+#include "vmbus/vmb_client.h"
+#include "vmbus/vmb_msg.h"
 
 static void usage(FILE *f)
 {
@@ -22,8 +24,8 @@ static void usage(FILE *f)
 "                      $XDG_RUNTIME_DIR/hvis/NAME or /tmp/hvis-UID/NAME)\n"
 "  --vmbus PATH        VMBus socket (default DIR/" HVIS_VMBUS_SOCK ")\n"
 "  --ctl PATH          control socket (default DIR/" HVIS_CTL_SOCK ")\n"
-"  --max-version X.Y   highest VMBus version to accept (default newest;\n"
-"                      below 0.13 no guest can connect: a test set-up)\n"
+"  --max-version X.Y   highest VMBus version to accept, one of 0.13 (WS2008)\n"
+"                      to 5.3 (default newest)\n"
 "  --test-devices N    test devices to offer (default 1)\n"
 "  --subchannels K     sub-channels each test device allows (default 2)\n"
 "  --once              exit when the guest goes away\n"
@@ -43,7 +45,8 @@ static void usage(FILE *f)
 "                      seconds, thaw and fail the backup (default 120)\n"
 "  --request-timeout S wait S seconds for each guest answer before a\n"
 "                      request fails (default 10)\n"
-"  --verbose | --quiet\n");
+"  --verbose | --quiet\n"
+"  --help | --version\n");
 }
 
 struct host_opts {
@@ -72,6 +75,97 @@ static bool parse_seconds(const char *s, uint32_t *ms)
 	return true;
 }
 
+/* "0.13, 1.1, ..., 5.3": what --max-version takes. */
+static const char *known_versions(void)
+{
+	static char buf[160];
+	size_t n = 0;
+
+	for (unsigned i = vmb_versions_count; i-- > 0 && n < sizeof(buf);)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%u.%u",
+				      n ? ", " : "", vmb_versions[i] >> 16,
+				      vmb_versions[i] & 0xffff);
+	return buf;
+}
+
+static int bad(const char *opt, const char *why)
+{
+	return hvis_opt_error("hvis-host", opt, optarg, why);
+}
+
+/* The options that take a count or a time; -1 if refused. */
+static int parse_number(int c, struct host_opts *o)
+{
+	switch (c) {
+	case 't':
+		o->dev_opts = true;
+		return hvis_parse_ulong(optarg, 64, &o->devices)
+			       ? 0 : bad("--test-devices", "not a count in 0..64");
+	case 's':
+		o->dev_opts = true;
+		return hvis_parse_ulong(optarg, TDEV_MAX_SUBCHANNELS,
+					&o->subchannels)
+			       ? 0 : bad("--subchannels", "not a count in 0..64");
+	case 'H':
+		return hvis_parse_ulong(optarg, 3600000, &o->probe_ms) &&
+			       o->probe_ms
+			       ? 0 : bad("--heartbeat-ms", "not in 1..3600000");
+	case 'T':
+		return hvis_parse_ulong(optarg, 3600000, &o->sample_ms) &&
+			       o->sample_ms
+			       ? 0 : bad("--timesync-ms", "not in 1..3600000");
+	case 'K':
+		return parse_seconds(optarg, &o->backup_timeout_ms)
+			       ? 0 : bad("--backup-timeout",
+					 "not seconds in 0.001..3600");
+	case 'R':
+		return parse_seconds(optarg, &o->timeout_ms)
+			       ? 0 : bad("--request-timeout",
+					 "not seconds in 0.001..3600");
+	}
+	return -1;
+}
+
+static int parse_one(int c, struct host_opts *o)
+{
+	char why[256];
+	enum hic_kind kind;
+	uint32_t ver;
+
+	switch (c) {
+	case 'n': o->name = optarg; return 0;
+	case 'd': o->dir = optarg; return 0;
+	case 'b': o->vmbus = optarg; return 0;
+	case 'c': o->ctl = optarg; return 0;
+	case 'V':
+		if (hvis_parse_version(optarg, &o->max_version) &&
+		    vmb_msg_version_known(o->max_version))
+			return 0;
+		snprintf(why, sizeof(why), "not a VMBus version (known: %s)",
+			 known_versions());
+		return bad("--max-version", why);
+	case 'S':
+		o->have_services = true;
+		return hic_parse_services(optarg, &o->services, why,
+					  sizeof(why)) ? bad("--services", why)
+						       : 0;
+	case 'I':
+		if (hic_parse_ic_version(optarg, &kind, &ver, why,
+					 sizeof(why)))
+			return bad("--ic-version", why);
+		o->msg_cap[kind] = ver;
+		return 0;
+	case 'B': o->backup_cmd = optarg; return 0;
+	case '1': o->once = true; return 0;
+	case 'p': o->poll = true; return 0;
+	case 'v': o->level = RT_LOG_DEBUG; return 0;
+	case 'q': o->level = RT_LOG_WARN; return 0;
+	case 'h': usage(stdout); exit(0);
+	case 'Z': printf("hvis-host %s\n", HVIS_VERSION); exit(0);
+	}
+	return parse_number(c, o);
+}
+
 static int parse_opts(int argc, char **argv, struct host_opts *o)
 {
 	static const struct option lo[] = {
@@ -94,75 +188,25 @@ static int parse_opts(int argc, char **argv, struct host_opts *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'Z' },
 		{ 0 }
 	};
-	enum hic_kind kind;
-	uint32_t ver;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'n': o->name = optarg; break;
-		case 'd': o->dir = optarg; break;
-		case 'b': o->vmbus = optarg; break;
-		case 'c': o->ctl = optarg; break;
-		case 'V':
-			if (!hvis_parse_version(optarg, &o->max_version))
-				goto bad;
-			break;
-		case 't':
-			if (!hvis_parse_ulong(optarg, 64, &o->devices))
-				goto bad;
-			o->dev_opts = true;
-			break;
-		case 's':
-			if (!hvis_parse_ulong(optarg, TDEV_MAX_SUBCHANNELS,
-					 &o->subchannels))
-				goto bad;
-			o->dev_opts = true;
-			break;
-		case 'S':
-			if (hic_parse_services(optarg, &o->services))
-				goto bad;
-			o->have_services = true;
-			break;
-		case 'I':
-			if (hic_parse_ic_version(optarg, &kind, &ver))
-				goto bad;
-			o->msg_cap[kind] = ver;
-			break;
-		case 'H':
-			if (!hvis_parse_ulong(optarg, 3600000, &o->probe_ms) ||
-			    !o->probe_ms)
-				goto bad;
-			break;
-		case 'T':
-			if (!hvis_parse_ulong(optarg, 3600000, &o->sample_ms) ||
-			    !o->sample_ms)
-				goto bad;
-			break;
-		case 'B': o->backup_cmd = optarg; break;
-		case 'K':
-			if (!parse_seconds(optarg, &o->backup_timeout_ms))
-				goto bad;
-			break;
-		case 'R':
-			if (!parse_seconds(optarg, &o->timeout_ms))
-				goto bad;
-			break;
-		case '1': o->once = true; break;
-		case 'p': o->poll = true; break;
-		case 'v': o->level = RT_LOG_DEBUG; break;
-		case 'q': o->level = RT_LOG_WARN; break;
-		case 'h': usage(stdout); exit(0);
-		default: goto bad;
+		if (c == '?') {
+			fprintf(stderr, "hvis-host: see hvis-host --help\n");
+			return -1;
 		}
+		if (parse_one(c, o))
+			return -1;
 	}
-	if (optind == argc)
-		return 0;
-bad:
-	usage(stderr);
-	return -1;
+	if (optind < argc) {
+		fprintf(stderr, "hvis-host: stray argument '%s' (options "
+			"only; see hvis-host --help)\n", argv[optind]);
+		return -1;
+	}
+	return 0;
 }
 
 /* The test devices first (relid 1 on), then the integration services. */
@@ -181,7 +225,8 @@ static int add_devices(struct hvm *vm, const struct host_opts *o)
 
 	memcpy(ic.msg_cap, o->msg_cap, sizeof(ic.msg_cap));
 	for (unsigned long i = 0; i < o->devices; i++)
-		if (hvm_add_device(vm, cls, (uint32_t)o->subchannels, NULL))
+		if (hvm_add_device(vm, cls, (uint32_t)o->subchannels, NULL,
+				   NULL))
 			return -1;
 	return hic_init(vm, &ic) ? -1 : 0;
 }
@@ -215,9 +260,6 @@ int main(int argc, char **argv)
 		.once = o.once,
 		.poll = o.poll,
 	};
-	if (o.max_version && o.max_version < VMB_VERSION_WS2008)
-		rt_warn("host", "--max-version below 0.13: no guest can "
-			"connect");
 	loop = rt_loop_new();
 	if (!loop)
 		return 1;

@@ -1,4 +1,5 @@
 /* Runtime paths and small option parsers shared by the hvis tools. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -172,6 +173,38 @@ int hvis_vm_dir(char *out, size_t cap, const char *dir, const char *name,
 		return say(why, why_cap, -ENAMETOOLONG, "path too long");
 	/* The base's own folder (hvis, hvis-UID) and the VM's are ours. */
 	return walk(out, components(base) - 1, create, created, why, why_cap);
+}
+
+void hvis_vm_names(const char *base, char *out, size_t cap, size_t *n)
+{
+	DIR *d = opendir(base);
+	struct dirent *e;
+	size_t len = 0;
+	char sock[4096];
+	struct stat st;
+
+	*n = 0;
+	out[0] = '\0';
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.' ||
+		    (size_t)snprintf(sock, sizeof(sock), "%s/%s/%s", base,
+				     e->d_name, HVIS_CTL_SOCK) >= sizeof(sock) ||
+		    stat(sock, &st) || !S_ISSOCK(st.st_mode))
+			continue;
+		if (len < cap)
+			len += (size_t)snprintf(out + len, cap - len, "%s%s",
+						*n ? ", " : "", e->d_name);
+		(*n)++;
+	}
+	if (d)
+		closedir(d);
+}
+
+int hvis_opt_error(const char *prog, const char *opt, const char *val,
+		   const char *why)
+{
+	fprintf(stderr, "%s: %s %s: %s\n", prog, opt, val, why);
+	return -1;
 }
 
 int hvis_path(char *out, size_t cap, const char *dir, const char *file)

@@ -35,6 +35,12 @@ int hvis_vm_base(char *out, size_t cap);
  * writable. Same returns. */
 int hvis_secure_dir(const char *path, bool create, bool *created, char *why,
 		    size_t why_cap);
+/* The names of the VMs under base (folders holding a control socket),
+ * comma-separated into out; their number in *n. */
+void hvis_vm_names(const char *base, char *out, size_t cap, size_t *n);
+/* A refused option value, in one line: "PROG: OPT VAL: WHY". -1. */
+int hvis_opt_error(const char *prog, const char *opt, const char *val,
+		   const char *why);
 /* dir + "/" + file into out; 0 or -ENAMETOOLONG. */
 int hvis_path(char *out, size_t cap, const char *dir, const char *file);
 

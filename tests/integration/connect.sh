@@ -15,9 +15,9 @@ grep -q '^Errors: *0$' <<<"$show" || fail "vm show: errors: $show"
 grep -q '^  bad-relid *0$' <<<"$show" || fail "vm show: counters: $show"
 
 # Traffic flows: packet counters grow both ways.
-wait_until 10 bash -c "[ \$('$CTL_BIN' --dir '$T' channels | awk 'NR == 2 {print \$11}') -gt 100 ]" \
+wait_until 10 bash -c "[ \$('$CTL_BIN' --dir '$T' channels --wide | awk 'NR == 2 {print \$11}') -gt 100 ]" \
 	|| fail "no echo traffic"
-chans=$(ctl channels) || fail "channels failed"
+chans=$(ctl channels --wide) || fail "channels failed"
 line=$(awk 'NR == 2' <<<"$chans")
 read -r relid class inst sub state ver cpu g2h h2g gp hp gs hs rest <<<"$line"
 [ "$relid" = 1 ] || fail "relid: $line"
@@ -60,7 +60,7 @@ wait_until 5 bash -c "! '$CTL_BIN' --dir '$T' vm show | grep -q Running" \
 # Hot remove with no guest attached: the offer never went out, so the
 # relid is released at once (this once freed the channel under the host).
 ctl device remove 1 >/dev/null || fail "remove with no guest refused"
-ctl channels | awk 'NR > 1 && $1 == 1' | grep -q . && fail "relid 1 still listed"
+ctl channels --wide | awk 'NR > 1 && $1 == 1' | grep -q . && fail "relid 1 still listed"
 ctl vm show >/dev/null || fail "host gone after a remove with no guest"
 
 # Control clients that connect and say nothing delay no one: a request

@@ -35,8 +35,8 @@ log_has "$HOST_LOG" "guest stopped reading" || fail "drop not logged"
 errors_before=$(ctl vm show | awk '/^Errors:/ {print $2}')
 start_guest --memory 64
 wait_until 10 has_open 2 || fail "normal guest: channels did not open"
-busy() { ctl channels | awk 'NR > 1 && $10 > 100 && $11 > 100' | wc -l | grep -qx 2; }
-wait_until 10 busy || fail "normal guest: no traffic: $(ctl channels)"
+busy() { ctl channels --wide | awk 'NR > 1 && $10 > 100 && $11 > 100' | wc -l | grep -qx 2; }
+wait_until 10 busy || fail "normal guest: no traffic: $(ctl channels --wide)"
 [ "$(ctl vm show | awk '/^Errors:/ {print $2}')" = "$errors_before" ] \
 	|| fail "errors while a normal guest ran: $(ctl vm show)"
 stop_proc "$GUEST_PID" guest

@@ -36,8 +36,9 @@ done
 # no bad input of its own.
 start_guest_ic
 wait_until 10 all_ok || fail "normal guest: services not OK: $(ctl vm services)"
-bad_col() { ctl vm services | awk 'NR > 2 && /^[A-Z]/ {print $NF}' | head -5; }
-[ "$(bad_col)" = "$(awk 'NR > 2 && /^[A-Z]/ {print $NF}' "$T/before" | head -5)" ] ||
+# BadInput: columns 113-120 (SecondaryStatusDescription follows).
+bad_col() { awk 'NR > 1 && /^[A-Z]/ {print substr($0, 113, 8)}' | head -5; }
+[ "$(ctl vm services | bad_col)" = "$(bad_col <"$T/before")" ] ||
 	fail "bad input while a normal guest ran: $(ctl vm services)"
 ctl kvp set Color blue >/dev/null || fail "kvp set"
 [ "$(ctl kvp get Color)" = blue ] || fail "kvp get"

@@ -65,6 +65,6 @@ stop_proc() {
 vm_running() { ctl vm show | grep -q '^State: *Running'; }
 
 # open_channels: number of channels in state open.
-open_channels() { ctl channels | awk 'NR > 1 && $5 == "open"' | wc -l; }
+open_channels() { ctl channels --wide | awk 'NR > 1 && $5 == "open"' | wc -l; }
 has_open() { [ "$(open_channels)" -ge "$1" ]; }
 log_has() { grep -q -- "$2" "$1"; }

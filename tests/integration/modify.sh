@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # MODIFYCHANNEL end to end: hvis-guest --retarget-after moves every open
 # channel to the next VP. From 4.1 on the host moves its worker
-# (hvis-ctl channels shows the new CPU) and traffic goes on; at 5.3 the
+# (hvis-ctl channels --wide shows the new CPU) and traffic goes on; at 5.3 the
 # guest waits for the host's answer and matches it; at 4.0 the guest
 # does not send it and says why.
 source "$(dirname "$0")/lib.sh"
@@ -10,8 +10,8 @@ ncpu=$(nproc)
 want=$((1 % ncpu))
 
 # test_cpu: the host's CPU column of the test device's primary channel.
-test_cpu() { ctl channels | awk 'NR > 1 && $2 == "test" && $4 == 0 {print $7}'; }
-test_pkts() { ctl channels | awk 'NR > 1 && $2 == "test" && $4 == 0 {print $11}'; }
+test_cpu() { ctl channels --wide | awk 'NR > 1 && $2 == "test" && $4 == 0 {print $7}'; }
+test_pkts() { ctl channels --wide | awk 'NR > 1 && $2 == "test" && $4 == 0 {print $11}'; }
 cpu_is() { [ "$(test_cpu)" = "$1" ]; }
 more_pkts() { [ "$(test_pkts)" -gt "$1" ]; }
 
@@ -21,7 +21,7 @@ for v in 5.3 5.0 4.1 4.0; do
 	start_guest --memory 16 --ring-size 16 --subchannels 0 --retarget-after 500
 	wait_until 10 has_open 1 || fail "$v: channel did not open"
 	cpu_is 0 || fail "$v: opened on CPU $(test_cpu), want 0"
-	relid=$(ctl channels | awk 'NR > 1 && $2 == "test" && $4 == 0 {print $1}')
+	relid=$(ctl channels --wide | awk 'NR > 1 && $2 == "test" && $4 == 0 {print $1}')
 	case $v in
 	4.0)
 		wait_until 5 log_has "$GUEST_LOG" "relid $relid: MODIFYCHANNEL not sent: VMBus 4.0 .* lacks it" \

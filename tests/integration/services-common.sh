@@ -29,7 +29,7 @@ all_ok() {
 }
 
 # relid_of CLASS: the relid of the open channel of a service class.
-relid_of() { ctl channels | awk -v c="$1" '$2 == c && $5 == "open" {print $1}'; }
+relid_of() { ctl channels --wide | awk -v c="$1" '$2 == c && $5 == "open" {print $1}'; }
 
 # start_guest_ic [ARGS]: a guest with its KVP pools in the test dir.
 start_guest_ic() {

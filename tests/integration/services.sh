@@ -19,12 +19,12 @@ for pair in "Heartbeat:3.0/3.0" "Shutdown:3.0/3.2" \
 		fail "$name versions $(svc_versions "$name"), want ${pair#*:}"
 	[ "$(svc_enabled "$name")" = True ] || fail "$name not enabled"
 done
-ctl channels | grep -Eq '^[0-9]+ +timesync .* open +4\.0 ' ||
-	fail "channels: timesync version: $(ctl channels)"
+ctl channels --wide | grep -Eq '^[0-9]+ +timesync .* open +4\.0 ' ||
+	fail "channels: timesync version: $(ctl channels --wide)"
 # Every column of the table starts where its heading does.
-[ "$(ctl channels | awk 'NR > 1 { print index($0, $3), index($0, " " $5 " ") }
+[ "$(ctl channels --wide | awk 'NR > 1 { print index($0, $3), index($0, " " $5 " ") }
 	NR == 1 { print index($0, "INSTANCE"), index($0, " STATE ") }' |
-	sort -u | wc -l)" = 1 ] || fail "channels: columns not aligned: $(ctl channels)"
+	sort -u | wc -l)" = 1 ] || fail "channels: columns not aligned: $(ctl channels --wide)"
 ctl vm show | grep -Eq '^  Heartbeat +True +OK$' || fail "vm show: services"
 ctl vm services | grep -q '^Bad input by reason: none$' || fail "bad input where none was sent"
 
@@ -37,7 +37,7 @@ wait_until 5 log_has "$HOST_LOG" "relid $relid released by guest" ||
 	fail "guest did not release timesync relid $relid"
 [ "$(svc_enabled "Time Synchronization")" = False ] || fail "still enabled"
 [ "$(svc_versions "Time Synchronization")" = "-/-" ] || fail "versions kept"
-ctl channels | awk '$2 == "timesync"' | grep -q . && fail "timesync channel left"
+ctl channels --wide | awk '$2 == "timesync"' | grep -q . && fail "timesync channel left"
 svc_is Heartbeat OK || fail "heartbeat disturbed by the disable"
 ctl vm service enable timesync | grep -q 'Enabled True' || fail "enable refused"
 wait_until 10 svc_is "Time Synchronization" OK || fail "timesync not OK again"
@@ -48,8 +48,8 @@ wait_until 10 svc_is "Time Synchronization" OK || fail "timesync not OK again"
 for a in heartbeat shutdown timesync kvp vss; do
 	ctl vm service disable $a >/dev/null || fail "disable $a"
 done
-wait_until 5 bash -c "! '$CTL_BIN' --dir '$T' channels | grep -Eq ' (heartbeat|shutdown|timesync|kvp|vss) '" ||
-	fail "channels left after disabling all: $(ctl channels)"
+wait_until 5 bash -c "! '$CTL_BIN' --dir '$T' channels --wide | grep -Eq ' (heartbeat|shutdown|timesync|kvp|vss) '" ||
+	fail "channels left after disabling all: $(ctl channels --wide)"
 ctl vm services | grep -c ' False ' | grep -qx 5 || fail "not all disabled"
 ctl vm service disable vss >/dev/null || fail "second disable refused"
 for a in heartbeat shutdown timesync kvp; do

@@ -11,11 +11,11 @@ start_guest --memory 64 --burst 16
 wait_until 10 has_open $((K + 1)) || fail "$((K + 1)) channels did not open"
 
 all_busy() {
-	[ "$(ctl channels | awk 'NR > 1 && $10 > 200 && $11 > 200' | wc -l)" -eq $((K + 1)) ]
+	[ "$(ctl channels --wide | awk 'NR > 1 && $10 > 200 && $11 > 200' | wc -l)" -eq $((K + 1)) ]
 }
-wait_until 10 all_busy || fail "not every channel carries traffic: $(ctl channels)"
+wait_until 10 all_busy || fail "not every channel carries traffic: $(ctl channels --wide)"
 
-chans=$(ctl channels)
+chans=$(ctl channels --wide)
 inst=$(awk 'NR == 2 {print $3}' <<<"$chans")
 for i in $(seq 0 "$K"); do
 	line=$(awk -v i="$i" 'NR > 1 && $4 == i' <<<"$chans")
@@ -35,8 +35,8 @@ grep -c "shutdown: traffic echo.*errors 0" "$GUEST_LOG" | grep -qx $((K + 1)) \
 # Sub-channels belong to the guest that asked: the next guest starts with
 # the primary only and asks for fewer.
 : >"$GUEST_LOG"
-wait_until 5 bash -c "[ \$('$CTL_BIN' --dir '$T' channels | wc -l) -eq 2 ]" \
-	|| fail "sub-channels kept after the guest left: $(ctl channels)"
+wait_until 5 bash -c "[ \$('$CTL_BIN' --dir '$T' channels --wide | wc -l) -eq 2 ]" \
+	|| fail "sub-channels kept after the guest left: $(ctl channels --wide)"
 start_guest --memory 64 --subchannels 1
 wait_until 10 has_open 2 || fail "second guest: 2 channels did not open"
 sleep 0.2

@@ -41,7 +41,8 @@ grep -q "line break" "$T/err" || fail "ctl: $(cat "$T/err")"
 refused 2 "$CTL_BIN" --ctl "$T/none.sock" kvp set k "$(head -c 9000 /dev/zero | tr '\0' v)"
 grep -q "too long" "$T/err" || fail "ctl: $(cat "$T/err")"
 refused 1 "$CTL_BIN" --ctl "$T/none.sock" vm show
-grep -q "cannot reach hvis-host" "$T/err" || fail "ctl: $(cat "$T/err")"
+grep -q "no hvis-host at $T/none.sock: start one with" "$T/err" ||
+	fail "ctl: $(cat "$T/err")"
 refused 2 "$CTL_BIN"
 
 # hvis-bench end to end, briefly: every point runs and checks every packet
