@@ -58,10 +58,12 @@ struct gic_cfg {
 	struct tsync_config ts;
 	/* KVP: pool files and ifcfg files (NULL: /var/lib/hyperv), helper
 	 * scripts (NULL: /usr/libexec/hypervkvpd), os-release (NULL: the
-	 * system's). */
+	 * system's). configure_ifs: SET_IP_INFO may run hv_set_ifconfig on
+	 * this machine's interfaces; else it is refused (E_ACCESSDENIED). */
 	const char *kvp_root;
 	const char *kvp_scripts;
 	const char *os_release;
+	bool configure_ifs;
 	/* VSS: filesystems (NULL: every freezable mount), hooks, thaw
 	 * deadline in ms (0: 30 s), mountinfo (NULL: the process's). */
 	const char *const *freeze;
