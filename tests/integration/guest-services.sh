@@ -79,6 +79,13 @@ grep -qF "error: guest failed to freeze: guest status 0x80004005 (E_FAIL); the g
 	"$T/b.out" || fail "hook failure reason: $(cat "$T/b.out")"
 stop_proc "$GUEST_PID" guest
 
+# --- VSS: a freeze that fails names the path that failed
+guest_with --freeze "$T/gone"
+ctl vm backup >"$T/b.out" 2>&1 && fail "backup succeeded with a missing path"
+grep -qF "error: guest failed to freeze: guest status 0x80004005 (E_FAIL); the guest says: FREEZE: cannot open $T/gone: No such file or directory" \
+	"$T/b.out" || fail "freeze failure reason: $(cat "$T/b.out")"
+stop_proc "$GUEST_PID" guest
+
 # --- VSS: the channel rescinded while frozen thaws
 : >"$T/hooks.log"
 stop_proc "$HOST_PID" host
