@@ -11,11 +11,9 @@
 # --system refusing to configure anything. Needs root: skipped otherwise.
 source "$(dirname "$0")/services-common.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-command -v ip >/dev/null || { echo "SKIP: no ip"; exit 77; }
 NS=hvis-kvph-$$
 MAC=00:15:5d:0a:0b:0d
-ip netns add "$NS" 2>/dev/null || { echo "SKIP: no network namespaces"; exit 77; }
+make_netns "$NS"
 RESOLV=/etc/netns/$NS/resolv.conf
 helpers_cleanup() {
 	for p in "${_pids[@]}"; do

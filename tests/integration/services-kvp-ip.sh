@@ -7,11 +7,9 @@
 # namespaces): skipped otherwise.
 source "$(dirname "$0")/services-common.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-command -v ip >/dev/null || { echo "SKIP: no ip"; exit 77; }
 NS=hvis-kvpip-$$
 MAC=00:15:5d:0a:0b:0c
-ip netns add "$NS" 2>/dev/null || { echo "SKIP: no network namespaces"; exit 77; }
+make_netns "$NS"
 ns_cleanup() {
 	for p in "${_pids[@]}"; do
 		kill -KILL "$p" 2>/dev/null
