@@ -463,6 +463,11 @@ static int setup_services(struct guest_opts *o, char *state, size_t cap)
 	gic_cfg.configure_ifs = o->system || gic_cfg.kvp_scripts;
 	if (!gic_cfg.kvp_scripts)
 		gic_cfg.kvp_scripts = own_scripts();
+	if (!o->no_services)
+		rt_info("guest", "KVP helpers in %s; `kvp ip set` %s",
+			gic_cfg.kvp_scripts, gic_cfg.configure_ifs
+			? "configures this machine's interfaces"
+			: "refused (no --system)");
 	if (o->system && !o->timesync_set)
 		gic_cfg.ts.mode = TSYNC_CLOCK;
 	gic_cfg.freeze = o->freeze_all || (o->system && !gic_cfg.n_freeze)
