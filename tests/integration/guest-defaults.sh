@@ -80,5 +80,19 @@ awk -v t="$T" '
 	}' "$T/strace" >"$T/outside"
 [ -s "$T/outside" ] && fail "touched outside its directories: $(head -20 "$T/outside")"
 grep -q "$STATE" "$T/strace" || fail "strace saw nothing (check the trace)"
+
+# The state directory is trusted as the runtime directory is: one that
+# others may write to, or a symlink, is refused before anything starts.
+# refused_state WANT: hvis-guest exits 1 at once, saying WANT.
+refused_state() {
+	timeout -s KILL 5 "$GUEST_BIN" 2>"$T/err"
+	local rc=$?
+	[ "$rc" -eq 1 ] || fail "state dir: guest exited $rc: $(cat "$T/err")"
+	grep -qF -- "$1" "$T/err" || fail "state dir: $(cat "$T/err")"
+}
+chmod 0777 "$STATE"
+refused_state "state directory: $STATE is writable by group or others"
+mv "$STATE" "$T/elsewhere" && ln -s "$T/elsewhere" "$STATE"
+refused_state "state directory: $STATE is a symlink"
 stop_proc "$HOST_PID" host
 echo "ok"
