@@ -64,6 +64,10 @@ static int send_op(struct hic_svc *s, uint8_t op)
 static void fail(struct hic_job *j, const char *what, const struct
 		 ic_host_result *r, int rc)
 {
+	/* A status from the guest: its words are in its KVP auto pool
+	 * (those of its last failure, if this is a later one). */
+	if (r && rc == VMB_OK)
+		j->ask_reason = true;
 	if (j->fail[0])
 		return;
 	if (!r)
@@ -76,8 +80,6 @@ static void fail(struct hic_job *j, const char *what, const struct
 		snprintf(j->fail, sizeof(j->fail),
 			 "%s: guest status 0x%08x (%s)", what, r->status,
 			 hic_status_text(r->status));
-	/* A status from the guest: its words are in its KVP auto pool. */
-	j->ask_reason = r && rc == VMB_OK;
 }
 
 /* A backup takes seconds: tell an interactive hvis-ctl each step as it
