@@ -30,6 +30,10 @@ trap helpers_cleanup EXIT
 real_resolv=$(sha256sum /etc/resolv.conf 2>/dev/null)
 mkdir -p "/etc/netns/$NS"
 printf 'search example.test\nnameserver 198.51.100.99\n' >"$RESOLV"
+# The helper writes /etc/resolv.conf: only go on where it is the
+# namespace's own file.
+[ "$(ip netns exec "$NS" cat /etc/resolv.conf)" = "$(cat "$RESOLV")" ] ||
+	{ echo "SKIP: ip netns exec does not mount $RESOLV"; exit 77; }
 
 nsip() { ip -n "$NS" "$@" || fail "ip $*"; }
 nsip link add hv0 address "$MAC" type veth peer name hv1
