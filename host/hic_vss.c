@@ -114,11 +114,14 @@ static void out_line(struct hic_job *j)
 	for (size_t i = 0; i < j->line_len; i++)
 		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
 			p[i] = '?';
-	if (j->out_sent + j->line_len > HIC_CMD_OUT_MAX)
-		j->out_dropped += j->line_len;
+	/* Counted as sent to the caller: "progress:   LINE\n". */
+	size_t cost = j->line_len + 13;
+
+	if (j->out_sent + cost > HIC_CMD_OUT_MAX)
+		j->out_dropped += j->line_len + 1;
 	else
 		say(j, "  ", j->line);
-	j->out_sent += j->line_len;
+	j->out_sent += cost;
 	j->line_len = 0;
 }
 
@@ -135,15 +138,21 @@ static void out_bytes(struct hic_job *j, const char *b, size_t n)
 	}
 }
 
-/* What the pipe holds now; false at its end (or an error). */
+/* What the pipe holds now, 64 KiB at most a call (a command that never
+ * stops writing must not hold the loop: the watch is level-triggered, so
+ * the rest comes next round); false at its end (or an error). */
 static bool out_read(struct hic_job *j)
 {
 	char buf[4096];
-	ssize_t n;
+	ssize_t n = 0;
 
-	while ((n = read(j->out_fd, buf, sizeof(buf))) > 0)
+	for (unsigned i = 0; i < 16; i++) {
+		n = read(j->out_fd, buf, sizeof(buf));
+		if (n <= 0)
+			return n < 0 && errno == EAGAIN;
 		out_bytes(j, buf, (size_t)n);
-	return n < 0 && errno == EAGAIN;
+	}
+	return true;
 }
 
 /* Let go of the pipe: a partial last line is passed on, and what was
