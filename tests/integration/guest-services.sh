@@ -157,6 +157,20 @@ grep -qx "  guest's reason:    reason not available: KVP disabled" "$T/b.out" ||
 ctl vm service enable kvp >/dev/null || fail "enable kvp"
 stop_proc "$GUEST_PID" guest
 
+# --- VSS: a snapshot command's output reaches the caller, bounded: one
+# that writes a megabyte is cut at 64 KiB, and the cut is said.
+stop_proc "$HOST_PID" host
+: >"$HOST_LOG"
+rm -f "$T/ctl.sock" "$T/vmbus.sock"
+start_host --backup-cmd "echo first; head -c 1000000 /dev/zero | tr '\\0' y | fold -w 50; echo last"
+guest_with
+ctl vm backup >"$T/b.out" 2>"$T/b.err" || fail "flood backup: $(tail -3 "$T/b.err")"
+grep -qx '  first' "$T/b.err" || fail "flood: first line missing"
+grep -q '^Backup: ([0-9]* more bytes of the command.s output not shown)$' "$T/b.err" ||
+	fail "flood: no cut said: $(tail -3 "$T/b.err")"
+[ "$(stat -c %s "$T/b.err")" -lt 70000 ] || fail "flood: $(stat -c %s "$T/b.err") bytes passed on"
+stop_proc "$GUEST_PID" guest
+
 # --- VSS on a real ext4 filesystem (root, loop device): a write blocks
 # while the guest is frozen and completes after the thaw.
 loop_down() {
