@@ -58,10 +58,12 @@ struct gic_cfg {
 	struct tsync_config ts;
 	/* KVP: pool files and ifcfg files (NULL: /var/lib/hyperv), helper
 	 * scripts (NULL: /usr/libexec/hypervkvpd), os-release (NULL: the
-	 * system's). */
+	 * system's). configure_ifs: SET_IP_INFO may run hv_set_ifconfig on
+	 * this machine's interfaces; else it is refused (E_ACCESSDENIED). */
 	const char *kvp_root;
 	const char *kvp_scripts;
 	const char *os_release;
+	bool configure_ifs;
 	/* VSS: filesystems (NULL: every freezable mount), hooks, thaw
 	 * deadline in ms (0: 30 s), mountinfo (NULL: the process's). */
 	const char *const *freeze;
@@ -132,6 +134,35 @@ void gic_svc_free(struct gic_svc *s, const char *why);
 /* One inband payload from the host, with its packet's transaction id. */
 void gic_svc_input(struct gic_svc *s, uint64_t xid, const void *payload,
 		   size_t len);
+
+/* ---- failure reasons for the host (gic_reason.c) ----
+ *
+ * A VSS answer is a 12-byte message and a KVP IP answer has no text
+ * field: the status code says what kind of failure it was (vss_wire.h,
+ * IC_E_NOT_FOUND for an unknown adapter), and the words (which path,
+ * which helper, what it said) are published as items of the KVP auto
+ * pool, where a Hyper-V host reads the guest's intrinsic data:
+ *   HvisVssLastFailure  the last FREEZE or THAW failure ("" when the
+ *                       last FREEZE succeeded and its THAW did too)
+ *   HvisKvpLastFailure  the last GET_IP_INFO / SET_IP_INFO failure ("" once
+ *                       one succeeds)
+ * They come after the ten keys Linux's daemon reports in an ENUMERATE of
+ * the auto pool and answer a GET by name, so hvis-host reads one after a
+ * failed request. A FREEZE clears the VSS item and its THAW only writes
+ * a failure, so the item still holds the freeze's reason when the host
+ * asks after the THAW it always sends. Values are plain text, at most
+ * GIC_REASON_MAX - 1 bytes. */
+#define GIC_REASON_MAX 512
+enum gic_reason { GIC_REASON_VSS, GIC_REASON_KVP, GIC_REASON__COUNT };
+
+void gic_reason_set(enum gic_reason slot, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void gic_reason_clear(enum gic_reason slot);
+/* The item named key into value; false if key is no reason item. */
+bool gic_reason_get(const char *key, char *value, size_t cap);
+/* The index-th reason item (0-based); false past the last. */
+bool gic_reason_enum(uint32_t index, char *key, size_t key_cap,
+		     char *value, size_t value_cap);
 
 /* ---- per-service parts (gic_sd.c, gic_ts.c, gic_kvp.c, gic_vss.c) ---- */
 

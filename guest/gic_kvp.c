@@ -8,7 +8,16 @@
  * failed GET/SET/DELETE/ENUMERATE is answered IC_E_NO_MORE_ITEMS
  * (HV_S_CONT), which also ends the host's enumeration. One addition: a
  * GET on the Auto pool that its file lacks is answered from the
- * intrinsic data, so the host can read e.g. OSName by name. */
+ * intrinsic data, so the host can read e.g. OSName by name; the auto
+ * pool also holds the failure reasons of gic_reason.c after Linux's ten
+ * keys.
+ *
+ * GET/SET_IP_INFO of an adapter no interface has are answered
+ * IC_E_NOT_FOUND (HV_GUID_NOTFOUND, Linux's answer to such a SET; its
+ * GET says E_FAIL, which tells the host nothing). A SET is refused with
+ * E_ACCESSDENIED unless hvis-guest may configure this machine's
+ * interfaces (gic_cfg.configure_ifs). Each failure's words go to the
+ * HvisKvpLastFailure item. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +91,8 @@ static int auto_get(struct gic_svc *s, const char *key, char *value,
 {
 	char name[KVP_AUTO_FIELD_SIZE];
 
+	if (gic_reason_get(key, value, cap))
+		return KVP_AUTO_OK;
 	for (uint32_t i = 0; kvp_auto_key_name(i); i++)
 		if (!strcmp(kvp_auto_key_name(i), key))
 			return kvp_auto_enumerate(auto_data(s), i, name,
@@ -140,7 +151,12 @@ static uint32_t kvp_enum(struct gic_svc *s, const struct kvp_data *d)
 
 	/* A pool file costs one locked read per request, whatever the
 	 * index, as in hv_kvp_daemon. */
-	if (d->pool == KVP_POOL_AUTO)
+	if (d->pool == KVP_POOL_AUTO && d->index >= KVP_AUTO_COUNT)
+		rc = gic_reason_enum(d->index - KVP_AUTO_COUNT, r->key,
+				     sizeof(r->key), r->value,
+				     sizeof(r->value))
+			     ? KVP_AUTO_OK : KVP_AUTO_ENOTFOUND;
+	else if (d->pool == KVP_POOL_AUTO)
 		rc = kvp_auto_enumerate(auto_data(s), d->index, r->key,
 					sizeof(r->key), r->value,
 					sizeof(r->value));
@@ -154,13 +170,13 @@ static uint32_t kvp_enum(struct gic_svc *s, const struct kvp_data *d)
 	return IC_S_OK;
 }
 
-static uint32_t ip_status(int rc, uint32_t no_if)
+static uint32_t ip_status(int rc)
 {
 	switch (rc) {
 	case KVP_IP_OK:
 		return IC_S_OK;
 	case KVP_IP_ENOIF:
-		return no_if;
+		return IC_E_NOT_FOUND;
 	case KVP_IP_EINVAL:
 		return IC_E_INVALIDARG;
 	default:
@@ -168,43 +184,59 @@ static uint32_t ip_status(int rc, uint32_t no_if)
 	}
 }
 
+/* A failed IP request: logged, its words published, its status. */
+static uint32_t ip_failed(struct gic_svc *s, const char *op, const char *id,
+			  int rc, const char *why)
+{
+	if (rc == KVP_IP_ENOIF)
+		gic_reason_set(GIC_REASON_KVP, "%s: no adapter with %s %s",
+			       op, strlen(id) == 17 ? "MAC" : "id", id);
+	else
+		gic_reason_set(GIC_REASON_KVP, "%s %s: %s", op, id,
+			       why && why[0] ? why : kvp_ip_strerror(rc));
+	rt_warn(s->name, "%s %s: %s", op, id,
+		why && why[0] ? why : kvp_ip_strerror(rc));
+	return ip_status(rc);
+}
+
 static uint32_t kvp_get_ip(struct gic_svc *s, const struct kvp_data *d)
 {
 	struct gic_kvp *k = s->kvp;
 	int rc = kvp_ip_get_info(&k->ip, d->ip.adapter_id, &k->info);
 
-	if (rc) {
-		rt_info(s->name, "get ip info of %s: %s", d->ip.adapter_id,
-			kvp_ip_strerror(rc));
-		return ip_status(rc, IC_E_FAIL);
-	}
-	if (gic_ip_to_wire(&k->info, kvp_ip_binary(s->eng.msg), &k->r.ip)) {
-		rt_warn(s->name, "ip info of %s does not fit the message",
-			d->ip.adapter_id);
-		return IC_E_FAIL;
-	}
+	if (rc)
+		return ip_failed(s, "get ip info", d->ip.adapter_id, rc, NULL);
+	if (gic_ip_to_wire(&k->info, kvp_ip_binary(s->eng.msg), &k->r.ip))
+		return ip_failed(s, "get ip info", d->ip.adapter_id,
+				 KVP_IP_ESPACE, "the adapter's addresses do "
+				 "not fit the message");
 	return IC_S_OK;
 }
 
 static uint32_t kvp_set_ip(struct gic_svc *s, const struct kvp_data *d)
 {
 	struct gic_kvp *k = s->kvp;
-	char ifname[IF_NAMESIZE];
+	char ifname[IF_NAMESIZE], why[GIC_REASON_MAX] = "";
 	int rc;
 
-	if (gic_ip_from_wire(&d->ip, kvp_ip_binary(s->eng.msg), &k->info)) {
-		rt_warn(s->name, "set ip info of %s: malformed",
+	if (!s->cfg->configure_ifs) {
+		gic_reason_set(GIC_REASON_KVP, "set ip info %s: this guest "
+			       "configures none of its machine's interfaces "
+			       "(hvis-guest --system, or --kvp-scripts DIR, "
+			       "lets it)", d->ip.adapter_id);
+		rt_warn(s->name, "set ip info of %s refused: no --system",
 			d->ip.adapter_id);
-		return IC_E_INVALIDARG;
+		return IC_E_ACCESSDENIED;
 	}
+	if (gic_ip_from_wire(&d->ip, kvp_ip_binary(s->eng.msg), &k->info))
+		return ip_failed(s, "set ip info", d->ip.adapter_id,
+				 KVP_IP_EINVAL, "malformed request");
 	rc = kvp_ip_find_ifname(&k->ip, k->info.adapter_id, ifname);
 	if (!rc)
-		rc = kvp_ip_set_info(&k->ip, ifname, &k->info);
-	if (rc) {
-		rt_warn(s->name, "set ip info of %s: %s", d->ip.adapter_id,
-			kvp_ip_strerror(rc));
-		return ip_status(rc, IC_E_NOT_FOUND);
-	}
+		rc = kvp_ip_set_info(&k->ip, ifname, &k->info, why,
+				     sizeof(why));
+	if (rc)
+		return ip_failed(s, "set ip info", d->ip.adapter_id, rc, why);
 	rt_info(s->name, "ip configuration of %s (%s) applied",
 		d->ip.adapter_id, ifname);
 	return IC_S_OK;
@@ -222,8 +254,10 @@ static uint32_t kvp_do(struct gic_svc *s, const struct kvp_data *d)
 	case KVP_OP_ENUMERATE:
 		return kvp_enum(s, d);
 	case KVP_OP_GET_IP_INFO:
+		gic_reason_clear(GIC_REASON_KVP);
 		return kvp_get_ip(s, d);
 	case KVP_OP_SET_IP_INFO:
+		gic_reason_clear(GIC_REASON_KVP);
 		return kvp_set_ip(s, d);
 	default:
 		return IC_E_FAIL;

@@ -5,7 +5,13 @@
  * Nothing is written to the log while filesystems are frozen: it may be a
  * file on one of them, and a write there would block the writing thread
  * (this worker, or any other) until the watchdog thaws. Lines logged
- * meanwhile are held in memory (rt_log_hold) and written after the thaw. */
+ * meanwhile are held in memory (rt_log_hold) and written after the thaw.
+ *
+ * Answers (vss_wire.h): a FREEZE that froze nothing is answered
+ * VSS_E_INCONSISTENT_SNAPSHOT, a THAW after the freeze timeout thawed
+ * early VSS_E_WRITER_TIMEOUT, any other failure E_FAIL; the words of each
+ * (which path, which hook) go to the HvisVssLastFailure item of the KVP
+ * auto pool (gic.h), set before the answer is sent. */
 #include <errno.h>
 #include <string.h>
 
@@ -80,11 +86,23 @@ void gic_vss_close(struct gic_svc *s)
 static uint32_t vss_freeze(struct gic_svc *s)
 {
 	char why[VSS_REASON_MAX];
-	int rc = fsfreeze_freeze(s->fsf);
+	int rc;
 
-	if (!rc)
-		return IC_S_OK;
+	gic_reason_clear(GIC_REASON_VSS);
+	rc = fsfreeze_freeze(s->fsf);
 	fsfreeze_reason(s->fsf, why, sizeof(why));
+	if (!rc && fsfreeze_frozen_count(s->fsf))
+		return IC_S_OK;
+	if (!rc) {
+		gic_reason_set(GIC_REASON_VSS, "FREEZE: %s%s", why,
+			       s->cfg->n_freeze || !s->cfg->freeze ? ""
+			       : " (hvis-guest was given no --freeze PATH, "
+				 "--freeze all or --system)");
+		rt_warn(s->name, "froze nothing: %s", why);
+		return VSS_E_INCONSISTENT_SNAPSHOT;
+	}
+	gic_reason_set(GIC_REASON_VSS, "FREEZE: %s",
+		       why[0] ? why : strerror(-rc));
 	rt_warn(s->name, "freeze failed: %s", why[0] ? why : strerror(-rc));
 	return IC_E_FAIL;
 }
@@ -99,13 +117,18 @@ static uint32_t vss_thaw(struct gic_svc *s)
 			fsfreeze_frozen_count(s->fsf));
 		return IC_S_OK;
 	}
+	fsfreeze_reason(s->fsf, why, sizeof(why));
 	if (rc == -ETIMEDOUT) {
+		gic_reason_set(GIC_REASON_VSS, "THAW: thawed early, before "
+			       "the THAW came: %s (hvis-guest "
+			       "--freeze-timeout)", why);
 		rt_warn(s->name, "thaw came after the freeze timeout: the "
 			"filesystems were thawed early, the snapshot is not "
 			"consistent");
-		return IC_E_FAIL;
+		return VSS_E_WRITER_TIMEOUT;
 	}
-	fsfreeze_reason(s->fsf, why, sizeof(why));
+	gic_reason_set(GIC_REASON_VSS, "THAW: %s",
+		       why[0] ? why : strerror(-rc));
 	rt_warn(s->name, "thaw failed: %s", why[0] ? why : strerror(-rc));
 	return IC_E_FAIL;
 }

@@ -2,7 +2,14 @@
  * auto pool refresh (VSS backups in hic_vss.c). One queue per service;
  * the head job is active and owns the engine's one open transaction. A
  * control client's reply is written when the job ends. Also the checks
- * of the guest's IP information text (hic_text.h). */
+ * of the guest's IP information text (hic_text.h).
+ *
+ * A failure's words: a guest status alone says little (E_FAIL), so after
+ * a failed `kvp ip` request the same job reads the guest's reason from
+ * its KVP auto pool (HIC_KVP_REASON_KEY, guest/gic.h) before it answers;
+ * an unknown adapter needs none (HV_GUID_NOTFOUND says it). A failed
+ * backup queues a HIC_JOB_KVP_REASON job here for its reason, which ends
+ * by handing what it read (or why nothing) to hic_vss_reason. */
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,16 +33,22 @@ const char *hic_status_text(uint32_t status)
 	case IC_E_INVALIDARG: return "invalid argument";
 	case IC_E_NOT_FOUND: return "not found";
 	case IC_E_ALREADY_EXISTS: return "already exists";
+	case IC_E_ACCESSDENIED: return "access denied";
+	case VSS_E_INCONSISTENT_SNAPSHOT: return "inconsistent snapshot";
+	case VSS_E_WRITER_TIMEOUT: return "timed out between freeze and thaw";
 	}
 	return "unknown status";
 }
 
 struct hic_job *hic_job_new(enum hic_job_kind kind, int fd)
 {
+	static uint64_t next_id; /* loop thread only */
 	struct hic_job *j = calloc(1, sizeof(*j));
 
 	if (!j)
 		return NULL;
+	j->id = ++next_id;
+	j->out_fd = -1;
 	j->out = open_memstream(&j->body, &j->body_len);
 	if (!j->out) {
 		free(j);
@@ -46,9 +59,10 @@ struct hic_job *hic_job_new(enum hic_job_kind kind, int fd)
 	return j;
 }
 
-static void job_free(struct hvm *vm, struct hic_job *j, bool ok,
-		     const char *err)
+static void job_free(struct hic_job *j, bool ok, const char *err)
 {
+	struct hvm *vm = j->vm;
+
 	fclose(j->out);
 	if (j->fd >= 0) {
 		if (ok) {
@@ -77,35 +91,45 @@ void hic_job_finish(struct hic_svc *s, struct hic_job *j, bool ok,
 	if (s->job_active && pp == &s->jobs)
 		s->job_active = false;
 	hic_vss_cleanup(s, j);
+	/* A reason job that fails still answers the backup waiting on it. */
+	if (!ok && j->kind == HIC_JOB_KVP_REASON)
+		hic_vss_reason(s->ic, j->for_id, NULL, err);
 	if (!ok && j->fd < 0)
 		rt_warn("ic", "%s: background request failed: %s",
 			s->info->name, err);
-	job_free(s->ic->vm, j, ok, err);
+	job_free(j, ok, err);
 }
 
 void hic_job_abort_all(struct hic_svc *s, const char *why)
 {
+	char text[512];
+
 	while (s->jobs)
-		hic_job_finish(s, s->jobs, false, why);
+		hic_job_finish(s, s->jobs, false,
+			       s->jobs->kind == HIC_JOB_BACKUP
+				       ? hic_vss_abort_text(s->jobs, why, text,
+							    sizeof(text))
+				       : why);
 	s->job_active = false;
 }
 
-void hic_job_queue(struct hic_svc *s, struct hic_job *j)
+bool hic_job_queue(struct hic_svc *s, struct hic_job *j)
 {
 	struct hic_job **pp;
 	unsigned n = 0;
 
 	if (!j)
-		return;
+		return false;
+	j->vm = s->ic->vm;
 	for (pp = &s->jobs; *pp; pp = &(*pp)->next)
 		n++;
 	if (n >= HIC_JOBS_MAX) {
-		job_free(s->ic->vm, j, false,
-			 "too many requests waiting for the guest");
-		return;
+		job_free(j, false, "too many requests waiting for the guest");
+		return false;
 	}
 	*pp = j;
 	hic_job_kick(s);
+	return true;
 }
 
 void hic_kvp_refresh(struct hic_svc *s)
@@ -146,6 +170,7 @@ static int job_start(struct hic_svc *s, struct hic_job *j)
 		j->kvp.index = 0;
 		return hic_send(s, build_kvp, &j->kvp);
 	case HIC_JOB_KVP:
+	case HIC_JOB_KVP_REASON:
 		return hic_send(s, build_kvp, &j->kvp);
 	case HIC_JOB_BACKUP:
 		return hic_vss_start(s, j);
@@ -448,6 +473,66 @@ bool hic_ip_text(const struct kvp_ip *ip, bool binary, char *out,
 	return ok;
 }
 
+void hic_guest_text(const char *text, char *buf, size_t cap)
+{
+	FILE *f = fmemopen(buf, cap, "w");
+
+	if (!f) {
+		snprintf(buf, cap, "(out of memory)");
+		return;
+	}
+	/* Cut at cap - 1: fmemopen keeps the last byte for the NUL. */
+	setvbuf(f, NULL, _IONBF, 0);
+	hic_put_guest_text(f, text, "");
+	fclose(f);
+	buf[cap - 1] = '\0';
+}
+
+/* A `kvp ip` request the guest failed: an unknown adapter is said at
+ * once, anything else after reading the guest's words (the job goes on
+ * with a GET of HIC_KVP_REASON_KEY). */
+static void ip_failed(struct hic_svc *s, struct hic_job *j, const char *what,
+		      int rc, uint32_t status)
+{
+	char err[KVP_ADAPTER_UTF8_MAX + 128];
+
+	if (rc != VMB_OK) {
+		fail_status(s, j, what, rc, status);
+		return;
+	}
+	if (status == IC_E_NOT_FOUND) {
+		snprintf(err, sizeof(err), "%s: no adapter with MAC %s in the "
+			 "guest (guest status 0x%08x)", what,
+			 j->kvp.ip.adapter_id, status);
+		hic_job_finish(s, j, false, err);
+		return;
+	}
+	snprintf(j->fail, sizeof(j->fail), "%s %s: guest status 0x%08x (%s)",
+		 what, j->kvp.ip.adapter_id, status, hic_status_text(status));
+	j->reason_step = true;
+	memset(&j->kvp, 0, sizeof(j->kvp));
+	j->kvp.op = KVP_OP_GET;
+	j->kvp.pool = KVP_POOL_AUTO;
+	snprintf(j->kvp.key, sizeof(j->kvp.key), "%s", HIC_KVP_REASON_KEY);
+	if (hic_send(s, build_kvp, &j->kvp))
+		hic_job_finish(s, j, false, j->fail);
+}
+
+/* The answer to the reason GET of a failed `kvp ip` request: the request
+ * fails with the guest's words, or says it gave none. */
+static void ip_reason_result(struct hic_svc *s, struct hic_job *j, int rc,
+			     const struct ic_host_result *r)
+{
+	char words[HIC_REASON_MAX], err[sizeof(j->fail) + HIC_REASON_MAX + 8];
+
+	if (rc == VMB_OK && r->status == IC_S_OK && r->kvp.value[0])
+		hic_guest_text(r->kvp.value, words, sizeof(words));
+	else
+		snprintf(words, sizeof(words), "the guest gave no reason");
+	snprintf(err, sizeof(err), "%s: %s", j->fail, words);
+	hic_job_finish(s, j, false, err);
+}
+
 static void ip_result(struct hic_svc *s, struct hic_job *j, int rc,
 		      const struct ic_host_result *r)
 {
@@ -459,7 +544,7 @@ static void ip_result(struct hic_svc *s, struct hic_job *j, int rc,
 	size_t len;
 
 	if (rc != VMB_OK || r->status != IC_S_OK) {
-		fail_status(s, j, what, rc, r->status);
+		ip_failed(s, j, what, rc, r->status);
 		return;
 	}
 	if (mismatch(s, j, rc, r, what))
@@ -499,6 +584,10 @@ static void kvp_result(struct hic_svc *s, struct hic_job *j, int rc,
 	const char *what;
 	char err[KVP_KEY_UTF8_MAX + 64];
 
+	if (j->reason_step) {
+		ip_reason_result(s, j, rc, r);
+		return;
+	}
 	if (j->kvp.op == KVP_OP_GET_IP_INFO ||
 	    j->kvp.op == KVP_OP_SET_IP_INFO) {
 		ip_result(s, j, rc, r);
@@ -619,6 +708,22 @@ static void list_result(struct hic_svc *s, struct hic_job *j, int rc,
 		hic_job_finish(s, j, false, "kvp list: cannot send");
 }
 
+/* A backup's reason read: handed to it, whatever the answer. */
+static void reason_result(struct hic_svc *s, struct hic_job *j, int rc,
+			  const struct ic_host_result *r)
+{
+	if (rc == VMB_OK && r->status == IC_S_OK && r->kvp.value[0])
+		hic_vss_reason(s->ic, j->for_id, r->kvp.value, NULL);
+	else if (rc == VMB_OK && (r->status == IC_S_OK ||
+				  r->status == IC_E_NO_MORE_ITEMS))
+		hic_vss_reason(s->ic, j->for_id, NULL, "the guest gave no "
+			       "reason");
+	else
+		hic_vss_reason(s->ic, j->for_id, NULL, "reason not "
+			       "available: the guest's KVP answer failed");
+	hic_job_finish(s, j, true, NULL);
+}
+
 void hic_job_result(struct hic_svc *s, int rc, const struct ic_host_result *r)
 {
 	struct hic_job *j = s->job_active ? s->jobs : NULL;
@@ -638,6 +743,9 @@ void hic_job_result(struct hic_svc *s, int rc, const struct ic_host_result *r)
 		break;
 	case HIC_JOB_BACKUP:
 		hic_vss_result(s, j, rc, r);
+		break;
+	case HIC_JOB_KVP_REASON:
+		reason_result(s, j, rc, r);
 		break;
 	}
 }

@@ -45,18 +45,29 @@ enum hic_job_kind {
 	HIC_JOB_KVP,         /* one GET / SET / DELETE */
 	HIC_JOB_KVP_LIST,    /* ENUMERATE from index 0 to the end */
 	HIC_JOB_KVP_REFRESH, /* the auto pool into ic->intrinsic */
-	HIC_JOB_BACKUP
+	HIC_JOB_BACKUP,
+	HIC_JOB_KVP_REASON   /* a failed backup's reason, for job for_id */
 };
 
+/* The guest's words for a failed request, in its KVP auto pool (see
+ * guest/gic.h): what a failed FREEZE/THAW or GET/SET_IP_INFO said. */
+#define HIC_VSS_REASON_KEY "HvisVssLastFailure"
+#define HIC_KVP_REASON_KEY "HvisKvpLastFailure"
+#define HIC_REASON_MAX 512
+
+/* REASON: the THAW was answered, the guest's reason is being read over
+ * KVP (a job of its own on the KVP service). */
 enum hic_vss_step { HIC_VSS_CHECK, HIC_VSS_FREEZE, HIC_VSS_SNAPSHOT,
-		    HIC_VSS_THAW };
+		    HIC_VSS_THAW, HIC_VSS_REASON };
 
 /* A request that needs one or more guest answers; queued per service,
  * the head one is active. */
 struct hic_job {
 	struct hic_job *next;
+	uint64_t id;   /* unique in the process */
 	enum hic_job_kind kind;
 	int fd;        /* control client awaiting the reply; -1: none */
+	struct hvm *vm; /* whose control socket fd is (set when queued) */
 	FILE *out;     /* reply body so far */
 	char *body;
 	size_t body_len;
@@ -67,13 +78,26 @@ struct hic_job {
 	/* KVP: the request; list: next index */
 	struct kvp_data kvp;
 	uint32_t count;
+	bool reason_step; /* kvp ip: the failure's reason is being read */
+	uint64_t for_id;  /* HIC_JOB_KVP_REASON: the backup job asking */
 	/* VSS */
 	enum hic_vss_step step;
 	uint32_t hbu_flags;
-	char fail[256]; /* first failure, reported after the thaw; "" = none */
+	char fail[512]; /* first failure, reported after the thaw; "" = none */
+	bool crash_only;  /* the guest froze nothing */
+	bool ask_reason;  /* the guest answered a failure: read its words */
+	char guest_why[HIC_REASON_MAX]; /* its words, or why there are none */
+	bool reason_from_guest;
 	pid_t pid;     /* backup command running, or 0 */
 	uint64_t snap_start_ns;
+	uint64_t next_note_ns; /* next "running for" progress line */
+	uint64_t reason_start_ns;
 	int snap_status; /* wait status of the backup command */
+	/* The command's stdout and stderr (a pipe, on the loop), passed to
+	 * the caller line by line as progress, up to HIC_CMD_OUT_MAX. */
+	int out_fd;    /* -1: none */
+	char line[256];
+	size_t line_len, out_sent, out_dropped;
 };
 
 struct hic_kv {
@@ -176,7 +200,8 @@ int hic_send(struct hic_svc *s, hic_build_fn *build, const void *arg);
 
 /* Jobs (hic_job.c). */
 struct hic_job *hic_job_new(enum hic_job_kind kind, int fd);
-void hic_job_queue(struct hic_svc *s, struct hic_job *j);
+/* False when j was refused (queue full: j is freed, its client told). */
+bool hic_job_queue(struct hic_svc *s, struct hic_job *j);
 void hic_job_kick(struct hic_svc *s);
 void hic_job_result(struct hic_svc *s, int rc, const struct ic_host_result *r);
 /* The active job's request timed out. */
@@ -188,6 +213,8 @@ void hic_job_abort_all(struct hic_svc *s, const char *why);
 void hic_job_finish(struct hic_svc *s, struct hic_job *j, bool ok,
 		    const char *err);
 const char *hic_status_text(uint32_t status);
+/* Text the guest chose, as hic_put_guest_text writes it, into buf. */
+void hic_guest_text(const char *text, char *buf, size_t cap);
 /* Write text the guest chose (KVP keys and values, its OS name) followed
  * by end: control characters, C0, DEL and the C1 range that terminals
  * take as escape sequences, become \xNN, so a guest cannot drive the
@@ -201,8 +228,18 @@ int hic_cmd_services(struct hic *ic, bool json, FILE *out);
 int hic_vss_start(struct hic_svc *s, struct hic_job *j);
 void hic_vss_result(struct hic_svc *s, struct hic_job *j, int rc,
 		    const struct ic_host_result *r);
-/* Kills the job's backup command, if any, without waiting for it. */
+/* Kills the job's backup command, if any, without waiting for it, and
+ * lets go of its output. */
 void hic_vss_cleanup(struct hic_svc *s, struct hic_job *j);
+/* The failure text of a backup ended by why from outside (channel
+ * closed, service disabled, host stopping), saying what that means for
+ * the snapshot at the step it was in. Returns buf. */
+const char *hic_vss_abort_text(const struct hic_job *j, const char *why,
+			       char *buf, size_t cap);
+/* The KVP reason job for backup id ended: the guest's words (text), or
+ * none and why not. */
+void hic_vss_reason(struct hic *ic, uint64_t id, const char *text,
+		    const char *none);
 /* Periodic: stop a backup command that outlived its time limit. */
 void hic_vss_tick(struct hic_svc *s, uint64_t now);
 /* Periodic: reap backup commands that have no pidfd watch. */

@@ -8,7 +8,23 @@
  * frozen file system sleeps uninterruptibly, and SIGKILL ends it only
  * after the thaw. A command that is stopped (time limit, job aborted) is
  * killed and let go of: its pidfd stays on the loop until the child can
- * be reaped, whether or not the backup it belonged to has ended. */
+ * be reaped, whether or not the backup it belonged to has ended.
+ *
+ * What the backup is, is reported as the guest said it (vss_wire.h): a
+ * FREEZE answered VSS_E_INCONSISTENT_SNAPSHOT froze nothing, so the
+ * snapshot still runs but the backup is crash-consistent only; a THAW
+ * answered VSS_E_WRITER_TIMEOUT means the guest thawed by its own timeout
+ * during the snapshot, which then fails; a guest that goes away while
+ * frozen thaws, which fails it too (hic_vss_abort_text). After any guest
+ * failure status the guest's words are read from its KVP auto pool (a
+ * HIC_JOB_KVP_REASON job on the KVP service; the loop never waits for
+ * it, the backup ends when it ends) and shown with the result.
+ *
+ * The command's stdout and stderr come to the caller as progress lines,
+ * read from a non-blocking pipe on the loop, at most HIC_CMD_OUT_MAX
+ * bytes (a control socket's buffer holds that much, so writing them
+ * never waits for a slow hvis-ctl); a long command shows its running
+ * time every HIC_VSS_NOTE_S seconds. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +44,10 @@ extern char **environ;
 
 /* How long a stopping host waits for its killed backup commands. */
 #define HIC_CMD_REAP_MS 1000
+/* The command's output passed to the caller, at most. */
+#define HIC_CMD_OUT_MAX (64 * 1024)
+/* A "running for" line this often while the command runs. */
+#define HIC_VSS_NOTE_S 5
 
 static int build_vss(struct ic_host *h, const void *arg, uint8_t *out,
 		     size_t cap, size_t *len)
@@ -44,6 +64,10 @@ static int send_op(struct hic_svc *s, uint8_t op)
 static void fail(struct hic_job *j, const char *what, const struct
 		 ic_host_result *r, int rc)
 {
+	/* A status from the guest: its words are in its KVP auto pool
+	 * (those of its last failure, if this is a later one). */
+	if (r && rc == VMB_OK)
+		j->ask_reason = true;
 	if (j->fail[0])
 		return;
 	if (!r)
@@ -60,23 +84,112 @@ static void fail(struct hic_job *j, const char *what, const struct
 
 /* A backup takes seconds: tell an interactive hvis-ctl each step as it
  * starts ("progress: " lines come before the reply's status line). */
-static void progress(struct hic_svc *s, const struct hic_job *j,
-		     const char *what)
+static void say(const struct hic_job *j, const char *prefix,
+		const char *what)
 {
-	char line[256];
+	char line[512];
 	int n;
 
 	if (j->fd < 0)
 		return;
-	n = snprintf(line, sizeof(line), "progress: Backup: %s\n", what);
+	n = snprintf(line, sizeof(line), "progress: %s%s\n", prefix, what);
 	if (n > 0 && (size_t)n < sizeof(line))
-		hvm_ctl_write(s->ic->vm, j->fd, line, (size_t)n);
+		hvm_ctl_write(j->vm, j->fd, line, (size_t)n);
+}
+
+static void progress(const struct hic_job *j, const char *what)
+{
+	say(j, "Backup: ", what);
+}
+
+/* ---- the command's output, to the caller ---- */
+
+/* One line of it (control characters as '?': it is shown on the
+ * caller's terminal), counted against HIC_CMD_OUT_MAX. */
+static void out_line(struct hic_job *j)
+{
+	char *p = j->line;
+
+	j->line[j->line_len] = '\0';
+	for (size_t i = 0; i < j->line_len; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			p[i] = '?';
+	/* Counted as sent to the caller: "progress:   LINE\n". */
+	size_t cost = j->line_len + 13;
+
+	if (j->out_sent + cost > HIC_CMD_OUT_MAX)
+		j->out_dropped += j->line_len + 1;
+	else
+		say(j, "  ", j->line);
+	j->out_sent += cost;
+	j->line_len = 0;
+}
+
+static void out_bytes(struct hic_job *j, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (b[i] == '\n') {
+			out_line(j);
+			continue;
+		}
+		j->line[j->line_len++] = b[i];
+		if (j->line_len == sizeof(j->line) - 1)
+			out_line(j);
+	}
+}
+
+/* What the pipe holds now, 64 KiB at most a call (a command that never
+ * stops writing must not hold the loop: the watch is level-triggered, so
+ * the rest comes next round); false at its end (or an error). */
+static bool out_read(struct hic_job *j)
+{
+	char buf[4096];
+	ssize_t n = 0;
+
+	for (unsigned i = 0; i < 16; i++) {
+		n = read(j->out_fd, buf, sizeof(buf));
+		if (n <= 0)
+			return n < 0 && errno == EAGAIN;
+		out_bytes(j, buf, (size_t)n);
+	}
+	return true;
+}
+
+/* Let go of the pipe: a partial last line is passed on, and what was
+ * dropped is said. */
+static void out_close(struct rt_loop *l, struct hic_job *j)
+{
+	char note[96];
+
+	if (j->out_fd < 0)
+		return;
+	rt_loop_del(l, j->out_fd);
+	close(j->out_fd);
+	j->out_fd = -1;
+	if (j->line_len)
+		out_line(j);
+	if (!j->out_dropped)
+		return;
+	snprintf(note, sizeof(note), "(%zu more bytes of the command's output "
+		 "not shown)", j->out_dropped);
+	progress(j, note);
+}
+
+static void out_readable(struct rt_loop *l, int fd, uint32_t events,
+			 void *arg)
+{
+	struct hic_job *j = arg;
+
+	(void)fd;
+	(void)events;
+	if (!out_read(j))
+		out_close(l, j);
 }
 
 /* False when the THAW could not be sent: the job has ended then. */
 static bool thaw(struct hic_svc *s, struct hic_job *j)
 {
-	progress(s, j, "thawing the guest's file systems");
+	progress(j, "thawing the guest's file systems");
 	j->step = HIC_VSS_THAW;
 	if (send_op(s, VSS_OP_THAW)) {
 		fail(j, "thaw", NULL, VMB_OK);
@@ -131,6 +244,10 @@ static void cmd_ended(struct hic_cmd *c, pid_t w, int st)
 	}
 	j->pid = 0;
 	j->snap_status = st;
+	/* What it wrote before it ended; a child it left may write on,
+	 * unheard. */
+	out_read(j);
+	out_close(s->ic->vm->loop, j);
 	if (w < 0 && !j->fail[0])
 		snprintf(j->fail, sizeof(j->fail),
 			 "backup command: no exit status: %s", strerror(err));
@@ -188,13 +305,15 @@ static char **cmd_env(const char *vm_name, char *var, size_t cap)
 
 /* The command leads a process group of its own, so that a time limit
  * stops whatever it started too (sh -c "a | b", a snapshot tool's
- * helpers). */
-static int spawn_cmd(const char *cmd, const char *vm_name, pid_t *pid)
+ * helpers). Its stdout and stderr go to out_fd (-1: the host's stderr). */
+static int spawn_cmd(const char *cmd, const char *vm_name, int out_fd,
+		     pid_t *pid)
 {
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	char var[128], **env = cmd_env(vm_name, var, sizeof(var));
+	sigset_t pipe_sig;
 	int rc;
 
 	if (!env)
@@ -202,15 +321,43 @@ static int spawn_cmd(const char *cmd, const char *vm_name, pid_t *pid)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
 					 O_RDONLY, 0);
+	if (out_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, out_fd, STDERR_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
 	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	/* A command writing after the host let go of its output ends as
+	 * any writer to a closed pipe, whatever the host ignores. */
+	sigemptyset(&pipe_sig);
+	sigaddset(&pipe_sig, SIGPIPE);
+	posix_spawnattr_setsigdefault(&at, &pipe_sig);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+				 POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setpgroup(&at, 0);
 	rc = posix_spawn(pid, "/bin/sh", &fa, &at, argv, env);
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	free(env);
 	return -rc;
+}
+
+/* A pipe for the command's output: the read end non-blocking on the
+ * loop as j->out_fd, the write end into *wfd (-1 if none could be made:
+ * the output then goes to the host's log as before). */
+static void out_open(struct rt_loop *l, struct hic_job *j, int *wfd)
+{
+	int p[2];
+
+	*wfd = -1;
+	if (pipe2(p, O_CLOEXEC))
+		return;
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) ||
+	    rt_loop_add(l, p[0], EPOLLIN, out_readable, j)) {
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	j->out_fd = p[0];
+	*wfd = p[1];
 }
 
 /* Start cmd, on ic->cmds and watched. 0 or -errno (nothing started). */
@@ -220,10 +367,16 @@ static int cmd_start(struct hic_svc *s, struct hic_job *j, const char *cmd)
 	struct hic *ic = s->ic;
 	int rc;
 
+	int wfd;
+
 	if (!c)
 		return -ENOMEM;
-	rc = spawn_cmd(cmd, ic->vm->cfg.name, &c->pid);
+	out_open(ic->vm->loop, j, &wfd);
+	rc = spawn_cmd(cmd, ic->vm->cfg.name, wfd, &c->pid);
+	if (wfd >= 0)
+		close(wfd);
 	if (rc) {
+		out_close(ic->vm->loop, j);
 		free(c);
 		return rc;
 	}
@@ -243,22 +396,26 @@ static int cmd_start(struct hic_svc *s, struct hic_job *j, const char *cmd)
 	return 0;
 }
 
-/* The guest is frozen: run the snapshot step, then thaw. */
+/* The guest is frozen (or froze nothing: crash_only): run the snapshot
+ * step, then thaw. */
 static void snapshot(struct hic_svc *s, struct hic_job *j)
 {
 	const char *cmd = s->ic->cfg.backup_cmd;
+	const char *state = j->crash_only ? "guest not frozen" : "guest frozen";
+	char line[128];
 	int rc;
 
 	j->step = HIC_VSS_SNAPSHOT;
 	j->snap_start_ns = hic_now_ns();
-	rt_info("ic", "VSS: guest frozen, snapshot step: %s",
-		cmd ? cmd : "none");
+	j->next_note_ns = j->snap_start_ns + HIC_VSS_NOTE_S * 1000000000ull;
+	rt_info("ic", "VSS: %s, snapshot step: %s", state, cmd ? cmd : "none");
+	snprintf(line, sizeof(line), "%s, %s", state,
+		 cmd ? "running the snapshot command" : "no snapshot command");
+	progress(j, line);
 	if (!cmd) {
-		progress(s, j, "guest frozen, no snapshot command");
 		thaw(s, j);
 		return;
 	}
-	progress(s, j, "guest frozen, running the snapshot command");
 	rc = cmd_start(s, j, cmd);
 	if (rc == 0)
 		return;
@@ -269,7 +426,7 @@ static void snapshot(struct hic_svc *s, struct hic_job *j)
 
 int hic_vss_start(struct hic_svc *s, struct hic_job *j)
 {
-	progress(s, j, "asking the guest whether it can take part");
+	progress(j, "asking the guest whether it can take part");
 	j->step = HIC_VSS_CHECK;
 	return send_op(s, VSS_OP_HOT_BACKUP);
 }
@@ -280,20 +437,138 @@ static void report(struct hic_svc *s, struct hic_job *j)
 	const char *cmd = s->ic->cfg.backup_cmd;
 
 	/* The guest says only that its freeze and thaw succeeded, not
-	 * which file systems (if any) it froze. */
-	fprintf(j->out, "Backup: guest froze its file systems (reported OK), "
-		"%s, guest thawed\n",
-		cmd ? "snapshot taken" : "no snapshot command");
+	 * which file systems it froze (one at least: a freeze of none is
+	 * answered VSS_E_INCONSISTENT_SNAPSHOT). */
+	if (j->crash_only)
+		fprintf(j->out, "Backup: crash-consistent only: the guest "
+			"froze nothing, %s, guest thawed\n",
+			cmd ? "snapshot taken" : "no snapshot command");
+	else
+		fprintf(j->out, "Backup: guest froze its file systems "
+			"(reported OK), %s, guest thawed\n",
+			cmd ? "snapshot taken" : "no snapshot command");
+	if (j->crash_only)
+		fprintf(j->out, "  guest's reason:    %s\n", j->guest_why);
 	fprintf(j->out, "  hot-backup flags:  0x%08x\n", j->hbu_flags);
 	if (cmd)
 		fprintf(j->out, "  snapshot command:  %s (exit %d)\n", cmd,
 			WEXITSTATUS(j->snap_status));
 	else
 		fprintf(j->out, "  snapshot command:  none\n");
-	fprintf(j->out, "  frozen for:        %.2f s\n",
-		(double)(now - j->snap_start_ns) / 1e9);
+	fprintf(j->out, "  %-19s%.2f s\n", j->crash_only ? "snapshot took:"
+		: "frozen for:", (double)(now - j->snap_start_ns) / 1e9);
 	fprintf(j->out, "  total:             %.2f s\n",
 		(double)(now - j->start_ns) / 1e9);
+}
+
+/* The end: the report, or the first failure with the guest's words. */
+static void finish(struct hic_svc *s, struct hic_job *j)
+{
+	char err[sizeof(j->fail) + sizeof(j->guest_why) + 32];
+
+	if (!j->fail[0]) {
+		if (j->crash_only)
+			say(j, "Backup: warning: ", "crash-consistent only: "
+			    "the guest froze nothing");
+		report(s, j);
+		hic_job_finish(s, j, true, NULL);
+		return;
+	}
+	if (j->guest_why[0])
+		snprintf(err, sizeof(err), "%s; %s%s", j->fail,
+			 j->reason_from_guest ? "the guest says: " : "",
+			 j->guest_why);
+	else
+		snprintf(err, sizeof(err), "%s", j->fail);
+	hic_job_finish(s, j, false, err);
+}
+
+/* Read the guest's words over KVP, or say why they cannot be. The job
+ * may end before this returns (a reason job that cannot start). */
+static void ask_reason(struct hic_svc *s, struct hic_job *j)
+{
+	struct hic_svc *kvp = &s->ic->svc[HIC_KVP];
+	struct hic_job *k;
+
+	if (!kvp->enabled || !hic_ready(kvp)) {
+		snprintf(j->guest_why, sizeof(j->guest_why), "reason not available: "
+			 "%s", kvp->enabled ? "the guest's KVP service is not "
+			 "connected" : "KVP disabled");
+		finish(s, j);
+		return;
+	}
+	k = hic_job_new(HIC_JOB_KVP_REASON, -1);
+	if (!k) {
+		snprintf(j->guest_why, sizeof(j->guest_why), "reason not available: "
+			 "out of memory");
+		finish(s, j);
+		return;
+	}
+	k->for_id = j->id;
+	k->kvp.op = KVP_OP_GET;
+	k->kvp.pool = KVP_POOL_AUTO;
+	snprintf(k->kvp.key, sizeof(k->kvp.key), "%s", HIC_VSS_REASON_KEY);
+	j->step = HIC_VSS_REASON;
+	j->reason_start_ns = hic_now_ns();
+	if (!hic_job_queue(kvp, k))
+		hic_vss_reason(s->ic, j->id, NULL, "reason not available: too "
+			       "many KVP requests waiting");
+}
+
+void hic_vss_reason(struct hic *ic, uint64_t id, const char *text,
+		    const char *none)
+{
+	struct hic_svc *s = &ic->svc[HIC_VSS];
+	struct hic_job *j = s->job_active ? s->jobs : NULL;
+
+	/* The backup may have ended meanwhile (disabled, host stopping). */
+	if (!j || j->kind != HIC_JOB_BACKUP || j->step != HIC_VSS_REASON ||
+	    j->id != id)
+		return;
+	j->reason_from_guest = text != NULL;
+	if (text)
+		hic_guest_text(text, j->guest_why, sizeof(j->guest_why));
+	else
+		snprintf(j->guest_why, sizeof(j->guest_why), "%s", none);
+	finish(s, j);
+}
+
+static void thaw_answered(struct hic_svc *s, struct hic_job *j, bool ok,
+			  int rc, const struct ic_host_result *r)
+{
+	if (!ok && r && rc == VMB_OK && r->status == VSS_E_WRITER_TIMEOUT) {
+		/* The first failure is kept; this one is the verdict. */
+		snprintf(j->fail, sizeof(j->fail), "the guest thawed early, by "
+			 "its own freeze timeout, before the snapshot ended: "
+			 "the snapshot is not consistent (guest status "
+			 "0x%08x)", r->status);
+		j->ask_reason = true;
+	} else if (!ok) {
+		fail(j, "guest failed to thaw", r, rc);
+	}
+	if (j->ask_reason || j->crash_only)
+		ask_reason(s, j);
+	else
+		finish(s, j);
+}
+
+static void freeze_answered(struct hic_svc *s, struct hic_job *j, bool ok,
+			    int rc, const struct ic_host_result *r)
+{
+	if (ok) {
+		snapshot(s, j);
+		return;
+	}
+	if (r && rc == VMB_OK && r->status == VSS_E_INCONSISTENT_SNAPSHOT) {
+		j->crash_only = true;
+		progress(j, "the guest froze nothing: the backup will be "
+			 "crash-consistent only");
+		snapshot(s, j);
+		return;
+	}
+	fail(j, "guest failed to freeze", r, rc);
+	/* A timed-out freeze may still complete in the guest. */
+	thaw(s, j);
 }
 
 /* r NULL: the request timed out. */
@@ -310,33 +585,49 @@ void hic_vss_result(struct hic_svc *s, struct hic_job *j, int rc,
 			return;
 		}
 		j->hbu_flags = r->vss_flags;
-		progress(s, j, "freezing the guest's file systems");
+		progress(j, "freezing the guest's file systems");
 		j->step = HIC_VSS_FREEZE;
 		if (send_op(s, VSS_OP_FREEZE))
 			hic_job_finish(s, j, false, "cannot send FREEZE");
 		return;
 	case HIC_VSS_FREEZE:
-		if (ok) {
-			snapshot(s, j);
-			return;
-		}
-		fail(j, "guest failed to freeze", r, rc);
-		/* A timed-out freeze may still complete in the guest. */
-		thaw(s, j);
-		return;
-	case HIC_VSS_SNAPSHOT:
+		freeze_answered(s, j, ok, rc, r);
 		return;
 	case HIC_VSS_THAW:
-		if (!ok)
-			fail(j, "guest failed to thaw", r, rc);
-		if (j->fail[0]) {
-			hic_job_finish(s, j, false, j->fail);
-			return;
-		}
-		report(s, j);
-		hic_job_finish(s, j, true, NULL);
+		thaw_answered(s, j, ok, rc, r);
+		return;
+	case HIC_VSS_SNAPSHOT:
+	case HIC_VSS_REASON:
 		return;
 	}
+}
+
+const char *hic_vss_abort_text(const struct hic_job *j, const char *why,
+			       char *buf, size_t cap)
+{
+	switch (j->step) {
+	case HIC_VSS_SNAPSHOT:
+		snprintf(buf, cap, "backup failed: %s during the snapshot "
+			 "step%s: a guest that goes away thaws, so the "
+			 "snapshot is not consistent", why, j->crash_only
+			 ? "" : ", while the guest was frozen");
+		break;
+	case HIC_VSS_FREEZE:
+	case HIC_VSS_THAW:
+		snprintf(buf, cap, "backup failed: %s while the guest %s "
+			 "(a guest that goes away thaws)", why,
+			 j->step == HIC_VSS_FREEZE ? "was freezing"
+						   : "was thawing");
+		break;
+	case HIC_VSS_REASON:
+		snprintf(buf, cap, "%s (then %s, while the host read the "
+			 "guest's reason)", j->fail[0] ? j->fail
+			 : "crash-consistent only", why);
+		break;
+	default:
+		snprintf(buf, cap, "%s", why);
+	}
+	return buf;
 }
 
 /* Stop the job's command without waiting for it: kill its whole process
@@ -350,11 +641,12 @@ static void stop_cmd(struct hic_job *j)
 	j->pid = 0;
 }
 
-/* The job ends early (or normally): stop a backup command still running. */
+/* The job ends early (or normally): stop a backup command still running
+ * and let go of its output. */
 void hic_vss_cleanup(struct hic_svc *s, struct hic_job *j)
 {
-	(void)s;
 	stop_cmd(j);
+	out_close(s->ic->vm->loop, j);
 }
 
 /* One waitpid(WNOHANG) round over ic->cmds: all of them, or only those
@@ -408,15 +700,37 @@ void hic_vss_fini(struct hic *ic)
 	}
 }
 
+/* A long command: how long it has run, every HIC_VSS_NOTE_S. */
+static void note_running(struct hic_job *j, uint64_t now, uint32_t limit)
+{
+	char line[128];
+
+	if (now < j->next_note_ns)
+		return;
+	j->next_note_ns += HIC_VSS_NOTE_S * 1000000000ull;
+	snprintf(line, sizeof(line), "snapshot command running for %.0f s "
+		 "(time limit %.0f s)", (double)(now - j->snap_start_ns) / 1e9,
+		 limit / 1e3);
+	progress(j, line);
+}
+
 void hic_vss_tick(struct hic_svc *s, uint64_t now)
 {
 	struct hic_job *j = s->job_active ? s->jobs : NULL;
 	uint32_t limit = s->ic->cfg.backup_timeout_ms;
 	char buf[128];
 
+	if (j && j->kind == HIC_JOB_BACKUP && j->step == HIC_VSS_REASON &&
+	    now - j->reason_start_ns >= 2ull * s->ic->cfg.timeout_ms * 1000000)
+		hic_vss_reason(s->ic, j->id, NULL, "reason not available: the "
+			       "guest's KVP service did not answer in time");
 	if (!j || j->kind != HIC_JOB_BACKUP || j->step != HIC_VSS_SNAPSHOT ||
-	    j->pid <= 0 || now - j->snap_start_ns < limit * 1000000ull)
+	    j->pid <= 0)
 		return;
+	if (now - j->snap_start_ns < limit * 1000000ull) {
+		note_running(j, now, limit);
+		return;
+	}
 	snprintf(buf, sizeof(buf), "backup command killed after the time "
 		 "limit (%.1f s)", limit / 1e3);
 	rt_warn("ic", "VSS: %s", buf);

@@ -2,6 +2,7 @@
  * attached to an hvis-host. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #include "rt_log.h"
 
 #define RETRY_MS 500
-#define MAX_FREEZE 64
+#define MAX_FREEZE 64 /* said in allowed() */
 
 static void usage(FILE *f)
 {
@@ -27,8 +28,9 @@ static void usage(FILE *f)
 "  --host-user USER     attach to a host run by USER (name or uid;\n"
 "                       default: only a host run by yourself)\n"
 "  --memory MIB         guest memory (default 256)\n"
-"  --max-version X.Y    highest VMBus version to try, 0.13 or newer\n"
-"                       (default newest)\n"
+"  --max-version X.Y    highest VMBus version to try, one of 0.13, 1.1,\n"
+"                       2.4, 3.0, 4.0, 4.1, 5.0, 5.1, 5.2, 5.3 (default\n"
+"                       newest)\n"
 "  --ring-size KIB      each ring incl. header page (default 256)\n"
 "  --poll               channel workers poll instead of sleeping\n"
 "  --reconnect          when the host goes away, retry every 0.5 s\n"
@@ -44,7 +46,15 @@ static void usage(FILE *f)
 "                        channels open one hold after another)\n"
 "  --retarget-after MS  test hook: MS ms after start, move every open\n"
 "                       channel to the next VP (MODIFYCHANNEL, 4.1+)\n"
-"integration services:\n"
+"integration services (by default they touch nothing of this machine\n"
+"but the VM's state directory, $XDG_STATE_HOME/hvis/NAME or\n"
+"~/.local/state/hvis/NAME):\n"
+"  --system             this process is the machine's integration\n"
+"                       services, as hyperv-daemons on a Hyper-V guest:\n"
+"                       KVP pools in " KVP_IP_DEFAULT_CONFIG_DIR ", `kvp ip set`\n"
+"                       configures this machine's interfaces, backups\n"
+"                       freeze every freezable mount, time sync sets the\n"
+"                       system clock (each unless given below)\n"
 "  --no-services        only the test device (no heartbeat, shutdown,\n"
 "                       time sync, KVP, VSS)\n"
 "  --shutdown-cmd CMD   run CMD (sh -c) on the host's shutdown request,\n"
@@ -52,19 +62,24 @@ static void usage(FILE *f)
 "                       or hibernate, $2 \"force\" and HVIS_SHUTDOWN_FORCE,\n"
 "                       HVIS_SHUTDOWN_REASON(_CODE); default: exit 0\n"
 "  --timesync SINK      report (default), clock (step/slew the system\n"
-"                       clock) or chrony:PATH (chronyd SOCK refclock)\n"
-"  --kvp-root DIR       KVP pool files\n"
-"                       (default " KVP_IP_DEFAULT_CONFIG_DIR ")\n"
-"  --kvp-scripts DIR    hyperv-daemons helper scripts\n"
-"                       (default " KVP_IP_DEFAULT_SCRIPT_DIR ")\n"
+"                       clock; default with --system) or chrony:PATH\n"
+"                       (chronyd SOCK refclock)\n"
+"  --kvp-root DIR       KVP pool files and ifcfg files (default: the\n"
+"                       state directory)\n"
+"  --kvp-scripts DIR    helpers hv_get_dns_info, hv_get_dhcp_info and\n"
+"                       hv_set_ifconfig (default hvis's own, iproute2;\n"
+"                       hyperv-daemons': " KVP_IP_DEFAULT_SCRIPT_DIR ");\n"
+"                       giving it lets `kvp ip set` run its\n"
+"                       hv_set_ifconfig without --system\n"
 "  --freeze PATH|all    filesystem to freeze for backups (repeatable);\n"
 "                       all: every freezable mount, as hv_vss_daemon\n"
-"                       does; default: none (backups are then crash-\n"
-"                       consistent only)\n"
+"                       does (default with --system); default: none\n"
+"                       (backups are then crash-consistent only)\n"
 "  --pre-freeze SCRIPT  run with \"freeze\" before freezing\n"
 "  --post-thaw SCRIPT   run with \"thaw\" after thawing\n"
 "  --freeze-timeout S   thaw anyway after S seconds (default 30)\n"
-"  --verbose | --quiet\n");
+"  --verbose | --quiet\n"
+"  --version\n");
 }
 
 struct guest_opts {
@@ -72,9 +87,10 @@ struct guest_opts {
 	uid_t host_uid;
 	unsigned long memory_mib, ring_kib, open_delay, retarget;
 	unsigned max_version;
-	bool poll, reconnect, no_services, freeze_all;
+	bool poll, reconnect, no_services, freeze_all, system, timesync_set;
 	enum rt_log_level level;
 	const char *freeze[MAX_FREEZE];
+	char why[160]; /* what a refused value allows */
 };
 
 static bool parse_traffic(const char *s)
@@ -91,8 +107,9 @@ static bool parse_traffic(const char *s)
 	return false;
 }
 
-static bool parse_timesync(const char *s)
+static bool parse_timesync(const char *s, struct guest_opts *o)
 {
+	o->timesync_set = true;
 	if (strcmp(s, "report") == 0) {
 		gic_cfg.ts.mode = TSYNC_REPORT;
 	} else if (strcmp(s, "clock") == 0) {
@@ -106,6 +123,70 @@ static bool parse_timesync(const char *s)
 	return true;
 }
 
+/* Only versions the guest knows: a typo such as 9.9 would otherwise mean
+ * "the newest" without a word. The refusal lists them. */
+static bool parse_max_version(const char *s, struct guest_opts *o)
+{
+	size_t n;
+
+	if (hvis_parse_version(s, &o->max_version))
+		for (unsigned i = 0; i < vmb_versions_count; i++)
+			if (vmb_versions[i] == o->max_version)
+				return true;
+	n = (size_t)snprintf(o->why, sizeof(o->why),
+			     "unknown VMBus version (known:");
+	for (unsigned i = vmb_versions_count; i-- > 0 && n < sizeof(o->why);)
+		n += (size_t)snprintf(o->why + n, sizeof(o->why) - n, " %u.%u%s",
+				      vmb_versions[i] >> 16,
+				      vmb_versions[i] & 0xffff, i ? "," : ")");
+	return false;
+}
+
+static bool parse_freeze(const char *s, struct guest_opts *o)
+{
+	if (strcmp(s, "all") == 0)
+		o->freeze_all = true;
+	else if (gic_cfg.n_freeze < MAX_FREEZE)
+		o->freeze[gic_cfg.n_freeze++] = s;
+	else
+		return false;
+	return true;
+}
+
+/* A count in lo..max into *v; false (why set) otherwise. */
+static bool count(unsigned long lo, unsigned long max, const char *unit,
+		  unsigned long *v, struct guest_opts *o)
+{
+	if (hvis_parse_ulong(optarg, max, v) && *v >= lo)
+		return true;
+	snprintf(o->why, sizeof(o->why), "want %s from %lu to %lu", unit, lo,
+		 max);
+	return false;
+}
+
+static bool count32(unsigned long lo, unsigned long max, const char *unit,
+		    uint32_t *out, struct guest_opts *o)
+{
+	unsigned long v;
+
+	if (!count(lo, max, unit, &v, o))
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* What the other options with a value allow (why is "" for them). */
+static const char *allowed(int c)
+{
+	switch (c) {
+	case 'U': return "want a user name or a numeric uid";
+	case 'T': return "want echo, sink, source or none";
+	case 'Y': return "want report, clock or chrony:PATH";
+	case 'f': return "at most 64 --freeze paths";
+	}
+	return "not allowed";
+}
+
 /* The integration services' options; false for anything else. */
 static bool parse_gic(int c, struct guest_opts *o)
 {
@@ -113,23 +194,16 @@ static bool parse_gic(int c, struct guest_opts *o)
 
 	switch (c) {
 	case 'N': o->no_services = true; return true;
+	case 'Z': o->system = true; return true;
 	case 'X': gic_cfg.shutdown_cmd = optarg; return true;
-	case 'Y': return parse_timesync(optarg);
+	case 'Y': return parse_timesync(optarg, o);
 	case 'k': gic_cfg.kvp_root = optarg; return true;
 	case 's': gic_cfg.kvp_scripts = optarg; return true;
-	case 'f':
-		if (strcmp(optarg, "all") == 0) {
-			o->freeze_all = true;
-			return true;
-		}
-		if (gic_cfg.n_freeze == MAX_FREEZE)
-			return false;
-		o->freeze[gic_cfg.n_freeze++] = optarg;
-		return true;
+	case 'f': return parse_freeze(optarg, o);
 	case 'P': gic_cfg.pre_freeze = optarg; return true;
 	case 'A': gic_cfg.post_thaw = optarg; return true;
 	case 'F':
-		if (!hvis_parse_ulong(optarg, 3600, &v) || !v)
+		if (!count(1, 3600, "seconds", &v, o))
 			return false;
 		gic_cfg.freeze_timeout_ms = (unsigned)v * 1000;
 		return true;
@@ -137,109 +211,141 @@ static bool parse_gic(int c, struct guest_opts *o)
 	return false;
 }
 
-static bool parse_one(int c, struct guest_opts *o)
+static bool parse_tdev(int c, struct guest_opts *o)
 {
 	unsigned long v;
 
+	switch (c) {
+	case 'T': return parse_traffic(optarg);
+	case 'S': return count32(0, TDEV_DATA_MAX, "bytes", &gtdev_cfg.size,
+				 o);
+	case 'B': return count32(0, 1u << 20, "packets", &gtdev_cfg.burst,
+				 o);
+	case 'W': return count32(1, 1u << 24, "requests", &gtdev_cfg.window,
+				 o);
+	case 'C':
+		if (!count(0, TDEV_SOURCE_MAX_COUNT, "packets", &v, o))
+			return false;
+		gtdev_cfg.count = v;
+		return true;
+	case 'K':
+		if (!count(0, TDEV_MAX_SUBCHANNELS, "sub-channels", &v, o))
+			return false;
+		gtdev_cfg.subchannels = (int)v;
+		return true;
+	}
+	return parse_gic(c, o);
+}
+
+static bool parse_one(int c, struct guest_opts *o)
+{
 	switch (c) {
 	case 'n': o->name = optarg; return true;
 	case 'd': o->dir = optarg; return true;
 	case 'b': o->vmbus = optarg; return true;
 	case 'U': return hvis_parse_user(optarg, &o->host_uid);
-	case 'm': return hvis_parse_ulong(optarg, 1u << 20, &o->memory_mib) &&
-			 o->memory_mib;
-	case 'V': return hvis_parse_version(optarg, &o->max_version) &&
-			 o->max_version >= VMB_VERSION_WS2008;
-	case 'r': return hvis_parse_ulong(optarg, 1u << 20, &o->ring_kib) &&
-			 o->ring_kib >= 8 && o->ring_kib % 4 == 0;
+	case 'm': return count(1, 1u << 20, "MiB", &o->memory_mib, o);
+	case 'V': return parse_max_version(optarg, o);
+	case 'r':
+		if (count(8, 1u << 20, "KiB", &o->ring_kib, o) &&
+		    o->ring_kib % 4 == 0)
+			return true;
+		snprintf(o->why, sizeof(o->why), "want KiB, a multiple of 4 "
+			 "from 8 to %u", 1u << 20);
+		return false;
 	case 'p': o->poll = true; return true;
 	case 'R': o->reconnect = true; return true;
-	case 'T': return parse_traffic(optarg);
-	case 'S':
-		if (!hvis_parse_ulong(optarg, TDEV_DATA_MAX, &v))
-			return false;
-		gtdev_cfg.size = (uint32_t)v;
-		return true;
-	case 'B':
-		if (!hvis_parse_ulong(optarg, 1u << 20, &v))
-			return false;
-		gtdev_cfg.burst = (uint32_t)v;
-		return true;
-	case 'W':
-		if (!hvis_parse_ulong(optarg, 1u << 24, &v) || !v)
-			return false;
-		gtdev_cfg.window = (uint32_t)v;
-		return true;
-	case 'C':
-		if (!hvis_parse_ulong(optarg, TDEV_SOURCE_MAX_COUNT, &v))
-			return false;
-		gtdev_cfg.count = v;
-		return true;
-	case 'K':
-		if (!hvis_parse_ulong(optarg, TDEV_MAX_SUBCHANNELS, &v))
-			return false;
-		gtdev_cfg.subchannels = (int)v;
-		return true;
-	case 'D': return hvis_parse_ulong(optarg, 600000, &o->open_delay);
-	case 'M': return hvis_parse_ulong(optarg, 600000, &o->retarget) &&
-			 o->retarget;
+	case 'D': return count(0, 600000, "ms", &o->open_delay, o);
+	case 'M': return count(1, 600000, "ms", &o->retarget, o);
 	case 'v': o->level = RT_LOG_DEBUG; return true;
 	case 'q': o->level = RT_LOG_WARN; return true;
 	case 'h': usage(stdout); exit(0);
+	case 'I': printf("hvis-guest %s\n", HVIS_VERSION); exit(0);
 	}
-	return parse_gic(c, o);
+	return parse_tdev(c, o);
+}
+
+static const struct option long_opts[] = {
+	{ "name", required_argument, NULL, 'n' },
+	{ "dir", required_argument, NULL, 'd' },
+	{ "vmbus", required_argument, NULL, 'b' },
+	{ "host-user", required_argument, NULL, 'U' },
+	{ "memory", required_argument, NULL, 'm' },
+	{ "max-version", required_argument, NULL, 'V' },
+	{ "ring-size", required_argument, NULL, 'r' },
+	{ "poll", no_argument, NULL, 'p' },
+	{ "reconnect", no_argument, NULL, 'R' },
+	{ "traffic", required_argument, NULL, 'T' },
+	{ "size", required_argument, NULL, 'S' },
+	{ "burst", required_argument, NULL, 'B' },
+	{ "window", required_argument, NULL, 'W' },
+	{ "count", required_argument, NULL, 'C' },
+	{ "subchannels", required_argument, NULL, 'K' },
+	{ "open-delay", required_argument, NULL, 'D' },
+	{ "retarget-after", required_argument, NULL, 'M' },
+	{ "system", no_argument, NULL, 'Z' },
+	{ "no-services", no_argument, NULL, 'N' },
+	{ "shutdown-cmd", required_argument, NULL, 'X' },
+	{ "timesync", required_argument, NULL, 'Y' },
+	{ "kvp-root", required_argument, NULL, 'k' },
+	{ "kvp-scripts", required_argument, NULL, 's' },
+	{ "freeze", required_argument, NULL, 'f' },
+	{ "pre-freeze", required_argument, NULL, 'P' },
+	{ "post-thaw", required_argument, NULL, 'A' },
+	{ "freeze-timeout", required_argument, NULL, 'F' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'I' },
+	{ 0 }
+};
+
+/* One line on stderr, as every refusal of the command line: a usage of
+ * sixty lines would bury what was wrong. */
+static int __attribute__((format(printf, 1, 2)))
+refuse(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "hvis-guest: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	return -1;
+}
+
+/* getopt's own refusal ('?' or ':'), said in one line. */
+static int refuse_getopt(int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':')
+		return refuse("%s needs a value", arg);
+	return refuse("unknown option %s (see hvis-guest --help)", arg);
 }
 
 static int parse_opts(int argc, char **argv, struct guest_opts *o)
 {
-	static const struct option lo[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "dir", required_argument, NULL, 'd' },
-		{ "vmbus", required_argument, NULL, 'b' },
-		{ "host-user", required_argument, NULL, 'U' },
-		{ "memory", required_argument, NULL, 'm' },
-		{ "max-version", required_argument, NULL, 'V' },
-		{ "ring-size", required_argument, NULL, 'r' },
-		{ "poll", no_argument, NULL, 'p' },
-		{ "reconnect", no_argument, NULL, 'R' },
-		{ "traffic", required_argument, NULL, 'T' },
-		{ "size", required_argument, NULL, 'S' },
-		{ "burst", required_argument, NULL, 'B' },
-		{ "window", required_argument, NULL, 'W' },
-		{ "count", required_argument, NULL, 'C' },
-		{ "subchannels", required_argument, NULL, 'K' },
-		{ "open-delay", required_argument, NULL, 'D' },
-		{ "retarget-after", required_argument, NULL, 'M' },
-		{ "no-services", no_argument, NULL, 'N' },
-		{ "shutdown-cmd", required_argument, NULL, 'X' },
-		{ "timesync", required_argument, NULL, 'Y' },
-		{ "kvp-root", required_argument, NULL, 'k' },
-		{ "kvp-scripts", required_argument, NULL, 's' },
-		{ "freeze", required_argument, NULL, 'f' },
-		{ "pre-freeze", required_argument, NULL, 'P' },
-		{ "post-thaw", required_argument, NULL, 'A' },
-		{ "freeze-timeout", required_argument, NULL, 'F' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	int c;
+	int c, idx = 0;
 
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1)
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", long_opts, &idx)) != -1) {
+		if (c == '?' || c == ':')
+			return refuse_getopt(c, argv);
+		o->why[0] = '\0';
 		if (!parse_one(c, o))
-			goto bad;
-	/* Freezing is opt-in: this process shares the machine's
-	 * filesystems, and one frozen by a guest killed mid-backup stays
-	 * frozen. An empty list freezes nothing; NULL means every mount. */
+			return refuse("--%s %s: %s", long_opts[idx].name,
+				      optarg, o->why[0] ? o->why : allowed(c));
+	}
+	if (optind < argc)
+		return refuse("unexpected argument '%s' (hvis-guest takes "
+			      "options only; see --help)", argv[optind]);
 	if (o->freeze_all && gic_cfg.n_freeze)
-		goto bad;
-	gic_cfg.freeze = o->freeze_all ? NULL : o->freeze;
-	if (optind == argc)
-		return 0;
-bad:
-	usage(stderr);
-	return -1;
+		return refuse("--freeze all: not with --freeze %s (all "
+			      "already freezes every freezable mount)",
+			      o->freeze[0]);
+	return 0;
 }
 
 /* The guest session and what to do when the host goes away. */
@@ -329,18 +435,73 @@ static int run(struct guest *g)
 	return rc ? 1 : g->exit_code;
 }
 
+/* hvis's own KVP helpers (guest/kvp-scripts): beside the build tree's
+ * programs when this is the hvis-guest meson built in place (tests,
+ * `make run`), else where meson installed them. */
+static const char *own_scripts(void)
+{
+	char exe[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		return HVIS_KVP_SCRIPTS;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	return strcmp(exe, HVIS_BUILD_TOOLS_DIR) ? HVIS_KVP_SCRIPTS
+						 : HVIS_BUILD_KVP_SCRIPTS;
+}
+
+/* The services' defaults: nothing of this machine is touched unless
+ * asked for, --system asking for all of it (see usage()). An empty
+ * freeze list freezes nothing; NULL means every freezable mount. */
+static int setup_services(struct guest_opts *o, char *state, size_t cap)
+{
+	char why[PATH_MAX + 128];
+
+	gic_cfg.configure_ifs = o->system || gic_cfg.kvp_scripts;
+	if (!gic_cfg.kvp_scripts)
+		gic_cfg.kvp_scripts = own_scripts();
+	if (!o->no_services)
+		rt_info("guest", "KVP helpers in %s; `kvp ip set` %s",
+			gic_cfg.kvp_scripts, gic_cfg.configure_ifs
+			? "configures this machine's interfaces"
+			: "refused (no --system)");
+	if (o->system && !o->timesync_set)
+		gic_cfg.ts.mode = TSYNC_CLOCK;
+	gic_cfg.freeze = o->freeze_all || (o->system && !gic_cfg.n_freeze)
+				 ? NULL : o->freeze;
+	if (gic_cfg.kvp_root || o->no_services)
+		return 0;
+	if (o->system) {
+		gic_cfg.kvp_root = KVP_IP_DEFAULT_CONFIG_DIR;
+		return 0;
+	}
+	if (hvis_state_dir(state, cap, o->name, true, why, sizeof(why))) {
+		rt_err("guest", "state directory: %s", why);
+		return -1;
+	}
+	rt_info("guest", "state directory %s", state);
+	gic_cfg.kvp_root = state;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct guest_opts o = { .name = HVIS_DEFAULT_VM, .memory_mib = 256,
 				.ring_kib = 256, .level = RT_LOG_INFO,
 				.host_uid = geteuid() };
 	char dir[PATH_MAX], vmbus[PATH_MAX], why[PATH_MAX + 128] = "path too long";
+	char state[PATH_MAX];
 	struct guest g;
 	int rc;
 
 	if (parse_opts(argc, argv, &o))
 		return 2;
 	rt_log_init(argv[0], o.level);
+	if (setup_services(&o, state, sizeof(state)))
+		return 1;
 	if (!o.vmbus &&
 	    (hvis_vm_dir(dir, sizeof(dir), o.dir, o.name, false, NULL, why,
 			 sizeof(why)) ||

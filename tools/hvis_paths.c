@@ -207,6 +207,50 @@ int hvis_opt_error(const char *prog, const char *opt, const char *val,
 	return -1;
 }
 
+/* $XDG_STATE_HOME when absolute (the XDG rule: a relative one is
+ * ignored), else ~/.local/state. */
+static int state_base(char *out, size_t cap, char *why, size_t why_cap)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	struct passwd *pw;
+	int n;
+
+	if (xdg && xdg[0] == '/') {
+		n = snprintf(out, cap, "%s/hvis", xdg);
+	} else {
+		if (!home || home[0] != '/') {
+			pw = getpwuid(geteuid());
+			home = pw ? pw->pw_dir : NULL;
+		}
+		if (!home || home[0] != '/')
+			return say(why, why_cap, -ENOENT, "no home directory "
+				   "for the state directory: set "
+				   "XDG_STATE_HOME or HOME");
+		n = snprintf(out, cap, "%s/.local/state/hvis", home);
+	}
+	if (n < 0 || (size_t)n >= cap)
+		return say(why, why_cap, -ENAMETOOLONG, "path too long");
+	return 0;
+}
+
+int hvis_state_dir(char *out, size_t cap, const char *name, bool create,
+		   char *why, size_t why_cap)
+{
+	char base[4096];
+	int rc;
+
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") ||
+	    !strcmp(name, ".."))
+		return say(why, why_cap, -EINVAL, "bad VM name '%s'", name);
+	rc = state_base(base, sizeof(base), why, why_cap);
+	if (rc)
+		return rc;
+	if (hvis_path(out, cap, base, name))
+		return say(why, why_cap, -ENAMETOOLONG, "path too long");
+	return walk(out, components(base) - 1, create, NULL, why, why_cap);
+}
+
 int hvis_path(char *out, size_t cap, const char *dir, const char *file)
 {
 	int n = snprintf(out, cap, "%s/%s", dir, file);

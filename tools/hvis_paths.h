@@ -41,6 +41,15 @@ void hvis_vm_names(const char *base, char *out, size_t cap, size_t *n);
 /* A refused option value, in one line: "PROG: OPT VAL: WHY". -1. */
 int hvis_opt_error(const char *prog, const char *opt, const char *val,
 		   const char *why);
+/* The VM's state directory (persistent data: the guest's KVP pool files
+ * and the ifcfg files of `kvp ip set`): $XDG_STATE_HOME/hvis/<name>, or
+ * $HOME/.local/state/hvis/<name> (the home from the password database
+ * when HOME is unset). hvis/ and <name>/ are the programs' own and
+ * checked as hvis_vm_dir checks them; of the directories above, every
+ * one made here is checked too (made 0700). Same returns as
+ * hvis_vm_dir; -ENOENT with a reason when no home is known. */
+int hvis_state_dir(char *out, size_t cap, const char *name, bool create,
+		   char *why, size_t why_cap);
 /* dir + "/" + file into out; 0 or -ENAMETOOLONG. */
 int hvis_path(char *out, size_t cap, const char *dir, const char *file);
 

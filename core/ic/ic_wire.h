@@ -63,6 +63,7 @@ _Static_assert(IC_HDR_LEN == 28, "ic header length");
 #define IC_E_INVALIDARG 0x80070057u
 #define IC_E_NOT_FOUND 0x80041002u
 #define IC_E_ALREADY_EXISTS 0x80070050u
+#define IC_E_ACCESSDENIED 0x80070005u /* Windows' E_ACCESSDENIED */
 
 /* Negotiate body: counts, then fw_count framework versions followed by
  * msg_count message versions. A guest answers with counts 1/1 and its two

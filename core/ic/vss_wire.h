@@ -21,6 +21,17 @@
 /* Hot-backup feature flags: Linux always answers "no auto recovery". */
 #define VSS_HBU_NO_AUTO_RECOVERY 0x00000005u
 
+/* FREEZE and THAW failures an hvis guest tells apart (the message has no
+ * room for text: the guest's reason is in its KVP auto pool, see
+ * guest/gic.h). Both are VSS writer errors of Windows' vsserror.h:
+ * a freeze that froze nothing leaves the snapshot crash-consistent only
+ * (VSS_E_WRITERERROR_INCONSISTENTSNAPSHOT), and a guest that thawed by
+ * its own timeout before the THAW answers that (VSS_E_WRITERERROR_TIMEOUT,
+ * "a time-out between the Freeze and Thaw events"). Any other failure is
+ * E_FAIL, as Linux's driver answers. */
+#define VSS_E_INCONSISTENT_SNAPSHOT 0x800423F0u
+#define VSS_E_WRITER_TIMEOUT 0x800423F2u
+
 struct vss_msg {
 	uint8_t op;
 	uint8_t reserved[7];

@@ -45,6 +45,7 @@ struct fsfreeze {
 
 	struct fsfreeze_stats st;
 	char reason[REASON_SIZE];
+	char skipped[REASON_SIZE];	/* "PATH (why), ..." of this freeze */
 };
 
 static const char *const skip_types[] = {
@@ -297,6 +298,17 @@ static int thaw_locked(struct fsfreeze *f)
 	return first_err;
 }
 
+/* Notes a mount point that was not frozen, for the reason of a freeze
+ * that froze nothing. */
+static int skip(struct fsfreeze *f, const char *path, const char *why)
+{
+	size_t n = strlen(f->skipped);
+
+	snprintf(f->skipped + n, sizeof(f->skipped) - n, "%s%s (%s)",
+		 n ? ", " : "", path, why);
+	return 0;
+}
+
 /* Freezes one mount point: 1 frozen (fd kept), 0 skipped, -errno. */
 static int freeze_one(struct fsfreeze *f, const char *path)
 {
@@ -309,7 +321,7 @@ static int freeze_one(struct fsfreeze *f, const char *path)
 	}
 	if (fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_RDONLY)) {
 		close(fd);
-		return 0;
+		return skip(f, path, "read-only");
 	}
 	if (ioctl(fd, FIFREEZE, 0) == 0) {
 		f->fds[f->n_frozen++] = fd;
@@ -322,8 +334,10 @@ static int freeze_one(struct fsfreeze *f, const char *path)
 	 * filesystem (a second mount, a btrfs subvolume) or by someone else.
 	 * It is frozen for the snapshot either way, and we must not thaw
 	 * what we did not freeze; hv_vss_daemon skips it too. */
-	if (e == EOPNOTSUPP || e == ENOTTY || e == EBUSY)
-		return 0;
+	if (e == EBUSY)
+		return skip(f, path, "frozen by someone else");
+	if (e == EOPNOTSUPP || e == ENOTTY)
+		return skip(f, path, "its file system cannot be frozen");
 	set_reason(f, "FIFREEZE %s failed: %s", path, strerror(e));
 	return -e;
 }
@@ -351,6 +365,7 @@ static int freeze_locked(struct fsfreeze *f)
 	int rc, st;
 
 	f->reason[0] = '\0';
+	f->skipped[0] = '\0';
 	if (f->frozen) {
 		set_reason(f, "already frozen");
 		return -EALREADY;
@@ -390,6 +405,9 @@ static int freeze_locked(struct fsfreeze *f)
 	}
 	f->last_count = f->n_frozen;
 	f->timed_out = 0;
+	if (!f->n_frozen)
+		set_reason(f, n ? "nothing frozen: %s" : "no file system to "
+			   "freeze", f->skipped);
 	arm_watchdog(f);
 	return 0;
 }

@@ -51,7 +51,10 @@ void fsfreeze_destroy(struct fsfreeze *f);
 
 /* 0, or -errno with the reason in fsfreeze_reason: -EALREADY when frozen,
  * -ECANCELED when the pre-freeze hook failed, the FIFREEZE errno
- * otherwise. On failure nothing is left frozen. */
+ * otherwise. On failure nothing is left frozen. 0 with nothing frozen
+ * (fsfreeze_frozen_count 0: every mount skipped, or none to freeze) sets
+ * the reason too, naming each mount skipped and why; a thaw is still due
+ * (the post-thaw hook). */
 int fsfreeze_freeze(struct fsfreeze *f);
 /* 0; -ETIMEDOUT (once) when the watchdog had to thaw since the last
  * freeze, so the snapshot taken meanwhile must not be trusted; or the

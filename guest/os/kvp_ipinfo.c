@@ -675,14 +675,64 @@ static int write_file(const char *path, const char *text, size_t len)
 	return KVP_IP_OK;
 }
 
-int kvp_ip_set_info(const struct kvp_ip_config *cfg, const char *ifname,
-		    const struct kvp_ip_info *in)
+/* The last non-empty line of text[len] into why, control characters as
+ * '?' (it ends up on the host's terminal). */
+static void last_line(const char *text, size_t len, char *why, size_t cap)
 {
-	char mac[18], path[4096];
+	size_t end = len, start;
+
+	while (end && (text[end - 1] == '\n' || text[end - 1] == '\r' ||
+		       text[end - 1] == ' '))
+		end--;
+	for (start = end; start && text[start - 1] != '\n'; start--)
+		;
+	if (end - start >= cap)
+		end = start + cap - 1;
+	for (size_t i = start; i < end; i++)
+		*why++ = (unsigned char)text[i] < 0x20 || text[i] == 0x7f
+				 ? '?' : text[i];
+	*why = '\0';
+}
+
+/* Runs hv_set_ifconfig FILE; on failure why says how it failed. */
+static int run_set_script(const struct kvp_ip_config *cfg, const char *file,
+			  char *why, size_t cap)
+{
+	char path[4096], out[1024], tail[256] = "";
+	char *argv[3] = { path, (char *)file, NULL };
 	struct os_exec_result res;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/hv_set_ifconfig",
+		 dflt(cfg ? cfg->script_dir : NULL, KVP_IP_DEFAULT_SCRIPT_DIR));
+	rc = os_exec_run_merged(path, argv, out, sizeof(out),
+				script_timeout(cfg), &res);
+	if (!rc && res.exit_status == 0)
+		return KVP_IP_OK;
+	if (rc == -ETIMEDOUT)
+		snprintf(why, cap, "%s did not finish within %d ms", path,
+			 script_timeout(cfg));
+	else if (rc)
+		snprintf(why, cap, "cannot run %s: %s", path, strerror(-rc));
+	else {
+		last_line(out, res.out_len, tail, sizeof(tail));
+		snprintf(why, cap, "%s exited %d%s%s", path, res.exit_status,
+			 tail[0] ? ": " : "", tail);
+	}
+	return KVP_IP_ESCRIPT;
+}
+
+int kvp_ip_set_info(const struct kvp_ip_config *cfg, const char *ifname,
+		    const struct kvp_ip_info *in, char *why, size_t why_cap)
+{
+	char mac[18], path[4096], sink[8];
 	size_t cap = 16384;
 	int rc;
 
+	if (!why) {
+		why = sink;
+		why_cap = sizeof(sink);
+	}
 	if (!valid_ifname(ifname))
 		return KVP_IP_EINVAL;
 	rc = mac_of(ifname, mac);
@@ -702,10 +752,10 @@ int kvp_ip_set_info(const struct kvp_ip_config *cfg, const char *ifname,
 		 ifname);
 	rc = write_file(path, text, (size_t)rc);
 	free(text);
-	if (rc)
+	if (rc) {
+		snprintf(why, why_cap, "cannot write %s: %s", path,
+			 strerror(errno));
 		return rc;
-	rc = run_script(cfg, "hv_set_ifconfig", path, NULL, 0, &res);
-	if (rc || res.exit_status != 0)
-		return KVP_IP_ESCRIPT;
-	return KVP_IP_OK;
+	}
+	return run_set_script(cfg, path, why, why_cap);
 }

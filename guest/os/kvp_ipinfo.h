@@ -74,9 +74,11 @@ int kvp_ip_get_info(const struct kvp_ip_config *cfg, const char *adapter_id,
 
 /* SET_IP_INFO: writes <config_dir>/ifcfg-IFNAME from in (every address
  * validated; nothing from the host reaches the file unchecked) and runs
- * <script_dir>/hv_set_ifconfig with its path. */
+ * <script_dir>/hv_set_ifconfig with its path. On KVP_IP_ESCRIPT and
+ * KVP_IP_EIO, why (NULL allowed) gets one line saying what failed: the
+ * helper's exit status and the last line it wrote (stdout or stderr). */
 int kvp_ip_set_info(const struct kvp_ip_config *cfg, const char *ifname,
-		    const struct kvp_ip_info *in);
+		    const struct kvp_ip_info *in, char *why, size_t why_cap);
 
 /* The ifcfg text for ifname/mac (hv_kvp_daemon's format: HWADDR, DEVICE,
  * BOOTPROTO, IPADDR0.., NETMASK0.., GATEWAY, GATEWAY1.., DNS1..,

@@ -1,6 +1,8 @@
 /* Helper-script runner: posix_spawn with a stdout pipe and a deadline. */
 #include "os_exec.h"
 
+#include <stdbool.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -22,7 +24,7 @@ static int64_t now_ms(void)
 }
 
 static int spawn_child(const char *path, char *const argv[], int out_fd,
-		       pid_t *pid)
+		       bool merge, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -37,6 +39,8 @@ static int spawn_child(const char *path, char *const argv[], int out_fd,
 	}
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+	if (merge)
+		posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
 	/* Own process group, so a timeout can kill the script's children
 	 * too (they inherit the pipe and would keep it open). */
 	posix_spawnattr_setpgroup(&attr, 0);
@@ -112,8 +116,8 @@ static int reap(pid_t pid, int64_t deadline, int *status)
 	}
 }
 
-int os_exec_run(const char *path, char *const argv[], char *out, size_t cap,
-		int timeout_ms, struct os_exec_result *res)
+static int run(const char *path, char *const argv[], char *out, size_t cap,
+	       int timeout_ms, bool merge, struct os_exec_result *res)
 {
 	int pfd[2];
 	pid_t pid;
@@ -127,7 +131,7 @@ int os_exec_run(const char *path, char *const argv[], char *out, size_t cap,
 		out[0] = '\0';
 	if (pipe2(pfd, O_CLOEXEC))
 		return -errno;
-	rc = spawn_child(path, argv, pfd[1], &pid);
+	rc = spawn_child(path, argv, pfd[1], merge, &pid);
 	close(pfd[1]);
 	if (rc) {
 		close(pfd[0]);
@@ -154,4 +158,16 @@ int os_exec_run(const char *path, char *const argv[], char *out, size_t cap,
 	else if (WIFSIGNALED(status))
 		res->exit_status = 128 + WTERMSIG(status);
 	return 0;
+}
+
+int os_exec_run(const char *path, char *const argv[], char *out, size_t cap,
+		int timeout_ms, struct os_exec_result *res)
+{
+	return run(path, argv, out, cap, timeout_ms, false, res);
+}
+
+int os_exec_run_merged(const char *path, char *const argv[], char *out,
+		       size_t cap, int timeout_ms, struct os_exec_result *res)
+{
+	return run(path, argv, out, cap, timeout_ms, true, res);
 }

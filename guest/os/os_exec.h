@@ -21,5 +21,10 @@ struct os_exec_result {
  * could not be started. */
 int os_exec_run(const char *path, char *const argv[], char *out, size_t cap,
 		int timeout_ms, struct os_exec_result *res);
+/* The same with stderr captured into out too, interleaved as written: for
+ * a helper whose only output is what went wrong. */
+int os_exec_run_merged(const char *path, char *const argv[], char *out,
+		       size_t cap, int timeout_ms,
+		       struct os_exec_result *res);
 
 #endif

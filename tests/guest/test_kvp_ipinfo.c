@@ -347,7 +347,7 @@ static void test_set_info_veth(void **state)
 {
 	struct nfx *fx = *state;
 	struct kvp_ip_info in;
-	char body[512], path[256], got[4096];
+	char body[512], path[256], got[4096], why[256];
 
 	NEED_NETNS(fx);
 	snprintf(body, sizeof(body),
@@ -355,7 +355,7 @@ static void test_set_info_veth(void **state)
 		 "cp \"$1\" %s/set.copy\n", fx->dir, fx->dir);
 	add_script(fx, "hv_set_ifconfig", body);
 	fill_set_request(&in);
-	assert_int_equal(kvp_ip_set_info(&fx->cfg, "hv0", &in), 0);
+	assert_int_equal(kvp_ip_set_info(&fx->cfg, "hv0", &in, NULL, 0), 0);
 
 	snprintf(path, sizeof(path), "%s/set.args", fx->dir);
 	assert_true(gt_read_file(path, got, sizeof(got)) > 0);
@@ -365,10 +365,16 @@ static void test_set_info_veth(void **state)
 	assert_true(gt_read_file(path, got, sizeof(got)) > 0);
 	assert_string_equal(got, expected_ifcfg);
 
-	/* The helper's failure is the SET's failure. */
-	add_script(fx, "hv_set_ifconfig", "#!/bin/sh\nexit 1\n");
-	assert_int_equal(kvp_ip_set_info(&fx->cfg, "hv0", &in), KVP_IP_ESCRIPT);
-	assert_int_equal(kvp_ip_set_info(&fx->cfg, "nosuch0", &in),
+	/* The helper's failure is the SET's failure, with the last line it
+	 * wrote (stderr too) as the reason. */
+	add_script(fx, "hv_set_ifconfig", "#!/bin/sh\necho trying\n"
+		   "echo 'no route to 10.9.9.9' >&2\nexit 4\n");
+	assert_int_equal(kvp_ip_set_info(&fx->cfg, "hv0", &in, why,
+					 sizeof(why)), KVP_IP_ESCRIPT);
+	snprintf(body, sizeof(body), "%s/hv_set_ifconfig exited 4: no route "
+		 "to 10.9.9.9", fx->scripts);
+	assert_string_equal(why, body);
+	assert_int_equal(kvp_ip_set_info(&fx->cfg, "nosuch0", &in, NULL, 0),
 			 KVP_IP_ENOIF);
 }
 

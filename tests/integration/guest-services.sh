@@ -62,15 +62,28 @@ ctl kvp delete Greeting >/dev/null || fail "kvp delete"
 ctl kvp get Greeting >/dev/null 2>&1 && fail "deleted key still there"
 [ "$(stat -c %s "$KVP/.kvp_pool_0")" -eq 0 ] || fail "pool 0 not empty after delete"
 
-# --- VSS: a full backup runs both hooks
+# --- VSS: a full backup runs both hooks (/dev/shm is tmpfs, which cannot
+# be frozen: crash-consistent only, with the reason)
 ctl vm backup >"$T/b.out" || fail "backup: $(cat "$T/b.out")"
+grep -qx "  guest's reason:    FREEZE: nothing frozen: /dev/shm (its file system cannot be frozen)" \
+	"$T/b.out" || fail "backup of tmpfs: $(cat "$T/b.out")"
 [ "$(cat "$T/hooks.log")" = "$(printf 'freeze\nthaw')" ] || fail "hooks: $(cat "$T/hooks.log")"
 stop_proc "$GUEST_PID" guest
 
-# --- VSS: a failing pre-freeze hook fails the backup, nothing frozen
+# --- VSS: a failing pre-freeze hook fails the backup, nothing frozen; the
+# caller learns which hook and its status
 guest_with --pre-freeze "$T/pre-bad"
 ctl vm backup >"$T/b.out" 2>&1 && fail "backup succeeded with a failing hook"
 log_has "$GUEST_LOG" "freeze failed: pre-freeze hook" || fail "no freeze failure logged"
+grep -qF "error: guest failed to freeze: guest status 0x80004005 (E_FAIL); the guest says: FREEZE: pre-freeze hook $T/pre-bad failed (status 3)" \
+	"$T/b.out" || fail "hook failure reason: $(cat "$T/b.out")"
+stop_proc "$GUEST_PID" guest
+
+# --- VSS: a freeze that fails names the path that failed
+guest_with --freeze "$T/gone"
+ctl vm backup >"$T/b.out" 2>&1 && fail "backup succeeded with a missing path"
+grep -qF "error: guest failed to freeze: guest status 0x80004005 (E_FAIL); the guest says: FREEZE: cannot open $T/gone: No such file or directory" \
+	"$T/b.out" || fail "freeze failure reason: $(cat "$T/b.out")"
 stop_proc "$GUEST_PID" guest
 
 # --- VSS: the channel rescinded while frozen thaws
@@ -115,6 +128,8 @@ rc=$?
 log_has "$GUEST_LOG" "stopping hvis-guest (poweroff requested" || fail "no stop reason logged"
 
 # --- VSS without --freeze: freezing is opt-in, the backup freezes nothing
+# and says so: crash-consistent only, with the guest's reason (read from
+# its KVP auto pool), never "froze its file systems".
 : >"$GUEST_LOG"
 start_guest --traffic none --kvp-root "$KVP"
 wait_until 10 all_negotiated || fail "services did not negotiate"
@@ -123,12 +138,37 @@ ctl vm backup >"$T/b.out" 2>"$T/b.err" || fail "backup without a freeze set: $(c
 # A backup takes seconds: each step is shown as it starts, on stderr.
 printf '%s\n' "Backup: asking the guest whether it can take part" \
 	"Backup: freezing the guest's file systems" \
-	"Backup: guest frozen, no snapshot command" \
-	"Backup: thawing the guest's file systems" | cmp -s - "$T/b.err" ||
-	fail "backup progress: $(cat "$T/b.err")"
-grep -q '^Backup: guest froze its file systems (reported OK), no snapshot command, guest thawed$' "$T/b.out" ||
+	"Backup: the guest froze nothing: the backup will be crash-consistent only" \
+	"Backup: guest not frozen, no snapshot command" \
+	"Backup: thawing the guest's file systems" \
+	"Backup: warning: crash-consistent only: the guest froze nothing" |
+	cmp -s - "$T/b.err" || fail "backup progress: $(cat "$T/b.err")"
+grep -q '^Backup: crash-consistent only: the guest froze nothing, no snapshot command, guest thawed$' "$T/b.out" ||
 	fail "backup report: $(cat "$T/b.out")"
+grep -qx "  guest's reason:    FREEZE: no file system to freeze (hvis-guest was given no --freeze PATH, --freeze all or --system)" \
+	"$T/b.out" || fail "backup reason: $(cat "$T/b.out")"
+grep -q 'froze its file systems' "$T/b.out" && fail "reported a freeze: $(cat "$T/b.out")"
 log_has "$GUEST_LOG" "thawed (0 filesystems were frozen)" || fail "default backup froze something"
+# Without KVP the host cannot read the reason, and says so.
+ctl vm service disable kvp >/dev/null || fail "disable kvp"
+ctl vm backup >"$T/b.out" 2>/dev/null || fail "backup without KVP: $(cat "$T/b.out")"
+grep -qx "  guest's reason:    reason not available: KVP disabled" "$T/b.out" ||
+	fail "backup without KVP: $(cat "$T/b.out")"
+ctl vm service enable kvp >/dev/null || fail "enable kvp"
+stop_proc "$GUEST_PID" guest
+
+# --- VSS: a snapshot command's output reaches the caller, bounded: one
+# that writes a megabyte is cut at 64 KiB, and the cut is said.
+stop_proc "$HOST_PID" host
+: >"$HOST_LOG"
+rm -f "$T/ctl.sock" "$T/vmbus.sock"
+start_host --backup-cmd "echo first; head -c 1000000 /dev/zero | tr '\\0' y | fold -w 50; echo last"
+guest_with
+ctl vm backup >"$T/b.out" 2>"$T/b.err" || fail "flood backup: $(tail -3 "$T/b.err")"
+grep -qx '  first' "$T/b.err" || fail "flood: first line missing"
+grep -q '^Backup: ([0-9]* more bytes of the command.s output not shown)$' "$T/b.err" ||
+	fail "flood: no cut said: $(tail -3 "$T/b.err")"
+[ "$(stat -c %s "$T/b.err")" -lt 70000 ] || fail "flood: $(stat -c %s "$T/b.err") bytes passed on"
 stop_proc "$GUEST_PID" guest
 
 # --- VSS on a real ext4 filesystem (root, loop device): a write blocks

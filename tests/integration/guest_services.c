@@ -427,8 +427,15 @@ static void test_kvp_auto_pool(void **state)
 		if (!strcmp(r.kvp.key, "IntegrationServicesVersion"))
 			assert_string_equal(r.kvp.value, GIC_IC_VERSION);
 	}
-	assert_int_equal(i, KVP_AUTO_COUNT);
+	/* Linux's ten keys, then hvis's two failure reasons (gic.h). */
+	assert_int_equal(i, KVP_AUTO_COUNT + GIC_REASON__COUNT);
 	assert_int_equal(r.status, IC_E_NO_MORE_ITEMS);
+	assert_int_equal(kvp_enum(p, KVP_POOL_AUTO, KVP_AUTO_COUNT, &r),
+			 IC_S_OK);
+	assert_string_equal(r.kvp.key, "HvisVssLastFailure");
+	assert_int_equal(kvp_enum(p, KVP_POOL_AUTO, KVP_AUTO_COUNT + 1, &r),
+			 IC_S_OK);
+	assert_string_equal(r.kvp.key, "HvisKvpLastFailure");
 	assert_int_equal(kvp_op(p, KVP_OP_GET, KVP_POOL_AUTO, "OSMajorVersion",
 				NULL, &r), IC_S_OK);
 	assert_string_equal(r.kvp.value, "7");
@@ -470,13 +477,27 @@ static void test_kvp_ip_info(void **state)
 		     "echo 192.0.2.53; echo 2001:db8::35");
 	write_script(p, "hv_get_dhcp_info", "echo Disabled");
 	write_script(p, "hv_set_ifconfig", "exit 0");
+	p->cfg.configure_ifs = true;
 	peer_open(p, IC_SVC_KVP, NULL, 0);
 	assert_int_equal(p->s->eng.msg.major, 5);
 	snprintf(d.ip.adapter_id, sizeof(d.ip.adapter_id),
 		 "02:00:5E:10:00:99");
-	assert_int_equal(kvp_req(p, &d, &r), IC_E_FAIL);
+	/* An unknown adapter: HV_GUID_NOTFOUND, and the words in the auto
+	 * pool for the host to read. */
+	assert_int_equal(kvp_req(p, &d, &r), IC_E_NOT_FOUND);
 	d.op = KVP_OP_SET_IP_INFO;
 	assert_int_equal(kvp_req(p, &d, &r), IC_E_NOT_FOUND);
+	assert_int_equal(kvp_op(p, KVP_OP_GET, KVP_POOL_AUTO,
+				"HvisKvpLastFailure", NULL, &r), IC_S_OK);
+	assert_string_equal(r.kvp.value, "set ip info: no adapter with MAC "
+			    "02:00:5E:10:00:99");
+	/* Without leave to configure interfaces, SET touches nothing. */
+	p->cfg.configure_ifs = false;
+	assert_int_equal(kvp_req(p, &d, &r), IC_E_ACCESSDENIED);
+	assert_int_equal(kvp_op(p, KVP_OP_GET, KVP_POOL_AUTO,
+				"HvisKvpLastFailure", NULL, &r), IC_S_OK);
+	assert_non_null(strstr(r.kvp.value, "configures none of its "
+			       "machine's interfaces"));
 	find_mac(mac, sizeof(mac), ifname, sizeof(ifname));
 	if (!mac[0]) {
 		print_message("no interface with a MAC: GET_IP_INFO on a "
@@ -594,7 +615,12 @@ static void test_vss_sequence(void **state)
 	assert_int_equal(flags, VSS_HBU_NO_AUTO_RECOVERY);
 	assert_int_equal(vss_req(p, VSS_OP_GET_DM_INFO, &flags), IC_S_OK);
 	assert_int_equal(flags, 0);
-	assert_int_equal(vss_req(p, VSS_OP_FREEZE, NULL), IC_S_OK);
+	/* Nothing to freeze: the snapshot can only be crash-consistent, and
+	 * the guest says so; the hooks still run and the THAW is due. */
+	assert_int_equal(vss_req(p, VSS_OP_FREEZE, NULL),
+			 VSS_E_INCONSISTENT_SNAPSHOT);
+	assert_true(gic_reason_get("HvisVssLastFailure", text, sizeof(text)));
+	assert_string_equal(text, "FREEZE: no file system to freeze");
 	assert_int_equal(vss_req(p, VSS_OP_THAW, NULL), IC_S_OK);
 	path_in(p, "log", log, sizeof(log));
 	assert_true(gt_read_file(log, text, sizeof(text)) > 0);
@@ -609,8 +635,13 @@ static void test_vss_hook_fails(void **state)
 	(void)state;
 	vss_no_fs_cfg(p, "exit 3");
 	peer_open(p, IC_SVC_VSS, NULL, 0);
+	char why[GIC_REASON_MAX];
+
 	assert_int_equal(vss_req(p, VSS_OP_FREEZE, NULL), IC_E_FAIL);
 	assert_int_equal(p->s->st.os_failures, 1);
+	assert_true(gic_reason_get("HvisVssLastFailure", why, sizeof(why)));
+	assert_non_null(strstr(why, "FREEZE: pre-freeze hook "));
+	assert_non_null(strstr(why, "failed (status 3)"));
 	/* Nothing frozen: the thaw that a host sends anyway succeeds. */
 	assert_int_equal(vss_req(p, VSS_OP_THAW, NULL), IC_S_OK);
 	peer_free(p);

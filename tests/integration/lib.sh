@@ -12,6 +12,9 @@ GUEST_LOG=$T/guest.log
 HOST_PID=
 GUEST_PID=
 _pids=()
+# A guest without --kvp-root keeps its pools in its state directory:
+# the test's, never the home of whoever runs the tests.
+export XDG_STATE_HOME=$T/state
 
 cleanup() {
 	for p in "${_pids[@]}"; do

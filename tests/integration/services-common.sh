@@ -36,3 +36,11 @@ start_guest_ic() {
 	start_guest --memory 32 --ring-size 64 --traffic none \
 		--kvp-root "$KVP_ROOT" "$@"
 }
+
+# make_netns NAME: network namespace NAME for a test, or skip (77) where
+# that cannot be (not root, no ip, no namespaces).
+make_netns() {
+	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+	command -v ip >/dev/null || { echo "SKIP: no ip"; exit 77; }
+	ip netns add "$1" 2>/dev/null || { echo "SKIP: no network namespaces"; exit 77; }
+}

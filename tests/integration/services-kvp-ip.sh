@@ -7,11 +7,9 @@
 # namespaces): skipped otherwise.
 source "$(dirname "$0")/services-common.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-command -v ip >/dev/null || { echo "SKIP: no ip"; exit 77; }
 NS=hvis-kvpip-$$
 MAC=00:15:5d:0a:0b:0c
-ip netns add "$NS" 2>/dev/null || { echo "SKIP: no network namespaces"; exit 77; }
+make_netns "$NS"
 ns_cleanup() {
 	for p in "${_pids[@]}"; do
 		kill -KILL "$p" 2>/dev/null
@@ -66,7 +64,7 @@ grep -q '^fe80::215:5dff:fe0a:b0c/64$' <<<"$addrs" || fail "link-local: $out"
 	"192.0.2.53 2001:db8::53 " ] || fail "dns: $out"
 
 ctl kvp ip get 00:15:5d:99:99:99 2>"$T/err" && fail "unknown adapter found"
-grep -q 'kvp ip get: guest status 0x80004005' "$T/err" ||
+grep -qx 'hvis-ctl: error: kvp ip get: no adapter with MAC 00:15:5d:99:99:99 in the guest (guest status 0x80041002)' "$T/err" ||
 	fail "unknown adapter error: $(cat "$T/err")"
 
 # --- SET_IP_INFO: static, then DHCP
@@ -102,12 +100,12 @@ grep -q '^IPADDR' "$T/set.copy" && fail "dhcp file has addresses"
 grep -qx 'DNS1=192.0.2.53' "$T/set.copy" || fail "dhcp dns: $(cat "$T/set.copy")"
 
 ctl kvp ip set 00:15:5d:99:99:99 --dhcp 2>"$T/err" && fail "set on unknown adapter"
-grep -q 'guest status 0x80041002 (not found)' "$T/err" ||
+grep -q 'kvp ip set: no adapter with MAC 00:15:5d:99:99:99 in the guest (guest status 0x80041002)' "$T/err" ||
 	fail "unknown adapter set: $(cat "$T/err")"
-# The helper's failure is the request's.
-printf '#!/bin/sh\nexit 3\n' >"$S/hv_set_ifconfig"
+# The helper's failure is the request's, with what the helper said.
+printf '#!/bin/sh\necho "cannot apply: link down" >&2\nexit 3\n' >"$S/hv_set_ifconfig"
 ctl kvp ip set "$MAC" --dhcp 2>"$T/err" && fail "failing helper accepted"
-grep -q 'kvp ip set: guest status 0x80004005' "$T/err" ||
+grep -qF "kvp ip set $MAC: guest status 0x80004005 (E_FAIL): set ip info $MAC: $S/hv_set_ifconfig exited 3: cannot apply: link down" "$T/err" ||
 	fail "helper failure: $(cat "$T/err")"
 
 # Requests the host refuses itself; nothing reaches the guest.

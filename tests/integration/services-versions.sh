@@ -131,7 +131,7 @@ check_kvp_ip() { # MSG
 	if [ -z "$MAC" ]; then
 		ctl kvp ip get 00:15:5d:99:99:99 2>"$T/err" &&
 			fail "kvp $1: unknown adapter found"
-		grep -q 'guest status 0x80004005' "$T/err" ||
+		grep -q 'no adapter with MAC 00:15:5d:99:99:99' "$T/err" ||
 			fail "kvp $1: ip get: $(cat "$T/err")"
 		return
 	fi

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Live backup (VSS) on a loop-mounted ext4, the only file system the
-# guest may freeze (--freeze): a write started while the host's snapshot
+# guest may freeze (--freeze). Every outcome is reported as what it is:
+# a guest thawed early by its own freeze timeout, one that froze nothing
+# (crash-consistent only), one stopped by SIGTERM or whose channel is
+# rescinded during the snapshot command; each with the guest's reason,
+# and the command's output and running time reach the caller. A write
+# started while the host's snapshot
 # step runs (sleep 2) blocks until the thaw and then completes; a failing
 # pre-freeze hook makes `vm backup` report the guest's failure and leaves
 # nothing frozen; a backup command past --backup-timeout is killed with
@@ -108,7 +113,15 @@ stop_proc "$HOST_PID" host
 # reaped when the thaw lets it die (no zombie, no pidfd left open).
 in_d() { [ "$(ps -o stat= -p "$1" | cut -c1)" = D ]; }
 reaped() { [ ! -e "/proc/$1" ]; }
-pidfds() { find "/proc/$HOST_PID/fd" -lname 'anon_inode:\[pidfd\]' | wc -l; }
+# pidfds: the host's pidfds but the one it holds for the guest attached.
+pidfds() {
+	local f n=0
+	for f in $(find "/proc/$HOST_PID/fd" -lname 'anon_inode:\[pidfd\]'); do
+		grep -qx "Pid:[[:space:]]*$GUEST_PID" "/proc/$HOST_PID/fdinfo/${f##*/}" ||
+			n=$((n + 1))
+	done
+	echo "$n"
+}
 STUCK_CMD="echo \$\$ >'$T/cmd.pid'; echo stuck >>'$MNT/stuck'"
 # backup_stuck NAME: `vm backup` (killed after 20 s) in the background
 # as $bpid, its output in NAME.out; waits until the command ($cmd) is
@@ -164,7 +177,7 @@ dt=$(($(now_ms) - t0))
 [ "$rc" -ne 0 ] && [ "$rc" -ne 137 ] || fail "guest death: backup exit $rc: $(cat "$T/d2.out")"
 # At once (measured from the guest's death): the closed channel ends it.
 [ "$dt" -le 5000 ] || fail "guest death: the host answered after $dt ms"
-grep -q "error: the guest closed the service's channel" "$T/d2.out" ||
+grep -q "error: backup failed: the guest closed the service's channel during the snapshot step, while the guest was frozen: a guest that goes away thaws, so the snapshot is not consistent" "$T/d2.out" ||
 	fail "guest death: $(cat "$T/d2.out")"
 timeout 3 "$CTL_BIN" --dir "$T" vm show >/dev/null || fail "host not answering"
 in_d "$cmd" || fail "guest death: the command is no longer blocked"
@@ -186,4 +199,101 @@ dt=$(($(now_ms) - t0))
 log_has "$HOST_LOG" "backup command (pid $cmd) still not gone; left to init" ||
 	fail "host stop: the stuck command not reported"
 fsfreeze --unfreeze "$MNT"
+
+writable() { timeout 2 sh -c "echo $1 >>'$MNT/file'"; }
+backup_bg() { # backup_bg NAME: `vm backup` in the background as $bpid
+	"$CTL_BIN" --dir "$T" vm backup >"$T/$1.out" 2>"$T/$1.err" &
+	bpid=$!
+	_pids+=("$bpid")
+}
+# no_success NAME: the backup failed and claims no consistent snapshot.
+no_success() {
+	wait "$bpid" && fail "$1: backup succeeded: $(cat "$T/$1.out")"
+	grep -q 'froze its file systems\|frozen for' "$T/$1.out" "$T/$1.err" &&
+		fail "$1: reported a freeze: $(cat "$T/$1.out" "$T/$1.err")"
+	return 0
+}
+
+# --- The guest's freeze timeout (1 s) thaws during a 3 s snapshot: the
+# THAW is answered "timed out between freeze and thaw", the backup fails
+# with the guest's words.
+: >"$HOST_LOG"; : >"$GUEST_LOG"
+start_host --heartbeat-ms 200 --backup-cmd "sleep 3"
+start_guest_ic --freeze "$MNT" --freeze-timeout 1
+wait_until 10 svc_is VSS OK || fail "VSS not OK (7)"
+backup_bg early
+no_success early
+grep -qF "error: the guest thawed early, by its own freeze timeout, before the snapshot ended: the snapshot is not consistent (guest status 0x800423f2); the guest says: THAW: thawed early, before the THAW came: no thaw within 1000 ms: thawed automatically (hvis-guest --freeze-timeout)" \
+	"$T/early.err" || fail "early thaw: $(cat "$T/early.err")"
+writable early || fail "left frozen after an early thaw"
+stop_proc "$GUEST_PID" guest
+
+# --- Nothing to freeze (tmpfs cannot be frozen): the snapshot still runs,
+# the backup is crash-consistent only with the guest's reason; the
+# command's stdout and stderr reach the caller, and its running time.
+start_guest_ic --freeze /dev/shm
+wait_until 10 svc_is VSS OK || fail "VSS not OK (8)"
+stop_proc "$HOST_PID" host
+start_host --heartbeat-ms 200 --backup-cmd "echo to-stdout; echo to-stderr >&2; printf 'esc\\033[2J\\n'; sleep 5.4"
+start_guest_ic --freeze /dev/shm
+wait_until 10 svc_is VSS OK || fail "VSS not OK (9)"
+ctl vm backup >"$T/none.out" 2>"$T/none.err" || fail "crash-consistent backup failed: $(cat "$T/none.err")"
+grep -qx 'Backup: crash-consistent only: the guest froze nothing, snapshot taken, guest thawed' \
+	"$T/none.out" || fail "nothing frozen: $(cat "$T/none.out")"
+grep -qx "  guest's reason:    FREEZE: nothing frozen: /dev/shm (its file system cannot be frozen)" \
+	"$T/none.out" || fail "nothing frozen, reason: $(cat "$T/none.out")"
+grep -qx 'Backup: warning: crash-consistent only: the guest froze nothing' "$T/none.err" ||
+	fail "no warning: $(cat "$T/none.err")"
+grep -qx '  to-stdout' "$T/none.err" && grep -qx '  to-stderr' "$T/none.err" ||
+	fail "command output not passed on: $(cat "$T/none.err")"
+grep -qx '  esc?\[2J' "$T/none.err" || fail "control characters passed on: $(cat -v "$T/none.err")"
+grep -qx 'Backup: snapshot command running for 5 s (time limit 120 s)' "$T/none.err" ||
+	fail "no running time: $(cat "$T/none.err")"
+grep -q 'froze its file systems' "$T/none.out" && fail "claims a freeze: $(cat "$T/none.out")"
+stop_proc "$GUEST_PID" guest
+stop_proc "$HOST_PID" host
+
+# --- SIGTERM to the guest during the snapshot command: it thaws as it
+# goes, exits 0, and the backup fails saying so.
+: >"$GUEST_LOG"
+start_host --heartbeat-ms 200 --backup-cmd "echo x >'$T/snap'; sleep 4"
+start_guest_ic --freeze "$MNT" --freeze-timeout 30
+wait_until 10 svc_is VSS OK || fail "VSS not OK (10)"
+rm -f "$T/snap"
+backup_bg term
+wait_until 5 test -s "$T/snap" || fail "term: the snapshot command did not run"
+rm -f "$T/w.done"
+( echo term >>"$MNT/file"; touch "$T/w.done" ) &
+wpid=$!
+sleep 0.3
+[ -e "$T/w.done" ] && fail "term: not frozen during the snapshot"
+kill -TERM "$GUEST_PID"
+wait "$GUEST_PID" || fail "guest exited $? after SIGTERM while frozen"
+no_success term
+grep -qF "error: backup failed: the guest closed the service's channel during the snapshot step, while the guest was frozen: a guest that goes away thaws, so the snapshot is not consistent" \
+	"$T/term.err" || fail "term: $(cat "$T/term.err")"
+log_has "$GUEST_LOG" "channel gone while frozen: thawed" || fail "term: no thaw logged"
+wait_until 2 test -e "$T/w.done" || fail "term: the write stayed blocked"
+wait "$wpid"
+writable term || fail "left frozen after SIGTERM"
+
+# --- The VSS channel rescinded (service disabled) during the snapshot.
+: >"$GUEST_LOG"
+start_guest_ic --freeze "$MNT" --freeze-timeout 30
+wait_until 10 svc_is VSS OK || fail "VSS not OK (11)"
+rm -f "$T/snap"
+backup_bg rescind
+wait_until 5 test -s "$T/snap" || fail "rescind: the snapshot command did not run"
+ctl vm service disable vss >/dev/null || fail "disable vss"
+no_success rescind
+grep -qF "error: backup failed: the service was disabled during the snapshot step, while the guest was frozen" \
+	"$T/rescind.err" || fail "rescind: $(cat "$T/rescind.err")"
+wait_until 5 log_has "$GUEST_LOG" "channel gone while frozen: thawed" || fail "rescind: no thaw"
+writable rescind || fail "left frozen after the rescind"
+ctl vm service enable vss >/dev/null || fail "enable vss"
+wait_until 10 svc_is VSS OK || fail "VSS not back"
+stop_proc "$GUEST_PID" guest
+stop_proc "$HOST_PID" host
+grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$HOST_LOG" "$GUEST_LOG" \
+	&& fail "sanitizer report"
 echo "ok"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tools' command lines without a VM: malformed numbers, signs and
-# trailing junk are refused with exit 2 and the usage, and hvis-ctl says
-# why it will not send a request.
+# trailing junk are refused with exit 2 (hvis-guest: with one line naming
+# the option, the value and what is allowed, never the usage), and
+# hvis-ctl says why it will not send a request.
 # Usage: tools-args.sh HOST GUEST CTL BENCH
 source "$(dirname "$0")/lib.sh"
 BENCH=$4
@@ -17,12 +18,38 @@ refused() {
 	[ -s "$T/err" ] || fail "$* said nothing"
 }
 
+# guest_refused WANT ARGS...: hvis-guest refuses ARGS with exit 2 and
+# exactly one line on stderr, which holds WANT (a fixed string).
+guest_refused() {
+	local want=$1; shift
+	refused 2 "$GUEST_BIN" --dir "$T" "$@"
+	[ "$(wc -l <"$T/err")" -eq 1 ] || fail "guest $*: not one line: $(cat "$T/err")"
+	grep -qF -- "$want" "$T/err" || fail "guest $*: said $(cat "$T/err"), want $want"
+	grep -q usage "$T/err" && fail "guest $*: printed the usage"
+	return 0
+}
 for v in -1 -0 +5 " 5" 5x "" 99999999999999999999999; do
-	refused 2 "$GUEST_BIN" --dir "$T" --memory "$v"
+	guest_refused "hvis-guest: --memory $v: want MiB from 1 to 1048576" --memory "$v"
 	refused 2 "$HOST_BIN" --dir "$T" --test-devices "$v"
 	refused 2 "$BENCH" ring --ring-kib "$v"
 done
-refused 2 "$GUEST_BIN" --dir "$T" --ring-size 6
+guest_refused "--ring-size 6: want KiB, a multiple of 4" --ring-size 6
+guest_refused "--max-version 9.9: unknown VMBus version (known: 0.13, 1.1, 2.4," \
+	--max-version 9.9
+guest_refused "--max-version 4.5: unknown VMBus version" --max-version 4.5
+guest_refused "--max-version 0.12: unknown VMBus version" --max-version 0.12
+guest_refused "--traffic fast: want echo, sink, source or none" --traffic fast
+guest_refused "--timesync ntp: want report, clock or chrony:PATH" --timesync ntp
+guest_refused "--freeze-timeout 0: want seconds from 1 to 3600" --freeze-timeout 0
+guest_refused "--host-user no-such-user-x: want a user name" --host-user no-such-user-x
+guest_refused "--freeze all: not with --freeze /mnt" --freeze /mnt --freeze all
+guest_refused "unexpected argument 'stray'" stray
+guest_refused "unexpected argument 'x'" --poll x
+guest_refused "unknown option --frob" --frob
+guest_refused "--memory needs a value" --memory
+out=$("$GUEST_BIN" --version) || fail "guest --version failed"
+[[ "$out" =~ ^hvis-guest\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "guest --version: $out"
+"$GUEST_BIN" --help | grep -q -- '--system' || fail "guest --help"
 refused 2 "$BENCH" ring --seconds 1x
 refused 2 "$BENCH" ring --sizes 64,-0
 refused 2 "$BENCH" ring --sizes 64,,256
@@ -32,7 +59,6 @@ for v in heartbeat=2.0 vss=3.0 kvp=5.1 timesync=03.0 "shutdown= 3.0" \
 	kvp=4 heartbeat bogus=1.0 =1.0 heartbeat=1.0x; do
 	refused 2 "$HOST_BIN" --dir "$T" --ic-version "$v"
 done
-refused 2 "$GUEST_BIN" --dir "$T" --max-version 0.12 # nothing to try
 
 # hvis-ctl: the request is one line, so a line break in a value cannot be
 # sent; it says so instead of "too long".
