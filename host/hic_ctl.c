@@ -18,6 +18,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "hic_priv.h"
 #include "rt_log.h"
 
@@ -413,7 +415,7 @@ static bool ip_set_parse(char **argv, int argc, struct kvp_ip *ip)
 	return true;
 }
 
-static int cmd_kvp_ip(struct hic *ic, char **argv, int argc, int fd,
+static int cmd_kvp_ip(struct hic *ic, char **argv, int argc, bool json, int fd,
 		      FILE *out)
 {
 	struct hic_job *j;
@@ -445,6 +447,7 @@ static int cmd_kvp_ip(struct hic *ic, char **argv, int argc, int fd,
 		strcpy(j->kvp.ip.adapter_id, argv[1]);
 		if (get)
 			j->kvp.ip.family = KVP_FAMILY_BOTH;
+		j->json = json && get;
 	}
 	free(d);
 	if (!s)
@@ -452,7 +455,8 @@ static int cmd_kvp_ip(struct hic *ic, char **argv, int argc, int fd,
 	return queue_job(s, j, out);
 }
 
-static int cmd_kvp(struct hic *ic, char **argv, int argc, int fd, FILE *out)
+static int cmd_kvp(struct hic *ic, char **argv, int argc, bool json, int fd,
+		   FILE *out)
 {
 	struct kvp_args a;
 	struct hic_svc *s;
@@ -460,7 +464,7 @@ static int cmd_kvp(struct hic *ic, char **argv, int argc, int fd, FILE *out)
 	bool list;
 
 	if (argc >= 1 && strcmp(argv[0], "ip") == 0)
-		return cmd_kvp_ip(ic, argv + 1, argc - 1, fd, out);
+		return cmd_kvp_ip(ic, argv + 1, argc - 1, json, fd, out);
 	if (!kvp_parse(argv, argc, &a)) {
 		fprintf(out, "error: usage: kvp get KEY | set KEY VALUE | "
 			"delete KEY | list  [--pool N|external|guest|auto|"
@@ -492,6 +496,8 @@ static int cmd_kvp(struct hic *ic, char **argv, int argc, int fd, FILE *out)
 			strcpy(j->kvp.key, a.pos[0]);
 		if (a.npos > 1)
 			strcpy(j->kvp.value, a.pos[1]);
+		j->json = json && list;
+		j->items = j->json ? json_array() : NULL;
 	}
 	return queue_job(s, j, out);
 }
@@ -514,7 +520,7 @@ static int dispatch(struct hic *ic, char **argv, int argc, bool json,
 		    int fd, FILE *out)
 {
 	if (strcmp(argv[0], "kvp") == 0)
-		return cmd_kvp(ic, argv + 1, argc - 1, fd, out);
+		return cmd_kvp(ic, argv + 1, argc - 1, json, fd, out);
 	if (argc < 2 || strcmp(argv[0], "vm") != 0)
 		return HIC_CTL_NOT_MINE;
 	if (strcmp(argv[1], "services") == 0 && argc == 2)

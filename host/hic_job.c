@@ -18,6 +18,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "hic_priv.h"
 #include "hic_text.h"
 #include "ic/ic_utf.h"
@@ -64,6 +66,7 @@ static void job_free(struct hic_job *j, bool ok, const char *err)
 	struct hvm *vm = j->vm;
 
 	fclose(j->out);
+	json_decref(j->items);
 	if (j->fd >= 0) {
 		if (ok) {
 			hvm_ctl_write(vm, j->fd, "ok\n", 3);
@@ -518,6 +521,33 @@ static void ip_failed(struct hic_svc *s, struct hic_job *j, const char *what,
 		hic_job_finish(s, j, false, j->fail);
 }
 
+/* kvp ip get --json from the checked text of the answer: its
+ * "Address:", "Gateway:" and "DNS:" lines become arrays. */
+static void ip_json(struct hic_job *j, bool dhcp, char *text)
+{
+	static const char *const labels[][2] = {
+		{ "Address:", "addresses" }, { "Gateway:", "gateways" },
+		{ "DNS:", "dns_servers" },
+	};
+	json_t *o = json_pack("{s:s, s:s, s:b, s:[], s:[], s:[]}", "schema",
+			      "hvis.kvp-ip/1", "adapter", j->kvp.ip.adapter_id,
+			      "dhcp", dhcp, "addresses", "gateways",
+			      "dns_servers");
+	char *save = NULL;
+
+	for (char *l = strtok_r(text, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save))
+		for (unsigned i = 0; i < VMB_ARRAY_LEN(labels); i++)
+			if (!strncmp(l, labels[i][0], strlen(labels[i][0])))
+				json_array_append_new(
+					json_object_get(o, labels[i][1]),
+					json_string(l + strlen(labels[i][0]) +
+						    strspn(l + strlen(labels[i][0]), " ")));
+	json_dumpf(o, j->out, JSON_INDENT(2));
+	fputc('\n', j->out);
+	json_decref(o);
+}
+
 /* The answer to the reason GET of a failed `kvp ip` request: the request
  * fails with the guest's words, or says it gave none. */
 static void ip_reason_result(struct hic_svc *s, struct hic_job *j, int rc,
@@ -569,9 +599,12 @@ static void ip_result(struct hic_svc *s, struct hic_job *j, int rc,
 		return;
 	}
 	hic_ip_text(ip, binary, text, len + 1, &len);
-	fprintf(j->out, "%-9s %s\n%-9s %s\n%s", "Adapter:",
-		j->kvp.ip.adapter_id, "DHCP:",
-		ip->dhcp ? "Enabled" : "Disabled", text);
+	if (j->json)
+		ip_json(j, ip->dhcp, text);
+	else
+		fprintf(j->out, "%-9s %s\n%-9s %s\n%s", "Adapter:",
+			j->kvp.ip.adapter_id, "DHCP:",
+			ip->dhcp ? "Enabled" : "Disabled", text);
 	free(text);
 	hic_job_finish(s, j, true, NULL);
 }
@@ -667,6 +700,20 @@ void hic_intrinsic_clear(struct hic *ic)
 	ic->n_intrinsic = 0;
 }
 
+/* kvp list --json: the pool's items (docs/json.md). A key or value that
+ * is not UTF-8 (jansson refuses it) is null. */
+static void list_json(struct hic_svc *s, struct hic_job *j)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I, s:O}", "schema",
+			      "hvis.kvp-list/1", "vm", s->ic->vm->cfg.name,
+			      "pool", (json_int_t)j->kvp.pool, "items",
+			      j->items);
+
+	json_dumpf(o, j->out, JSON_INDENT(2));
+	fputc('\n', j->out);
+	json_decref(o);
+}
+
 /* One ENUMERATE answer: record it and ask for the next index, until the
  * guest says there are no more. */
 static void list_result(struct hic_svc *s, struct hic_job *j, int rc,
@@ -678,6 +725,8 @@ static void list_result(struct hic_svc *s, struct hic_job *j, int rc,
 	if (rc == VMB_OK && r->status == IC_E_NO_MORE_ITEMS) {
 		if (refresh)
 			intrinsic_commit(s->ic, j->count);
+		if (j->json)
+			list_json(s, j);
 		hic_job_finish(s, j, true, NULL);
 		return;
 	}
@@ -699,6 +748,9 @@ static void list_result(struct hic_svc *s, struct hic_job *j, int rc,
 	}
 	if (refresh && j->count < HIC_INTRINSIC_MAX)
 		intrinsic_store(s->ic, j->count, r->kvp.key, r->kvp.value);
+	else if (j->json)
+		json_array_append_new(j->items, json_pack("{s:s?, s:s?}", "key",
+			r->kvp.key, "value", r->kvp.value));
 	else if (!refresh) {
 		hic_put_guest_text(j->out, r->kvp.key, "\t");
 		hic_put_guest_text(j->out, r->kvp.value, "\n");

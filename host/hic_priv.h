@@ -68,6 +68,8 @@ struct hic_job {
 	enum hic_job_kind kind;
 	int fd;        /* control client awaiting the reply; -1: none */
 	struct hvm *vm; /* whose control socket fd is (set when queued) */
+	bool json;     /* kvp list / kvp ip get: the reply as JSON */
+	struct json_t *items; /* kvp list --json: the items so far */
 	FILE *out;     /* reply body so far */
 	char *body;
 	size_t body_len;

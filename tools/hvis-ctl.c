@@ -396,9 +396,7 @@ static int ctl_path(const struct ctl_opts *o, char *path, size_t cap)
 			 sizeof(why));
 	if (hvis_path(path, cap, dir, HVIS_CTL_SOCK) && !rc)
 		rc = -ENAMETOOLONG;
-	if (rc == -ENOENT)
-		ctl_unreachable(path, o->name, rc);
-	else if (rc)
+	if (rc && rc != -ENOENT) /* -ENOENT: no such VM, the caller says */
 		fprintf(stderr, "hvis-ctl: runtime directory: %s\n", why);
 	return rc;
 }
@@ -444,9 +442,14 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (!strcmp(argv[0], "vm") && !strcmp(argv[1], "list"))
 		return ctl_vm_list(o.dir, o.uid, has_flag(argc, argv, "--json"));
-	if (ctl_path(&o, path, sizeof(path)))
-		return CTL_EXIT_FAIL;
-	if (!strcmp(argv[0], "vm") && !strcmp(argv[1], "watch"))
+	rc = ctl_path(&o, path, sizeof(path));
+	/* A watch waits for a VM that is not there yet. */
+	if (!strcmp(argv[0], "vm") && !strcmp(argv[1], "watch") &&
+	    (!rc || rc == -ENOENT))
 		return ctl_vm_watch(path, o.uid);
+	if (rc == -ENOENT)
+		ctl_unreachable(path, o.name, rc);
+	if (rc)
+		return CTL_EXIT_FAIL;
 	return one_shot(&o, path, req);
 }

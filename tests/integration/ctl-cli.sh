@@ -47,6 +47,16 @@ json_check vm services --json -- 'o["schema"] == "hvis.services/1"
 json_check vm list --json -- 'o["schema"] == "hvis.vm-list/1"
  and len(o["vms"]) == 1 and o["vms"][0]["reachable"]
  and o["vms"][0]["vm"]["state"] == "Running"'
+ctl kvp set Color "deep blue" >/dev/null || fail "kvp set"
+json_check kvp list --json -- 'o["schema"] == "hvis.kvp-list/1" and o["pool"] == 0
+ and {"key": "Color", "value": "deep blue"} in o["items"]'
+# What `kvp list --pool auto` lists, `kvp get --pool auto` finds.
+ctl kvp list --pool auto >"$T/auto" || fail "kvp list --pool auto"
+[ "$(wc -l <"$T/auto")" -ge 10 ] || fail "auto pool: $(cat "$T/auto")"
+while IFS=$'\t' read -r k v; do
+	[ "$(ctl kvp get --pool auto "$k")" = "$v" ] ||
+		fail "auto pool: get $k is not the listed '$v'"
+done <"$T/auto"
 out=$(ctl vm list) || fail "vm list"
 grep -Eq '^[^ ]+ +Running +[0-9]{2}:[0-9]{2}:[0-9]{2} +5\.3 ' <<<"$out" ||
 	fail "vm list: $out"
@@ -84,6 +94,13 @@ print([c["instance"] for c in json.load(sys.stdin)["channels"]
 out=$(ctl device remove 1) || fail "remove test device"
 [[ "$out" =~ ^rescinded\ relid\ [0-9]+,\ [0-9]+,\ 1$ ]] || fail "remove said: $out"
 
+# --- vm watch: rates beside the totals; Off (not an exit) when the host
+# goes away, and the VM again when it is back
+"$CTL_BIN" --dir "$T" vm watch >"$T/watch" 2>&1 &
+watch_pid=$!
+_pids+=("$watch_pid")
+wait_until 5 grep -q 'G2H/s' "$T/watch" || fail "watch: no rates: $(cat "$T/watch")"
+
 # --- Stop-VM -TurnOff: the guest is stopped dead, and still goes
 kill -STOP "$GUEST_PID"
 out=$(ctl vm stop --turn-off) || fail "turn-off: $out"
@@ -95,5 +112,16 @@ json_check vm show --json -- 'o["state"] == "Off" and o["guest_data"] is None
 ctl vm show | grep -q '^Guest (KVP auto pool, no guest attached):' || fail "stale guest data"
 ctl vm stop --turn-off 2>"$T/err" && fail "turn-off of an Off VM"
 grep -q "is Off already" "$T/err" || fail "turn-off Off: $(cat "$T/err")"
+stop_proc "$HOST_PID" host
+wait_until 5 grep -q '^State: *Off (host not running: nothing at ' "$T/watch" ||
+	fail "watch: no Off: $(tail -5 "$T/watch")"
+kill -0 "$watch_pid" || fail "watch exited when the host went"
+start_host --services none
+# back: a host's own status after the last "host not running"
+back() { awk '/host not running/ { off = NR } /^State: *Off \(waiting/ { on = NR }
+	END { exit !(off && on > off) }' "$T/watch"; }
+wait_until 5 back || fail "watch did not find the host back"
+kill -INT "$watch_pid"
+wait "$watch_pid" || fail "watch exit $? on Ctrl-C"
 stop_proc "$HOST_PID" host
 echo "ok"
