@@ -43,7 +43,7 @@
 extern char **environ;
 
 /* How long a stopping host waits for its killed backup commands. */
-#define HIC_CMD_REAP_MS 1000
+#define HIC_CMD_REAP_MS 500
 /* The command's output passed to the caller, at most. */
 #define HIC_CMD_OUT_MAX (64 * 1024)
 /* A "running for" line this often while the command runs. */
