@@ -48,8 +48,8 @@ struct hic_cfg {
 /* Sets vm->ic and offers the enabled services. 0 or -errno. */
 int hic_init(struct hvm *vm, const struct hic_cfg *cfg);
 /* After hvm_fini: fails waiting requests, kills the backup command and
- * reaps it (waiting half a second at most, so that SIGTERM ends the host within a second: one caught in a frozen file system
- * is left to init). */
+ * reaps it, waiting half a second at most so that SIGTERM ends the host
+ * within a second (one caught in a frozen file system is left to init). */
 void hic_fini(struct hvm *vm);
 
 /* "heartbeat,kvp" / "all" / "none" (names or aliases) into a mask. 0, or
