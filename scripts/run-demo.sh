@@ -28,6 +28,7 @@ seconds=${HVIS_RUN_SECONDS:-}
 
 host_pid= guest_pid= watch_pid=
 status=0
+started=0 # our host took the sockets: they are ours to check at the end
 
 stop() { # pid name
 	[ -n "$1" ] || return 0
@@ -46,7 +47,7 @@ finish() {
 	stop "$guest_pid" hvis-guest
 	stop "$host_pid" hvis-host
 	for s in vmbus.sock ctl.sock; do
-		if [ -e "$dir/$s" ]; then
+		if [ "$started" = 1 ] && [ -e "$dir/$s" ]; then
 			echo "run-demo: $dir/$s left behind" >&2
 			status=1
 		fi
@@ -67,12 +68,25 @@ setsid "$bin/hvis-host" --dir "$dir" --name demo \
 	2>"$logs/host.log" &
 host_pid=$!
 trap finish INT TERM
+# Ready once it says so (a socket file alone may be a dead run's).
 for _ in $(seq 100); do
-	[ -S "$dir/ctl.sock" ] && break
+	grep -q "waiting for a guest on" "$logs/host.log" && break
 	kill -0 "$host_pid" 2>/dev/null || break
 	sleep 0.05
 done
-[ -S "$dir/ctl.sock" ] || { echo "run-demo: host did not start" >&2; cat "$logs/host.log"; finish; }
+if grep -q "is already running" "$logs/host.log"; then
+	# Another `make run` (or a host of this VM) is live: its sockets
+	# and its VM are not ours to show or to judge.
+	echo "run-demo: VM 'demo' is already running (its host listens in" \
+		"$dir): stop it first (Ctrl-C where it runs), or set" \
+		"HVIS_DEMO_DIR to run another" >&2
+	wait "$host_pid"
+	host_pid= status=1
+	finish
+fi
+kill -0 "$host_pid" 2>/dev/null && [ -S "$dir/ctl.sock" ] ||
+	{ echo "run-demo: host did not start" >&2; cat "$logs/host.log"; status=1; finish; }
+started=1
 
 # KVP pools in the scratch dir; backups may only "freeze" /dev/shm (tmpfs
 # refuses FIFREEZE), so a `vm backup` tried from the demo freezes nothing.

@@ -23,4 +23,22 @@ read -r host guest < <(sed -nE 's/^run-demo: stopped \(host pid ([0-9]+), guest 
 kill -0 "$host" 2>/dev/null && fail "host $host still running"
 kill -0 "$guest" 2>/dev/null && fail "guest $guest still running"
 [ -z "$(ls -A "$T/demo" 2>/dev/null)" ] || fail "left in runtime dir: $(ls "$T/demo")"
+
+# A second `make run` while the first is live refuses, says why, and
+# leaves the first VM alone (its sockets are not reported as its own).
+mkdir -m 700 "$T/live"
+"$build/tools/hvis-host" --dir "$T/live" --services none 2>"$T/live.log" &
+live=$!
+trap 'kill "$live" 2>/dev/null; rm -rf "$T"' EXIT
+for _ in $(seq 100); do [ -S "$T/live/ctl.sock" ] && break; sleep 0.05; done
+HVIS_RUN_SECONDS=2 HVIS_DEMO_DIR=$T/live "$src/scripts/run-demo.sh" "$build" \
+	</dev/null >"$T/out" 2>&1
+rc=$?
+[ "$rc" -ne 0 ] || fail "second run-demo exited 0"
+grep -q "run-demo: VM 'demo' is already running" "$T/out" || fail "no reason given"
+grep -q "left behind" "$T/out" && fail "the live VM's sockets reported as left behind"
+grep -q "^State:" "$T/out" && fail "the live VM shown as the demo's"
+kill -0 "$live" || fail "the live host died"
+"$build/tools/hvis-ctl" --dir "$T/live" vm show >/dev/null || fail "the live host lost its sockets"
+kill "$live"; wait "$live"
 echo "ok"
