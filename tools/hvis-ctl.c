@@ -341,7 +341,8 @@ static int parse_opts(int argc, char **argv, struct ctl_opts *o)
 	int c;
 
 	/* "+": options end at the command ("device add test --subchannels"). */
-	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->name = optarg; break;
 		case 'd': o->dir = optarg; break;
@@ -349,13 +350,12 @@ static int parse_opts(int argc, char **argv, struct ctl_opts *o)
 		case 'U':
 			if (hvis_parse_user(optarg, &o->uid))
 				break;
-			return hvis_opt_error("hvis-ctl", "--host-user", optarg,
-					      "a user name or uid");
+			return hvis_refuse("hvis-ctl", "--host-user %s: want a "
+					   "user name or uid", optarg);
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("hvis-ctl %s\n", HVIS_VERSION); exit(0);
 		default:
-			fprintf(stderr, "hvis-ctl: see hvis-ctl --help\n");
-			return -1;
+			return hvis_refuse_getopt("hvis-ctl", c, argv);
 		}
 	}
 	return 0;

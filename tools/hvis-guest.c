@@ -2,7 +2,6 @@
  * attached to an hvis-host. */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,51 +299,29 @@ static const struct option long_opts[] = {
 	{ 0 }
 };
 
-/* One line on stderr, as every refusal of the command line: a usage of
- * sixty lines would bury what was wrong. */
-static int __attribute__((format(printf, 1, 2)))
-refuse(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "hvis-guest: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	return -1;
-}
-
-/* getopt's own refusal ('?' or ':'), said in one line. */
-static int refuse_getopt(int c, char **argv)
-{
-	const char *arg = argv[optind - 1];
-
-	if (c == ':')
-		return refuse("%s needs a value", arg);
-	return refuse("unknown option %s (see hvis-guest --help)", arg);
-}
-
 static int parse_opts(int argc, char **argv, struct guest_opts *o)
 {
+	static const char prog[] = "hvis-guest";
 	int c, idx = 0;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", long_opts, &idx)) != -1) {
 		if (c == '?' || c == ':')
-			return refuse_getopt(c, argv);
+			return hvis_refuse_getopt(prog, c, argv);
 		o->why[0] = '\0';
 		if (!parse_one(c, o))
-			return refuse("--%s %s: %s", long_opts[idx].name,
-				      optarg, o->why[0] ? o->why : allowed(c));
+			return hvis_refuse(prog, "--%s %s: %s",
+					   long_opts[idx].name, optarg,
+					   o->why[0] ? o->why : allowed(c));
 	}
 	if (optind < argc)
-		return refuse("unexpected argument '%s' (hvis-guest takes "
-			      "options only; see --help)", argv[optind]);
+		return hvis_refuse(prog, "unexpected argument '%s' (hvis-guest "
+				   "takes options only; see --help)",
+				   argv[optind]);
 	if (o->freeze_all && gic_cfg.n_freeze)
-		return refuse("--freeze all: not with --freeze %s (all "
-			      "already freezes every freezable mount)",
-			      o->freeze[0]);
+		return hvis_refuse(prog, "--freeze all: not with --freeze %s "
+				   "(all already freezes every freezable "
+				   "mount)", o->freeze[0]);
 	return 0;
 }
 

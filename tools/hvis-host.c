@@ -90,7 +90,7 @@ static const char *known_versions(void)
 
 static int bad(const char *opt, const char *why)
 {
-	return hvis_opt_error("hvis-host", opt, optarg, why);
+	return hvis_refuse("hvis-host", "%s %s: %s", opt, optarg, why);
 }
 
 /* The options that take a count or a time; -1 if refused. */
@@ -100,28 +100,28 @@ static int parse_number(int c, struct host_opts *o)
 	case 't':
 		o->dev_opts = true;
 		return hvis_parse_ulong(optarg, 64, &o->devices)
-			       ? 0 : bad("--test-devices", "not a count in 0..64");
+			       ? 0 : bad("--test-devices", "want a count from 0 to 64");
 	case 's':
 		o->dev_opts = true;
 		return hvis_parse_ulong(optarg, TDEV_MAX_SUBCHANNELS,
 					&o->subchannels)
-			       ? 0 : bad("--subchannels", "not a count in 0..64");
+			       ? 0 : bad("--subchannels", "want a count from 0 to 64");
 	case 'H':
 		return hvis_parse_ulong(optarg, 3600000, &o->probe_ms) &&
 			       o->probe_ms
-			       ? 0 : bad("--heartbeat-ms", "not in 1..3600000");
+			       ? 0 : bad("--heartbeat-ms", "want milliseconds from 1 to 3600000");
 	case 'T':
 		return hvis_parse_ulong(optarg, 3600000, &o->sample_ms) &&
 			       o->sample_ms
-			       ? 0 : bad("--timesync-ms", "not in 1..3600000");
+			       ? 0 : bad("--timesync-ms", "want milliseconds from 1 to 3600000");
 	case 'K':
 		return parse_seconds(optarg, &o->backup_timeout_ms)
 			       ? 0 : bad("--backup-timeout",
-					 "not seconds in 0.001..3600");
+					 "want seconds from 0.001 to 3600");
 	case 'R':
 		return parse_seconds(optarg, &o->timeout_ms)
 			       ? 0 : bad("--request-timeout",
-					 "not seconds in 0.001..3600");
+					 "want seconds from 0.001 to 3600");
 	}
 	return -1;
 }
@@ -141,7 +141,7 @@ static int parse_one(int c, struct host_opts *o)
 		if (hvis_parse_version(optarg, &o->max_version) &&
 		    vmb_msg_version_known(o->max_version))
 			return 0;
-		snprintf(why, sizeof(why), "not a VMBus version (known: %s)",
+		snprintf(why, sizeof(why), "unknown VMBus version (known: %s)",
 			 known_versions());
 		return bad("--max-version", why);
 	case 'S':
@@ -193,19 +193,17 @@ static int parse_opts(int argc, char **argv, struct host_opts *o)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (c == '?') {
-			fprintf(stderr, "hvis-host: see hvis-host --help\n");
-			return -1;
-		}
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			return hvis_refuse_getopt("hvis-host", c, argv);
 		if (parse_one(c, o))
 			return -1;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "hvis-host: stray argument '%s' (options "
-			"only; see hvis-host --help)\n", argv[optind]);
-		return -1;
-	}
+	if (optind < argc)
+		return hvis_refuse("hvis-host", "unexpected argument '%s' "
+				   "(hvis-host takes options only; see --help)",
+				   argv[optind]);
 	return 0;
 }
 

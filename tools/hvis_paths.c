@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -200,11 +201,26 @@ void hvis_vm_names(const char *base, char *out, size_t cap, size_t *n)
 		closedir(d);
 }
 
-int hvis_opt_error(const char *prog, const char *opt, const char *val,
-		   const char *why)
+int hvis_refuse(const char *prog, const char *fmt, ...)
 {
-	fprintf(stderr, "%s: %s %s: %s\n", prog, opt, val, why);
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 	return -1;
+}
+
+int hvis_refuse_getopt(const char *prog, int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':')
+		return hvis_refuse(prog, "%s needs a value", arg);
+	return hvis_refuse(prog, "unknown option %s (see %s --help)", arg,
+			   prog);
 }
 
 /* $XDG_STATE_HOME when absolute (the XDG rule: a relative one is

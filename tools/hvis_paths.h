@@ -38,9 +38,13 @@ int hvis_secure_dir(const char *path, bool create, bool *created, char *why,
 /* The names of the VMs under base (folders holding a control socket),
  * comma-separated into out; their number in *n. */
 void hvis_vm_names(const char *base, char *out, size_t cap, size_t *n);
-/* A refused option value, in one line: "PROG: OPT VAL: WHY". -1. */
-int hvis_opt_error(const char *prog, const char *opt, const char *val,
-		   const char *why);
+/* A refused command line, in one line on stderr: "PROG: " and the
+ * message (a usage of sixty lines would bury what was wrong). -1. */
+int hvis_refuse(const char *prog, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* getopt_long's own refusal (it returned '?', or ':' with an optstring
+ * starting with ':' and opterr 0), said the same way. -1. */
+int hvis_refuse_getopt(const char *prog, int c, char **argv);
 /* The VM's state directory (persistent data: the guest's KVP pool files
  * and the ifcfg files of `kvp ip set`): $XDG_STATE_HOME/hvis/<name>, or
  * $HOME/.local/state/hvis/<name> (the home from the password database

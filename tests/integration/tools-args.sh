@@ -18,16 +18,18 @@ refused() {
 	[ -s "$T/err" ] || fail "$* said nothing"
 }
 
-# guest_refused WANT ARGS...: hvis-guest refuses ARGS with exit 2 and
-# exactly one line on stderr, which holds WANT (a fixed string).
-guest_refused() {
+# one_line WANT CMD...: CMD is refused with exit 2 and exactly one line
+# on stderr, which holds WANT (a fixed string), never the usage.
+one_line() {
 	local want=$1; shift
-	refused 2 "$GUEST_BIN" --dir "$T" "$@"
-	[ "$(wc -l <"$T/err")" -eq 1 ] || fail "guest $*: not one line: $(cat "$T/err")"
-	grep -qF -- "$want" "$T/err" || fail "guest $*: said $(cat "$T/err"), want $want"
-	grep -q usage "$T/err" && fail "guest $*: printed the usage"
+	refused 2 "$@"
+	[ "$(wc -l <"$T/err")" -eq 1 ] || fail "$*: not one line: $(cat "$T/err")"
+	grep -qF -- "$want" "$T/err" || fail "$*: said $(cat "$T/err"), want $want"
+	grep -q usage "$T/err" && fail "$*: printed the usage"
 	return 0
 }
+guest_refused() { local w=$1; shift; one_line "$w" "$GUEST_BIN" --dir "$T" "$@"; }
+host_refused() { local w=$1; shift; one_line "$w" "$HOST_BIN" --dir "$T" "$@"; }
 for v in -1 -0 +5 " 5" 5x "" 99999999999999999999999; do
 	guest_refused "hvis-guest: --memory $v: want MiB from 1 to 1048576" --memory "$v"
 	refused 2 "$HOST_BIN" --dir "$T" --test-devices "$v"
@@ -54,6 +56,25 @@ refused 2 "$BENCH" ring --seconds 1x
 refused 2 "$BENCH" ring --sizes 64,-0
 refused 2 "$BENCH" ring --sizes 64,,256
 refused 2 "$HOST_BIN" --dir "$T" --max-version 5.3x
+host_refused "hvis-host: --max-version 9.9: unknown VMBus version (known: 0.13, 1.1," \
+	--max-version 9.9
+host_refused "--services timesynch: unknown service 'timesynch' (known: all, none," \
+	--services timesynch
+host_refused "--services heartbeat,kvpp: unknown service 'kvpp'" --services heartbeat,kvpp
+host_refused "--ic-version kvp=9.0: kvp has no message version '9.0' (known: 5.0," \
+	--ic-version kvp=9.0
+host_refused "--test-devices 65: want a count from 0 to 64" --test-devices 65
+host_refused "--heartbeat-ms 0: want milliseconds from 1 to 3600000" --heartbeat-ms 0
+host_refused "--request-timeout 1x: want seconds from 0.001 to 3600" --request-timeout 1x
+host_refused "unexpected argument 'stray'" stray
+host_refused "unknown option --frob (see hvis-host --help)" --frob
+host_refused "--services needs a value" --services
+one_line "hvis-ctl: --host-user no-such-user-x: want a user name or uid" \
+	"$CTL_BIN" --host-user no-such-user-x vm show
+one_line "unknown option --frob (see hvis-ctl --help)" "$CTL_BIN" --frob vm show
+one_line "unknown command 'vm frob'" "$CTL_BIN" --dir "$T" vm frob
+"$HOST_BIN" --help >/dev/null || fail "host --help exit $?"
+"$CTL_BIN" --help >/dev/null || fail "ctl --help exit $?"
 # --ic-version: a version the host knows for that service, spelt exactly.
 for v in heartbeat=2.0 vss=3.0 kvp=5.1 timesync=03.0 "shutdown= 3.0" \
 	kvp=4 heartbeat bogus=1.0 =1.0 heartbeat=1.0x; do
