@@ -13,6 +13,12 @@ src=$1
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 mkdir "$t/bin" "$t/pc"
+# Every package pkg-config knows but cmocka.
+for d in $(pkg-config --variable pc_path pkg-config | tr : ' '); do
+	for pc in "$d"/*.pc; do
+		[ -e "$pc" ] && [ "${pc##*/}" != cmocka.pc ] && ln -sf "$pc" "$t/pc/"
+	done
+done
 printf '#!/bin/sh\nexit 1\n' >"$t/bin/cmake" # no cmake lookup either
 chmod +x "$t/bin/cmake"
 PATH="$t/bin:$PATH" PKG_CONFIG_LIBDIR="$t/pc" \

@@ -67,6 +67,18 @@ static struct vmb_client_chan *chan_get(const struct vmb_client *c,
 	return c->chans[relid];
 }
 
+/* chans[relid] = ch, keeping relid_end one past the highest channel, so
+ * that a scan of the table costs the relids in use, not VMB_RELID_MAX. */
+static void chan_set(struct vmb_client *c, uint32_t relid,
+		     struct vmb_client_chan *ch)
+{
+	c->chans[relid] = ch;
+	if (ch && relid >= c->relid_end)
+		c->relid_end = relid + 1;
+	while (c->relid_end && !c->chans[c->relid_end - 1])
+		c->relid_end--;
+}
+
 static struct vmb_client_gpadl *gpadl_find(const struct vmb_client *c,
 					   uint32_t id)
 {
@@ -95,22 +107,30 @@ static bool relid_has_gpadls(const struct vmb_client *c, uint32_t relid)
 	return false;
 }
 
-int vmb_client_init(struct vmb_client *c, const struct vmb_client_ops *ops,
-		    void *ctx, const struct vmb_client_cfg *cfg)
+/* The state init leaves, on the caller's empty relid table. */
+static void start(struct vmb_client *c, const struct vmb_client_ops *ops,
+		  void *ctx, const struct vmb_client_cfg *cfg,
+		  struct vmb_client_chan **chans)
 {
-	if (!c || !ops || !ops->post || !cfg)
-		return VMB_EINVAL;
 	vmb_memset(c, 0, sizeof(*c));
-	c->chans = hvis_plat_zalloc(VMB_RELID_MAX * sizeof(*c->chans));
-	if (!c->chans)
-		return VMB_ENOMEM;
+	c->chans = chans;
 	c->ops = ops;
 	c->ctx = ctx;
 	c->cfg = *cfg;
 	c->state = VMB_CLIENT_IDLE;
 	c->next_gpadl = 1;
 	c->next_open_id = 1;
-	return VMB_OK;
+}
+
+int vmb_client_init(struct vmb_client *c, const struct vmb_client_ops *ops,
+		    void *ctx, const struct vmb_client_cfg *cfg)
+{
+	if (!c || !ops || !ops->post || !cfg)
+		return VMB_EINVAL;
+	/* Set up before allocating, so that fini is safe after a failure. */
+	start(c, ops, ctx, cfg, NULL);
+	c->chans = hvis_plat_zalloc(VMB_RELID_MAX * sizeof(*c->chans));
+	return c->chans ? VMB_OK : VMB_ENOMEM;
 }
 
 /* ---- answers owed across a rescind ---- */
@@ -172,10 +192,11 @@ static void drop_all(struct vmb_client *c)
 	owed_forget(c, 0);
 	while (c->gpadls)
 		gpadl_unlink(c, c->gpadls);
-	for (uint32_t r = 0; c->chans && r < VMB_RELID_MAX; r++) {
+	for (uint32_t r = 1; r < c->relid_end; r++) {
 		hvis_plat_free(c->chans[r]);
 		c->chans[r] = NULL;
 	}
+	c->relid_end = 0;
 }
 
 void vmb_client_fini(struct vmb_client *c)
@@ -185,6 +206,17 @@ void vmb_client_fini(struct vmb_client *c)
 	drop_all(c);
 	hvis_plat_free(c->chans);
 	c->chans = NULL;
+}
+
+void vmb_client_reinit(struct vmb_client *c)
+{
+	struct vmb_client keep;
+
+	if (!c || !c->chans)
+		return;
+	drop_all(c);
+	keep = *c;
+	start(c, keep.ops, keep.ctx, &keep.cfg, keep.chans);
 }
 
 /* ---- negotiation ---- */
@@ -277,7 +309,7 @@ static int on_version_response(struct vmb_client *c,
 static bool offer_duplicate(const struct vmb_client *c,
 			    const struct vmb_wire_offer *o)
 {
-	for (uint32_t r = 1; r < VMB_RELID_MAX; r++) {
+	for (uint32_t r = 1; r < c->relid_end; r++) {
 		const struct vmb_client_chan *ch = c->chans[r];
 
 		if (ch && !ch->rescinded &&
@@ -312,7 +344,7 @@ static int on_offer(struct vmb_client *c, const struct vmb_msg_offer *m)
 	owed_forget(c, relid);
 	ch->offer = *m;
 	ch->state = CCHAN_CLOSED;
-	c->chans[relid] = ch;
+	chan_set(c, relid, ch);
 	if (c->ops->offer)
 		c->ops->offer(c->ctx, &ch->offer);
 	return VMB_OK;
@@ -601,7 +633,7 @@ int vmb_client_release(struct vmb_client *c, uint32_t relid)
 	    relid_has_gpadls(c, relid))
 		return VMB_EBUSY;
 	hvis_plat_free(ch);
-	c->chans[relid] = NULL;
+	chan_set(c, relid, NULL);
 	if (!connected(c))
 		return VMB_OK;
 
@@ -685,7 +717,7 @@ static int on_unload_response(struct vmb_client *c)
 	/* The host dropped every channel and GPADL: answer whatever was
 	 * still waiting (a teardown in flight is done), then forget
 	 * everything; live GPADLs and channels end with ops->unloaded. */
-	for (uint32_t relid = 1; relid < VMB_RELID_MAX; relid++)
+	for (uint32_t relid = 1; relid < c->relid_end; relid++)
 		if (c->chans[relid])
 			fail_pending(c, relid);
 	struct vmb_client_gpadl *g;

@@ -81,6 +81,7 @@ struct vmb_client {
 	uint32_t next_gpadl;
 	uint32_t next_open_id;
 	struct vmb_client_chan **chans; /* indexed by relid */
+	uint32_t relid_end;    /* one past the highest relid in chans, or 0 */
 	struct vmb_client_gpadl *gpadls; /* pending and live */
 	struct vmb_client_owed *owed;
 	uint64_t late; /* owed answers that arrived */
@@ -95,6 +96,11 @@ const char *vmb_version_name(uint32_t version); /* "5.3 (WS2022)" */
 int vmb_client_init(struct vmb_client *c, const struct vmb_client_ops *ops,
 		    void *ctx, const struct vmb_client_cfg *cfg);
 void vmb_client_fini(struct vmb_client *c);
+/* Back to the state vmb_client_init() left (idle; no channels, GPADLs or
+ * owed answers; counters zero), keeping ops, ctx, cfg and the relid table,
+ * and telling the embedder nothing. Costs the channels and GPADLs held,
+ * not a new table: for an embedder (or a fuzzer) that starts over often. */
+void vmb_client_reinit(struct vmb_client *c);
 
 /* Start negotiation at the highest version <= cfg.max_version. */
 int vmb_client_connect(struct vmb_client *c);

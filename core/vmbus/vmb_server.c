@@ -66,6 +66,18 @@ static struct vmb_server_chan *chan_of(const struct vmb_server *s,
 	return s->chans[relid];
 }
 
+/* chans[relid] = ch, keeping relid_end one past the highest channel, so
+ * that a scan of the table costs the relids in use, not VMB_RELID_MAX. */
+static void chan_set(struct vmb_server *s, uint32_t relid,
+		     struct vmb_server_chan *ch)
+{
+	s->chans[relid] = ch;
+	if (ch && relid >= s->relid_end)
+		s->relid_end = relid + 1;
+	while (s->relid_end && !s->chans[s->relid_end - 1])
+		s->relid_end--;
+}
+
 /* Offered (open or not) and known to the current guest. */
 static bool chan_live(const struct vmb_server_chan *ch)
 {
@@ -166,20 +178,28 @@ static void gpadls_remove_relid(struct vmb_server *s, uint32_t relid)
 
 /* ---- lifecycle ---- */
 
+/* The state init leaves, on the caller's empty relid table. */
+static void start(struct vmb_server *s, const struct vmb_server_ops *ops,
+		  void *ctx, uint32_t max_version,
+		  struct vmb_server_chan **chans)
+{
+	vmb_memset(s, 0, sizeof(*s));
+	s->chans = chans;
+	s->ops = ops;
+	s->ctx = ctx;
+	s->max_version = max_version ? max_version : VMB_VERSION_WIN10_V5_3;
+	s->state = VMB_SERVER_DISCONNECTED;
+}
+
 int vmb_server_init(struct vmb_server *s, const struct vmb_server_ops *ops,
 		    void *ctx, uint32_t max_version)
 {
 	if (!s || !ops || !ops->post)
 		return VMB_EINVAL;
-	vmb_memset(s, 0, sizeof(*s));
+	/* Set up before allocating, so that fini is safe after a failure. */
+	start(s, ops, ctx, max_version, NULL);
 	s->chans = hvis_plat_zalloc(VMB_RELID_MAX * sizeof(*s->chans));
-	if (!s->chans)
-		return VMB_ENOMEM;
-	s->ops = ops;
-	s->ctx = ctx;
-	s->max_version = max_version ? max_version : VMB_VERSION_WIN10_V5_3;
-	s->state = VMB_SERVER_DISCONNECTED;
-	return VMB_OK;
+	return s->chans ? VMB_OK : VMB_ENOMEM;
 }
 
 static void close_chan(struct vmb_server *s, uint32_t relid)
@@ -200,7 +220,7 @@ static void free_relid(struct vmb_server *s, uint32_t relid)
 {
 	gpadls_remove_relid(s, relid);
 	hvis_plat_free(s->chans[relid]);
-	s->chans[relid] = NULL;
+	chan_set(s, relid, NULL);
 	if (s->ops->released)
 		s->ops->released(s->ctx, relid);
 }
@@ -211,7 +231,7 @@ static void disconnect_all(struct vmb_server *s)
 {
 	if (s->ops->closing_all)
 		s->ops->closing_all(s->ctx);
-	for (uint32_t relid = 1; s->chans && relid < VMB_RELID_MAX; relid++) {
+	for (uint32_t relid = 1; relid < s->relid_end; relid++) {
 		struct vmb_server_chan *ch = s->chans[relid];
 
 		if (!ch)
@@ -233,18 +253,38 @@ void vmb_server_reset(struct vmb_server *s)
 	disconnect_all(s);
 }
 
+/* disconnect_all, then every offer and the GPADL table freed too. */
+static void drop_all(struct vmb_server *s)
+{
+	disconnect_all(s);
+	for (uint32_t relid = 1; relid < s->relid_end; relid++) {
+		hvis_plat_free(s->chans[relid]);
+		s->chans[relid] = NULL;
+	}
+	s->relid_end = 0;
+	hvis_plat_free(s->gpadls);
+	s->gpadls = NULL;
+	s->gpadl_count = s->gpadl_cap = 0;
+}
+
 void vmb_server_fini(struct vmb_server *s)
 {
 	if (!s)
 		return;
-	disconnect_all(s);
-	for (uint32_t relid = 1; s->chans && relid < VMB_RELID_MAX; relid++)
-		hvis_plat_free(s->chans[relid]);
-	hvis_plat_free(s->gpadls);
+	drop_all(s);
 	hvis_plat_free(s->chans);
-	s->gpadls = NULL;
 	s->chans = NULL;
-	s->gpadl_count = s->gpadl_cap = 0;
+}
+
+void vmb_server_reinit(struct vmb_server *s)
+{
+	struct vmb_server keep;
+
+	if (!s || !s->chans)
+		return;
+	drop_all(s);
+	keep = *s;
+	start(s, keep.ops, keep.ctx, keep.max_version, keep.chans);
 }
 
 /* ---- offers ---- */
@@ -294,7 +334,7 @@ int vmb_server_offer(struct vmb_server *s, struct vmb_msg_offer *offer,
 
 	ch->state = VMB_SCHAN_OFFERED;
 	ch->offer = *offer;
-	s->chans[r] = ch;
+	chan_set(s, r, ch);
 	if (relid)
 		*relid = r;
 	if (s->state == VMB_SERVER_OFFERED)
@@ -377,7 +417,7 @@ static int on_request_offers(struct vmb_server *s)
 
 	if (s->state != VMB_SERVER_CONNECTED)
 		return reject(s, VMB_BAD_STATE);
-	for (uint32_t relid = 1; relid < VMB_RELID_MAX; relid++) {
+	for (uint32_t relid = 1; relid < s->relid_end; relid++) {
 		struct vmb_server_chan *ch = s->chans[relid];
 
 		if (ch && ch->state == VMB_SCHAN_OFFERED && !ch->sent) {

@@ -95,6 +95,7 @@ struct vmb_server {
 	 * is allocated when offered and freed when its relid is released,
 	 * so an idle server costs one pointer per relid. */
 	struct vmb_server_chan **chans;
+	uint32_t relid_end; /* one past the highest relid in chans, or 0 */
 	struct vmb_server_gpadl **gpadls;
 	uint32_t gpadl_count, gpadl_cap;
 	uint32_t gpadl_bytes; /* range bytes held for all GPADLs (capped) */
@@ -107,6 +108,13 @@ struct vmb_server {
 int vmb_server_init(struct vmb_server *s, const struct vmb_server_ops *ops,
 		    void *ctx, uint32_t max_version);
 void vmb_server_fini(struct vmb_server *s);
+/* Back to the state vmb_server_init() left: what fini does to the channels
+ * and GPADLs (open ones closed, mapped ones unmapped, rescinded relids
+ * released, through ops), then every offer dropped and the counters
+ * zeroed; ops, ctx, max_version and the relid table are kept. Costs the
+ * channels and GPADLs held, not a new table: for an embedder (or a fuzzer)
+ * that starts over often. */
+void vmb_server_reinit(struct vmb_server *s);
 
 /* A message the guest posted to connection id conn_id. VMB_OK, or
  * VMB_EPROTO if rejected (counted in bad; a failure reply is sent where

@@ -848,6 +848,102 @@ static void test_rescind_late_answers(void **state)
 	env_free(e);
 }
 
+/* The relid table is scanned only up to the highest channel: one on the
+ * last relid is still seen by the duplicate check and by UNLOAD, and
+ * once it is released the duplicate is welcome. */
+static void test_high_relid_scans(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 1);
+	uint32_t top = VMB_RELID_MAX - 1;
+	uint64_t pfn[2] = {5, 6};
+	uint32_t g = 0;
+
+	(void)state;
+	assert_int_equal(host_offer_dev(e, top, 9, 0), VMB_OK);
+	assert_int_equal(host_offer_dev(e, 9, 9, 0), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_FIELD), 1);
+	e->release_in_rescind = true;
+	assert_int_equal(host_relid(e, VMB_MSG_RESCIND_CHANNELOFFER, top),
+			 VMB_OK);
+	assert_null(vmb_client_offer(&e->c, top));
+	assert_int_equal(e->c.relid_end, 2);
+	assert_int_equal(host_offer_dev(e, 9, 9, 0), VMB_OK);
+	assert_int_equal(e->c.relid_end, 10);
+
+	/* A request on the last relid is answered by the UNLOAD. */
+	assert_int_equal(host_offer_dev(e, top, 8, 0), VMB_OK);
+	assert_int_equal(vmb_client_gpadl_create(&e->c, top, pfn, 2, &g),
+			 VMB_OK);
+	assert_int_equal(vmb_client_unload(&e->c), VMB_OK);
+	assert_int_equal(host_empty(e, VMB_MSG_UNLOAD_RESPONSE), VMB_OK);
+	assert_int_equal(e->gpadl_relid, top);
+	assert_int_equal(e->gpadl_id, g);
+	assert_int_not_equal(e->gpadl_status, 0);
+	assert_int_equal(e->c.relid_end, 0);
+	env_free(e);
+}
+
+/* reinit forgets channels, GPADLs, owed answers and counters without a
+ * message or a callback, and the client starts over exactly as a new one:
+ * the same first contact, GPADL id 1, open id 1. */
+static void test_reinit(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 2);
+	uint64_t pfn[4] = {1, 2, 3, 4};
+	uint32_t g = 0;
+	unsigned nout, callbacks;
+
+	(void)state;
+	rescind_modifying(e, 1);              /* an answer owed */
+	assert_int_equal(host_offer_dev(e, VMB_RELID_MAX - 1, 7, 0), VMB_OK);
+	assert_int_equal(vmb_client_gpadl_create(&e->c, 2, pfn, 4, &g),
+			 VMB_OK);             /* being created */
+	assert_int_equal(host_offer(e, 0, 0), VMB_EPROTO);
+	assert_non_null(e->c.owed);
+	nout = e->nout;
+	callbacks = e->offers + e->rescinds + e->gpadl_calls +
+		    e->torndown_calls + e->open_calls + e->modify_calls +
+		    e->unloaded + (unsigned)e->connected_calls;
+
+	vmb_client_reinit(&e->c);
+	assert_int_equal(e->nout, nout);
+	assert_int_equal(e->offers + e->rescinds + e->gpadl_calls +
+				 e->torndown_calls + e->open_calls +
+				 e->modify_calls + e->unloaded +
+				 (unsigned)e->connected_calls,
+			 callbacks);
+	assert_int_equal(e->c.state, VMB_CLIENT_IDLE);
+	assert_int_equal(e->c.version, 0);
+	assert_int_equal(vmb_bad_total(&e->c.bad), 0);
+	assert_int_equal(e->c.late, 0);
+	assert_null(e->c.gpadls);
+	assert_null(e->c.owed);
+	assert_int_equal(e->c.relid_end, 0);
+	for (uint32_t r = 0; r < VMB_RELID_MAX; r++)
+		assert_null(vmb_client_offer(&e->c, r));
+	assert_ptr_equal(e->c.ops, &ops);
+	assert_ptr_equal(e->c.ctx, e);
+	/* Out of place again before contact. */
+	assert_int_equal(host_offer(e, 1, 0), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 1);
+
+	e->nout = 0;
+	assert_int_equal(vmb_client_connect(&e->c), VMB_OK);
+	assert_int_equal(last(e)->m.initiate_contact.version,
+			 VMB_VERSION(5, 3));
+	assert_int_equal(host_version(e, true, HOST_CONN), VMB_OK);
+	assert_int_equal(host_offer_dev(e, 3, 7, 0), VMB_OK);
+	assert_int_equal(vmb_client_gpadl_create(&e->c, 3, pfn, 4, &g),
+			 VMB_OK);
+	assert_int_equal(g, 1);
+	assert_int_equal(host_gpadl_created(e, 3, g, 0), VMB_OK);
+	assert_int_equal(vmb_client_open(&e->c, 3, g, 2, 0, NULL, 0), VMB_OK);
+	assert_int_equal(last(e)->m.open.open_id, 1);
+	vmb_client_reinit(&e->c);
+	vmb_client_reinit(&e->c);
+	env_free(e);
+}
+
 /* Host messages other than VERSION_RESPONSE are out of place while not
  * connected (contacting, failed). An offer that crosses the UNLOAD is
  * dropped without blame: the host drops the channel with the rest. */
@@ -947,6 +1043,8 @@ int main(void)
 		cmocka_unit_test(test_rescind_late_answers),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_state_gates),
+		cmocka_unit_test(test_high_relid_scans),
+		cmocka_unit_test(test_reinit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

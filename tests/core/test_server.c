@@ -818,19 +818,30 @@ static void test_rescind(void **state)
 	env_free(e);
 }
 
-static void test_unload_and_reset(void **state)
+/* Offers 1-3 delivered at version; GPADLs 1 and 2 mapped on relids 1 and
+ * 2, GPADL 3 of relid 3 half sent; relid 1 open on GPADL 1; relid 3
+ * rescinded. */
+static struct env *env_busy(uint32_t version)
 {
-	struct env *e = env_ready(VMB_VERSION(5, 0), 3);
+	struct env *e = env_ready(version, 3);
 	uint64_t pfn[26] = {1, 2, 3, 4};
 	union vmb_msg_buf b;
 
-	(void)state;
 	send_gpadl(e, 1, 1, pfn, 4, 1);
 	send_gpadl(e, 2, 2, pfn, 4, 1);
 	guest(e, &b, vmb_msg_enc_gpadl_header(&b, 3, 3, 60, pfn, 26));
 	guest_open(e, 1, 1, 1, 2);
-	vmb_server_rescind(&e->s, 3);
+	assert_int_equal(vmb_server_rescind(&e->s, 3), VMB_OK);
 	e->nout = 0;
+	return e;
+}
+
+static void test_unload_and_reset(void **state)
+{
+	struct env *e = env_busy(VMB_VERSION(5, 0));
+	uint64_t pfn[26] = {1, 2, 3, 4};
+
+	(void)state;
 	assert_int_equal(guest_empty(e, VMB_MSG_UNLOAD), VMB_OK);
 	assert_int_equal(e->closes, 1);
 	assert_int_equal(e->unmaps, 2);
@@ -859,6 +870,81 @@ static void test_unload_and_reset(void **state)
 	assert_non_null(vmb_server_chan(&e->s, 2));
 	assert_int_equal(vmb_server_chan(&e->s, 2)->sent, false);
 	assert_int_equal(bad(e, VMB_BAD_STATE), 1);
+	env_free(e);
+}
+
+/* The relid table is scanned only up to the highest channel: one on the
+ * last relid is offered to the guest and dropped by the UNLOAD if
+ * rescinded; releasing it lowers the end of the scans again. */
+static void test_high_relid_scans(void **state)
+{
+	struct env *e = env_new(0);
+	uint32_t top = VMB_RELID_MAX - 1;
+
+	(void)state;
+	add_offer(e, 1, 0);
+	add_offer(e, top, 0);
+	assert_int_equal(e->s.relid_end, VMB_RELID_MAX);
+	assert_int_equal(contact(e, 4, VMB_VERSION(5, 3)), VMB_OK);
+	e->nout = 0;
+	assert_int_equal(guest_empty(e, VMB_MSG_REQUESTOFFERS), VMB_OK);
+	assert_int_equal(e->nout, 3);
+	assert_int_equal(e->out[1].m.offer.child_relid, top);
+	assert_int_equal(vmb_server_rescind(&e->s, top), VMB_OK);
+	assert_int_equal(guest_relid(e, VMB_MSG_RELID_RELEASED, top), VMB_OK);
+	assert_int_equal(e->s.relid_end, 2);
+	add_offer(e, top, 0);
+	assert_int_equal(vmb_server_rescind(&e->s, top), VMB_OK);
+	assert_int_equal(guest_empty(e, VMB_MSG_UNLOAD), VMB_OK);
+	assert_int_equal(e->releases, 2);
+	assert_int_equal(e->last_release, top);
+	assert_null(vmb_server_chan(&e->s, top));
+	assert_int_equal(e->s.relid_end, 2);
+	env_free(e);
+}
+
+/* reinit does to channels and GPADLs what fini does (closes, unmaps,
+ * releases through ops), drops the offers and counters, and the server
+ * starts over as a new one: offers from relid 1, a guest at any version. */
+static void test_reinit(void **state)
+{
+	struct env *e = env_busy(VMB_VERSION(5, 3));
+	uint64_t pfn[4] = {1, 2, 3, 4};
+
+	(void)state;
+	add_offer(e, VMB_RELID_MAX - 1, 0);
+	assert_int_equal(guest_relid(e, VMB_MSG_CLOSECHANNEL, 9), VMB_EPROTO);
+	e->nout = 0;
+
+	vmb_server_reinit(&e->s);
+	assert_int_equal(e->nout, 0);
+	assert_int_equal(e->closes, 1);
+	assert_int_equal(e->unmaps, 2);
+	assert_int_equal(e->releases, 1);
+	assert_int_equal(e->unloads, 0);
+	assert_int_equal(e->s.state, VMB_SERVER_DISCONNECTED);
+	assert_int_equal(e->s.version, 0);
+	assert_int_equal(e->s.max_version, VMB_VERSION(5, 3));
+	assert_int_equal(vmb_bad_total(&e->s.bad), 0);
+	assert_int_equal(e->s.gpadl_count, 0);
+	assert_null(e->s.gpadls);
+	assert_int_equal(e->s.relid_end, 0);
+	for (uint32_t r = 0; r < VMB_RELID_MAX; r++)
+		assert_null(vmb_server_chan(&e->s, r));
+	assert_ptr_equal(e->s.ops, &ops);
+	assert_ptr_equal(e->s.ctx, e);
+
+	assert_int_equal(add_offer(e, 0, 0), 1);
+	assert_int_equal(contact(e, 1, VMB_VERSION(4, 0)), VMB_OK);
+	assert_int_equal(last(e)->m.version_response.version_supported, 1);
+	e->nout = 0;
+	assert_int_equal(guest_empty(e, VMB_MSG_REQUESTOFFERS), VMB_OK);
+	assert_int_equal(e->nout, 2);
+	assert_int_equal(send_gpadl(e, 1, 1, pfn, 4, 1), VMB_OK);
+	expect_created(e, 1, 1, true);
+	vmb_server_reinit(&e->s);
+	vmb_server_reinit(&e->s);
+	assert_int_equal(e->unmaps, 3);
 	env_free(e);
 }
 
@@ -1296,6 +1382,8 @@ int main(void)
 		cmocka_unit_test(test_ring_layout),
 		cmocka_unit_test(test_unsent_channel),
 		cmocka_unit_test(test_gpadl_count_caps),
+		cmocka_unit_test(test_high_relid_scans),
+		cmocka_unit_test(test_reinit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

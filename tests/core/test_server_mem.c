@@ -206,6 +206,47 @@ static void offer_without_memory_leaves_relid_free(void **state)
 	assert_int_equal(live_blocks, 0);
 }
 
+/* reinit frees every channel, GPADL and the GPADL table, and keeps only
+ * the relid table: no new table per start. */
+static void reinit_keeps_only_the_table(void **state)
+{
+	struct vmb_server s;
+	struct vmb_msg_offer o = { 0 };
+	union vmb_msg_buf b;
+	uint64_t pfn[4] = { 1, 2, 3, 4 };
+	void *table;
+	uint32_t len;
+
+	(void)state;
+	assert_int_equal(vmb_server_init(&s, &ops, NULL, 0), VMB_OK);
+	table = s.chans;
+	for (int i = 0; i < 3; i++) {
+		uint32_t relid = 0;
+
+		assert_int_equal(vmb_server_offer(&s, &o, &relid), VMB_OK);
+	}
+	connect_guest(&s);
+	len = vmb_msg_enc_gpadl_header(&b, 1, 1, 4, pfn, 4);
+	assert_int_equal(vmb_server_input(&s, VMB_MSG_REDIRECT_CONNECTION_ID,
+					  b.raw, len),
+			 VMB_OK);
+	len = vmb_msg_enc_gpadl_header(&b, 2, 2, 30, pfn, 4);
+	assert_int_equal(vmb_server_input(&s, VMB_MSG_REDIRECT_CONNECTION_ID,
+					  b.raw, len),
+			 VMB_OK);  /* incomplete: its buffer is held */
+	assert_int_equal(vmb_server_rescind(&s, 3), VMB_OK);
+	assert_true(live_blocks > 5);
+
+	vmb_server_reinit(&s);
+	assert_int_equal(live_blocks, 1);
+	assert_int_equal(live_bytes, VMB_RELID_MAX * sizeof(void *));
+	assert_ptr_equal(s.chans, table);
+	assert_int_equal(s.gpadl_bytes, 0);
+	assert_int_equal(released, 1);
+	vmb_server_fini(&s);
+	assert_int_equal(live_blocks, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +256,7 @@ int main(void)
 		cmocka_unit_test_setup(reset_and_fini_free_channels, setup),
 		cmocka_unit_test_setup(offer_without_memory_leaves_relid_free,
 				       setup),
+		cmocka_unit_test_setup(reinit_keeps_only_the_table, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
