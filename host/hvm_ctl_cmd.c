@@ -309,10 +309,10 @@ static void put_json(void *arg, const char *name, uint64_t v)
 
 static void cmd_vm_show_text(struct hvm *vm, FILE *out)
 {
-	const char *status, *state = vm_state(vm, &status);
+	const char *status;
 	struct vm_tally t;
 
-	(void)state;
+	vm_state(vm, &status);
 	vm_tally(vm, &t);
 	fprintf(out, "ok\nName:            %s\n", vm->cfg.name);
 	fprintf(out, "State:           %s\n", status);
