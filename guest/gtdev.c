@@ -235,37 +235,45 @@ static int send_data(struct gvb_chan *c, struct gtdev_chan *s, bool last)
 	d->seq = vmb_le32(seq);
 	d->len = vmb_le32(gtdev_cfg.size);
 	tdev_fill(s->buf + sizeof(*d), gtdev_cfg.size, seq);
-	return gvb_send(c, GTDEV_XID_DATA | seq,
-			last ? VMB_PKT_FLAG_COMPLETION_REQUESTED : 0, &iov, 1,
-			true);
+	return gvb_put(c, GTDEV_XID_DATA | seq,
+		       last ? VMB_PKT_FLAG_COMPLETION_REQUESTED : 0, &iov, 1,
+		       true);
+}
+
+/* Whether the next DATA packet may go: the count and the echo window. */
+static bool may_send(const struct gtdev_chan *s)
+{
+	uint64_t limit = gtdev_cfg.count;
+	/* A host that echoes what was never sent pushes received past
+	 * sent: then nothing is in flight, and the window must not wrap
+	 * into "full" for good. */
+	uint64_t rx = atomic_load(&s->received);
+
+	if (limit && s->sent >= limit)
+		return false;
+	return gtdev_cfg.traffic != GTDEV_ECHO || rx >= s->sent ||
+	       s->sent - rx < gtdev_cfg.window;
 }
 
 static void gtdev_tick(struct gvb_chan *c)
 {
 	struct gtdev_chan *s = c->priv;
-	uint64_t limit = gtdev_cfg.count;
 
 	if (!s || !send_query(c, s) || !atomic_load(&s->query_done) ||
 	    !setup(c, s))
 		return;
 	if (gtdev_cfg.traffic != GTDEV_ECHO && gtdev_cfg.traffic != GTDEV_SINK)
 		return;
-	for (uint32_t i = 0; i < gtdev_cfg.burst; i++) {
-		if (limit && s->sent >= limit)
-			return;
-		/* A host that echoes what was never sent pushes received
-		 * past sent: then nothing is in flight, and the window
-		 * must not wrap into "full" for good. */
-		uint64_t rx = atomic_load(&s->received);
-
-		if (gtdev_cfg.traffic == GTDEV_ECHO && rx < s->sent &&
-		    s->sent - rx >= gtdev_cfg.window)
-			return;
+	/* One tick's packets go out as one burst: one signal at most. */
+	if (!gvb_tx_begin(c))
+		return;
+	for (uint32_t i = 0; i < gtdev_cfg.burst && may_send(s); i++) {
 		if (send_data(c, s, gtdev_cfg.traffic == GTDEV_SINK &&
-					    s->sent + 1 == limit) != VMB_OK)
-			return; /* ring full: next tick */
+					    s->sent + 1 == gtdev_cfg.count))
+			break; /* ring full: next tick */
 		s->sent++;
 	}
+	gvb_tx_end(c);
 }
 
 /* The worker is joined and the inbound ring drained: whatever was sent

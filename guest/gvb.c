@@ -941,12 +941,39 @@ void gvb_stop(struct gvb *vb, const char *why)
 	rt_gmem_destroy(&vb->gmem);
 }
 
+/* In the driver's rx, the channel's endpoint may not be stored in c->rt
+ * yet (see rx_rt). */
+static struct rt_chan *tx_rt(struct gvb_chan *c)
+{
+	return rx_chan == c ? rx_rt : c->rt;
+}
+
 int gvb_send(struct gvb_chan *c, uint64_t xid, uint16_t flags,
 	     const struct vmb_iov *iov, unsigned iovcnt, bool nowait)
 {
-	struct rt_chan *rt = rx_chan == c ? rx_rt : c->rt;
+	struct rt_chan *rt = tx_rt(c);
 
 	if (!rt)
 		return VMB_ESHUTDOWN;
 	return rt_chan_send_inband(rt, xid, flags, iov, iovcnt, nowait);
+}
+
+bool gvb_tx_begin(struct gvb_chan *c)
+{
+	struct rt_chan *rt = tx_rt(c);
+
+	if (rt)
+		rt_chan_tx_begin(rt);
+	return rt != NULL;
+}
+
+int gvb_put(struct gvb_chan *c, uint64_t xid, uint16_t flags,
+	    const struct vmb_iov *iov, unsigned iovcnt, bool nowait)
+{
+	return rt_chan_put_inband(tx_rt(c), xid, flags, iov, iovcnt, nowait);
+}
+
+void gvb_tx_end(struct gvb_chan *c)
+{
+	rt_chan_tx_end(tx_rt(c));
 }

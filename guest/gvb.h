@@ -132,6 +132,14 @@ void gvb_shutdown(struct gvb *vb);
  * worker (nowait: VMB_EAGAIN if the ring is full). */
 int gvb_send(struct gvb_chan *c, uint64_t xid, uint16_t flags,
 	     const struct vmb_iov *iov, unsigned iovcnt, bool nowait);
+/* A burst, from the same places and within one call of the driver:
+ * packets put between begin and end are published together with at most
+ * one signal (rt_chan_tx_begin). begin returns false if the channel is
+ * not open; then neither put nor end may follow. */
+bool gvb_tx_begin(struct gvb_chan *c);
+int gvb_put(struct gvb_chan *c, uint64_t xid, uint16_t flags,
+	    const struct vmb_iov *iov, unsigned iovcnt, bool nowait);
+void gvb_tx_end(struct gvb_chan *c);
 
 /* MODIFYCHANNEL: ask the host to signal an open channel on target_vp and
  * move the channel's worker to that CPU (modulo the CPUs present) once

@@ -1,5 +1,6 @@
 /* Channel endpoint: a worker thread that drains the receive ring, and
- * senders serialized by tx_lock that wait for ring space.
+ * senders serialized by tx_lock (none on a single-sender channel) that
+ * send in bursts and wait for ring space.
  *
  * Wakeups of blocked senders (interrupt mode): a sender registers with
  * vmb_ring_want_space and sleeps on tx_cond until tx_gen changes. The peer
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "rt_chan.h"
+#include "rt_ctr.h"
 #include "rt_log.h"
 
 #define CHAN_DEFAULT_MAX_PKT (64u * 1024 + 4096)
@@ -34,19 +36,36 @@
 #define CHAN_LINGER_NS 20000u
 /* Fallback wait when the ring lacks the pending-send-size feature. */
 #define CHAN_NOFEAT_WAIT_NS 1000000L
+/* Batch forming (see form_batch): a batch smaller than this many bytes,
+ * with the writer already past it, makes the worker wait up to
+ * CHAN_FORM_NS before it reads again. */
+#define CHAN_FORM_BYTES 2048u
+#define CHAN_FORM_NS 1000u
+/* A burst publishes what it has whenever this many bytes are waiting, so
+ * that the reader copies large packets while the writer writes more
+ * instead of waiting for the whole burst. Bursts of small packets stay
+ * below it and publish once. */
+#define CHAN_PUBLISH_BYTES 8192u
 
-struct chan_stats {
-	_Atomic uint64_t tx_packets, tx_bytes;
-	_Atomic uint64_t rx_packets, rx_bytes, rx_batches;
-	_Atomic uint64_t signals_out, signals_in, tx_full, bad;
+/* Written by whoever holds the send side. */
+struct chan_tx_ctrs {
+	rt_ctr packets, bytes, signals, full;
+};
+
+/* Written by the worker only. */
+struct chan_rx_ctrs {
+	rt_ctr packets, bytes, batches, signals, signals_in;
 };
 
 struct rt_chan {
 	struct rt_chan_cfg cfg;
 	char name[48]; /* cfg.name copied: the caller's may not outlive start */
-	struct vmb_ring tx; /* under tx_lock */
+	struct vmb_ring tx; /* the send side's */
 	struct vmb_ring rx; /* worker only */
+	uint32_t burst_pkts, burst_bytes; /* the send side's, this burst */
+	uint32_t unpublished; /* the send side's: bytes put, not published */
 	uint8_t *buf;       /* worker's packet copy, max_pkt bytes */
+	uint32_t last_batch_bytes; /* worker's */
 	uint32_t batch_bytes; /* end a read batch after this many bytes */
 	pthread_t thr;
 	int stop_fd; /* eventfd, written once by rt_chan_stop, never read */
@@ -62,22 +81,14 @@ struct rt_chan {
 	unsigned tx_active;
 	_Atomic unsigned tx_waiters;
 
-	struct chan_stats st;
+	_Alignas(64) struct chan_tx_ctrs tx_st;
+	_Alignas(64) struct chan_rx_ctrs rx_st;
+	_Atomic uint64_t bad; /* several writers, rare */
 };
 
 /* The channel whose worker is the current thread, if any: a send from an
  * rx callback must not wait for the worker it runs on. */
 static _Thread_local struct rt_chan *worker_of;
-
-static inline void st_add(_Atomic uint64_t *c, uint64_t n)
-{
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
-static inline uint64_t st_get(const _Atomic uint64_t *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
-}
 
 static inline void cpu_relax(void)
 {
@@ -113,7 +124,7 @@ static void wake_senders(struct rt_chan *ch)
 
 static void chan_break(struct rt_chan *ch, const char *why)
 {
-	st_add(&ch->st.bad, 1);
+	atomic_fetch_add_explicit(&ch->bad, 1, memory_order_relaxed);
 	if (!atomic_exchange(&ch->broken, true))
 		rt_warn("chan", "%s: %s; channel disabled", ch->name, why);
 }
@@ -144,12 +155,13 @@ static int drain_batch(struct rt_chan *ch)
 	/* Publish what was consumed even if the next packet was bad. */
 	if (vmb_ring_rd_end(&ch->rx, &b)) {
 		eventfd_signal(ch->cfg.sig_out_fd);
-		st_add(&ch->st.signals_out, 1);
+		rt_ctr_add(&ch->rx_st.signals, 1);
 	}
+	ch->last_batch_bytes = taken;
 	if (n) {
-		st_add(&ch->st.rx_packets, (uint64_t)n);
-		st_add(&ch->st.rx_bytes, taken);
-		st_add(&ch->st.rx_batches, 1);
+		rt_ctr_add(&ch->rx_st.packets, (uint64_t)n);
+		rt_ctr_add(&ch->rx_st.bytes, taken);
+		rt_ctr_add(&ch->rx_st.batches, 1);
 		if (ch->cfg.batch_end)
 			ch->cfg.batch_end(ch, ch->cfg.arg);
 	}
@@ -167,6 +179,31 @@ static uint64_t mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO, no system call */
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Batch forming. A small batch that ends with the writer already past it
+ * means the writer streams right behind us: reading again at once takes
+ * one packet per batch, and every batch moves the ring header's cache
+ * line between the CPUs several times (our loads of write_index, our
+ * read_index store, the writer's write_index store), which costs more
+ * than copying a small packet. Waiting a little without touching the
+ * ring lets several packets gather. The bound, 1 µs, is about twenty
+ * such line transfers and a few percent of a wakeup by signal; it delays
+ * a packet only while packets stream. A ring found empty (one request in
+ * flight) or a large batch never waits, so round trips and large packets
+ * are not slowed. */
+static void form_batch(struct rt_chan *ch)
+{
+	uint64_t end;
+
+	if (ch->last_batch_bytes >= CHAN_FORM_BYTES ||
+	    !vmb_ring_has_data(&ch->rx))
+		return;
+	end = mono_ns() + CHAN_FORM_NS;
+	do {
+		for (int i = 0; i < 16; i++)
+			cpu_relax();
+	} while (mono_ns() < end);
 }
 
 /* After draining, keep the mask set and watch the ring a little longer:
@@ -204,7 +241,9 @@ static int drain_irq(struct rt_chan *ch)
 			if (n < 0)
 				return -1;
 			got |= n > 0;
-			if (!n && got && linger(ch))
+			if (n)
+				form_batch(ch);
+			else if (got && linger(ch))
 				n = 1;
 		} while (n && !atomic_load(&ch->stopping));
 		if (atomic_load(&ch->stopping))
@@ -233,7 +272,7 @@ static void worker_irq(struct rt_chan *ch)
 		if (!(pfd[0].revents & POLLIN) ||
 		    read(ch->cfg.sig_in_fd, &v, sizeof(v)) < 0)
 			continue;
-		st_add(&ch->st.signals_in, 1);
+		rt_ctr_add(&ch->rx_st.signals_in, 1);
 		if (atomic_load(&ch->tx_waiters))
 			wake_senders(ch);
 	}
@@ -256,6 +295,7 @@ static void worker_poll(struct rt_chan *ch)
 		}
 		if (n) {
 			idle = 0;
+			form_batch(ch);
 		} else if (++idle < CHAN_SPIN_ROUNDS) {
 			cpu_relax();
 		} else {
@@ -299,18 +339,19 @@ struct chan_op {
 	uint32_t pkt_len; /* bytes the packet takes before padding */
 };
 
-static int op_write(struct rt_chan *ch, const struct chan_op *op, bool *sig)
+/* Into the burst; published by tx_publish. */
+static int op_put(struct rt_chan *ch, const struct chan_op *op)
 {
 	switch (op->type) {
 	case OP_INBAND:
 		return vmb_pkt_send_inband(&ch->tx, op->flags, op->xid, op->iov,
-					   op->iovcnt, sig);
+					   op->iovcnt, NULL);
 	case OP_COMP:
 		return vmb_pkt_send_comp(&ch->tx, op->xid, op->data, op->len,
-					 sig);
+					 NULL);
 	case OP_GPA:
 		return vmb_pkt_send_gpa(&ch->tx, op->flags, op->xid, op->rg,
-					op->nrg, op->data, op->len, sig);
+					op->nrg, op->data, op->len, NULL);
 	}
 	return VMB_EINVAL;
 }
@@ -331,7 +372,7 @@ static int wait_on_worker(struct rt_chan *ch)
 		return VMB_ESHUTDOWN;
 	if ((pfd[0].revents & POLLIN) &&
 	    read(ch->cfg.sig_in_fd, &v, sizeof(v)) == sizeof(v))
-		st_add(&ch->st.signals_in, 1);
+		rt_ctr_add(&ch->rx_st.signals_in, 1);
 	ch->tx_gen++;
 	pthread_cond_broadcast(&ch->tx_cond);
 	return VMB_OK;
@@ -403,60 +444,111 @@ static uint32_t op_need(const struct chan_op *op)
 	return vmb_ring_pkt_space(n);
 }
 
-static int chan_send(struct rt_chan *ch, const struct chan_op *op,
-		     bool nowait)
+/* A single sender waits without holding tx_lock on its fast path; the
+ * wakeup protocol (tx_gen, tx_cond) needs it while sleeping. */
+static int wait_space(struct rt_chan *ch, uint32_t need)
 {
-	bool sig = false, wanted = false, full = false;
 	int rc;
 
+	if (ch->cfg.mode == RT_CHAN_POLL)
+		return wait_poll(ch, need);
+	if (ch->cfg.single_sender)
+		pthread_mutex_lock(&ch->tx_lock);
+	rc = wait_irq(ch, need);
+	if (ch->cfg.single_sender)
+		pthread_mutex_unlock(&ch->tx_lock);
+	return rc;
+}
+
+static void tx_broken(struct rt_chan *ch)
+{
+	chan_break(ch, "peer corrupted the send ring");
+	if (ch->cfg.single_sender)
+		wake_senders(ch);
+	else
+		pthread_cond_broadcast(&ch->tx_cond);
+}
+
+/* Publish the burst so far; signal the peer if the ring rules say so. The
+ * signal goes out before a multi-sender's tx_active drops: rt_chan_stop
+ * returns once it is 0, and the owner may then close sig_out_fd; a later
+ * write could hit whatever reuses the number. */
+static void tx_publish(struct rt_chan *ch)
+{
+	bool sig;
+
+	ch->unpublished = 0;
+	if (vmb_ring_commit(&ch->tx, &sig) == VMB_EPROTO)
+		tx_broken(ch);
+	if (sig) {
+		rt_ctr_add(&ch->tx_st.signals, 1);
+		eventfd_signal(ch->cfg.sig_out_fd);
+	}
+}
+
+void rt_chan_tx_begin(struct rt_chan *ch)
+{
+	if (ch->cfg.single_sender)
+		return;
 	pthread_mutex_lock(&ch->tx_lock);
 	ch->tx_active++;
+}
+
+void rt_chan_tx_end(struct rt_chan *ch)
+{
+	tx_publish(ch);
+	if (ch->burst_pkts) {
+		rt_ctr_add(&ch->tx_st.packets, ch->burst_pkts);
+		rt_ctr_add(&ch->tx_st.bytes, ch->burst_bytes);
+		ch->burst_pkts = ch->burst_bytes = 0;
+	}
+	if (ch->cfg.single_sender)
+		return;
+	if (--ch->tx_active == 0 && atomic_load(&ch->stopping))
+		pthread_cond_broadcast(&ch->idle_cond);
+	pthread_mutex_unlock(&ch->tx_lock);
+}
+
+/* One packet into the burst, waiting for space unless nowait. Before a
+ * wait the burst so far is published: the reader cannot free space for
+ * packets it cannot see. */
+static int chan_put(struct rt_chan *ch, const struct chan_op *op,
+		    bool nowait)
+{
+	bool wanted = false, full = false;
+	int rc;
+
 	for (;;) {
-		if (chan_down(ch)) {
-			rc = VMB_ESHUTDOWN;
-			break;
-		}
-		rc = op_write(ch, op, &sig);
+		if (chan_down(ch))
+			return VMB_ESHUTDOWN;
+		rc = op_put(ch, op);
 		if (rc == VMB_EPROTO) {
-			chan_break(ch, "peer corrupted the send ring");
-			pthread_cond_broadcast(&ch->tx_cond);
-			rc = VMB_ESHUTDOWN;
-			break;
+			tx_broken(ch);
+			return VMB_ESHUTDOWN;
 		}
-		if (rc != VMB_EAGAIN || nowait)
+		if (rc != VMB_EAGAIN)
 			break;
 		if (!full)
-			st_add(&ch->st.tx_full, 1);
+			rt_ctr_add(&ch->tx_st.full, 1);
 		full = true;
-		if (ch->cfg.mode == RT_CHAN_POLL) {
-			rc = wait_poll(ch, op_need(op));
-		} else {
-			wanted = true;
-			rc = wait_irq(ch, op_need(op));
-		}
+		if (nowait)
+			break;
+		tx_publish(ch);
+		wanted = ch->cfg.mode == RT_CHAN_INTERRUPT;
+		rc = wait_space(ch, op_need(op));
 		if (rc != VMB_OK)
 			break;
 	}
-	if (nowait && rc == VMB_EAGAIN && !full)
-		st_add(&ch->st.tx_full, 1);
 	/* Another sleeper may still rely on pending_send_sz. */
 	if (wanted && !atomic_load(&ch->tx_waiters))
 		vmb_ring_clear_want(&ch->tx);
 	if (rc == VMB_OK) {
-		st_add(&ch->st.tx_packets, 1);
-		st_add(&ch->st.tx_bytes, VMB_ALIGN8(op->pkt_len));
-		if (sig) {
-			st_add(&ch->st.signals_out, 1);
-			/* Before tx_active drops: rt_chan_stop returns once it
-			 * is 0, and the owner may then close sig_out_fd; a
-			 * later write could hit whatever reuses the number.
-			 * At most one write per batch, by the ring rules. */
-			eventfd_signal(ch->cfg.sig_out_fd);
-		}
+		ch->burst_pkts++;
+		ch->burst_bytes += VMB_ALIGN8(op->pkt_len);
+		ch->unpublished += VMB_ALIGN8(op->pkt_len);
+		if (ch->unpublished >= CHAN_PUBLISH_BYTES)
+			tx_publish(ch);
 	}
-	if (--ch->tx_active == 0 && atomic_load(&ch->stopping))
-		pthread_cond_broadcast(&ch->idle_cond);
-	pthread_mutex_unlock(&ch->tx_lock);
 	return rc;
 }
 
@@ -465,49 +557,110 @@ static uint64_t clamp_len(uint64_t n)
 	return n > UINT32_MAX ? UINT32_MAX : n;
 }
 
-int rt_chan_send_inband(struct rt_chan *ch, uint64_t xid, uint16_t flags,
-			const struct vmb_iov *iov, unsigned iovcnt,
-			bool nowait)
+static int op_inband(struct chan_op *op, uint64_t xid, uint16_t flags,
+		     const struct vmb_iov *iov, unsigned iovcnt)
 {
-	struct chan_op op = { .type = OP_INBAND, .xid = xid, .flags = flags,
-			      .iov = iov, .iovcnt = iovcnt };
 	uint64_t n = sizeof(struct vmb_pktdesc);
 
+	*op = (struct chan_op){ .type = OP_INBAND, .xid = xid, .flags = flags,
+				.iov = iov, .iovcnt = iovcnt };
 	/* The size is summed here, before vmb_pkt checks the arguments. */
 	if (iovcnt && !iov)
 		return VMB_EINVAL;
 	for (unsigned i = 0; i < iovcnt && i < VMB_PKT_MAX_IOV; i++)
 		n += iov[i].len;
-	op.pkt_len = (uint32_t)clamp_len(n);
-	return chan_send(ch, &op, nowait);
+	op->pkt_len = (uint32_t)clamp_len(n);
+	return VMB_OK;
+}
+
+static void op_comp(struct chan_op *op, uint64_t xid, const void *data,
+		    uint32_t len)
+{
+	*op = (struct chan_op){ .type = OP_COMP, .xid = xid, .data = data,
+				.len = len };
+	op->pkt_len = (uint32_t)clamp_len(sizeof(struct vmb_pktdesc) +
+					  (uint64_t)len);
+}
+
+static int op_gpa(struct chan_op *op, uint64_t xid, uint16_t flags,
+		  const struct vmb_gpa_range *rg, unsigned nrg,
+		  const void *data, uint32_t len)
+{
+	uint64_t n = sizeof(struct vmb_gpa_direct_hdr) + (uint64_t)len;
+
+	*op = (struct chan_op){ .type = OP_GPA, .xid = xid, .flags = flags,
+				.rg = rg, .nrg = nrg, .data = data,
+				.len = len };
+	if (nrg > VMB_PKT_MAX_GPA_RANGES || (nrg && !rg))
+		return VMB_EINVAL;
+	for (unsigned i = 0; i < nrg; i++)
+		n += sizeof(struct vmb_wire_gpa_range) +
+		     (uint64_t)rg[i].pfn_count * sizeof(uint64_t);
+	op->pkt_len = (uint32_t)clamp_len(n);
+	return VMB_OK;
+}
+
+int rt_chan_put_inband(struct rt_chan *ch, uint64_t xid, uint16_t flags,
+		       const struct vmb_iov *iov, unsigned iovcnt, bool nowait)
+{
+	struct chan_op op;
+	int rc = op_inband(&op, xid, flags, iov, iovcnt);
+
+	return rc ? rc : chan_put(ch, &op, nowait);
+}
+
+int rt_chan_put_comp(struct rt_chan *ch, uint64_t xid, const void *data,
+		     uint32_t len, bool nowait)
+{
+	struct chan_op op;
+
+	op_comp(&op, xid, data, len);
+	return chan_put(ch, &op, nowait);
+}
+
+int rt_chan_put_gpa(struct rt_chan *ch, uint64_t xid, uint16_t flags,
+		    const struct vmb_gpa_range *rg, unsigned nrg,
+		    const void *data, uint32_t len, bool nowait)
+{
+	struct chan_op op;
+	int rc = op_gpa(&op, xid, flags, rg, nrg, data, len);
+
+	return rc ? rc : chan_put(ch, &op, nowait);
+}
+
+int rt_chan_send_inband(struct rt_chan *ch, uint64_t xid, uint16_t flags,
+			const struct vmb_iov *iov, unsigned iovcnt,
+			bool nowait)
+{
+	int rc;
+
+	rt_chan_tx_begin(ch);
+	rc = rt_chan_put_inband(ch, xid, flags, iov, iovcnt, nowait);
+	rt_chan_tx_end(ch);
+	return rc;
 }
 
 int rt_chan_send_comp(struct rt_chan *ch, uint64_t xid, const void *data,
 		      uint32_t len, bool nowait)
 {
-	struct chan_op op = { .type = OP_COMP, .xid = xid, .data = data,
-			      .len = len };
+	int rc;
 
-	op.pkt_len = (uint32_t)clamp_len(sizeof(struct vmb_pktdesc) +
-					 (uint64_t)len);
-	return chan_send(ch, &op, nowait);
+	rt_chan_tx_begin(ch);
+	rc = rt_chan_put_comp(ch, xid, data, len, nowait);
+	rt_chan_tx_end(ch);
+	return rc;
 }
 
 int rt_chan_send_gpa(struct rt_chan *ch, uint64_t xid, uint16_t flags,
 		     const struct vmb_gpa_range *rg, unsigned nrg,
 		     const void *data, uint32_t len, bool nowait)
 {
-	struct chan_op op = { .type = OP_GPA, .xid = xid, .flags = flags,
-			      .rg = rg, .nrg = nrg, .data = data, .len = len };
-	uint64_t n = sizeof(struct vmb_gpa_direct_hdr) + (uint64_t)len;
+	int rc;
 
-	if (nrg > VMB_PKT_MAX_GPA_RANGES || (nrg && !rg))
-		return VMB_EINVAL;
-	for (unsigned i = 0; i < nrg; i++)
-		n += sizeof(struct vmb_wire_gpa_range) +
-		     (uint64_t)rg[i].pfn_count * sizeof(uint64_t);
-	op.pkt_len = (uint32_t)clamp_len(n);
-	return chan_send(ch, &op, nowait);
+	rt_chan_tx_begin(ch);
+	rc = rt_chan_put_gpa(ch, xid, flags, rg, nrg, data, len, nowait);
+	rt_chan_tx_end(ch);
+	return rc;
 }
 
 /* ---- lifetime, affinity, stats ---- */
@@ -654,15 +807,16 @@ int rt_chan_cpu(const struct rt_chan *ch)
 
 void rt_chan_get_stats(const struct rt_chan *ch, struct rt_chan_stats *st)
 {
-	st->tx_packets = st_get(&ch->st.tx_packets);
-	st->tx_bytes = st_get(&ch->st.tx_bytes);
-	st->rx_packets = st_get(&ch->st.rx_packets);
-	st->rx_bytes = st_get(&ch->st.rx_bytes);
-	st->rx_batches = st_get(&ch->st.rx_batches);
-	st->signals_out = st_get(&ch->st.signals_out);
-	st->signals_in = st_get(&ch->st.signals_in);
-	st->tx_full = st_get(&ch->st.tx_full);
-	st->bad = st_get(&ch->st.bad);
+	st->tx_packets = rt_ctr_get(&ch->tx_st.packets);
+	st->tx_bytes = rt_ctr_get(&ch->tx_st.bytes);
+	st->rx_packets = rt_ctr_get(&ch->rx_st.packets);
+	st->rx_bytes = rt_ctr_get(&ch->rx_st.bytes);
+	st->rx_batches = rt_ctr_get(&ch->rx_st.batches);
+	st->signals_out = rt_ctr_get(&ch->tx_st.signals) +
+			  rt_ctr_get(&ch->rx_st.signals);
+	st->signals_in = rt_ctr_get(&ch->rx_st.signals_in);
+	st->tx_full = rt_ctr_get(&ch->tx_st.full);
+	st->bad = atomic_load_explicit(&ch->bad, memory_order_relaxed);
 }
 
 bool rt_chan_broken(const struct rt_chan *ch)

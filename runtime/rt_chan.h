@@ -38,6 +38,11 @@ struct rt_chan_cfg {
 	enum rt_chan_mode mode;
 	int cpu;          /* bind the worker to this CPU; -1 = unbound */
 	uint32_t max_pkt; /* largest packet accepted; 0 = 64 KiB + 4 KiB */
+	/* The owner promises that at most one thread is inside a send call
+	 * or burst at any time, and none once it calls rt_chan_stop (it may
+	 * call rt_chan_stop_begin to make a waiting sender return first):
+	 * then the send path takes no lock. */
+	bool single_sender;
 	rt_chan_rx_fn *rx;
 	rt_chan_batch_fn *batch_end; /* optional */
 	void *arg;
@@ -63,7 +68,24 @@ void rt_chan_stop(struct rt_chan *ch);
  * same time instead of one after another. */
 void rt_chan_stop_begin(struct rt_chan *ch);
 
-/* Senders, from any thread (serialized internally). If the ring is full,
+/* A burst: rt_chan_tx_begin, any number of rt_chan_put_*, rt_chan_tx_end.
+ * The packets are published together with one write_index store and at
+ * most one signal to the peer, at tx_end (or before a put waits for ring
+ * space). In between the caller holds the send side: other senders wait,
+ * so a burst should not wait on anything but the ring. Puts return what
+ * the sends below return; tx_end must follow tx_begin in every case. */
+void rt_chan_tx_begin(struct rt_chan *ch);
+int rt_chan_put_inband(struct rt_chan *ch, uint64_t xid, uint16_t flags,
+		       const struct vmb_iov *iov, unsigned iovcnt, bool nowait);
+int rt_chan_put_comp(struct rt_chan *ch, uint64_t xid, const void *data,
+		     uint32_t len, bool nowait);
+int rt_chan_put_gpa(struct rt_chan *ch, uint64_t xid, uint16_t flags,
+		    const struct vmb_gpa_range *rg, unsigned nrg,
+		    const void *data, uint32_t len, bool nowait);
+void rt_chan_tx_end(struct rt_chan *ch);
+
+/* One packet, a burst of one. Senders, from any thread (serialized
+ * internally unless single_sender). If the ring is full,
  * wait for the peer (pending-send-size, or polling) unless nowait, in
  * which case return VMB_EAGAIN. Returns VMB_ESHUTDOWN once the channel is
  * broken, or to a sender still inside the call when rt_chan_stop begins;

@@ -19,6 +19,16 @@ static uint64_t iov_sum(const struct vmb_iov *iov, unsigned iovcnt)
 	return n;
 }
 
+/* signal NULL: the packet joins the writer's burst (vmb_ring_put), to be
+ * published by vmb_ring_commit. */
+static int pkt_out(struct vmb_ring *r, const struct vmb_iov *v, unsigned n,
+		   bool *signal)
+{
+	if (!signal)
+		return vmb_ring_put(r, v, n);
+	return vmb_ring_write(r, v, n, signal);
+}
+
 /* Fill the descriptor for a header of hdr_len bytes (a multiple of 8,
  * descriptor included) and payload_len bytes after it. */
 static int desc_fill(struct vmb_pktdesc *d, uint16_t type, uint16_t flags,
@@ -45,7 +55,8 @@ int vmb_pkt_send_inband(struct vmb_ring *r, uint16_t flags, uint64_t xid,
 	uint64_t plen;
 	int rc;
 
-	*signal = false;
+	if (signal)
+		*signal = false;
 	if (iovcnt > VMB_PKT_MAX_IOV || (iovcnt && !iov))
 		return VMB_EINVAL;
 	plen = iov_sum(iov, iovcnt);
@@ -57,7 +68,7 @@ int vmb_pkt_send_inband(struct vmb_ring *r, uint16_t flags, uint64_t xid,
 	v[0] = (struct vmb_iov){ &d, DESC_LEN };
 	for (unsigned i = 0; i < iovcnt; i++)
 		v[i + 1] = iov[i];
-	return vmb_ring_write(r, v, iovcnt + 1, signal);
+	return pkt_out(r, v, iovcnt + 1, signal);
 }
 
 int vmb_pkt_send_comp(struct vmb_ring *r, uint64_t xid, const void *data,
@@ -67,7 +78,8 @@ int vmb_pkt_send_comp(struct vmb_ring *r, uint64_t xid, const void *data,
 	struct vmb_pktdesc d;
 	int rc;
 
-	*signal = false;
+	if (signal)
+		*signal = false;
 	if (len && !data)
 		return VMB_EINVAL;
 	rc = desc_fill(&d, VMB_PKT_COMP, 0, xid, DESC_LEN, len);
@@ -75,7 +87,7 @@ int vmb_pkt_send_comp(struct vmb_ring *r, uint64_t xid, const void *data,
 		return rc;
 	v[0] = (struct vmb_iov){ &d, DESC_LEN };
 	v[1] = (struct vmb_iov){ data, len };
-	return vmb_ring_write(r, v, 2, signal);
+	return pkt_out(r, v, 2, signal);
 }
 
 /* Header bytes of a GPA direct packet with these ranges (descriptor
@@ -107,7 +119,8 @@ int vmb_pkt_send_gpa(struct vmb_ring *r, uint16_t flags, uint64_t xid,
 	unsigned n = 0;
 	int rc;
 
-	*signal = false;
+	if (signal)
+		*signal = false;
 	if (!nrg || nrg > VMB_PKT_MAX_GPA_RANGES || !rg || (len && !data))
 		return VMB_EINVAL;
 	hlen = gpa_hdr_len(rg, nrg);
@@ -128,7 +141,7 @@ int vmb_pkt_send_gpa(struct vmb_ring *r, uint16_t flags, uint64_t xid,
 					   rg[i].pfn_count * 8u };
 	}
 	v[n++] = (struct vmb_iov){ data, len };
-	return vmb_ring_write(r, v, n, signal);
+	return pkt_out(r, v, n, signal);
 }
 
 int vmb_pkt_send_xfer(struct vmb_ring *r, uint16_t flags, uint64_t xid,
@@ -141,7 +154,8 @@ int vmb_pkt_send_xfer(struct vmb_ring *r, uint16_t flags, uint64_t xid,
 	uint64_t rlen = (uint64_t)nrg * sizeof(*rg);
 	int rc;
 
-	*signal = false;
+	if (signal)
+		*signal = false;
 	if ((nrg && !rg) || (len && !data))
 		return VMB_EINVAL;
 	rc = desc_fill(&h.d, VMB_PKT_XFER_PAGES, flags, xid, sizeof(h) + rlen,
@@ -155,7 +169,7 @@ int vmb_pkt_send_xfer(struct vmb_ring *r, uint16_t flags, uint64_t xid,
 	v[0] = (struct vmb_iov){ &h, sizeof(h) };
 	v[1] = (struct vmb_iov){ rg, (uint32_t)rlen };
 	v[2] = (struct vmb_iov){ data, len };
-	return vmb_ring_write(r, v, 3, signal);
+	return pkt_out(r, v, 3, signal);
 }
 
 int vmb_pkt_parse(const void *buf, uint32_t len, struct vmb_pkt *p)

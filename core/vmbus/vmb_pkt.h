@@ -36,6 +36,11 @@ static inline uint32_t vmb_gpa_pfn_count(uint32_t off, uint32_t count)
 
 #define VMB_PKT_MAX_IOV 8
 
+/* Each send function writes one packet and publishes it, *signal as
+ * vmb_ring_write says. With signal NULL it only puts the packet into the
+ * writer's current burst (vmb_ring_put), for vmb_ring_commit to publish
+ * with the rest. */
+
 /* Inband: payload is the concatenation of iov (at most VMB_PKT_MAX_IOV). */
 int vmb_pkt_send_inband(struct vmb_ring *r, uint16_t flags, uint64_t xid,
 			const struct vmb_iov *iov, unsigned iovcnt,

@@ -125,23 +125,49 @@ void vmb_ring_init_shared(struct vmb_ring *r, bool pendsz_feature)
 		   pendsz_feature ? VMB_RING_FEAT_PENDING_SEND_SZ : 0);
 }
 
-/* Writer's view of the indices. The read_index load is an acquire: it
- * pairs with the reader's release store in rd_end, so the reader's copies
- * out of the freed bytes are complete before we overwrite them. */
-static int wr_indices(struct vmb_ring *r, uint32_t *wr, uint32_t *rd)
+/* The writer's private view starts from the header at its first write
+ * (the ring's creator may be the peer). The read_index load is an acquire
+ * here and wherever the writer takes the reader's progress: it pairs with
+ * the reader's release store in rd_end, so the reader's copies out of the
+ * freed bytes are complete before we overwrite them. */
+static int wr_sync(struct vmb_ring *r)
 {
-	*wr = ld_relaxed(r, W_WRITE);
-	*rd = ld_acquire(r, W_READ);
-	if (!idx_ok(r, *wr) || !idx_ok(r, *rd)) {
+	uint32_t wr, rd;
+
+	if (r->w_synced)
+		return VMB_OK;
+	wr = ld_relaxed(r, W_WRITE);
+	rd = ld_acquire(r, W_READ);
+	if (!idx_ok(r, wr) || !idx_ok(r, rd)) {
 		r->st.bad++;
 		return VMB_EPROTO;
 	}
+	r->w_next = r->w_pub = wr;
+	r->w_rd = rd;
+	r->w_synced = true;
 	return VMB_OK;
+}
+
+static int wr_take_rd(struct vmb_ring *r, uint32_t rd)
+{
+	if (!idx_ok(r, rd)) {
+		r->st.bad++;
+		return VMB_EPROTO;
+	}
+	r->w_rd = rd;
+	return VMB_OK;
+}
+
+/* A stale w_rd lies behind the reader's real position, so the free space
+ * computed from it is never more than the truth. */
+static uint32_t wr_free(const struct vmb_ring *r)
+{
+	return r->size - ring_used(r, r->w_next, r->w_rd);
 }
 
 uint32_t vmb_ring_free(const struct vmb_ring *r)
 {
-	uint32_t wr = ld_relaxed(r, W_WRITE);
+	uint32_t wr = r->w_synced ? r->w_next : ld_relaxed(r, W_WRITE);
 	uint32_t rd = ld_acquire(r, W_READ);
 
 	if (!idx_ok(r, wr) || !idx_ok(r, rd))
@@ -169,39 +195,43 @@ static int iov_total(const struct vmb_iov *iov, unsigned iovcnt,
 	return VMB_OK;
 }
 
-/* Gather the iovecs, zero padding and trailer into the ring at wr. */
+/* Gather the iovecs, zero padding and trailer into the ring at wr. A
+ * packet that does not reach the end of the data area (the common case)
+ * is written straight, without the wraparound checks of ring_put. */
 static uint32_t wr_copy(struct vmb_ring *r, uint32_t wr,
 			const struct vmb_iov *iov, unsigned iovcnt,
 			uint32_t total)
 {
 	static const uint8_t zero[8];
 	uint64_t trailer = vmb_le64((uint64_t)wr << 32);
-	uint32_t pos = wr;
+	uint32_t len8 = VMB_ALIGN8(total), pos = wr;
+	uint8_t *p = r->data + wr;
 
+	if (len8 + VMB_PKT_TRAILER_LEN < r->size - wr) {
+		for (unsigned i = 0; i < iovcnt; i++) {
+			if (iov[i].len)
+				vmb_memcpy(p, iov[i].base, iov[i].len);
+			p += iov[i].len;
+		}
+		/* Padding: up to 7 zero bytes; the 8 written here end
+		 * inside the trailer, which is written next. */
+		vmb_memcpy(p, zero, sizeof(zero));
+		vmb_memcpy(r->data + wr + len8, &trailer, sizeof(trailer));
+		return wr + len8 + VMB_PKT_TRAILER_LEN;
+	}
 	for (unsigned i = 0; i < iovcnt; i++)
 		if (iov[i].len)
 			pos = ring_put(r, pos, iov[i].base, iov[i].len);
-	pos = ring_put(r, pos, zero, VMB_ALIGN8(total) - total);
+	pos = ring_put(r, pos, zero, len8 - total);
 	return ring_put(r, pos, &trailer, sizeof(trailer));
 }
 
-/* Ordering contract of a write:
- *  1. the packet bytes are copied into the data area;
- *  2. write_index is published with a release store, so a reader that
- *     acquire-loads the new index sees every byte of step 1;
- *  3. a full fence orders that store before the loads of interrupt_mask
- *     and read_index. It pairs with the full fence in vmb_ring_unmask
- *     (mask store, fence, write_index load): either we see the mask
- *     cleared and signal, or the reader's re-check sees our packet. The
- *     same holds for the reader publishing read_index == our old index.
- */
-int vmb_ring_write(struct vmb_ring *r, const struct vmb_iov *iov,
-		   unsigned iovcnt, bool *signal)
+int vmb_ring_put(struct vmb_ring *r, const struct vmb_iov *iov,
+		 unsigned iovcnt)
 {
-	uint32_t total, need, wr, rd, nwr;
+	uint32_t total, need;
 	int rc;
 
-	*signal = false;
 	rc = iov_total(iov, iovcnt, &total);
 	if (rc)
 		return rc;
@@ -210,23 +240,68 @@ int vmb_ring_write(struct vmb_ring *r, const struct vmb_iov *iov,
 	 * most size - 8 (the free space stays a multiple of 8). */
 	if (need >= r->size)
 		return VMB_EMSGSIZE;
-	rc = wr_indices(r, &wr, &rd);
+	rc = wr_sync(r);
 	if (rc)
 		return rc;
-	if (r->size - ring_used(r, wr, rd) <= need) {
-		r->st.full++;
-		return VMB_EAGAIN;
+	if (wr_free(r) <= need) {
+		rc = wr_take_rd(r, ld_acquire(r, W_READ));
+		if (rc)
+			return rc;
+		if (wr_free(r) <= need) {
+			r->st.full++;
+			return VMB_EAGAIN;
+		}
 	}
-	nwr = wr_copy(r, wr, iov, iovcnt, total);
-	st_release(r, W_WRITE, nwr);
-	full_fence();
+	r->w_next = wr_copy(r, r->w_next, iov, iovcnt, total);
 	r->st.packets++;
 	r->st.bytes += VMB_ALIGN8(total);
-	if (ld_relaxed(r, W_MASK) == 0 && ld_relaxed(r, W_READ) == wr) {
+	return VMB_OK;
+}
+
+/* Ordering contract of a commit:
+ *  1. the packets' bytes were copied into the data area by put;
+ *  2. write_index is published with a release store, so a reader that
+ *     acquire-loads the new index sees every byte of step 1;
+ *  3. a full fence orders that store before the loads of interrupt_mask
+ *     and read_index. It pairs with the full fence in vmb_ring_unmask
+ *     (mask store, fence, write_index load): either we see the mask
+ *     cleared and signal, or the reader's re-check sees our packets. The
+ *     same holds for the reader publishing read_index == our old index.
+ * One commit per burst is what makes a burst cheap: one store and one
+ * fence on the shared header instead of one per packet. */
+int vmb_ring_commit(struct vmb_ring *r, bool *signal)
+{
+	uint32_t old = r->w_pub;
+	int rc;
+
+	*signal = false;
+	if (!r->w_synced || r->w_next == old)
+		return VMB_OK;
+	st_release(r, W_WRITE, r->w_next);
+	r->w_pub = r->w_next;
+	full_fence();
+	if (ld_relaxed(r, W_MASK) != 0)
+		return VMB_OK;
+	rc = wr_take_rd(r, ld_acquire(r, W_READ));
+	if (rc)
+		return rc;
+	if (r->w_rd == old) {
 		*signal = true;
 		r->st.signals++;
 	}
 	return VMB_OK;
+}
+
+int vmb_ring_write(struct vmb_ring *r, const struct vmb_iov *iov,
+		   unsigned iovcnt, bool *signal)
+{
+	int rc;
+
+	*signal = false;
+	rc = vmb_ring_put(r, iov, iovcnt);
+	if (rc)
+		return rc;
+	return vmb_ring_commit(r, signal);
 }
 
 /* Ordering contract of want_space: pending_send_sz is stored, then a full

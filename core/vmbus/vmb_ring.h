@@ -44,6 +44,13 @@ struct vmb_ring {
 	struct vmb_ring_hdr *hdr; /* shared */
 	uint8_t *data;            /* shared, size bytes */
 	uint32_t size;
+	/* Writer's private view, taken from the header at its first write:
+	 * where the next packet goes, the write_index it last published and
+	 * the read_index it last saw. It never reads write_index back (the
+	 * peer may scribble on it) and reloads read_index only when this
+	 * view says the ring is too full, or to decide on a signal. */
+	uint32_t w_next, w_pub, w_rd;
+	bool w_synced;
 	struct vmb_ring_stats st;
 };
 
@@ -63,11 +70,22 @@ int vmb_ring_attach(struct vmb_ring *r, void *mem, uint64_t len);
  * pending-send-size feature bit if wanted. */
 void vmb_ring_init_shared(struct vmb_ring *r, bool pendsz_feature);
 
-/* Writer. Writes the concatenation of iov (the caller's descriptor first)
- * padded to 8 bytes, then the trailer, and publishes write_index once.
- * Returns VMB_OK, VMB_EAGAIN (no room now; nothing written), VMB_EMSGSIZE
- * (can never fit) or VMB_EPROTO (peer's read_index is corrupt).
- * *signal tells whether the reader must be signalled. */
+/* Writer, one packet of a burst: copies the concatenation of iov (the
+ * caller's descriptor first) padded to 8 bytes, then the trailer, into the
+ * ring without publishing it. Returns VMB_OK, VMB_EAGAIN (no room now;
+ * nothing written), VMB_EMSGSIZE (can never fit) or VMB_EPROTO (the peer
+ * corrupted an index). A writer that gets VMB_EAGAIN must commit what it
+ * put before it waits for space: the reader cannot free what it cannot
+ * see. */
+int vmb_ring_put(struct vmb_ring *r, const struct vmb_iov *iov,
+		 unsigned iovcnt);
+/* Writer: publish every packet put since the last commit with one
+ * write_index store. *signal tells whether the reader must be signalled
+ * (the burst made the ring non-empty as the reader saw it, with its mask
+ * clear): at most one signal per burst. VMB_OK, or VMB_EPROTO if the
+ * peer's read_index is corrupt (the packets are published all the same). */
+int vmb_ring_commit(struct vmb_ring *r, bool *signal);
+/* One packet: put, then commit. */
 int vmb_ring_write(struct vmb_ring *r, const struct vmb_iov *iov,
 		   unsigned iovcnt, bool *signal);
 
@@ -77,7 +95,8 @@ static inline uint32_t vmb_ring_pkt_space(uint32_t n)
 	return VMB_ALIGN8(n) + VMB_PKT_TRAILER_LEN;
 }
 
-/* Free bytes as the writer sees them (0 if the peer corrupted indices). */
+/* Free bytes as the writer sees them, packets put but not committed
+ * counted as used (0 if the peer corrupted an index). */
 uint32_t vmb_ring_free(const struct vmb_ring *r);
 
 /* Writer, before sleeping on a full ring: ask to be signalled once need

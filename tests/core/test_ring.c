@@ -395,6 +395,65 @@ static void drain(struct tring *t)
 	vmb_ring_rd_end(&t->r, &b);
 }
 
+/* put_pkt without the commit: the packet joins the writer's burst. */
+static int burst_pkt(struct tring *t, uint64_t seq, uint32_t plen)
+{
+	static uint8_t body[4096];
+	struct vmb_pktdesc d = {
+		.type = VMB_PKT_INBAND,
+		.offset8 = 2,
+		.len8 = (uint16_t)(VMB_ALIGN8(DESC + plen) / 8),
+		.xid = seq,
+	};
+	struct vmb_iov iov[2] = { { &d, DESC }, { body, plen } };
+
+	assert_true(plen <= sizeof(body));
+	for (uint32_t i = 0; i < plen; i++)
+		body[i] = pat(seq, i);
+	return vmb_ring_put(&t->w, iov, 2);
+}
+
+/* A burst is invisible until its commit, which signals at most once and
+ * only if the ring was empty with the mask clear. */
+static void test_burst(void **state)
+{
+	struct tring t;
+	uint64_t n = 0;
+	bool sig;
+
+	(void)state;
+	tr_open(&t, 3, true);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(burst_pkt(&t, n++, 40), VMB_OK);
+	assert_int_equal(hdr(&t)->write_index, 0);
+	assert_false(vmb_ring_has_data(&t.r));
+	assert_int_equal(vmb_ring_commit(&t.w, &sig), VMB_OK);
+	assert_true(sig);
+	assert_int_equal(hdr(&t)->write_index, 5 * 64);
+	assert_int_equal(vmb_ring_commit(&t.w, &sig), VMB_OK);
+	assert_false(sig); /* nothing new */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(burst_pkt(&t, n++, 40), VMB_OK);
+	assert_int_equal(vmb_ring_commit(&t.w, &sig), VMB_OK);
+	assert_false(sig); /* not empty */
+	assert_int_equal(t.w.st.signals, 1);
+	for (uint64_t i = 0; i < n; i++)
+		get_ok(&t, i, 40);
+
+	/* Until the ring is full: still nothing visible, then all of it. */
+	while (burst_pkt(&t, n, 1000) == VMB_OK)
+		n++;
+	assert_int_equal(t.w.st.full, 1);
+	assert_false(vmb_ring_has_data(&t.r));
+	vmb_ring_mask(&t.r);
+	assert_int_equal(vmb_ring_commit(&t.w, &sig), VMB_OK);
+	assert_false(sig); /* masked */
+	for (uint64_t i = 8; i < n; i++)
+		get_ok(&t, i, 1000);
+	assert_false(vmb_ring_has_data(&t.r));
+	tr_close(&t);
+}
+
 static void test_signal_writer(void **state)
 {
 	struct vmb_ring_rd b;
@@ -589,49 +648,74 @@ static void expect_bad_read(struct tring *t, uint64_t bad_before)
 	(void)vmb_ring_unmask(&t->r);
 }
 
-static void test_bad_indices(void **state)
+/* A corrupt write_index misleads only the reader: the writer never reads
+ * its index back and publishes its own again at the next commit. */
+static void test_bad_write_index(void **state)
 {
-	uint32_t bad_w[] = { 0, 12, 4, 1 };
+	uint32_t bad_w[] = { 0, 12, 4, 1, 0xFFFFFFF8u };
 	struct tring t;
-	bool sig;
 
 	(void)state;
 	tr_open(&t, 2, true);
 	bad_w[0] = t.size;
 	put_ok(&t, 1, 24);
 	for (unsigned i = 0; i < VMB_ARRAY_LEN(bad_w); i++) {
-		uint32_t saved = hdr(&t)->write_index;
-
 		hdr(&t)->write_index = bad_w[i];
 		expect_bad_read(&t, t.r.st.bad);
-		/* The writer finds its own index corrupt too. */
-		assert_int_equal(put_pkt(&t, 2, 8, &sig), VMB_EPROTO);
-		assert_int_equal(vmb_ring_free(&t.w), 0);
-		hdr(&t)->write_index = saved;
 	}
-	hdr(&t)->write_index = 0xFFFFFFF8u;
-	expect_bad_read(&t, t.r.st.bad);
-	hdr(&t)->write_index = 48;
-	assert_int_equal(t.w.st.bad, 4);
+	assert_int_equal(vmb_ring_free(&t.w), t.size - 48);
+	put_ok(&t, 2, 8);
+	assert_int_equal(hdr(&t)->write_index, 48 + 32);
+	get_ok(&t, 1, 24);
+	get_ok(&t, 2, 8);
+	assert_int_equal(t.w.st.bad, 0);
 
-	uint32_t bad_r[] = { t.size, t.size + 8, 7, 0x80000000u };
+	/* A writer's first write takes the index from the header, so a
+	 * corrupt one there is refused. */
+	{
+		struct vmb_ring w2;
+		bool sig;
+
+		assert_int_equal(vmb_ring_attach(&w2, t.mem, 2 * PG), VMB_OK);
+		hdr(&t)->write_index = 12;
+		t.w = w2;
+		assert_int_equal(put_pkt(&t, 9, 8, &sig), VMB_EPROTO);
+		assert_int_equal(t.w.st.bad, 1);
+	}
+	tr_close(&t);
+}
+
+/* A corrupt read_index: the writer finds it when it next takes the
+ * reader's progress (here, deciding on a signal after publishing). */
+static void test_bad_read_index(void **state)
+{
+	uint32_t bad_r[] = { 0, 8, 7, 0x80000000u };
+	struct tring t;
+	bool sig;
+
+	(void)state;
+	tr_open(&t, 2, true);
+	bad_r[0] = t.size;
+	bad_r[1] = t.size + 8;
+	put_ok(&t, 1, 24);
 	for (unsigned i = 0; i < VMB_ARRAY_LEN(bad_r); i++) {
 		uint64_t wb = t.w.st.bad;
 
 		hdr(&t)->read_index = bad_r[i];
 		expect_bad_read(&t, t.r.st.bad);
-		assert_int_equal(put_pkt(&t, 2, 8, &sig), VMB_EPROTO);
+		assert_int_equal(put_pkt(&t, 2 + i, 8, &sig), VMB_EPROTO);
 		assert_false(sig);
 		assert_int_equal(t.w.st.bad, wb + 1);
 		assert_int_equal(vmb_ring_free(&t.w), 0);
-		assert_int_equal(hdr(&t)->write_index, 48);
 		(void)vmb_ring_want_space(&t.w, 100);
 		hdr(&t)->read_index = 0;
 	}
-	/* Restored: the packet is still there, intact. */
+	/* Restored: every packet is there, intact, in order. */
 	get_ok(&t, 1, 24);
-	put_ok(&t, 3, 24);
-	get_ok(&t, 3, 24);
+	for (unsigned i = 0; i < VMB_ARRAY_LEN(bad_r); i++)
+		get_ok(&t, 2 + i, 8);
+	put_ok(&t, 9, 24);
+	get_ok(&t, 9, 24);
 	tr_close(&t);
 }
 
@@ -708,10 +792,12 @@ int main(void)
 		cmocka_unit_test(test_empty_and_api),
 		cmocka_unit_test(test_msgsize_peek),
 		cmocka_unit_test(test_signal_writer),
+		cmocka_unit_test(test_burst),
 		cmocka_unit_test(test_signal_masked),
 		cmocka_unit_test(test_pending_send_sz),
 		cmocka_unit_test(test_pending_feature_off),
-		cmocka_unit_test(test_bad_indices),
+		cmocka_unit_test(test_bad_write_index),
+		cmocka_unit_test(test_bad_read_index),
 		cmocka_unit_test(test_bad_descriptors),
 	};
 

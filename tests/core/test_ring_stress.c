@@ -1,6 +1,6 @@
 /* VMBus ring under load: a writer thread and a reader thread, each with
  * its own struct vmb_ring on one shared mapping, move 10 million packets
- * of random sizes. Signals go through condition variables standing in for
+ * of random sizes, written in bursts of 1 to 16. Signals go through condition variables standing in for
  * the hypervisor's event: the writer sleeps on a full ring via
  * pending_send_sz, the reader drains in batches with interrupts masked.
  * Every byte is checked; a lost wakeup shows up as a timed-out wait.
@@ -137,6 +137,23 @@ static void fill_payload(uint64_t *p, uint64_t seq, uint32_t plen)
 		p[i] = word_of(seq, i);
 }
 
+/* Publish the burst; the reader is signalled as the ring rules say. */
+static bool commit(struct stress *s, struct vmb_ring *w)
+{
+	bool sig;
+	int rc = vmb_ring_commit(w, &sig);
+
+	if (rc != VMB_OK) {
+		fail_run(s, "commit: %d", rc);
+		return false;
+	}
+	if (sig)
+		ev_post(&s->to_reader);
+	return true;
+}
+
+/* One packet into the burst. A full ring makes the writer publish the
+ * burst so far (the reader cannot free what it cannot see) and sleep. */
 static bool write_one(struct stress *s, struct vmb_ring *w, uint64_t seq,
 		      uint64_t *payload)
 {
@@ -148,12 +165,12 @@ static bool write_one(struct stress *s, struct vmb_ring *w, uint64_t seq,
 		.xid = seq,
 	};
 	struct vmb_iov iov[2] = { { &d, sizeof(d) }, { payload, plen } };
-	bool sig, wanted = false;
+	bool wanted = false;
 	int rc;
 
 	fill_payload(payload, seq, plen);
 	for (;;) {
-		rc = vmb_ring_write(w, iov, 2, &sig);
+		rc = vmb_ring_put(w, iov, 2);
 		if (rc == VMB_OK)
 			break;
 		if (rc != VMB_EAGAIN) {
@@ -161,6 +178,8 @@ static bool write_one(struct stress *s, struct vmb_ring *w, uint64_t seq,
 				 (unsigned long long)seq, rc);
 			return false;
 		}
+		if (!commit(s, w))
+			return false;
 		wanted = true;
 		if (vmb_ring_want_space(w, vmb_ring_pkt_space(16 + plen)))
 			continue;
@@ -175,9 +194,13 @@ static bool write_one(struct stress *s, struct vmb_ring *w, uint64_t seq,
 	}
 	if (wanted)
 		vmb_ring_clear_want(w);
-	if (sig)
-		ev_post(&s->to_reader);
 	return true;
+}
+
+/* Bursts of 1 to 16 packets, the length drawn from the sequence. */
+static unsigned burst_len(uint64_t seq)
+{
+	return 1u + (unsigned)((seq * 0x9E3779B97F4A7C15ull) >> 60);
 }
 
 static void *writer_main(void *arg)
@@ -192,9 +215,15 @@ static void *writer_main(void *arg)
 		free(payload);
 		return NULL;
 	}
-	for (uint64_t seq = 0; seq < s->npkts; seq++)
+	for (uint64_t seq = 0, left = 0; seq < s->npkts; seq++) {
+		if (!left)
+			left = burst_len(seq);
 		if (!write_one(s, &w, seq, payload))
 			break;
+		if (--left == 0 || seq + 1 == s->npkts)
+			if (!commit(s, &w))
+				break;
+	}
 	s->wst = w.st;
 	free(payload);
 	return NULL;

@@ -92,11 +92,30 @@ grep -q "no hvis-host at $T/none.sock: start one with" "$T/err" ||
 	fail "ctl: $(cat "$T/err")"
 refused 2 "$CTL_BIN"
 
+# hvis-bench's command line: help and version exit 0, errors one line.
+"$BENCH" --help >"$T/out" || fail "bench --help exited $?"
+grep -q "usage: hvis-bench" "$T/out" || fail "bench --help: $(cat "$T/out")"
+"$BENCH" ring --help >/dev/null || fail "bench ring --help exited $?"
+"$BENCH" --version | grep -qE '^hvis-bench [0-9]' || fail "bench --version"
+one_line "unknown command 'rng'" "$BENCH" rng
+one_line "no command" "$BENCH"
+one_line "--mode: 'fast' is not interrupt, poll or both" "$BENCH" ring --mode fast
+one_line "--measure: 'x' is not throughput, latency or both" "$BENCH" ring --measure x
+one_line "--burst: '0' is not a number of packets from 1 to 1024" "$BENCH" ring --burst 0
+one_line "unexpected argument 'extra'" "$BENCH" ring extra
+one_line "unknown option --bogus" "$BENCH" ring --bogus
+
 # hvis-bench end to end, briefly: every point runs and checks every packet
-# (it exits 1 if any packet was lost or corrupt); figures are not judged.
-timeout -s KILL 60 "$BENCH" ring --seconds 0.05 --sizes 64,65536 >"$T/bench" \
-	|| fail "bench failed: $(cat "$T/bench")"
-grep -q "gsig/1000 hsig/1000 vs memcpy" "$T/bench" || fail "bench header: $(cat "$T/bench")"
-[ "$(grep -cE '^(interrupt|poll) +(64|65536) ' "$T/bench")" -eq 4 ] \
-	|| fail "bench points: $(cat "$T/bench")"
+# (it exits 1 if any packet was lost or corrupt), bursts and single
+# packets; figures are not judged.
+for burst in 16 1; do
+	timeout -s KILL 60 "$BENCH" ring --seconds 0.05 --sizes 64,65536 \
+		--burst $burst >"$T/bench" || fail "bench failed: $(cat "$T/bench")"
+	grep -q "pkt/batch gsig/1000 hsig/1000 vs memcpy" "$T/bench" ||
+		fail "bench header: $(cat "$T/bench")"
+	[ "$(grep -cE '^(interrupt|poll) +(64|65536) ' "$T/bench")" -eq 4 ] \
+		|| fail "bench points: $(cat "$T/bench")"
+	[ "$(grep -cE '^(interrupt|poll) +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+$' \
+		"$T/bench")" -eq 2 ] || fail "bench latency rows: $(cat "$T/bench")"
+done
 echo "ok"

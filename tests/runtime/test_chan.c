@@ -124,8 +124,9 @@ struct fixture {
 	struct rt_chan *a, *b;
 };
 
-static void fx_start(struct fixture *f, uint64_t ring_len,
-		     enum rt_chan_mode mode, bool b_echo, bool b_gated)
+static void fx_start_ex(struct fixture *f, uint64_t ring_len,
+			enum rt_chan_mode mode, bool b_echo, bool b_gated,
+			bool a_single)
 {
 	struct rt_chan_cfg c;
 
@@ -136,12 +137,19 @@ static void fx_start(struct fixture *f, uint64_t ring_len,
 	c.mode = mode;
 	c.rx = on_rx;
 	c.arg = &f->ra;
+	c.single_sender = a_single;
 	assert_int_equal(rt_chan_start(&f->a, &c), 0);
 	chan_pair_cfg(&f->p, 1, &c);
 	c.mode = mode;
 	c.rx = on_rx;
 	c.arg = &f->rb;
 	assert_int_equal(rt_chan_start(&f->b, &c), 0);
+}
+
+static void fx_start(struct fixture *f, uint64_t ring_len,
+		     enum rt_chan_mode mode, bool b_echo, bool b_gated)
+{
+	fx_start_ex(f, ring_len, mode, b_echo, b_gated, false);
 }
 
 static void fx_stop(struct fixture *f)
@@ -213,6 +221,62 @@ static void test_echo_poll(void **state)
 {
 	(void)state;
 	echo_run(RT_CHAN_POLL, 5000);
+}
+
+/* Bursts from a single sender, 1 to 40 packets of up to 6,000 bytes into
+ * a 64 KiB ring, so that many bursts outgrow the ring and must publish
+ * what they have before waiting for space. B echoes; every packet comes
+ * back once, in order. A signals at most once per publish: once per burst,
+ * plus once per wait for space. */
+static void burst_run(enum rt_chan_mode mode, uint32_t n)
+{
+	static uint8_t buf[8 + 6000];
+	struct rt_chan_stats sa, sb;
+	uint32_t seq = 0, bursts = 0;
+	struct fixture f;
+
+	fx_start_ex(&f, 64 * 1024, mode, true, false, true);
+	srand(11);
+	while (seq < n) {
+		uint32_t k = 1 + (uint32_t)rand() % 40;
+
+		rt_chan_tx_begin(f.a);
+		for (; k && seq < n; k--, seq++) {
+			struct vmb_iov iov = {
+				buf, tp_make(buf, seq, (uint32_t)rand() % 6000)
+			};
+
+			assert_int_equal(rt_chan_put_inband(f.a, seq, 0, &iov,
+							    1, false), 0);
+		}
+		rt_chan_tx_end(f.a);
+		bursts++;
+	}
+	assert_true(wait_for(&f.ra.count, n, 60));
+	assert_int_equal(atomic_load(&f.ra.errors), 0);
+	assert_int_equal(atomic_load(&f.rb.errors), 0);
+	rt_chan_get_stats(f.a, &sa);
+	rt_chan_get_stats(f.b, &sb);
+	assert_int_equal(sa.tx_packets, n);
+	assert_int_equal(sb.rx_packets, n);
+	assert_int_equal(sa.tx_bytes, sb.rx_bytes);
+	assert_true(sa.signals_out <= bursts + sa.signals_in + sa.tx_full +
+				      sa.tx_bytes / 8192);
+	if (mode == RT_CHAN_POLL)
+		assert_int_equal(sa.signals_out + sb.signals_out, 0);
+	fx_stop(&f);
+}
+
+static void test_burst_interrupt(void **state)
+{
+	(void)state;
+	burst_run(RT_CHAN_INTERRUPT, 20000);
+}
+
+static void test_burst_poll(void **state)
+{
+	(void)state;
+	burst_run(RT_CHAN_POLL, 5000);
 }
 
 /* While B's worker is inside its drain (mask set), A's writes raise no
@@ -497,6 +561,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_echo_interrupt),
 		cmocka_unit_test(test_echo_poll),
+		cmocka_unit_test(test_burst_interrupt),
+		cmocka_unit_test(test_burst_poll),
 		cmocka_unit_test(test_signal_batching),
 		cmocka_unit_test(test_blocked_sender_released),
 		cmocka_unit_test(test_stop_blocked_sender),

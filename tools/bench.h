@@ -1,0 +1,31 @@
+/* hvis-bench: what the benchmarks share. Each figure is printed beside a
+ * limit measured in the same run (memcpy, fio, ...), so that a reader can
+ * judge it on any machine. */
+#ifndef HVIS_BENCH_H
+#define HVIS_BENCH_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#define BENCH_PROG "hvis-bench"
+
+/* CLOCK_MONOTONIC (vDSO: no system call), in seconds or nanoseconds. */
+double bench_now_s(void);
+uint64_t bench_now_ns(void);
+
+/* Single-core memcpy of len bytes between two buffers for about secs
+ * seconds; GB/s (1e9 bytes). */
+double bench_memcpy_gbps(size_t len, double secs);
+
+/* Pin the calling thread (and what it forks) to cpu; -1 leaves it. */
+void bench_pin_self(int cpu);
+
+/* Percentile pct (0..100] of n samples, which are sorted in place. */
+uint32_t bench_percentile(uint32_t *v, size_t n, double pct);
+
+/* `hvis-bench ring ...`: argv[0] is "ring". Exit status. */
+int bench_ring_main(int argc, char **argv);
+void bench_ring_usage(FILE *f);
+
+#endif
