@@ -78,7 +78,9 @@ static void op_batch(struct vmb_ring *r, unsigned max)
 	vmb_ring_rd_end(r, &b);
 }
 
-static void op_write(struct vmb_ring *w, uint32_t plen, unsigned kind)
+/* In a burst (signal NULL) the packet waits for a later commit. */
+static void op_write(struct vmb_ring *w, uint32_t plen, unsigned kind,
+		     bool burst)
 {
 	static const uint64_t pfn[1] = { 0x1234 };
 	static uint8_t pay[2048];
@@ -86,21 +88,22 @@ static void op_write(struct vmb_ring *w, uint32_t plen, unsigned kind)
 	struct vmb_gpa_range g = { plen + 1, 7, 1, pfn };
 	struct vmb_xfer_range x[2] = { { plen, 0 }, { 1, plen } };
 	struct vmb_iov iov = { pay, plen };
-	bool sig;
+	bool one;
+	bool *sig = burst ? NULL : &one;
 
 	memset(pay, (int)plen, plen);
 	switch (kind) {
 	case 0:
-		vmb_pkt_send_inband(w, 1, plen, &iov, 1, &sig);
+		vmb_pkt_send_inband(w, 1, plen, &iov, 1, sig);
 		break;
 	case 1:
-		vmb_pkt_send_comp(w, plen, pay, plen, &sig);
+		vmb_pkt_send_comp(w, plen, pay, plen, sig);
 		break;
 	case 2:
-		vmb_pkt_send_gpa(w, 0, plen, &g, 1, pay, plen, &sig);
+		vmb_pkt_send_gpa(w, 0, plen, &g, 1, pay, plen, sig);
 		break;
 	default:
-		vmb_pkt_send_xfer(w, 0, plen, 7, x, 2, pay, plen, &sig);
+		vmb_pkt_send_xfer(w, 0, plen, 7, x, 2, pay, plen, sig);
 		break;
 	}
 }
@@ -160,7 +163,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 3:
 		case 4:
-			op_write(&w, arg * 61u, op - 3 + 2 * (arg & 1));
+			op_write(&w, arg * 61u, op - 3 + 2 * (arg & 1),
+				 arg >> 4);
 			break;
 		case 5:
 			if (arg & 1)
@@ -171,11 +175,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 6:
 			vmb_ring_mask(&r);
 			break;
-		default:
+		default: {
+			bool sig;
+
+			(void)vmb_ring_commit(&w, &sig);
 			if (vmb_ring_unmask(&r))
 				op_batch(&r, 4);
 			(void)vmb_ring_free(&w);
 			break;
+		}
 		}
 	}
 	free(mem);
