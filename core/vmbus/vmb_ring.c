@@ -382,10 +382,11 @@ int vmb_ring_rd_next(struct vmb_ring *r, struct vmb_ring_rd *b, void *buf,
 	*len = n;
 	if (n > cap)
 		return VMB_EMSGSIZE;
-	ring_get(r, b->pos, buf, n);
-	/* The caller parses the descriptor in buf: make it the one checked
-	 * above, whatever the peer wrote since. */
+	/* The caller parses the descriptor in buf: it is the copy checked
+	 * above, whatever the peer wrote since; the rest follows it. */
 	vmb_memcpy(buf, &d, sizeof(d));
+	ring_get(r, ring_adv(r, b->pos, sizeof(d)), (uint8_t *)buf + sizeof(d),
+		 n - (uint32_t)sizeof(d));
 	b->pos = ring_adv(r, b->pos, n + VMB_PKT_TRAILER_LEN);
 	b->avail -= n + VMB_PKT_TRAILER_LEN;
 	r->st.packets++;
