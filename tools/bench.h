@@ -24,6 +24,12 @@ void bench_pin_self(int cpu);
 /* Percentile pct (0..100] of n samples, which are sorted in place. */
 uint32_t bench_percentile(uint32_t *v, size_t n, double pct);
 
+/* The floor under any round trip between CPUs a and b: one cache line
+ * handed there and back, rounds times, by two spinning threads (the
+ * caller's, pinned to a, and one pinned to b). p50/p99 in ns; 0 or -1. */
+int bench_pingpong(int cpu_a, int cpu_b, uint32_t rounds, uint32_t *p50,
+		   uint32_t *p99);
+
 /* `hvis-bench ring ...`: argv[0] is "ring". Exit status. */
 int bench_ring_main(int argc, char **argv);
 void bench_ring_usage(FILE *f);

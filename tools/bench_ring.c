@@ -433,19 +433,30 @@ static void stream_row(int m, uint32_t size, const struct point *pt,
 	       (unsigned long long)pt->tx_full);
 }
 
-static void ping_header(uint32_t size)
+/* Returns the floor's p50 in ns, or 0 if not measured. */
+static uint32_t ping_header(const struct bench *b, uint32_t size)
 {
+	uint32_t p50 = 0, p99;
+
 	printf("round trip, one %u B packet in flight (guest -> host echo -> "
 	       "guest):\n", size);
-	printf("%-9s %10s %9s %9s %9s %11s\n", "mode", "samples", "p50 us",
-	       "p99 us", "max us", "hsig/1000");
+	/* Pinned as host and guest are; then back on the host's CPU. */
+	if (b->host_cpu >= 0 &&
+	    !bench_pingpong(b->guest_cpu, b->host_cpu, 200000, &p50, &p99))
+		printf("floor, one cache line between the two CPUs and back: "
+		       "p50 %.2f us, p99 %.2f us\n", p50 / 1e3, p99 / 1e3);
+	bench_pin_self(b->host_cpu);
+	printf("%-9s %10s %9s %9s %9s %11s %10s\n", "mode", "samples",
+	       "p50 us", "p99 us", "max us", "hsig/1000", "p50/floor");
+	return p50;
 }
 
-static void ping_row(int m, const struct point *pt)
+static void ping_row(int m, const struct point *pt, uint32_t floor)
 {
-	printf("%-9s %10llu %9.2f %9.2f %9.1f %11.2f\n", mode_name(m),
+	printf("%-9s %10llu %9.2f %9.2f %9.1f %11.2f %10.1f\n", mode_name(m),
 	       (unsigned long long)pt->packets, pt->p50_ns / 1e3,
-	       pt->p99_ns / 1e3, pt->max_ns / 1e3, pt->hsig_per_k);
+	       pt->p99_ns / 1e3, pt->max_ns / 1e3, pt->hsig_per_k,
+	       floor ? (double)pt->p50_ns / floor : 0);
 }
 
 /* ---- command line ---- */
@@ -654,9 +665,9 @@ static int run_stream(struct bench *b, const struct ring_opts *ro,
 
 static int run_ping(struct bench *b, const struct ring_opts *ro)
 {
+	uint32_t floor = ping_header(b, ro->ping_size);
 	int fails = 0;
 
-	ping_header(ro->ping_size);
 	b->kind = BK_PING;
 	b->size = ro->ping_size;
 	for (int m = 0; m < 2; m++) {
@@ -669,7 +680,7 @@ static int run_ping(struct bench *b, const struct ring_opts *ro)
 			fails++;
 			continue;
 		}
-		ping_row(m, &pt);
+		ping_row(m, &pt, floor);
 		fflush(stdout);
 	}
 	return fails;

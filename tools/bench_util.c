@@ -1,6 +1,8 @@
 /* hvis-bench: clocks, the memcpy reference, CPU pinning, percentiles. */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -85,4 +87,55 @@ uint32_t bench_percentile(uint32_t *v, size_t n, double pct)
 	if (rank < 1)
 		rank = 1;
 	return v[(rank > n ? n : rank) - 1];
+}
+
+/* ---- the floor of a round trip: one cache line between two CPUs ---- */
+
+struct pingpong {
+	_Alignas(64) _Atomic uint32_t turn; /* odd: B's move, even: A's */
+	int cpu_b;
+	uint32_t rounds;
+};
+
+static void *pong_main(void *arg)
+{
+	struct pingpong *p = arg;
+
+	bench_pin_self(p->cpu_b);
+	for (uint32_t i = 0; i < p->rounds; i++) {
+		while (atomic_load_explicit(&p->turn, memory_order_acquire) !=
+		       2 * i + 1)
+			;
+		atomic_store_explicit(&p->turn, 2 * i + 2,
+				      memory_order_release);
+	}
+	return NULL;
+}
+
+int bench_pingpong(int cpu_a, int cpu_b, uint32_t rounds, uint32_t *p50,
+		   uint32_t *p99)
+{
+	struct pingpong p = { .cpu_b = cpu_b, .rounds = rounds };
+	uint32_t *lat = malloc(rounds * sizeof(*lat));
+	pthread_t t;
+
+	if (!lat || pthread_create(&t, NULL, pong_main, &p)) {
+		free(lat);
+		return -1;
+	}
+	bench_pin_self(cpu_a);
+	for (uint32_t i = 0; i < rounds; i++) {
+		uint64_t t0 = bench_now_ns();
+
+		atomic_store_explicit(&p.turn, 2 * i + 1, memory_order_release);
+		while (atomic_load_explicit(&p.turn, memory_order_acquire) !=
+		       2 * i + 2)
+			;
+		lat[i] = (uint32_t)(bench_now_ns() - t0);
+	}
+	pthread_join(t, NULL);
+	*p50 = bench_percentile(lat, rounds, 50);
+	*p99 = bench_percentile(lat, rounds, 99);
+	free(lat);
+	return 0;
 }
