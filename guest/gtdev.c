@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gtdev.h"
+#include "rt_ctr.h"
 #include "rt_log.h"
 #include "testdev/tdev.h"
 
@@ -39,7 +40,7 @@ struct gtdev_chan {
 	uint8_t *buf;         /* loop thread: DATA being sent */
 	/* receive side (worker, then the drain after it was joined) */
 	uint32_t next_seq;
-	_Atomic uint64_t received, errors;
+	rt_ctr received, errors; /* single writer: see rt_ctr.h */
 	_Atomic bool done;
 };
 
@@ -102,11 +103,11 @@ static void on_comp(struct gvb_chan *c, struct gtdev_chan *s,
 	struct tdev_comp r;
 
 	if (tdev_parse_comp(pkt->payload, pkt->payload_len, &r)) {
-		atomic_fetch_add(&s->errors, 1);
+		rt_ctr_add(&s->errors, 1);
 		return;
 	}
 	if (r.status != TDEV_ST_OK) {
-		atomic_fetch_add(&s->errors, 1);
+		rt_ctr_add(&s->errors, 1);
 		rt_warn("test", "relid %u: request %u failed: status %u",
 			c->relid, r.op, r.status);
 		return;
@@ -126,7 +127,7 @@ static void on_comp(struct gvb_chan *c, struct gtdev_chan *s,
 	case GTDEV_XID_SOURCE:
 		rt_info("test", "relid %u: source done: host sent %u, "
 			"received %llu", c->relid, r.value,
-			(unsigned long long)atomic_load(&s->received));
+			(unsigned long long)rt_ctr_get(&s->received));
 		atomic_store(&s->done, true);
 		break;
 	case GTDEV_XID_MODE:
@@ -139,7 +140,7 @@ static void on_comp(struct gvb_chan *c, struct gtdev_chan *s,
 			(unsigned long long)r.bytes,
 			(unsigned long long)r.errors);
 		if (r.errors)
-			atomic_fetch_add(&s->errors, 1);
+			rt_ctr_add(&s->errors, 1);
 		atomic_store(&s->done, true);
 		break;
 	}
@@ -154,13 +155,14 @@ static void on_data(struct gvb_chan *c, struct gtdev_chan *s,
 	if (tdev_parse(pkt->payload, pkt->payload_len, &m) != TDEV_ST_OK ||
 	    m.op != TDEV_OP_DATA || m.arg0 != s->next_seq ||
 	    !tdev_check(m.data, m.data_len, m.arg0)) {
-		if (atomic_fetch_add(&s->errors, 1) == 0)
+		if (rt_ctr_get(&s->errors) == 0)
 			rt_warn("test", "relid %u: bad DATA (expected seq %u)",
 				c->relid, s->next_seq);
+		rt_ctr_add(&s->errors, 1);
 		return;
 	}
 	s->next_seq++;
-	atomic_fetch_add(&s->received, 1);
+	rt_ctr_add(&s->received, 1);
 }
 
 static void gtdev_rx(struct gvb_chan *c, const struct vmb_pkt *pkt)
@@ -174,7 +176,7 @@ static void gtdev_rx(struct gvb_chan *c, const struct vmb_pkt *pkt)
 	else if (pkt->type == VMB_PKT_INBAND)
 		on_data(c, s, pkt);
 	else
-		atomic_fetch_add(&s->errors, 1);
+		rt_ctr_add(&s->errors, 1);
 }
 
 static int setup_send(struct gvb_chan *c, struct gtdev_chan *s)
@@ -247,7 +249,7 @@ static bool may_send(const struct gtdev_chan *s)
 	/* A host that echoes what was never sent pushes received past
 	 * sent: then nothing is in flight, and the window must not wrap
 	 * into "full" for good. */
-	uint64_t rx = atomic_load(&s->received);
+	uint64_t rx = rt_ctr_get(&s->received);
 
 	if (limit && s->sent >= limit)
 		return false;
@@ -285,14 +287,14 @@ static void gtdev_stopped(struct gvb_chan *c, const char *why)
 
 	if (!s)
 		return;
-	rx = atomic_load(&s->received);
+	rx = rt_ctr_get(&s->received);
 	rt_info("test", "relid %u %s: traffic %s, sent %llu, received %llu, "
 		"in flight %llu, errors %llu", c->relid, why,
 		traffic_names[gtdev_cfg.traffic],
 		(unsigned long long)s->sent, (unsigned long long)rx,
 		gtdev_cfg.traffic == GTDEV_ECHO
 			? (unsigned long long)(s->sent - rx) : 0ull,
-		(unsigned long long)atomic_load(&s->errors));
+		(unsigned long long)rt_ctr_get(&s->errors));
 	free(s->buf);
 	free(s);
 	c->priv = NULL;

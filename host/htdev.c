@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hvm.h"
+#include "rt_ctr.h"
 #include "rt_log.h"
 #include "testdev/tdev.h"
 
@@ -13,8 +14,8 @@ struct htdev_chan {
 	_Atomic uint32_t mode;
 	bool sub_requested;
 	uint8_t *src_buf;     /* SOURCE packet being built */
-	/* read by hvis-ctl on the loop thread */
-	_Atomic uint64_t echoed, sunk, sunk_bytes, sourced, errors;
+	/* written by the worker only, read by hvis-ctl on the loop thread */
+	rt_ctr echoed, sunk, sunk_bytes, sourced, errors;
 };
 
 static const char *const mode_names[TDEV_MODE__COUNT] = {
@@ -59,10 +60,10 @@ static void htdev_close(struct hvm_chan *c)
 		return;
 	rt_info("test", "relid %u: echoed %llu, sunk %llu, sourced %llu, "
 		"errors %llu", c->relid,
-		(unsigned long long)atomic_load(&s->echoed),
-		(unsigned long long)atomic_load(&s->sunk),
-		(unsigned long long)atomic_load(&s->sourced),
-		(unsigned long long)atomic_load(&s->errors));
+		(unsigned long long)rt_ctr_get(&s->echoed),
+		(unsigned long long)rt_ctr_get(&s->sunk),
+		(unsigned long long)rt_ctr_get(&s->sourced),
+		(unsigned long long)rt_ctr_get(&s->errors));
 	free(s->src_buf);
 	free(s);
 	c->priv = NULL;
@@ -80,12 +81,12 @@ static void sink(struct htdev_chan *s, const struct tdev_msg *m,
 		 struct tdev_comp *r)
 {
 	if (!tdev_check(m->data, m->data_len, m->arg0))
-		atomic_fetch_add(&s->errors, 1);
-	atomic_fetch_add(&s->sunk, 1);
-	atomic_fetch_add(&s->sunk_bytes, m->data_len);
-	r->packets = atomic_load(&s->sunk);
-	r->bytes = atomic_load(&s->sunk_bytes);
-	r->errors = atomic_load(&s->errors);
+		rt_ctr_add(&s->errors, 1);
+	rt_ctr_add(&s->sunk, 1);
+	rt_ctr_add(&s->sunk_bytes, m->data_len);
+	r->packets = rt_ctr_get(&s->sunk);
+	r->bytes = rt_ctr_get(&s->sunk_bytes);
+	r->errors = rt_ctr_get(&s->errors);
 }
 
 /* SOURCE: count DATA packets in bursts of SOURCE_BURST, each put
@@ -116,7 +117,7 @@ static uint32_t source(struct rt_chan *ch, struct htdev_chan *s,
 		}
 		rt_chan_tx_end(ch);
 	}
-	atomic_fetch_add(&s->sourced, i);
+	rt_ctr_add(&s->sourced, i);
 	return i;
 }
 
@@ -159,7 +160,7 @@ static void request(struct rt_chan *ch, struct hvm_chan *c,
 
 			if (rt_chan_send_inband(ch, pkt->xid, 0, &iov, 1,
 						false) == VMB_OK)
-				atomic_fetch_add(&s->echoed, 1);
+				rt_ctr_add(&s->echoed, 1);
 			return; /* the echo is the answer */
 		}
 		r->status = TDEV_ST_BAD_STATE;
@@ -187,7 +188,7 @@ static void request(struct rt_chan *ch, struct hvm_chan *c,
 		break;
 	}
 	if (r->status != TDEV_ST_OK)
-		atomic_fetch_add(&s->errors, 1);
+		rt_ctr_add(&s->errors, 1);
 	reply(ch, pkt, r);
 }
 
@@ -201,11 +202,11 @@ static void htdev_rx(struct rt_chan *ch, const struct vmb_pkt *pkt,
 
 	memset(&r, 0, sizeof(r));
 	if (pkt->type != VMB_PKT_INBAND) {
-		atomic_fetch_add(&s->errors, 1);
+		rt_ctr_add(&s->errors, 1);
 		return;
 	}
 	if (tdev_parse(pkt->payload, pkt->payload_len, &m) != TDEV_ST_OK) {
-		atomic_fetch_add(&s->errors, 1);
+		rt_ctr_add(&s->errors, 1);
 		r.op = m.op;
 		r.status = TDEV_ST_INVALID;
 		reply(ch, pkt, &r);
@@ -225,10 +226,10 @@ static void htdev_describe(struct hvm_chan *c, FILE *out)
 	mode = atomic_load(&s->mode);
 	fprintf(out, "mode=%s echoed=%llu sunk=%llu sourced=%llu errors=%llu",
 		mode < TDEV_MODE__COUNT ? mode_names[mode] : "?",
-		(unsigned long long)atomic_load(&s->echoed),
-		(unsigned long long)atomic_load(&s->sunk),
-		(unsigned long long)atomic_load(&s->sourced),
-		(unsigned long long)atomic_load(&s->errors));
+		(unsigned long long)rt_ctr_get(&s->echoed),
+		(unsigned long long)rt_ctr_get(&s->sunk),
+		(unsigned long long)rt_ctr_get(&s->sourced),
+		(unsigned long long)rt_ctr_get(&s->errors));
 }
 
 const struct hdev_class htdev_class = {
