@@ -70,8 +70,9 @@ void rt_chan_stop_begin(struct rt_chan *ch);
 
 /* A burst: rt_chan_tx_begin, any number of rt_chan_put_*, rt_chan_tx_end.
  * The packets are published together with one write_index store and at
- * most one signal to the peer, at tx_end (or before a put waits for ring
- * space). In between the caller holds the send side: other senders wait,
+ * most one signal to the peer, at tx_end; earlier only when 8 KiB wait
+ * unpublished (so that the reader copies large packets while more are
+ * written) or before a put waits for ring space. In between the caller holds the send side: other senders wait,
  * so a burst should not wait on anything but the ring. Puts return what
  * the sends below return; tx_end must follow tx_begin in every case. */
 void rt_chan_tx_begin(struct rt_chan *ch);
