@@ -17,6 +17,53 @@ static inline uint16_t vmb_le16(uint16_t v) { return v; }
 static inline uint32_t vmb_le32(uint32_t v) { return v; }
 static inline uint64_t vmb_le64(uint64_t v) { return v; }
 
+/* Big-endian protocols (SCSI, NBD) keep their multi-byte fields as byte
+ * arrays, read and written only through these, so that no host-order
+ * integer ever lands in one. */
+static inline uint16_t vmb_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t vmb_be24(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+}
+
+static inline uint32_t vmb_be32(const uint8_t *p)
+{
+	return (uint32_t)vmb_be16(p) << 16 | vmb_be16(p + 2);
+}
+
+static inline uint64_t vmb_be64(const uint8_t *p)
+{
+	return (uint64_t)vmb_be32(p) << 32 | vmb_be32(p + 4);
+}
+
+static inline void vmb_put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void vmb_put_be24(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 16);
+	vmb_put_be16(p + 1, (uint16_t)v);
+}
+
+static inline void vmb_put_be32(uint8_t *p, uint32_t v)
+{
+	vmb_put_be16(p, (uint16_t)(v >> 16));
+	vmb_put_be16(p + 2, (uint16_t)v);
+}
+
+static inline void vmb_put_be64(uint8_t *p, uint64_t v)
+{
+	vmb_put_be32(p, (uint32_t)(v >> 32));
+	vmb_put_be32(p + 4, (uint32_t)v);
+}
+
 #define VMB_PAGE_SHIFT 12
 #define VMB_PAGE_SIZE 4096u
 #define VMB_ALIGN8(x) (((x) + 7u) & ~(uint32_t)7u)

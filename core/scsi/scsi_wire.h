@@ -382,49 +382,15 @@ struct scsi_unmap_desc {
 } __attribute__((packed));
 _Static_assert(sizeof(struct scsi_unmap_desc) == 16, "unmap desc size");
 
-/* ---- big-endian access ---- */
-static inline uint16_t scsi_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t scsi_be24(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-}
-
-static inline uint32_t scsi_be32(const uint8_t *p)
-{
-	return (uint32_t)scsi_be16(p) << 16 | scsi_be16(p + 2);
-}
-
-static inline uint64_t scsi_be64(const uint8_t *p)
-{
-	return (uint64_t)scsi_be32(p) << 32 | scsi_be32(p + 4);
-}
-
-static inline void scsi_put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void scsi_put_be24(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 16);
-	scsi_put_be16(p + 1, (uint16_t)v);
-}
-
-static inline void scsi_put_be32(uint8_t *p, uint32_t v)
-{
-	scsi_put_be16(p, (uint16_t)(v >> 16));
-	scsi_put_be16(p + 2, (uint16_t)v);
-}
-
-static inline void scsi_put_be64(uint8_t *p, uint64_t v)
-{
-	scsi_put_be32(p, (uint32_t)(v >> 32));
-	scsi_put_be32(p + 4, (uint32_t)v);
-}
+/* ---- big-endian access (vmb_base.h), under the names this module's
+ * sources use ---- */
+#define scsi_be16 vmb_be16
+#define scsi_be24 vmb_be24
+#define scsi_be32 vmb_be32
+#define scsi_be64 vmb_be64
+#define scsi_put_be16 vmb_put_be16
+#define scsi_put_be24 vmb_put_be24
+#define scsi_put_be32 vmb_put_be32
+#define scsi_put_be64 vmb_put_be64
 
 #endif
