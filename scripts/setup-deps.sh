@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make meson ninja-build pkg-config python3 libjansson-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev iproute2 util-linux
-           e2fsprogs procps chrony hyperv-daemons)
+           e2fsprogs procps chrony hyperv-daemons libnbd-bin qemu-utils)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;
