@@ -182,7 +182,8 @@ enum nbd_ev_kind {
 	 * by the embedder (nbd_srv_payload()); nothing else is read first. */
 	NBD_EV_PAYLOAD,
 	/* The engine refused a request itself: send the simple reply in
-	 * ev.reply (ev.why says why). Not in flight. */
+	 * ev.reply (ev.why says why; ev.req is the request as read, its
+	 * fields unchecked). Not in flight. */
 	NBD_EV_REPLY,
 	/* max_inflight requests are in flight: reply to one first. */
 	NBD_EV_FULL,
@@ -215,7 +216,7 @@ struct nbd_ev {
 	uint32_t name_len;
 	bool go;
 	uint32_t index;         /* LIST */
-	struct nbd_req req;     /* REQUEST; PAYLOAD: the WRITE */
+	struct nbd_req req;     /* REQUEST, REPLY; PAYLOAD: the WRITE */
 	uint64_t left;          /* PAYLOAD */
 	uint8_t reply[sizeof(struct nbd_simple_reply)]; /* REPLY */
 	enum nbd_reqerr why;    /* REPLY */
