@@ -57,7 +57,7 @@ if [[ $parts == *" asan "* ]]; then
   run_suite "$asan" core -Db_sanitize=address,undefined -Db_lundef=false \
     --buildtype=debug --
   tally "$asan/meson-logs/testlog.json" core runtime integration guest-os \
-    fuzz-corpus
+    fuzz-corpus install
 fi
 if [[ $parts == *" plain "* ]]; then
   run_suite "$plain" freestanding --buildtype=debugoptimized -- \

@@ -4,8 +4,11 @@
 set -euo pipefail
 
 build_pkgs=(gcc make meson ninja-build pkg-config python3 libjansson-dev)
+# systemd (systemd-analyze), man-db, groff-base and bash-completion: the
+# install test (tests/install.sh) checks units, man pages, completions.
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev iproute2 util-linux
-           e2fsprogs procps chrony hyperv-daemons libnbd-bin qemu-utils)
+           e2fsprogs procps chrony hyperv-daemons libnbd-bin qemu-utils
+           systemd man-db groff-base bash-completion)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;

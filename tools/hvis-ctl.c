@@ -70,32 +70,6 @@ static void usage(FILE *f)
 
 /* ---- the command line ---- */
 
-/* Every command, by its words (what follows is the host's to check). */
-static const char *const commands[][3] = {
-	{ "channels" }, { "vm", "list" }, { "vm", "show" }, { "vm", "watch" },
-	{ "vm", "services" }, { "vm", "service", "enable" },
-	{ "vm", "service", "disable" }, { "vm", "stop" },
-	{ "vm", "timesync" }, { "vm", "backup" }, { "device", "add" },
-	{ "device", "remove" }, { "kvp", "get" }, { "kvp", "set" },
-	{ "kvp", "delete" }, { "kvp", "list" }, { "kvp", "ip", "get" },
-	{ "kvp", "ip", "set" },
-};
-
-/* The number of words of the command argv starts with, 0 if none. */
-static int command_words(int argc, char **argv)
-{
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		int n = 0;
-
-		while (n < 3 && commands[i][n] && n < argc &&
-		       strcmp(argv[n], commands[i][n]) == 0)
-			n++;
-		if (n == 3 || !commands[i][n])
-			return n;
-	}
-	return 0;
-}
-
 static bool has_flag(int argc, char **argv, const char *flag)
 {
 	for (int i = 0; i < argc; i++)
@@ -361,28 +335,6 @@ static int parse_opts(int argc, char **argv, struct ctl_opts *o)
 	return 0;
 }
 
-/* The command must be one hvis-ctl knows, host or no host. */
-static int check_command(int argc, char **argv)
-{
-	char got[128] = "";
-	size_t n = 0;
-
-	if (argc == 0) {
-		fprintf(stderr, "hvis-ctl: no command (see hvis-ctl --help)\n");
-		return -1;
-	}
-	if (command_words(argc, argv))
-		return 0;
-	for (int i = 0; i < argc && i < 3 && n < sizeof(got); i++)
-		n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%s",
-				      i ? " " : "", argv[i]);
-	fprintf(stderr, "hvis-ctl: unknown command '%s' (commands: channels, "
-		"vm list|show|watch|services|service|stop|timesync|backup, "
-		"device add|remove, kvp get|set|delete|list|ip; see --help)\n",
-		got);
-	return -1;
-}
-
 static int ctl_path(const struct ctl_opts *o, char *path, size_t cap)
 {
 	char dir[PATH_MAX] = "", why[PATH_MAX + 128] = "path too long";
@@ -428,7 +380,7 @@ int main(int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	argc -= optind;
 	argv += optind;
-	if (check_command(argc, argv))
+	if (ctl_check_command(argc, argv))
 		return CTL_EXIT_USAGE;
 	rc = build_request(req, sizeof(req), argc, argv);
 	if (rc) {

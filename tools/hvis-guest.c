@@ -41,8 +41,8 @@ static void usage(FILE *f)
 "  --count N            sink/source packets; echo: stop after N (0 = no)\n"
 "  --subchannels K      sub-channels to ask for (default: all allowed)\n"
 "  --open-delay MS      test hook: hold each OPENCHANNEL back MS ms,\n"
-"                        reading nothing from the host meanwhile (so\n"
-"                        channels open one hold after another)\n"
+"                       reading nothing from the host meanwhile (so\n"
+"                       channels open one hold after another)\n"
 "  --retarget-after MS  test hook: MS ms after start, move every open\n"
 "                       channel to the next VP (MODIFYCHANNEL, 4.1+)\n"
 "integration services (by default they touch nothing of this machine\n"
@@ -77,8 +77,11 @@ static void usage(FILE *f)
 "  --pre-freeze SCRIPT  run with \"freeze\" before freezing\n"
 "  --post-thaw SCRIPT   run with \"thaw\" after thawing\n"
 "  --freeze-timeout S   thaw anyway after S seconds (default 30)\n"
-"  --verbose | --quiet\n"
-"  --version\n");
+"other options:\n"
+"  --verbose            log debug messages too\n"
+"  --quiet              log warnings and errors only\n"
+"  --help               print this help and exit\n"
+"  --version            print the version and exit\n");
 }
 
 struct guest_opts {

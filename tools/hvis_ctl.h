@@ -1,5 +1,6 @@
-/* hvis-ctl's parts: talking to one host (hvis-ctl.c) and the views over
- * several requests or several VMs (hvis_ctl_vms.c: vm list, vm watch). */
+/* hvis-ctl's parts: talking to one host (hvis-ctl.c), checking the
+ * command line (hvis_ctl_args.c) and the views over several requests or
+ * several VMs (hvis_ctl_vms.c: vm list, vm watch). */
 #ifndef HVIS_CTL_H
 #define HVIS_CTL_H
 
@@ -26,6 +27,10 @@ void ctl_unreachable(const char *path, const char *name, int err);
 /* Print a reply: its body on stdout, its status line's words on stderr
  * unless it is "ok". The exit status it calls for. */
 int ctl_show_reply(const char *reply);
+
+/* The command and its words are ones hvis-ctl knows (hvis_ctl_args.c);
+ * 0, or -1 after saying why in one line. */
+int ctl_check_command(int argc, char **argv);
 
 /* vm list: the VMs in the runtime directory (or dir). */
 int ctl_vm_list(const char *dir, uid_t uid, bool json);

@@ -73,8 +73,49 @@ one_line "hvis-ctl: --host-user no-such-user-x: want a user name or uid" \
 	"$CTL_BIN" --host-user no-such-user-x vm show
 one_line "unknown option --frob (see hvis-ctl --help)" "$CTL_BIN" --frob vm show
 one_line "unknown command 'vm frob'" "$CTL_BIN" --dir "$T" vm frob
-"$HOST_BIN" --help >/dev/null || fail "host --help exit $?"
-"$CTL_BIN" --help >/dev/null || fail "ctl --help exit $?"
+# A command's stray words, missing arguments and values: one line naming
+# the word and the command's usage, exit 2, nothing sent (no host here).
+ctl_refused() { local w=$1; shift; one_line "$w" "$CTL_BIN" --dir "$T" "$@"; }
+ctl_refused "unexpected argument 'extra' (want: vm show [--json])" vm show extra
+ctl_refused "unexpected argument 'extra' (want: vm list [--json])" vm list extra
+ctl_refused "unexpected argument 'x' (want: vm watch)" vm watch x
+ctl_refused "unexpected argument 'x' (want: channels" channels --wide x
+ctl_refused "unknown option '--wide' (want: vm show" vm show --wide
+ctl_refused "unexpected argument 'now' (want: vm backup)" vm backup now
+ctl_refused "unexpected argument 'y' (want: vm stop" vm stop --reason x y
+ctl_refused "a value is missing after '--skew'" vm timesync --skew
+ctl_refused "an argument is missing (want: kvp get KEY" kvp get
+ctl_refused "unexpected argument 'w' (want: kvp set KEY VALUE" kvp set k v w
+ctl_refused "an argument is missing (want: vm service enable NAME)" vm service enable
+ctl_refused "unexpected argument '2' (want: device remove RELID)" device remove 1 2
+ctl_refused "unexpected argument 'x' (want: kvp ip get ADAPTER" kvp ip get 00:15:5d:0a:0b:0c x
+# ... while what a command takes goes on to the host (none: exit 1), a KVP
+# value that looks like an option and a service name in several words
+# included.
+for args in "kvp set k --json" "vm service enable Key-Value Pair Exchange" \
+	"device add test --subchannels 2" "vm stop --force --reboot --reason r" \
+	"kvp ip set 00:15:5d:0a:0b:0c --ip 10.0.0.2/24 --gateway 10.0.0.1" \
+	"kvp list --pool auto --json" "channels --wide --json"; do
+	# shellcheck disable=SC2086 # the words are meant to split
+	refused 1 "$CTL_BIN" --dir "$T" $args
+	grep -q "no hvis-host runs VM" "$T/err" || fail "ctl $args: $(cat "$T/err")"
+done
+# --help lists every option, --help and --version among them, in one
+# column; nothing is wider than 80 columns.
+for p in "$HOST_BIN" "$GUEST_BIN" "$CTL_BIN"; do
+	"$p" --help >"$T/help" || fail "$p --help exit $?"
+	grep -q -- "--help" "$T/help" && grep -q -- "--version" "$T/help" ||
+		fail "$p --help lacks --help/--version: $(cat "$T/help")"
+	[ "$(awk 'length($0) > 80' "$T/help" | wc -l)" -eq 0 ] ||
+		fail "$p --help wider than 80 columns"
+done
+# Every option's description, and every line continuing one, starts in
+# column 24.
+for p in "$HOST_BIN" "$GUEST_BIN"; do
+	"$p" --help | sed -n -E 's/^(  --[^ ]+( [^ ]+)? +|  +)[^ ].*/\1/p' |
+		awk '{ print length($0) }' | sort -u >"$T/cols"
+	[ "$(cat "$T/cols")" = 23 ] || fail "$p --help: description columns $(cat "$T/cols")"
+done
 # --ic-version: a version the host knows for that service, spelt exactly.
 for v in heartbeat=2.0 vss=3.0 kvp=5.1 timesync=03.0 "shutdown= 3.0" \
 	kvp=4 heartbeat bogus=1.0 =1.0 heartbeat=1.0x; do
