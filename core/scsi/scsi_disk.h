@@ -156,16 +156,21 @@ enum scsi_dir {
 	SCSI_DIR_NONE = 2
 };
 
-/* SRB status codes the engine answers with (VSTOR adds the flag bits:
- * 0x80 AUTOSENSE_VALID when sense_len > 0). */
+/* SRB status codes (the low six bits of VSTOR's srb_status; VSTOR adds
+ * the flag bits, 0x80 AUTOSENSE_VALID when sense_len > 0). The disk
+ * answers with some; the others are the controller's. */
 enum scsi_srb {
 	SCSI_SRB_SUCCESS = 0x01,
 	SCSI_SRB_ABORTED = 0x02,
 	SCSI_SRB_ERROR = 0x04,
 	SCSI_SRB_BUSY = 0x05,
 	SCSI_SRB_INVALID_REQUEST = 0x06,
+	SCSI_SRB_NO_DEVICE = 0x08,
+	SCSI_SRB_TIMEOUT = 0x09,
+	SCSI_SRB_NO_HBA = 0x11,
 	SCSI_SRB_DATA_OVERRUN = 0x12,
-	SCSI_SRB_INVALID_LUN = 0x20
+	SCSI_SRB_INVALID_LUN = 0x20,
+	SCSI_SRB_INVALID_TARGET = 0x21
 };
 
 /* A byte range of the disk. */
