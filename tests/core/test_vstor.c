@@ -1,5 +1,7 @@
-/* VSTOR host engine: the init sequence at every version, SRB validation,
- * replies, and hostile requests refused, counted and answered. */
+/* VSTOR engines: the host's init sequence at every version, SRB
+ * validation, replies, hostile requests refused, counted and answered;
+ * the guest's init against the host engine at every pair of versions,
+ * sub-channel counts, requests matched by id, hostile answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <cmocka.h>
 
 #include "scsi/scsi_disk.h"
+#include "storage/vstor_guest.h"
 #include "storage/vstor_host.h"
 
 /* A received packet as the channel worker hands it over: descriptor,
@@ -457,6 +460,314 @@ static void test_subchannel_engine(void **state)
 			    "transfer-length");
 }
 
+/* ---- guest engine, against the host engine ---- */
+
+/* A completion packet carrying payload, as the guest receives it. */
+static const struct vmb_pkt *mk_comp(struct rx *r, const void *payload,
+				     uint32_t len, uint64_t xid)
+{
+	uint16_t w = VMB_PKT_COMP;
+
+	memset(r->buf, 0, sizeof(r->buf));
+	memcpy(r->buf, &w, 2);
+	w = 2;
+	memcpy(r->buf + 2, &w, 2);
+	w = (uint16_t)((16 + VMB_ALIGN8(len)) / 8);
+	memcpy(r->buf + 4, &w, 2);
+	put64(r->buf + 8, xid);
+	memcpy(r->buf + 16, payload, len);
+	assert_int_equal(vmb_pkt_parse(r->buf, 16 + VMB_ALIGN8(len), &r->pkt),
+			 0);
+	return &r->pkt;
+}
+
+/* Runs the guest's init against h; returns the guest's final state. */
+static enum vstor_guest_state handshake(struct vstor_guest *g,
+					struct vstor_host *h, uint16_t *nsub)
+{
+	uint8_t out[VSTOR_PKT_LEN];
+	struct vstor_guest_ev ev;
+	struct vstor_host_act a;
+	uint32_t len;
+	uint64_t xid;
+	struct rx r;
+
+	*nsub = 0;
+	for (int i = 0; i < 16 && (len = vstor_guest_next(g, out, &xid)); i++) {
+		struct vstor_packet p;
+
+		memcpy(&p, out, sizeof(p));
+		vstor_host_rx(h, mk(&r, &p, len, REQ, 0, 0, 0), &a);
+		assert_int_not_equal(a.kind, VSTOR_HA_NONE);
+		if (a.kind == VSTOR_HA_SUBCHANNELS)
+			*nsub = a.subchannels;
+		vstor_guest_rx(g, NULL, mk_comp(&r, a.reply, a.reply_len, xid),
+			       &ev);
+		assert_int_equal(ev.kind, VSTOR_GE_INIT);
+	}
+	return g->state;
+}
+
+static void guest_new(struct vstor_guest *g, uint16_t max, uint16_t sub,
+		      uint32_t ncpus)
+{
+	struct vstor_guest_cfg c = { .max_version = max, .subchannels = sub,
+				     .ncpus = ncpus };
+
+	vstor_guest_init(g, &c);
+}
+
+static void test_guest_versions(void **state)
+{
+	static const uint16_t all[] = {
+		VSTOR_VERSION_WIN6, VSTOR_VERSION_WIN7, VSTOR_VERSION_WIN8,
+		VSTOR_VERSION_BLUE, VSTOR_VERSION_WIN10,
+	};
+	struct vstor_guest g;
+	struct vstor_host h;
+	uint16_t n;
+
+	(void)state;
+	for (unsigned gi = 0; gi < 5; gi++) {
+		for (unsigned hi = 0; hi < 5; hi++) {
+			uint16_t want = all[gi < hi ? gi : hi];
+
+			host_new(&h, all[hi], 8);
+			guest_new(&g, all[gi], VSTOR_GUEST_SUBCH_AUTO, 4);
+			assert_int_equal(handshake(&g, &h, &n), VSTOR_GS_READY);
+			assert_int_equal(g.version, want);
+			assert_int_equal(h.version, want);
+			/* Multi-channel from 5.1: CPUs - 1 = 3. */
+			assert_int_equal(n, want >= VSTOR_VERSION_WIN8 ? 3 : 0);
+			assert_int_equal(g.subchannels, n);
+		}
+	}
+}
+
+static void test_guest_subchannels(void **state)
+{
+	struct vstor_guest g;
+	struct vstor_host h;
+	uint16_t n;
+
+	(void)state;
+	host_new(&h, VSTOR_VERSION_WIN10, 2); /* the host's cap wins */
+	guest_new(&g, VSTOR_VERSION_WIN10, VSTOR_GUEST_SUBCH_AUTO, 16);
+	assert_int_equal(handshake(&g, &h, &n), VSTOR_GS_READY);
+	assert_int_equal(n, 2);
+	host_new(&h, VSTOR_VERSION_WIN10, 8); /* overridden */
+	guest_new(&g, VSTOR_VERSION_WIN10, 5, 2);
+	assert_int_equal(handshake(&g, &h, &n), VSTOR_GS_READY);
+	assert_int_equal(n, 5);
+	host_new(&h, VSTOR_VERSION_WIN10, 0); /* no multi-channel */
+	guest_new(&g, VSTOR_VERSION_WIN10, VSTOR_GUEST_SUBCH_AUTO, 8);
+	assert_int_equal(handshake(&g, &h, &n), VSTOR_GS_READY);
+	assert_int_equal(n, 0);
+	host_new(&h, VSTOR_VERSION_WIN10, 8); /* one CPU: none wanted */
+	guest_new(&g, VSTOR_VERSION_WIN10, VSTOR_GUEST_SUBCH_AUTO, 1);
+	assert_int_equal(handshake(&g, &h, &n), VSTOR_GS_READY);
+	assert_int_equal(n, 0);
+}
+
+static void test_guest_fails(void **state)
+{
+	struct vstor_packet p = { .operation = VSTOR_OP_COMPLETE_IO,
+				  .status = VSTOR_ST_UNSUCCESSFUL };
+	uint8_t out[VSTOR_PKT_LEN];
+	struct vstor_guest_ev ev;
+	struct vstor_guest g;
+	uint64_t xid;
+	struct rx r;
+
+	(void)state;
+	guest_new(&g, VSTOR_VERSION_WIN10, 0, 1);
+	vstor_guest_next(&g, out, &xid);
+	vstor_guest_rx(&g, NULL, mk_comp(&r, &p, 64, xid), &ev);
+	assert_int_equal(g.state, VSTOR_GS_FAILED);
+	assert_int_equal(g.fail_step, VSTOR_GS_BEGIN);
+	assert_int_equal(g.fail_status, VSTOR_ST_UNSUCCESSFUL);
+	assert_int_equal(vstor_guest_next(&g, out, &xid), 0);
+	/* Every version refused: failed at the version step. */
+	guest_new(&g, VSTOR_VERSION_WIN10, 0, 1);
+	p.status = 0;
+	vstor_guest_next(&g, out, &xid);
+	vstor_guest_rx(&g, NULL, mk_comp(&r, &p, 64, xid), &ev);
+	p.status = VSTOR_ST_REVISION_MISMATCH;
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(g.state, VSTOR_GS_VERSION);
+		vstor_guest_next(&g, out, &xid);
+		vstor_guest_rx(&g, NULL, mk_comp(&r, &p, 64, xid), &ev);
+	}
+	assert_int_equal(g.state, VSTOR_GS_FAILED);
+	assert_int_equal(g.fail_step, VSTOR_GS_VERSION);
+	/* Init answers after READY, short answers: refused. */
+	vstor_guest_rx(&g, NULL, mk_comp(&r, &p, 64, xid), &ev);
+	assert_int_equal(g.st.bad[VSTOR_GBAD_INIT], 1);
+	vstor_guest_rx(&g, NULL, mk_comp(&r, &p, 24, xid), &ev);
+	assert_int_equal(g.st.bad[VSTOR_GBAD_SHORT], 1);
+	assert_int_equal(ev.kind, VSTOR_GE_NONE);
+}
+
+static void ready_pair(struct vstor_guest *g, struct vstor_host *h,
+		       uint16_t v)
+{
+	uint16_t n;
+
+	host_new(h, v, 0);
+	guest_new(g, v, 0, 1);
+	assert_int_equal(handshake(g, h, &n), VSTOR_GS_READY);
+}
+
+/* One SRB of xfer bytes guest -> host -> guest, completed with res. */
+static void srb_trip(struct vstor_guest *g, struct vstor_host *h,
+		     struct vstor_reqtab *t, void *cookie, uint32_t xfer,
+		     const struct vstor_srb_result *res,
+		     struct vstor_guest_ev *ev)
+{
+	static const uint8_t cdb[10] = { SCSI_OP_READ10 };
+	struct vstor_srb_req q = { .lun = 2, .cdb_len = 10, .cdb = cdb,
+				   .dir = VSTOR_DIR_READ, .xfer_len = xfer };
+	uint8_t out[VSTOR_PKT_LEN], rep[VSTOR_PKT_LEN];
+	struct vstor_host_act a;
+	struct vstor_packet p;
+	uint32_t len, rlen;
+	uint64_t xid;
+	struct rx r;
+
+	assert_int_equal(vstor_req_alloc(t, cookie, xfer, &xid), 0);
+	len = vstor_guest_srb(g, &q, out);
+	memcpy(&p, out, sizeof(p));
+	vstor_host_rx(h, mk(&r, &p, len, REQ, xfer ? 1 : 0, 0, xfer), &a);
+	assert_int_equal(a.kind, VSTOR_HA_SRB);
+	assert_int_equal(a.srb.lun, 2);
+	assert_int_equal(a.srb.xfer_len, xfer);
+	rlen = vstor_host_complete(h, &a.srb, res, rep);
+	vstor_guest_rx(g, t, mk_comp(&r, rep, rlen, xid), ev);
+}
+
+static void test_guest_io(void **state)
+{
+	static const uint8_t sense[20] = { 0x70, 0, 0x03, [12] = 0x11 };
+	struct vstor_srb_result ok = { .srb_status = SCSI_SRB_SUCCESS,
+				       .moved = 4096 };
+	struct vstor_srb_result err = { .srb_status = SCSI_SRB_ERROR,
+					.scsi_status = 2, .sense = sense,
+					.sense_len = 20 };
+	struct vstor_slot slots[4];
+	struct vstor_guest_ev ev;
+	struct vstor_reqtab t;
+	struct vstor_guest g;
+	struct vstor_host h;
+	int cookie[2];
+
+	(void)state;
+	vstor_reqtab_init(&t, slots, 4);
+	ready_pair(&g, &h, VSTOR_VERSION_WIN10);
+	srb_trip(&g, &h, &t, &cookie[0], 4096, &ok, &ev);
+	assert_int_equal(ev.kind, VSTOR_GE_DONE);
+	assert_ptr_equal(ev.cookie, &cookie[0]);
+	assert_int_equal(ev.srb_status, SCSI_SRB_SUCCESS);
+	assert_int_equal(ev.moved, 4096);
+	assert_int_equal(ev.sense_len, 0);
+	srb_trip(&g, &h, &t, &cookie[1], 512, &err, &ev);
+	assert_ptr_equal(ev.cookie, &cookie[1]);
+	assert_int_equal(ev.srb_status, SCSI_SRB_ERROR);
+	assert_int_equal(ev.scsi_status, 2);
+	assert_int_equal(ev.sense_len, 20);
+	assert_int_equal(ev.sense[12], 0x11);
+	assert_int_equal(t.busy, 0);
+	/* 4.2: 48-byte packets, sense cut to 18. */
+	ready_pair(&g, &h, VSTOR_VERSION_WIN7);
+	srb_trip(&g, &h, &t, &cookie[1], 512, &err, &ev);
+	assert_int_equal(ev.kind, VSTOR_GE_DONE);
+	assert_int_equal(ev.sense_len, 18);
+	assert_int_equal(g.st.completed, 1);
+}
+
+static void test_guest_ids(void **state)
+{
+	struct vstor_packet p = { .operation = VSTOR_OP_COMPLETE_IO,
+				  .srb = { .data_transfer_length = 1 << 20,
+					   .srb_status = 0x81,
+					   .sense_info_length = 200 } };
+	struct vstor_slot slots[2];
+	struct vstor_guest_ev ev;
+	struct vstor_reqtab t;
+	struct vstor_guest g;
+	struct vstor_host h;
+	uint64_t a, b, c;
+	struct rx r;
+
+	(void)state;
+	ready_pair(&g, &h, VSTOR_VERSION_WIN10);
+	vstor_reqtab_init(&t, slots, 2);
+	assert_int_equal(vstor_req_alloc(&t, &a, 4096, &a), 0);
+	assert_int_equal(vstor_req_alloc(&t, &b, 0, &b), 0);
+	assert_int_equal(vstor_req_alloc(&t, &c, 0, &c), VMB_EAGAIN);
+	/* A lying answer: moved and sense clamped. */
+	vstor_guest_rx(&g, &t, mk_comp(&r, &p, 64, a), &ev);
+	assert_int_equal(ev.kind, VSTOR_GE_DONE);
+	assert_int_equal(ev.moved, 4096);
+	assert_int_equal(ev.sense_len, 20);
+	vstor_guest_rx(&g, &t, mk_comp(&r, &p, 64, a), &ev); /* again */
+	assert_int_equal(ev.kind, VSTOR_GE_NONE);
+	assert_int_equal(vstor_req_alloc(&t, NULL, 0, &c), 0); /* reuses a */
+	assert_int_equal((uint32_t)c, (uint32_t)a);
+	assert_int_not_equal(c, a);
+	vstor_guest_rx(&g, &t, mk_comp(&r, &p, 64, a), &ev); /* stale */
+	vstor_guest_rx(&g, &t, mk_comp(&r, &p, 64, 99), &ev); /* unknown */
+	vstor_guest_rx(&g, &t, mk_comp(&r, &p, 64, 3), &ev);  /* index 3 */
+	vstor_guest_rx(&g, &t, mk_comp(&r, &p, 40, b), &ev);  /* short */
+	p.operation = VSTOR_OP_EXECUTE_SRB;
+	vstor_guest_rx(&g, &t, mk_comp(&r, &p, 64, b), &ev);  /* not an answer */
+	assert_int_equal(g.st.bad[VSTOR_GBAD_DUPLICATE], 1);
+	assert_int_equal(g.st.bad[VSTOR_GBAD_STALE], 1);
+	assert_int_equal(g.st.bad[VSTOR_GBAD_UNKNOWN], 2);
+	assert_int_equal(g.st.bad[VSTOR_GBAD_SHORT], 1);
+	assert_int_equal(g.st.bad[VSTOR_GBAD_OP], 1);
+	assert_int_equal(t.busy, 2); /* b and c still wait */
+	p.operation = VSTOR_OP_COMPLETE_IO;
+	vstor_guest_rx(&g, &t, mk_comp(&r, &p, 64, b), &ev);
+	assert_int_equal(ev.kind, VSTOR_GE_DONE);
+	assert_int_equal(ev.moved, 0);
+	assert_string_equal(vstor_guest_bad_name(VSTOR_GBAD_STALE), "stale-id");
+}
+
+/* An unsolicited inband packet: transaction id 0, no completion. */
+static const struct vmb_pkt *notice(struct rx *r,
+				    const struct vstor_packet *p, uint32_t len)
+{
+	mk(r, p, len, 0, 0, 0, 0);
+	r->pkt.xid = 0;
+	return &r->pkt;
+}
+
+static void test_guest_rescan(void **state)
+{
+	struct vstor_packet p = { .operation = VSTOR_OP_ENUMERATE_BUS };
+	uint8_t out[VSTOR_PKT_LEN];
+	struct vstor_guest_ev ev;
+	struct vstor_guest g;
+	struct vstor_host h;
+	struct rx r;
+
+	(void)state;
+	ready_pair(&g, &h, VSTOR_VERSION_WIN10);
+	assert_int_equal(vstor_host_enumerate(&h, out), 64);
+	memcpy(&p, out, sizeof(p));
+	vstor_guest_rx(&g, NULL, notice(&r, &p, 64), &ev);
+	assert_int_equal(ev.kind, VSTOR_GE_RESCAN);
+	p.operation = VSTOR_OP_REMOVE_DEVICE;
+	vstor_guest_rx(&g, NULL, notice(&r, &p, 8), &ev);
+	assert_int_equal(ev.kind, VSTOR_GE_RESCAN);
+	p.operation = VSTOR_OP_RESET_BUS;
+	vstor_guest_rx(&g, NULL, notice(&r, &p, 64), &ev);
+	assert_int_equal(ev.kind, VSTOR_GE_NONE);
+	assert_int_equal(g.st.rescans, 2);
+	assert_int_equal(vstor_guest_channel(5, 4), 1);
+	assert_int_equal(vstor_guest_channel(5, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +781,12 @@ int main(void)
 		cmocka_unit_test(test_srb_win7),
 		cmocka_unit_test(test_complete),
 		cmocka_unit_test(test_subchannel_engine),
+		cmocka_unit_test(test_guest_versions),
+		cmocka_unit_test(test_guest_subchannels),
+		cmocka_unit_test(test_guest_fails),
+		cmocka_unit_test(test_guest_io),
+		cmocka_unit_test(test_guest_ids),
+		cmocka_unit_test(test_guest_rescan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
