@@ -34,6 +34,47 @@ void gstor_stop(void)
 	gstor_nbd = NULL;
 }
 
+void gstor_done(struct nbdx_req *chain)
+{
+	if (gcfg.complete)
+		gcfg.complete(chain, gcfg.arg);
+	else
+		nbdx_complete(chain);
+}
+
+void gstor_lun_out(struct gstor_lun *l)
+{
+	if (gcfg.lun_found)
+		gcfg.lun_found(l, l->blocks * l->block_size, l->block_size,
+			       gcfg.arg);
+	else
+		gstor_lun_export(l);
+}
+
+void gstor_signals(uint64_t *host_to_guest, uint64_t *guest_to_host)
+{
+	struct rt_chan_stats st;
+
+	*host_to_guest = *guest_to_host = 0;
+	pthread_mutex_lock(&ctrl_lock);
+	for (struct gstor_ctrl *k = ctrls; k; k = k->next) {
+		for (unsigned i = 0; i < GSTOR_CHANS; i++) {
+			struct gstor_chan *sc = &k->ch[i];
+
+			if (!sc->ctrl)
+				continue;
+			pthread_mutex_lock(&sc->lock);
+			if (sc->open && sc->c->rt) {
+				rt_chan_get_stats(sc->c->rt, &st);
+				*host_to_guest += st.signals_in;
+				*guest_to_host += st.signals_out;
+			}
+			pthread_mutex_unlock(&sc->lock);
+		}
+	}
+	pthread_mutex_unlock(&ctrl_lock);
+}
+
 /* ---- controllers ---- */
 
 static struct gstor_ctrl *ctrl_find(const struct vmb_guid *inst)

@@ -309,7 +309,7 @@ void gstor_io_batch_end(struct gstor_chan *sc)
 	sc->locked = false;
 	pthread_mutex_unlock(&sc->lock);
 	if (chain)
-		nbdx_complete(chain);
+		gstor_done(chain);
 }
 
 /* The loop thread's tick: what waits for ring room. */
@@ -321,7 +321,7 @@ void gstor_io_retry(struct gstor_chan *sc)
 	chain = flush_locked(sc);
 	pthread_mutex_unlock(&sc->lock);
 	if (chain)
-		nbdx_complete(chain);
+		gstor_done(chain);
 }
 
 /* The channel stopped and its ring was drained: nothing in flight will
@@ -351,7 +351,7 @@ void gstor_io_fail_all(struct gstor_chan *sc)
 	sc->done_head = sc->done_tail = NULL;
 	pthread_mutex_unlock(&sc->lock);
 	if (chain)
-		nbdx_complete(chain);
+		gstor_done(chain);
 }
 
 /* The scanner's SRB on the primary channel (loop thread). */
@@ -460,7 +460,7 @@ static void gstor_released(void *disk)
 	gstor_ctrl_put(ctrl);
 }
 
-const struct nbdx_disk_ops gstor_nbd_ops = {
+const struct nbdx_disk_ops gstor_disk_ops = {
 	.buf_get = gstor_buf_get,
 	.buf_put = gstor_buf_put,
 	.submit = gstor_submit,

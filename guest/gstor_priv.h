@@ -117,7 +117,6 @@ struct gstor_ctrl {
 };
 
 /* gstor_io.c */
-extern const struct nbdx_disk_ops gstor_nbd_ops;
 void gstor_io_rx(struct gstor_chan *sc, const struct vstor_guest_ev *ev);
 void gstor_io_batch_end(struct gstor_chan *sc);
 void gstor_io_retry(struct gstor_chan *sc);
@@ -126,8 +125,13 @@ int gstor_sio_send(struct gstor_ctrl *ctrl);
 /* gstor_scan.c */
 void gstor_scan_tick(struct gstor_ctrl *ctrl);
 void gstor_scan_stop(struct gstor_ctrl *ctrl);
+void gstor_lun_export(struct gstor_lun *l);
 /* gstor.c */
 extern struct nbdx *gstor_nbd;
+/* Finished requests to their owner (nbdx, or the cfg's complete). */
+void gstor_done(struct nbdx_req *chain);
+/* A LUN found: its NBD export, or the cfg's lun_found. */
+void gstor_lun_out(struct gstor_lun *l);
 void gstor_ctrl_get(struct gstor_ctrl *ctrl);
 /* Let go of l: the scan (from_nbdx false) or nbdx; true if l is freed. */
 bool gstor_lun_unref(struct gstor_lun *l, bool from_nbdx);

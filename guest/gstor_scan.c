@@ -76,14 +76,14 @@ static void lun_log(const struct gstor_lun *l, const char *what)
 		l->unmap ? ", thin" : "", l->exp ? l->name : "(none)");
 }
 
-static void lun_export(struct gstor_lun *l)
+void gstor_lun_export(struct gstor_lun *l)
 {
 	struct nbdx_export_cfg ec = {
 		.name = l->name, .desc = "Msft Virtual Disk (storvsc)",
 		.size = l->blocks * l->block_size,
 		.block_size = l->block_size, .max_payload = GSTOR_NBD_MAX,
 		.read_only = l->read_only, .can_trim = l->unmap,
-		.can_zero = true, .ops = &gstor_nbd_ops, .disk = l,
+		.can_zero = true, .ops = &gstor_disk_ops, .disk = l,
 	};
 	int rc;
 
@@ -121,7 +121,7 @@ static void lun_found(struct gstor_ctrl *ctrl, uint8_t n, uint64_t blocks,
 				.blocks = blocks, .read_only = ro,
 				.unmap = unmap, .seen = true};
 	snprintf(l->name, sizeof(l->name), "scsi%u-lun%u", ctrl->index, n);
-	lun_export(l);
+	gstor_lun_out(l);
 	ctrl->lun[n] = l;
 	lun_log(l, "found");
 }

@@ -30,6 +30,10 @@ uint32_t bench_percentile(uint32_t *v, size_t n, double pct);
 int bench_pingpong(int cpu_a, int cpu_b, uint32_t rounds, uint32_t *p50,
 		   uint32_t *p99);
 
+/* `hvis-bench disk ...`: argv[0] is "disk". Exit status. */
+int bench_disk_main(int argc, char **argv);
+void bench_disk_usage(FILE *f);
+
 /* `hvis-bench ring ...`: argv[0] is "ring". Exit status. */
 int bench_ring_main(int argc, char **argv);
 void bench_ring_usage(FILE *f);

@@ -14,8 +14,12 @@ static void usage(FILE *f)
 		   "commands:\n"
 		   "  ring    one VMBus channel between two processes: "
 		   "throughput by packet size,\n"
-		   "          round-trip latency\n");
+		   "          round-trip latency\n"
+		   "  disk    the synthetic SCSI disk (storvsc to storvsp) "
+		   "beside fio on the\n"
+		   "          image, and its NBD export beside qemu-nbd\n");
 	bench_ring_usage(f);
+	bench_disk_usage(f);
 }
 
 int main(int argc, char **argv)
@@ -35,6 +39,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "ring"))
 		return bench_ring_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "disk"))
+		return bench_disk_main(argc - 1, argv + 1);
 	hvis_refuse(BENCH_PROG, "unknown command '%s' (see hvis-bench --help)",
 		    argv[1]);
 	return 2;

@@ -182,9 +182,11 @@ static void completions(struct nbdx *s)
 		nbdx_conn_done(x);
 		r = next;
 	}
-	for (struct nbdx_conn *c = s->conns; c; c = c->next)
-		if (!c->dead)
+	for (struct nbdx_conn *c = s->conns; c; c = c->next) {
+		if ((c->touched || c->parked) && !c->dead)
 			nbdx_conn_run(c);
+		c->touched = false;
+	}
 }
 
 /* ---- the thread ---- */

@@ -466,7 +466,10 @@ static void arm(struct nbdx_conn *c)
 		ev.events |= EPOLLIN;
 	if (c->out_head || hs)
 		ev.events |= EPOLLOUT;
-	epoll_ctl(c->s->ep, EPOLL_CTL_MOD, c->fd, &ev);
+	/* a system call only when the interest changes */
+	if (ev.events != c->events &&
+	    !epoll_ctl(c->s->ep, EPOLL_CTL_MOD, c->fd, &ev))
+		c->events = ev.events;
 }
 
 static bool finished(const struct nbdx_conn *c)
@@ -516,6 +519,7 @@ void nbdx_conn_done(struct xreq *x)
 
 	c->with_disk--;
 	c->exp->with_disk--;
+	c->touched = true;
 	if (c->dead)
 		slot_put(c, x);
 	else
@@ -541,6 +545,8 @@ void nbdx_conn_new(struct nbdx *s, int fd)
 	struct nbdx_conn *c = calloc(1, sizeof(*c));
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT};
 
+	if (c)
+		c->events = ev.events;
 	if (!c || s->nconns >= s->max_conns ||
 	    nbd_srv_init(&c->eng, NBDX_CONN_INFLIGHT)) {
 		free(c);

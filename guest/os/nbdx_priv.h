@@ -60,7 +60,8 @@ struct nbdx_conn {
 	bool dead;               /* socket closed; waiting for the disk */
 	bool closing;            /* end once the replies are out */
 	bool eof;
-	bool want_out;           /* EPOLLOUT armed */
+	uint32_t events;         /* armed in epoll */
+	bool touched;            /* completions arrived: run it */
 	struct nbd_srv eng;
 	struct nbdx_export *exp;
 	struct xreq *free;

@@ -147,6 +147,8 @@ one_line "--measure: 'x' is not throughput, latency or both" "$BENCH" ring --mea
 one_line "--burst: '0' is not a number of packets from 1 to 1024" "$BENCH" ring --burst 0
 one_line "unexpected argument 'extra'" "$BENCH" ring extra
 one_line "unknown option --bogus" "$BENCH" ring --bogus
+one_line "unknown option --bogus" "$BENCH" disk --bogus
+"$BENCH" disk --help | grep -q -- '--no-nbd' || fail "bench disk --help"
 
 # hvis-bench end to end, briefly: every point runs and checks every packet
 # (it exits 1 if any packet was lost or corrupt), bursts and single
