@@ -343,6 +343,24 @@ static void gstor_stopping(struct gvb_chan *c)
 	chan_count(sc->ctrl);
 }
 
+/* What the host sent that the engine refused, by reason. */
+static void log_refusals(const struct gstor_chan *sc)
+{
+	const struct vstor_guest_stats *st = &sc->eng.st;
+	char buf[256];
+	size_t n = 0;
+
+	for (unsigned i = 0; i < VSTOR_GBAD__COUNT && n < sizeof(buf); i++)
+		if (st->bad[i])
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, " %s %llu",
+					      vstor_guest_bad_name(i),
+					      (unsigned long long)st->bad[i]);
+	rt_info("scsi", "relid %u: %llu completed, %llu rescans, refused "
+		"from host:%s", sc->c->relid,
+		(unsigned long long)st->completed,
+		(unsigned long long)st->rescans, n ? buf : " none");
+}
+
 static void gstor_stopped(struct gvb_chan *c, const char *why)
 {
 	struct gstor_chan *sc = c->priv;
@@ -352,6 +370,7 @@ static void gstor_stopped(struct gvb_chan *c, const char *why)
 	if (sc->locked)
 		gstor_io_batch_end(sc);
 	gstor_io_fail_all(sc);
+	log_refusals(sc);
 	c->priv = NULL;
 	if (c->sub_index) {
 		gstor_ctrl_put(ctrl);

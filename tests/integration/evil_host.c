@@ -17,6 +17,14 @@
  *   evil_host SOCK echo-full[-close]
  *                            answers QUERY, then lets the guest's echo
  *                            traffic fill that ring and never reads it
+ *   evil_host SOCK storage   offers a SCSI controller, runs the VSTOR
+ *                            init by the book, then answers the guest's
+ *                            scan with a completion for an id never sent,
+ *                            a REPORT LUNS moving more than asked with
+ *                            sense past the buffer and a list claiming
+ *                            1000 LUNs, the same answer twice, and a
+ *                            storm of ENUMERATE_BUS; the guest must count,
+ *                            settle with no LUN and stay idle
  *   evil_host SOCK flood[-close]
  *                            offers FLOOD_CHANNELS test channels, then
  *                            never reads the guest's socket again (its
@@ -39,6 +47,8 @@
 
 #include "evil_util.h"
 #include "rt_gmem.h"
+#include "scsi/scsi_disk.h"
+#include "storage/vstor_host.h"
 #include "testdev/tdev.h"
 #include "vmbus/vmb_client.h"
 #include "vmbus/vmb_msg.h"
@@ -154,6 +164,8 @@ static void expect_contact(struct eh *e, uint32_t version)
 
 /* Each offer names a device of its own: the guest refuses a second
  * offer of a device it holds, which is not what these offers test. */
+static const char *offer_class = TDEV_CLASS_GUID;
+
 static void offer(struct eh *e, uint32_t relid, const int *fds, unsigned n)
 {
 	static unsigned serial;
@@ -162,7 +174,7 @@ static void offer(struct eh *e, uint32_t relid, const int *fds, unsigned n)
 	char inst[40];
 
 	memset(&o, 0, sizeof(o));
-	vmb_guid_parse(&o.offer.if_type, TDEV_CLASS_GUID);
+	vmb_guid_parse(&o.offer.if_type, offer_class);
 	snprintf(inst, sizeof(inst), "0bad0bad-5f1e-4e6a-8c3d-686f7374%04x",
 		 ++serial & 0xffff);
 	vmb_guid_parse(&o.offer.if_instance, inst);
@@ -254,7 +266,7 @@ static void answer_query(struct eh *e, struct echan *c)
 	eu_signal(c->efd_h2g);
 }
 
-static void open_chan(struct eh *e, struct echan *c, uint32_t relid)
+static void open_raw(struct eh *e, struct echan *c, uint32_t relid)
 {
 	union vmb_msg_buf b;
 
@@ -263,6 +275,11 @@ static void open_chan(struct eh *e, struct echan *c, uint32_t relid)
 	post(e, &b, vmb_msg_enc_gpadl_created(&b, relid, c->gpadl, 0));
 	take_open(e, c);
 	post(e, &b, vmb_msg_enc_open_result(&b, relid, c->open_id, 0));
+}
+
+static void open_chan(struct eh *e, struct echan *c, uint32_t relid)
+{
+	open_raw(e, c, relid);
 	answer_query(e, c);
 }
 
@@ -451,6 +468,132 @@ static void survive(struct eh *e)
 	wait_leave(e);
 }
 
+/* ---- storage ---- */
+
+struct vpkt {
+	uint64_t buf[512];
+	struct vmb_pkt pkt;
+};
+
+static void next_pkt(struct echan *c, struct vpkt *p)
+{
+	uint32_t len;
+	bool sig;
+	int rc;
+
+	while ((rc = vmb_ring_read(&c->in, p->buf, sizeof(p->buf), &len,
+				   &sig)) == VMB_EAGAIN)
+		EU_CHECK(eu_wait_event(c->efd_g2h, REPLY_MS), "guest silent");
+	EU_CHECK(rc == VMB_OK && vmb_pkt_parse(p->buf, len, &p->pkt) ==
+				       VMB_OK, "bad packet from the guest");
+}
+
+static void send_comp(struct echan *c, uint64_t xid, const void *p,
+		      uint32_t len)
+{
+	bool sig;
+
+	EU_CHECK(vmb_pkt_send_comp(&c->out, xid, p, len, &sig) == VMB_OK,
+		 "completion not written");
+	eu_signal(c->efd_h2g);
+}
+
+/* The init sequence as storvsp answers it; returns the first SRB. */
+static void vstor_init(struct echan *c, struct vstor_host *h,
+		       struct vstor_host_act *a, struct vpkt *p)
+{
+	struct vstor_host_cfg cfg = {.max_version = VSTOR_VERSION_WIN10,
+				     .max_transfer = 1 << 20, .primary = true};
+
+	vstor_host_init(h, &cfg);
+	for (;;) {
+		next_pkt(c, p);
+		vstor_host_rx(h, &p->pkt, a);
+		if (a->kind == VSTOR_HA_SRB)
+			return;
+		if (a->kind != VSTOR_HA_NONE)
+			send_comp(c, a->xid, a->reply, a->reply_len);
+	}
+}
+
+/* REPORT LUNS "succeeds" past everything the guest asked for. */
+static void bad_report(struct eh *e, struct echan *c,
+		       const struct vstor_host_srb *s)
+{
+	struct vstor_packet r = {.operation = VSTOR_OP_COMPLETE_IO};
+	uint8_t *d = s->xfer_len ? rt_gmem_ptr(&e->gmem, (s->range.pfn[0] << 12)
+					       + s->range.byte_offset,
+					       s->xfer_len) : NULL;
+
+	EU_CHECK(d && s->cdb[0] == SCSI_OP_REPORT_LUNS,
+		 "first SRB is not REPORT LUNS with data");
+	memset(d, 0, s->xfer_len);
+	vmb_put_be32(d, 1000 * 8);
+	d[9] = 1;
+	r.srb.srb_status = SCSI_SRB_SUCCESS | VSTOR_SRB_AUTOSENSE_VALID;
+	r.srb.sense_info_length = 255;
+	r.srb.data_transfer_length = 1u << 20;
+	send_comp(c, 0x00000001ffffff00ull, &r, sizeof(r)); /* no such slot */
+	send_comp(c, s->xid, &r, sizeof(r));
+	send_comp(c, s->xid, &r, sizeof(r));
+}
+
+/* Whatever the guest asks next: there is no such LUN. */
+static void no_luns(struct eh *e, struct echan *c, struct vstor_host *h)
+{
+	struct vstor_srb_result res = {.srb_status = SCSI_SRB_INVALID_LUN};
+	struct vstor_host_act a;
+	uint8_t out[VSTOR_PKT_LEN];
+	struct vpkt p;
+	uint64_t t0 = eu_now_ms();
+
+	(void)e;
+	while (eu_now_ms() - t0 < 1000) {
+		uint32_t len;
+		bool sig;
+
+		if (vmb_ring_read(&c->in, p.buf, sizeof(p.buf), &len, &sig) ==
+		    VMB_EAGAIN) {
+			eu_wait_event(c->efd_g2h, 50);
+			continue;
+		}
+		EU_CHECK(vmb_pkt_parse(p.buf, len, &p.pkt) == VMB_OK, "packet");
+		vstor_host_rx(h, &p.pkt, &a);
+		if (a.kind == VSTOR_HA_SRB)
+			send_comp(c, a.xid, out,
+				  vstor_host_complete(h, &a.srb, &res, out));
+	}
+}
+
+static void storage(struct eh *e)
+{
+	struct vstor_host h;
+	struct vstor_host_act a;
+	uint8_t out[VSTOR_PKT_LEN];
+	struct vpkt p;
+	struct vmb_iov iov = {out, 0};
+	bool sig;
+
+	accept_guest(e);
+	expect_contact(e, VMB_VERSION_WIN10_V5_3);
+	connect_53(e);
+	offer_class = VSTOR_CLASS_GUID;
+	open_raw(e, &e->ch[0], 1);
+	eu_step("VSTOR init by the book");
+	vstor_init(&e->ch[0], &h, &a, &p);
+	eu_step("a completion for an id never sent, a REPORT LUNS past its "
+		"buffer and sense, the same answer twice");
+	bad_report(e, &e->ch[0], &a.srb);
+	eu_step("ENUMERATE_BUS storm");
+	iov.len = vstor_host_enumerate(&h, out);
+	for (int i = 0; i < 20; i++)
+		vmb_pkt_send_inband(&e->ch[0].out, 0, 0, &iov, 1, &sig);
+	eu_signal(e->ch[0].efd_h2g);
+	no_luns(e, &e->ch[0], &h);
+	fprintf(stderr, "evil_host: ready\n");
+	wait_leave(e);
+}
+
 /* The guest must give up: its socket closes, nothing else arrives. */
 static void no_way_on(struct eh *e, const char *how)
 {
@@ -631,7 +774,7 @@ int main(int argc, char **argv)
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: evil_host SOCK "
-			"survive|conn0|busy|refuse|full|full-close|"
+			"survive|storage|conn0|busy|refuse|full|full-close|"
 			"echo-full|echo-full-close|flood|flood-close\n");
 		return 2;
 	}
@@ -642,6 +785,8 @@ int main(int argc, char **argv)
 	EU_CHECK(e.lfd >= 0, "listen on %s: %s", argv[1], strerror(-e.lfd));
 	if (strcmp(argv[2], "survive") == 0)
 		survive(&e);
+	else if (strcmp(argv[2], "storage") == 0)
+		storage(&e);
 	else if (strstr(argv[2], "full"))
 		full_ring(&e, argv[2]);
 	else if (strstr(argv[2], "flood"))

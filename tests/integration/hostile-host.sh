@@ -8,7 +8,9 @@
 # must not make the guest deaf: with that ring full it still stops on
 # SIGTERM (within 1 s, a quarter of it for an UNLOAD_RESPONSE) and
 # notices the host closing within 2 s. Nor must a host that offers 400
-# channels and then never reads the guest's socket.
+# channels and then never reads the guest's socket. On a SCSI controller,
+# completions for ids never sent, answered twice or past their buffers
+# are refused and counted, and no LUN comes of them.
 # Usage: hostile-host.sh HOST GUEST CTL EVIL_HOST
 source "$(dirname "$0")/lib.sh"
 EVIL_HOST=$4
@@ -90,6 +92,18 @@ rejected 9 bad-xid
 rejected 4 bad-relid
 [ "$(grep -c 'rejected from host' "$GUEST_LOG")" -eq 5 ] \
 	|| fail_evil "unexpected rejections: $(grep 'rejected from host' "$GUEST_LOG")"
+no_sanitizer
+
+# --- storage: bad completions counted, no LUN from bogus answers, idle
+run_evil storage
+wait_until 15 log_has "$EVIL_LOG" "evil_host: ready" || fail_evil "storage: evil host stopped"
+kill -0 "$GUEST_PID" 2>/dev/null || fail_evil "storage: guest died"
+stop_proc "$GUEST_PID" guest
+wait "$EVIL_PID" || fail_evil "storage: evil host failed"
+cat "$EVIL_LOG"
+log_has "$GUEST_LOG" "refused from host: unknown-id 1 duplicate-id 1$" ||
+	fail_evil "storage: refusals: $(grep 'refused from host' "$GUEST_LOG")"
+log_has "$GUEST_LOG" "LUN [0-9]* found" && fail_evil "storage: a LUN from bogus answers"
 no_sanitizer
 
 # --- no way on: the guest gives up, says why, exits 1
