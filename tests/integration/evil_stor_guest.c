@@ -375,6 +375,10 @@ int main(int argc, char **argv)
 	bad_requests(&e);
 	good_read(&e);
 	post(&e, &b, vmb_msg_enc_empty(&b, VMB_MSG_UNLOAD));
+	close(e.sock);
+	close(e.efd_tx);
+	close(e.efd_rx);
+	rt_gmem_destroy(&e.gmem);
 	eu_step("done");
 	return 0;
 }
