@@ -23,6 +23,8 @@
 
 /* NBD lengths are 32-bit: zero and trim go in pieces of this */
 #define ZERO_PIECE (1ull << 30)
+/* socket events handled in a row before the replies are delivered */
+#define BURST 64u
 
 /* errno of a failed command: the connection's own failures are -EIO,
  * the server's errors as they are. */
@@ -76,22 +78,25 @@ static int cmd_done(void *user, int *error)
 
 /* ---- issuing ---- */
 
+/* The callback of one more command of s, counted before libnbd has it:
+ * a command can complete inside the call that issues it (the server
+ * went away as it was sent). */
 static nbd_completion_callback cb(struct nbd_slot *s)
 {
+	s->parts++;
 	return (nbd_completion_callback){.callback = cmd_done, .user_data = s};
 }
 
-/* One command was just asked of libnbd (rc, its cookie or -1). One that
+/* A command was just asked of libnbd (rc, its cookie or -1). One that
  * libnbd refused at once never calls back: it fails the io here. */
 static void sent(struct nbd_conn *c, struct nbd_slot *s, int64_t rc)
 {
-	s->parts++;
 	if (rc >= 0)
 		return;
 	if (!s->io->result)
 		s->io->result = nbd_aio_is_dead(c->h) || nbd_aio_is_closed(c->h)
 					? -EIO : nb_err(nbd_get_errno());
-	s->parts--;
+	part_done(s);
 }
 
 static void issue_rw(struct nbd_conn *c, struct nbd_slot *s)
@@ -298,30 +303,52 @@ static void check_dead(struct nbd_conn *c)
 		c->dead = true;
 }
 
-/* Waits for a wake-up or the socket, then lets libnbd move. A hang-up
- * or error on the socket goes to notify_read too: the read sees it,
- * and libnbd fails what is in flight. */
+static short events(struct nbd_conn *c, int *fd)
+{
+	unsigned dir;
+	short ev = 0;
+
+	*fd = c->dead ? -1 : nbd_aio_get_fd(c->h);
+	dir = *fd >= 0 ? nbd_aio_get_direction(c->h) : 0;
+	if (dir & LIBNBD_AIO_DIRECTION_READ)
+		ev |= POLLIN;
+	if (dir & LIBNBD_AIO_DIRECTION_WRITE)
+		ev |= POLLOUT;
+	return ev;
+}
+
+/* Lets libnbd move on what the socket is ready for. A hang-up or an
+ * error goes to notify_read too: the read sees it, and libnbd fails
+ * what is in flight. */
+static void notify(struct nbd_conn *c, short revents)
+{
+	if (revents & (POLLIN | POLLHUP | POLLERR))
+		nbd_aio_notify_read(c->h);
+	else if (revents & POLLOUT)
+		nbd_aio_notify_write(c->h);
+	check_dead(c);
+}
+
+/* Waits for a wake-up or the socket, then goes on as long as the socket
+ * is ready at once (up to a bound), so that the replies of a burst are
+ * delivered as one batch. */
 static void wait_io(struct nbd_conn *c)
 {
-	int fd = c->dead ? -1 : nbd_aio_get_fd(c->h);
-	unsigned dir = fd >= 0 ? nbd_aio_get_direction(c->h) : 0;
-	struct pollfd p[2] = {{.fd = c->efd, .events = POLLIN},
-			      {.fd = fd, .events = 0}};
+	struct pollfd p[2] = {{.fd = c->efd, .events = POLLIN}};
 	uint64_t v;
 
-	if (dir & LIBNBD_AIO_DIRECTION_READ)
-		p[1].events |= POLLIN;
-	if (dir & LIBNBD_AIO_DIRECTION_WRITE)
-		p[1].events |= POLLOUT;
-	if (poll(p, fd >= 0 ? 2 : 1, -1) <= 0)
+	p[1].events = events(c, &p[1].fd);
+	if (poll(p, p[1].fd >= 0 ? 2 : 1, -1) <= 0)
 		return;
 	if (p[0].revents & POLLIN)
 		(void)!read(c->efd, &v, sizeof(v));
-	if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
-		nbd_aio_notify_read(c->h);
-	else if (p[1].revents & POLLOUT)
-		nbd_aio_notify_write(c->h);
-	check_dead(c);
+	for (unsigned i = 0; i < BURST && p[1].fd >= 0 && p[1].revents; i++) {
+		notify(c, p[1].revents);
+		p[1].events = events(c, &p[1].fd);
+		p[1].revents = 0;
+		if (p[1].fd < 0 || poll(&p[1], 1, 0) <= 0)
+			break;
+	}
 }
 
 static bool leaving(const struct nbd_conn *c)

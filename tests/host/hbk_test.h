@@ -159,4 +159,53 @@ static inline void *aligned_buf(size_t len)
 	return p;
 }
 
+/* n random 4 KiB writes to distinct blocks of [0, blocks) (so that the
+ * last writer of each is known), kicked 16 at a time, all waited for:
+ * none fails, and completions came in batches. The caller checks each
+ * block (blk[i] holds buf + i * 4096) and frees with many_free. */
+struct many {
+	uint32_t *blk;
+	uint8_t *buf;
+	struct iovec *v;
+	struct hbk_io *io;
+};
+
+static inline void many_writes(struct many *m, struct tq *t, unsigned n,
+			       uint32_t blocks, unsigned seed)
+{
+	m->blk = malloc(blocks * sizeof(*m->blk));
+	m->buf = aligned_buf(n * 4096ul);
+	m->v = calloc(n, sizeof(*m->v));
+	m->io = calloc(n, sizeof(*m->io));
+	for (uint32_t i = 0; i < blocks; i++)
+		m->blk[i] = i;
+	for (uint32_t i = blocks - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)rand_r(&seed) % (i + 1), x = m->blk[i];
+
+		m->blk[i] = m->blk[j];
+		m->blk[j] = x;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		m->v[i] = (struct iovec){m->buf + i * 4096ul, 4096};
+		pattern(m->v[i].iov_base, 4096, m->blk[i] * 4096ull, seed);
+		m->io[i] = (struct hbk_io){.op = HBK_WRITE, .len = 4096,
+					   .offset = m->blk[i] * 4096ull,
+					   .iov = &m->v[i], .iovcnt = 1};
+		assert_int_equal(tq_submit(t, &m->io[i]), 0);
+		if (i % 16 == 15 || i == n - 1)
+			hbk_kick(t->q);
+	}
+	assert_true(tq_wait(t, n));
+	assert_int_equal(t->failed, 0);
+	assert_true(t->batches < n);
+}
+
+static inline void many_free(struct many *m)
+{
+	free(m->blk);
+	free(m->buf);
+	free(m->v);
+	free(m->io);
+}
+
 #endif
