@@ -4,6 +4,8 @@
  * make one). What reaches the disk is checked with plain pread and
  * fstat, not through the backend. */
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -464,6 +466,30 @@ static void test_short_image(void **state)
 	free(r);
 }
 
+/* A write cut short (the file size limit falls inside it): the rest is
+ * tried again, and the io fails with that attempt's error (EFBIG) after
+ * the part before the limit was written. */
+static void test_short_write(void **state)
+{
+	struct fx *f = *state;
+	struct rlimit old, lim;
+	uint8_t *w = aligned_buf(8192), *r = aligned_buf(8192);
+
+	pattern(w, 8192, 0, 10);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = (struct rlimit){IMG_SIZE, old.rlim_max};
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(tq_rw(&f->t, HBK_WRITE, IMG_SIZE - 4096, w, 8192,
+			       false), -EFBIG);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	file_read(f, IMG_SIZE - 4096, r, 4096);
+	assert_memory_equal(w, r, 4096);
+	free(w);
+	free(r);
+}
+
 /* A file grows and shrinks; a size not in whole blocks is refused; size
  * 0 reads what the file says now. */
 static void test_resize(void **state)
@@ -617,6 +643,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many, setup_real,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_short_image, setup_real,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_short_write, setup_real,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_resize, setup_real,
 						teardown),

@@ -449,6 +449,31 @@ static void test_close_in_flight(void **state)
 	free(buf);
 }
 
+/* A server that takes 4 KiB blocks and at most 64 KiB a request (and
+ * refuses anything else): the disk has 4 KiB blocks, and a 1 MiB write
+ * and read go in pieces the server takes. */
+static void test_block_limits(void **state)
+{
+	const char *const args[] = {"--filter=blocksize-policy", "memory",
+				    "64M", "blocksize-minimum=4096",
+				    "blocksize-preferred=4096",
+				    "blocksize-maximum=65536",
+				    "blocksize-error-policy=error", NULL};
+	struct srv *s = start(state, 8, args);
+	uint8_t *w = aligned_buf(1 << 20), *r = aligned_buf(1 << 20);
+
+	assert_int_equal(info_of(s->b).block_size, 4096);
+	pattern(w, 1 << 20, 0, 17);
+	assert_int_equal(tq_rw(&s->t, HBK_WRITE, 1 << 20, w, 1 << 20, true),
+			 0);
+	assert_int_equal(tq_rw(&s->t, HBK_READ, 1 << 20, r, 1 << 20, false),
+			 0);
+	assert_memory_equal(w, r, 1 << 20);
+	check_zero(&s->t, 4 << 20, true);
+	free(w);
+	free(r);
+}
+
 /* 2000 random 4 KiB writes at depth 64, every seventh block read back
  * after. */
 static void test_many(void **state)
@@ -503,6 +528,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_killed_idle, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_close_in_flight, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_block_limits, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_error, setup,
