@@ -112,11 +112,14 @@ static bool io_ok(const struct hbk_io *io)
 	       io->offset <= (uint64_t)INT64_MAX - io->len;
 }
 
+/* What an io completes with without reaching the backend, or 0. */
 static int refusal(const struct hbk *b, const struct hbk_io *io)
 {
 	bool writes = io->op != HBK_READ && io->op != HBK_FLUSH;
 
-	return writes && b->info.read_only ? -EROFS : 0;
+	if (writes && b->info.read_only)
+		return -EROFS;
+	return io->op == HBK_DISCARD && !b->info.can_discard ? -EOPNOTSUPP : 0;
 }
 
 int hbk_submit(struct hbk_queue *q, struct hbk_io *io)

@@ -167,10 +167,7 @@ static void issue_cmds(struct nbd_conn *c, struct nbd_slot *s)
 			sent(c, s, nbd_aio_flush(c->h, cb(s), 0));
 		break;
 	case HBK_DISCARD:
-		if (c->n->b.info.can_discard)
-			issue_zero(c, s, true);
-		else
-			io->result = -EOPNOTSUPP;
+		issue_zero(c, s, true);
 		break;
 	case HBK_WRITE_ZEROES:
 		if (c->n->zero)

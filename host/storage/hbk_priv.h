@@ -17,7 +17,7 @@ struct hbk_ops {
 	int (*queue_open)(struct hbk *b, unsigned depth, hbk_done_fn *done,
 			  void *arg, struct hbk_queue **out);
 	/* io is valid and the depth has room; io->result is 0, or the
-	 * refusal to complete it with (-EROFS). */
+	 * refusal to complete it with (-EROFS, -EOPNOTSUPP) untried. */
 	int (*submit)(struct hbk_queue *q, struct hbk_io *io);
 	void (*kick)(struct hbk_queue *q);
 	void (*queue_close)(struct hbk_queue *q);
