@@ -272,7 +272,11 @@ void hbk_file_queue_close(struct hbk_queue *hq)
 	struct io_uring_sqe *sqe;
 
 	hbk_file_kick(hq);
-	sqe = io_uring_get_sqe(&q->ring); /* the ring's extra entry */
+	/* the ring's extra entry, free once the kernel took the rest */
+	while (!(sqe = io_uring_get_sqe(&q->ring))) {
+		sched_yield();
+		hbk_file_kick(hq);
+	}
 	io_uring_prep_nop(sqe);
 	io_uring_sqe_set_data(sqe, (void *)&stop_mark);
 	sqe->flags |= IOSQE_IO_DRAIN;
