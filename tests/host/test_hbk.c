@@ -423,6 +423,36 @@ static void test_close_in_flight(void **state)
 	free(buf);
 }
 
+/* Two queues (two rings, two completion threads) on one file at once:
+ * each writes its half, the other reads it back. */
+static void test_two_queues(void **state)
+{
+	struct fx *f = *state;
+	struct tq t2;
+	uint8_t *w = aligned_buf(2 * MIB), *r = aligned_buf(MIB);
+	struct iovec v[2] = {{w, MIB}, {w + MIB, MIB}};
+	struct hbk_io io[2];
+
+	pattern(w, 2 * MIB, 0, 18);
+	tq_open(&t2, f->b, 8);
+	for (unsigned i = 0; i < 2; i++) {
+		io[i] = (struct hbk_io){.op = HBK_WRITE, .offset = i * MIB,
+					.len = MIB, .iov = &v[i], .iovcnt = 1};
+		assert_int_equal(hbk_submit(i ? t2.q : f->t.q, &io[i]), 0);
+	}
+	hbk_kick(f->t.q);
+	hbk_kick(t2.q);
+	assert_true(tq_wait(&f->t, 1) && tq_wait(&t2, 1));
+	assert_int_equal(io[0].result | io[1].result, 0);
+	assert_int_equal(tq_rw(&t2, HBK_READ, 0, r, MIB, false), 0);
+	assert_memory_equal(w, r, MIB);
+	assert_int_equal(tq_rw(&f->t, HBK_READ, MIB, r, MIB, false), 0);
+	assert_memory_equal(w + MIB, r, MIB);
+	tq_close(&t2);
+	free(w);
+	free(r);
+}
+
 /* 10000 random 4 KiB writes at depth 128, then each block checked in
  * the file. */
 static void test_many(void **state)
@@ -640,6 +670,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_close_in_flight,
 						setup_real, teardown),
+		cmocka_unit_test_setup_teardown(test_two_queues, setup_real,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_many, setup_real,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_short_image, setup_real,
