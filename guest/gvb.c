@@ -72,6 +72,8 @@ static void stop_chan(struct gvb_chan *c, const char *why)
 {
 	if (!c->rt)
 		return;
+	if (c->drv->stopping)
+		c->drv->stopping(c);
 	rt_chan_stop(c->rt);
 	c->rt = NULL;
 	c->draining = true;
@@ -168,6 +170,17 @@ static void guest_rx(struct rt_chan *ch, const struct vmb_pkt *pkt, void *arg)
 	rx_rt = NULL;
 }
 
+static void guest_batch_end(struct rt_chan *ch, void *arg)
+{
+	struct gvb_chan *c = arg;
+
+	rx_chan = c;
+	rx_rt = ch;
+	c->drv->batch_end(c);
+	rx_chan = NULL;
+	rx_rt = NULL;
+}
+
 static int start_chan(struct gvb_chan *c)
 {
 	uint64_t out_len = (uint64_t)c->out_pages << VMB_PAGE_SHIFT;
@@ -189,6 +202,7 @@ static int start_chan(struct gvb_chan *c)
 	cfg.cpu = c->cpu;
 	cfg.max_pkt = GVB_MAX_PKT;
 	cfg.rx = guest_rx;
+	cfg.batch_end = c->drv->batch_end ? guest_batch_end : NULL;
 	cfg.arg = c;
 	return rt_chan_start(&c->rt, &cfg);
 }
@@ -956,6 +970,17 @@ int gvb_send(struct gvb_chan *c, uint64_t xid, uint16_t flags,
 	if (!rt)
 		return VMB_ESHUTDOWN;
 	return rt_chan_send_inband(rt, xid, flags, iov, iovcnt, nowait);
+}
+
+int gvb_send_gpa(struct gvb_chan *c, uint64_t xid, uint16_t flags,
+		 const struct vmb_gpa_range *rg, unsigned nrg,
+		 const void *data, uint32_t len, bool nowait)
+{
+	struct rt_chan *rt = tx_rt(c);
+
+	if (!rt)
+		return VMB_ESHUTDOWN;
+	return rt_chan_send_gpa(rt, xid, flags, rg, nrg, data, len, nowait);
 }
 
 bool gvb_tx_begin(struct gvb_chan *c)

@@ -34,6 +34,13 @@ struct gvb_driver {
 	void (*opened)(struct gvb_chan *c);
 	/* A packet from the host. */
 	void (*rx)(struct gvb_chan *c, const struct vmb_pkt *pkt);
+	/* Optional: after each receive batch on the worker (not after the
+	 * drain), e.g. to hand on what the batch completed. */
+	void (*batch_end)(struct gvb_chan *c);
+	/* Optional: the channel is about to stop; a driver that sends from
+	 * threads of its own stops them from sending on c before this
+	 * returns (the endpoint is freed next). Loop thread. */
+	void (*stopping)(struct gvb_chan *c);
 	/* The channel's worker is stopped and the inbound ring drained
 	 * into rx; anything still in flight is the driver's to account for
 	 * (why: "rescinded", "host gone", "shutdown"). Loop thread. */
@@ -137,6 +144,12 @@ int gvb_send(struct gvb_chan *c, uint64_t xid, uint16_t flags,
  * one signal (rt_chan_tx_begin). begin returns false if the channel is
  * not open; then neither put nor end may follow. */
 bool gvb_tx_begin(struct gvb_chan *c);
+/* A GPA-direct packet (data described by guest page ranges), from the
+ * same places as gvb_send, or from a thread of the driver's own that
+ * the driver keeps out of the way of stopping (gvb_driver.stopping). */
+int gvb_send_gpa(struct gvb_chan *c, uint64_t xid, uint16_t flags,
+		 const struct vmb_gpa_range *rg, unsigned nrg,
+		 const void *data, uint32_t len, bool nowait);
 int gvb_put(struct gvb_chan *c, uint64_t xid, uint16_t flags,
 	    const struct vmb_iov *iov, unsigned iovcnt, bool nowait);
 void gvb_tx_end(struct gvb_chan *c);

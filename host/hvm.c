@@ -52,6 +52,10 @@ static void chan_stop(struct hvm_chan *c, const char *why)
 	rt_chan_get_stats(c->rt, &c->last);
 	/* A broken ring stays counted after its channel is gone. */
 	c->vm->ring_bad += c->last.bad;
+	if (c->dev->cls->quiesce) {
+		rt_chan_stop_begin(c->rt);
+		c->dev->cls->quiesce(c);
+	}
 	rt_chan_stop(c->rt);
 	c->rt = NULL;
 	c->dev->cls->close(c);
@@ -332,6 +336,7 @@ static uint32_t srv_open(void *ctx, const struct vmb_server_open *o)
 	cfg.mode = vm->cfg.poll ? RT_CHAN_POLL : RT_CHAN_INTERRUPT;
 	cfg.cpu = c->cpu;
 	cfg.rx = c->dev->cls->rx;
+	cfg.batch_end = c->dev->cls->batch_end;
 	cfg.arg = c;
 	rc = rt_chan_start(&c->rt, &cfg);
 	if (rc) {

@@ -38,6 +38,14 @@ struct hdev_class {
 	void (*close)(struct hvm_chan *c);
 	/* A packet from the guest, on the channel's worker thread. */
 	rt_chan_rx_fn *rx; /* arg = struct hvm_chan * */
+	/* Optional: after each receive batch, on the worker thread (start
+	 * the I/O the batch queued). */
+	rt_chan_batch_fn *batch_end;
+	/* Optional: the channel is stopping and its sends already fail with
+	 * VMB_ESHUTDOWN; end the device's own threads that send on it
+	 * (e.g. I/O completions) before the channel is freed. Loop
+	 * thread. */
+	void (*quiesce)(struct hvm_chan *c);
 	/* Device-specific counters for hvis-ctl; may be NULL. */
 	void (*describe)(struct hvm_chan *c, FILE *out);
 };

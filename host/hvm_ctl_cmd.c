@@ -3,7 +3,8 @@
  *   vm show [--json]               the VM (Get-VM | Format-List)
  *   vm stop --turn-off             Stop-VM -TurnOff: without the guest
  *   device add test [--subchannels K] | device remove RELID
- * The integration services' requests are hic_ctl.c's. JSON replies carry
+ * The integration services' requests are hic_ctl.c's, the disks'
+ * storage/hstor_ctl.c's. JSON replies carry
  * "schema": "hvis.<what>/1" and are documented in docs/json.md. */
 #include <errno.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 
 #include "hic.h"
 #include "hvm.h"
+#include "storage/hstor.h"
 #include "rt_log.h"
 #include "vmbus/vmb_client.h"
 
@@ -465,6 +467,8 @@ static int cmd_device_remove(struct hvm *vm, char *const *argv, int argc,
 
 static int exec_vm(struct hvm *vm, const struct ctl_req *r, FILE *out)
 {
+	int rc;
+
 	if (r->argc == 1 && req_is(r, "channels", NULL)) {
 		if (r->json)
 			cmd_channels_json(vm, out);
@@ -483,8 +487,11 @@ static int exec_vm(struct hvm *vm, const struct ctl_req *r, FILE *out)
 		return cmd_device_add(vm, r->argv + 2, r->argc - 2, out);
 	if (req_is(r, "device", "remove"))
 		return cmd_device_remove(vm, r->argv + 2, r->argc - 2, out);
+	rc = hstor_ctl_exec(vm, r->argv, r->argc, r->json, out);
+	if (rc != HSTOR_CTL_NOT_MINE)
+		return rc;
 	fprintf(out, "error: unknown request; try: channels | vm show | "
-		"vm stop | device add | device remove | vm services | "
+		"vm stop | device add | device remove | disk | vm services | "
 		"vm service | vm timesync | vm backup | kvp\n");
 	return -1;
 }

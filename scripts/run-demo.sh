@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make run`: an emulated Hyper-V host with VM "demo" (the five
-# integration services and one test device allowing 2 sub-channels), a
-# guest running its service drivers and light echo traffic on the three
-# test channels, and the live status (hvis-ctl vm watch: VM, channels,
-# services) until Ctrl-C.
+# integration services, one test device allowing 2 sub-channels and a
+# SCSI controller with a 1 GiB sparse disk), a guest running its service
+# drivers, light echo traffic on the three test channels and the disk
+# exported over NBD (its URI printed, a file written to it and read
+# back), and the live status (hvis-ctl vm watch: VM, channels, services,
+# disks) until Ctrl-C.
 # Without a terminal on stdin, or with HVIS_RUN_SECONDS=N, it stops by
 # itself after N seconds (default 5). Both programs get SIGTERM and must
 # exit cleanly; their sockets must be gone.
@@ -30,6 +32,27 @@ host_pid= guest_pid= watch_pid=
 status=0
 started=0 # our host took the sockets: they are ours to check at the end
 
+# The guest's disk over NBD: its URI, and 4 MiB of a pattern written and
+# checked by a second client through storvsc when qemu-io is there.
+demo_disk() {
+	local uri="nbd+unix:///scsi0-lun0?socket=$dir/nbd.sock"
+
+	grep -q "NBD export scsi0-lun0" "$logs/guest.log" || {
+		echo "run-demo: the guest's disk did not appear" >&2; status=1; return; }
+	echo "run-demo: the guest's disk (controller 0, LUN 0) is $uri"
+	echo "run-demo: try 'nbdinfo \"$uri\"' or 'qemu-img info \"$uri\"'"
+	local out
+	command -v qemu-io >/dev/null || return 0
+	qemu-io -f raw -c 'write -P 0x5a 0 4M' "$uri" >/dev/null 2>&1
+	out=$(qemu-io -f raw -c 'read -P 0x5a 0 4M' "$uri" 2>&1)
+	if [[ $out == *"read 4194304/4194304"* && $out != *fail* ]]; then
+		echo "run-demo: 4 MiB written to the disk and read back: same bytes"
+	else
+		echo "run-demo: the disk did not give back what was written" >&2
+		status=1
+	fi
+}
+
 stop() { # pid name
 	[ -n "$1" ] || return 0
 	kill -TERM "$1" 2>/dev/null
@@ -46,7 +69,7 @@ finish() {
 	[ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
 	stop "$guest_pid" hvis-guest
 	stop "$host_pid" hvis-host
-	for s in vmbus.sock ctl.sock; do
+	for s in vmbus.sock ctl.sock nbd.sock; do
 		if [ "$started" = 1 ] && [ -e "$dir/$s" ]; then
 			echo "run-demo: $dir/$s left behind" >&2
 			status=1
@@ -64,7 +87,8 @@ finish() {
 # so the guest never sees its host die first.
 # The default VM: the five integration services and one test device
 # allowing 2 sub-channels.
-setsid "$bin/hvis-host" --dir "$dir" --name demo \
+truncate -s 1G "$logs/disk.img"
+setsid "$bin/hvis-host" --dir "$dir" --name demo --disk "$logs/disk.img" \
 	2>"$logs/host.log" &
 host_pid=$!
 trap finish INT TERM
@@ -94,11 +118,13 @@ setsid "$bin/hvis-guest" --dir "$dir" --traffic echo --burst 4 \
 	--kvp-root "$logs/kvp" --freeze /dev/shm 2>"$logs/guest.log" &
 guest_pid=$!
 for _ in $(seq 100); do
-	[ "$("$bin/hvis-ctl" --dir "$dir" channels 2>/dev/null | grep -c ' open ')" -ge 8 ] && break
+	[ "$("$bin/hvis-ctl" --dir "$dir" channels 2>/dev/null | grep -c ' open ')" -ge 10 ] &&
+		grep -q "NBD export scsi0-lun0" "$logs/guest.log" && break
 	sleep 0.05
 done
 echo "run-demo: host pid $host_pid, guest pid $guest_pid, sockets in $dir"
 echo "run-demo: try '$bin/hvis-ctl --dir $dir channels' in another terminal"
+demo_disk
 
 if [ -n "$seconds" ]; then
 	"$bin/hvis-ctl" --dir "$dir" vm watch &

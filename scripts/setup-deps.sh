@@ -3,14 +3,16 @@
 # Usage: scripts/setup-deps.sh [build|test|all]   (default: all)
 set -euo pipefail
 
+# liburing and libnbd: storvsp's disk backends (io_uring, NBD servers).
 build_pkgs=(gcc make meson ninja-build pkg-config python3 libjansson-dev
             liburing-dev libnbd-dev)
 # systemd (systemd-analyze), man-db, groff-base and bash-completion: the
 # install test (tests/install.sh) checks units, man pages, completions.
-# nbdkit: the NBD servers of the disk backend tests; fuse3: nbdfuse.
+# nbdkit, fuse3 (nbdfuse's fusermount3) and fio: the storage tests.
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev iproute2 util-linux
            e2fsprogs procps chrony hyperv-daemons libnbd-bin qemu-utils
-           systemd man-db groff-base bash-completion nbdkit fuse3)
+           systemd man-db groff-base bash-completion
+           nbdkit fuse3 fio)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;

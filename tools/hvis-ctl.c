@@ -34,8 +34,8 @@ static void usage(FILE *f)
 "  vm list [--json]                  the VMs here and their state (Get-VM)\n"
 "  vm show [--json]                  one VM: state, VMBus version, guest,\n"
 "                                    error counters\n"
-"  vm watch                          vm show, channels with rates and\n"
-"                                    services, every second\n"
+"  vm watch                          vm show, channels with rates,\n"
+"                                    services and disks, every second\n"
 "  channels [--wide] [--json]        VMBus channels (like lsvmbus)\n"
 "  vm services [--json]              integration services and status\n"
 "                                    (Get-VMIntegrationService; exit 3\n"
@@ -52,6 +52,13 @@ static void usage(FILE *f)
 "  vm backup                         live backup (guest freeze/thaw)\n"
 "  device add test [--subchannels K] hot-add a test device\n"
 "  device remove RELID               rescind a device's channel(s)\n"
+"  disk add PATH [--controller K] [--lun N] [--read-only]\n"
+"                                    attach a disk (Add-VMHardDiskDrive):\n"
+"                                    image file, block device or NBD URI\n"
+"  disk remove --controller K --lun N detach it (Remove-VMHardDiskDrive)\n"
+"  disk list [--json]                the disks (Get-VMHardDiskDrive)\n"
+"  disk resize --controller K --lun N --size BYTES[K|M|G|T]\n"
+"                                    grow or shrink an attached disk\n"
 "  kvp get KEY | set KEY VALUE | delete KEY | list [--json]\n"
 "      [--pool N|NAME]               the guest's KVP pools (NAME: external\n"
 "                                    (default), guest, auto, auto-external,\n"
@@ -369,11 +376,26 @@ static int one_shot(const struct ctl_opts *o, const char *path,
 	return rc;
 }
 
+/* The host resolves paths from its own directory: `disk add` sends an
+ * image path made absolute here (URIs and absolute paths as given). */
+static void disk_path_absolute(int argc, char **argv, char *buf)
+{
+	if (argc < 3 || strcmp(argv[0], "disk") || strcmp(argv[1], "add"))
+		return;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--controller") || !strcmp(argv[i], "--lun"))
+			i++;
+		else if (argv[i][0] != '-' && argv[i][0] != '/' &&
+			 !strstr(argv[i], "://") && realpath(argv[i], buf))
+			argv[i] = buf;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct ctl_opts o = { .name = HVIS_DEFAULT_VM, .uid = geteuid() };
 	struct sigaction sa = { .sa_handler = on_signal };
-	char path[PATH_MAX], req[REQ_MAX];
+	char path[PATH_MAX], req[REQ_MAX], disk[PATH_MAX];
 	int rc;
 
 	if (parse_opts(argc, argv, &o))
@@ -382,6 +404,7 @@ int main(int argc, char **argv)
 	argv += optind;
 	if (ctl_check_command(argc, argv))
 		return CTL_EXIT_USAGE;
+	disk_path_absolute(argc, argv, disk);
 	rc = build_request(req, sizeof(req), argc, argv);
 	if (rc) {
 		fprintf(stderr, "hvis-ctl: %s\n", rc == -EINVAL

@@ -6,9 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "gic.h"
+#include "gstor.h"
 #include "gtdev.h"
 #include "hvis_paths.h"
 #include "kvp_ipinfo.h"
@@ -32,6 +36,12 @@ static void usage(FILE *f)
 "                       newest)\n"
 "  --ring-size KIB      each ring incl. header page (default 256)\n"
 "  --poll               channel workers poll instead of sleeping\n"
+"  --nbd PATH|none      export each SCSI disk over NBD on this Unix\n"
+"                       socket (default DIR/" HVIS_NBD_SOCK "), as\n"
+"                       nbd+unix:///scsiK-lunN?socket=PATH\n"
+"  --nbd-tcp PORT       also export them on 127.0.0.1:PORT\n"
+"  --scsi-subchannels K sub-channels per SCSI controller (default:\n"
+"                       min(host maximum, CPUs - 1))\n"
 "  --reconnect          when the host goes away, retry every 0.5 s\n"
 "  --traffic MODE       test device traffic: echo (default), sink,\n"
 "                       source or none\n"
@@ -92,6 +102,9 @@ struct guest_opts {
 	bool poll, reconnect, no_services, freeze_all, system, timesync_set;
 	enum rt_log_level level;
 	const char *freeze[MAX_FREEZE];
+	const char *nbd;
+	unsigned long nbd_port;
+	int scsi_sub;
 	char why[160]; /* what a refused value allows */
 };
 
@@ -246,6 +259,16 @@ static bool parse_one(int c, struct guest_opts *o)
 	case 'd': o->dir = optarg; return true;
 	case 'b': o->vmbus = optarg; return true;
 	case 'U': return hvis_parse_user(optarg, &o->host_uid);
+	case 'j': o->nbd = optarg; return true;
+	case 'J': return count(1, 65535, "a port", &o->nbd_port, o);
+	case 'L': {
+		unsigned long v;
+
+		if (!count(0, 8, "sub-channels", &v, o))
+			return false;
+		o->scsi_sub = (int)v;
+		return true;
+	}
 	case 'm': return count(1, 1u << 20, "MiB", &o->memory_mib, o);
 	case 'V': return parse_max_version(optarg, o);
 	case 'r':
@@ -276,6 +299,9 @@ static const struct option long_opts[] = {
 	{ "max-version", required_argument, NULL, 'V' },
 	{ "ring-size", required_argument, NULL, 'r' },
 	{ "poll", no_argument, NULL, 'p' },
+	{ "nbd", required_argument, NULL, 'j' },
+	{ "nbd-tcp", required_argument, NULL, 'J' },
+	{ "scsi-subchannels", required_argument, NULL, 'L' },
 	{ "reconnect", no_argument, NULL, 'R' },
 	{ "traffic", required_argument, NULL, 'T' },
 	{ "size", required_argument, NULL, 'S' },
@@ -340,9 +366,9 @@ struct guest {
 	unsigned ndrivers;
 };
 
-/* The test device first: --no-services keeps only it. */
+/* The devices first: --no-services keeps only them. */
 static const struct gvb_driver *const drivers[] = {
-	&gtdev_driver, &gic_heartbeat_driver, &gic_shutdown_driver,
+	&gtdev_driver, &gstor_driver, &gic_heartbeat_driver, &gic_shutdown_driver,
 	&gic_timesync_driver, &gic_kvp_driver, &gic_vss_driver,
 };
 
@@ -402,10 +428,15 @@ static int run(struct guest *g)
 		rt_err("guest", "cannot attach to %s: %s%s", g->cfg.vmbus_path,
 		       strerror(-rc), rc == -EPERM ? " (a host run by another "
 		       "user; --host-user USER trusts it)" : "");
-		if (!g->reconnect || start_retry(g))
+		if (!g->reconnect || start_retry(g)) {
+			gstor_stop();
 			return 1;
+		}
 	}
 	rc = rt_loop_run(g->loop);
+	/* The exports end first: their requests still in flight are
+	 * answered by the host while the channels are up. */
+	gstor_stop();
 	if (g->up)
 		gvb_shutdown(&g->vb);
 	if (g->retry_fd >= 0) {
@@ -467,13 +498,74 @@ static int setup_services(struct guest_opts *o, char *state, size_t cap)
 	return 0;
 }
 
+/* A socket left by an earlier guest that nobody serves any more. */
+static void unlink_stale(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd;
+
+	if (lstat(path, &st) || !S_ISSOCK(st.st_mode) ||
+	    strlen(path) >= sizeof(a.sun_path))
+		return;
+	memcpy(a.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    errno == ECONNREFUSED)
+		unlink(path);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The NBD exports of the SCSI disks: beside the VMBus socket unless
+ * --nbd says otherwise. */
+static int setup_storage(const struct guest_opts *o, const char *vmbus,
+			 char *nbd, size_t cap)
+{
+	struct gstor_cfg sc = {.subchannels = o->scsi_sub,
+			       .nbd_port = (uint16_t)o->nbd_port};
+	const char *slash = strrchr(vmbus, '/');
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	char err[PATH_MAX + 128];
+	int rc;
+
+	sc.ncpus = n > 0 ? (uint32_t)n : 1;
+	if (o->nbd && !strcmp(o->nbd, "none")) {
+		sc.nbd_port = 0;
+	} else if (o->nbd) {
+		sc.nbd_path = o->nbd;
+	} else if ((size_t)snprintf(nbd, cap, "%.*s%s",
+				    slash ? (int)(slash - vmbus + 1) : 0,
+				    vmbus, HVIS_NBD_SOCK) < cap) {
+		unlink_stale(nbd);
+		sc.nbd_path = nbd;
+	}
+	rc = gstor_start(&sc, err, sizeof(err));
+	/* The default socket served by another guest of this VM: that
+	 * guest's host will refuse this one anyway; say so and go on. */
+	if (rc == -EADDRINUSE && !o->nbd) {
+		rt_warn("guest", "NBD exports off: %s", err);
+		sc.nbd_path = NULL;
+		sc.nbd_port = 0;
+		rc = gstor_start(&sc, err, sizeof(err));
+	}
+	if (rc) {
+		rt_err("guest", "NBD exports: %s", err);
+		return -1;
+	}
+	if (sc.nbd_path)
+		rt_info("guest", "SCSI disks exported on %s%s", sc.nbd_path,
+			sc.nbd_port ? " and 127.0.0.1" : "");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct guest_opts o = { .name = HVIS_DEFAULT_VM, .memory_mib = 256,
 				.ring_kib = 256, .level = RT_LOG_INFO,
-				.host_uid = geteuid() };
+				.host_uid = geteuid(), .scsi_sub = -1 };
 	char dir[PATH_MAX], vmbus[PATH_MAX], why[PATH_MAX + 128] = "path too long";
-	char state[PATH_MAX];
+	char state[PATH_MAX], nbd[PATH_MAX];
 	struct guest g;
 	int rc;
 
@@ -489,10 +581,12 @@ int main(int argc, char **argv)
 		rt_err("guest", "runtime directory: %s", why);
 		return 1;
 	}
+	if (setup_storage(&o, o.vmbus ? o.vmbus : vmbus, nbd, sizeof(nbd)))
+		return 1;
 	memset(&g, 0, sizeof(g));
 	g.retry_fd = -1;
 	g.reconnect = o.reconnect;
-	g.ndrivers = o.no_services ? 1 : VMB_ARRAY_LEN(drivers);
+	g.ndrivers = o.no_services ? 2 : VMB_ARRAY_LEN(drivers);
 	g.cfg = (struct gvb_cfg){
 		.vmbus_path = o.vmbus ? o.vmbus : vmbus,
 		.mem_size = (uint64_t)o.memory_mib << 20,

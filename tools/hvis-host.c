@@ -10,6 +10,7 @@
 #include "hic.h"
 #include "hvis_paths.h"
 #include "hvm.h"
+#include "storage/hstor.h"
 #include "rt_log.h"
 #include "testdev/tdev_wire.h"
 #include "vmbus/vmb_client.h"
@@ -29,6 +30,10 @@ static void usage(FILE *f)
 "                       (WS2008) to 5.3 (default newest)\n"
 "  --test-devices N     test devices to offer (default 1)\n"
 "  --subchannels K      sub-channels each test device allows (default 2)\n"
+"  --disk SPEC          attach a disk: PATH[,lun=N][,ro][,controller=K]\n"
+"                       [,direct=off], PATH an image file, a block\n"
+"                       device or an NBD URI (nbd://..., nbd+unix://...);\n"
+"                       repeatable (Add-VMHardDiskDrive)\n"
 "  --once               exit when the guest goes away\n"
 "  --poll               channel workers poll instead of sleeping\n"
 "  --services LIST      integration services to enable at start: all,\n"
@@ -59,6 +64,8 @@ struct host_opts {
 	bool once, poll, dev_opts;
 	bool have_services;
 	unsigned services;
+	char *disks[HSTOR_CONTROLLERS * HSTOR_LUNS];
+	unsigned ndisks;
 	uint32_t msg_cap[HIC__COUNT];
 	const char *backup_cmd;
 	unsigned long probe_ms, sample_ms;
@@ -129,6 +136,24 @@ static int parse_number(int c, struct host_opts *o)
 	return -1;
 }
 
+/* Checked now, attached once the VM is up. */
+static int parse_disk(struct host_opts *o)
+{
+	struct hstor_disk_cfg d;
+	char why[256], *copy;
+
+	if (o->ndisks == HSTOR_CONTROLLERS * HSTOR_LUNS)
+		return bad("--disk", "too many disks");
+	copy = strdup(optarg);
+	if (!copy || hstor_parse_disk(copy, &d, why, sizeof(why))) {
+		free(copy);
+		return bad("--disk", copy ? why : "out of memory");
+	}
+	free(copy);
+	o->disks[o->ndisks++] = optarg;
+	return 0;
+}
+
 static int parse_one(int c, struct host_opts *o)
 {
 	char why[256];
@@ -159,6 +184,7 @@ static int parse_one(int c, struct host_opts *o)
 		o->msg_cap[kind] = ver;
 		return 0;
 	case 'B': o->backup_cmd = optarg; return 0;
+	case 'D': return parse_disk(o);
 	case '1': o->once = true; return 0;
 	case 'p': o->poll = true; return 0;
 	case 'v': o->level = RT_LOG_DEBUG; return 0;
@@ -179,6 +205,7 @@ static int parse_opts(int argc, char **argv, struct host_opts *o)
 		{ "max-version", required_argument, NULL, 'V' },
 		{ "test-devices", required_argument, NULL, 't' },
 		{ "subchannels", required_argument, NULL, 's' },
+		{ "disk", required_argument, NULL, 'D' },
 		{ "once", no_argument, NULL, '1' },
 		{ "poll", no_argument, NULL, 'p' },
 		{ "services", required_argument, NULL, 'S' },
@@ -210,7 +237,29 @@ static int parse_opts(int argc, char **argv, struct host_opts *o)
 	return 0;
 }
 
-/* The test devices first (relid 1 on), then the integration services. */
+static int add_disks(struct hvm *vm, const struct host_opts *o)
+{
+	struct hstor_disk_cfg d;
+	unsigned ctrl, lun;
+	char why[512];
+
+	for (unsigned i = 0; i < o->ndisks; i++) {
+		char *spec = strdup(o->disks[i]);
+
+		if (!spec || hstor_parse_disk(spec, &d, why, sizeof(why)) ||
+		    hstor_add_disk(vm, &d, &ctrl, &lun, why, sizeof(why))) {
+			rt_err("host", "--disk %s: %s", o->disks[i],
+			       spec ? why : "out of memory");
+			free(spec);
+			return -1;
+		}
+		free(spec);
+	}
+	return 0;
+}
+
+/* The test devices first (relid 1 on), then the disks, then the
+ * integration services. */
 static int add_devices(struct hvm *vm, const struct host_opts *o)
 {
 	const struct hdev_class *cls = hdev_class_find("test");
@@ -229,6 +278,8 @@ static int add_devices(struct hvm *vm, const struct host_opts *o)
 		if (hvm_add_device(vm, cls, (uint32_t)o->subchannels, NULL,
 				   NULL))
 			return -1;
+	if (add_disks(vm, o))
+		return -1;
 	return hic_init(vm, &ic) ? -1 : 0;
 }
 

@@ -36,6 +36,13 @@ static const struct ctl_cmd cmds[] = {
 	{ { "device", "add" }, 1, 1, "--subchannels=",
 	  "device add test [--subchannels K]" },
 	{ { "device", "remove" }, 1, 1, "", "device remove RELID" },
+	{ { "disk", "add" }, 1, 1, "--controller= --lun= --read-only",
+	  "disk add PATH [--controller K] [--lun N] [--read-only]" },
+	{ { "disk", "remove" }, 0, 0, "--controller= --lun=",
+	  "disk remove --controller K --lun N" },
+	{ { "disk", "list" }, 0, 0, "--json", "disk list [--json]" },
+	{ { "disk", "resize" }, 0, 0, "--controller= --lun= --size=",
+	  "disk resize --controller K --lun N --size BYTES[K|M|G|T]" },
 	{ { "kvp", "get" }, 1, 1, "--pool=", "kvp get KEY [--pool POOL]" },
 	{ { "kvp", "set" }, 2, 2, "--pool=", "kvp set KEY VALUE [--pool POOL]" },
 	{ { "kvp", "delete" }, 1, 1, "--pool=", "kvp delete KEY [--pool POOL]" },
@@ -125,7 +132,8 @@ int ctl_check_command(int argc, char **argv)
 				      i ? " " : "", argv[i]);
 	fprintf(stderr, "hvis-ctl: unknown command '%s' (commands: channels, "
 		"vm list|show|watch|services|service|stop|timesync|backup, "
-		"device add|remove, kvp get|set|delete|list|ip; see --help)\n",
+		"device add|remove, disk add|remove|list|resize, "
+		"kvp get|set|delete|list|ip; see --help)\n",
 		got);
 	return -1;
 }

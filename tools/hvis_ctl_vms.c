@@ -244,6 +244,8 @@ static bool watch_once(const char *path, uid_t uid, struct seen **prev,
 	json_decref(chans);
 	putchar('\n');
 	print_reply_body(path, uid, "vm services\n");
+	putchar('\n');
+	print_reply_body(path, uid, "disk list\n");
 	return true;
 }
 

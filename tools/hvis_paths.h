@@ -18,6 +18,7 @@
 #define HVIS_DEFAULT_VM "demo"
 #define HVIS_VMBUS_SOCK "vmbus.sock"
 #define HVIS_CTL_SOCK "ctl.sock"
+#define HVIS_NBD_SOCK "nbd.sock"
 
 /* The VM's runtime directory into out, checked as above. With create,
  * missing directories are made (mode 0700) and *created says whether the

@@ -180,6 +180,16 @@ static enum vstor_guest_bad req_find(const struct vstor_reqtab *t,
 	return VSTOR_GBAD_STALE;
 }
 
+int vstor_req_cancel(struct vstor_reqtab *t, uint64_t xid)
+{
+	uint32_t i;
+
+	if (req_find(t, xid, &i) != VSTOR_GBAD__COUNT)
+		return VMB_ENOENT;
+	req_free(t, i);
+	return VMB_OK;
+}
+
 uint32_t vstor_guest_srb(const struct vstor_guest *g,
 			 const struct vstor_srb_req *r,
 			 uint8_t out[VSTOR_PKT_LEN])

@@ -108,6 +108,11 @@ void vstor_reqtab_init(struct vstor_reqtab *t, struct vstor_slot *slot,
 int vstor_req_alloc(struct vstor_reqtab *t, void *cookie, uint32_t xfer_len,
 		    uint64_t *xid);
 
+/* Gives back the slot of xid, a request that was never sent (the ring
+ * refused it) or will never be answered (the channel is gone). VMB_ENOENT
+ * if xid names no busy slot. */
+int vstor_req_cancel(struct vstor_reqtab *t, uint64_t xid);
+
 /* What one SRB asks. */
 struct vstor_srb_req {
 	uint8_t path, target, lun;

@@ -14,8 +14,15 @@ HVIS_RUN_SECONDS=2 HVIS_DEMO_DIR=$T/demo "$src/scripts/run-demo.sh" "$build" \
 rc=$?
 [ "$rc" -eq 0 ] || fail "run-demo exited $rc"
 grep -q '^State: *Running (guest connected)' "$T/out" || fail "no live status"
-grep -q '^Channels: *8 (8 open)' "$T/out" || fail "not 8 open channels"
+# 3 test channels, 5 services, a SCSI controller and its sub-channel
+grep -q '^Channels: *10 (10 open)' "$T/out" || fail "not 10 open channels"
 grep -Eq '^[0-9]+ +test .* 2 open ' "$T/out" || fail "no sub-channel 2 in the listing"
+grep -q "run-demo: the guest's disk (controller 0, LUN 0) is nbd+unix:///scsi0-lun0" \
+	"$T/out" || fail "no NBD URI of the disk"
+grep -q "4 MiB written to the disk and read back: same bytes" "$T/out" ||
+	fail "disk not written and read back"
+grep -Eq '^SCSI +0 +0 +1073741824 no +[1-9][0-9]* +[1-9][0-9]* +0 ' "$T/out" ||
+	fail "no disk with I/O counters in the live status"
 grep -Eq '^Key-Value Pair Exchange +True +OK +3\.0 +5\.0 ' "$T/out" ||
 	fail "no services in the live status"
 read -r host guest < <(sed -nE 's/^run-demo: stopped \(host pid ([0-9]+), guest pid ([0-9]+)\)$/\1 \2/p' "$T/out")

@@ -63,7 +63,9 @@ awk -v t="$T" '
 	/ (open|openat|openat2|creat)\(/ && !/O_WRONLY|O_RDWR|O_CREAT|O_TRUNC/ { next }
 	/ bind\(/ && !/sun_path/ { next }
 	/ (ftruncate|fchmod|fchown)\(/ {
-		if ($0 !~ "\\(" "[0-9]+<" t && $0 !~ /\([0-9]+<\/memfd:/)
+		# a socket before it is bound, a memfd: nothing on disk
+		if ($0 !~ "\\(" "[0-9]+<" t && $0 !~ /\([0-9]+<\/memfd:/ &&
+		    $0 !~ /\([0-9]+<socket:/)
 			print "WRITE: " $0
 		next
 	}

@@ -40,7 +40,8 @@ printf '#!/bin/sh\necho "$#:$1" >>"%s/set.args"\ncp "$1" "%s/set.copy"\n' \
 chmod +x "$S"/*
 
 start_host --heartbeat-ms 200
-"$HOST_BIN" --help | grep -q -- --request-timeout || fail "host usage"
+"$HOST_BIN" --help >"$T/help" && grep -q -- --request-timeout "$T/help" ||
+	fail "host usage"
 ip netns exec "$NS" "$GUEST_BIN" --dir "$T" --memory 32 --ring-size 64 \
 	--traffic none --kvp-root "$KVP_ROOT" --kvp-scripts "$S" \
 	2>>"$GUEST_LOG" &

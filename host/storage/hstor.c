@@ -1,0 +1,198 @@
+/* storvsp: the SCSI controller device class and its channels. The VSTOR
+ * engine (core/storage/vstor_host) answers the init sequence; SRBs go to
+ * hstor_srb.c. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hstor_priv.h"
+#include "rt_log.h"
+
+#define ST_NO_RESOURCES 0xC000009Au
+
+static int hstor_create(struct hdev *d)
+{
+	struct hstor_ctrl *ctrl = calloc(1, sizeof(*ctrl));
+
+	if (!ctrl)
+		return -ENOMEM;
+	ctrl->d = d;
+	d->priv = ctrl;
+	return 0;
+}
+
+static void hstor_destroy(struct hdev *d)
+{
+	struct hstor_ctrl *ctrl = d->priv;
+
+	for (unsigned i = 0; i < HSTOR_LUNS; i++)
+		hstor_lun_free(atomic_load(&ctrl->luns[i]));
+	free(ctrl);
+}
+
+/* The version the primary channel agreed (major << 16 | minor). */
+static uint32_t primary_version(const struct hvm_chan *c)
+{
+	const struct hvm_chan *p = c->dev->primary_relid
+					   ? c->vm->chans[c->dev->primary_relid]
+					   : NULL;
+
+	return p ? atomic_load(&p->dev_version) : 0;
+}
+
+static uint32_t hstor_open(struct hvm_chan *c)
+{
+	struct hstor_chan *ch = calloc(1, sizeof(*ch));
+	struct vstor_host_cfg cfg = {
+		.max_version = VSTOR_VERSION_WIN10,
+		.max_subchannels = (uint16_t)c->dev->max_sub,
+		.max_transfer = HSTOR_MAX_TRANSFER,
+		.primary = c->sub_index == 0,
+	};
+
+	if (!ch)
+		return ST_NO_RESOURCES;
+	ch->c = c;
+	ch->ctrl = c->dev->priv;
+	pthread_mutex_init(&ch->lock, NULL);
+	vstor_host_init(&ch->eng, &cfg);
+	if (c->sub_index) {
+		uint32_t v = primary_version(c);
+
+		vstor_host_attach(&ch->eng, (uint16_t)((v >> 16) << 8 |
+						       (v & 0xff)));
+		atomic_store(&c->dev_version, v);
+	}
+	c->priv = ch;
+	return 0;
+}
+
+/* Take every queue away from the worker (between two of its batches),
+ * then let each finish what it holds. */
+static void hstor_quiesce(struct hvm_chan *c)
+{
+	struct hstor_chan *ch = c->priv;
+	struct hstor_q *q[HSTOR_LUNS];
+
+	if (!ch)
+		return;
+	pthread_mutex_lock(&ch->lock);
+	ch->closing = true;
+	memcpy(q, ch->q, sizeof(q));
+	memset(ch->q, 0, sizeof(ch->q));
+	pthread_mutex_unlock(&ch->lock);
+	for (unsigned i = 0; i < HSTOR_LUNS; i++)
+		if (q[i])
+			hstor_q_close(q[i]);
+}
+
+static void hstor_close(struct hvm_chan *c)
+{
+	struct hstor_chan *ch = c->priv;
+
+	if (!ch)
+		return;
+	hstor_quiesce(c);
+	pthread_mutex_destroy(&ch->lock);
+	free(ch);
+	c->priv = NULL;
+}
+
+static void offer_work(struct hvm *vm, struct hdev *d, uint32_t count)
+{
+	if (hvm_offer_subchannels(vm, d, count))
+		rt_warn("scsi", "controller %u: offering %u sub-channels "
+			"failed", ((struct hstor_ctrl *)d->priv)->index,
+			count);
+}
+
+static void act(struct hstor_chan *ch, const struct vstor_host_act *a)
+{
+	struct hvm_chan *c = ch->c;
+
+	switch (a->kind) {
+	case VSTOR_HA_NONE:
+		break;
+	case VSTOR_HA_SUBCHANNELS:
+		/* the answer follows the offers' queueing */
+		if (hvm_defer(c->vm, offer_work, c->dev, c->gen,
+			      a->subchannels))
+			rt_warn("scsi", "relid %u: sub-channels not offered",
+				c->relid);
+		hstor_send(ch, a->xid, a->reply, a->reply_len);
+		break;
+	case VSTOR_HA_REPLY:
+		hstor_send(ch, a->xid, a->reply, a->reply_len);
+		break;
+	case VSTOR_HA_SRB:
+		hstor_srb(ch, &a->srb);
+		break;
+	}
+}
+
+static void hstor_rx(struct rt_chan *rt, const struct vmb_pkt *pkt,
+		     void *arg)
+{
+	struct hvm_chan *c = arg;
+	struct hstor_chan *ch = c->priv;
+	struct vstor_host_act a;
+	uint16_t before = ch->eng.version;
+
+	(void)rt;
+	if (!ch->locked) {
+		pthread_mutex_lock(&ch->lock);
+		ch->locked = true;
+	}
+	vstor_host_rx(&ch->eng, pkt, &a);
+	/* shown as major.minor by hvis-ctl, as every device's */
+	if (ch->eng.state >= VSTOR_HS_VERSION && ch->eng.version != before)
+		atomic_store(&c->dev_version, (uint32_t)(ch->eng.version >> 8)
+						      << 16 |
+						      (ch->eng.version & 0xff));
+	act(ch, &a);
+}
+
+static void hstor_batch_end(struct rt_chan *rt, void *arg)
+{
+	struct hvm_chan *c = arg;
+	struct hstor_chan *ch = c->priv;
+
+	(void)rt;
+	hstor_kick(ch);
+	if (ch->locked) {
+		ch->locked = false;
+		pthread_mutex_unlock(&ch->lock);
+	}
+}
+
+/* The engine's refusals are read racily (plain counters of the worker):
+ * a figure for people, not a sum to balance. */
+static void hstor_describe(struct hvm_chan *c, FILE *out)
+{
+	struct hstor_chan *ch = c->priv;
+	uint64_t bad = 0;
+
+	if (!ch)
+		return;
+	for (unsigned i = 0; i < VSTOR_HBAD__COUNT; i++)
+		bad += i == VSTOR_HBAD_VERSION ? 0 : ch->eng.st.bad[i];
+	fprintf(out, "controller=%u srbs=%llu busy=%llu no_target=%llu "
+		"refused=%llu", ch->ctrl->index,
+		(unsigned long long)rt_ctr_get(&ch->srbs),
+		(unsigned long long)rt_ctr_get(&ch->busy),
+		(unsigned long long)rt_ctr_get(&ch->bad_target),
+		(unsigned long long)bad);
+}
+
+const struct hdev_class hstor_class = {
+	.name = VSTOR_CLASS_NAME,
+	.class_guid = VSTOR_CLASS_GUID,
+	.create = hstor_create,
+	.destroy = hstor_destroy,
+	.open = hstor_open,
+	.close = hstor_close,
+	.rx = hstor_rx,
+	.batch_end = hstor_batch_end,
+	.quiesce = hstor_quiesce,
+	.describe = hstor_describe,
+};

@@ -1,0 +1,313 @@
+/* storvsp's control requests, in Hyper-V's words:
+ *   disk add PATH [--controller K] [--lun N] [--read-only]
+ *                                          Add-VMHardDiskDrive
+ *   disk remove --controller K --lun N     Remove-VMHardDiskDrive
+ *   disk list [--json]                     Get-VMHardDiskDrive
+ *   disk resize --controller K --lun N --size BYTES[K|M|G|T]
+ *                                          Resize-VHD on an attached disk
+ * and the --disk option's syntax PATH[,lun=N][,ro][,controller=K]. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "hstor_priv.h"
+
+static int num(const char *s, unsigned long long max,
+	       unsigned long long *v)
+{
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno || *end || *v > max ? -1 : 0;
+}
+
+static int disk_opt(char *o, struct hstor_disk_cfg *cfg)
+{
+	unsigned long long v;
+
+	if (!strcmp(o, "ro") || !strcmp(o, "read-only")) {
+		cfg->read_only = true;
+		return 0;
+	}
+	if (!strcmp(o, "direct=off")) {
+		cfg->no_direct = true;
+		return 0;
+	}
+	if (!strncmp(o, "lun=", 4) && !num(o + 4, HSTOR_LUNS - 1, &v)) {
+		cfg->lun = (int)v;
+		return 0;
+	}
+	if (!strncmp(o, "controller=", 11) &&
+	    !num(o + 11, HSTOR_CONTROLLERS - 1, &v)) {
+		cfg->controller = (int)v;
+		return 0;
+	}
+	return -1;
+}
+
+int hstor_parse_disk(char *arg, struct hstor_disk_cfg *cfg, char *why,
+		     size_t n)
+{
+	char *save = NULL, *o;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->controller = cfg->lun = -1;
+	cfg->path = strtok_r(arg, ",", &save);
+	if (!cfg->path || !*cfg->path) {
+		snprintf(why, n, "--disk needs a path: PATH[,lun=N][,ro]"
+			 "[,controller=K]");
+		return -1;
+	}
+	while ((o = strtok_r(NULL, ",", &save))) {
+		if (disk_opt(o, cfg)) {
+			snprintf(why, n, "--disk: '%s' is not lun=0..%u, ro, "
+				 "controller=0..%u or direct=off", o,
+				 HSTOR_LUNS - 1, HSTOR_CONTROLLERS - 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- requests ---- */
+
+struct where {
+	long long ctrl, lun;
+	unsigned long long size;
+	bool ro;
+	const char *path;
+};
+
+static int size_arg(const char *s, unsigned long long *v)
+{
+	static const char units[] = "KMGT";
+	char *end;
+	const char *u;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	if (*end && (end[1] || !(u = strchr(units, *end))))
+		return -1;
+	for (int k = *end ? (int)(u - units) + 1 : 0; k > 0; k--) {
+		if (*v > (~0ull >> 10))
+			return -1;
+		*v <<= 10;
+	}
+	return 0;
+}
+
+static int where_word(char *const *argv, int argc, int *i, struct where *w)
+{
+	unsigned long long v;
+	const char *a = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+
+	if (!strcmp(a, "--read-only")) {
+		w->ro = true;
+		return 0;
+	}
+	if (a[0] != '-') {
+		if (w->path)
+			return -1;
+		w->path = a;
+		return 0;
+	}
+	(*i)++;
+	if (!strcmp(a, "--controller") && !num(val, HSTOR_CONTROLLERS - 1, &v))
+		w->ctrl = (long long)v;
+	else if (!strcmp(a, "--lun") && !num(val, HSTOR_LUNS - 1, &v))
+		w->lun = (long long)v;
+	else if (!strcmp(a, "--size") && !size_arg(val, &v))
+		w->size = v;
+	else
+		return -1;
+	return 0;
+}
+
+static int where_parse(char *const *argv, int argc, struct where *w)
+{
+	*w = (struct where){.ctrl = -1, .lun = -1};
+	for (int i = 0; i < argc; i++)
+		if (where_word(argv, argc, &i, w))
+			return -1;
+	return 0;
+}
+
+static int cmd_add(struct hvm *vm, const struct where *w, FILE *out)
+{
+	struct hstor_disk_cfg cfg = {.path = w->path, .read_only = w->ro,
+				     .controller = (int)w->ctrl,
+				     .lun = (int)w->lun};
+	unsigned ctrl, lun;
+	char why[256];
+
+	if (!w->path || w->size) {
+		fprintf(out, "error: usage: disk add PATH [--controller K] "
+			"[--lun N] [--read-only]\n");
+		return -1;
+	}
+	if (hstor_add_disk(vm, &cfg, &ctrl, &lun, why, sizeof(why))) {
+		fprintf(out, "error: %s\n", why);
+		return -1;
+	}
+	fprintf(out, "ok\ncontroller %u lun %u\n", ctrl, lun);
+	return 0;
+}
+
+static int cmd_remove(struct hvm *vm, const struct where *w, FILE *out)
+{
+	char why[256];
+
+	if (w->ctrl < 0 || w->lun < 0 || w->path || w->size || w->ro) {
+		fprintf(out, "error: usage: disk remove --controller K "
+			"--lun N\n");
+		return -1;
+	}
+	if (hstor_remove_disk(vm, (unsigned)w->ctrl, (unsigned)w->lun, why,
+			      sizeof(why))) {
+		fprintf(out, "error: %s\n", why);
+		return -1;
+	}
+	fprintf(out, "ok\n");
+	return 0;
+}
+
+static int cmd_resize(struct hvm *vm, const struct where *w, FILE *out)
+{
+	char why[256];
+
+	if (w->ctrl < 0 || w->lun < 0 || !w->size || w->path || w->ro) {
+		fprintf(out, "error: usage: disk resize --controller K --lun N "
+			"--size BYTES[K|M|G|T]\n");
+		return -1;
+	}
+	if (hstor_resize_disk(vm, (unsigned)w->ctrl, (unsigned)w->lun,
+			      w->size, why, sizeof(why))) {
+		fprintf(out, "error: %s\n", why);
+		return -1;
+	}
+	fprintf(out, "ok\n");
+	return 0;
+}
+
+/* ---- disk list ---- */
+
+struct lun_fig {
+	uint64_t reads, writes, flushes, bytes_read, bytes_written, errors;
+};
+
+static void lun_fig(const struct hstor_lun *l, struct lun_fig *f)
+{
+	struct scsi_stats s;
+
+	memset(&s, 0, sizeof(s));
+	scsi_disk_stats(&l->disk, &s);
+	*f = (struct lun_fig){.reads = s.cmds[SCSI_CLS_READ],
+			      .writes = s.cmds[SCSI_CLS_WRITE],
+			      .flushes = s.cmds[SCSI_CLS_FLUSH],
+			      .bytes_read = s.bytes_read,
+			      .bytes_written = s.bytes_written};
+	for (unsigned i = SCSI_IOERR_NONE + 1; i < SCSI_IOERR__COUNT; i++)
+		f->errors += s.io_err[i];
+}
+
+static json_t *lun_json(const struct hstor_lun *l)
+{
+	struct lun_fig f;
+
+	lun_fig(l, &f);
+	return json_pack("{s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:b, s:{s:I, "
+			 "s:I, s:I, s:I, s:I, s:I}}",
+			 "controller_type", "SCSI",
+			 "controller_number", (json_int_t)l->ctrl->index,
+			 "controller_location", (json_int_t)l->lun,
+			 "path", l->path, "backend", l->info.kind,
+			 "size_bytes", (json_int_t)(scsi_disk_blocks(&l->disk) *
+						    l->info.block_size),
+			 "block_size", (json_int_t)l->info.block_size,
+			 "read_only", l->info.read_only, "io",
+			 "reads", (json_int_t)f.reads,
+			 "writes", (json_int_t)f.writes,
+			 "flushes", (json_int_t)f.flushes,
+			 "bytes_read", (json_int_t)f.bytes_read,
+			 "bytes_written", (json_int_t)f.bytes_written,
+			 "errors", (json_int_t)f.errors);
+}
+
+static void lun_text(const struct hstor_lun *l, FILE *out)
+{
+	struct lun_fig f;
+
+	lun_fig(l, &f);
+	fprintf(out, "SCSI %10u %10u %12llu %-3s %10llu %10llu %8llu %s\n",
+		l->ctrl->index, l->lun,
+		(unsigned long long)(scsi_disk_blocks(&l->disk) *
+				     l->info.block_size),
+		l->info.read_only ? "yes" : "no",
+		(unsigned long long)f.reads, (unsigned long long)f.writes,
+		(unsigned long long)f.errors, l->path);
+}
+
+static void cmd_list(struct hvm *vm, bool json, FILE *out)
+{
+	json_t *list = json_array();
+
+	if (!json)
+		fprintf(out, "ok\n%-4s %10s %10s %12s %-3s %10s %10s %8s %s\n",
+			"TYPE", "CONTROLLER", "LOCATION", "SIZE", "RO",
+			"READS", "WRITES", "ERRORS", "PATH");
+	for (unsigned k = 0; k < HSTOR_CONTROLLERS; k++) {
+		struct hstor_ctrl *ctrl = hstor_ctrl_of(vm, k);
+
+		for (unsigned i = 0; ctrl && i < HSTOR_LUNS; i++) {
+			struct hstor_lun *l = atomic_load(&ctrl->luns[i]);
+
+			if (l && json)
+				json_array_append_new(list, lun_json(l));
+			else if (l)
+				lun_text(l, out);
+		}
+	}
+	if (json)
+		hvm_ctl_json(json_pack("{s:s, s:s, s:o}", "schema",
+				       "hvis.disks/1", "vm", vm->cfg.name,
+				       "disks", list), out);
+	else
+		json_decref(list);
+}
+
+int hstor_ctl_exec(struct hvm *vm, char *const *argv, int argc, bool json,
+		   FILE *out)
+{
+	struct where w;
+
+	if (argc < 2 || strcmp(argv[0], "disk"))
+		return HSTOR_CTL_NOT_MINE;
+	if (!strcmp(argv[1], "list") && argc == 2) {
+		cmd_list(vm, json, out);
+		return 0;
+	}
+	if (where_parse(argv + 2, argc - 2, &w)) {
+		fprintf(out, "error: bad arguments; try: disk add PATH | disk "
+			"remove --controller K --lun N | disk list | disk "
+			"resize --controller K --lun N --size BYTES\n");
+		return -1;
+	}
+	if (!strcmp(argv[1], "add"))
+		return cmd_add(vm, &w, out);
+	if (!strcmp(argv[1], "remove"))
+		return cmd_remove(vm, &w, out);
+	if (!strcmp(argv[1], "resize"))
+		return cmd_resize(vm, &w, out);
+	fprintf(out, "error: unknown disk request; try: disk add | disk "
+		"remove | disk list | disk resize\n");
+	return -1;
+}

@@ -1,0 +1,131 @@
+/* Internals of storvsp (hstor*.c): controllers, their LUNs, and each
+ * channel's I/O queues.
+ *
+ * Threads and ownership:
+ * - The loop thread adds, removes and resizes LUNs and opens and closes
+ *   channels.
+ * - A channel's worker parses its packets, runs each SRB through the
+ *   SCSI target and queues backend I/O; it holds hstor_chan.lock from the
+ *   first packet of a receive batch to the batch's end (one lock per
+ *   batch, never per packet), so that the loop thread can take a queue
+ *   away between batches.
+ * - Each (channel, LUN) queue has a backend completion thread that turns
+ *   finished I/O into COMPLETE_IO packets, in one burst per batch.
+ * - A request is taken from its queue's free ring by the worker and put
+ *   back by the completion thread: a single-producer single-consumer
+ *   ring, no lock and no read-modify-write. */
+#ifndef HVIS_HSTOR_PRIV_H
+#define HVIS_HSTOR_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/uio.h>
+
+#include "hbk.h"
+#include "hstor.h"
+#include "hvm.h"
+#include "rt_ctr.h"
+#include "scsi/scsi_disk.h"
+#include "storage/vstor_host.h"
+
+/* Largest transfer of one SRB, told to the guest in QUERY_PROPERTIES
+ * (Linux sizes its requests and scatter lists from it). */
+#define HSTOR_MAX_TRANSFER (512u << 10)
+#define HSTOR_IOV (HSTOR_MAX_TRANSFER / 4096u + 1u)
+/* Sub-channels a guest may ask for per controller. */
+#define HSTOR_MAX_SUB 8u
+#define HSTOR_QUEUES (HSTOR_MAX_SUB + 1u)
+/* Requests in flight per channel and LUN (a power of 2). */
+#define HSTOR_DEPTH 128u
+/* UNMAP block descriptors one command may carry here (Linux sends one). */
+#define HSTOR_UNMAP_EXT 16u
+/* UNMAP's parameter list is at most 64 KiB (a 16-bit length). */
+#define HSTOR_PARAM_MAX 65536u
+
+struct hstor_ctrl;
+
+struct hstor_lun {
+	struct hstor_ctrl *ctrl;
+	uint8_t lun;
+	char *path;
+	struct hbk *bk;
+	struct hbk_info info;
+	struct scsi_disk disk;
+	struct scsi_stats st[HSTOR_QUEUES]; /* by channel sub_index */
+	/* completions dropped while the LUN was removed under a guest that
+	 * did not read its ring */
+	rt_ctr dropped;
+};
+
+struct hstor_req;
+struct hstor_chan;
+
+struct hstor_q {
+	struct hstor_chan *ch;
+	struct hstor_lun *lun;
+	struct hbk_queue *bq;
+	bool queued;             /* worker: submissions since the last kick */
+	_Atomic bool removing;   /* the LUN is going: never wait on the ring */
+	/* free request indexes: the completion thread produces, the worker
+	 * consumes */
+	_Atomic uint32_t free_prod, free_cons;
+	uint16_t free_ring[HSTOR_DEPTH];
+	struct hstor_req *req;   /* HSTOR_DEPTH */
+};
+
+struct hstor_req {
+	struct hstor_q *q;
+	uint16_t index;
+	unsigned pending;        /* backend ios not completed yet */
+	int err;                 /* the first of their errors, or 0 */
+	struct vstor_host_srb srb; /* range.pfn cleared: the packet is gone */
+	struct scsi_result res;
+	uint8_t *expanded;       /* WRITE SAME with a pattern: the data */
+	unsigned niov;
+	struct hbk_io io[HSTOR_UNMAP_EXT];
+	struct scsi_extent ext[HSTOR_UNMAP_EXT];
+	struct iovec iov[HSTOR_IOV];
+};
+
+struct hstor_chan {
+	struct hvm_chan *c;
+	struct hstor_ctrl *ctrl;
+	struct vstor_host eng;
+	pthread_mutex_t lock;
+	bool locked;             /* worker: lock held for this batch */
+	bool closing;            /* channel stopping: no more I/O */
+	struct hstor_q *q[HSTOR_LUNS];
+	/* worker scratch */
+	uint8_t param[HSTOR_PARAM_MAX];
+	uint8_t out[SCSI_RESP_MAX];
+	struct iovec iov[HSTOR_IOV];
+	/* counters: written by the worker only */
+	rt_ctr srbs, busy, bad_target;
+};
+
+struct hstor_ctrl {
+	struct hdev *d;
+	unsigned index;
+	_Atomic(struct hstor_lun *) luns[HSTOR_LUNS];
+	struct scsi_stats absent_st[HSTOR_QUEUES];
+};
+
+/* hstor_srb.c: one SRB on the worker; the completion callback. */
+void hstor_srb(struct hstor_chan *ch, const struct vstor_host_srb *s);
+void hstor_kick(struct hstor_chan *ch);
+void hstor_q_close(struct hstor_q *q);
+/* hstor_io.c: guest ranges and backend errors. */
+unsigned hstor_iov(const struct rt_gmem *m, const struct vmb_gpa_range *r,
+		   uint32_t len, struct iovec *iov);
+void hstor_iov_copy_out(const struct iovec *iov, unsigned n, void *dst,
+			uint32_t len);
+void hstor_iov_copy_in(const struct iovec *iov, unsigned n, const void *src,
+		       uint32_t len);
+enum scsi_ioerr hstor_ioerr(int err);
+void hstor_send(struct hstor_chan *ch, uint64_t xid, const void *buf,
+		uint32_t len);
+/* hstor.c */
+struct hstor_ctrl *hstor_ctrl_of(struct hvm *vm, unsigned index);
+void hstor_lun_free(struct hstor_lun *l);
+
+#endif

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Synthetic storage under faults, with real servers behind the host's NBD
+# backend: a VHDX image served by qemu-nbd (written by the guest, then
+# checked by qemu-img check); nbdkit's error filter failing a share of
+# reads and writes (every failure reaches the NBD client as an error, the
+# rest is intact, the guest stays up); a host killed with SIGKILL right
+# after a FLUSH (every flushed write is in the image); a guest killed
+# mid-I/O (the host releases everything and serves the next guest); and
+# hot add and remove of a LUN repeated while I/O runs on another.
+# Usage: storage-faults.sh HOST GUEST CTL
+source "$(dirname "$0")/lib.sh"
+for p in nbdinfo qemu-img qemu-io qemu-nbd nbdkit; do
+	command -v "$p" >/dev/null || { echo "SKIP: $p not installed"; exit 77; }
+done
+SOCK=$T/nbd.sock
+lun() { echo "nbd+unix:///scsi0-lun$1?socket=$SOCK"; }
+found() { wait_until 10 log_has "$GUEST_LOG" "LUN $1 found" || fail "LUN $1 not found"; }
+
+# ---- VHDX through qemu-nbd, and an error-injecting nbdkit ----
+qemu-img create -q -f vhdx "$T/disk.vhdx" 64M || fail "qemu-img create vhdx"
+qemu-nbd -f vhdx -k "$T/qnbd.sock" --cache=none "$T/disk.vhdx" &
+_pids+=($!)
+nbdkit -U "$T/kit.sock" -f --filter=error memory 64M error-rate=20% \
+	error=EIO error-file="$T/errors-on" &
+_pids+=($!)
+wait_until 10 test -S "$T/qnbd.sock" || fail "qemu-nbd did not start"
+wait_until 10 test -S "$T/kit.sock" || fail "nbdkit did not start"
+truncate -s 64M "$T/plain.img"
+start_host --test-devices 0 --services none \
+	--disk "nbd+unix:///?socket=$T/qnbd.sock,lun=0" \
+	--disk "nbd+unix:///?socket=$T/kit.sock,lun=1" \
+	--disk "$T/plain.img,lun=2"
+start_guest --no-services
+found 0; found 1; found 2
+
+head -c 32M /dev/urandom >"$T/src"
+qemu-img convert -n -f raw -O raw "$T/src" "$(lun 0)" || fail "write to VHDX"
+qemu-img compare -f raw -F raw "$T/src" "$(lun 0)" >/dev/null 2>&1 ||
+	qemu-img compare -f raw -F raw "$T/src" "$(lun 0)" | grep -q 'size mismatch' ||
+	fail "VHDX content over NBD"
+
+# nbdkit fails 20% of requests while errors-on exists.
+qemu-img convert -n -f raw -O raw "$T/src" "$(lun 1)" || fail "write before errors"
+touch "$T/errors-on"
+ok=0 bad=0
+for i in $(seq 0 63); do
+	if qemu-io -f raw -c "read -P 0 $((i * 65536 + 33554432)) 64k" "$(lun 1)" \
+		>"$T/qio" 2>&1 && ! grep -q 'failed' "$T/qio"; then
+		ok=$((ok + 1))
+	else
+		grep -q 'Input/output error' "$T/qio" || fail "not EIO: $(cat "$T/qio")"
+		bad=$((bad + 1))
+	fi
+done
+rm -f "$T/errors-on"
+[ "$bad" -gt 0 ] && [ "$ok" -gt 0 ] || fail "error filter: $ok good, $bad failed reads"
+qemu-img compare -f raw -F raw "$T/src" "$(lun 1)" >/dev/null 2>&1 ||
+	qemu-img compare -f raw -F raw "$T/src" "$(lun 1)" | grep -q 'size mismatch' ||
+	fail "data behind the error filter changed"
+ctl disk list --json | python3 -c '
+import json, sys
+d = {x["controller_location"]: x for x in json.load(sys.stdin)["disks"]}
+assert d[1]["io"]["errors"] > 0, d[1]
+assert d[0]["io"]["errors"] == 0 and d[2]["io"]["errors"] == 0, d
+' || fail "error counters: $(ctl disk list)"
+vm_running || fail "guest not running after backend errors"
+
+# ---- hot add and remove, repeated, while LUN 2 is busy ----
+head -c 16M /dev/urandom >"$T/busy"
+( for _ in $(seq 20); do
+	qemu-img convert -n -f raw -O raw "$T/busy" "$(lun 2)" || exit 1
+  done ) &
+io=$!
+head -c 1M /dev/urandom >"$T/hot.img"
+for i in $(seq "${HVIS_HOTPLUG_ROUNDS:-100}"); do
+	ctl disk add "$T/hot.img" --lun 7 >/dev/null || fail "add round $i"
+	ctl disk remove --controller 0 --lun 7 >/dev/null || fail "remove round $i"
+done
+wait "$io" || fail "I/O on LUN 2 failed during hot add/remove"
+cmp <(head -c 16M "$T/plain.img") "$T/busy" || fail "LUN 2 data during hot plug"
+ctl disk add "$T/hot.img" --lun 7 >/dev/null || fail "final add"
+wait_until 10 nbdinfo "$(lun 7)" || fail "LUN 7 not exported after the rounds"
+qemu-img compare -f raw -F raw "$T/hot.img" "$(lun 7)" || fail "LUN 7 content"
+
+# ---- the guest killed mid-I/O: the host serves the next one ----
+( qemu-img convert -n -f raw -O raw "$T/src" "$(lun 2)" 2>/dev/null ) &
+sleep 0.2
+kill -KILL "$GUEST_PID"
+wait "$GUEST_PID" 2>/dev/null
+wait_until 10 sh -c "! \"$CTL_BIN\" --dir \"$T\" vm show | grep -q 'Running'" ||
+	fail "host did not see the guest go"
+# the dead guest's NBD socket is stale: the next guest replaces it
+start_guest --no-services
+wait_until 10 vm_running || fail "second guest not running"
+wait_until 10 nbdinfo "$(lun 2)" || fail "second guest: LUN 2 not exported"
+
+# ---- the host killed after a FLUSH: the flushed data is in the image ----
+qemu-io -f raw -c 'write -P 0x6b 1M 4M' -c 'flush' "$(lun 2)" >/dev/null ||
+	fail "write + flush"
+kill -KILL "$HOST_PID"
+wait "$HOST_PID" 2>/dev/null
+cmp <(head -c 4M /dev/zero | tr '\0' '\153') \
+	<(dd if="$T/plain.img" bs=1M skip=1 count=4 2>/dev/null) ||
+	fail "flushed data not in the image after SIGKILL"
+wait "$GUEST_PID" 2>/dev/null
+kill -TERM "$GUEST_PID" 2>/dev/null
+
+# The VHDX image is consistent after all of it.
+for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+wait 2>/dev/null
+qemu-img check -q -f vhdx "$T/disk.vhdx" || fail "qemu-img check of the VHDX"
+qemu-img convert -f vhdx -O raw "$T/disk.vhdx" "$T/vhdx.raw" &&
+	cmp -n $((32 << 20)) "$T/src" "$T/vhdx.raw" || fail "VHDX content"
+echo "PASS"
