@@ -56,8 +56,8 @@ parts=" ${HVIS_CHECK_PARTS:-asan plain fuzz} "
 if [[ $parts == *" asan "* ]]; then
   run_suite "$asan" core -Db_sanitize=address,undefined -Db_lundef=false \
     --buildtype=debug --
-  tally "$asan/meson-logs/testlog.json" core runtime integration guest-os \
-    fuzz-corpus install
+  tally "$asan/meson-logs/testlog.json" core runtime host integration \
+    guest-os fuzz-corpus install
 fi
 if [[ $parts == *" plain "* ]]; then
   run_suite "$plain" freestanding --buildtype=debugoptimized -- \

@@ -1,15 +1,18 @@
-/* Disk backends: the kind is chosen by the spec, then every call goes to
- * the kind's operations. */
+/* Disk backends: the kind is chosen by the spec; the rules every kind
+ * shares (what a valid io is, the depth limit, read-only refusals) are
+ * checked here once, then each call goes to the kind's operations. */
 #include <errno.h>
 #include <string.h>
 
 #include "hbk_priv.h"
 
+#define HBK_DEPTH_MAX 1024u
+
 static bool is_nbd_uri(const char *spec)
 {
-	static const char *const schemes[] = {"nbd://", "nbds://",
-					      "nbd+unix://", "nbds+unix://",
-					      "nbd+vsock://", "nbds+vsock://"};
+	static const char *const schemes[] = {
+		"nbd://", "nbds://", "nbd+unix://", "nbds+unix://",
+		"nbd+vsock://", "nbds+vsock://"};
 
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
 		if (!strncmp(spec, schemes[i], strlen(schemes[i])))
@@ -20,6 +23,12 @@ static bool is_nbd_uri(const char *spec)
 int hbk_open(struct hbk **out, const char *spec, const struct hbk_cfg *cfg,
 	     char *err, size_t errlen)
 {
+	static const struct hbk_cfg none;
+
+	if (errlen)
+		err[0] = '\0';
+	if (!cfg)
+		cfg = &none;
 	if (is_nbd_uri(spec))
 		return hbk_nbd_open(out, spec, cfg, err, errlen);
 	return hbk_file_open(out, spec, cfg, err, errlen);
@@ -27,55 +36,107 @@ int hbk_open(struct hbk **out, const char *spec, const struct hbk_cfg *cfg,
 
 void hbk_close(struct hbk *b)
 {
-	b->ops->close(b);
+	if (b)
+		b->ops->close(b);
 }
 
 void hbk_info(const struct hbk *b, struct hbk_info *out)
 {
 	*out = b->info;
+	out->size = atomic_load_explicit(&b->size, memory_order_relaxed);
 }
 
 int hbk_resize(struct hbk *b, uint64_t size, uint64_t *out)
 {
-	return b->ops->resize(b, size, out);
+	uint64_t now = 0;
+	int rc = b->ops->resize(b, size, &now);
+
+	if (!rc) {
+		atomic_store_explicit(&b->size, now, memory_order_relaxed);
+		*out = now;
+	}
+	return rc;
+}
+
+void hbk_queue_init(struct hbk_queue *q, struct hbk *b, unsigned depth,
+		    hbk_done_fn *done, void *arg)
+{
+	q->b = b;
+	q->depth = depth;
+	q->done = done;
+	q->arg = arg;
+	q->issued = 0;
+	atomic_init(&q->completed, 0);
 }
 
 int hbk_queue_open(struct hbk *b, unsigned depth, hbk_done_fn *done,
 		   void *arg, struct hbk_queue **out)
 {
-	int rc;
-
-	if (!depth || depth > 1024 || !done)
+	if (!depth || depth > HBK_DEPTH_MAX || !done)
 		return -EINVAL;
-	rc = b->ops->queue_open(b, depth, out);
-	if (rc)
-		return rc;
-	(*out)->b = b;
-	(*out)->done = done;
-	(*out)->arg = arg;
-	return 0;
+	return b->ops->queue_open(b, depth, done, arg, out);
+}
+
+static bool rw_ok(const struct hbk_io *io)
+{
+	uint64_t sum = 0;
+
+	if (!io->iov || !io->iovcnt || io->iovcnt > HBK_IOV_MAX)
+		return false;
+	for (unsigned i = 0; i < io->iovcnt; i++) {
+		if (io->iov[i].iov_len > UINT64_MAX - sum)
+			return false;
+		sum += io->iov[i].iov_len;
+	}
+	return sum == io->len;
 }
 
 static bool io_ok(const struct hbk_io *io)
 {
-	uint64_t sum = 0;
+	switch (io->op) {
+	case HBK_FLUSH:
+		return true;
+	case HBK_READ:
+	case HBK_WRITE:
+		if (!rw_ok(io))
+			return false;
+		break;
+	case HBK_DISCARD:
+	case HBK_WRITE_ZEROES:
+		break;
+	default:
+		return false;
+	}
+	/* offsets travel as off_t to the kernel */
+	return io->len && io->len <= INT64_MAX &&
+	       io->offset <= (uint64_t)INT64_MAX - io->len;
+}
 
-	if (io->op > HBK_WRITE_ZEROES)
-		return false;
-	if (io->op != HBK_READ && io->op != HBK_WRITE)
-		return io->op == HBK_FLUSH || io->len;
-	if (!io->iovcnt || io->iovcnt > HBK_IOV_MAX || !io->iov)
-		return false;
-	for (unsigned i = 0; i < io->iovcnt; i++)
-		sum += io->iov[i].iov_len;
-	return sum == io->len && sum;
+/* What an io completes with without reaching the backend, or 0. */
+static int refusal(const struct hbk *b, const struct hbk_io *io)
+{
+	bool writes = io->op != HBK_READ && io->op != HBK_FLUSH;
+
+	if (writes && b->info.read_only)
+		return -EROFS;
+	return io->op == HBK_DISCARD && !b->info.can_discard ? -EOPNOTSUPP : 0;
 }
 
 int hbk_submit(struct hbk_queue *q, struct hbk_io *io)
 {
+	uint64_t done = atomic_load_explicit(&q->completed,
+					     memory_order_acquire);
+	int rc;
+
 	if (!io_ok(io))
 		return -EINVAL;
-	return q->b->ops->submit(q, io);
+	if (q->issued - done >= q->depth)
+		return -EAGAIN;
+	io->result = refusal(q->b, io);
+	rc = q->b->ops->submit(q, io);
+	if (!rc)
+		q->issued++;
+	return rc;
 }
 
 void hbk_kick(struct hbk_queue *q)
@@ -85,20 +146,16 @@ void hbk_kick(struct hbk_queue *q)
 
 void hbk_queue_close(struct hbk_queue *q)
 {
-	q->b->ops->queue_close(q);
+	if (q)
+		q->b->ops->queue_close(q);
 }
 
-int hbk_iov_zero(struct hbk_io *io, uint64_t done)
+void hbk_deliver(struct hbk_queue *q, struct hbk_io **ios, unsigned n)
 {
-	for (unsigned i = 0; i < io->iovcnt; i++) {
-		uint64_t len = io->iov[i].iov_len;
-
-		if (done >= len) {
-			done -= len;
-			continue;
-		}
-		memset((uint8_t *)io->iov[i].iov_base + done, 0, len - done);
-		done = 0;
-	}
-	return 0;
+	if (!n)
+		return;
+	q->done(ios, n, q->arg);
+	/* release: done is through with the ios before their slots are
+	 * seen free by hbk_submit (acquire) */
+	atomic_fetch_add_explicit(&q->completed, n, memory_order_release);
 }

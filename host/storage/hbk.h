@@ -27,10 +27,12 @@
 #define HBK_IOV_MAX 513u
 
 enum hbk_op {
-	HBK_READ,         /* backend [offset, +len) -> iov */
+	HBK_READ,         /* backend [offset, +len) -> iov; past the end
+			   * of an image file shorter than its size: 0s */
 	HBK_WRITE,        /* iov -> backend; fua: durable at completion */
 	HBK_FLUSH,        /* every completed write durable (offset/len 0) */
-	HBK_DISCARD,      /* deallocate; reads back zeros (can_discard only) */
+	HBK_DISCARD,      /* deallocate; reads back zeros (can_discard only:
+			   * elsewhere it completes with -EOPNOTSUPP) */
 	HBK_WRITE_ZEROES  /* zeros; may_unmap: holes may replace them */
 };
 
@@ -71,9 +73,11 @@ int hbk_open(struct hbk **out, const char *spec, const struct hbk_cfg *cfg,
 /* Every queue must be closed first. */
 void hbk_close(struct hbk *b);
 void hbk_info(const struct hbk *b, struct hbk_info *out);
-/* Grow or shrink the disk to size bytes (a file: ftruncate; others:
- * -ENOTSUP), or with size 0 re-read the backend's size. The new size in
- * *out. 0 or -errno. */
+/* Grow or shrink the disk to size bytes (a file: ftruncate, to whole
+ * blocks, else -EINVAL; shrinking drops the data past the new end; a
+ * read-only one: -EROFS; others: -ENOTSUP), or with size 0 re-read the
+ * backend's size (NBD: the size the server gave when connecting). The
+ * new size in *out. 0 or -errno. */
 int hbk_resize(struct hbk *b, uint64_t size, uint64_t *out);
 
 /* The ios of one completion batch, each with result set. The caller owns
