@@ -3,7 +3,8 @@
 # backend: a VHDX image served by qemu-nbd (written by the guest, then
 # checked by qemu-img check); nbdkit's error filter failing a share of
 # reads and writes (every failure reaches the NBD client as an error, the
-# rest is intact, the guest stays up); a host killed with SIGKILL right
+# rest is intact, the guest stays up); a disk removed under fio (the job
+# fails, the guest stays up); a host killed with SIGKILL right
 # after a FLUSH (every flushed write is in the image); a guest killed
 # mid-I/O (the host releases everything and serves the next guest); and
 # hot add and remove of a LUN repeated while I/O runs on another.
@@ -81,6 +82,25 @@ cmp <(head -c 16M "$T/plain.img") "$T/busy" || fail "LUN 2 data during hot plug"
 ctl disk add "$T/hot.img" --lun 7 >/dev/null || fail "final add"
 wait_until 10 nbdinfo "$(lun 7)" || fail "LUN 7 not exported after the rounds"
 qemu-img compare -f raw -F raw "$T/hot.img" "$(lun 7)" || fail "LUN 7 content"
+
+# ---- hot remove under fio: the job fails cleanly, the guest stays up ----
+if command -v fio >/dev/null && fio --enghelp 2>&1 | grep -qw nbd; then
+	head -c 8M /dev/urandom >"$T/victim.img"
+	ctl disk add "$T/victim.img" --lun 6 >/dev/null || fail "add LUN 6"
+	wait_until 10 nbdinfo "$(lun 6)" || fail "LUN 6 not exported"
+	timeout 30 fio --name=victim --ioengine=nbd --uri="$(lun 6)" \
+		--rw=randwrite --bs=4k --iodepth=8 --time_based --runtime=20 \
+		--output="$T/victim.fio" >/dev/null 2>&1 &
+	vpid=$!
+	sleep 1
+	ctl disk remove --controller 0 --lun 6 >/dev/null || fail "remove LUN 6"
+	wait "$vpid"
+	rc=$?
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] ||
+		fail "fio on a removed LUN: exit $rc: $(cat "$T/victim.fio")"
+	vm_running || fail "guest not running after the hot remove"
+	nbdinfo "$(lun 2)" >/dev/null || fail "LUN 2 lost with LUN 6"
+fi
 
 # ---- the guest killed mid-I/O: the host serves the next one ----
 ( qemu-img convert -n -f raw -O raw "$T/src" "$(lun 2)" 2>/dev/null ) &
