@@ -216,6 +216,7 @@ static void *server(void *arg)
 		completions(s);
 		housekeep(s);
 	}
+	nbdx_done_quiesce(s);
 	nbdx_exports_release(s, true);
 	return NULL;
 }
@@ -277,6 +278,7 @@ int nbdx_start(struct nbdx **out, const struct nbdx_cfg *cfg, char *err,
 	pthread_mutex_init(&s->lock, NULL);
 	atomic_init(&s->done, NULL);
 	atomic_init(&s->stop, false);
+	atomic_init(&s->completing, 0);
 	rc = setup(s, cfg, err, errlen);
 	if (!rc && (rc = -pthread_create(&s->thr, NULL, server, s)))
 		snprintf(err, errlen, "thread: %s", strerror(-rc));

@@ -1,6 +1,7 @@
 /* Exports of the NBD server (the list, lookups for the handshake, their
  * release to the disk), their counters, and the completion stack. */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,7 +281,11 @@ void nbdx_complete(struct nbdx_req *first)
 
 	if (!first)
 		return;
+	/* s lives while the disk holds a request; after the push it is
+	 * kept by s->completing (the count is ordered before the push by
+	 * its release, so a server that took the chain sees it). */
 	s = ((struct xreq *)first)->c->s;
+	atomic_fetch_add_explicit(&s->completing, 1, memory_order_relaxed);
 	while (last->next)
 		last = last->next;
 	old = atomic_load_explicit(&s->done, memory_order_relaxed);
@@ -291,9 +296,18 @@ void nbdx_complete(struct nbdx_req *first)
 		memory_order_relaxed));
 	if (!old)
 		nbdx_wake(s);
+	atomic_fetch_sub_explicit(&s->completing, 1, memory_order_release);
 }
 
 struct nbdx_req *nbdx_done_take(struct nbdx *s)
 {
 	return atomic_exchange_explicit(&s->done, NULL, memory_order_acquire);
+}
+
+/* Every request came back (the server took them all), but the last
+ * callers may still be between their push and their wake-up. */
+void nbdx_done_quiesce(struct nbdx *s)
+{
+	while (atomic_load_explicit(&s->completing, memory_order_acquire))
+		sched_yield();
 }

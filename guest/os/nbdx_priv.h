@@ -92,6 +92,7 @@ struct nbdx_conn {
 	unsigned with_disk;
 	uint64_t born_ms;
 	uint64_t stall_ms;        /* output blocked since, 0: moving */
+	uint64_t park_ms;         /* c->cur waits for a buffer since */
 	size_t roff, rlen;
 	struct nbdx_conn *next;
 	uint8_t rx[NBDX_RX];
@@ -110,6 +111,7 @@ struct nbdx {
 	struct nbdx_export *exports;
 	_Atomic bool stop;
 	_Atomic(struct nbdx_req *) done;
+	_Atomic unsigned completing;  /* nbdx_complete calls under way */
 	struct nbdx_conn *conns;
 };
 
@@ -131,6 +133,8 @@ int nbdx_list(struct nbdx *s, struct nbd_srv *eng, uint32_t index);
 void nbdx_exports_release(struct nbdx *s, bool all);
 /* Takes the completion stack: the chain nbdx_complete pushed. */
 struct nbdx_req *nbdx_done_take(struct nbdx *s);
+/* Waits for nbdx_complete calls still using s (after their push). */
+void nbdx_done_quiesce(struct nbdx *s);
 
 /* nbdx_conn.c */
 void nbdx_conn_new(struct nbdx *s, int fd);

@@ -193,18 +193,37 @@ void nbdx_req_new(struct nbdx_conn *c, const struct nbd_req *nr)
 	}
 	x->state = XR_PARKED;
 	c->cur = x;
+	c->park_ms = 0;
 }
 
-/* A buffer for x, or none needed: the export is gone (EIO; a WRITE's
- * payload is then read and dropped). False while the disk has none: the
+/* A buffer from the disk. None for NBDX_STALL_MS while the export has
+ * nothing with the disk (no completion will bring one: a disk that
+ * cannot give one at all) is ENOMEM. */
+static bool buffer(struct nbdx_conn *c, struct xreq *x)
+{
+	const struct nbdx_export_cfg *k = &c->exp->cfg;
+	uint64_t now;
+
+	x->r.buf = k->ops->buf_get(k->disk, x->nr.len);
+	if (x->r.buf)
+		return true;
+	now = nbdx_now_ms();
+	if (!c->park_ms)
+		c->park_ms = now;
+	if (c->exp->with_disk || now - c->park_ms < NBDX_STALL_MS)
+		return false;
+	x->err = -ENOMEM;
+	return true;
+}
+
+/* A buffer for x, or none needed: the export is gone (EIO), or no
+ * buffer came (ENOMEM); a WRITE's payload is then read and dropped. False while the disk has none: the
  * server tries again whenever a request completes. */
 static bool unpark(struct nbdx_conn *c, struct xreq *x)
 {
-	const struct nbdx_export_cfg *k = &c->exp->cfg;
-
 	if (nbdx_req_gone(c))
 		x->err = -EIO;
-	else if (!(x->r.buf = k->ops->buf_get(k->disk, x->nr.len)))
+	else if (!buffer(c, x))
 		return false;
 	if (x->nr.type == NBD_CMD_WRITE) {
 		x->state = XR_PAYLOAD;
