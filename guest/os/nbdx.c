@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,13 +55,19 @@ static int listener_ctl(struct nbdx *s, int op)
  * it is left alone until the next housekeeping. */
 static void accept_all(struct nbdx *s, int lfd)
 {
-	int fd;
+	int fd, one = 1;
 
 	while ((fd = accept4(lfd, NULL, NULL,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0 ||
-	       errno == EINTR || errno == ECONNABORTED)
+	       errno == EINTR || errno == ECONNABORTED) {
+		/* A reply is one sendmsg: Nagle would only hold it back
+		 * for the client's delayed ACK. */
+		if (fd >= 0 && lfd == s->lfd[1])
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				   sizeof(one));
 		if (fd >= 0)
 			nbdx_conn_new(s, fd);
+	}
 	if (errno != EAGAIN && errno != EWOULDBLOCK && !s->accept_paused) {
 		listener_ctl(s, EPOLL_CTL_DEL);
 		s->accept_paused = true;
@@ -200,7 +207,8 @@ static void housekeep(struct nbdx *s)
 		else
 			pp = &c->next;
 	}
-	nbdx_exports_release(s, false);
+	if (atomic_load_explicit(&s->removing, memory_order_relaxed))
+		nbdx_exports_release(s, false);
 }
 
 static void *server(void *arg)
@@ -279,6 +287,7 @@ int nbdx_start(struct nbdx **out, const struct nbdx_cfg *cfg, char *err,
 	atomic_init(&s->done, NULL);
 	atomic_init(&s->stop, false);
 	atomic_init(&s->completing, 0);
+	atomic_init(&s->removing, 0);
 	rc = setup(s, cfg, err, errlen);
 	if (!rc && (rc = -pthread_create(&s->thr, NULL, server, s)))
 		snprintf(err, errlen, "thread: %s", strerror(-rc));

@@ -216,11 +216,18 @@ int nbdx_add(struct nbdx *s, const struct nbdx_export_cfg *cfg,
 }
 
 /* The server thread acts on it: lookups skip it at once, its
- * connections are told at the next turn of the loop. */
+ * connections are told at the next turn of the loop. Once the flag is
+ * set the server may free e at any moment: e is not read after it, and
+ * the count of removals is raised before it (so the server, which looks
+ * for removed exports only while it is not 0, cannot miss this one). */
 void nbdx_remove(struct nbdx_export *e)
 {
-	atomic_store(&e->removed, true);
-	nbdx_wake(e->s);
+	struct nbdx *s = e->s;
+
+	atomic_fetch_add(&s->removing, 1);
+	if (atomic_exchange(&e->removed, true))
+		atomic_fetch_sub(&s->removing, 1); /* removed already */
+	nbdx_wake(s);
 }
 
 void nbdx_resize(struct nbdx_export *e, uint64_t size)
@@ -259,6 +266,8 @@ void nbdx_exports_release(struct nbdx *s, bool all)
 	struct nbdx_export *e;
 
 	while ((e = unlink_one(s, all))) {
+		if (atomic_load(&e->removed))
+			atomic_fetch_sub(&s->removing, 1);
 		if (e->cfg.ops->released)
 			e->cfg.ops->released(e->cfg.disk);
 		export_free(e);

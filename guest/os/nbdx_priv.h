@@ -112,6 +112,7 @@ struct nbdx {
 	_Atomic bool stop;
 	_Atomic(struct nbdx_req *) done;
 	_Atomic unsigned completing;  /* nbdx_complete calls under way */
+	_Atomic unsigned removing;    /* removed exports not released yet */
 	struct nbdx_conn *conns;
 };
 
