@@ -71,7 +71,8 @@ for _ in 1 2 3 4 5; do
 	"$BIN" "$T/main.sock" --tcp "$PORT" --bufs 6 2>"$T/main.log" &
 	SRV[main]=$!
 	_pids+=($!)
-	wait_until 10 log_has "$T/main.log" "serving\|nbdx_ram: 127" && break
+	wait_until 10 log_has "$T/main.log" "serving\|nbdx_ram: 127"
+	log_has "$T/main.log" serving && break
 done
 log_has "$T/main.log" serving || fail "main server did not start"
 U=$(uri main disk)
