@@ -47,8 +47,10 @@ struct nbdx_req {
  * from inside them. */
 struct nbdx_disk_ops {
 	/* Memory for len bytes of request data that the disk can move
-	 * directly; NULL if none now: the connection waits until one of the
-	 * export's requests completes and asks again. */
+	 * directly; NULL if none now: the connection waits (reads nothing
+	 * more) and asks again whenever a request completes, and at least
+	 * every 250 ms. After NBDX_STALL_MS with none while nothing of the
+	 * export is with the disk, the request is answered ENOMEM. */
 	void *(*buf_get)(void *disk, uint32_t len);
 	void (*buf_put)(void *disk, void *buf, uint32_t len);
 	/* Start r; the disk completes it later with nbdx_complete(), from
@@ -110,9 +112,11 @@ void nbdx_stop(struct nbdx *s);
 int nbdx_add(struct nbdx *s, const struct nbdx_export_cfg *cfg,
 	     struct nbdx_export **out);
 /* Remove e; from any thread: new connections cannot open it, requests
- * not yet with the disk and any that arrive get EIO, its connections
- * end once their replies are out, and ops->released follows when the
- * disk holds none of its requests. e is gone after released. */
+ * not yet with the disk and any that arrive get EIO (those with the
+ * disk get the disk's answer), its connections end once their replies
+ * are out (a client not reading them is cut off after NBDX_STALL_MS),
+ * and ops->released follows when the disk holds none of its requests.
+ * e is gone after released; a new export may take its name at once. */
 void nbdx_remove(struct nbdx_export *e);
 /* A new size for e: connections opened from now on see it. */
 void nbdx_resize(struct nbdx_export *e, uint64_t size);
