@@ -1,9 +1,11 @@
-/* The NBD export server: listeners, the server thread's loop, exports
- * and the completion stack. Connections are nbdx_conn.c's. */
+/* The NBD export server: its listeners, the server thread's loop (epoll
+ * over the listeners, the connections and an eventfd that completions,
+ * removals and the stop wake it with), start and stop. Exports are
+ * nbdx_exp.c's, connections nbdx_conn.c's, requests nbdx_req.c's. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +19,6 @@
 
 #include "nbdx_priv.h"
 
-#define NBDX_TICK_MS 1000
-
 uint64_t nbdx_now_ms(void)
 {
 	struct timespec ts;
@@ -27,265 +27,101 @@ uint64_t nbdx_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* One writer (the server thread): a plain add, read by anyone. */
-void nbdx_stat(struct nbdx_export *e, unsigned k, uint64_t n)
-{
-	uint64_t v = atomic_load_explicit(&e->st.v[k], memory_order_relaxed);
-
-	atomic_store_explicit(&e->st.v[k], v + n, memory_order_relaxed);
-}
-
-static void wake(struct nbdx *s)
+void nbdx_wake(struct nbdx *s)
 {
 	uint64_t one = 1;
 
+	/* Only EAGAIN can fail it (counter at its maximum): already woken. */
 	(void)!write(s->efd, &one, sizeof(one));
 }
 
-/* ---- exports ---- */
+/* ---- listeners ---- */
 
-struct nbdx_export *nbdx_lookup(struct nbdx *s, const char *name,
-				uint32_t len)
+static int listener_ctl(struct nbdx *s, int op)
 {
-	struct nbdx_export *e;
+	int rc = 0;
 
-	pthread_mutex_lock(&s->lock);
-	for (e = s->exports; e; e = e->next)
-		if (!atomic_load(&e->removed) &&
-		    (!len || (strlen(e->cfg.name) == len &&
-			      !memcmp(e->cfg.name, name, len))))
-			break;
-	pthread_mutex_unlock(&s->lock);
-	return e;
-}
+	for (int i = 0; i < 2; i++) {
+		struct epoll_event ev = {.events = EPOLLIN,
+					 .data.ptr = &s->lfd[i]};
 
-static bool cfg_ok(const struct nbdx_export_cfg *c)
-{
-	return c->name && *c->name && strlen(c->name) <= NBD_STRING_MAX &&
-	       (!c->desc || strlen(c->desc) <= NBD_STRING_MAX) && c->ops &&
-	       c->ops->buf_get && c->ops->buf_put && c->ops->submit &&
-	       (c->block_size == 512 || c->block_size == 4096) &&
-	       c->max_payload >= 4096 && c->max_payload <= NBD_SRV_MAX_PAYLOAD &&
-	       !(c->max_payload % c->block_size);
-}
-
-int nbdx_add(struct nbdx *s, const struct nbdx_export_cfg *cfg,
-	     struct nbdx_export **out)
-{
-	struct nbdx_export *e, **pp;
-
-	if (!cfg_ok(cfg))
-		return -EINVAL;
-	if (nbdx_lookup(s, cfg->name, (uint32_t)strlen(cfg->name)))
-		return -EEXIST;
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	e->s = s;
-	e->cfg = *cfg;
-	e->cfg.name = strdup(cfg->name);
-	e->cfg.desc = cfg->desc ? strdup(cfg->desc) : NULL;
-	atomic_init(&e->size, cfg->size);
-	pthread_mutex_lock(&s->lock);
-	for (pp = &s->exports; *pp; pp = &(*pp)->next)
-		;
-	*pp = e;
-	pthread_mutex_unlock(&s->lock);
-	*out = e;
-	return 0;
-}
-
-void nbdx_remove(struct nbdx_export *e)
-{
-	atomic_store(&e->removed, true);
-	wake(e->s);
-}
-
-void nbdx_resize(struct nbdx_export *e, uint64_t size)
-{
-	atomic_store(&e->size, size);
-}
-
-void nbdx_export_stats(struct nbdx_export *e, struct nbdx_stats *st)
-{
-	uint64_t v[9];
-
-	for (unsigned i = 0; i < 9; i++)
-		v[i] = atomic_load_explicit(&e->st.v[i], memory_order_relaxed);
-	*st = (struct nbdx_stats){
-		.conns = v[XS_CONNS], .conns_total = v[XS_TOTAL],
-		.reads = v[XS_READS], .writes = v[XS_WRITES],
-		.flushes = v[XS_FLUSHES], .trims = v[XS_TRIMS],
-		.zeroes = v[XS_ZEROES], .bytes_read = v[XS_BREAD],
-		.bytes_written = v[XS_BWRITTEN],
-		.errors = atomic_load_explicit(&e->errors,
-					       memory_order_relaxed),
-	};
-}
-
-/* Removed (or, when stopping, every) exports that nothing uses any more
- * are released to their disks and freed. */
-static void exports_release(struct nbdx *s, bool all)
-{
-	struct nbdx_export **pp = &s->exports, *e;
-
-	pthread_mutex_lock(&s->lock);
-	while ((e = *pp)) {
-		if ((!all && !atomic_load(&e->removed)) || e->conns ||
-		    e->with_disk) {
-			pp = &e->next;
-			continue;
-		}
-		*pp = e->next;
-		pthread_mutex_unlock(&s->lock);
-		if (e->cfg.ops->released)
-			e->cfg.ops->released(e->cfg.disk);
-		free((char *)e->cfg.name);
-		free((char *)e->cfg.desc);
-		free(e);
-		pthread_mutex_lock(&s->lock);
+		if (s->lfd[i] >= 0 && epoll_ctl(s->ep, op, s->lfd[i], &ev))
+			rc = -errno;
 	}
-	pthread_mutex_unlock(&s->lock);
+	return rc;
 }
 
-/* ---- completions ---- */
-
-void nbdx_complete(struct nbdx_req *first)
-{
-	struct nbdx *s;
-	struct nbdx_req *last = first, *old;
-
-	if (!first)
-		return;
-	s = ((struct xreq *)first)->c->s;
-	while (last->next)
-		last = last->next;
-	old = atomic_load_explicit(&s->done, memory_order_relaxed);
-	do
-		last->next = old;
-	while (!atomic_compare_exchange_weak_explicit(
-		&s->done, &old, first, memory_order_release,
-		memory_order_relaxed));
-	if (!old)
-		wake(s);
-}
-
-static void completions(struct nbdx *s)
-{
-	struct nbdx_req *r = atomic_exchange_explicit(&s->done, NULL,
-						      memory_order_acquire);
-
-	while (r) {
-		struct nbdx_req *next = r->next;
-		struct xreq *x = (struct xreq *)r;
-
-		nbdx_conn_done(x);
-		r = next;
-	}
-	for (struct nbdx_conn *c = s->conns; c; c = c->next) {
-		if ((c->touched || c->parked) && !c->dead)
-			nbdx_conn_run(c);
-		c->touched = false;
-	}
-}
-
-/* ---- the thread ---- */
-
+/* Out of descriptors, a listener would stay readable and spin the loop:
+ * it is left alone until the next housekeeping. */
 static void accept_all(struct nbdx *s, int lfd)
 {
-	int fd;
+	int fd, one = 1;
 
 	while ((fd = accept4(lfd, NULL, NULL,
-			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
-		nbdx_conn_new(s, fd);
-}
-
-static void reap(struct nbdx *s)
-{
-	struct nbdx_conn *c = s->conns, *next;
-
-	for (; c; c = next) {
-		next = c->next;
-		if (c->dead && !c->with_disk)
-			nbdx_conn_free(c);
+			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0 ||
+	       errno == EINTR || errno == ECONNABORTED) {
+		/* A reply is one sendmsg: Nagle would only hold it back
+		 * for the client's delayed ACK. */
+		if (fd >= 0 && lfd == s->lfd[1])
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				   sizeof(one));
+		if (fd >= 0)
+			nbdx_conn_new(s, fd);
+	}
+	if (errno != EAGAIN && errno != EWOULDBLOCK && !s->accept_paused) {
+		listener_ctl(s, EPOLL_CTL_DEL);
+		s->accept_paused = true;
 	}
 }
 
-static void housekeep(struct nbdx *s, bool stopping)
+static void listeners_close(struct nbdx *s)
 {
-	uint64_t now = nbdx_now_ms();
-
-	for (struct nbdx_conn *c = s->conns; c; c = c->next)
-		if (stopping)
-			nbdx_conn_kill(c, "server stopping");
-		else
-			nbdx_conn_housekeep(c, now);
-	reap(s);
-	exports_release(s, stopping && !s->conns);
-}
-
-static void dispatch(struct nbdx *s, struct epoll_event *ev)
-{
-	uint64_t v;
-
-	if (ev->data.ptr == &s->efd)
-		(void)!read(s->efd, &v, sizeof(v));
-	else if (ev->data.ptr == &s->lfd[0] || ev->data.ptr == &s->lfd[1])
-		accept_all(s, *(int *)ev->data.ptr);
-	else
-		nbdx_conn_run(ev->data.ptr);
-}
-
-static void *server(void *arg)
-{
-	struct nbdx *s = arg;
-	struct epoll_event ev[64];
-	bool stopping = false;
-
-	while (!stopping || s->conns) {
-		int n = epoll_wait(s->ep, ev, 64, NBDX_TICK_MS);
-
-		for (int i = 0; i < n; i++)
-			dispatch(s, &ev[i]);
-		completions(s);
-		pthread_mutex_lock(&s->lock);
-		stopping = s->stopping;
-		pthread_mutex_unlock(&s->lock);
-		housekeep(s, stopping);
+	if (!s->accept_paused)
+		listener_ctl(s, EPOLL_CTL_DEL);
+	for (int i = 0; i < 2; i++) {
+		if (s->lfd[i] >= 0)
+			close(s->lfd[i]);
+		s->lfd[i] = -1;
 	}
-	exports_release(s, true);
-	return NULL;
 }
 
-/* ---- start, stop ---- */
-
+/* The mode comes from the socket's inode at bind (less the umask):
+ * fchmod before bind makes it 0600 with no window. bind refuses a path
+ * that exists, socket or not. */
 static int listen_unix(struct nbdx *s, const char *path, char *err,
 		       unsigned errlen)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int fd;
+	size_t len = strlen(path);
+	char *copy = strdup(path);
+	int fd = -1;
 
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		snprintf(err, errlen, "%s: path too long for a socket", path);
-		return -ENAMETOOLONG;
+	if (!copy || len >= sizeof(a.sun_path)) {
+		snprintf(err, errlen, "%s: %s", path,
+			 copy ? "path too long for a socket" : "out of memory");
+		free(copy);
+		return copy ? -ENAMETOOLONG : -ENOMEM;
 	}
-	memcpy(a.sun_path, path, strlen(path));
+	memcpy(a.sun_path, path, len);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	/* 0600 from the start: fchmod before bind, no window with the
-	 * process umask's mode */
 	if (fd < 0 || fchmod(fd, 0600) ||
-	    bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 64)) {
+	    bind(fd, (struct sockaddr *)&a, sizeof(a))) {
 		int e = errno;
 
-		snprintf(err, errlen, "%s: %s%s", path, strerror(e),
-			 e == EADDRINUSE ? " (remove it if no guest uses it)"
-					 : "");
+		snprintf(err, errlen, "%s: %s", path,
+			 e == EADDRINUSE ? "exists already" : strerror(e));
 		if (fd >= 0)
 			close(fd);
+		free(copy);
 		return -e;
 	}
+	/* Ours from here: teardown unlinks it, never a path it failed on. */
 	s->lfd[0] = fd;
-	s->unix_path = strdup(path);
+	s->unix_path = copy;
+	if (listen(fd, NBDX_BACKLOG)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
 	return 0;
 }
 
@@ -295,12 +131,13 @@ static int listen_tcp(struct nbdx *s, uint16_t port, char *err,
 	struct sockaddr_in a = {.sin_family = AF_INET,
 				.sin_port = htons(port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
-						     SOCK_CLOEXEC, 0);
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 64)) {
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    listen(fd, NBDX_BACKLOG)) {
 		int e = errno;
 
 		snprintf(err, errlen, "127.0.0.1:%u: %s", port, strerror(e));
@@ -312,35 +149,107 @@ static int listen_tcp(struct nbdx *s, uint16_t port, char *err,
 	return 0;
 }
 
-static int watch(struct nbdx *s, int fd, void *tag)
-{
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
+/* ---- the thread ---- */
 
-	return fd < 0 || !epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) ? 0 : -errno;
+static void dispatch(struct nbdx *s, const struct epoll_event *ev)
+{
+	uint64_t v;
+
+	if (ev->data.ptr == &s->efd)
+		(void)!read(s->efd, &v, sizeof(v));
+	else if (ev->data.ptr == &s->lfd[0] || ev->data.ptr == &s->lfd[1])
+		accept_all(s, *(const int *)ev->data.ptr);
+	else
+		nbdx_conn_event(ev->data.ptr, ev->events);
 }
+
+/* Replies of the completed requests are queued; their connections, and
+ * those waiting for a buffer (one may have come back), run. */
+static void completions(struct nbdx *s)
+{
+	struct nbdx_req *r = nbdx_done_take(s), *next;
+
+	for (; r; r = next) {
+		next = r->next;
+		nbdx_req_done((struct xreq *)r);
+	}
+	for (struct nbdx_conn *c = s->conns; c; c = c->next)
+		if (c->kick || (c->cur && c->cur->state == XR_PARKED))
+			nbdx_conn_run(c);
+}
+
+/* The stop, seen once: no more connections, every one ends now; the
+ * loop goes on until the disks gave back what they hold. */
+static void stop_seen(struct nbdx *s)
+{
+	s->stopping = atomic_load(&s->stop);
+	if (!s->stopping)
+		return;
+	listeners_close(s);
+	for (struct nbdx_conn *c = s->conns; c; c = c->next)
+		nbdx_conn_kill(c);
+}
+
+static void housekeep(struct nbdx *s)
+{
+	uint64_t now = nbdx_now_ms();
+	struct nbdx_conn **pp = &s->conns;
+
+	if (!s->stopping)
+		stop_seen(s);
+	if (s->accept_paused && !s->stopping && !listener_ctl(s, EPOLL_CTL_ADD))
+		s->accept_paused = false;
+	while (*pp) {
+		struct nbdx_conn *c = *pp, *next = c->next;
+
+		if (nbdx_conn_housekeep(c, now))
+			*pp = next;
+		else
+			pp = &c->next;
+	}
+	if (atomic_load_explicit(&s->removing, memory_order_relaxed))
+		nbdx_exports_release(s, false);
+}
+
+static void *server(void *arg)
+{
+	struct nbdx *s = arg;
+	struct epoll_event ev[64];
+
+	while (!s->stopping || s->conns) {
+		int n = epoll_wait(s->ep, ev, 64, NBDX_TICK_MS);
+
+		for (int i = 0; i < n; i++)
+			dispatch(s, &ev[i]);
+		completions(s);
+		housekeep(s);
+	}
+	nbdx_done_quiesce(s);
+	nbdx_exports_release(s, true);
+	return NULL;
+}
+
+/* ---- start, stop ---- */
 
 static int setup(struct nbdx *s, const struct nbdx_cfg *cfg, char *err,
 		 unsigned errlen)
 {
-	int rc;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->efd};
+	int rc = 0;
 
 	s->ep = epoll_create1(EPOLL_CLOEXEC);
 	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (s->ep < 0 || s->efd < 0) {
-		snprintf(err, errlen, "%s", strerror(errno));
+	if (s->ep < 0 || s->efd < 0 ||
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, s->efd, &ev)) {
+		snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
 		return -errno;
 	}
-	rc = cfg->unix_path ? listen_unix(s, cfg->unix_path, err, errlen) : 0;
+	if (cfg->unix_path)
+		rc = listen_unix(s, cfg->unix_path, err, errlen);
 	if (!rc && cfg->tcp_port)
 		rc = listen_tcp(s, cfg->tcp_port, err, errlen);
-	if (!rc)
-		rc = watch(s, s->efd, &s->efd);
-	if (!rc)
-		rc = watch(s, s->lfd[0], &s->lfd[0]);
-	if (!rc)
-		rc = watch(s, s->lfd[1], &s->lfd[1]);
-	if (rc && !*err)
-		snprintf(err, errlen, "%s", strerror(-rc));
+	if (!rc && (rc = listener_ctl(s, EPOLL_CTL_ADD)))
+		snprintf(err, errlen, "epoll: %s", strerror(-rc));
 	return rc;
 }
 
@@ -366,15 +275,22 @@ int nbdx_start(struct nbdx **out, const struct nbdx_cfg *cfg, char *err,
 	struct nbdx *s = calloc(1, sizeof(*s));
 	int rc;
 
-	if (!s)
+	if (errlen)
+		err[0] = '\0';
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
-	err[0] = '\0';
+	}
 	s->ep = s->efd = s->lfd[0] = s->lfd[1] = -1;
 	s->max_conns = cfg->max_conns ? cfg->max_conns : 64;
 	pthread_mutex_init(&s->lock, NULL);
+	atomic_init(&s->done, NULL);
+	atomic_init(&s->stop, false);
+	atomic_init(&s->completing, 0);
+	atomic_init(&s->removing, 0);
 	rc = setup(s, cfg, err, errlen);
 	if (!rc && (rc = -pthread_create(&s->thr, NULL, server, s)))
-		snprintf(err, errlen, "%s", strerror(-rc));
+		snprintf(err, errlen, "thread: %s", strerror(-rc));
 	if (rc) {
 		teardown(s);
 		return rc;
@@ -385,10 +301,8 @@ int nbdx_start(struct nbdx **out, const struct nbdx_cfg *cfg, char *err,
 
 void nbdx_stop(struct nbdx *s)
 {
-	pthread_mutex_lock(&s->lock);
-	s->stopping = true;
-	pthread_mutex_unlock(&s->lock);
-	wake(s);
+	atomic_store(&s->stop, true);
+	nbdx_wake(s);
 	pthread_join(s->thr, NULL);
 	teardown(s);
 }

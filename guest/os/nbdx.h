@@ -42,19 +42,26 @@ struct nbdx_req {
 	uint64_t disk_pos; /* the disk's, free for its use */
 };
 
-/* What a disk provides. Called on the server thread. */
+/* What a disk provides. Called on the server thread, never with a lock
+ * of nbdx held: a disk may call nbdx_add, nbdx_remove or nbdx_complete
+ * from inside them. */
 struct nbdx_disk_ops {
 	/* Memory for len bytes of request data that the disk can move
-	 * directly; NULL if none now: the connection waits until one of the
-	 * export's requests completes and asks again. */
+	 * directly; NULL if none now: the connection waits (reads nothing
+	 * more) and asks again whenever a request completes, and at least
+	 * every 250 ms. After NBDX_STALL_MS with none while nothing of the
+	 * export is with the disk, the request is answered ENOMEM. */
 	void *(*buf_get)(void *disk, uint32_t len);
 	void (*buf_put)(void *disk, void *buf, uint32_t len);
 	/* Start r; the disk completes it later with nbdx_complete(), from
 	 * any thread. A non-zero -errno return refuses it at once (that
 	 * error is the reply; nbdx_complete must not follow). */
 	int (*submit)(void *disk, struct nbdx_req *r);
-	/* The export is removed and nothing of it is with the disk any
-	 * more: the disk may go. Optional. */
+	/* The export is removed (nbdx_remove, or nbdx_stop for every
+	 * export) and nothing of it is with the disk any more: no request
+	 * in submit, no buffer from buf_get. The disk may go. The export
+	 * is still valid during the call (nbdx_export_stats works) and is
+	 * freed after it. Optional. */
 	void (*released)(void *disk);
 };
 
@@ -77,13 +84,19 @@ struct nbdx_cfg {
 	unsigned max_conns;     /* 0: 64 */
 };
 
-/* Per export, read with nbdx_export_stats(). */
+/* Per export, read with nbdx_export_stats(). Each counter is written
+ * by the server thread alone and read with relaxed atomics: every value
+ * is one the counter had, but the set is not one snapshot. */
 struct nbdx_stats {
 	uint64_t conns;          /* connections now */
 	uint64_t conns_total;
+	/* Requests handed to the disk's side, by command (refusals of
+	 * the protocol engine not included). */
 	uint64_t reads, writes, flushes, trims, zeroes;
-	uint64_t bytes_read, bytes_written;
+	uint64_t bytes_read, bytes_written; /* successful READ/WRITE data */
 	uint64_t errors;         /* replies that carried an error */
+	uint64_t cut_off;        /* connections whose replies did not move
+				  * for NBDX_STALL_MS */
 };
 
 /* Bind the sockets and start the server thread. 0 or -errno, with a
@@ -99,17 +112,22 @@ void nbdx_stop(struct nbdx *s);
 int nbdx_add(struct nbdx *s, const struct nbdx_export_cfg *cfg,
 	     struct nbdx_export **out);
 /* Remove e; from any thread: new connections cannot open it, requests
- * not yet with the disk and any that arrive get EIO, its connections
- * end once their replies are out, and ops->released follows when the
- * disk holds none of its requests. e is gone after released. */
+ * not yet with the disk and any that arrive get EIO (those with the
+ * disk get the disk's answer), its connections end once their replies
+ * are out (a client not reading them is cut off after NBDX_STALL_MS),
+ * and ops->released follows when the disk holds none of its requests.
+ * e is gone after released; a new export may take its name at once. */
 void nbdx_remove(struct nbdx_export *e);
 /* A new size for e: connections opened from now on see it. */
 void nbdx_resize(struct nbdx_export *e, uint64_t size);
 void nbdx_export_stats(struct nbdx_export *e, struct nbdx_stats *st);
 
 /* Complete a chain of requests (linked by next, NULL-terminated), each
- * with err set; from any thread. The server thread is woken once per
- * chain, so a disk that gathers a batch of completions pays once. */
+ * with err set; from any thread, also from inside submit. The chain may
+ * mix exports and connections of one server. It is pushed with one
+ * compare-exchange, and the server thread is woken (an eventfd write)
+ * only when nothing else was waiting, so a disk that gathers a batch of
+ * completions pays once. */
 void nbdx_complete(struct nbdx_req *first);
 
 #endif

@@ -1,108 +1,164 @@
-/* Internals of the NBD export server (nbdx*.c). Everything here belongs
- * to the server thread, except what the export list's lock guards and
- * the completion stack (nbdx_complete, any thread). */
+/* Internals of the NBD export server (nbdx*.c).
+ *
+ * Threads: everything here belongs to the server thread, except
+ *  - the export list (s->exports, each export's next), under s->lock,
+ *    taken by nbdx_add from any thread and by the server thread for
+ *    lookups, LIST and releases (never on the data path);
+ *  - an export's size and removed flag and s->stop, atomics set from
+ *    any thread;
+ *  - the completion stack s->done, pushed from any thread;
+ *  - the counters, relaxed atomics written by the server thread only.
+ *
+ * Life of a request slot (struct xreq), on the server thread:
+ *   FREE -> PARKED (READ/WRITE waiting for buf_get) -> PAYLOAD (WRITE
+ *   data arriving) -> DISK (submitted) -> OUT (reply queued) -> FREE.
+ * FLUSH, TRIM and WRITE_ZEROES go straight to DISK, refusals straight to
+ * OUT. A slot in DISK belongs to the disk until nbdx_complete gives it
+ * back, even after its connection died: a dead connection is freed only
+ * once its last slot came back. */
 #ifndef HVIS_NBDX_PRIV_H
 #define HVIS_NBDX_PRIV_H
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/uio.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 #include "nbd/nbd_server.h"
 #include "nbdx.h"
 
+/* Receive buffer of a connection: request headers and the first bytes of
+ * WRITE payload; the rest of a payload goes straight into its buffer. */
 #define NBDX_RX 65536u
-/* Refusals of the engine waiting for the socket (in the same queue as
- * the replies, so that no reply is ever cut by another). */
+/* Refusals of the engine in the output queue at once: a client sending
+ * nothing but bad requests stops being read when they are all queued. */
 #define NBDX_RAW 16u
-/* Replies gathered into one writev. */
+/* iovecs per sendmsg: header and data of up to 32 replies. */
 #define NBDX_IOV 64u
+/* Housekeeping period (stalls, handshake timeouts) when nothing happens. */
+#define NBDX_TICK_MS 250
+/* Pending connections a listener keeps. */
+#define NBDX_BACKLOG 64
+
+enum xr_state { XR_FREE, XR_PARKED, XR_PAYLOAD, XR_DISK, XR_OUT };
 
 struct nbdx_conn;
 
-enum xreq_state { XR_FREE, XR_PARKED, XR_PAYLOAD, XR_DISK, XR_OUT };
-
 struct xreq {
-	struct nbdx_req r;       /* first: nbdx_complete gets &r */
+	struct nbdx_req r;      /* first: nbdx_complete casts &r back */
 	struct nbdx_conn *c;
-	struct nbd_req nr;
-	enum xreq_state state;
+	struct nbd_req nr;      /* as the engine handed it over */
+	enum xr_state state;
+	int err;                /* -errno decided before the disk saw it */
+	uint32_t got;           /* WRITE payload taken so far */
+	uint32_t data;          /* READ data following the header */
+	uint32_t sent;          /* of header and data */
 	uint8_t hdr[sizeof(struct nbd_simple_reply)];
-	uint32_t data_len;       /* READ data following hdr */
-	size_t sent;             /* of hdr + data */
-	uint64_t got;            /* WRITE payload so far */
-	struct xreq *next;       /* free list or output queue */
+	struct xreq *next;      /* free list or output queue */
 };
 
-/* Counters: written by the server thread only, read by any. */
-struct xstats {
-	_Atomic uint64_t v[9];
+/* Counters of an export (struct nbdx_stats). */
+enum xs {
+	XS_CONNS, XS_TOTAL, XS_READS, XS_WRITES, XS_FLUSHES, XS_TRIMS,
+	XS_ZEROES, XS_BREAD, XS_BWRITTEN, XS_ERRORS, XS_CUT, XS__COUNT
 };
-
-enum { XS_CONNS, XS_TOTAL, XS_READS, XS_WRITES, XS_FLUSHES, XS_TRIMS,
-       XS_ZEROES, XS_BREAD, XS_BWRITTEN };
 
 struct nbdx_export {
 	struct nbdx *s;
-	struct nbdx_export_cfg cfg;  /* name and desc owned */
+	struct nbdx_export_cfg cfg;  /* name and desc: copies owned */
+	uint32_t name_len, desc_len;
 	_Atomic uint64_t size;
 	_Atomic bool removed;
-	unsigned with_disk;          /* server thread */
-	unsigned conns;              /* server thread */
-	struct xstats st;
-	_Atomic uint64_t errors;
+	unsigned conns;              /* connections bound, dead ones too */
+	unsigned with_disk;          /* requests submitted, not completed */
+	_Atomic uint64_t st[XS__COUNT];
 	struct nbdx_export *next;
 };
 
 struct nbdx_conn {
 	struct nbdx *s;
+	struct nbdx_export *exp;  /* bound by GO or EXPORT_NAME */
 	int fd;
-	bool dead;               /* socket closed; waiting for the disk */
-	bool closing;            /* end once the replies are out */
-	bool eof;
-	uint32_t events;         /* armed in epoll */
-	bool touched;            /* completions arrived: run it */
+	uint32_t events;          /* epoll mask armed */
+	bool dead;                /* socket closed; slots with the disk stay */
+	bool closing;             /* DISC or end of stream: end when idle */
+	bool kick;                /* a completion arrived: run it */
 	struct nbd_srv eng;
-	struct nbdx_export *exp;
-	struct xreq *free;
+	struct xreq *free, *raw_free;
 	struct xreq *out_head, *out_tail;
-	struct xreq *payload;    /* WRITE whose payload is arriving */
-	struct xreq *parked;     /* waiting for a buffer */
+	struct xreq *cur;         /* PARKED or PAYLOAD: the stream waits */
+	struct xreq *held;        /* a refused WRITE's reply, queued once
+				   * the engine dropped its payload */
 	unsigned with_disk;
-	uint64_t stall_since;    /* ms: output pending and not moving */
-	struct xreq *raw_free;
-	struct xreq *held;       /* a refused WRITE's reply: its payload is
-				  * still being dropped */
+	uint64_t born_ms;
+	uint64_t stall_ms;        /* output blocked since, 0: moving */
+	uint64_t park_ms;         /* c->cur waits for a buffer since */
 	size_t roff, rlen;
+	struct nbdx_conn *next;
 	uint8_t rx[NBDX_RX];
 	struct xreq req[NBDX_CONN_INFLIGHT];
 	struct xreq raw[NBDX_RAW];
-	struct nbdx_conn *next;
 };
 
 struct nbdx {
 	int ep, efd, lfd[2];
 	char *unix_path;
 	unsigned max_conns, nconns;
+	bool stopping;            /* server thread's copy of stop */
+	bool accept_paused;       /* out of descriptors: listeners off */
 	pthread_t thr;
-	pthread_mutex_t lock;     /* exports list, stopping */
+	pthread_mutex_t lock;
 	struct nbdx_export *exports;
-	bool stopping;
+	_Atomic bool stop;
 	_Atomic(struct nbdx_req *) done;
+	_Atomic unsigned completing;  /* nbdx_complete calls under way */
+	_Atomic unsigned removing;    /* removed exports not released yet */
 	struct nbdx_conn *conns;
 };
+
+/* nbdx.c */
+uint64_t nbdx_now_ms(void);
+void nbdx_wake(struct nbdx *s);
+
+/* nbdx_exp.c */
+void nbdx_stat(struct nbdx_export *e, enum xs k, uint64_t n);
+uint32_t nbdx_nbd_err(int err);
+uint16_t nbdx_export_flags(const struct nbdx_export_cfg *k);
+bool nbdx_cfg_ok(const struct nbdx_export_cfg *k);
+/* Export name[0..len) (empty: the first one) and its answer in ne. */
+struct nbdx_export *nbdx_lookup(struct nbdx *s, const char *name,
+				uint32_t len, struct nbd_export *ne);
+/* Answers NBD_EV_LIST for entry index; VMB_OK or the engine's error. */
+int nbdx_list(struct nbdx *s, struct nbd_srv *eng, uint32_t index);
+/* Releases and frees removed exports nothing uses (all: every one). */
+void nbdx_exports_release(struct nbdx *s, bool all);
+/* Takes the completion stack: the chain nbdx_complete pushed. */
+struct nbdx_req *nbdx_done_take(struct nbdx *s);
+/* Waits for nbdx_complete calls still using s (after their push). */
+void nbdx_done_quiesce(struct nbdx *s);
 
 /* nbdx_conn.c */
 void nbdx_conn_new(struct nbdx *s, int fd);
 void nbdx_conn_run(struct nbdx_conn *c);
-void nbdx_conn_done(struct xreq *x);
-void nbdx_conn_kill(struct nbdx_conn *c, const char *why);
-void nbdx_conn_free(struct nbdx_conn *c);
-void nbdx_conn_housekeep(struct nbdx_conn *c, uint64_t now_ms);
-/* nbdx.c */
-struct nbdx_export *nbdx_lookup(struct nbdx *s, const char *name,
-				uint32_t len);
-uint64_t nbdx_now_ms(void);
-void nbdx_stat(struct nbdx_export *e, unsigned k, uint64_t n);
+void nbdx_conn_event(struct nbdx_conn *c, uint32_t events);
+void nbdx_conn_kill(struct nbdx_conn *c);
+/* Stalls, handshakes too long, removed exports; frees c if it is dead
+ * and the disk has nothing of it (true). */
+bool nbdx_conn_housekeep(struct nbdx_conn *c, uint64_t now_ms);
+void nbdx_out_push(struct nbdx_conn *c, struct xreq *x);
+/* Up to len bytes from the client: > 0 taken, 0 none now, -1 the end of
+ * the stream (told to the engine), -2 a failure (c cut). */
+ssize_t nbdx_recv(struct nbdx_conn *c, void *dst, size_t len);
+
+/* nbdx_req.c */
+void nbdx_req_init(struct nbdx_conn *c);
+bool nbdx_req_gone(const struct nbdx_conn *c);
+void nbdx_req_new(struct nbdx_conn *c, const struct nbd_req *nr);
+/* Moves c->cur on; false while it waits (buffer, payload bytes). */
+bool nbdx_req_step(struct nbdx_conn *c);
+void nbdx_req_refused(struct nbdx_conn *c, const struct nbd_ev *ev);
+void nbdx_req_unhold(struct nbdx_conn *c);
+void nbdx_req_done(struct xreq *x);
+void nbdx_req_put(struct nbdx_conn *c, struct xreq *x);
 
 #endif

@@ -16,7 +16,10 @@ _pids=()
 # the test's, never the home of whoever runs the tests.
 export XDG_STATE_HOME=$T/state
 
+LOOP=
+
 cleanup() {
+	fuse_detach 2>/dev/null
 	for p in "${_pids[@]}"; do
 		kill -KILL "$p" 2>/dev/null
 	done
@@ -71,3 +74,32 @@ vm_running() { ctl vm show | grep -q '^State: *Running'; }
 open_channels() { ctl channels --wide | awk 'NR > 1 && $5 == "open"' | wc -l; }
 has_open() { [ "$(open_channels)" -ge "$1" ]; }
 log_has() { grep -q -- "$2" "$1"; }
+
+# fuse_ok: a filesystem can be put on an NBD export here: nbdfuse,
+# fusermount3 (fuse3), /dev/fuse, mkfs.ext4, debugfs, a free loop device
+# and root.
+fuse_ok() {
+	command -v nbdfuse >/dev/null && command -v fusermount3 >/dev/null &&
+		[ -e /dev/fuse ] && command -v mkfs.ext4 >/dev/null &&
+		command -v debugfs >/dev/null && [ "$(id -u)" = 0 ] &&
+		losetup -f >/dev/null 2>&1
+}
+
+# fuse_attach URI: nbdfuse serves URI as the file $T/fuse/disk and the
+# loop device $LOOP sits on it; $T/mnt is made for a mount.
+fuse_attach() {
+	mkdir -p "$T/fuse" "$T/mnt"
+	nbdfuse -P "$T/fuse.pid" "$T/fuse/disk" "$1" 2>>"$T/fuse.log" &
+	_pids+=($!)
+	wait_until 10 test -s "$T/fuse.pid" || fail "nbdfuse did not start"
+	LOOP=$(losetup -f --show "$T/fuse/disk") || fail "losetup"
+}
+
+# fuse_detach: unmounts $T/mnt, frees $LOOP and ends nbdfuse (also when
+# a test failed half way).
+fuse_detach() {
+	mountpoint -q "$T/mnt" && umount "$T/mnt"
+	[ -n "$LOOP" ] && losetup -d "$LOOP"
+	LOOP=
+	mountpoint -q "$T/fuse" && fusermount3 -u "$T/fuse"
+}

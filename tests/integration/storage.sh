@@ -74,17 +74,8 @@ else
 fi
 
 # A real filesystem on the synthetic disk: nbdfuse, a loop device, ext4.
-fuse_ok() {
-	command -v nbdfuse >/dev/null && command -v fusermount3 >/dev/null &&
-		[ -e /dev/fuse ] && command -v mkfs.ext4 >/dev/null &&
-		[ "$(id -u)" = 0 ]
-}
 if fuse_ok; then
-	mkdir -p "$T/fuse" "$T/mnt"
-	nbdfuse -P "$T/fuse.pid" "$T/fuse/disk" "$U" 2>>"$T/fuse.log" &
-	_pids+=($!)
-	wait_until 10 test -s "$T/fuse.pid" || fail "nbdfuse did not start"
-	LOOP=$(losetup -f --show "$T/fuse/disk") || fail "losetup"
+	fuse_attach "$U"
 	mkfs.ext4 -q -F "$LOOP" || fail "mkfs.ext4"
 	mount "$LOOP" "$T/mnt" || fail "mount"
 	head -c 5M /dev/urandom >"$T/mnt/file1" || fail "write file1"
@@ -94,8 +85,7 @@ if fuse_ok; then
 	cp "$T/mnt/file1" "$T/file1.copy"
 	umount "$T/mnt" || fail "umount"
 	fsck.ext4 -n -f "$LOOP" >"$T/fsck" 2>&1 || fail "fsck: $(cat "$T/fsck")"
-	losetup -d "$LOOP"
-	fusermount3 -u "$T/fuse"
+	fuse_detach
 	# The same filesystem read straight from the host's image.
 	fsck.ext4 -n -f "$IMG" >"$T/fsck2" 2>&1 || fail "fsck of the image: $(cat "$T/fsck2")"
 	debugfs -R "dump /file1 $T/file1.host" "$IMG" >/dev/null 2>&1
