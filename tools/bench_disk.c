@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -231,17 +232,21 @@ static void case_setup(struct dbench *b, const struct dcase *c)
 }
 
 /* Spread over the channels: each CPU submits its share (storvsc picks
- * the submitting CPU's channel; completions resubmit on theirs). */
+ * the submitting CPU's channel; completions resubmit on theirs). The
+ * CPUs allowed before are given back after: the programs this process
+ * starts later (hvis-guest, qemu-nbd, fio) would inherit the pin. */
 static void case_start(struct dbench *b, const struct dcase *c)
 {
 	unsigned ncpu = b->nchan > 1 ? b->nchan : 1;
+	cpu_set_t all;
 
+	sched_getaffinity(0, sizeof(all), &all);
 	for (unsigned k = 0; k < ncpu; k++) {
 		bench_pin_self(ncpu > 1 ? (int)k : -1);
 		for (unsigned i = k; i < c->qd; i += ncpu)
 			submit(&b->run, &b->run.req[i]);
 	}
-	bench_pin_self(-1);
+	sched_setaffinity(0, sizeof(all), &all);
 }
 
 static int run_case(struct dbench *b, const struct dcase *c, struct dres *r)
