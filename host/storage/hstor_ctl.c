@@ -219,16 +219,27 @@ static void lun_fig(const struct hstor_lun *l, struct lun_fig *f)
 		f->errors += s.io_err[i];
 }
 
+/* The name hvis-guest exports the LUN under: it numbers controllers in
+ * the order they are offered, lowest free number first, as the host
+ * numbers them here. */
+static void export_name(const struct hstor_lun *l, char *buf, size_t n)
+{
+	snprintf(buf, n, "scsi%u-lun%u", l->ctrl->index, l->lun);
+}
+
 static json_t *lun_json(const struct hstor_lun *l)
 {
 	struct lun_fig f;
+	char exp[32];
 
 	lun_fig(l, &f);
-	return json_pack("{s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:b, s:{s:I, "
-			 "s:I, s:I, s:I, s:I, s:I}}",
+	export_name(l, exp, sizeof(exp));
+	return json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:b, "
+			 "s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
 			 "controller_type", "SCSI",
 			 "controller_number", (json_int_t)l->ctrl->index,
 			 "controller_location", (json_int_t)l->lun,
+			 "guest_export", exp,
 			 "path", l->path, "backend", l->info.kind,
 			 "size_bytes", (json_int_t)(scsi_disk_blocks(&l->disk) *
 						    l->info.block_size),
@@ -245,15 +256,17 @@ static json_t *lun_json(const struct hstor_lun *l)
 static void lun_text(const struct hstor_lun *l, FILE *out)
 {
 	struct lun_fig f;
+	char exp[32];
 
 	lun_fig(l, &f);
-	fprintf(out, "SCSI %10u %10u %12llu %-3s %10llu %10llu %8llu %s\n",
-		l->ctrl->index, l->lun,
+	export_name(l, exp, sizeof(exp));
+	fprintf(out, "SCSI %10u %10u %12llu %-3s %10llu %10llu %8llu %-12s "
+		"%s\n", l->ctrl->index, l->lun,
 		(unsigned long long)(scsi_disk_blocks(&l->disk) *
 				     l->info.block_size),
 		l->info.read_only ? "yes" : "no",
 		(unsigned long long)f.reads, (unsigned long long)f.writes,
-		(unsigned long long)f.errors, l->path);
+		(unsigned long long)f.errors, exp, l->path);
 }
 
 static void cmd_list(struct hvm *vm, bool json, FILE *out)
@@ -261,9 +274,9 @@ static void cmd_list(struct hvm *vm, bool json, FILE *out)
 	json_t *list = json_array();
 
 	if (!json)
-		fprintf(out, "ok\n%-4s %10s %10s %12s %-3s %10s %10s %8s %s\n",
-			"TYPE", "CONTROLLER", "LOCATION", "SIZE", "RO",
-			"READS", "WRITES", "ERRORS", "PATH");
+		fprintf(out, "ok\n%-4s %10s %10s %12s %-3s %10s %10s %8s %-12s "
+			"%s\n", "TYPE", "CONTROLLER", "LOCATION", "SIZE", "RO",
+			"READS", "WRITES", "ERRORS", "GUEST-EXPORT", "PATH");
 	for (unsigned k = 0; k < HSTOR_CONTROLLERS; k++) {
 		struct hstor_ctrl *ctrl = hstor_ctrl_of(vm, k);
 

@@ -98,7 +98,8 @@ fi
 
 # Get-VMHardDiskDrive: both disks with counters.
 ctl disk list >"$T/disks" || fail "disk list"
-grep -q "SCSI .* 0 .* 268435456 no .*disk.img" "$T/disks" || fail "list: $(cat "$T/disks")"
+grep -q "SCSI .* 0 .* 268435456 no .* scsi0-lun0 .*disk.img" "$T/disks" ||
+	fail "list: $(cat "$T/disks")"
 grep -q "SCSI .* 3 .* 16777216 yes .*ro.img" "$T/disks" || fail "list: $(cat "$T/disks")"
 ctl disk list --json | python3 -c '
 import json, sys
@@ -107,6 +108,7 @@ assert d["schema"] == "hvis.disks/1", d
 l0 = [x for x in d["disks"] if x["controller_location"] == 0][0]
 assert l0["io"]["writes"] > 0 and l0["io"]["bytes_written"] >= 256 << 20, l0
 assert l0["io"]["errors"] == 0, l0
+assert l0["guest_export"] == "scsi0-lun0", l0
 ' || fail "disk list --json"
 
 # Resize: the guest sees the new size (unit attention, rescan).
