@@ -36,8 +36,8 @@ found 0; found 1; found 2
 
 head -c 32M /dev/urandom >"$T/src"
 qemu-img convert -n -f raw -O raw "$T/src" "$(lun 0)" || fail "write to VHDX"
-qemu-img compare -f raw -F raw "$T/src" "$(lun 0)" >/dev/null 2>&1 ||
-	qemu-img compare -f raw -F raw "$T/src" "$(lun 0)" | grep -q 'size mismatch' ||
+# The disk is larger than src: compare also checks that the rest is zero.
+qemu-img compare -f raw -F raw "$T/src" "$(lun 0)" >/dev/null ||
 	fail "VHDX content over NBD"
 
 # nbdkit fails 20% of requests while errors-on exists.
@@ -55,8 +55,7 @@ for i in $(seq 0 63); do
 done
 rm -f "$T/errors-on"
 [ "$bad" -gt 0 ] && [ "$ok" -gt 0 ] || fail "error filter: $ok good, $bad failed reads"
-qemu-img compare -f raw -F raw "$T/src" "$(lun 1)" >/dev/null 2>&1 ||
-	qemu-img compare -f raw -F raw "$T/src" "$(lun 1)" | grep -q 'size mismatch' ||
+qemu-img compare -f raw -F raw "$T/src" "$(lun 1)" >/dev/null ||
 	fail "data behind the error filter changed"
 ctl disk list --json | python3 -c '
 import json, sys

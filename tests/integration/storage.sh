@@ -121,8 +121,7 @@ nbdinfo --size "$U" | grep -qx 536870912 || fail "export size after resize"
 ctl disk remove --controller 0 --lun 3 || fail "disk remove"
 wait_until 10 log_has "$GUEST_LOG" "LUN 3 removed" || fail "removal not seen"
 nbdinfo "$URO" >/dev/null 2>&1 && fail "removed LUN still exported"
-qemu-img compare -f raw -F raw "$T/src.img" "$U" >/dev/null 2>&1 ||
-	nbdinfo "$U" >/dev/null || fail "LUN 0 lost after removing LUN 3"
+nbdinfo "$U" >/dev/null || fail "LUN 0 lost after removing LUN 3"
 
 # Hot add: a new disk appears with its export.
 head -c 8M /dev/urandom >"$T/new.img"
