@@ -357,7 +357,10 @@ static int op_put(struct rt_chan *ch, const struct chan_op *op)
 }
 
 /* Only the worker may consume sig_in_fd; a sender running on the worker
- * (from an rx callback) waits there itself, then wakes the others. */
+ * (from an rx callback) waits there itself, then wakes the others. It
+ * sleeps without tx_lock, as cond_wait does for the others: a sender
+ * that must not wait (nowait) would otherwise wait for the guest in
+ * tx_begin behind it. */
 static int wait_on_worker(struct rt_chan *ch)
 {
 	struct pollfd pfd[2] = {
@@ -366,8 +369,10 @@ static int wait_on_worker(struct rt_chan *ch)
 	};
 	uint64_t v;
 
+	pthread_mutex_unlock(&ch->tx_lock);
 	while (poll(pfd, 2, -1) < 0)
 		;
+	pthread_mutex_lock(&ch->tx_lock);
 	if (pfd[1].revents)
 		return VMB_ESHUTDOWN;
 	if ((pfd[0].revents & POLLIN) &&
@@ -766,9 +771,12 @@ int rt_chan_start(struct rt_chan **out, const struct rt_chan_cfg *cfg)
 void rt_chan_stop_begin(struct rt_chan *ch)
 {
 	/* stopping first: a polling sender spins holding tx_lock and
-	 * leaves when it sees the flag. */
-	if (!atomic_exchange(&ch->stopping, true))
-		eventfd_signal(ch->stop_fd);
+	 * leaves when it sees the flag; a sleeping one needs the wakeup
+	 * (the owner may join a thread that sends before rt_chan_stop). */
+	if (atomic_exchange(&ch->stopping, true))
+		return;
+	eventfd_signal(ch->stop_fd);
+	wake_senders(ch);
 }
 
 void rt_chan_stop(struct rt_chan *ch)

@@ -17,6 +17,7 @@ static int hstor_create(struct hdev *d)
 	if (!ctrl)
 		return -ENOMEM;
 	ctrl->d = d;
+	ctrl->gone_timer = -1;
 	d->priv = ctrl;
 	return 0;
 }
@@ -25,6 +26,7 @@ static void hstor_destroy(struct hdev *d)
 {
 	struct hstor_ctrl *ctrl = d->priv;
 
+	hstor_gone_fini(ctrl);
 	for (unsigned i = 0; i < HSTOR_LUNS; i++)
 		hstor_lun_free(atomic_load(&ctrl->luns[i]));
 	free(ctrl);
@@ -68,7 +70,8 @@ static uint32_t hstor_open(struct hvm_chan *c)
 }
 
 /* Take every queue away from the worker (between two of its batches),
- * then let each finish what it holds. */
+ * then let each finish what it holds, with those of removed LUNs (the
+ * channel's senders are stopped: nothing waits for the guest). */
 static void hstor_quiesce(struct hvm_chan *c)
 {
 	struct hstor_chan *ch = c->priv;
@@ -84,6 +87,7 @@ static void hstor_quiesce(struct hvm_chan *c)
 	for (unsigned i = 0; i < HSTOR_LUNS; i++)
 		if (q[i])
 			hstor_q_close(q[i]);
+	hstor_gone_close(ch);
 }
 
 static void hstor_close(struct hvm_chan *c)

@@ -94,9 +94,24 @@ enum scsi_ioerr hstor_ioerr(int err)
 	}
 }
 
+/* A reply the guest's full ring cannot take now is waited for without
+ * ch->lock: the loop thread takes queues away under it (hot remove) and
+ * must never wait on a guest that does not read. The I/O this batch
+ * queued is started first, as its queue may be gone when the lock is
+ * back; callers use nothing they read under the lock after this. */
 void hstor_send(struct hstor_chan *ch, uint64_t xid, const void *buf,
 		uint32_t len)
 {
-	if (ch->c->rt)
-		rt_chan_send_comp(ch->c->rt, xid, buf, len, false);
+	struct rt_chan *rt = ch->c->rt;
+
+	if (!rt || rt_chan_send_comp(rt, xid, buf, len, true) != VMB_EAGAIN)
+		return;
+	if (!ch->locked) {
+		rt_chan_send_comp(rt, xid, buf, len, false);
+		return;
+	}
+	hstor_kick(ch);
+	pthread_mutex_unlock(&ch->lock);
+	rt_chan_send_comp(rt, xid, buf, len, false);
+	pthread_mutex_lock(&ch->lock);
 }

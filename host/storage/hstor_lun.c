@@ -220,11 +220,9 @@ static struct hstor_lun *lun_find(struct hvm *vm, unsigned ctrl_index,
 	return l;
 }
 
-/* Each open channel gives up its queue on l between two batches; the
- * queue's I/O then finishes. The loop thread waits for the backend, not
- * for the guest: a completion its full ring cannot take at once is
- * dropped and counted (the disk is gone; the guest's timeout ends the
- * request). */
+/* Each open channel gives up its queue on l between two batches (the
+ * worker never holds its lock while it waits for the guest); the
+ * queues then finish apart from the loop thread (hstor_gone.c). */
 static void lun_drain(struct hvm *vm, struct hstor_lun *l)
 {
 	struct hstor_q *q;
@@ -241,9 +239,24 @@ static void lun_drain(struct hvm *vm, struct hstor_lun *l)
 		pthread_mutex_unlock(&ch->lock);
 		if (!q)
 			continue;
-		atomic_store(&q->removing, true);
-		hstor_q_close(q);
+		l->refs++;
+		hstor_gone_add(ch, q);
 	}
+}
+
+/* A removed LUN's last reference: its backend closes. Completions were
+ * dropped only for a guest that left its ring full. */
+void hstor_lun_put(struct hstor_lun *l)
+{
+	uint64_t dropped = rt_ctr_get(&l->dropped);
+
+	if (--l->refs)
+		return;
+	if (dropped)
+		rt_warn("scsi", "%s: %llu completions dropped after its removal "
+			"(the guest did not read its ring)", l->path,
+			(unsigned long long)dropped);
+	hstor_lun_free(l);
 }
 
 int hstor_remove_disk(struct hvm *vm, unsigned ctrl, unsigned lun,
@@ -254,12 +267,12 @@ int hstor_remove_disk(struct hvm *vm, unsigned ctrl, unsigned lun,
 	if (!l)
 		return -ENOENT;
 	atomic_store_explicit(&l->ctrl->luns[lun], NULL, memory_order_release);
+	l->refs = 1;
 	lun_drain(vm, l);
-	rt_info("scsi", "controller %u LUN %u: %s removed%s", ctrl, lun,
-		l->path, rt_ctr_get(&l->dropped) ? " (completions dropped)"
-						 : "");
+	rt_info("scsi", "controller %u LUN %u: %s removed", ctrl, lun,
+		l->path);
 	announce(vm, l->ctrl);
-	hstor_lun_free(l);
+	hstor_lun_put(l);
 	return 0;
 }
 

@@ -8,7 +8,9 @@
  *   SCSI target and queues backend I/O; it holds hstor_chan.lock from the
  *   first packet of a receive batch to the batch's end (one lock per
  *   batch, never per packet), so that the loop thread can take a queue
- *   away between batches.
+ *   away between batches; it lets go of it while it waits for room in
+ *   the guest's ring (hstor_send), so the loop thread never waits on a
+ *   guest. Queues taken away finish on their own (hstor_gone.c).
  * - Each (channel, LUN) queue has a backend completion thread that turns
  *   finished I/O into COMPLETE_IO packets, in one burst per batch.
  * - A request is taken from its queue's free ring by the worker and put
@@ -55,6 +57,9 @@ struct hstor_lun {
 	/* completions dropped while the LUN was removed under a guest that
 	 * did not read its ring */
 	rt_ctr dropped;
+	/* loop thread, once removed: the remover's reference and one per
+	 * queue still parked (hstor_gone.c); freed at 0 */
+	unsigned refs;
 };
 
 struct hstor_req;
@@ -71,6 +76,7 @@ struct hstor_q {
 	_Atomic uint32_t free_prod, free_cons;
 	uint16_t free_ring[HSTOR_DEPTH];
 	struct hstor_req *req;   /* HSTOR_DEPTH */
+	struct hstor_q *gone_next; /* on the channel's gone list */
 };
 
 struct hstor_req {
@@ -95,6 +101,7 @@ struct hstor_chan {
 	bool locked;             /* worker: lock held for this batch */
 	bool closing;            /* channel stopping: no more I/O */
 	struct hstor_q *q[HSTOR_LUNS];
+	struct hstor_q *gone;    /* loop thread: queues of removed LUNs */
 	/* worker scratch */
 	uint8_t param[HSTOR_PARAM_MAX];
 	uint8_t out[SCSI_RESP_MAX];
@@ -108,6 +115,7 @@ struct hstor_ctrl {
 	unsigned index;
 	_Atomic(struct hstor_lun *) luns[HSTOR_LUNS];
 	struct scsi_stats absent_st[HSTOR_QUEUES];
+	int gone_timer;          /* loop thread: -1, or polling gone queues */
 };
 
 /* hstor_srb.c: one SRB on the worker; the completion callback. */
@@ -124,8 +132,13 @@ void hstor_iov_copy_in(const struct iovec *iov, unsigned n, const void *src,
 enum scsi_ioerr hstor_ioerr(int err);
 void hstor_send(struct hstor_chan *ch, uint64_t xid, const void *buf,
 		uint32_t len);
-/* hstor.c */
+/* hstor_gone.c: queues of removed LUNs, closed once idle. */
+void hstor_gone_add(struct hstor_chan *ch, struct hstor_q *q);
+void hstor_gone_close(struct hstor_chan *ch);
+void hstor_gone_fini(struct hstor_ctrl *ctrl);
+/* hstor.c, hstor_lun.c */
 struct hstor_ctrl *hstor_ctrl_of(struct hvm *vm, unsigned index);
 void hstor_lun_free(struct hstor_lun *l);
+void hstor_lun_put(struct hstor_lun *l);
 
 #endif

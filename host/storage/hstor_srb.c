@@ -360,6 +360,7 @@ static void srb_disk(struct hstor_chan *ch, struct hstor_lun *l,
 	struct hstor_q *q = q_get(ch, l);
 	struct hstor_req *r = q ? req_get(q) : NULL;
 	uint8_t luns[HSTOR_LUNS];
+	struct scsi_result res;
 
 	if (!r) {
 		reply_srb(ch, s, SCSI_SRB_BUSY);
@@ -378,8 +379,9 @@ static void srb_disk(struct hstor_chan *ch, struct hstor_lun *l,
 		io_start(ch, q, r, niov);
 		return;
 	}
-	done_now(ch, s, &r->res, niov);
+	res = r->res;
 	req_unget(q, r);
+	done_now(ch, s, &res, niov);
 }
 
 void hstor_srb(struct hstor_chan *ch, const struct vstor_host_srb *s)

@@ -8,7 +8,10 @@
  * guest never waits), counted by the host ("refused" in `hvis-ctl
  * channels --json`), and leave the channel working: a good READ after
  * them returns the disk's bytes.
- * Usage: evil_stor_guest VMBUS_SOCK CTL_SOCK DISK_IMAGE */
+ * With "noread": READs until both rings are full, never reading the
+ * host's answers; removing the disk then must not wait for this guest
+ * (the host's loop answers at once), nor may anything else.
+ * Usage: evil_stor_guest VMBUS_SOCK CTL_SOCK DISK_IMAGE [noread] */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,32 +351,90 @@ static void good_read(struct eg *e)
 	EU_CHECK(!memcmp(e->data, want, sizeof(want)), "READ data differs");
 }
 
+static void before_init(struct eg *e)
+{
+	struct vstor_packet p = {.operation = VSTOR_OP_EXECUTE_SRB,
+				 .flags = VSTOR_FLAG_REQUEST_COMPLETION};
+
+	expect_refused(e, "an SRB before the init sequence", &p, NULL, 1);
+	eu_step("a 10-byte packet");
+	send_raw(e, 5, &p, 10);
+	answer(e, 5, &p);
+	EU_CHECK(p.status, "short packet answered as a success");
+}
+
+/* READs until the host stops taking them (its answers fill our ring,
+ * then its worker waits for room); the send ring is then full too. */
+static void flood(struct eg *e)
+{
+	struct vstor_packet p;
+	struct vmb_gpa_range rg;
+	uint64_t pfn[16], xid = 1000, sent = 0;
+	unsigned stuck = 0;
+	bool sig;
+
+	eu_step("READs without reading a single answer");
+	srb(e, 0, SCSI_OP_READ10, 4096, &p);
+	rg = range(e, pfn, 4096);
+	while (stuck < 50) {
+		if (vmb_pkt_send_gpa(&e->out, VMB_PKT_FLAG_COMPLETION_REQUESTED,
+				     ++xid, &rg, 1, &p, VSTOR_PKT_LEN,
+				     &sig) == VMB_OK) {
+			sent++;
+			stuck = 0;
+			eu_signal(e->efd_tx);
+			continue;
+		}
+		stuck++;
+		eu_sleep_ms(10);
+	}
+	EU_CHECK(sent > 128, "only %llu READs taken", (unsigned long long)sent);
+}
+
+/* The host's loop must answer a removal and a status at once. */
+static void remove_stuck(struct eg *e)
+{
+	uint64_t t0 = eu_now_ms();
+	char *r;
+
+	eu_step("disk remove while this guest reads nothing");
+	r = eu_ctl_reply(eu_ctl_send(e->ctl, "disk remove --controller 0 "
+					     "--lun 0\n"), 3000);
+	EU_CHECK(r && !strncmp(r, "ok", 2), "disk remove: %s",
+		 r ? r : "no answer within 3 s");
+	free(r);
+	r = eu_ctl_reply(eu_ctl_send(e->ctl, "disk list\n"), 3000);
+	EU_CHECK(r && !strncmp(r, "ok", 2), "disk list: %s",
+		 r ? r : "no answer within 3 s");
+	free(r);
+	eu_step("answered in %llu ms",
+		(unsigned long long)(eu_now_ms() - t0));
+}
+
 int main(int argc, char **argv)
 {
 	struct eg e = {0};
 	union vmb_msg_buf b;
+	bool noread = argc == 5 && !strcmp(argv[4], "noread");
 
-	EU_CHECK(argc == 4, "usage: evil_stor_guest VMBUS CTL IMAGE");
+	EU_CHECK(argc == 4 || noread,
+		 "usage: evil_stor_guest VMBUS CTL IMAGE [noread]");
 	e.vmbus = argv[1];
 	e.ctl = argv[2];
 	e.image = argv[3];
 	attach(&e);
 	open_chan(&e);
-	{
-		struct vstor_packet p = {.operation = VSTOR_OP_EXECUTE_SRB,
-					 .flags = VSTOR_FLAG_REQUEST_COMPLETION};
-
-		expect_refused(&e, "an SRB before the init sequence", &p,
-			       NULL, 1);
-		eu_step("a 10-byte packet");
-		send_raw(&e, 5, &p, 10);
-		answer(&e, 5, &p);
-		EU_CHECK(p.status, "short packet answered as a success");
+	if (noread) {
+		init(&e);
+		flood(&e);
+		remove_stuck(&e);
+	} else {
+		before_init(&e);
+		init(&e);
+		bad_srbs(&e);
+		bad_requests(&e);
+		good_read(&e);
 	}
-	init(&e);
-	bad_srbs(&e);
-	bad_requests(&e);
-	good_read(&e);
 	post(&e, &b, vmb_msg_enc_empty(&b, VMB_MSG_UNLOAD));
 	close(e.sock);
 	close(e.efd_tx);
