@@ -337,6 +337,8 @@ static uint32_t srv_open(void *ctx, const struct vmb_server_open *o)
 	cfg.cpu = c->cpu;
 	cfg.rx = c->dev->cls->rx;
 	cfg.batch_end = c->dev->cls->batch_end;
+	cfg.aux = c->dev->cls->aux;
+	cfg.aux_fd = c->aux_fd;
 	cfg.arg = c;
 	rc = rt_chan_start(&c->rt, &cfg);
 	if (rc) {

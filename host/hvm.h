@@ -41,6 +41,10 @@ struct hdev_class {
 	/* Optional: after each receive batch, on the worker thread (start
 	 * the I/O the batch queued). */
 	rt_chan_batch_fn *batch_end;
+	/* Optional: the device's other work on the worker thread, run when
+	 * the eventfd open() put in c->aux_fd is signalled (see
+	 * rt_chan_aux_fn). */
+	rt_chan_aux_fn *aux;
 	/* Optional: the channel is stopping and its sends already fail with
 	 * VMB_ESHUTDOWN; end the device's own threads that send on it
 	 * (e.g. I/O completions) before the channel is freed. Loop
@@ -75,6 +79,7 @@ struct hvm_chan {
 	int efd_g2h;              /* guest signals host; -1 if none */
 	int efd_h2g;              /* host signals guest */
 	struct rt_chan *rt;       /* running while open */
+	int aux_fd;               /* the device's, when its class has aux */
 	int cpu;
 	uint32_t gen;             /* guest generation the channel opened in */
 	_Atomic uint32_t dev_version; /* device protocol, set by the device */

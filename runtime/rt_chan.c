@@ -252,11 +252,21 @@ static int drain_irq(struct rt_chan *ch)
 	return 0;
 }
 
+static void run_aux(struct rt_chan *ch, const struct pollfd *p)
+{
+	uint64_t v;
+
+	if ((p->revents & POLLIN) &&
+	    read(ch->cfg.aux_fd, &v, sizeof(v)) == sizeof(v))
+		ch->cfg.aux(ch, ch->cfg.arg);
+}
+
 static void worker_irq(struct rt_chan *ch)
 {
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = ch->cfg.sig_in_fd, .events = POLLIN },
 		{ .fd = ch->stop_fd, .events = POLLIN },
+		{ .fd = ch->cfg.aux ? ch->cfg.aux_fd : -1, .events = POLLIN },
 	};
 	uint64_t v;
 
@@ -264,11 +274,12 @@ static void worker_irq(struct rt_chan *ch)
 		if (!atomic_load(&ch->broken) && drain_irq(ch) < 0)
 			wake_senders(ch); /* they must see broken */
 		if (atomic_load(&ch->broken))
-			pfd[0].events = 0; /* deliver nothing more */
-		if (poll(pfd, 2, -1) < 0)
+			pfd[0].events = pfd[2].events = 0; /* nothing more */
+		if (poll(pfd, 3, -1) < 0)
 			continue; /* EINTR */
 		if (pfd[1].revents)
 			break;
+		run_aux(ch, &pfd[2]);
 		if (!(pfd[0].revents & POLLIN) ||
 		    read(ch->cfg.sig_in_fd, &v, sizeof(v)) < 0)
 			continue;
@@ -296,7 +307,11 @@ static void worker_poll(struct rt_chan *ch)
 		if (n) {
 			idle = 0;
 			form_batch(ch);
-		} else if (++idle < CHAN_SPIN_ROUNDS) {
+			continue;
+		}
+		if (ch->cfg.aux)
+			ch->cfg.aux(ch, ch->cfg.arg);
+		if (++idle < CHAN_SPIN_ROUNDS) {
 			cpu_relax();
 		} else {
 			sched_yield();

@@ -26,6 +26,11 @@ typedef void rt_chan_rx_fn(struct rt_chan *ch, const struct vmb_pkt *pkt,
 			   void *arg);
 /* After each receive batch (e.g. to flush work the batch queued). */
 typedef void rt_chan_batch_fn(struct rt_chan *ch, void *arg);
+/* The owner's other work on the worker thread (e.g. I/O completions it
+ * reaps itself): called when aux_fd (an eventfd, read first) was
+ * signalled, and in polling mode on every idle round, so it must be
+ * cheap when there is nothing to do. */
+typedef void rt_chan_aux_fn(struct rt_chan *ch, void *arg);
 
 struct rt_chan_cfg {
 	const char *name;
@@ -45,6 +50,8 @@ struct rt_chan_cfg {
 	bool single_sender;
 	rt_chan_rx_fn *rx;
 	rt_chan_batch_fn *batch_end; /* optional */
+	rt_chan_aux_fn *aux;         /* optional, with aux_fd */
+	int aux_fd;
 	void *arg;
 };
 

@@ -77,6 +77,21 @@ int hbk_queue_open(struct hbk *b, unsigned depth, hbk_done_fn *done,
 	return b->ops->queue_open(b, depth, done, arg, out);
 }
 
+int hbk_queue_open_polled(struct hbk *b, unsigned depth, hbk_done_fn *done,
+			  void *arg, int notify_fd, struct hbk_queue **out)
+{
+	if (!depth || depth > HBK_DEPTH_MAX || !done || notify_fd < 0)
+		return -EINVAL;
+	if (!b->ops->queue_open_polled)
+		return -ENOTSUP;
+	return b->ops->queue_open_polled(b, depth, done, arg, notify_fd, out);
+}
+
+unsigned hbk_reap(struct hbk_queue *q)
+{
+	return q->b->ops->reap ? q->b->ops->reap(q) : 0;
+}
+
 static bool rw_ok(const struct hbk_io *io)
 {
 	uint64_t sum = 0;

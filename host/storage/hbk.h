@@ -7,13 +7,17 @@
  * Queues: each channel worker opens its own queue. hbk_submit() only
  * queues; hbk_kick() starts everything queued with one system call, so a
  * receive batch of requests costs one submission. Completions are
- * delivered in batches on the queue's own completion thread, through the
- * done callback given at hbk_queue_open().
+ * delivered in batches, through the done callback given at open: on the
+ * queue's own completion thread (hbk_queue_open), or on the owner's
+ * thread (hbk_queue_open_polled: no thread to wake, so an I/O that
+ * completes at once costs no thread switch at all).
  *
- * Threads: hbk_submit() and hbk_kick() of one queue come from one thread
- * at a time (the channel worker); done runs on the queue's completion
- * thread; hbk_info() from any thread; hbk_open/close, hbk_queue_open/close
- * and hbk_resize from the owner, never inside done. */
+ * Threads: hbk_submit(), hbk_kick() and hbk_reap() of one queue come
+ * from one thread at a time (the channel worker); done runs on the
+ * queue's completion thread, or inside hbk_kick/hbk_reap of a polled
+ * queue; hbk_info() from any thread; hbk_open/close,
+ * hbk_queue_open/close and hbk_resize from the owner, never inside
+ * done. */
 #ifndef HVIS_HBK_H
 #define HVIS_HBK_H
 
@@ -87,6 +91,16 @@ typedef void hbk_done_fn(struct hbk_io *const *ios, unsigned n, void *arg);
 /* A queue for up to depth ios in flight (1..1024). 0 or -errno. */
 int hbk_queue_open(struct hbk *b, unsigned depth, hbk_done_fn *done,
 		   void *arg, struct hbk_queue **out);
+/* A queue whose completions the owner takes: notify_fd (an eventfd)
+ * becomes readable when some may be waiting, and hbk_reap() delivers
+ * them; hbk_kick() delivers those already finished when it returns.
+ * -ENOTSUP for a backend that completes on threads of its own (NBD):
+ * use hbk_queue_open. */
+int hbk_queue_open_polled(struct hbk *b, unsigned depth, hbk_done_fn *done,
+			  void *arg, int notify_fd, struct hbk_queue **out);
+/* Polled queues: deliver every completion there is; how many. Others:
+ * 0. */
+unsigned hbk_reap(struct hbk_queue *q);
 /* Queue io (not started before hbk_kick). -EAGAIN when depth ios are
  * queued or in flight; -EINVAL for an io breaking the rules above (a
  * write on a read-only backend is not refused here: it completes with
@@ -94,9 +108,9 @@ int hbk_queue_open(struct hbk *b, unsigned depth, hbk_done_fn *done,
 int hbk_submit(struct hbk_queue *q, struct hbk_io *io);
 /* Start everything queued. */
 void hbk_kick(struct hbk_queue *q);
-/* Wait for every io in flight (each still reaches done), stop the
- * completion thread, free the queue. Queued ios never kicked are started
- * first. */
+/* Wait for every io in flight (each still reaches done: a polled
+ * queue's on the caller's thread), stop the completion thread, free the
+ * queue. Queued ios never kicked are started first. */
 void hbk_queue_close(struct hbk_queue *q);
 
 #endif

@@ -13,9 +13,9 @@
  * WRITE_ZEROES fallocate(ZERO_RANGE) or, with may_unmap where holes can
  * be punched, a punched hole.
  *
- * The rare cases io_uring leaves to us are finished on the completion
- * thread, synchronously, through the buffered descriptor (the ring's one
- * submitter is the worker, so the thread does not resubmit there):
+ * The rare cases io_uring leaves to us are finished by the reaper (the
+ * completion thread, or a polled queue's owner), synchronously, through
+ * the buffered descriptor (the ring is not resubmitted to from there):
  * - a short read or write (buffered I/O near the end of the file or hit
  *   by a signal): the remainder is transferred until done;
  * - a read past the end of the file (an image shorter than its
@@ -25,8 +25,14 @@
  *   on tmpfs) or the device refuses the range (EINVAL): zeros are
  *   written from one shared zero page.
  *
+ * A polled queue has no completion thread: its owner reaps, woken by
+ * the eventfd registered with the ring. While kick submits, that eventfd
+ * is off (the completions io_uring finishes inside the submission are
+ * delivered right after it, with no wakeup); it is on again before the
+ * last look, so a completion that comes later signals it.
+ *
  * Closing submits a NOP with IOSQE_IO_DRAIN: it completes only after
- * every io before it, so when the thread sees it, it has delivered them
+ * every io before it, so when the reaper sees it, it has delivered them
  * all and stops. */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,14 +53,15 @@ struct hbk_fq {
 	struct hbk_queue q;
 	struct hbk_file *f;
 	struct io_uring ring;
-	pthread_t thr;
+	pthread_t thr;           /* unless polled */
+	bool polled;
 	struct hbk_io **batch;   /* depth: one completion batch */
 };
 
 static const char stop_mark;
 static const uint8_t zero_page[4096];
 
-/* ---- the rare cases, on the completion thread ---- */
+/* ---- the rare cases, on the reaper ---- */
 
 /* v = io's iovecs from byte done on; their count. */
 static unsigned iov_tail(const struct hbk_io *io, uint64_t done,
@@ -149,7 +156,7 @@ static int io_result(const struct hbk_file *f, struct hbk_io *io, int res)
 	}
 }
 
-/* ---- the completion thread ---- */
+/* ---- reaping: the completion thread, or a polled queue's owner ---- */
 
 /* Every completion there is, as one batch; *stop once the NOP of
  * closing came back. */
@@ -173,9 +180,9 @@ static unsigned reap(struct hbk_fq *q, bool *stop)
 	return n;
 }
 
-static void *fq_thread(void *arg)
+/* Until the NOP of closing came back. */
+static void reap_to_stop(struct hbk_fq *q)
 {
-	struct hbk_fq *q = arg;
 	bool stop = false;
 
 	while (!stop) {
@@ -185,7 +192,25 @@ static void *fq_thread(void *arg)
 			continue; /* EINTR */
 		hbk_deliver(&q->q, q->batch, reap(q, &stop));
 	}
+}
+
+static void *fq_thread(void *arg)
+{
+	reap_to_stop(arg);
 	return NULL;
+}
+
+unsigned hbk_file_reap(struct hbk_queue *hq)
+{
+	struct hbk_fq *q = (struct hbk_fq *)hq;
+	bool stop = false;
+	unsigned n;
+
+	if (!q->polled || !io_uring_cq_ready(&q->ring))
+		return 0;
+	n = reap(q, &stop);
+	hbk_deliver(&q->q, q->batch, n);
+	return n;
 }
 
 /* ---- submission, on the worker ---- */
@@ -251,10 +276,8 @@ int hbk_file_submit(struct hbk_queue *hq, struct hbk_io *io)
 	return 0;
 }
 
-void hbk_file_kick(struct hbk_queue *hq)
+static void submit_all(struct hbk_fq *q)
 {
-	struct hbk_fq *q = (struct hbk_fq *)hq;
-
 	while (io_uring_sq_ready(&q->ring)) {
 		int rc = io_uring_submit(&q->ring);
 
@@ -266,29 +289,50 @@ void hbk_file_kick(struct hbk_queue *hq)
 	}
 }
 
+void hbk_file_kick(struct hbk_queue *hq)
+{
+	struct hbk_fq *q = (struct hbk_fq *)hq;
+
+	if (!q->polled) {
+		submit_all(q);
+		return;
+	}
+	if (!io_uring_sq_ready(&q->ring))
+		return;
+	io_uring_cq_eventfd_toggle(&q->ring, false);
+	submit_all(q);
+	hbk_file_reap(hq);
+	io_uring_cq_eventfd_toggle(&q->ring, true);
+	hbk_file_reap(hq);
+}
+
 void hbk_file_queue_close(struct hbk_queue *hq)
 {
 	struct hbk_fq *q = (struct hbk_fq *)hq;
 	struct io_uring_sqe *sqe;
 
-	hbk_file_kick(hq);
+	submit_all(q);
 	/* the ring's extra entry, free once the kernel took the rest */
 	while (!(sqe = io_uring_get_sqe(&q->ring))) {
 		sched_yield();
-		hbk_file_kick(hq);
+		submit_all(q);
 	}
 	io_uring_prep_nop(sqe);
 	io_uring_sqe_set_data(sqe, (void *)&stop_mark);
 	sqe->flags |= IOSQE_IO_DRAIN;
-	hbk_file_kick(hq);
-	pthread_join(q->thr, NULL);
+	submit_all(q);
+	if (q->polled)
+		reap_to_stop(q);
+	else
+		pthread_join(q->thr, NULL);
 	io_uring_queue_exit(&q->ring);
 	free(q->batch);
 	free(q);
 }
 
-int hbk_file_queue_open(struct hbk *b, unsigned depth, hbk_done_fn *done,
-			void *arg, struct hbk_queue **out)
+/* notify_fd < 0: a completion thread; else polled through it. */
+static int fq_open(struct hbk *b, unsigned depth, hbk_done_fn *done,
+		   void *arg, int notify_fd, struct hbk_queue **out)
 {
 	struct hbk_fq *q = calloc(1, sizeof(*q));
 	int rc = -ENOMEM;
@@ -297,10 +341,12 @@ int hbk_file_queue_open(struct hbk *b, unsigned depth, hbk_done_fn *done,
 		goto fail;
 	hbk_queue_init(&q->q, b, depth, done, arg);
 	q->f = (struct hbk_file *)b;
+	q->polled = notify_fd >= 0;
 	rc = io_uring_queue_init(depth + 1, &q->ring, 0);
 	if (rc)
 		goto fail;
-	rc = -pthread_create(&q->thr, NULL, fq_thread, q);
+	rc = q->polled ? io_uring_register_eventfd(&q->ring, notify_fd)
+		       : -pthread_create(&q->thr, NULL, fq_thread, q);
 	if (rc) {
 		io_uring_queue_exit(&q->ring);
 		goto fail;
@@ -312,4 +358,17 @@ fail:
 		free(q->batch);
 	free(q);
 	return rc;
+}
+
+int hbk_file_queue_open(struct hbk *b, unsigned depth, hbk_done_fn *done,
+			void *arg, struct hbk_queue **out)
+{
+	return fq_open(b, depth, done, arg, -1, out);
+}
+
+int hbk_file_queue_open_polled(struct hbk *b, unsigned depth,
+			       hbk_done_fn *done, void *arg, int notify_fd,
+			       struct hbk_queue **out)
+{
+	return fq_open(b, depth, done, arg, notify_fd, out);
 }

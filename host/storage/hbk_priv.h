@@ -16,6 +16,11 @@ struct hbk_ops {
 	 * starting its completion thread. */
 	int (*queue_open)(struct hbk *b, unsigned depth, hbk_done_fn *done,
 			  void *arg, struct hbk_queue **out);
+	/* NULL: the kind has no polled queues (-ENOTSUP). */
+	int (*queue_open_polled)(struct hbk *b, unsigned depth,
+				 hbk_done_fn *done, void *arg, int notify_fd,
+				 struct hbk_queue **out);
+	unsigned (*reap)(struct hbk_queue *q); /* NULL: never polled */
 	/* io is valid and the depth has room; io->result is 0, or the
 	 * refusal to complete it with (-EROFS, -EOPNOTSUPP) untried. */
 	int (*submit)(struct hbk_queue *q, struct hbk_io *io);
@@ -59,6 +64,10 @@ struct hbk_file {
 
 int hbk_file_queue_open(struct hbk *b, unsigned depth, hbk_done_fn *done,
 			void *arg, struct hbk_queue **out);
+int hbk_file_queue_open_polled(struct hbk *b, unsigned depth,
+			       hbk_done_fn *done, void *arg, int notify_fd,
+			       struct hbk_queue **out);
+unsigned hbk_file_reap(struct hbk_queue *q);
 int hbk_file_submit(struct hbk_queue *q, struct hbk_io *io);
 void hbk_file_kick(struct hbk_queue *q);
 void hbk_file_queue_close(struct hbk_queue *q);

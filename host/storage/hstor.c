@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "hstor_priv.h"
 #include "rt_log.h"
@@ -56,6 +58,12 @@ static uint32_t hstor_open(struct hvm_chan *c)
 		return ST_NO_RESOURCES;
 	ch->c = c;
 	ch->ctrl = c->dev->priv;
+	ch->cq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ch->cq_fd < 0) {
+		free(ch);
+		return ST_NO_RESOURCES;
+	}
+	c->aux_fd = ch->cq_fd;
 	pthread_mutex_init(&ch->lock, NULL);
 	vstor_host_init(&ch->eng, &cfg);
 	if (c->sub_index) {
@@ -70,26 +78,31 @@ static uint32_t hstor_open(struct hvm_chan *c)
 }
 
 /* Take every queue away from the worker (between two of its batches),
- * then let each finish what it holds, with those of removed LUNs (the
- * channel's senders are stopped: nothing waits for the guest). */
+ * then let those with a completion thread finish what they hold (the
+ * channel's senders are stopped: nothing waits for the guest). Polled
+ * queues are reaped by the worker, which may still be running: they
+ * close with the channel. */
 static void hstor_quiesce(struct hvm_chan *c)
 {
 	struct hstor_chan *ch = c->priv;
-	struct hstor_q *q[HSTOR_LUNS];
 
 	if (!ch)
 		return;
 	pthread_mutex_lock(&ch->lock);
 	ch->closing = true;
-	memcpy(q, ch->q, sizeof(q));
-	memset(ch->q, 0, sizeof(ch->q));
+	for (unsigned i = 0; i < HSTOR_LUNS; i++) {
+		if (ch->q[i]) {
+			ch->q[i]->gone_next = ch->gone;
+			ch->gone = ch->q[i];
+			ch->q[i] = NULL;
+		}
+	}
 	pthread_mutex_unlock(&ch->lock);
-	for (unsigned i = 0; i < HSTOR_LUNS; i++)
-		if (q[i])
-			hstor_q_close(q[i]);
-	hstor_gone_close(ch);
+	hstor_gone_quiesce(ch);
 }
 
+/* The worker is joined: the rest closes here, and replies that waited
+ * for room are forgotten with their queues. */
 static void hstor_close(struct hvm_chan *c)
 {
 	struct hstor_chan *ch = c->priv;
@@ -97,6 +110,9 @@ static void hstor_close(struct hvm_chan *c)
 	if (!ch)
 		return;
 	hstor_quiesce(c);
+	ch->unsent = NULL;
+	hstor_gone_close(ch);
+	close(ch->cq_fd);
 	pthread_mutex_destroy(&ch->lock);
 	free(ch);
 	c->priv = NULL;
@@ -163,10 +179,26 @@ static void hstor_batch_end(struct rt_chan *rt, void *arg)
 
 	(void)rt;
 	hstor_kick(ch);
+	hstor_flush_unsent(ch);
 	if (ch->locked) {
 		ch->locked = false;
 		pthread_mutex_unlock(&ch->lock);
 	}
+}
+
+/* Completions of polled queues that did not finish inside their kick. */
+static void hstor_aux(struct rt_chan *rt, void *arg)
+{
+	struct hvm_chan *c = arg;
+	struct hstor_chan *ch = c->priv;
+
+	(void)rt;
+	pthread_mutex_lock(&ch->lock);
+	ch->locked = true;
+	hstor_reap(ch);
+	hstor_flush_unsent(ch);
+	ch->locked = false;
+	pthread_mutex_unlock(&ch->lock);
 }
 
 /* The engine's refusals are read racily (plain counters of the worker):
@@ -197,6 +229,7 @@ const struct hdev_class hstor_class = {
 	.close = hstor_close,
 	.rx = hstor_rx,
 	.batch_end = hstor_batch_end,
+	.aux = hstor_aux,
 	.quiesce = hstor_quiesce,
 	.describe = hstor_describe,
 };

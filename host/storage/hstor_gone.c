@@ -5,9 +5,12 @@
  * requests is parked on its channel's gone list and closed once every
  * request came back (then no I/O is in flight and its completion thread
  * is idle, so closing it waits for nothing); a timer on the loop looks
- * again until none is left. Closing the channel ends every wait on the
- * guest (its senders are stopped first) and closes the rest. A removed
- * LUN is freed with its last queue. Loop thread only. */
+ * again until none is left (it reaps a polled queue's completions
+ * itself, as the worker no longer sees the queue). Closing the channel
+ * ends every wait on the guest (its senders are stopped first) and closes
+ * the rest: those with a completion thread at once, polled ones once the
+ * worker is joined. A removed LUN is freed with its last queue. Loop
+ * thread only. */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -27,22 +30,48 @@ static bool q_idle(struct hstor_q *q)
 	       HSTOR_DEPTH;
 }
 
+/* A polled queue's completions are taken here once the worker let go
+ * of it; under ch->lock, as the worker may still put back requests whose
+ * replies waited for room (hstor_flush_unsent). */
+static bool q_done(struct hstor_chan *ch, struct hstor_q *q)
+{
+	bool idle;
+
+	if (!q->polled)
+		return q_idle(q);
+	pthread_mutex_lock(&ch->lock);
+	hbk_reap(q->bq);
+	idle = q_idle(q);
+	pthread_mutex_unlock(&ch->lock);
+	return idle;
+}
+
+/* A queue taken at the channel's close holds no reference on its LUN. */
 static void q_drop(struct hstor_q *q)
 {
 	struct hstor_lun *l = q->lun;
+	bool removed = atomic_load(&q->removing);
 
 	hstor_q_close(q);
-	hstor_lun_put(l);
+	if (removed)
+		hstor_lun_put(l);
 }
 
-/* Close the queues of ch's gone list that are idle, or all of them. */
-static unsigned chan_reap(struct hstor_chan *ch, bool all)
+enum reap_what { REAP_IDLE, REAP_THREADED, REAP_ALL };
+
+/* Close the queues of ch's gone list that are idle, that have their own
+ * completion thread, or all of them; how many are left. */
+static unsigned chan_reap(struct hstor_chan *ch, enum reap_what what)
 {
 	struct hstor_q **pp = &ch->gone, *q;
 	unsigned left = 0;
 
 	while ((q = *pp)) {
-		if (all || q_idle(q)) {
+		bool now = what == REAP_ALL ? true
+			   : what == REAP_THREADED ? !q->polled
+						   : q_done(ch, q);
+
+		if (now) {
 			*pp = q->gone_next;
 			q_drop(q);
 		} else {
@@ -71,7 +100,7 @@ static unsigned ctrl_reap(struct hstor_ctrl *ctrl)
 		struct hvm_chan *c = vm->chans[r];
 
 		if (c && c->dev == ctrl->d && c->priv)
-			left += chan_reap(c->priv, false);
+			left += chan_reap(c->priv, REAP_IDLE);
 	}
 	return left;
 }
@@ -98,7 +127,7 @@ void hstor_gone_add(struct hstor_chan *ch, struct hstor_q *q)
 	atomic_store(&q->removing, true);
 	q->gone_next = ch->gone;
 	ch->gone = q;
-	if (!chan_reap(ch, false) || ctrl->gone_timer >= 0)
+	if (!chan_reap(ch, REAP_IDLE) || ctrl->gone_timer >= 0)
 		return;
 	ctrl->gone_timer = rt_loop_timer(ctrl->d->vm->loop, GONE_POLL_MS,
 					 gone_tick, ctrl);
@@ -108,10 +137,17 @@ void hstor_gone_add(struct hstor_chan *ch, struct hstor_q *q)
 			ctrl->index);
 }
 
-/* The channel is stopping (its senders no longer wait). */
+/* The channel is stopping (its senders no longer wait); its worker may
+ * still run. */
+void hstor_gone_quiesce(struct hstor_chan *ch)
+{
+	chan_reap(ch, REAP_THREADED);
+}
+
+/* The channel's worker is joined. */
 void hstor_gone_close(struct hstor_chan *ch)
 {
-	chan_reap(ch, true);
+	chan_reap(ch, REAP_ALL);
 }
 
 void hstor_gone_fini(struct hstor_ctrl *ctrl)

@@ -11,11 +11,17 @@
  *   away between batches; it lets go of it while it waits for room in
  *   the guest's ring (hstor_send), so the loop thread never waits on a
  *   guest. Queues taken away finish on their own (hstor_gone.c).
- * - Each (channel, LUN) queue has a backend completion thread that turns
- *   finished I/O into COMPLETE_IO packets, in one burst per batch.
+ * - Each (channel, LUN) queue's finished I/O becomes COMPLETE_IO
+ *   packets, one burst per batch: on the worker itself where the backend
+ *   allows (a polled queue: reaped at the end of each receive batch, and
+ *   when the channel's cq_fd wakes the worker; a reply the guest's ring
+ *   has no room for waits on the channel's unsent list, so the worker
+ *   never waits for the guest holding the lock), else on the queue's
+ *   backend completion thread.
  * - A request is taken from its queue's free ring by the worker and put
- *   back by the completion thread: a single-producer single-consumer
- *   ring, no lock and no read-modify-write. */
+ *   back by the completion side: a single-producer single-consumer ring,
+ *   no lock and no read-modify-write (for a polled queue both sides run
+ *   under the channel's lock). */
 #ifndef HVIS_HSTOR_PRIV_H
 #define HVIS_HSTOR_PRIV_H
 
@@ -70,6 +76,7 @@ struct hstor_q {
 	struct hstor_lun *lun;
 	struct hbk_queue *bq;
 	bool queued;             /* worker: submissions since the last kick */
+	bool polled;             /* completions reaped by the worker */
 	_Atomic bool removing;   /* the LUN is going: never wait on the ring */
 	/* free request indexes: the completion thread produces, the worker
 	 * consumes */
@@ -91,6 +98,10 @@ struct hstor_req {
 	struct hbk_io io[HSTOR_UNMAP_EXT];
 	struct scsi_extent ext[HSTOR_UNMAP_EXT];
 	struct iovec iov[HSTOR_IOV];
+	/* polled queues: a completion the guest's ring had no room for */
+	struct hstor_req *next_unsent;
+	uint32_t reply_len;
+	uint8_t reply[VSTOR_PKT_LEN];
 };
 
 struct hstor_chan {
@@ -102,6 +113,8 @@ struct hstor_chan {
 	bool closing;            /* channel stopping: no more I/O */
 	struct hstor_q *q[HSTOR_LUNS];
 	struct hstor_q *gone;    /* loop thread: queues of removed LUNs */
+	int cq_fd;               /* eventfd: polled queues' completions */
+	struct hstor_req *unsent; /* under lock: replies waiting for room */
 	/* worker scratch */
 	uint8_t param[HSTOR_PARAM_MAX];
 	uint8_t out[SCSI_RESP_MAX];
@@ -121,6 +134,8 @@ struct hstor_ctrl {
 /* hstor_srb.c: one SRB on the worker; the completion callback. */
 void hstor_srb(struct hstor_chan *ch, const struct vstor_host_srb *s);
 void hstor_kick(struct hstor_chan *ch);
+void hstor_reap(struct hstor_chan *ch);
+void hstor_flush_unsent(struct hstor_chan *ch);
 void hstor_q_close(struct hstor_q *q);
 /* hstor_io.c: guest ranges and backend errors. */
 unsigned hstor_iov(const struct rt_gmem *m, const struct vmb_gpa_range *r,
@@ -134,6 +149,7 @@ void hstor_send(struct hstor_chan *ch, uint64_t xid, const void *buf,
 		uint32_t len);
 /* hstor_gone.c: queues of removed LUNs, closed once idle. */
 void hstor_gone_add(struct hstor_chan *ch, struct hstor_q *q);
+void hstor_gone_quiesce(struct hstor_chan *ch);
 void hstor_gone_close(struct hstor_chan *ch);
 void hstor_gone_fini(struct hstor_ctrl *ctrl);
 /* hstor.c, hstor_lun.c */

@@ -97,19 +97,31 @@ static void reply_srb(struct hstor_chan *ch, const struct vstor_host_srb *s,
 	reply_now(ch, s, &res);
 }
 
-/* ---- completion thread ---- */
+/* ---- completions ---- */
 
+/* On the completion thread; for a polled queue on the worker (or, once
+ * its LUN is gone, the loop thread), which must not wait for the guest
+ * here: a reply without room waits on ch->unsent for
+ * hstor_flush_unsent. nowait: the LUN is gone, a reply without room is
+ * dropped. rt is NULL once the channel stopped. */
 static void finish(struct hstor_q *q, struct hstor_req *r, struct rt_chan *rt,
 		   bool nowait)
 {
 	struct hstor_chan *ch = q->ch;
-	uint8_t out[VSTOR_PKT_LEN];
-	uint32_t n;
+	int rc = VMB_ESHUTDOWN;
 
 	scsi_disk_complete(&q->lun->disk, qidx(ch), &r->res,
 			   hstor_ioerr(r->err));
-	n = build_reply(ch, &r->srb, &r->res, out);
-	if (rt_chan_put_comp(rt, r->srb.xid, out, n, nowait) == VMB_EAGAIN)
+	r->reply_len = build_reply(ch, &r->srb, &r->res, r->reply);
+	if (rt)
+		rc = rt_chan_put_comp(rt, r->srb.xid, r->reply, r->reply_len,
+				      nowait || q->polled);
+	if (rc == VMB_EAGAIN && q->polled && !nowait) {
+		r->next_unsent = ch->unsent;
+		ch->unsent = r;
+		return;
+	}
+	if (rc == VMB_EAGAIN)
 		rt_ctr_add(&q->lun->dropped, 1);
 	req_put(q, r);
 }
@@ -121,7 +133,8 @@ static void hstor_done(struct hbk_io *const *ios, unsigned n, void *arg)
 	struct rt_chan *rt = q->ch->c->rt;
 	bool nowait = atomic_load_explicit(&q->removing, memory_order_relaxed);
 
-	rt_chan_tx_begin(rt);
+	if (rt)
+		rt_chan_tx_begin(rt);
 	for (unsigned i = 0; i < n; i++) {
 		struct hstor_req *r = ios[i]->cookie;
 
@@ -130,10 +143,51 @@ static void hstor_done(struct hbk_io *const *ios, unsigned n, void *arg)
 		if (--r->pending == 0)
 			finish(q, r, rt, nowait);
 	}
-	rt_chan_tx_end(rt);
+	if (rt)
+		rt_chan_tx_end(rt);
+}
+
+/* Worker, ch->lock held: what the polled queues finished. */
+void hstor_reap(struct hstor_chan *ch)
+{
+	for (unsigned i = 0; i < HSTOR_LUNS; i++) {
+		struct hstor_q *q = ch->q[i];
+
+		if (q && q->polled)
+			hbk_reap(q->bq);
+	}
+}
+
+/* Worker, ch->lock held: replies that found the guest's ring full, now
+ * that this batch's I/O is started (hstor_send waits for room without
+ * the lock). A request's queue outlives it: a queue is closed only once
+ * every request came back. */
+void hstor_flush_unsent(struct hstor_chan *ch)
+{
+	struct hstor_req *r;
+
+	while ((r = ch->unsent)) {
+		ch->unsent = r->next_unsent;
+		hstor_send(ch, r->srb.xid, r->reply, r->reply_len);
+		req_put(r->q, r);
+	}
 }
 
 /* ---- queues ---- */
+
+/* A polled queue where the backend allows it: its completions are
+ * reaped by the worker, with no thread between. */
+static int q_backend(struct hstor_chan *ch, struct hstor_lun *l,
+		     struct hstor_q *q)
+{
+	/* UNMAP takes up to HSTOR_UNMAP_EXT backend ios per request */
+	unsigned depth = HSTOR_DEPTH * 4;
+
+	q->polled = !hbk_queue_open_polled(l->bk, depth, hstor_done, q,
+					   ch->cq_fd, &q->bq);
+	return q->polled ? 0 : hbk_queue_open(l->bk, depth, hstor_done, q,
+					      &q->bq);
+}
 
 static struct hstor_q *q_open(struct hstor_chan *ch, struct hstor_lun *l)
 {
@@ -142,9 +196,7 @@ static struct hstor_q *q_open(struct hstor_chan *ch, struct hstor_lun *l)
 	if (!q)
 		return NULL;
 	q->req = calloc(HSTOR_DEPTH, sizeof(*q->req));
-	/* UNMAP takes up to HSTOR_UNMAP_EXT backend ios per request */
-	if (!q->req || hbk_queue_open(l->bk, HSTOR_DEPTH * 4, hstor_done, q,
-				      &q->bq)) {
+	if (!q->req || q_backend(ch, l, q)) {
 		free(q->req);
 		free(q);
 		return NULL;

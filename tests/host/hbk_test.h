@@ -1,6 +1,8 @@
 /* Helpers of the disk backend tests: a queue whose completions the test
  * thread waits for (never forever: 10 s, then the test fails), and ios
- * built over plain buffers. Included by one test file each. */
+ * built over plain buffers. A polled queue (tq_open_polled) is reaped
+ * by the waiting thread, woken by its eventfd. Included by one test file
+ * each. */
 #ifndef HVIS_TEST_HBK_H
 #define HVIS_TEST_HBK_H
 
@@ -13,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -28,6 +33,7 @@ struct tq {
 	unsigned done;      /* ios completed */
 	unsigned batches;   /* done calls */
 	unsigned failed;    /* ios with result != 0 */
+	int efd;            /* polled: the queue's eventfd; else -1 */
 };
 
 static inline void tq_done(struct hbk_io *const *ios, unsigned n,
@@ -49,14 +55,46 @@ static inline void tq_open(struct tq *t, struct hbk *b, unsigned depth)
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->cv, NULL);
+	t->efd = -1;
 	assert_int_equal(hbk_queue_open(b, depth, tq_done, t, &t->q), 0);
+}
+
+static inline void tq_open_polled(struct tq *t, struct hbk *b,
+				  unsigned depth)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cv, NULL);
+	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(t->efd >= 0);
+	assert_int_equal(hbk_queue_open_polled(b, depth, tq_done, t, t->efd,
+					       &t->q), 0);
 }
 
 static inline void tq_close(struct tq *t)
 {
 	hbk_queue_close(t->q);
+	if (t->efd >= 0)
+		close(t->efd);
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cv);
+}
+
+/* A polled queue: reap whenever its eventfd says so. */
+static inline bool tq_wait_polled(struct tq *t, unsigned n)
+{
+	struct pollfd p = {.fd = t->efd, .events = POLLIN};
+	uint64_t v;
+
+	for (unsigned i = 0; i < TQ_WAIT_S * 10u; i++) {
+		hbk_reap(t->q);
+		if (t->done >= n)
+			return true;
+		if (poll(&p, 1, 100) > 0)
+			assert_int_equal(read(t->efd, &v, sizeof(v)),
+					 sizeof(v));
+	}
+	return false;
 }
 
 /* Until n ios in all have completed; false after TQ_WAIT_S. */
@@ -65,6 +103,8 @@ static inline bool tq_wait(struct tq *t, unsigned n)
 	struct timespec end;
 	int rc = 0;
 
+	if (t->efd >= 0)
+		return tq_wait_polled(t, n);
 	clock_gettime(CLOCK_REALTIME, &end);
 	end.tv_sec += TQ_WAIT_S;
 	pthread_mutex_lock(&t->lock);
@@ -87,6 +127,8 @@ static inline int tq_submit(struct tq *t, struct hbk_io *io)
 		if (rc != -EAGAIN)
 			return rc;
 		hbk_kick(t->q);
+		if (t->efd >= 0)
+			hbk_reap(t->q);
 		nanosleep(&ms, NULL);
 	}
 	return rc;

@@ -24,6 +24,7 @@ struct fx {
 	char loop[32];      /* the loop device, if one was made */
 	struct hbk *b;
 	struct tq t;
+	bool polled;        /* t (and queues the test opens) polled */
 };
 
 /* ---- fixtures ---- */
@@ -48,19 +49,29 @@ static void make_image(struct fx *f, const char *base, uint64_t size)
 	close(fd);
 }
 
+/* A queue of the fixture's kind. */
+static void tq_like(const struct fx *f, struct tq *t, unsigned depth)
+{
+	if (f->polled)
+		tq_open_polled(t, f->b, depth);
+	else
+		tq_open(t, f->b, depth);
+}
+
 static void open_backend(struct fx *f, const char *spec,
 			 const struct hbk_cfg *cfg, unsigned depth)
 {
 	char err[256];
 
 	assert_int_equal(hbk_open(&f->b, spec, cfg, err, sizeof(err)), 0);
-	tq_open(&f->t, f->b, depth);
+	tq_like(f, &f->t, depth);
 }
 
-static int setup_at(void **state, const char *base)
+static int setup_at(void **state, const char *base, bool polled)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
+	f->polled = polled;
 	make_image(f, base, IMG_SIZE);
 	open_backend(f, f->img, NULL, 64);
 	*state = f;
@@ -69,12 +80,22 @@ static int setup_at(void **state, const char *base)
 
 static int setup_real(void **state)
 {
-	return setup_at(state, "/var/tmp");
+	return setup_at(state, "/var/tmp", false);
 }
 
 static int setup_shm(void **state)
 {
-	return setup_at(state, "/dev/shm");
+	return setup_at(state, "/dev/shm", false);
+}
+
+static int setup_real_polled(void **state)
+{
+	return setup_at(state, "/var/tmp", true);
+}
+
+static int setup_shm_polled(void **state)
+{
+	return setup_at(state, "/dev/shm", true);
 }
 
 static int teardown(void **state)
@@ -406,7 +427,7 @@ static void test_close_in_flight(void **state)
 	struct iovec v[128];
 	struct hbk_io io[128];
 
-	tq_open(&t, f->b, 128);
+	tq_like(f, &t, 128);
 	for (unsigned i = 0; i < 128; i++) {
 		v[i] = (struct iovec){buf + i * 65536, 65536};
 		io[i] = (struct hbk_io){.op = i % 2 ? HBK_WRITE : HBK_READ,
@@ -464,7 +485,7 @@ static void test_many(void **state)
 
 	assert_int_equal(hbk_resize(f->b, SIZE, &(uint64_t){0}), 0);
 	tq_close(&f->t);
-	tq_open(&f->t, f->b, DEPTH);
+	tq_like(f, &f->t, DEPTH);
 	many_writes(&m, &f->t, N, SIZE / 4096, 8);
 	file_read(f, 0, img, SIZE);
 	for (unsigned i = 0; i < N; i++)
@@ -684,6 +705,23 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup_real,
 						teardown),
+		/* the same on queues the test thread reaps */
+		cmocka_unit_test_setup_teardown(test_real_rw,
+						setup_real_polled, teardown),
+		cmocka_unit_test_setup_teardown(test_real_unaligned,
+						setup_real_polled, teardown),
+		cmocka_unit_test_setup_teardown(test_real_discard,
+						setup_real_polled, teardown),
+		cmocka_unit_test_setup_teardown(test_shm, setup_shm_polled,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_close_in_flight,
+						setup_real_polled, teardown),
+		cmocka_unit_test_setup_teardown(test_many, setup_real_polled,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_short_image,
+						setup_real_polled, teardown),
+		cmocka_unit_test_setup_teardown(test_short_write,
+						setup_real_polled, teardown),
 		cmocka_unit_test_setup_teardown(test_loop512, setup_loop512,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_loop4k, setup_loop4k,

@@ -7,7 +7,8 @@
 # fails, the guest stays up); a host killed with SIGKILL right
 # after a FLUSH (every flushed write is in the image); a guest killed
 # mid-I/O (the host releases everything and serves the next guest); and
-# hot add and remove of a LUN repeated while I/O runs on another.
+# hot add and remove of a LUN repeated while I/O runs on another; and a
+# host whose channel workers poll.
 # Usage: storage-faults.sh HOST GUEST CTL
 source "$(dirname "$0")/lib.sh"
 for p in nbdinfo qemu-img qemu-io qemu-nbd nbdkit; do
@@ -130,4 +131,18 @@ wait 2>/dev/null
 qemu-img check -q -f vhdx "$T/disk.vhdx" || fail "qemu-img check of the VHDX"
 qemu-img convert -f vhdx -O raw "$T/disk.vhdx" "$T/vhdx.raw" &&
 	cmp -n $((32 << 20)) "$T/src" "$T/vhdx.raw" || fail "VHDX content"
+
+# ---- a polling host: its spinning workers reap the disk's completions ----
+rm -f "$T/vmbus.sock" "$T/ctl.sock"
+start_host --test-devices 0 --services none --poll --disk "$T/plain.img"
+start_guest --no-services
+wait_until 10 nbdinfo "$(lun 0)" || fail "polling host: LUN 0 not exported"
+qemu-img convert -n -f raw -O raw "$T/src" "$(lun 0)" ||
+	fail "polling host: convert"
+qemu-img compare -f raw -F raw "$T/src" "$(lun 0)" >/dev/null ||
+	fail "polling host: the guest reads other bytes"
+stop_proc "$GUEST_PID" guest
+stop_proc "$HOST_PID" host
+cmp -n $((32 << 20)) "$T/src" "$T/plain.img" ||
+	fail "polling host: the image differs"
 echo "PASS"
