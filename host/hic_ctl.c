@@ -27,41 +27,6 @@
 /* Longest comma list of one `kvp ip set` option. */
 #define CTL_ITEM_MAX 4096
 
-/* Split line into words in buf; -1 on an unbalanced quote or too many
- * words. */
-static int tokenize(const char *line, char *buf, char **argv)
-{
-	int argc = 0;
-	char *o = buf;
-
-	for (const char *p = line;;) {
-		bool quoted = false;
-
-		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-			p++;
-		if (!*p)
-			return argc;
-		if (argc == ARGS_MAX)
-			return -1;
-		argv[argc++] = o;
-		for (; *p; p++) {
-			if (*p == '\\' && p[1]) {
-				*o++ = *++p;
-			} else if (*p == '"') {
-				quoted = !quoted;
-			} else if (!quoted && (*p == ' ' || *p == '\t' ||
-					       *p == '\r' || *p == '\n')) {
-				break;
-			} else {
-				*o++ = *p;
-			}
-		}
-		if (quoted)
-			return -1;
-		*o++ = '\0';
-	}
-}
-
 /* Names may be given as one word, quoted, or as several words. */
 static int cmd_enable(struct hic *ic, bool on, char **argv, int argc,
 		      FILE *out)
@@ -575,7 +540,7 @@ int hic_ctl_exec(struct hvm *vm, const char *line, int fd, FILE *out)
 		fprintf(out, "error: out of memory\n");
 		return -1;
 	}
-	argc = tokenize(line, buf, argv);
+	argc = hvm_ctl_words(line, buf, argv, ARGS_MAX);
 	if (argc <= 0) {
 		free(buf);
 		return HIC_CTL_NOT_MINE;

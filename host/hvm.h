@@ -187,6 +187,9 @@ void hvm_ctl_stop(struct hvm *vm);
  * (fd -1: no such socket, the request must answer now). */
 #define HVM_CTL_LATER 1
 int hvm_ctl_exec(struct hvm *vm, char *line, int fd, FILE *out);
+/* A request line's words into buf (as long as line), at most max;
+ * their count, or -1 on an unbalanced quote or too many words. */
+int hvm_ctl_words(const char *line, char *buf, char **argv, int max);
 /* Part of a reply to the control client on fd, never waiting for it:
  * what its socket does not take at once waits in a bounded queue; a
  * client that stops reading is cut off. hvm_ctl_done closes fd once

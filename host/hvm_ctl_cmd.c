@@ -31,23 +31,59 @@ struct ctl_req {
 	bool json, wide;
 };
 
-static bool req_parse(char *line, struct ctl_req *r)
+/* Words are separated by blanks; "..." quotes blanks, and a backslash
+ * takes the next character as it is (hvis-ctl quotes this way). */
+int hvm_ctl_words(const char *line, char *buf, char **argv, int max)
 {
-	char *save = NULL;
+	int argc = 0;
+	char *o = buf;
+
+	for (const char *p = line;;) {
+		bool quoted = false;
+
+		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			p++;
+		if (!*p)
+			return argc;
+		if (argc == max)
+			return -1;
+		argv[argc++] = o;
+		for (; *p; p++) {
+			if (*p == '\\' && p[1]) {
+				*o++ = *++p;
+			} else if (*p == '"') {
+				quoted = !quoted;
+			} else if (!quoted && (*p == ' ' || *p == '\t' ||
+					       *p == '\r' || *p == '\n')) {
+				break;
+			} else {
+				*o++ = *p;
+			}
+		}
+		if (quoted)
+			return -1;
+		*o++ = '\0';
+	}
+}
+
+/* line's words into buf (as long as line). */
+static bool req_parse(const char *line, char *buf, struct ctl_req *r)
+{
+	char *w[ARGS_MAX + 2];
+	int n = hvm_ctl_words(line, buf, w, ARGS_MAX + 2);
 
 	memset(r, 0, sizeof(*r));
-	for (char *w = strtok_r(line, " \t\r\n", &save); w;
-	     w = strtok_r(NULL, " \t\r\n", &save)) {
-		if (strcmp(w, "--json") == 0)
+	for (int i = 0; i < n; i++) {
+		if (strcmp(w[i], "--json") == 0)
 			r->json = true;
-		else if (strcmp(w, "--wide") == 0)
+		else if (strcmp(w[i], "--wide") == 0)
 			r->wide = true;
 		else if (r->argc == ARGS_MAX)
 			return false;
 		else
-			r->argv[r->argc++] = w;
+			r->argv[r->argc++] = w[i];
 	}
-	return true;
+	return n >= 0;
 }
 
 static bool req_is(const struct ctl_req *r, const char *a, const char *b)
@@ -502,9 +538,9 @@ int hvm_ctl_exec(struct hvm *vm, char *line, int fd, FILE *out)
 	struct ctl_req r;
 	int rc;
 
-	snprintf(words, sizeof(words), "%s", line);
-	if (!req_parse(words, &r)) {
-		fprintf(out, "error: too many words in the request\n");
+	if (strlen(line) >= sizeof(words) || !req_parse(line, words, &r)) {
+		fprintf(out, "error: too many words in the request, or an "
+			"unbalanced quote\n");
 		return -1;
 	}
 	if (r.argc == 3 && req_is(&r, "vm", "stop") &&

@@ -5,7 +5,8 @@
  *   disk list [--json]                     Get-VMHardDiskDrive
  *   disk resize --controller K --lun N --size BYTES[K|M|G|T]
  *                                          Resize-VHD on an attached disk
- * and the --disk option's syntax PATH[,lun=N][,ro][,controller=K]. */
+ * and the --disk option's syntax PATH[,lun=N][,ro][,controller=K] (a
+ * comma in PATH doubled). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,20 +51,40 @@ static int disk_opt(char *o, struct hstor_disk_cfg *cfg)
 	return -1;
 }
 
+/* The path ends at the first single comma; ",," in it is one comma
+ * (as in qemu's options). Returns what follows, or NULL. */
+static char *path_end(char *arg)
+{
+	char *o = arg;
+
+	for (char *p = arg; *p; p++) {
+		if (*p == ',' && p[1] != ',') {
+			*o = '\0';
+			return p + 1;
+		}
+		*o++ = *p;
+		p += *p == ',';
+	}
+	*o = '\0';
+	return NULL;
+}
+
 int hstor_parse_disk(char *arg, struct hstor_disk_cfg *cfg, char *why,
 		     size_t n)
 {
-	char *save = NULL, *o;
+	char *save = NULL, *rest, *o;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->controller = cfg->lun = -1;
-	cfg->path = strtok_r(arg, ",", &save);
-	if (!cfg->path || !*cfg->path) {
+	rest = path_end(arg);
+	cfg->path = arg;
+	if (!*cfg->path) {
 		snprintf(why, n, "--disk needs a path: PATH[,lun=N][,ro]"
-			 "[,controller=K]");
+			 "[,controller=K] (a comma in PATH written ,,)");
 		return -1;
 	}
-	while ((o = strtok_r(NULL, ",", &save))) {
+	for (o = rest ? strtok_r(rest, ",", &save) : NULL; o;
+	     o = strtok_r(NULL, ",", &save)) {
 		if (disk_opt(o, cfg)) {
 			snprintf(why, n, "--disk: '%s' is not lun=0..%u, ro, "
 				 "controller=0..%u or direct=off", o,

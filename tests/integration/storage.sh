@@ -133,6 +133,12 @@ out=$(ctl disk add "$T/new.img" --lun 5 2>&1) && fail "LUN reuse accepted"
 [[ $out == *"is in use"* ]] || fail "LUN reuse: $out"
 out=$(ctl disk add "$T/nope.img" 2>&1) && fail "missing image accepted"
 [[ $out == *"No such file"* ]] || fail "missing image: $out"
+# Paths with blanks and commas, through hvis-ctl as given.
+cp "$T/new.img" "$T/a b,c.img"
+ctl disk add "$T/a b,c.img" --lun 6 | grep -q 'controller 0 lun 6' ||
+	fail "disk add of a path with a blank and a comma"
+wait_until 10 log_has "$GUEST_LOG" "LUN 6 found" || fail "LUN 6 not seen"
+ctl disk list | grep -q "a b,c.img" || fail "list: $(ctl disk list)"
 
 # SIGTERM ends both within a second, cleanly (ASan checks for leaks).
 start=$(date +%s%N)
