@@ -201,12 +201,24 @@ static int chan_init(struct gstor_chan *sc, struct gvb_chan *c,
 	return 0;
 }
 
+/* A sub-channel the guest never asked for (its index past the count
+ * CREATE_SUB_CHANNELS named, or none asked): refused, counted, said once
+ * per controller. */
+static bool unasked(struct gstor_ctrl *ctrl, const struct gvb_chan *c)
+{
+	if (c->sub_index <= atomic_load(&ctrl->asked))
+		return false;
+	if (atomic_fetch_add(&ctrl->unasked, 1) == 0)
+		rt_warn("scsi", "controller %u: the host offers sub-channel %u, "
+			"not asked for: refused (and any more)", ctrl->index,
+			c->sub_index);
+	return true;
+}
+
 static int gstor_prepare(struct gvb_chan *c)
 {
 	struct gstor_ctrl *ctrl;
 
-	if (c->sub_index >= GSTOR_CHANS)
-		return -1;
 	pthread_mutex_lock(&ctrl_lock);
 	ctrl = ctrl_find(&c->offer.offer.if_instance);
 	pthread_mutex_unlock(&ctrl_lock);
@@ -214,6 +226,8 @@ static int gstor_prepare(struct gvb_chan *c)
 		ctrl = ctrl_new(c);
 	else if (c->sub_index == 0 || !ctrl)
 		return -1; /* a second primary, or an orphan sub-channel */
+	else if (c->sub_index >= GSTOR_CHANS || unasked(ctrl, c))
+		return -1;
 	if (!ctrl || chan_init(&ctrl->ch[c->sub_index], c, ctrl))
 		return -1;
 	/* each sub-channel holds the controller too: it may stop after
@@ -254,11 +268,14 @@ static void chan_count(struct gstor_ctrl *ctrl)
 static void gstor_opened(struct gvb_chan *c)
 {
 	struct gstor_chan *sc = c->priv;
+	/* never more than the channels a controller here holds */
 	struct vstor_guest_cfg ec = {
 		.max_version = VSTOR_VERSION_WIN10,
 		.subchannels = gcfg.subchannels < 0 ? VSTOR_GUEST_SUBCH_AUTO
-						    : (uint16_t)gcfg.subchannels,
-		.ncpus = gcfg.ncpus,
+			       : gcfg.subchannels < (int)GSTOR_CHANS
+				       ? (uint16_t)gcfg.subchannels
+				       : GSTOR_CHANS - 1,
+		.ncpus = gcfg.ncpus < GSTOR_CHANS ? gcfg.ncpus : GSTOR_CHANS,
 	};
 
 	vstor_guest_init(&sc->eng, &ec);
@@ -294,6 +311,8 @@ static void on_init(struct gstor_chan *sc)
 	 * open before its answer is read. */
 	if (sc->eng.state > VSTOR_GS_VERSION)
 		atomic_store(&sc->ctrl->version, sc->eng.version);
+	if (sc->eng.state == VSTOR_GS_SUBCH)
+		atomic_store(&sc->ctrl->asked, sc->eng.subchannels);
 	init_send(sc);
 	if (sc->eng.state == VSTOR_GS_READY)
 		ready(sc);

@@ -97,6 +97,10 @@ struct gstor_ctrl {
 	struct gstor_chan ch[GSTOR_CHANS]; /* by sub_index */
 	_Atomic uint32_t nchan;  /* sub_index of the last open one + 1 */
 	_Atomic uint16_t version; /* agreed */
+	/* sub-channels asked for (set before CREATE_SUB_CHANNELS goes out):
+	 * an offer past them is the host's doing and refused */
+	_Atomic uint16_t asked;
+	_Atomic uint32_t unasked; /* such offers refused */
 	_Atomic bool ready;       /* init done: the scan may run */
 	_Atomic bool rescan;
 	bool alive;              /* primary open */

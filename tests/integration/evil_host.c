@@ -23,8 +23,10 @@
  *                            a REPORT LUNS moving more than asked with
  *                            sense past the buffer and a list claiming
  *                            1000 LUNs, the same answer twice, and a
- *                            storm of ENUMERATE_BUS; the guest must count,
- *                            settle with no LUN and stay idle
+ *                            storm of ENUMERATE_BUS, then sub-channels
+ *                            the guest never asked for; the guest must
+ *                            count, settle with no LUN, refuse and close
+ *                            the sub-channels and stay idle
  *   evil_host SOCK flood[-close]
  *                            offers FLOOD_CHANNELS test channels, then
  *                            never reads the guest's socket again (its
@@ -165,6 +167,9 @@ static void expect_contact(struct eh *e, uint32_t version)
 /* Each offer names a device of its own: the guest refuses a second
  * offer of a device it holds, which is not what these offers test. */
 static const char *offer_class = TDEV_CLASS_GUID;
+/* Non-zero: the next offers are sub-channels of the last device, from
+ * this index on. */
+static uint16_t offer_sub;
 
 static void offer(struct eh *e, uint32_t relid, const int *fds, unsigned n)
 {
@@ -175,9 +180,12 @@ static void offer(struct eh *e, uint32_t relid, const int *fds, unsigned n)
 
 	memset(&o, 0, sizeof(o));
 	vmb_guid_parse(&o.offer.if_type, offer_class);
+	serial += !offer_sub;
 	snprintf(inst, sizeof(inst), "0bad0bad-5f1e-4e6a-8c3d-686f7374%04x",
-		 ++serial & 0xffff);
+		 serial & 0xffff);
 	vmb_guid_parse(&o.offer.if_instance, inst);
+	if (offer_sub)
+		o.offer.sub_channel_index = vmb_le16(offer_sub++);
 	o.child_relid = vmb_le32(relid);
 	o.connection_id = vmb_le32(relid | VMB_MSG_SINT << 12);
 	o.dedicated_interrupt = vmb_le16(1);
@@ -565,6 +573,26 @@ static void no_luns(struct eh *e, struct echan *c, struct vstor_host *h)
 	}
 }
 
+/* Sub-channels the guest never asked for (this host allows none): it
+ * maps their rings and opens them as VMBus goes, then storvsc refuses
+ * each and the guest closes it (keeping the ring, as for any channel
+ * left unused, until the host rescinds it). */
+static void unasked_subchannels(struct eh *e)
+{
+	union vmb_msg_buf m;
+	struct echan sub[3];
+
+	eu_step("three sub-channels nobody asked for");
+	offer_sub = 1;
+	for (uint32_t relid = 2; relid <= 4; relid++) {
+		open_raw(e, &sub[relid - 2], relid);
+		expect_msg(e, VMB_MSG_CLOSECHANNEL, &m, NULL);
+		EU_CHECK(vmb_le32(m.relid.child_relid) == relid,
+			 "close of relid %u", vmb_le32(m.relid.child_relid));
+	}
+	offer_sub = 0;
+}
+
 static void storage(struct eh *e)
 {
 	struct vstor_host h;
@@ -590,6 +618,7 @@ static void storage(struct eh *e)
 		vmb_pkt_send_inband(&e->ch[0].out, 0, 0, &iov, 1, &sig);
 	eu_signal(e->ch[0].efd_h2g);
 	no_luns(e, &e->ch[0], &h);
+	unasked_subchannels(e);
 	fprintf(stderr, "evil_host: ready\n");
 	wait_leave(e);
 }

@@ -104,6 +104,8 @@ cat "$EVIL_LOG"
 log_has "$GUEST_LOG" "refused from host: unknown-id 1 duplicate-id 1$" ||
 	fail_evil "storage: refusals: $(grep 'refused from host' "$GUEST_LOG")"
 log_has "$GUEST_LOG" "LUN [0-9]* found" && fail_evil "storage: a LUN from bogus answers"
+log_has "$GUEST_LOG" "offers sub-channel 1, not asked for: refused" ||
+	fail_evil "storage: unasked sub-channels not refused"
 no_sanitizer
 
 # --- no way on: the guest gives up, says why, exits 1
