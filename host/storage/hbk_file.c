@@ -2,7 +2,8 @@
  * its geometry, whether O_DIRECT and hole punching work on it. The data
  * moves in hbk_file_io.c.
  *
- * Two descriptors: fd with O_DIRECT where the file takes it, and fd_buf,
+ * Two descriptors: fd with O_DIRECT where the file takes it (and it
+ * helps: not on a memory filesystem), and fd_buf,
  * buffered, for I/O the direct one cannot do (unaligned buffers, offsets
  * or lengths), for fallocate and fsync. The kernel keeps the two views
  * coherent: a direct read writes back the cached range first, a direct
@@ -25,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -138,6 +141,17 @@ static bool dio_align(struct hbk_file *f)
 	return true;
 }
 
+/* A file whose pages are its storage (tmpfs, ramfs): O_DIRECT bypasses
+ * nothing there, and io_uring cannot finish such a read inside the
+ * submission, so every I/O would go through a kernel worker thread. */
+static bool in_memory(int fd)
+{
+	struct statfs s;
+
+	return !fstatfs(fd, &s) &&
+	       (s.f_type == TMPFS_MAGIC || s.f_type == RAMFS_MAGIC);
+}
+
 /* The same file again with O_DIRECT (checked to be the same inode: the
  * path may have changed hands in between), or the buffered one. */
 static void open_direct(struct hbk_file *f, const char *path, int mode,
@@ -145,7 +159,9 @@ static void open_direct(struct hbk_file *f, const char *path, int mode,
 {
 	struct stat d;
 
-	f->fd = open(path, mode | O_DIRECT | O_CLOEXEC);
+	/* a device node's filesystem (devtmpfs) says nothing of the device */
+	f->fd = S_ISREG(st->st_mode) && in_memory(f->fd_buf)
+			? -1 : open(path, mode | O_DIRECT | O_CLOEXEC);
 	if (f->fd >= 0 && (fstat(f->fd, &d) || d.st_dev != st->st_dev ||
 			   d.st_ino != st->st_ino || !dio_align(f))) {
 		close(f->fd);

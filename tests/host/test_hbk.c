@@ -324,13 +324,15 @@ static void test_real_discard(void **state)
 	check_zeroes(*state, true);
 }
 
-/* ---- a file on tmpfs: no ZERO_RANGE there, zeros are written ---- */
+/* ---- a file on tmpfs: no ZERO_RANGE there, zeros are written; no
+ * O_DIRECT (it bypasses nothing there) ---- */
 
 static void test_shm(void **state)
 {
 	struct fx *f = *state;
 
 	assert_string_equal(info_of(f->b).kind, "file");
+	assert_false(info_of(f->b).direct); /* no O_DIRECT on tmpfs */
 	check_rw(f);
 	check_iov(f);
 	check_unaligned(f);
