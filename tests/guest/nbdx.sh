@@ -84,7 +84,7 @@ rm -f "$T/again.out"
 
 # nbdinfo: GO with every item, LIST with descriptions, INFO per export.
 nbdinfo "$U" >"$T/info" || fail "nbdinfo"
-for want in 'export-size: 134217728' 'block_size_minimum: 512' \
+for want in 'export-size: 134217728' 'block_size_minimum: 1' \
 	'block_size_preferred: 512' 'block_size_maximum: 1048576' \
 	'can_flush: true' 'can_fua: true' 'can_multi_conn: true' \
 	'can_trim: true' 'can_zero: true' 'can_fast_zero: false' \

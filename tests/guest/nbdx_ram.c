@@ -31,6 +31,7 @@
 #include "nbdx.h"
 
 #define MAX_PAYLOAD (1u << 20)
+#define BUF_SIZE NBDX_BUF_MAX(MAX_PAYLOAD, 512u)
 #define CHAIN_MAX 8
 #define BATCH_MAX 256
 
@@ -73,12 +74,12 @@ static void *buf_get(void *disk, uint32_t len)
 {
 	struct ram *r = ((struct rdisk *)disk)->ram;
 
-	if (len > MAX_PAYLOAD)
+	if (len > BUF_SIZE)
 		return NULL;
 	if (r->nfree)
 		return r->pool[--r->nfree];
 	if (r->made < r->cap) {
-		void *p = malloc(MAX_PAYLOAD);
+		void *p = malloc(BUF_SIZE);
 
 		r->made += p != NULL;
 		return p;

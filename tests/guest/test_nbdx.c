@@ -170,8 +170,10 @@ static struct stack_fix *stack_fix(void)
 	f->c->s = &f->s;
 	f->s.efd = eventfd(0, EFD_NONBLOCK);
 	atomic_init(&f->s.done, NULL);
-	for (unsigned i = 0; i < NREQ; i++)
+	for (unsigned i = 0; i < NREQ; i++) {
 		f->x[i].c = f->c;
+		f->x[i].r.owner = &f->x[i];
+	}
 	return f;
 }
 
@@ -591,7 +593,7 @@ static void test_go_info_resize(void **state)
 	assert_int_equal(in.flags, NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
 			 NBD_FLAG_SEND_FUA | NBD_FLAG_CAN_MULTI_CONN |
 			 NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES);
-	assert_int_equal(in.min, 512);
+	assert_int_equal(in.min, 1);
 	assert_int_equal(in.pref, 512);
 	assert_int_equal(in.max, MAXP);
 	close(fd);
