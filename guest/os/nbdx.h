@@ -57,10 +57,10 @@ struct nbdx_req {
 };
 
 /* The largest buffer buf_get is asked for: a payload of max_payload at
- * an unaligned offset covers two blocks more, and a read-modify-write
- * adds two scratch blocks. */
+ * an unaligned offset covers one block more, and a read-modify-write
+ * adds up to two scratch blocks. */
 #define NBDX_BUF_MAX(max_payload, block_size) \
-	((max_payload) + 4u * (block_size))
+	((max_payload) + 3u * (block_size))
 
 /* What a disk provides. Called on the server thread, never with a lock
  * of nbdx held: a disk may call nbdx_add, nbdx_remove or nbdx_complete
@@ -92,7 +92,7 @@ struct nbdx_export_cfg {
 	uint64_t size;          /* bytes */
 	uint32_t block_size;    /* 512 or 4096 */
 	uint32_t max_payload;   /* largest READ/WRITE of a client; the
-				 * disk gets up to two blocks more */
+				 * disk gets up to one block more */
 	bool read_only;
 	bool can_trim;          /* NBD_CMD_TRIM reaches the disk */
 	bool can_zero;          /* NBD_CMD_WRITE_ZEROES reaches the disk */
