@@ -117,7 +117,7 @@ struct nbdx_export {
 	_Atomic uint64_t size;
 	_Atomic bool removed;
 	unsigned conns;              /* connections bound, dead ones too */
-	unsigned with_disk;          /* requests submitted, not completed */
+	unsigned with_disk;          /* requests in WAIT or DISK */
 	struct nbdx_lkset locks;     /* its writes in WAIT or DISK */
 	struct nbdx_lk *ready;       /* no longer waiting: to be started */
 	bool starting;               /* ready being run */
@@ -139,7 +139,7 @@ struct nbdx_conn {
 	struct xreq *cur;         /* PARKED or PAYLOAD: the stream waits */
 	struct xreq *held;        /* a refused WRITE's reply, queued once
 				   * the engine dropped its payload */
-	unsigned with_disk;
+	unsigned with_disk;       /* its requests in WAIT or DISK */
 	uint64_t born_ms;
 	uint64_t stall_ms;        /* output blocked since, 0: moving */
 	uint64_t park_ms;         /* c->cur waits for a buffer since */

@@ -6,8 +6,8 @@
  * The disk behaves as an asynchronous one: a worker thread takes the
  * submitted requests in batches, carries them out in a shuffled order
  * and completes them in chains of 1 to 8, out of order. Buffers come
- * from a pool of --bufs buffers of the largest payload: a small pool
- * runs dry and makes nbdx wait for one. --eio PCT fails that share of
+ * from a pool of --bufs buffers of the largest size nbdx asks for: a
+ * small pool runs dry and makes nbdx wait for one. --eio PCT fails that share of
  * the requests with EIO, counted. --remove-after MS removes "disk" from
  * another thread after MS ms. SIGUSR1 prints the counters of each live
  * export; SIGTERM stops the server (nbdx_stop), checks that every
