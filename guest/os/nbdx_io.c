@@ -158,13 +158,21 @@ static void finish(struct xreq *x)
 	c->kick = true;
 }
 
+/* Whether x stops before its main I/Os: its export went (EIO, as a
+ * request not yet with the disk), or its client did (no reply is
+ * owed, and a chain of writes waiting for each other at a stop then
+ * ends without a round trip to the disk each). */
+static bool stopped(const struct xreq *x)
+{
+	return !x->main_io && (x->c->dead || nbdx_req_gone(x->c));
+}
+
 /* After the I/Os so far came back (or none was needed): the partial
- * blocks, the main I/Os, or the end. A request whose export went before
- * an I/O of its own started gets EIO, as one not yet with the disk. */
+ * blocks, the main I/Os, or the end. */
 static void next_step(struct xreq *x)
 {
 	while (!x->pend) {
-		if (!x->err && !x->main_io && nbdx_req_gone(x->c))
+		if (!x->err && stopped(x))
 			x->err = -EIO;
 		if (x->err || x->main_io) {
 			finish(x);
