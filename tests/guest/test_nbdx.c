@@ -964,6 +964,31 @@ static void test_rmw_serialised(void **state)
 	close(c);
 }
 
+/* A client gone while its write waits for another's block: nothing of
+ * it reaches the disk, and its slot comes back (the export is released
+ * once removed). */
+static void test_rmw_waiter_gone(void **state)
+{
+	struct fix *f = *state;
+	struct info in;
+	int a = open_t(f), b = cl_connect(f);
+
+	assert_true(cl_go(b, "t", &in));
+	cl_write_req(a, 1, 600, 100, 0xaa);
+	held_now(&f->d, 1);
+	cl_write_req(b, 2, 800, 100, 0xbb);
+	usleep(50000);
+	close(b);
+	rmw_one(&f->d);
+	expect_reply(a, 1, 0);
+	held_now(&f->d, 0);
+	assert_int_equal(dget(&f->d, &f->d.submitted), 2);
+	assert_true(mem_is(&f->d, 800, 100, -1));
+	close(a);
+	nbdx_remove(f->e);
+	assert_true(wait_for(&f->d, &f->d.released, 1));
+}
+
 /* The read of a partial block fails: the client gets EIO, nothing is
  * written, the block is free again for the next write. */
 static void test_rmw_edge_eio(void **state)
@@ -1054,6 +1079,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rmw_serialised, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rmw_edge_eio, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rmw_waiter_gone, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unaligned_zero_trim, setup,
 						teardown),
