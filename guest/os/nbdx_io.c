@@ -120,7 +120,6 @@ static bool writes(const struct xreq *x)
 	       x->nr.type == NBD_CMD_WRITE_ZEROES;
 }
 
-
 /* Writes that waited for x start now. One started here may finish at
  * once (refused) and unlock more: those are run by the outermost call,
  * not by recursion. A connection whose request finished here is run by
