@@ -171,7 +171,7 @@ static void completions(struct nbdx *s)
 
 	for (; r; r = next) {
 		next = r->next;
-		nbdx_req_done((struct xreq *)r);
+		nbdx_io_done(r);
 	}
 	for (struct nbdx_conn *c = s->conns; c; c = c->next)
 		if (c->kick || (c->cur && c->cur->state == XR_PARKED))

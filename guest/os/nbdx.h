@@ -10,6 +10,17 @@
  * payload goes from the socket into it once and READ data goes from it to
  * the socket; nothing is copied in between.
  *
+ * Clients may address any byte (minimum block 1; the disk's block is the
+ * preferred one), the disk sees whole blocks only: a READ reads its
+ * covering blocks and the client gets its bytes from inside them; a
+ * WRITE's payload is received at its place inside its covering blocks,
+ * the blocks it covers in part are read into scratch blocks of the same
+ * buffer and only their bytes outside the payload copied around it,
+ * then all is written (read-modify-write, serialised against the other
+ * writes to those blocks: nbdx_span.c); WRITE_ZEROES zeroes its whole
+ * blocks and read-modify-writes its partial ones; TRIM trims the whole
+ * blocks inside it (it is advisory), none if there are none.
+ *
  * Sockets are non-blocking. A client that stops reading its replies stops
  * being read (its requests in flight are bounded), and one whose replies
  * have not moved for NBDX_STALL_MS is cut off. Every request is checked by
@@ -27,27 +38,37 @@
 struct nbdx;
 struct nbdx_export;
 
-/* One request as the disk sees it. The disk fills err and may use next
- * while it holds the request; the rest is nbdx's. */
+/* One I/O as the disk sees it (a client's request is one or a few).
+ * The disk fills err and may use next while it holds the I/O; the rest
+ * is nbdx's. */
 struct nbdx_req {
 	uint16_t type;     /* NBD_CMD_READ, WRITE, FLUSH, TRIM, WRITE_ZEROES */
 	bool fua;          /* WRITE, WRITE_ZEROES: durable at completion */
 	bool may_unmap;    /* WRITE_ZEROES: holes may replace the zeros */
 	uint64_t offset;   /* bytes, multiple of the export's block size */
 	uint32_t len;      /* bytes, multiple of the block size; FLUSH: 0 */
-	void *buf;         /* READ/WRITE: len bytes from buf_get */
+	void *buf;         /* READ/WRITE: len bytes inside a buffer of
+			    * buf_get, at a multiple of the block size */
 	int err;           /* set by the disk: 0 or -errno */
 	struct nbdx_req *next; /* chain for nbdx_complete() */
 	void *disk_priv;   /* the disk's, free for its use */
 	uint64_t disk_pos; /* the disk's, free for its use */
+	void *owner;       /* nbdx's: the request the I/O is part of */
 };
+
+/* The largest buffer buf_get is asked for: a payload of max_payload at
+ * an unaligned offset covers one block more, and a read-modify-write
+ * adds up to two scratch blocks. */
+#define NBDX_BUF_MAX(max_payload, block_size) \
+	((max_payload) + 3u * (block_size))
 
 /* What a disk provides. Called on the server thread, never with a lock
  * of nbdx held: a disk may call nbdx_add, nbdx_remove or nbdx_complete
  * from inside them. */
 struct nbdx_disk_ops {
-	/* Memory for len bytes of request data that the disk can move
-	 * directly; NULL if none now: the connection waits (reads nothing
+	/* Memory for len bytes (at most NBDX_BUF_MAX) of request data
+	 * that the disk can move directly, aligned to its block; NULL if
+	 * none now: the connection waits (reads nothing
 	 * more) and asks again whenever a request completes, and at least
 	 * every 250 ms. After NBDX_STALL_MS with none while nothing of the
 	 * export is with the disk, the request is answered ENOMEM. */
@@ -70,7 +91,8 @@ struct nbdx_export_cfg {
 	const char *desc;       /* NBD_INFO_DESCRIPTION, or NULL */
 	uint64_t size;          /* bytes */
 	uint32_t block_size;    /* 512 or 4096 */
-	uint32_t max_payload;   /* largest READ/WRITE the disk takes */
+	uint32_t max_payload;   /* largest READ/WRITE of a client; the
+				 * disk gets up to one block more */
 	bool read_only;
 	bool can_trim;          /* NBD_CMD_TRIM reaches the disk */
 	bool can_zero;          /* NBD_CMD_WRITE_ZEROES reaches the disk */

@@ -108,8 +108,9 @@ static unsigned gather(const struct nbdx_conn *c, struct iovec *v)
 		if (x->sent < hl)
 			v[n++] = (struct iovec){x->hdr + x->sent, hl - x->sent};
 		if (x->data)
-			v[n++] = (struct iovec){(uint8_t *)x->r.buf + d,
-						x->data - d};
+			v[n++] = (struct iovec){
+				(uint8_t *)x->buf + x->sp.skew + d,
+				x->data - d};
 	}
 	return n;
 }

@@ -85,7 +85,7 @@ static bool pow2(uint32_t x)
 }
 
 /* What the engine accepts as size constraints, with the block size as
- * minimum and preferred block (clients then align every request). */
+ * preferred block. */
 bool nbdx_cfg_ok(const struct nbdx_export_cfg *k)
 {
 	return k->name && *k->name && strlen(k->name) <= NBD_STRING_MAX &&
@@ -105,7 +105,9 @@ static void answer(struct nbdx_export *e, struct nbd_export *ne)
 	*ne = (struct nbd_export){
 		.size = atomic_load(&e->size),
 		.flags = nbdx_export_flags(k),
-		.min_block = k->block_size, .pref_block = k->block_size,
+		/* Any byte: nbdx carries unaligned requests out on
+		 * whole blocks (nbdx_io.c). */
+		.min_block = 1, .pref_block = k->block_size,
 		.max_payload = k->max_payload,
 		.name = k->name, .name_len = e->name_len,
 		.desc = k->desc, .desc_len = e->desc_len,
@@ -293,7 +295,7 @@ void nbdx_complete(struct nbdx_req *first)
 	/* s lives while the disk holds a request; after the push it is
 	 * kept by s->completing (the count is ordered before the push by
 	 * its release, so a server that took the chain sees it). */
-	s = ((struct xreq *)first)->c->s;
+	s = ((struct xreq *)first->owner)->c->s;
 	atomic_fetch_add_explicit(&s->completing, 1, memory_order_relaxed);
 	while (last->next)
 		last = last->next;

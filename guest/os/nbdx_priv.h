@@ -10,12 +10,15 @@
  *  - the counters, relaxed atomics written by the server thread only.
  *
  * Life of a request slot (struct xreq), on the server thread:
- *   FREE -> PARKED (READ/WRITE waiting for buf_get) -> PAYLOAD (WRITE
- *   data arriving) -> DISK (submitted) -> OUT (reply queued) -> FREE.
- * FLUSH, TRIM and WRITE_ZEROES go straight to DISK, refusals straight to
- * OUT. A slot in DISK belongs to the disk until nbdx_complete gives it
- * back, even after its connection died: a dead connection is freed only
- * once its last slot came back. */
+ *   FREE -> PARKED (waiting for buf_get) -> PAYLOAD (WRITE data
+ *   arriving) -> WAIT (a write waiting for an earlier one, see
+ *   nbdx_span.c) -> DISK (its I/Os submitted) -> OUT (reply queued) ->
+ *   FREE.
+ * Requests without a buffer (FLUSH, TRIM, a WRITE_ZEROES of whole
+ * blocks) skip PARKED, refusals go straight to OUT. A slot in WAIT or
+ * DISK belongs to the disk's side until its last I/O came back, even
+ * after its connection died: a dead connection is freed only once its
+ * last slot came back. */
 #ifndef HVIS_NBDX_PRIV_H
 #define HVIS_NBDX_PRIV_H
 
@@ -40,16 +43,60 @@
 /* Pending connections a listener keeps. */
 #define NBDX_BACKLOG 64
 
-enum xr_state { XR_FREE, XR_PARKED, XR_PAYLOAD, XR_DISK, XR_OUT };
+enum xr_state { XR_FREE, XR_PARKED, XR_PAYLOAD, XR_WAIT, XR_DISK, XR_OUT };
+
+/* The blocks of a request at offset off, rlen bytes (nbdx_span.c);
+ * positions are from start. */
+struct nbdx_span {
+	uint64_t start;     /* first covering block */
+	uint64_t len;       /* covering blocks, bytes */
+	uint32_t skew;      /* off - start */
+	uint32_t rlen;
+	uint32_t bs;
+	unsigned nedge;     /* blocks covered in part: 0, 1 or 2 */
+	uint64_t edge[2];
+	uint64_t in_start;  /* the whole blocks inside the request */
+	uint64_t in_len;
+};
+
+/* A write in the lock set of its export. */
+struct nbdx_lk {
+	uint64_t a, b;           /* the bytes it writes on the disk */
+	uint64_t la[2];          /* the blocks it holds (partial ones) */
+	uint32_t lbs;
+	unsigned nl;             /* 0: holds none, not serialising */
+	struct nbdx_lk *prev, *next;     /* the set, in arrival order */
+	struct nbdx_lk *waiters, *wnext; /* waiting for it; next such */
+};
+
+struct nbdx_lkset {
+	struct nbdx_lk *head, *tail;
+	unsigned serial;         /* entries holding blocks */
+};
 
 struct nbdx_conn;
 
 struct xreq {
-	struct nbdx_req r;      /* first: nbdx_complete casts &r back */
+	/* The I/O of the request on whole blocks: the covering blocks of
+	 * a READ or WRITE, a FLUSH, the whole blocks inside a TRIM or
+	 * WRITE_ZEROES. */
+	struct nbdx_req r;
+	/* Partial blocks of a WRITE or WRITE_ZEROES: read into the
+	 * scratch blocks of buf, then (WRITE_ZEROES) written back. */
+	struct nbdx_req edge[2];
 	struct nbdx_conn *c;
 	struct nbd_req nr;      /* as the engine handed it over */
+	struct nbdx_span sp;
+	struct nbdx_lk lk;      /* WRITE, WRITE_ZEROES: from WAIT to done */
 	enum xr_state state;
-	int err;                /* -errno decided before the disk saw it */
+	bool edges_read;        /* their reads were started */
+	bool main_io;           /* the I/Os on whole blocks were started */
+	unsigned pend;          /* I/Os with the disk */
+	int err;                /* -errno decided before the disk saw it,
+				 * or the first failed I/O's */
+	void *buf;              /* from buf_get: covering blocks (READ,
+				 * WRITE), then scratch blocks */
+	uint32_t blen;
 	uint32_t got;           /* WRITE payload taken so far */
 	uint32_t data;          /* READ data following the header */
 	uint32_t sent;          /* of header and data */
@@ -70,7 +117,10 @@ struct nbdx_export {
 	_Atomic uint64_t size;
 	_Atomic bool removed;
 	unsigned conns;              /* connections bound, dead ones too */
-	unsigned with_disk;          /* requests submitted, not completed */
+	unsigned with_disk;          /* requests in WAIT or DISK */
+	struct nbdx_lkset locks;     /* its writes in WAIT or DISK */
+	struct nbdx_lk *ready;       /* no longer waiting: to be started */
+	bool starting;               /* ready being run */
 	_Atomic uint64_t st[XS__COUNT];
 	struct nbdx_export *next;
 };
@@ -89,7 +139,7 @@ struct nbdx_conn {
 	struct xreq *cur;         /* PARKED or PAYLOAD: the stream waits */
 	struct xreq *held;        /* a refused WRITE's reply, queued once
 				   * the engine dropped its payload */
-	unsigned with_disk;
+	unsigned with_disk;       /* its requests in WAIT or DISK */
 	uint64_t born_ms;
 	uint64_t stall_ms;        /* output blocked since, 0: moving */
 	uint64_t park_ms;         /* c->cur waits for a buffer since */
@@ -150,7 +200,33 @@ void nbdx_out_push(struct nbdx_conn *c, struct xreq *x);
  * the stream (told to the engine), -2 a failure (c cut). */
 ssize_t nbdx_recv(struct nbdx_conn *c, void *dst, size_t len);
 
+/* nbdx_span.c */
+void nbdx_span_of(uint64_t off, uint32_t len, uint32_t bs,
+		  struct nbdx_span *sp);
+/* Into span (the covering blocks) at pos: the bytes of blk (the block
+ * read from the disk) the request does not cover. */
+void nbdx_span_keep(const struct nbdx_span *sp, uint8_t *span, uint64_t pos,
+		    const uint8_t *blk);
+/* Zeros the bytes of blk (the block at pos) the request covers. */
+void nbdx_span_zero(const struct nbdx_span *sp, uint64_t pos, uint8_t *blk);
+/* Adds k (a, b, la, lbs, nl set) last; true if it may go now, false if
+ * it waits (a nbdx_lk_leave of an earlier entry puts it on ready). */
+bool nbdx_lk_enter(struct nbdx_lkset *s, struct nbdx_lk *k);
+/* k is done: removed; its waiters that may go now pushed on *ready,
+ * linked by wnext. */
+void nbdx_lk_leave(struct nbdx_lkset *s, struct nbdx_lk *k,
+		   struct nbdx_lk **ready);
+
+/* nbdx_io.c */
+/* x (with its buffer and payload, if any) to the disk: its lock, then
+ * its I/Os, then its reply. */
+void nbdx_io_start(struct xreq *x);
+/* An I/O of a request came back from nbdx_complete. */
+void nbdx_io_done(struct nbdx_req *r);
+
 /* nbdx_req.c */
+/* The reply of x (READ data from its buffer) queued. */
+void nbdx_req_reply(struct nbdx_conn *c, struct xreq *x, int err);
 void nbdx_req_init(struct nbdx_conn *c);
 bool nbdx_req_gone(const struct nbdx_conn *c);
 void nbdx_req_new(struct nbdx_conn *c, const struct nbd_req *nr);
@@ -158,7 +234,6 @@ void nbdx_req_new(struct nbdx_conn *c, const struct nbd_req *nr);
 bool nbdx_req_step(struct nbdx_conn *c);
 void nbdx_req_refused(struct nbdx_conn *c, const struct nbd_ev *ev);
 void nbdx_req_unhold(struct nbdx_conn *c);
-void nbdx_req_done(struct xreq *x);
 void nbdx_req_put(struct nbdx_conn *c, struct xreq *x);
 
 #endif

@@ -1,7 +1,8 @@
 /* Requests of a connection, on the server thread: a slot each (taken
  * when the engine hands the request over, free once its reply is sent),
- * a buffer of the disk for READ and WRITE (or a wait for one), WRITE
- * payload received straight into that buffer, the disk, the reply. */
+ * a buffer of the disk (or a wait for one), WRITE payload received
+ * straight into that buffer at its place in the covering blocks, the
+ * disk (nbdx_io.c), the reply. */
 #include <errno.h>
 #include <string.h>
 
@@ -11,6 +12,8 @@ void nbdx_req_init(struct nbdx_conn *c)
 {
 	for (unsigned i = NBDX_CONN_INFLIGHT; i--;) {
 		c->req[i].c = c;
+		c->req[i].r.owner = &c->req[i];
+		c->req[i].edge[0].owner = c->req[i].edge[1].owner = &c->req[i];
 		c->req[i].next = c->free;
 		c->free = &c->req[i];
 	}
@@ -27,11 +30,11 @@ void nbdx_req_put(struct nbdx_conn *c, struct xreq *x)
 	struct xreq **list = x >= c->raw && x < c->raw + NBDX_RAW
 				     ? &c->raw_free : &c->free;
 
-	if (x->r.buf) {
+	if (x->buf) {
 		const struct nbdx_export_cfg *k = &c->exp->cfg;
 
-		k->ops->buf_put(k->disk, x->r.buf, x->nr.len);
-		x->r.buf = NULL;
+		k->ops->buf_put(k->disk, x->buf, x->blen);
+		x->buf = NULL;
 	}
 	x->state = XR_FREE;
 	x->next = *list;
@@ -59,7 +62,7 @@ static void account(struct nbdx_export *e, const struct xreq *x, int err)
 /* The reply header, queued with the READ data that follows it. The
  * engine refuses only a request it did not hand over: impossible here,
  * so a refusal means the connection's state is lost. */
-static void reply(struct nbdx_conn *c, struct xreq *x, int err)
+void nbdx_req_reply(struct nbdx_conn *c, struct xreq *x, int err)
 {
 	int n = nbd_srv_reply(&c->eng, &x->nr, nbdx_nbd_err(err), x->hdr);
 
@@ -83,7 +86,7 @@ void nbdx_req_refused(struct nbdx_conn *c, const struct nbd_ev *ev)
 	c->raw_free = x->next;
 	memcpy(x->hdr, ev->reply, sizeof(x->hdr));
 	x->data = 0;
-	x->r.buf = NULL;
+	x->buf = NULL;
 	if (c->exp)
 		nbdx_stat(c->exp, XS_ERRORS, 1);
 	x->state = XR_OUT;
@@ -103,22 +106,6 @@ void nbdx_req_unhold(struct nbdx_conn *c)
 
 /* ---- the disk ---- */
 
-static void submit(struct nbdx_conn *c, struct xreq *x)
-{
-	struct nbdx_export *e = c->exp;
-	int rc;
-
-	x->state = XR_DISK;
-	c->with_disk++;
-	e->with_disk++;
-	rc = e->cfg.ops->submit(e->cfg.disk, &x->r);
-	if (!rc)
-		return;
-	c->with_disk--;
-	e->with_disk--;
-	reply(c, x, rc);
-}
-
 /* To the disk, or answered at once: the export is gone, or the request
  * was condemned already (its payload, if any, read and dropped). */
 static void settle(struct nbdx_conn *c, struct xreq *x)
@@ -126,24 +113,9 @@ static void settle(struct nbdx_conn *c, struct xreq *x)
 	if (!x->err && nbdx_req_gone(c))
 		x->err = -EIO;
 	if (x->err)
-		reply(c, x, x->err);
+		nbdx_req_reply(c, x, x->err);
 	else
-		submit(c, x);
-}
-
-/* Its slot stays the disk's until here, even if the connection died. */
-void nbdx_req_done(struct xreq *x)
-{
-	struct nbdx_conn *c = x->c;
-
-	c->with_disk--;
-	c->exp->with_disk--;
-	if (c->dead) {
-		nbdx_req_put(c, x);
-		return;
-	}
-	reply(c, x, x->r.err);
-	c->kick = true;
+		nbdx_io_start(x);
 }
 
 /* ---- new requests ---- */
@@ -169,8 +141,26 @@ static void count(struct nbdx_export *e, uint16_t type)
 	}
 }
 
-/* A free slot exists: parsing stops when none does. READ and WRITE
- * become c->cur (the stream waits for their buffer, and a WRITE's
+/* The covering blocks (READ, WRITE) and a scratch block for each
+ * partial one (WRITE, WRITE_ZEROES): see nbdx_io.c. */
+static uint32_t buf_len(const struct xreq *x)
+{
+	uint32_t scratch = x->sp.nedge * x->sp.bs;
+
+	switch (x->nr.type) {
+	case NBD_CMD_READ:
+		return (uint32_t)x->sp.len;
+	case NBD_CMD_WRITE:
+		return (uint32_t)x->sp.len + scratch;
+	case NBD_CMD_WRITE_ZEROES:
+		return scratch;
+	default:
+		return 0;
+	}
+}
+
+/* A free slot exists: parsing stops when none does. A request that
+ * needs a buffer becomes c->cur (the stream waits for it, and a WRITE's
  * payload is the next bytes of it); the others go on at once. */
 void nbdx_req_new(struct nbdx_conn *c, const struct nbd_req *nr)
 {
@@ -180,14 +170,13 @@ void nbdx_req_new(struct nbdx_conn *c, const struct nbd_req *nr)
 	x->nr = *nr;
 	x->err = 0;
 	x->got = x->data = 0;
-	x->r = (struct nbdx_req){
-		.type = nr->type, .offset = nr->offset, .len = nr->len,
-		.fua = nr->flags & NBD_CMD_FLAG_FUA,
-		.may_unmap = nr->type == NBD_CMD_WRITE_ZEROES &&
-			     !(nr->flags & NBD_CMD_FLAG_NO_HOLE),
-	};
+	x->sp = (struct nbdx_span){0};
+	if (nr->type != NBD_CMD_FLUSH)
+		nbdx_span_of(nr->offset, nr->len, c->exp->cfg.block_size,
+			     &x->sp);
+	x->blen = buf_len(x);
 	count(c->exp, nr->type);
-	if (nr->type != NBD_CMD_READ && nr->type != NBD_CMD_WRITE) {
+	if (!x->blen) {
 		settle(c, x);
 		return;
 	}
@@ -204,8 +193,8 @@ static bool buffer(struct nbdx_conn *c, struct xreq *x)
 	const struct nbdx_export_cfg *k = &c->exp->cfg;
 	uint64_t now;
 
-	x->r.buf = k->ops->buf_get(k->disk, x->nr.len);
-	if (x->r.buf)
+	x->buf = k->ops->buf_get(k->disk, x->blen);
+	if (x->buf)
 		return true;
 	now = nbdx_now_ms();
 	if (!c->park_ms)
@@ -240,7 +229,8 @@ static bool unpark(struct nbdx_conn *c, struct xreq *x)
 static ssize_t payload_part(struct nbdx_conn *c, struct xreq *x)
 {
 	size_t want = x->nr.len - x->got, have = c->rlen - c->roff;
-	uint8_t *dst = x->r.buf ? (uint8_t *)x->r.buf + x->got : NULL;
+	uint8_t *dst = x->buf ? (uint8_t *)x->buf + x->sp.skew + x->got
+			      : NULL;
 
 	if (have) {
 		size_t n = have < want ? have : want;

@@ -4,12 +4,15 @@
 # bytes read-only), completing requests out of order from another
 # thread, with a buffer pool small enough to run dry. nbdinfo, qemu-img,
 # qemu-io, nbdcopy (4 connections) and nbdfuse + ext4 read and write it
-# over the Unix socket and TCP; then EIO injection, removal of an export
-# under load, a client that never reads its replies, and SIGTERM, each
-# server exiting 0 (ASan's leak check included) within a second.
-# Usage: nbdx.sh NBDX_RAM
+# over the Unix socket and TCP; requests at any byte (qemu-io, and
+# nbd_overlap: 4 connections writing into shared blocks at once); then
+# EIO injection (reads of partial blocks failing too), removal of an
+# export under load, a client that never reads its replies, and SIGTERM,
+# each server exiting 0 (ASan's leak check included) within a second.
+# Usage: nbdx.sh NBDX_RAM NBD_OVERLAP
 source "$(dirname "$0")/../integration/lib.sh" "$1" - -
 BIN=$1
+OVERLAP=$2
 CLIENT=$(dirname "$0")/nbdx_client.py
 for p in nbdinfo nbdcopy qemu-img qemu-io python3; do
 	command -v "$p" >/dev/null || { echo "SKIP: $p not installed"; exit 77; }
@@ -84,7 +87,7 @@ rm -f "$T/again.out"
 
 # nbdinfo: GO with every item, LIST with descriptions, INFO per export.
 nbdinfo "$U" >"$T/info" || fail "nbdinfo"
-for want in 'export-size: 134217728' 'block_size_minimum: 512' \
+for want in 'export-size: 134217728' 'block_size_minimum: 1' \
 	'block_size_preferred: 512' 'block_size_maximum: 1048576' \
 	'can_flush: true' 'can_fua: true' 'can_multi_conn: true' \
 	'can_trim: true' 'can_zero: true' 'can_fast_zero: false' \
@@ -141,6 +144,34 @@ qemu-io -f raw \
 	-c 'aio_read -P 0x77 97M 512k' -c 'aio_read -P 0x88 98M 4k' \
 	-c 'aio_flush' "$U" >"$T/qio" 2>&1 || fail "qemu-io: $(cat "$T/qio")"
 grep -qi 'fail\|error' "$T/qio" && fail "qemu-io: $(cat "$T/qio")"
+
+# Requests at any byte, as qemu-io sends them to a minimum block of 1:
+# writes into and across blocks (read-modify-write) around a known
+# background, a byte, write zeroes, a discard covering no whole block
+# (nothing changes), aio writes into one block at once, reads across
+# block edges.
+B=$((100 << 20))
+qemu-io -f raw -c "write -P 0x5a $B 64k" \
+	-c "write -P 0xab $((B + 1000)) 3000" -c "write -P 0xcd $((B + 5000)) 1" \
+	-c "write -z $((B + 7000)) 3000" -c "discard $((B + 20000)) 100" \
+	-c "aio_write -P 0x11 $((B + 30000)) 10" \
+	-c "aio_write -P 0x22 $((B + 30010)) 10" \
+	-c "aio_write -P 0x33 $((B + 30020)) 10" -c aio_flush \
+	-c "read -P 0x5a $B 1000" -c "read -P 0xab $((B + 1000)) 3000" \
+	-c "read -P 0x5a $((B + 4000)) 1000" -c "read -P 0xcd $((B + 5000)) 1" \
+	-c "read -P 0x5a $((B + 5001)) 1999" -c "read -P 0 $((B + 7000)) 3000" \
+	-c "read -P 0x5a $((B + 10000)) 10000" \
+	-c "read -P 0x5a $((B + 20000)) 100" \
+	-c "read -P 0x11 $((B + 30000)) 10" -c "read -P 0x22 $((B + 30010)) 10" \
+	-c "read -P 0x33 $((B + 30020)) 10" \
+	-c "read -P 0x5a $((B + 30030)) 35506" "$U" >"$T/qio" 2>&1 ||
+	fail "qemu-io at any byte: $(cat "$T/qio")"
+grep -qi 'fail\|error' "$T/qio" && fail "qemu-io at any byte: $(cat "$T/qio")"
+# 4 connections writing chunks of 1 to 1200 bytes that share blocks, at
+# once, 3 rounds each read back whole and at random bytes.
+"$OVERLAP" "$U" $((110 << 20 | 1)) 2000000 4 3 >"$T/overlap" 2>&1 ||
+	fail "nbd_overlap: $(cat "$T/overlap")"
+echo "requests at any byte: ok ($(cat "$T/overlap"))"
 
 # A filesystem: nbdfuse, a loop device, ext4; then its bytes over NBD.
 if fuse_ok; then
@@ -208,6 +239,18 @@ line=$(stats eio disk)
 [ "$failed" -ge $((more - $(field "$line" flushes))) ] &&
 	[ "$(field "$line" errors)" -eq $((injected + more)) ] ||
 	fail "writes: injected $more, client saw $failed: $line"
+# Unaligned writes: a failure of the read of a partial block or of the
+# write is one failed request; every failed one was counted, and beside
+# them at most the two FLUSHes (aio_flush, qemu's own at the end).
+errs=$(field "$line" errors)
+args=()
+for i in $(seq 0 99); do args+=(-c "aio_write -P 6 $((i * 4096 + 100)) 1000"); done
+qemu-io -f raw "${args[@]}" -c aio_flush "$(uri eio disk)" >"$T/qio" 2>&1
+failed=$(grep -c 'write failed: Input/output error' "$T/qio")
+line=$(stats eio disk)
+[ "$failed" -gt 0 ] && [ "$(field "$line" errors)" -ge $((errs + failed)) ] &&
+	[ "$(field "$line" errors)" -le $((errs + failed + 2)) ] ||
+	fail "unaligned writes: client saw $failed failed: $line"
 stop_srv eio
 
 # ---- removal of "disk" 1.5 s into a load on it ----

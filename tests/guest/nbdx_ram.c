@@ -6,8 +6,8 @@
  * The disk behaves as an asynchronous one: a worker thread takes the
  * submitted requests in batches, carries them out in a shuffled order
  * and completes them in chains of 1 to 8, out of order. Buffers come
- * from a pool of --bufs buffers of the largest payload: a small pool
- * runs dry and makes nbdx wait for one. --eio PCT fails that share of
+ * from a pool of --bufs buffers of the largest size nbdx asks for: a
+ * small pool runs dry and makes nbdx wait for one. --eio PCT fails that share of
  * the requests with EIO, counted. --remove-after MS removes "disk" from
  * another thread after MS ms. SIGUSR1 prints the counters of each live
  * export; SIGTERM stops the server (nbdx_stop), checks that every
@@ -31,6 +31,7 @@
 #include "nbdx.h"
 
 #define MAX_PAYLOAD (1u << 20)
+#define BUF_SIZE NBDX_BUF_MAX(MAX_PAYLOAD, 512u)
 #define CHAIN_MAX 8
 #define BATCH_MAX 256
 
@@ -73,12 +74,12 @@ static void *buf_get(void *disk, uint32_t len)
 {
 	struct ram *r = ((struct rdisk *)disk)->ram;
 
-	if (len > MAX_PAYLOAD)
+	if (len > BUF_SIZE)
 		return NULL;
 	if (r->nfree)
 		return r->pool[--r->nfree];
 	if (r->made < r->cap) {
-		void *p = malloc(MAX_PAYLOAD);
+		void *p = malloc(BUF_SIZE);
 
 		r->made += p != NULL;
 		return p;

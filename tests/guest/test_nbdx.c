@@ -6,8 +6,10 @@
  * clients cannot make happen on purpose: removal of an export with a
  * WRITE waiting for a buffer, a client gone while the disk holds its
  * requests, a stop waiting for the disk, DISC with requests in flight,
- * refusals of the engine and of the disk, resize, max_conns, and a
- * socket path that exists. */
+ * refusals of the engine and of the disk, resize, max_conns, a socket
+ * path that exists; requests at any byte (the blocks the disk sees, the
+ * read-modify-write of partial blocks and its serialisation across
+ * connections, a failed read of a partial block). */
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
@@ -170,8 +172,10 @@ static struct stack_fix *stack_fix(void)
 	f->c->s = &f->s;
 	f->s.efd = eventfd(0, EFD_NONBLOCK);
 	atomic_init(&f->s.done, NULL);
-	for (unsigned i = 0; i < NREQ; i++)
+	for (unsigned i = 0; i < NREQ; i++) {
 		f->x[i].c = f->c;
+		f->x[i].r.owner = &f->x[i];
+	}
 	return f;
 }
 
@@ -350,6 +354,9 @@ static void complete_held(struct tdisk *d, int err)
 			memcpy(r->buf, d->mem + r->offset, r->len);
 		if (!err && r->type == NBD_CMD_WRITE)
 			memcpy(d->mem + r->offset, r->buf, r->len);
+		if (!err && (r->type == NBD_CMD_WRITE_ZEROES ||
+			     r->type == NBD_CMD_TRIM))
+			memset(d->mem + r->offset, 0, r->len);
 		r->err = err;
 		r->next = chain;
 		chain = r;
@@ -535,18 +542,24 @@ static bool cl_go(int fd, const char *name, struct info *in)
 	}
 }
 
-static void cl_req(int fd, uint16_t type, uint64_t cookie, uint64_t off,
-		   uint32_t len)
+static void cl_reqf(int fd, uint16_t type, uint16_t flags, uint64_t cookie,
+		    uint64_t off, uint32_t len)
 {
 	uint8_t h[28];
 
 	put32(h, NBD_REQUEST_MAGIC);
-	put16(h + 4, 0);
+	put16(h + 4, flags);
 	put16(h + 6, type);
 	put64(h + 8, cookie);
 	put64(h + 16, off);
 	put32(h + 24, len);
 	cl_write(fd, h, sizeof(h));
+}
+
+static void cl_req(int fd, uint16_t type, uint64_t cookie, uint64_t off,
+		   uint32_t len)
+{
+	cl_reqf(fd, type, 0, cookie, off, len);
 }
 
 /* A simple reply's error; its cookie in *cookie. */
@@ -591,7 +604,7 @@ static void test_go_info_resize(void **state)
 	assert_int_equal(in.flags, NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
 			 NBD_FLAG_SEND_FUA | NBD_FLAG_CAN_MULTI_CONN |
 			 NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES);
-	assert_int_equal(in.min, 512);
+	assert_int_equal(in.min, 1);
 	assert_int_equal(in.pref, 512);
 	assert_int_equal(in.max, MAXP);
 	close(fd);
@@ -784,6 +797,256 @@ static void test_path_exists(void **state)
 	unlink(file);
 }
 
+/* ---- requests at any byte ---- */
+
+static void fill_pattern(struct tdisk *d)
+{
+	pthread_mutex_lock(&d->lock);
+	for (unsigned i = 0; i < 65536; i++)
+		d->mem[i] = (uint8_t)(i * 7 + 3);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* The disk's memory at [off, off + len) is fill (0: the pattern). */
+static bool mem_is(struct tdisk *d, uint64_t off, uint32_t len, int fill)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&d->lock);
+	for (uint64_t i = off; ok && i < off + len; i++)
+		ok = d->mem[i] == (fill < 0 ? (uint8_t)(i * 7 + 3)
+					    : (uint8_t)fill);
+	pthread_mutex_unlock(&d->lock);
+	return ok;
+}
+
+/* Whether the disk holds an I/O of that type, offset and length. */
+static bool holds(struct tdisk *d, uint16_t type, uint64_t off, uint32_t len)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&d->lock);
+	for (unsigned i = 0; i < d->nheld; i++)
+		found |= d->held[i]->type == type && d->held[i]->offset == off &&
+			 d->held[i]->len == len;
+	pthread_mutex_unlock(&d->lock);
+	return found;
+}
+
+/* Exactly n I/Os held after a moment for more to arrive. */
+static void held_now(struct tdisk *d, unsigned n)
+{
+	assert_true(wait_for(d, &d->nheld, n));
+	usleep(50000);
+	assert_int_equal(dget(d, &d->nheld), n);
+}
+
+/* A connection to "t" over the disk's memory set to the pattern. */
+static int open_t(struct fix *f)
+{
+	struct info in;
+	int fd = cl_connect(f);
+
+	fill_pattern(&f->d);
+	assert_true(cl_go(fd, "t", &in));
+	return fd;
+}
+
+/* A read-modify-write of one block: its read, then its write. */
+static void rmw_one(struct tdisk *d)
+{
+	held_now(d, 1);
+	complete_held(d, 0);
+	held_now(d, 1);
+	complete_held(d, 0);
+}
+
+static void expect_reply(int fd, uint64_t want_cookie, uint32_t want_err)
+{
+	uint64_t cookie;
+
+	assert_int_equal(cl_reply(fd, &cookie), want_err);
+	assert_int_equal(cookie, want_cookie);
+}
+
+/* A READ at 1000 of 3000 bytes reads blocks 512..4095; the client gets
+ * its bytes from inside them. */
+static void test_unaligned_read(void **state)
+{
+	struct fix *f = *state;
+	struct info in;
+	uint8_t got[3000];
+	int fd = cl_connect(f);
+
+	fill_pattern(&f->d);
+	assert_true(cl_go(fd, "t", &in));
+	assert_int_equal(in.min, 1);
+	cl_req(fd, NBD_CMD_READ, 1, 1000, sizeof(got));
+	held_now(&f->d, 1);
+	assert_true(holds(&f->d, NBD_CMD_READ, 512, 3584));
+	complete_held(&f->d, 0);
+	expect_reply(fd, 1, 0);
+	cl_read(fd, got, sizeof(got));
+	assert_memory_equal(got, f->d.mem + 1000, sizeof(got));
+	close(fd);
+}
+
+/* A WRITE at 1000 of 3000 bytes with FUA: its two partial blocks read
+ * first, then all its blocks written once, with FUA; the bytes around
+ * the payload kept. */
+static void test_rmw_write(void **state)
+{
+	struct fix *f = *state;
+	uint8_t p[3000];
+	int fd = open_t(f);
+
+	memset(p, 0xab, sizeof(p));
+	cl_reqf(fd, NBD_CMD_WRITE, NBD_CMD_FLAG_FUA, 1, 1000, sizeof(p));
+	cl_write(fd, p, sizeof(p));
+	held_now(&f->d, 2);
+	assert_true(holds(&f->d, NBD_CMD_READ, 512, 512));
+	assert_true(holds(&f->d, NBD_CMD_READ, 3584, 512));
+	complete_held(&f->d, 0);
+	held_now(&f->d, 1);
+	assert_true(holds(&f->d, NBD_CMD_WRITE, 512, 3584));
+	assert_true(f->d.held[0]->fua);
+	complete_held(&f->d, 0);
+	expect_reply(fd, 1, 0);
+	assert_true(mem_is(&f->d, 0, 1000, -1));
+	assert_true(mem_is(&f->d, 1000, 3000, 0xab));
+	assert_true(mem_is(&f->d, 4000, 8192 - 4000, -1));
+	close(fd);
+}
+
+/* Two connections write into one block: the second waits (its partial
+ * block not even read) until the first wrote it; a READ of the block
+ * and a write elsewhere do not wait. Neither loses the other's bytes. */
+static void test_rmw_serialised(void **state)
+{
+	struct fix *f = *state;
+	struct info in;
+	uint8_t data[512];
+	int a = cl_connect(f), b = cl_connect(f), c = cl_connect(f);
+
+	fill_pattern(&f->d);
+	assert_true(cl_go(a, "t", &in) && cl_go(b, "t", &in) &&
+		    cl_go(c, "t", &in));
+	cl_write_req(a, 1, 600, 100, 0xaa);
+	held_now(&f->d, 1);
+	cl_write_req(b, 2, 800, 100, 0xbb);
+	cl_req(c, NBD_CMD_READ, 3, 512, 512);
+	cl_write_req(c, 4, 2048, 512, 0xcc);
+	held_now(&f->d, 3);
+	assert_true(holds(&f->d, NBD_CMD_READ, 512, 512));
+	assert_true(holds(&f->d, NBD_CMD_WRITE, 2048, 512));
+	complete_held(&f->d, 0);
+	for (unsigned i = 0; i < 2; i++) {
+		uint64_t cookie;
+
+		assert_int_equal(cl_reply(c, &cookie), 0);
+		if (cookie == 3)
+			cl_read(c, data, sizeof(data));
+	}
+	held_now(&f->d, 1);
+	assert_true(holds(&f->d, NBD_CMD_WRITE, 512, 512));
+	complete_held(&f->d, 0);
+	expect_reply(a, 1, 0);
+	held_now(&f->d, 1);
+	rmw_one(&f->d);
+	expect_reply(b, 2, 0);
+	assert_true(mem_is(&f->d, 512, 88, -1));
+	assert_true(mem_is(&f->d, 600, 100, 0xaa));
+	assert_true(mem_is(&f->d, 700, 100, -1));
+	assert_true(mem_is(&f->d, 800, 100, 0xbb));
+	assert_true(mem_is(&f->d, 900, 124, -1));
+	close(a);
+	close(b);
+	close(c);
+}
+
+/* A client gone while its write waits for another's block: nothing of
+ * it reaches the disk, and its slot comes back (the export is released
+ * once removed). */
+static void test_rmw_waiter_gone(void **state)
+{
+	struct fix *f = *state;
+	struct info in;
+	int a = open_t(f), b = cl_connect(f);
+
+	assert_true(cl_go(b, "t", &in));
+	cl_write_req(a, 1, 600, 100, 0xaa);
+	held_now(&f->d, 1);
+	cl_write_req(b, 2, 800, 100, 0xbb);
+	usleep(50000);
+	close(b);
+	rmw_one(&f->d);
+	expect_reply(a, 1, 0);
+	held_now(&f->d, 0);
+	assert_int_equal(dget(&f->d, &f->d.submitted), 2);
+	assert_true(mem_is(&f->d, 800, 100, -1));
+	close(a);
+	nbdx_remove(f->e);
+	assert_true(wait_for(&f->d, &f->d.released, 1));
+}
+
+/* The read of a partial block fails: the client gets EIO, nothing is
+ * written, the block is free again for the next write. */
+static void test_rmw_edge_eio(void **state)
+{
+	struct fix *f = *state;
+	unsigned before;
+	int fd = open_t(f);
+
+	cl_write_req(fd, 1, 1000, 100, 0xaa);
+	held_now(&f->d, 2);
+	before = dget(&f->d, &f->d.submitted);
+	complete_held(&f->d, -EIO);
+	expect_reply(fd, 1, NBD_EIO);
+	assert_int_equal(dget(&f->d, &f->d.submitted), before);
+	assert_true(mem_is(&f->d, 0, 8192, -1));
+	cl_write_req(fd, 2, 1000, 10, 0xbb);
+	rmw_one(&f->d);
+	expect_reply(fd, 2, 0);
+	assert_true(mem_is(&f->d, 1000, 10, 0xbb));
+	assert_true(mem_is(&f->d, 1010, 14, -1));
+	close(fd);
+}
+
+/* WRITE_ZEROES at 1000 of 5000 bytes: partial blocks read, zeroed where
+ * covered and written back, the whole ones zeroed by the disk. TRIM
+ * trims the whole blocks inside it, none if there are none. */
+static void test_unaligned_zero_trim(void **state)
+{
+	struct fix *f = *state;
+	unsigned before;
+	int fd = open_t(f);
+
+	cl_req(fd, NBD_CMD_WRITE_ZEROES, 1, 1000, 5000);
+	held_now(&f->d, 2);
+	assert_true(holds(&f->d, NBD_CMD_READ, 512, 512));
+	assert_true(holds(&f->d, NBD_CMD_READ, 5632, 512));
+	complete_held(&f->d, 0);
+	held_now(&f->d, 3);
+	assert_true(holds(&f->d, NBD_CMD_WRITE, 512, 512));
+	assert_true(holds(&f->d, NBD_CMD_WRITE, 5632, 512));
+	assert_true(holds(&f->d, NBD_CMD_WRITE_ZEROES, 1024, 4608));
+	complete_held(&f->d, 0);
+	expect_reply(fd, 1, 0);
+	assert_true(mem_is(&f->d, 0, 1000, -1));
+	assert_true(mem_is(&f->d, 1000, 5000, 0));
+	assert_true(mem_is(&f->d, 6000, 8192, -1));
+	before = dget(&f->d, &f->d.submitted);
+	cl_req(fd, NBD_CMD_TRIM, 2, 8193, 100);
+	expect_reply(fd, 2, 0);
+	assert_int_equal(dget(&f->d, &f->d.submitted), before);
+	cl_req(fd, NBD_CMD_TRIM, 3, 8300, 1000);
+	held_now(&f->d, 1);
+	assert_true(holds(&f->d, NBD_CMD_TRIM, 8704, 512));
+	complete_held(&f->d, 0);
+	expect_reply(fd, 3, 0);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -808,6 +1071,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_max_conns, setup_one_conn,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_path_exists, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unaligned_read, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rmw_write, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rmw_serialised, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rmw_edge_eio, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rmw_waiter_gone, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unaligned_zero_trim, setup,
 						teardown),
 	};
 

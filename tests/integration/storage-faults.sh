@@ -3,7 +3,8 @@
 # backend: a VHDX image served by qemu-nbd (written by the guest, then
 # checked by qemu-img check); nbdkit's error filter failing a share of
 # reads and writes (every failure reaches the NBD client as an error, the
-# rest is intact, the guest stays up); a disk removed under fio (the job
+# rest is intact, the guest stays up; writes inside a block, whose
+# read-modify-write reads fail too, are each done whole or not at all); a disk removed under fio (the job
 # fails, the guest stays up); a host killed with SIGKILL right
 # after a FLUSH (every flushed write is in the image); a guest killed
 # mid-I/O (the host releases everything and serves the next guest); and
@@ -58,6 +59,31 @@ rm -f "$T/errors-on"
 [ "$bad" -gt 0 ] && [ "$ok" -gt 0 ] || fail "error filter: $ok good, $bad failed reads"
 qemu-img compare -f raw -F raw "$T/src" "$(lun 1)" >/dev/null ||
 	fail "data behind the error filter changed"
+# Writes of 100 bytes inside a block (read-modify-write: the block's
+# read fails as often as the write): each EIO or done, and afterwards
+# each one's bytes there or not at all, its neighbours untouched.
+touch "$T/errors-on"
+wok=() wbad=0
+for i in $(seq 0 63); do
+	off=$((i * 65536 + 33554432 + 1000))
+	if qemu-io -f raw -c "write -P 0x77 $off 100" "$(lun 1)" >"$T/qio" 2>&1 &&
+		! grep -q 'failed' "$T/qio"; then
+		wok+=("$off")
+	else
+		grep -q 'Input/output error' "$T/qio" || fail "not EIO: $(cat "$T/qio")"
+		wbad=$((wbad + 1))
+	fi
+done
+rm -f "$T/errors-on"
+[ "$wbad" -gt 0 ] && [ "${#wok[@]}" -gt 0 ] ||
+	fail "error filter: ${#wok[@]} good, $wbad failed writes"
+for i in $(seq 0 63); do
+	off=$((i * 65536 + 33554432 + 1000)) p=0
+	[[ " ${wok[*]} " == *" $off "* ]] && p=0x77
+	qemu-io -f raw -c "read -P 0 $((off - 1000)) 1000" -c "read -P $p $off 100" \
+		-c "read -P 0 $((off + 100)) 1000" "$(lun 1)" >"$T/qio" 2>&1 &&
+		! grep -q 'fail' "$T/qio" || fail "write at $off (pattern $p): $(cat "$T/qio")"
+done
 ctl disk list --json | python3 -c '
 import json, sys
 d = {x["controller_location"]: x for x in json.load(sys.stdin)["disks"]}

@@ -5,8 +5,9 @@
 # nbdinfo, fio's nbd engine and nbdfuse + a loop-mounted ext4 read and
 # write them, and every byte is checked against the host's image files.
 # Then a resize, a hot remove and a hot add while the guest runs.
-# Usage: storage.sh HOST GUEST CTL
+# Usage: storage.sh HOST GUEST CTL NBD_OVERLAP
 source "$(dirname "$0")/lib.sh"
+OVERLAP=$4
 for p in nbdinfo nbdcopy qemu-img qemu-io; do
 	command -v "$p" >/dev/null || { echo "SKIP: $p not installed"; exit 77; }
 done
@@ -32,7 +33,8 @@ nbdinfo "$U" >"$T/info" || fail "nbdinfo"
 grep -q 'export-size: 268435456' "$T/info" || fail "size: $(cat "$T/info")"
 grep -q 'can_flush: true' "$T/info" && grep -q 'can_fua: true' "$T/info" ||
 	fail "flush/fua: $(cat "$T/info")"
-grep -q 'block_size_minimum: 512' "$T/info" || fail "block size"
+grep -q 'block_size_minimum: 1$' "$T/info" &&
+	grep -q 'block_size_preferred: 512' "$T/info" || fail "block sizes"
 nbdinfo --list "nbd+unix://?socket=$SOCK" >"$T/list" || fail "list"
 grep -q 'export="scsi0-lun0"' "$T/list" &&
 	grep -q 'export="scsi0-lun3"' "$T/list" || fail "list: $(cat "$T/list")"
@@ -60,6 +62,27 @@ qemu-io -f raw -c 'write -f -P 0xa5 4096 65536' -c 'flush' \
 grep -q -i 'fail\|error' "$T/qio" && fail "qemu-io: $(cat "$T/qio")"
 cmp -s <(head -c 2M /dev/zero) <(dd if="$IMG" bs=1M skip=1 count=2 2>/dev/null) ||
 	fail "write zeroes did not reach the image"
+
+# Requests at any byte (minimum block 1): storvsc reads and writes whole
+# blocks, the export read-modify-writes the partial ones. qemu-io into
+# and across blocks, a byte, write zeroes, a discard of no whole block;
+# then 4 connections writing chunks that share blocks at once
+# (nbd_overlap); then the host's image against what NBD reads.
+B=$((200 << 20))
+qemu-io -f raw -c "write -P 0x5a $B 64k" \
+	-c "write -f -P 0xab $((B + 1000)) 3000" -c "write -P 0xcd $((B + 5000)) 1" \
+	-c "write -z $((B + 7000)) 3000" -c "discard $((B + 20000)) 100" \
+	-c "read -P 0x5a $B 1000" -c "read -P 0xab $((B + 1000)) 3000" \
+	-c "read -P 0x5a $((B + 4000)) 1000" -c "read -P 0xcd $((B + 5000)) 1" \
+	-c "read -P 0x5a $((B + 5001)) 1999" -c "read -P 0 $((B + 7000)) 3000" \
+	-c "read -P 0x5a $((B + 10000)) 55536" "$U" >"$T/qio" 2>&1 ||
+	fail "qemu-io at any byte: $(cat "$T/qio")"
+grep -q -i 'fail\|error' "$T/qio" && fail "qemu-io at any byte: $(cat "$T/qio")"
+"$OVERLAP" "$U" $((210 << 20 | 7)) 2000000 4 3 >"$T/overlap" 2>&1 ||
+	fail "nbd_overlap: $(cat "$T/overlap")"
+echo "requests at any byte: $(cat "$T/overlap")"
+qemu-img compare -f raw -F raw "$IMG" "$U" >/dev/null ||
+	fail "host image differs from what NBD reads"
 
 # fio through the nbd engine, random writes of 4 to 128 KiB at depth 32,
 # every block verified.
