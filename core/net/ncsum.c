@@ -9,6 +9,7 @@ static const char *const bad_names[NCSUM_BAD__COUNT] = {
 	[NCSUM_BAD_L4] = "l4",
 	[NCSUM_BAD_FRAG] = "fragment",
 	[NCSUM_BAD_OFFSET] = "transport-offset",
+	[NCSUM_BAD_LEN0] = "length-0",
 };
 
 const char *ncsum_bad_name(enum ncsum_bad b)
@@ -176,6 +177,8 @@ static enum ncsum_bad tx_check(const struct nframe *f,
 		return NCSUM_BAD_REQUEST;
 	if (!v4 && !v6)
 		return NCSUM_BAD_NOT_IP;
+	if (f->len0 && !o->mss)
+		return NCSUM_BAD_LEN0;
 	if (((o->csum & (VNET_CSUM_IPV4 | VNET_CSUM_IP_HDR)) && !v4) ||
 	    ((o->csum & VNET_CSUM_IPV6) && !v6) ||
 	    (o->mss && o->lso_v6 != v6))

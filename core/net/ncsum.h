@@ -75,6 +75,7 @@ enum ncsum_bad {
 	NCSUM_BAD_L4,      /* TCP/UDP offload or LSO without that header */
 	NCSUM_BAD_FRAG,    /* L4 offload asked for a fragment */
 	NCSUM_BAD_OFFSET,  /* transport offset given is not the frame's */
+	NCSUM_BAD_LEN0,    /* IP length 0 (parsed as LSO) without LSO */
 	NCSUM_BAD__COUNT
 };
 

@@ -848,6 +848,12 @@ static void test_tx_refused(void **state)
 	o = (struct vnet_offload){ .csum = 0x20 };
 	assert_int_equal(ncsum_tx_prepare(f.b, &nf, &o, &h),
 			 NCSUM_BAD_REQUEST);
+	/* Length 0 taken as the frame's, but no LSO asked. */
+	f.b[f.l3 + 4] = f.b[f.l3 + 5] = 0;
+	assert_int_equal(nframe_parse(&nf, f.b, f.len, 0, NFRAME_F_LSO),
+			 NFRAME_OK);
+	o = (struct vnet_offload){ .csum = VNET_CSUM_TCP };
+	assert_int_equal(ncsum_tx_prepare(f.b, &nf, &o, &h), NCSUM_BAD_LEN0);
 }
 
 static void test_vnet(void **state)
