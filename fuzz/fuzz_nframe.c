@@ -76,11 +76,9 @@ static void csums(const uint8_t *frame, const struct nframe *f)
 
 	memcpy(p, frame, f->len);
 	(void)ncsum_l4_verify(p, f);
-	if (f->l3 == NFRAME_L3_IPV4) {
-		ncsum_ip4_fill(p, f);
-		if (!ncsum_ip4_ok(p, f))
-			abort();
-	}
+	if (ncsum_ip4_fill(p, f) != (f->l3 == NFRAME_L3_IPV4) ||
+	    ncsum_ip4_ok(p, f) != (f->l3 == NFRAME_L3_IPV4))
+		abort();
 	if (ncsum_l4_fill(p, f) && ncsum_l4_verify(p, f) != NCSUM_L4_GOOD)
 		abort();
 	free(p);

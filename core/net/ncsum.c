@@ -100,17 +100,21 @@ uint32_t ncsum_pseudo(const uint8_t *frame, const struct nframe *f,
 	return ncsum_pseudo6(ip + 8, ip + 24, f->l4_proto, l4_len);
 }
 
-void ncsum_ip4_fill(uint8_t *frame, const struct nframe *f)
+bool ncsum_ip4_fill(uint8_t *frame, const struct nframe *f)
 {
 	uint8_t *ip = frame + f->l3_off;
 
+	if (f->l3 != NFRAME_L3_IPV4)
+		return false;
 	vmb_put_be16(ip + 10, 0);
 	vmb_put_be16(ip + 10, ncsum(ip, f->l3_hlen));
+	return true;
 }
 
 bool ncsum_ip4_ok(const uint8_t *frame, const struct nframe *f)
 {
-	return ncsum(frame + f->l3_off, f->l3_hlen) == 0;
+	return f->l3 == NFRAME_L3_IPV4 &&
+	       ncsum(frame + f->l3_off, f->l3_hlen) == 0;
 }
 
 /* Where f's TCP or UDP checksum field is; 0 when f has none to use. */
@@ -230,8 +234,8 @@ enum ncsum_bad ncsum_tx_prepare(uint8_t *frame, const struct nframe *f,
 		return NCSUM_BAD_REQUEST;
 	if (o->mss)
 		tx_lso(frame, f, h);
-	if (o->mss ? f->l3 == NFRAME_L3_IPV4 : o->csum & VNET_CSUM_IP_HDR)
-		ncsum_ip4_fill(frame, f);
+	if (o->mss || (o->csum & VNET_CSUM_IP_HDR))
+		(void)ncsum_ip4_fill(frame, f); /* IPv4 only */
 	if (h->flags & VNET_HDR_F_NEEDS_CSUM)
 		vmb_put_be16(frame + csum_field(f),
 			     ncsum_fold(ncsum_pseudo(

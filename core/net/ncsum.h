@@ -46,9 +46,9 @@ uint32_t ncsum_pseudo6(const uint8_t src[16], const uint8_t dst[16],
 uint32_t ncsum_pseudo(const uint8_t *frame, const struct nframe *f,
 		      uint32_t l4_len);
 
-/* IPv4 header checksum of f (l3 IPV4): computed into the header, and
- * checked. */
-void ncsum_ip4_fill(uint8_t *frame, const struct nframe *f);
+/* IPv4 header checksum of f: computed into the header, and checked
+ * (neither does anything for a frame that is not IPv4: false). */
+bool ncsum_ip4_fill(uint8_t *frame, const struct nframe *f);
 bool ncsum_ip4_ok(const uint8_t *frame, const struct nframe *f);
 
 enum ncsum_l4 {
@@ -86,8 +86,9 @@ const char *ncsum_bad_name(enum ncsum_bad b);
  * offset of 0 means the frame's), then:
  *  - LSO: the IPv4 total length or IPv6 payload length set to the
  *    packet's (Linux netvsc sends 0), the IPv4 header checksum filled,
- *    gso_type TCPV4/TCPV6 (with ECN when CWR is set: the embedder enables
- *    TUN_F_TSO_ECN), gso_size the MSS, hdr_len through the TCP header;
+ *    gso_type TCPV4/TCPV6 (with ECN when CWR is set, so that only the
+ *    first segment keeps it), gso_size the MSS, hdr_len through the TCP
+ *    header;
  *  - TCP/UDP checksum or LSO: the checksum field seeded with the
  *    pseudo-header sum including the length, whatever the guest put
  *    there (Linux's LSO seed leaves it out, and segmentation adjusts a
@@ -101,7 +102,10 @@ enum ncsum_bad ncsum_tx_prepare(uint8_t *frame, const struct nframe *f,
 /* A frame TAP handed over with header h: a partial checksum (NEEDS_CSUM)
  * is completed in place, as virtio defines it, over csum_start to the end
  * of f's IP packet. GOOD: completed, or DATA_VALID; NONE: nothing said;
- * BAD: csum_start/offset outside the packet (frame untouched). */
+ * BAD: csum_start/offset outside the packet (frame untouched). A header
+ * with segmentation is the embedder's to refuse: a netvsc guest takes no
+ * frame above its MTU without RSC, so the TAP gets TUN_F_CSUM and none of
+ * the TUN_F_TSO* offloads. */
 enum ncsum_l4 ncsum_rx_complete(uint8_t *frame, const struct nframe *f,
 				const struct vnet_hdr *h);
 

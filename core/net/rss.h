@@ -26,9 +26,10 @@
 #define RSS_TABLE_SIZE 128u /* the hash's low 7 bits index it */
 
 /* NDIS_HASH_* bits of the RSS parameters' hash_info. The _EX types would
- * hash the home address and routing-header destination; no guest enables
- * them without the plain type and hvis does not parse those options, so
- * an _EX bit is taken as its plain type (IPV6_EX as IPV6 and so on). */
+ * hash the home address option and the type-2 routing header's address
+ * in place of the IPv6 source and destination; hvis does not parse those,
+ * so an _EX bit is taken as its plain type (IPV6_EX as IPV6 and so on),
+ * which hashes the same for every packet without them. */
 #define RSS_HASH_FUNC_TOEPLITZ 0x00000001u
 #define RSS_HASH_IPV4 0x00000100u
 #define RSS_HASH_TCP_IPV4 0x00000200u

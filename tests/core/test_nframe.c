@@ -277,7 +277,7 @@ static void test_csum_udp_hand(void **state)
 	assert_true(ncsum_l4_fill(p, &nf));
 	assert_int_equal(vmb_be16(p + nf.l4_off + 6), 0x5d4a);
 	assert_int_equal(ncsum_l4_verify(p, &nf), NCSUM_L4_GOOD);
-	ncsum_ip4_fill(p, &nf);
+	assert_true(ncsum_ip4_fill(p, &nf));
 	assert_true(ncsum_ip4_ok(p, &nf));
 	p[nf.l4_off + 6] = 0; /* no checksum: allowed over IPv4 */
 	p[nf.l4_off + 7] = 0;
@@ -291,6 +291,9 @@ static void test_csum_udp_hand(void **state)
 	done(&f);
 	parse_ok(&nf, &f, 0);
 	p = exact(&f, f.len);
+	assert_false(ncsum_ip4_fill(p, &nf));
+	assert_false(ncsum_ip4_ok(p, &nf));
+	assert_memory_equal(p, f.b, f.len);
 	assert_int_equal(ncsum_l4_verify(p, &nf), NCSUM_L4_BAD);
 	assert_true(ncsum_l4_fill(p, &nf));
 	assert_int_equal(vmb_be16(p + nf.l4_off + 6), 0x7448);

@@ -2,7 +2,8 @@
  * with and without ports), the hash against DPDK's rte_softrss on 10,000
  * random tuples per key and tuple kind (Microsoft's key and DPDK's MLX5
  * key), short keys, the indirection table and the choice of tuple by the
- * enabled hash types. */
+ * enabled hash types. Nothing here is timed: rss.h says what a hash
+ * costs and why. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
