@@ -517,6 +517,22 @@ static void test_parse_ip6_ext(void **state)
 	assert_int_equal(nf.rss.type, RSS_HASH_IPV6);
 }
 
+/* IPv6 whose first next header is first, then n destination-options
+ * headers with last after them, nothing else. */
+static enum nframe_bad ip6_chain(uint8_t first, unsigned n, uint8_t last)
+{
+	struct nframe nf;
+	struct fb f;
+
+	eth(&f, NULL, 0, NFRAME_ETH_P_IPV6);
+	ip6(&f, first);
+	for (unsigned i = 1; i < n; i++)
+		ext6(&f, 60, 0);
+	ext6(&f, last, 0);
+	done(&f);
+	return parse_n(&nf, &f, f.len, 0);
+}
+
 static void test_parse_ip6_ext_bad(void **state)
 {
 	struct nframe nf;
@@ -524,28 +540,13 @@ static void test_parse_ip6_ext_bad(void **state)
 
 	(void)state;
 	/* Hop-by-hop after another header. */
-	eth(&f, NULL, 0, NFRAME_ETH_P_IPV6);
-	ip6(&f, 60);
-	ext6(&f, 0, 0);
-	ext6(&f, 59, 0);
-	done(&f);
-	assert_int_equal(parse_n(&nf, &f, f.len, 0), NFRAME_BAD_IP6_EXT);
-	/* One more than the walk takes. */
-	eth(&f, NULL, 0, NFRAME_ETH_P_IPV6);
-	ip6(&f, 60);
-	for (unsigned i = 0; i < NFRAME_IP6_EXT_MAX; i++)
-		ext6(&f, 60, 0);
-	ext6(&f, 59, 0);
-	done(&f);
-	assert_int_equal(parse_n(&nf, &f, f.len, 0), NFRAME_BAD_IP6_EXT);
-	/* Exactly the most it takes. */
-	eth(&f, NULL, 0, NFRAME_ETH_P_IPV6);
-	ip6(&f, 60);
-	for (unsigned i = 1; i < NFRAME_IP6_EXT_MAX; i++)
-		ext6(&f, 60, 0);
-	ext6(&f, 59, 0);
-	done(&f);
-	assert_int_equal(parse_n(&nf, &f, f.len, 0), NFRAME_OK);
+	assert_int_equal(ip6_chain(60, 1, 0), NFRAME_BAD_IP6_EXT);
+	assert_int_equal(ip6_chain(0, 1, 0), NFRAME_BAD_IP6_EXT);
+	assert_int_equal(ip6_chain(0, 1, 59), NFRAME_OK);
+	/* Exactly the most the walk takes, and one more. */
+	assert_int_equal(ip6_chain(60, NFRAME_IP6_EXT_MAX, 59), NFRAME_OK);
+	assert_int_equal(ip6_chain(60, NFRAME_IP6_EXT_MAX + 1, 59),
+			 NFRAME_BAD_IP6_EXT);
 	/* A header whose length runs past the payload length. */
 	eth(&f, NULL, 0, NFRAME_ETH_P_IPV6);
 	ip6(&f, 43);
