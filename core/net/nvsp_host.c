@@ -38,10 +38,7 @@ void nvsp_host_init(struct nvsp_host *h, const struct nvsp_host_cfg *cfg)
 
 void nvsp_host_attach(struct nvsp_host *h, const struct nvsp_host *primary)
 {
-	struct nvsp_host_cfg cfg = h->cfg;
-
 	*h = *primary;
-	h->cfg = cfg;
 	h->cfg.primary = false;
 	h->subch_done = true;
 	vmb_memset(&h->st, 0, sizeof(h->st));

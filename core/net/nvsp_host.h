@@ -142,8 +142,8 @@ struct nvsp_host_act {
  * max_subchannels to 64. */
 void nvsp_host_init(struct nvsp_host *h, const struct nvsp_host_cfg *cfg);
 
-/* A sub-channel's engine starts where its primary is: version, MTU,
- * buffers. */
+/* A sub-channel's engine (h need not be initialised) starts where its
+ * primary is: configuration, version, MTU, buffers. */
 void nvsp_host_attach(struct nvsp_host *h, const struct nvsp_host *primary);
 
 void nvsp_host_rx(struct nvsp_host *h, const struct vmb_pkt *pkt,

@@ -621,7 +621,6 @@ static void test_host_subchannel_engine(void **state)
 
 	(void)state;
 	ready_pair(&p, NVSP_VERSION_5);
-	nvsp_host_init(&sub, &(struct nvsp_host_cfg){ .max_version = 0 });
 	nvsp_host_attach(&sub, &p.h);
 	host_rndis(&sub, &a, NVSP_CHANNEL_DATA, 2, 64);
 	assert_int_equal(a.kind, NVSP_HA_RNDIS);
