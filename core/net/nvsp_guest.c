@@ -259,8 +259,8 @@ static uint32_t answer_min(uint32_t type)
 		return sizeof(struct nvsp_init_complete);
 	case NVSP_TYPE_SEND_RECV_BUF:
 		return sizeof(struct nvsp_recv_buf_complete);
-	default:
-		return sizeof(struct nvsp_subchannel_resp);
+	default: /* SEND_SEND_BUF */
+		return sizeof(struct nvsp_send_buf_complete);
 	}
 }
 

@@ -488,6 +488,8 @@ void nvsp_host_rx(struct nvsp_host *h, const struct vmb_pkt *pkt,
 	union nvsp_msg m = { .type = 0 };
 	enum nvsp_host_bad why;
 
+	/* The ranges (last) are written only for an RNDIS action: 768
+	 * bytes not cleared per packet. */
 	vmb_memset(a, 0, sizeof(*a) - sizeof(a->rndis.ranges));
 	a->xid = pkt->xid;
 	a->completion = pkt->flags & VMB_PKT_FLAG_COMPLETION_REQUESTED;

@@ -28,7 +28,7 @@
 #define NVSP_CLASS_GUID_BYTES                                          \
 	{ { 0x63, 0x51, 0x61, 0xf8, 0x3e, 0xdf, 0xc5, 0x46, 0x91, 0x3f, \
 	    0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e } }
-#define NVSP_CLASS_NAME "network"
+#define NVSP_CLASS_NAME "net"
 
 /* ---- versions: major << 16 | minor (V1 predates the scheme) ---- */
 #define NVSP_VERSION_1 0x00002u

@@ -636,6 +636,7 @@ static void test_host_subchannel_engine(void **state)
 
 static void test_receive(void **state)
 {
+	struct nvsp_guest_ev ev;
 	struct pair p;
 	struct nvsp_range out[600];
 	union nvsp_msg m;
@@ -708,11 +709,18 @@ static void test_receive(void **state)
 	nvsp_guest_recv(&p.g, &r.pkt, out, 600, &n, &ct);
 	assert_int_equal(p.g.st.bad[NVSP_GBAD_TYPE], 1);
 	assert_int_equal(p.g.st.bad[NVSP_GBAD_RANGES], 2);
+	/* No NVSP message after the ranges. */
+	nvsp_guest_recv(&p.g, mk_xfer(&r, 0xCAFE, 1, 0, 8, 0, &m, 0), out, 600,
+			&n, &ct);
+	assert_int_equal(p.g.st.bad[NVSP_GBAD_SHORT], 1);
 	/* Before READY. */
 	pair_new(&p, NVSP_VERSION_61, NVSP_VERSION_61);
 	nvsp_guest_recv(&p.g, mk_xfer(&r, 0xCAFE, 1, 0, 8, 0, &m, 32), out, 600,
 			&n, &ct);
 	assert_int_equal(p.g.st.bad[NVSP_GBAD_STATE], 1);
+	m.datapath = (struct nvsp_switch_data_path){ 129, 0 };
+	nvsp_guest_rx(&p.g, mk(&r, VMB_PKT_INBAND, 0, 1, &m, 8), &ev);
+	assert_int_equal(p.g.st.bad[NVSP_GBAD_STATE], 2);
 }
 
 /* Completions the host gets: receive buffers, its own messages'. */
@@ -958,6 +966,9 @@ static void test_host_init_hostile(void **state)
 	assert_int_equal(h.send_sections, 3);
 	host_msg(&h, &a, &s, 32, REQ);
 	assert_int_equal(h.st.bad[NVSP_HBAD_STATE], 10);
+	nvsp_host_send_mapped(&h, SEND_SIZE, &a);
+	assert_int_equal(a.kind, NVSP_HA_NONE);
+	assert_int_equal(h.send_sections, 3);
 	/* Revoke: wrong id, right, twice; the send buffer's any id. */
 	rv.id = 1;
 	host_msg(&h, &a, &rv, 8, 0);
@@ -1298,6 +1309,7 @@ static void test_rxbuf_queues(void **state)
 	assert_int_equal(nvsp_rxbuf_alloc_control(&rb, &id), VMB_OK);
 	assert_int_equal(nvsp_rxbuf_free(&rb, 1, id, &n), VMB_EAGAIN);
 	assert_int_equal(nvsp_rxbuf_free(&rb, 0, id, &n), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 3, 26, &n), VMB_EINVAL);
 	assert_string_equal(nvsp_rxbuf_bad_name(NVSP_RXB_BAD_NOT_HEAD),
 			    "not-head");
 }
