@@ -337,6 +337,9 @@ static void on_answer(struct nvsp_guest *g, const struct vmb_pkt *pkt,
 {
 	uint32_t req = (uint32_t)(pkt->xid - NVSP_GUEST_XID_BASE);
 
+	/* OpenVMM completes these (empty) even unasked: nothing to do. */
+	if (req == NVSP_TYPE_NDIS_CONFIG || req == NVSP_TYPE_NDIS_VERSION)
+		return;
 	if (req == NVSP_TYPE_SWITCH_DATA_PATH)
 		on_datapath_done(g, ev);
 	else if (req == NVSP_TYPE_SUBCHANNEL)

@@ -4,7 +4,8 @@
  * INIT from the highest version down (min = max = the candidate), then
  * from V2 NDIS_CONFIG (MTU + 14), NDIS_VERSION (6.1 up to V4, 6.30 from
  * V5), SEND_RECV_BUF and SEND_SEND_BUF. NDIS_CONFIG and NDIS_VERSION get
- * no answer, so next() moves past them at once; for the others it gives
+ * no answer (OpenVMM's empty completions of them are dropped), so next()
+ * moves past them at once; for the others it gives
  * nothing more until nvsp_guest_rx() has the host's answer. After the
  * send buffer the engine is READY: RNDIS initialisation is the rndis
  * layer's. Then, once the rndis layer knows the host's receive queues,

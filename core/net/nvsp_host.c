@@ -482,6 +482,11 @@ static enum nvsp_host_bad precheck(const struct nvsp_host *h,
 	return NVSP_HBAD__COUNT;
 }
 
+_Static_assert(offsetof(struct nvsp_host_act, rndis.ranges) +
+		       sizeof(((struct nvsp_host_act *)0)->rndis.ranges) ==
+	       sizeof(struct nvsp_host_act),
+	       "the ranges end the action");
+
 void nvsp_host_rx(struct nvsp_host *h, const struct vmb_pkt *pkt,
 		  struct nvsp_host_act *a)
 {

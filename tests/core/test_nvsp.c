@@ -1078,6 +1078,11 @@ static void test_guest_init_hostile(void **state)
 	assert_int_equal(ev.kind, NVSP_GE_INIT);
 	assert_int_equal(p.g.version, NVSP_VERSION_61);
 	assert_int_equal(nvsp_guest_next(&p.g, &o), 40);
+	/* OpenVMM's empty completions of NDIS_CONFIG and NDIS_VERSION. */
+	guest_answer(&p, NVSP_TYPE_NDIS_CONFIG, &ic, 0, &ev);
+	guest_answer(&p, NVSP_TYPE_NDIS_VERSION, &ic, 0, &ev);
+	assert_int_equal(ev.kind, NVSP_GE_NONE);
+	assert_int_equal(p.g.st.bad[NVSP_GBAD_XID], 2);
 	/* Once READY nothing more is sent. */
 	ready_pair(&p, NVSP_VERSION_61);
 	assert_int_equal(nvsp_guest_next(&p.g, &o), 0);
