@@ -56,16 +56,18 @@ static uint32_t map_size(uint8_t sel, bool recv)
 	return recv ? recv_sizes[sel & 3] : send_sizes[sel & 3];
 }
 
-/* The receive buffer just mapped: a tracker over it, with chains the
- * guest holds so that its completions find some. */
+/* The receive buffer just mapped: a tracker over it, with chains and
+ * runs the guest holds so that its completions find some. */
 static void track(struct fz *f)
 {
 	uint32_t ids[4], n = f->h.layout.num_sub_allocs;
 
 	f->rb_on = n <= VMB_ARRAY_LEN(f->link) &&
 		   !nvsp_rxbuf_init(&f->rb, f->link, n, SUB, f->nq);
-	for (uint32_t q = 0; f->rb_on && q < f->nq; q++)
+	for (uint32_t q = 0; f->rb_on && q < f->nq; q++) {
 		(void)nvsp_rxbuf_alloc(&f->rb, q, 1 + q % 3, ids);
+		(void)nvsp_rxbuf_alloc_run(&f->rb, q, 2, ids);
+	}
 }
 
 static void mapped(struct fz *f, struct nvsp_host_act *a, uint8_t sel)

@@ -96,6 +96,63 @@ int nvsp_rxbuf_alloc(struct nvsp_rxbuf *rb, uint32_t q, uint32_t n,
 	return take(rb, &rb->q[q], n, ids);
 }
 
+/* The first of n free indices in a row in q's range, or END. */
+static uint32_t find_run(const struct nvsp_rxbuf *rb, const struct nvsp_rxq *q,
+			 uint32_t n)
+{
+	uint32_t run = 0;
+
+	for (uint32_t i = q->first; i < q->end; i++) {
+		run = rb->link[i] & HELD ? 0 : run + 1;
+		if (run == n)
+			return i + 1 - n;
+	}
+	return END;
+}
+
+/* Takes [s, s + n) out of q's free list, keeping the others' order. */
+static void unlink_run(struct nvsp_rxbuf *rb, struct nvsp_rxq *q, uint32_t s,
+		       uint32_t n)
+{
+	uint32_t prev = END, i = q->head;
+
+	while (i != END) {
+		uint32_t next = rb->link[i] & NEXT;
+
+		if (i - s < n && prev == END)
+			q->head = next;
+		else if (i - s < n)
+			rb->link[prev] = next;
+		else
+			prev = i;
+		i = next;
+	}
+	q->tail = prev;
+	q->nfree -= n;
+}
+
+int nvsp_rxbuf_alloc_run(struct nvsp_rxbuf *rb, uint32_t q, uint32_t n,
+			 uint32_t *first)
+{
+	struct nvsp_rxq *rq;
+	uint32_t s;
+
+	if (q >= rb->nqueues)
+		return VMB_EINVAL;
+	rq = &rb->q[q];
+	s = n ? find_run(rb, rq, n) : END;
+	if (s == END)
+		return VMB_EAGAIN;
+	unlink_run(rb, rq, s, n);
+	for (uint32_t i = 0; i < n; i++)
+		rb->link[s + i] = HELD | (i + 1 < n ? s + i + 1 : END);
+	rb->link[s] |= HEAD;
+	rq->held += n;
+	rq->allocs++;
+	*first = s;
+	return VMB_OK;
+}
+
 int nvsp_rxbuf_alloc_control(struct nvsp_rxbuf *rb, uint32_t *id)
 {
 	return take(rb, &rb->ctl, 1, id);

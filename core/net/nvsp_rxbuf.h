@@ -3,7 +3,8 @@
  *
  * The guest's receive buffer is split into count sub-allocations of the
  * layout RECV_BUF_COMPLETE announced. The host writes one RNDIS message
- * into each it sends and names them by one transaction id: the index of
+ * into each it sends (or one larger message across a contiguous run of
+ * them) and names those of one packet by one transaction id: the index of
  * the first (a bare index, as OpenVMM uses it and as DPDK requires: it
  * refuses an id not below its section count). The guest gives them all
  * back with one completion of that id.
@@ -68,6 +69,14 @@ int nvsp_rxbuf_init(struct nvsp_rxbuf *rb, uint32_t *link, uint32_t count,
  * taken). */
 int nvsp_rxbuf_alloc(struct nvsp_rxbuf *rb, uint32_t q, uint32_t n,
 		     uint32_t *ids);
+
+/* Takes n contiguous sub-allocations of queue q, for one message larger
+ * than a sub-allocation (the range then spans them), as one chain; the
+ * first index in *first is the transaction id. Linear in the queue's
+ * size: the rare message only (each is sized for the MTU). VMB_EAGAIN
+ * when no run of n is free. */
+int nvsp_rxbuf_alloc_run(struct nvsp_rxbuf *rb, uint32_t q, uint32_t n,
+			 uint32_t *first);
 
 /* Takes control sub-allocation (queue 0's reserve, for RNDIS control
  * answers, which must not wait for data buffers to come back). */

@@ -1319,6 +1319,44 @@ static void test_rxbuf_queues(void **state)
 			    "not-head");
 }
 
+/* Contiguous runs, among chains and frees. */
+static void test_rxbuf_runs(void **state)
+{
+	static uint32_t link[30];
+	struct nvsp_rxbuf rb;
+	uint32_t ids[4], n, first, again;
+
+	(void)state;
+	assert_int_equal(nvsp_rxbuf_init(&rb, link, 30, 100, 1), VMB_OK);
+	/* Singles 16..19 taken, 17 given back: a hole. */
+	for (uint32_t i = 0; i < 4; i++)
+		assert_int_equal(nvsp_rxbuf_alloc(&rb, 0, 1, ids + i), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, 17, &n), VMB_OK);
+	/* Free now: 17, 20..29 (list order 20..29, 17). */
+	assert_int_equal(nvsp_rxbuf_alloc_run(&rb, 0, 11, &first), VMB_EAGAIN);
+	assert_int_equal(nvsp_rxbuf_alloc_run(&rb, 0, 0, &first), VMB_EAGAIN);
+	assert_int_equal(nvsp_rxbuf_alloc_run(&rb, 0, 4, &first), VMB_OK);
+	assert_int_equal(first, 20);
+	assert_int_equal(rb.q[0].nfree, 7);
+	assert_int_equal(nvsp_rxbuf_held(&rb), 7);
+	/* The rest of the list keeps its order: 24.., then 17. */
+	assert_int_equal(nvsp_rxbuf_alloc(&rb, 0, 1, ids), VMB_OK);
+	assert_int_equal(ids[0], 24);
+	/* Inside the run: refused; the run comes back whole. */
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, 21, &n), VMB_ENOENT);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, 20, &n), VMB_OK);
+	assert_int_equal(n, 4);
+	/* A run at the tail of the list: the tail moves back. */
+	assert_int_equal(nvsp_rxbuf_alloc_run(&rb, 0, 1, &first), VMB_OK);
+	assert_int_equal(first, 17);
+	assert_int_equal(nvsp_rxbuf_alloc_run(&rb, 0, 5, &again), VMB_OK);
+	assert_int_equal(again, 25);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, first, &n), VMB_OK);
+	assert_int_equal(rb.q[0].tail, 17);
+	assert_int_equal(rb.q[0].nfree + rb.q[0].held, 14);
+	assert_int_equal(nvsp_rxbuf_alloc_run(&rb, 1, 1, &first), VMB_EINVAL);
+}
+
 /* ---- the guest's send sections ---- */
 
 static void test_sendbuf(void **state)
@@ -1382,6 +1420,7 @@ int main(void)
 		cmocka_unit_test(test_rxbuf_basic),
 		cmocka_unit_test(test_rxbuf_exhaustion),
 		cmocka_unit_test(test_rxbuf_queues),
+		cmocka_unit_test(test_rxbuf_runs),
 		cmocka_unit_test(test_sendbuf),
 		cmocka_unit_test(test_names),
 	};
