@@ -148,7 +148,8 @@ enum nvsp_guest_ev_kind {
 	NVSP_GE_READY,     /* buffers agreed: the rndis layer starts */
 	NVSP_GE_FAILED,    /* init failed: fail_step, fail_status */
 	NVSP_GE_SUBCH,     /* count sub-channels granted (0: none) */
-	NVSP_GE_SEND_DONE, /* a data send (xid) completed with status */
+	NVSP_GE_SEND_DONE, /* a data send (xid) completed with status; the
+			      embedder checks xid against its own sends */
 	NVSP_GE_TX_TABLE,  /* g->tx_table replaced by the host's */
 	NVSP_GE_VF,        /* VF allocated (count 1) or gone (0), serial */
 	NVSP_GE_DATAPATH,  /* data path is now VF (count 1) or synthetic */
