@@ -34,6 +34,8 @@
 /* Interrupt mode: how long an idle worker watches the ring before it
  * unmasks and sleeps (see linger). */
 #define CHAN_LINGER_NS 20000u
+/* ...spinning only for the first part of it (see linger). */
+#define CHAN_LINGER_SPIN_NS 2000u
 /* Fallback wait when the ring lacks the pending-send-size feature. */
 #define CHAN_NOFEAT_WAIT_NS 1000000L
 /* Batch forming (see form_batch): a batch smaller than this many bytes,
@@ -212,7 +214,7 @@ static void form_batch(struct rt_chan *ch)
  * if data arrived. */
 static bool linger(struct rt_chan *ch)
 {
-	uint64_t end = mono_ns() + CHAN_LINGER_NS;
+	uint64_t start = mono_ns(), end = start + CHAN_LINGER_NS, now;
 
 	for (;;) {
 		for (int i = 0; i < 64; i++) {
@@ -220,8 +222,15 @@ static bool linger(struct rt_chan *ch)
 				return true;
 			cpu_relax();
 		}
-		if (atomic_load(&ch->stopping) || mono_ns() >= end)
+		now = mono_ns();
+		if (atomic_load(&ch->stopping) || now >= end)
 			return false;
+		/* Past the first stretch, give the CPU to whoever waits for
+		 * it: with fewer CPUs than busy threads, the packet we wait
+		 * for may be behind a thread our spinning keeps off the CPU
+		 * (the peer's worker, a kernel I/O worker). */
+		if (now - start >= CHAN_LINGER_SPIN_NS)
+			sched_yield();
 	}
 }
 
