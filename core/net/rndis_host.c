@@ -670,7 +670,7 @@ static void on_oid(struct rndis_host *h, struct rndis_host_act *a,
 	off = vmb_le32(q.buf_offset);
 	n = vmb_le32(q.buflen);
 	if (n && (off < sizeof(q) - RNDIS_OFF_BASE ||
-		  !inside(RNDIS_OFF_BASE + off, n, r->len))) {
+		  (uint64_t)RNDIS_OFF_BASE + off + n > r->len)) {
 		refuse(h, a, r, RNDIS_HBAD_BUFFER, RNDIS_ST_INVALID_DATA);
 		return;
 	}
@@ -789,7 +789,8 @@ void rndis_host_rx(struct rndis_host *h, const uint8_t *msg, uint32_t len,
 	else
 		on_ready_msg(h, a, &r);
 	/* Every completion but RESET's has its status at byte 12. */
-	if (a->reply_len && r.type != RNDIS_MSG_RESET && !rndis_rd32(a->reply + 12))
+	if (a->reply_len &&
+	    !rndis_rd32(a->reply + (r.type == RNDIS_MSG_RESET ? 8 : 12)))
 		h->st.requests++;
 }
 
