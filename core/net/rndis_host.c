@@ -598,6 +598,10 @@ static void set_config(struct rndis_host *h, struct rndis_host_act *a,
 		return;
 	}
 	vmb_memcpy(&c, buf, sizeof(c));
+	c.name_offset = vmb_le32(c.name_offset);
+	c.name_len = vmb_le32(c.name_len);
+	c.value_offset = vmb_le32(c.value_offset);
+	c.value_len = vmb_le32(c.value_len);
 	if (!inside(c.name_offset, c.name_len, n) ||
 	    !inside(c.value_offset, c.value_len, n) || c.name_len % 2) {
 		refuse(h, a, r, RNDIS_HBAD_CONFIG, RNDIS_ST_INVALID_DATA);
@@ -605,7 +609,7 @@ static void set_config(struct rndis_host *h, struct rndis_host_act *a,
 	}
 	if (h->cfg.mac_change &&
 	    name_is(buf + c.name_offset, c.name_len, net_addr)) {
-		if (c.type != RNDIS_CONFIG_TYPE_STRING ||
+		if (vmb_le32(c.type) != RNDIS_CONFIG_TYPE_STRING ||
 		    !parse_mac(buf + c.value_offset, c.value_len, mac) ||
 		    (mac[0] & 1)) {
 			refuse(h, a, r, RNDIS_HBAD_CONFIG,
@@ -693,9 +697,12 @@ static void on_init(struct rndis_host *h, struct rndis_host_act *a,
 		refuse(h, a, r, RNDIS_HBAD_VERSION, RNDIS_ST_NOT_SUPPORTED);
 		return;
 	}
-	/* A guest driver loaded again starts over. */
+	/* A guest driver loaded again starts over: receive held back,
+	 * offloads and RSS off until it sets them again. */
 	h->state = RNDIS_HS_READY;
 	h->filter = 0;
+	vmb_memset(&h->offload, 0, sizeof(h->offload));
+	vmb_memset(&h->rss, 0, sizeof(h->rss));
 	a->ev = RNDIS_HE_INIT;
 	init_reply(a, r, RNDIS_ST_SUCCESS);
 }

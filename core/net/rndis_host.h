@@ -43,7 +43,8 @@
 struct rndis_host_cfg {
 	uint8_t mac[6];
 	bool mac_change;       /* honour a "NetworkAddress" parameter */
-	uint32_t mtu;          /* IP MTU: MAXIMUM_FRAME_SIZE's answer */
+	uint32_t mtu;          /* IP MTU, MAXIMUM_FRAME_SIZE's answer (OpenVMM
+				  keeps the frame, 1514, and answers it - 14) */
 	uint32_t link_speed;   /* units of 100 bps (100000000: 10 Gbps) */
 	bool link_up;
 	uint32_t max_queues;   /* >= 1; RSS offered when >= 2 */
@@ -79,7 +80,7 @@ struct rndis_host_stats {
 
 enum rndis_host_ev {
 	RNDIS_HE_NONE,
-	RNDIS_HE_INIT,     /* initialized: receive may start once filtered */
+	RNDIS_HE_INIT,     /* (re)initialized: filter 0, offloads and RSS off */
 	RNDIS_HE_FILTER,   /* filter changed (0: hold receive back) */
 	RNDIS_HE_OFFLOAD,  /* offload settings changed */
 	RNDIS_HE_RSS,      /* RSS enabled, disabled or re-tabled */

@@ -140,19 +140,20 @@ static int check_hdr(const struct rndis_packet *h, uint32_t len,
 		     enum rndis_ppi_bad *why)
 {
 	uint32_t ml = vmb_le32(h->hdr.msg_len);
+	uint32_t dlen = vmb_le32(h->data_len);
+	uint32_t poff = vmb_le32(h->ppi_offset), plen = vmb_le32(h->ppi_len);
 
 	if (vmb_le32(h->hdr.type) != RNDIS_MSG_PACKET)
 		*why = RNDIS_PBAD_TYPE;
 	else if (ml < sizeof(*h) || ml > len)
 		*why = RNDIS_PBAD_MSGLEN;
-	else if (!h->data_len || !area_ok(h->data_offset, h->data_len, ml))
+	else if (!dlen || !area_ok(vmb_le32(h->data_offset), dlen, ml))
 		*why = RNDIS_PBAD_DATA;
 	else if (h->num_oob || h->oob_len)
 		*why = RNDIS_PBAD_OOB;
 	else if (h->vc_handle)
 		*why = RNDIS_PBAD_VC;
-	else if (h->ppi_len && (h->ppi_offset % 4 ||
-				!area_ok(h->ppi_offset, h->ppi_len, ml)))
+	else if (plen && (poff % 4 || !area_ok(poff, plen, ml)))
 		*why = RNDIS_PBAD_PPI_AREA;
 	else
 		return 0;
@@ -311,7 +312,7 @@ void rndis_agg_init(struct rndis_agg *a, uint32_t max_pkts,
 int rndis_agg_where(const struct rndis_agg *a, uint32_t msg_len,
 		    uint32_t cap)
 {
-	uint32_t limit = a->max_xfer < cap ? a->max_xfer : cap;
+	uint32_t limit = a->npkts && a->max_xfer < cap ? a->max_xfer : cap;
 	uint64_t off = a->npkts ? align_up(a->len, a->align) : 0;
 
 	if (a->npkts >= a->max_pkts || off + msg_len > limit ||

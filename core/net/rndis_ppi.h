@@ -129,7 +129,8 @@ void rndis_agg_init(struct rndis_agg *a, uint32_t max_pkts,
 
 /* Where a message of msg_len bytes would go in buf (cap bytes), or
  * VMB_EMSGSIZE when it does not fit (too many packets, past max_xfer or
- * cap): then send what is there and start again. */
+ * cap): then send what is there and start again. A message alone is
+ * limited by cap only: it has to go anyway. */
 int rndis_agg_where(const struct rndis_agg *a, uint32_t msg_len,
 		    uint32_t cap);
 
