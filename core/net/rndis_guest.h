@@ -30,6 +30,11 @@
 #define RNDIS_NVSP_V61 0x60001u
 
 #define RNDIS_GUEST_MAX_XFER 0x4000u
+/* The filter Linux sets on open (0 on close; PROMISCUOUS alone when the
+ * interface is promiscuous). */
+#define RNDIS_GUEST_FILTER_OPEN (RNDIS_FILTER_DIRECTED | \
+				 RNDIS_FILTER_ALL_MULTICAST | \
+				 RNDIS_FILTER_BROADCAST)
 /* The largest request: SET of RSS parameters with a 128-entry table. */
 #define RNDIS_GUEST_MSG_MAX 640u
 #define RNDIS_GUEST_PENDING 8u   /* requests outstanding at once */
