@@ -1201,6 +1201,87 @@ static void test_guest_hostile(void **state)
 	rx_bad(&g, m, 28, RNDIS_GBAD_STALE);
 }
 
+/* Drives the init through the host engine up to state s. */
+static void guest_until(struct rndis_guest *g, struct rndis_host *h,
+			enum rndis_guest_state s)
+{
+	struct rndis_host_act a;
+	struct rndis_guest_ev ev;
+
+	while (g->state < s) {
+		guest_step(g, h, &a);
+		rndis_guest_rx(g, a.reply, a.reply_len, &ev);
+	}
+	assert_int_equal(g->state, s);
+}
+
+/* The capabilities' answer in a refused with another object type,
+ * then too short; left as it was. */
+static void caps_refused(struct rndis_guest *g, struct rndis_host_act *a,
+			 uint8_t bad_type, uint32_t short_len)
+{
+	uint8_t type = a->reply[24];
+	uint32_t len = rd32(a->reply + 16);
+
+	a->reply[24] = bad_type;
+	rx_bad(g, a->reply, a->reply_len, RNDIS_GBAD_VALUE);
+	a->reply[24] = type;
+	wr32(a->reply + 16, short_len);
+	rx_bad(g, a->reply, a->reply_len, RNDIS_GBAD_VALUE);
+	wr32(a->reply + 16, len);
+}
+
+/* A fresh pair up to the host's answer to the step s. */
+static void answer_of(struct rndis_guest *g, struct rndis_host *h,
+		      struct rndis_host_act *a, enum rndis_guest_state s)
+{
+	host_new(h, 8, false);
+	guest_new(g, RNDIS_NVSP_V61, 4, true);
+	guest_until(g, h, s);
+	guest_step(g, h, a);
+}
+
+/* The capabilities the host answers, altered: refused when malformed,
+ * clamped when out of range. */
+static void test_guest_caps(void **state)
+{
+	struct rndis_guest g;
+	struct rndis_host h;
+	struct rndis_host_act a;
+	struct rndis_guest_ev ev;
+
+	(void)state;
+	answer_of(&g, &h, &a, RNDIS_GS_OFFLOAD_CAPS);
+	assert_int_equal(rd32(a.reply + 16), 156);
+	caps_refused(&g, &a, NDIS_OBJ_DEFAULT, 111);
+	/* Revision 1 only (no RSC field): accepted, RSC not chosen. */
+	wr32(a.reply + 16, 112);
+	rndis_guest_rx(&g, a.reply, a.reply_len, &ev);
+	assert_int_equal(ev.kind, RNDIS_GE_INIT);
+	assert_false(g.info.caps.rsc || g.info.offload.rsc);
+	assert_true(g.info.offload.lso4);
+	/* RSS capabilities. */
+	guest_step(&g, &h, &a);
+	assert_int_equal(rd32(a.reply + 16), 20);
+	caps_refused(&g, &a, NDIS_OBJ_RSS_PARAMS, 15);
+	wr32(a.reply + 24 + 12, 2);         /* queues */
+	wr32(a.reply + 24 + 16, 300);       /* entries */
+	rndis_guest_rx(&g, a.reply, a.reply_len, &ev);
+	assert_int_equal(g.info.rss_queues, 2);
+	assert_int_equal(g.info.rss_entries, 128);
+	/* Few entries raised to 16; one queue: no RSS. */
+	answer_of(&g, &h, &a, RNDIS_GS_RSS_CAPS);
+	wr32(a.reply + 24 + 16, 4);
+	rndis_guest_rx(&g, a.reply, a.reply_len, &ev);
+	assert_int_equal(g.info.rss_entries, 16);
+	answer_of(&g, &h, &a, RNDIS_GS_RSS_CAPS);
+	wr32(a.reply + 24 + 12, 1);
+	rndis_guest_rx(&g, a.reply, a.reply_len, &ev);
+	assert_int_equal(g.info.rss_queues, 1);
+	guest_until(&g, &h, RNDIS_GS_READY);
+	assert_false(h.rss.enabled);
+}
+
 /* The steps a host may refuse: which end the init and which do not. */
 static void test_guest_failures(void **state)
 {
@@ -1247,10 +1328,7 @@ static void test_guest_failures(void **state)
 	assert_false(g.info.offload.tcp4);
 	host_new(&h, 4, false);
 	guest_new(&g, RNDIS_NVSP_V61, 4, false);
-	while (g.state < RNDIS_GS_FILTER) {
-		guest_step(&g, &h, &a);
-		rndis_guest_rx(&g, a.reply, a.reply_len, &ev);
-	}
+	guest_until(&g, &h, RNDIS_GS_FILTER);
 	guest_step(&g, &h, &a);
 	wr32(a.reply + 12, RNDIS_ST_FAILURE);
 	rndis_guest_rx(&g, a.reply, a.reply_len, &ev);
@@ -1308,6 +1386,7 @@ int main(void)
 		cmocka_unit_test(test_engines),
 		cmocka_unit_test(test_engines_later),
 		cmocka_unit_test(test_guest_hostile),
+		cmocka_unit_test(test_guest_caps),
 		cmocka_unit_test(test_guest_failures),
 		cmocka_unit_test(test_guest_pending),
 	};
