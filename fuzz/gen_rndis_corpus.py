@@ -75,7 +75,7 @@ def linux_seq(queues=4, off_size=28, hw=156):
         rid += 1
     seq.append(oid_req(QUERY, rid, OID['hwcaps'], hwcaps_in(hw)))
     seq.append(oid_req(QUERY, rid + 1, OID['rsscaps'],
-                       struct.pack('<BBH', 0x88, 2, 20) + b'\0' * 16))
+                       struct.pack('<BBH', 0x88, 2, 18) + b'\0' * 14))
     seq.append(oid_req(SET, rid + 2, OID['filter'], u32(0)))
     seq.append(oid_req(SET, rid + 3, OID['offp'], offp(off_size)))
     seq.append(oid_req(SET, rid + 4, OID['rss'], rss(128, queues)))

@@ -170,29 +170,32 @@ static uint32_t q_hwcaps(struct rndis_guest *g, uint8_t *out)
 		       n, true);
 }
 
+/* 18 bytes, as Linux (whose structure is packed) asks: a host answers
+ * no more than that. */
 static uint32_t q_rsscaps(struct rndis_guest *g, uint8_t *out)
 {
 	struct ndis_rss_caps c = {
-		.hdr = { NDIS_OBJ_RSS_CAPS, 2, vmb_le16(sizeof(c)) },
+		.hdr = { NDIS_OBJ_RSS_CAPS, 2, vmb_le16(NDIS_RSS_CAPS_SIZE_2) },
 	};
 
 	return oid_req(g, out, RNDIS_MSG_QUERY, RNDIS_OID_RSS_CAPS, &c,
-		       sizeof(c), true);
+		       NDIS_RSS_CAPS_SIZE_2, true);
 }
 
 static uint8_t csum_value(bool on)
 {
-	return on ? NDIS_OFFP_CSUM_TXRX : NDIS_OFFP_CSUM_OFF;
+	return on ? NDIS_OFFP_CSUM_TXRX : NDIS_OFFP_NOCHG;
 }
 
-static uint8_t onoff_value(bool on)
+static uint8_t lso_value(bool on)
 {
-	return on ? NDIS_OFFP_ON : NDIS_OFFP_OFF;
+	return on ? NDIS_OFFP_ON : NDIS_OFFP_NOCHG;
 }
 
-/* Linux's choices: the IPv4 header checksum stays with the guest; UDP
- * is left alone up to NVSP 4 and RSC below 6.1 (the message is then
- * the 22 bytes older hosts take, under a revision-3 header). */
+/* As Linux asks: what was chosen on, the rest left alone, except the
+ * IPv4 header checksum, which the guest always computes itself, and
+ * RSC, turned off when offered and not wanted. Up to NVSP 4 the message
+ * is the 22 bytes older hosts take, under a revision-3 header. */
 static uint32_t s_offload(struct rndis_guest *g, uint8_t *out)
 {
 	const struct rndis_guest_offload *o = &g->info.offload;
@@ -202,14 +205,14 @@ static uint32_t s_offload(struct rndis_guest *g, uint8_t *out)
 		.ip4csum = NDIS_OFFP_CSUM_OFF,
 		.tcp4csum = csum_value(o->tcp4),
 		.tcp6csum = csum_value(o->tcp6),
-		.udp4csum = v5 ? csum_value(o->udp4) : NDIS_OFFP_NOCHG,
-		.udp6csum = v5 ? csum_value(o->udp6) : NDIS_OFFP_NOCHG,
-		.lsov2_ip4 = onoff_value(o->lso4),
-		.lsov2_ip6 = onoff_value(o->lso6),
+		.udp4csum = csum_value(o->udp4),
+		.udp6csum = csum_value(o->udp6),
+		.lsov2_ip4 = lso_value(o->lso4),
+		.lsov2_ip6 = lso_value(o->lso6),
 	};
 
-	if (g->cfg.nvsp_version >= RNDIS_NVSP_V61)
-		p.rsc_ip4 = p.rsc_ip6 = onoff_value(o->rsc);
+	if (g->info.caps.rsc)
+		p.rsc_ip4 = p.rsc_ip6 = o->rsc ? NDIS_OFFP_ON : NDIS_OFFP_OFF;
 	return oid_req(g, out, RNDIS_MSG_SET, RNDIS_OID_OFFLOAD_PARAMS, &p,
 		       v5 ? NDIS_OFFP_SIZE_3 : NDIS_OFFP_SIZE_2, true);
 }
@@ -408,29 +411,38 @@ static bool on_u32(const struct answer *an, uint32_t lo, uint32_t hi,
 
 static void parse_lso(struct rndis_guest_caps *c, const struct ndis_offload *o)
 {
-	if (vmb_le32(o->lsov2.ip4_encap) & NDIS_ENCAP_802_3) {
-		c->lso4_max = vmb_le32(o->lsov2.ip4_maxsz);
-		c->lso4_minsg = vmb_le32(o->lsov2.ip4_minsg);
-	}
-	if (vmb_le32(o->lsov2.ip6_encap) & NDIS_ENCAP_802_3) {
-		c->lso6_max = vmb_le32(o->lsov2.ip6_maxsz);
-		c->lso6_minsg = vmb_le32(o->lsov2.ip6_minsg);
-	}
+	c->lso4 = (vmb_le32(o->lsov2.ip4_encap) & NDIS_ENCAP_802_3) != 0;
+	c->lso4_max = vmb_le32(o->lsov2.ip4_maxsz);
+	c->lso4_minsg = vmb_le32(o->lsov2.ip4_minsg);
+	c->lso6 = (vmb_le32(o->lsov2.ip6_encap) & NDIS_ENCAP_802_3) != 0;
+	c->lso6_max = vmb_le32(o->lsov2.ip6_maxsz);
+	c->lso6_minsg = vmb_le32(o->lsov2.ip6_minsg);
+	c->lso6_opts = vmb_le32(o->lsov2.ip6_opts);
 }
 
-/* The choice Linux makes from the capabilities. */
+static bool all(uint32_t have, uint32_t want)
+{
+	return (have & want) == want;
+}
+
+/* The choice Linux makes from the capabilities: TCP checksums only with
+ * TCP options (and IPv6 extension headers), UDP and LSO only with TCP,
+ * LSO over IPv6 only with both its options, UDP not before NVSP 5, RSC
+ * from 6.1 when wanted. */
 static void choose_offload(struct rndis_guest *g)
 {
 	const struct rndis_guest_caps *c = &g->info.caps;
 	struct rndis_guest_offload *o = &g->info.offload;
 	bool v5 = g->cfg.nvsp_version >= RNDIS_NVSP_V5;
 
-	o->tcp4 = (c->ip4_tx & NDIS_CSUM_TCP) != 0;
-	o->tcp6 = (c->ip6_tx & NDIS_CSUM_TCP) != 0;
-	o->udp4 = v5 && (c->ip4_tx & NDIS_CSUM_UDP);
-	o->udp6 = v5 && (c->ip6_tx & NDIS_CSUM_UDP);
-	o->lso4 = o->tcp4 && c->lso4_max;
-	o->lso6 = o->tcp6 && c->lso6_max;
+	o->tcp4 = all(c->ip4_tx, NDIS_CSUM_TCP | NDIS_CSUM_TCPOPT);
+	o->tcp6 = all(c->ip6_tx,
+		      NDIS_CSUM_TCP | NDIS_CSUM_TCPOPT | NDIS_CSUM_IPOPT);
+	o->udp4 = v5 && o->tcp4 && (c->ip4_tx & NDIS_CSUM_UDP);
+	o->udp6 = v5 && o->tcp6 && (c->ip6_tx & NDIS_CSUM_UDP);
+	o->lso4 = o->tcp4 && c->lso4;
+	o->lso6 = o->tcp6 && c->lso6 &&
+		  all(c->lso6_opts, NDIS_LSO6_EXTHDR | NDIS_LSO6_TCPOPT);
 	o->rsc = g->cfg.nvsp_version >= RNDIS_NVSP_V61 && g->cfg.want_rsc &&
 		 c->rsc;
 }

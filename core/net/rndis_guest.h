@@ -90,8 +90,10 @@ struct rndis_guest_stats {
 /* What the host offers, from its NDIS_OFFLOAD. */
 struct rndis_guest_caps {
 	uint32_t ip4_tx, ip6_tx;     /* NDIS_CSUM_* the host computes */
-	uint32_t lso4_max, lso6_max; /* 0: no LSO */
+	bool lso4, lso6;             /* LSOv2 over 802.3 */
+	uint32_t lso4_max, lso6_max; /* bytes */
 	uint32_t lso4_minsg, lso6_minsg;
+	uint32_t lso6_opts;          /* NDIS_LSO6_* */
 	bool rsc;                    /* for IPv4 and IPv6 */
 };
 

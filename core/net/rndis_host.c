@@ -260,9 +260,8 @@ static void q_rss_caps(struct rndis_host *h, struct rndis_host_act *a,
 		       const struct req *r, uint32_t buflen)
 {
 	static const uint32_t sizes[] = { NDIS_RSS_CAPS_SIZE_1,
-					  NDIS_RSS_CAPS_SIZE_2,
-					  sizeof(struct ndis_rss_caps) };
-	uint32_t n = pick_size(buflen, sizes, 3);
+					  NDIS_RSS_CAPS_SIZE_2 };
+	uint32_t n = pick_size(buflen, sizes, 2);
 	struct ndis_rss_caps c = {
 		.hdr = { NDIS_OBJ_RSS_CAPS, 2, vmb_le16(NDIS_RSS_CAPS_SIZE_2) },
 		.caps = vmb_le32(NDIS_RSS_CAP_TOEPLITZ | NDIS_RSS_CAP_TCP4 |

@@ -25,6 +25,12 @@ static void wr32(uint8_t *p, uint32_t v)
 	rndis_wr32(p, v);
 }
 
+static void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
 /* ---- PACKET ---- */
 
 static const struct rndis_pkt_meta tx_meta = {
@@ -478,7 +484,7 @@ static void test_host_queries(void **state)
 	assert_int_equal(h.st.bad[RNDIS_HBAD_OID_LEN], 1);
 	/* RSS capabilities. */
 	assert_int_equal(query(&h, RNDIS_OID_RSS_CAPS, 20, v, &n), 0);
-	assert_int_equal(n, 20);
+	assert_int_equal(n, 18);
 	memcpy(&rc, v, sizeof(rc));
 	assert_int_equal(rc.hdr.type, NDIS_OBJ_RSS_CAPS);
 	assert_int_equal(rc.hdr.revision, 2);
@@ -1254,24 +1260,32 @@ static void test_guest_caps(void **state)
 	answer_of(&g, &h, &a, RNDIS_GS_OFFLOAD_CAPS);
 	assert_int_equal(rd32(a.reply + 16), 156);
 	caps_refused(&g, &a, NDIS_OBJ_DEFAULT, 111);
-	/* Revision 1 only (no RSC field): accepted, RSC not chosen. */
+	/* Revision 1 only (no RSC field): accepted, RSC not chosen. TCP
+	 * over IPv4 without its options, LSO over IPv6 without extension
+	 * headers: neither chosen, nor what depends on them. */
 	wr32(a.reply + 16, 112);
+	wr32(a.reply + 24 + 8, NDIS_CSUM_TCP | NDIS_CSUM_UDP);
+	wr32(a.reply + 24 + 104, NDIS_LSO6_TCPOPT);
 	rndis_guest_rx(&g, a.reply, a.reply_len, &ev);
 	assert_int_equal(ev.kind, RNDIS_GE_INIT);
 	assert_false(g.info.caps.rsc || g.info.offload.rsc);
-	assert_true(g.info.offload.lso4);
+	assert_false(g.info.offload.tcp4 || g.info.offload.udp4 ||
+		     g.info.offload.lso4 || g.info.offload.lso6);
+	assert_true(g.info.offload.tcp6 && g.info.offload.udp6);
+	assert_true(g.info.caps.lso4 && g.info.caps.lso6);
+	assert_int_equal(g.info.caps.lso6_max, RNDIS_LSO_MAX_SIZE);
 	/* RSS capabilities. */
 	guest_step(&g, &h, &a);
-	assert_int_equal(rd32(a.reply + 16), 20);
+	assert_int_equal(rd32(a.reply + 16), 18);
 	caps_refused(&g, &a, NDIS_OBJ_RSS_PARAMS, 15);
 	wr32(a.reply + 24 + 12, 2);         /* queues */
-	wr32(a.reply + 24 + 16, 300);       /* entries */
+	wr16(a.reply + 24 + 16, 300);       /* entries */
 	rndis_guest_rx(&g, a.reply, a.reply_len, &ev);
 	assert_int_equal(g.info.rss_queues, 2);
 	assert_int_equal(g.info.rss_entries, 128);
 	/* Few entries raised to 16; one queue: no RSS. */
 	answer_of(&g, &h, &a, RNDIS_GS_RSS_CAPS);
-	wr32(a.reply + 24 + 16, 4);
+	wr16(a.reply + 24 + 16, 4);
 	rndis_guest_rx(&g, a.reply, a.reply_len, &ev);
 	assert_int_equal(g.info.rss_entries, 16);
 	answer_of(&g, &h, &a, RNDIS_GS_RSS_CAPS);
@@ -1280,6 +1294,49 @@ static void test_guest_caps(void **state)
 	assert_int_equal(g.info.rss_queues, 1);
 	guest_until(&g, &h, RNDIS_GS_READY);
 	assert_false(h.rss.enabled);
+}
+
+/* The offload parameters as Linux sets them, by NVSP version. */
+static void test_guest_offload_msg(void **state)
+{
+	static const struct {
+		uint32_t nvsp, len;
+		bool rsc;
+		uint8_t udp, rsc_value;
+	} cases[] = {
+		{ RNDIS_NVSP_V61, 28, true, NDIS_OFFP_CSUM_TXRX, NDIS_OFFP_ON },
+		{ RNDIS_NVSP_V61, 28, false, NDIS_OFFP_CSUM_TXRX, NDIS_OFFP_OFF },
+		{ RNDIS_NVSP_V5, 28, true, NDIS_OFFP_CSUM_TXRX, NDIS_OFFP_OFF },
+		{ RNDIS_NVSP_V4, 22, true, NDIS_OFFP_NOCHG, 0 },
+	};
+	uint8_t out[RNDIS_GUEST_MSG_MAX];
+	struct ndis_offload_params p;
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rndis_guest g;
+		struct rndis_host h;
+
+		host_new(&h, 8, false);
+		guest_new(&g, cases[i].nvsp, 1, cases[i].rsc);
+		guest_until(&g, &h, RNDIS_GS_OFFLOAD);
+		assert_int_equal(rndis_guest_next(&g, out), 28 + cases[i].len);
+		assert_int_equal(rd32(out + 12), RNDIS_OID_OFFLOAD_PARAMS);
+		memset(&p, 0, sizeof(p));
+		memcpy(&p, out + 28, cases[i].len);
+		assert_int_equal(p.hdr.type, NDIS_OBJ_DEFAULT);
+		assert_int_equal(p.hdr.revision, 3);
+		assert_int_equal(p.hdr.size, 28);
+		assert_int_equal(p.ip4csum, NDIS_OFFP_CSUM_OFF);
+		assert_int_equal(p.tcp4csum, NDIS_OFFP_CSUM_TXRX);
+		assert_int_equal(p.tcp6csum, NDIS_OFFP_CSUM_TXRX);
+		assert_int_equal(p.udp4csum, cases[i].udp);
+		assert_int_equal(p.udp6csum, cases[i].udp);
+		assert_int_equal(p.lsov2_ip4, NDIS_OFFP_ON);
+		assert_int_equal(p.lsov2_ip6, NDIS_OFFP_ON);
+		assert_int_equal(p.rsc_ip4, cases[i].rsc_value);
+		assert_int_equal(p.rsc_ip6, cases[i].rsc_value);
+	}
 }
 
 /* The steps a host may refuse: which end the init and which do not. */
@@ -1387,6 +1444,7 @@ int main(void)
 		cmocka_unit_test(test_engines_later),
 		cmocka_unit_test(test_guest_hostile),
 		cmocka_unit_test(test_guest_caps),
+		cmocka_unit_test(test_guest_offload_msg),
 		cmocka_unit_test(test_guest_failures),
 		cmocka_unit_test(test_guest_pending),
 	};
