@@ -30,7 +30,9 @@ static const uint32_t supported_oids[] = {
 	RNDIS_OID_OFFLOAD_PARAMS,     RNDIS_OID_OFFLOAD_HWCAPS,
 };
 
-static const char default_name[] = "hvis Network Adapter";
+/* Hyper-V's own answer, which Linux guests know not to take as the
+ * interface's alias. */
+static const char default_name[] = "Network Adapter";
 
 /* What is advertised: the backend's abilities the configuration offers.
  * LSO over IPv4 needs the IPv4 header checksum as well (the guest leaves

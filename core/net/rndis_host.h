@@ -52,7 +52,9 @@ struct rndis_host_cfg {
 	bool offer_udp_csum;
 	bool offer_lso;
 	bool offer_rsc;
-	char name[RNDIS_HOST_NAME_MAX + 1]; /* ASCII; empty: a default */
+	char name[RNDIS_HOST_NAME_MAX + 1]; /* ASCII, FRIENDLY_NAME's answer
+					       (Linux makes it the alias);
+					       empty: "Network Adapter" */
 };
 
 /* Why a message was refused. */

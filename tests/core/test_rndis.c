@@ -467,8 +467,12 @@ static void test_host_queries(void **state)
 	assert_int_equal(query(&h, RNDIS_OID_CURRENT_ADDRESS, 0, v, &n), 0);
 	assert_memory_equal(v, mac0, 6);
 	assert_int_equal(query(&h, RNDIS_OID_FRIENDLY_NAME, 0, v, &n), 0);
-	assert_int_equal(n, 2 * (strlen("hvis Network Adapter") + 1));
-	assert_int_equal(v[0], 'h');
+	assert_int_equal(n, 2 * (strlen("Network Adapter") + 1));
+	assert_int_equal(v[0], 'N');
+	strcpy(h.cfg.name, "uplink");
+	assert_int_equal(query(&h, RNDIS_OID_FRIENDLY_NAME, 0, v, &n), 0);
+	assert_int_equal(n, 14);
+	assert_memory_equal(v, "u\0p\0l\0i\0n\0k\0\0", 14);
 	assert_int_equal(v[n - 1] | v[n - 2], 0);
 	assert_int_equal(query(&h, RNDIS_OID_OFFLOAD_ENCAP, 0, v, &n), 0);
 	assert_int_equal(n, 28);
