@@ -588,38 +588,59 @@ static bool parse_mac(const uint8_t *s, uint32_t len, uint8_t mac[6])
 	return true;
 }
 
+/* The parameter's header, its offsets in host order; false if a name
+ * or value lies outside the n bytes or the name is not UTF-16. */
+static bool config_read(struct rndis_config_param *c, const uint8_t *buf,
+			uint32_t n)
+{
+	vmb_memcpy(c, buf, sizeof(*c));
+	c->name_offset = vmb_le32(c->name_offset);
+	c->name_len = vmb_le32(c->name_len);
+	c->type = vmb_le32(c->type);
+	c->value_offset = vmb_le32(c->value_offset);
+	c->value_len = vmb_le32(c->value_len);
+	return inside(c->name_offset, c->name_len, n) &&
+	       inside(c->value_offset, c->value_len, n) && !(c->name_len % 2);
+}
+
+/* A new current MAC: a string of twelve hex digits, not multicast. */
+static bool config_mac(struct rndis_host *h, const uint8_t *buf,
+		       const struct rndis_config_param *c)
+{
+	uint8_t mac[6];
+
+	if (c->type != RNDIS_CONFIG_TYPE_STRING ||
+	    !parse_mac(buf + c->value_offset, c->value_len, mac) ||
+	    (mac[0] & 1))
+		return false;
+	vmb_memcpy(h->mac, mac, 6);
+	return true;
+}
+
+/* Only "NetworkAddress" is looked at, and only when MAC changes are
+ * allowed; any other well-formed parameter is accepted and ignored. */
 static void set_config(struct rndis_host *h, struct rndis_host_act *a,
 		       const struct req *r, const uint8_t *buf, uint32_t n)
 {
 	struct rndis_config_param c;
-	uint8_t mac[6];
+	bool mac;
 
 	if (n < sizeof(c)) {
 		refuse(h, a, r, RNDIS_HBAD_CONFIG, RNDIS_ST_INVALID_LENGTH);
 		return;
 	}
-	vmb_memcpy(&c, buf, sizeof(c));
-	c.name_offset = vmb_le32(c.name_offset);
-	c.name_len = vmb_le32(c.name_len);
-	c.value_offset = vmb_le32(c.value_offset);
-	c.value_len = vmb_le32(c.value_len);
-	if (!inside(c.name_offset, c.name_len, n) ||
-	    !inside(c.value_offset, c.value_len, n) || c.name_len % 2) {
+	if (!config_read(&c, buf, n)) {
 		refuse(h, a, r, RNDIS_HBAD_CONFIG, RNDIS_ST_INVALID_DATA);
 		return;
 	}
-	if (h->cfg.mac_change &&
-	    name_is(buf + c.name_offset, c.name_len, net_addr)) {
-		if (vmb_le32(c.type) != RNDIS_CONFIG_TYPE_STRING ||
-		    !parse_mac(buf + c.value_offset, c.value_len, mac) ||
-		    (mac[0] & 1)) {
-			refuse(h, a, r, RNDIS_HBAD_CONFIG,
-			       RNDIS_ST_INVALID_DATA);
-			return;
-		}
-		vmb_memcpy(h->mac, mac, 6);
-		a->ev = RNDIS_HE_MAC;
+	mac = h->cfg.mac_change &&
+	      name_is(buf + c.name_offset, c.name_len, net_addr);
+	if (mac && !config_mac(h, buf, &c)) {
+		refuse(h, a, r, RNDIS_HBAD_CONFIG, RNDIS_ST_INVALID_DATA);
+		return;
 	}
+	if (mac)
+		a->ev = RNDIS_HE_MAC;
 	status_reply(a, r, RNDIS_ST_SUCCESS);
 }
 
