@@ -15,6 +15,7 @@ OID = {
     'list': 0x00010101, 'frame': 0x00010106, 'speed': 0x00010107,
     'filter': 0x0001010E, 'media': 0x00010114, 'config': 0x0001021B,
     'rsscaps': 0x00010203, 'rss': 0x00010204, 'maxspeed': 0x00010206,
+    'linkstate': 0x00010207,
     'name': 0x00020216, 'perm': 0x01010101, 'cur': 0x01010102,
     'encap': 0x0101010A, 'offcur': 0xFC01020B, 'offp': 0xFC01020C,
     'hwcaps': 0xFC01020D,

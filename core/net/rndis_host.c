@@ -24,7 +24,8 @@ static const uint32_t supported_oids[] = {
 	RNDIS_OID_LINK_SPEED,         RNDIS_OID_PACKET_FILTER,
 	RNDIS_OID_MEDIA_CONNECT_STATUS, RNDIS_OID_CONFIG_PARAMETER,
 	RNDIS_OID_RSS_CAPS,           RNDIS_OID_RSS_PARAMS,
-	RNDIS_OID_MAX_LINK_SPEED,     RNDIS_OID_FRIENDLY_NAME,
+	RNDIS_OID_MAX_LINK_SPEED,     RNDIS_OID_LINK_STATE,
+	RNDIS_OID_FRIENDLY_NAME,
 	RNDIS_OID_PERMANENT_ADDRESS,  RNDIS_OID_CURRENT_ADDRESS,
 	RNDIS_OID_OFFLOAD_ENCAP,      RNDIS_OID_OFFLOAD_CURRENT,
 	RNDIS_OID_OFFLOAD_PARAMS,     RNDIS_OID_OFFLOAD_HWCAPS,
@@ -314,6 +315,23 @@ static void q_max_speed(const struct rndis_host *h, struct rndis_host_act *a,
 	query_reply(a, r, RNDIS_ST_SUCCESS, &s, sizeof(s));
 }
 
+static void q_link_state(const struct rndis_host *h,
+			 struct rndis_host_act *a, const struct req *r)
+{
+	uint64_t bps = (uint64_t)h->cfg.link_speed * 100;
+	struct ndis_link_state s = {
+		.hdr = { NDIS_OBJ_DEFAULT, 1, vmb_le16(sizeof(s)) },
+		.media_state = vmb_le32(h->cfg.link_up
+						? NDIS_MEDIA_STATE_CONNECTED
+						: NDIS_MEDIA_STATE_DISCONNECTED),
+		.duplex = vmb_le32(NDIS_DUPLEX_FULL),
+		.xmit_speed = vmb_le64(bps),
+		.rcv_speed = vmb_le64(bps),
+	};
+
+	query_reply(a, r, RNDIS_ST_SUCCESS, &s, sizeof(s));
+}
+
 static void q_list(struct rndis_host_act *a, const struct req *r)
 {
 	uint32_t v[VMB_ARRAY_LEN(supported_oids)];
@@ -371,6 +389,9 @@ static void on_query(struct rndis_host *h, struct rndis_host_act *a,
 		break;
 	case RNDIS_OID_MAX_LINK_SPEED:
 		q_max_speed(h, a, r);
+		break;
+	case RNDIS_OID_LINK_STATE:
+		q_link_state(h, a, r);
 		break;
 	case RNDIS_OID_FRIENDLY_NAME:
 		q_name(h, a, r);

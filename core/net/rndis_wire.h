@@ -328,6 +328,23 @@ struct __attribute__((packed)) ndis_link_speed {
 };
 _Static_assert(sizeof(struct ndis_link_speed) == 16, "ndis link speed");
 
+/* NDIS_LINK_STATE, the LINK_STATE answer (revision 1). */
+#define NDIS_MEDIA_STATE_CONNECTED 1u
+#define NDIS_MEDIA_STATE_DISCONNECTED 2u
+#define NDIS_DUPLEX_FULL 2u
+
+struct __attribute__((packed)) ndis_link_state {
+	struct ndis_obj_hdr hdr;
+	uint32_t media_state;
+	uint32_t duplex;
+	uint32_t pad;
+	uint64_t xmit_speed;  /* bits per second */
+	uint64_t rcv_speed;
+	uint32_t pause;       /* 0: no pause frames */
+	uint32_t autoneg;
+};
+_Static_assert(sizeof(struct ndis_link_state) == 40, "ndis link state");
+
 /* ---- RSS ---- */
 #define NDIS_RSS_CAP_TOEPLITZ 0x00000001u
 #define NDIS_RSS_CAP_TCP4 0x00000100u

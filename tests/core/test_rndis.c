@@ -444,12 +444,13 @@ static void test_host_queries(void **state)
 	uint32_t n;
 	struct ndis_rss_caps rc;
 	struct ndis_link_speed ls;
+	struct ndis_link_state lst;
 	struct ndis_offload o;
 
 	(void)state;
 	host_ready(&h, 4, false);
 	assert_int_equal(query(&h, RNDIS_OID_SUPPORTED_LIST, 0, v, &n), 0);
-	assert_int_equal(n, 16 * 4);
+	assert_int_equal(n, 17 * 4);
 	assert_int_equal(rd32(v), RNDIS_OID_SUPPORTED_LIST);
 	assert_int_equal(query_u32(&h, RNDIS_OID_MAX_FRAME_SIZE), 1500);
 	assert_int_equal(query_u32(&h, RNDIS_OID_LINK_SPEED), 100000000);
@@ -461,6 +462,13 @@ static void test_host_queries(void **state)
 	memcpy(&ls, v, sizeof(ls));
 	assert_int_equal(n, 16);
 	assert_int_equal(ls.xmit, 1000000);
+	assert_int_equal(query(&h, RNDIS_OID_LINK_STATE, 0, v, &n), 0);
+	assert_int_equal(n, 40);
+	memcpy(&lst, v, sizeof(lst));
+	assert_int_equal(lst.hdr.type, NDIS_OBJ_DEFAULT);
+	assert_int_equal(lst.hdr.size, 40);
+	assert_int_equal(lst.media_state, NDIS_MEDIA_STATE_DISCONNECTED);
+	assert_int_equal(lst.rcv_speed, 1000000);
 	assert_int_equal(query(&h, RNDIS_OID_PERMANENT_ADDRESS, 0, v, &n), 0);
 	assert_int_equal(n, 6);
 	assert_memory_equal(v, mac0, 6);
@@ -507,7 +515,7 @@ static void test_host_queries(void **state)
 	/* Unknown and unanswered OIDs. */
 	assert_int_equal(query(&h, 0x12345678, 0, v, &n),
 			 RNDIS_ST_NOT_SUPPORTED);
-	assert_int_equal(query(&h, RNDIS_OID_LINK_STATE, 0, v, &n),
+	assert_int_equal(query(&h, RNDIS_OID_RSS_PARAMS, 0, v, &n),
 			 RNDIS_ST_NOT_SUPPORTED);
 	assert_int_equal(h.st.unsupported, 2);
 	/* What is not offered is not advertised. */
