@@ -4,7 +4,8 @@
  * multi-packet message. Every packet accepted must have its frame and
  * its msg_len inside the buffer, and the walk must move forward. Then a
  * packet is built from metadata taken from the input and parsed back:
- * what comes out must be what went in.
+ * what comes out must be what went in; and packets of sizes taken from
+ * the input are aggregated under limits taken from it and walked back.
  *
  * Input: byte 0 picks the walk's alignment (1 << (bits 0-3 mod 13));
  * the rest is the message. */
@@ -86,6 +87,45 @@ static void roundtrip(const uint8_t *d, size_t n)
 		abort();
 }
 
+/* Packets of sizes from the input aggregated with limits from it, then
+ * walked back: the same packets, in order, each of its own size. */
+static void aggregate(const uint8_t *d, size_t n)
+{
+	static const struct rndis_pkt_meta m = {
+		.present = RNDIS_META_CSUM | RNDIS_META_HASH_VALUE, .csum = 5,
+	};
+	static uint8_t buf[4096];
+	struct rndis_agg a;
+	struct rndis_pkt_iter it;
+	struct rndis_ppi_stats st = { 0 };
+	struct rndis_pkt p;
+	uint32_t sizes[16], k = 0;
+
+	if (n < 3)
+		return;
+	rndis_agg_init(&a, d[0] % 10, 200 + d[1] * 16u, 1u << (d[2] % 5));
+	for (size_t i = 3; i < n && k < 16; i++) {
+		uint32_t len = rndis_pkt_hdr_len(&m) + 1 + d[i];
+		int off = rndis_agg_where(&a, len, sizeof(buf));
+
+		if (off < 0)
+			break;
+		if ((uint32_t)off % a.align ||
+		    !rndis_pkt_build(buf + off, sizeof(buf) - (uint32_t)off,
+				     &m, 1u + d[i]))
+			abort();
+		rndis_agg_add(&a, buf, len);
+		sizes[k++] = 1u + d[i];
+	}
+	rndis_pkt_iter_init(&it, buf, a.len, 1);
+	for (uint32_t i = 0; i < k; i++)
+		if (rndis_pkt_next(&it, &p, &st) != 1 || p.data_len != sizes[i] ||
+		    p.meta.csum != 5)
+			abort();
+	if (rndis_pkt_next(&it, &p, &st) != 0 || k > a.max_pkts)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rndis_ppi_stats st = { 0 };
@@ -105,5 +145,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	walk(buf, len, 1u << ((data[0] & 0xF) % 13));
 	free(buf);
 	roundtrip(data + 1, len);
+	aggregate(data + 1, len);
 	return 0;
 }
