@@ -744,6 +744,7 @@ static void on_init(struct rndis_host *h, struct rndis_host_act *a,
 	 * offloads and RSS off until it sets them again. */
 	h->state = RNDIS_HS_READY;
 	h->filter = 0;
+	h->guest_max_xfer = vmb_le32(q.max_xfer);
 	vmb_memset(&h->offload, 0, sizeof(h->offload));
 	vmb_memset(&h->rss, 0, sizeof(h->rss));
 	a->ev = RNDIS_HE_INIT;

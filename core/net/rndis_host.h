@@ -118,6 +118,8 @@ struct rndis_host {
 	enum rndis_host_state state;
 	uint8_t mac[6];       /* current */
 	uint32_t filter;
+	uint32_t guest_max_xfer; /* INITIALIZE's: the most the guest takes in
+				    one message (bound for receive batches) */
 	uint32_t offered;     /* RNDIS_HCAP_* advertised */
 	struct rndis_offload_state offload;
 	struct rndis_rss_state rss;

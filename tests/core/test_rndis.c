@@ -405,6 +405,7 @@ static void test_host_init(void **state)
 	assert_int_equal(c.max_pkts, 8);
 	assert_int_equal(c.max_xfer, 0xEFFFFFFF);
 	assert_int_equal(c.align_factor, 3);
+	assert_int_equal(h.guest_max_xfer, 0x4000);
 	/* Another major version: refused, state kept. */
 	host_new(&h, 4, false);
 	rndis_host_rx(&h, b, mk_init(b, 2, 2), &a);
