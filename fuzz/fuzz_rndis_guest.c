@@ -22,8 +22,8 @@
 #include "net/rndis_host.h"
 
 static const uint32_t nvsp[8] = {
-	0x2, 0x30002, RNDIS_NVSP_V4, RNDIS_NVSP_V5, 0x60000,
-	RNDIS_NVSP_V61, RNDIS_NVSP_V61, 0xFFFFFFFF,
+	0x2, 0x30002, NVSP_VERSION_4, NVSP_VERSION_5, 0x60000,
+	NVSP_VERSION_61, NVSP_VERSION_61, 0xFFFFFFFF,
 };
 
 static void check_req(const uint8_t *out, uint32_t n)

@@ -152,9 +152,9 @@ static uint32_t init_req(struct rndis_guest *g, uint8_t *out)
 /* The offload capabilities' size Linux asks for by NVSP version. */
 static uint32_t hwcaps_size(const struct rndis_guest *g)
 {
-	if (g->cfg.nvsp_version >= RNDIS_NVSP_V5)
+	if (g->cfg.nvsp_version >= NVSP_VERSION_5)
 		return NDIS_OFFLOAD_SIZE_3;
-	return g->cfg.nvsp_version >= RNDIS_NVSP_V4 ? NDIS_OFFLOAD_SIZE_2
+	return g->cfg.nvsp_version >= NVSP_VERSION_4 ? NDIS_OFFLOAD_SIZE_2
 						    : NDIS_OFFLOAD_SIZE_1;
 }
 
@@ -199,7 +199,7 @@ static uint8_t lso_value(bool on)
 static uint32_t s_offload(struct rndis_guest *g, uint8_t *out)
 {
 	const struct rndis_guest_offload *o = &g->info.offload;
-	bool v5 = g->cfg.nvsp_version >= RNDIS_NVSP_V5;
+	bool v5 = g->cfg.nvsp_version >= NVSP_VERSION_5;
 	struct ndis_offload_params p = {
 		.hdr = { NDIS_OBJ_DEFAULT, 3, vmb_le16(NDIS_OFFP_SIZE_3) },
 		.ip4csum = NDIS_OFFP_CSUM_OFF,
@@ -339,7 +339,7 @@ static bool step_due(const struct rndis_guest *g, enum rndis_guest_state s)
 	switch (s) {
 	case RNDIS_GS_RSS_CAPS:
 		/* RSS capabilities need NDIS 6.20, spoken from NVSP 5. */
-		return g->cfg.nvsp_version >= RNDIS_NVSP_V5 &&
+		return g->cfg.nvsp_version >= NVSP_VERSION_5 &&
 		       g->cfg.channels >= 2;
 	case RNDIS_GS_OFFLOAD:
 		return g->have_caps;
@@ -433,7 +433,7 @@ static void choose_offload(struct rndis_guest *g)
 {
 	const struct rndis_guest_caps *c = &g->info.caps;
 	struct rndis_guest_offload *o = &g->info.offload;
-	bool v5 = g->cfg.nvsp_version >= RNDIS_NVSP_V5;
+	bool v5 = g->cfg.nvsp_version >= NVSP_VERSION_5;
 
 	o->tcp4 = all(c->ip4_tx, NDIS_CSUM_TCP | NDIS_CSUM_TCPOPT);
 	o->tcp6 = all(c->ip6_tx,
@@ -443,7 +443,7 @@ static void choose_offload(struct rndis_guest *g)
 	o->lso4 = o->tcp4 && c->lso4;
 	o->lso6 = o->tcp6 && c->lso6 &&
 		  all(c->lso6_opts, NDIS_LSO6_EXTHDR | NDIS_LSO6_TCPOPT);
-	o->rsc = g->cfg.nvsp_version >= RNDIS_NVSP_V61 && g->cfg.want_rsc &&
+	o->rsc = g->cfg.nvsp_version >= NVSP_VERSION_61 && g->cfg.want_rsc &&
 		 c->rsc;
 }
 

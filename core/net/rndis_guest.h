@@ -22,12 +22,8 @@
 #ifndef HVIS_RNDIS_GUEST_H
 #define HVIS_RNDIS_GUEST_H
 
+#include "net/nvsp_wire.h"
 #include "net/rndis_wire.h"
-
-/* NVSP versions (major << 16 | minor) that change what is asked. */
-#define RNDIS_NVSP_V4 0x40000u
-#define RNDIS_NVSP_V5 0x50000u
-#define RNDIS_NVSP_V61 0x60001u
 
 #define RNDIS_GUEST_MAX_XFER 0x4000u
 /* The filter Linux sets on open (0 on close; PROMISCUOUS alone when the

@@ -998,7 +998,7 @@ static void test_engines(void **state)
 	(void)state;
 	/* NVSP 6.1, 4 queues wanted of 8, RSC. */
 	host_new(&h, 8, false);
-	guest_new(&g, RNDIS_NVSP_V61, 4, true);
+	guest_new(&g, NVSP_VERSION_61, 4, true);
 	drive(&g, &h);
 	assert_memory_equal(i->mac, mac0, 6);
 	assert_int_equal(i->mtu, 1500);
@@ -1027,7 +1027,7 @@ static void test_engines(void **state)
 	assert_int_equal(h.filter, 0);
 	/* NVSP 4: no RSS capabilities asked, no UDP, no RSC, 22 bytes. */
 	host_new(&h, 8, false);
-	guest_new(&g, RNDIS_NVSP_V4, 4, true);
+	guest_new(&g, NVSP_VERSION_4, 4, true);
 	drive(&g, &h);
 	assert_int_equal(i->rss_queues, 1);
 	assert_false(i->offload.udp4 || i->offload.rsc);
@@ -1035,7 +1035,7 @@ static void test_engines(void **state)
 	assert_false(h.rss.enabled || h.offload.rsc4 || h.offload.tx_udp4);
 	/* NVSP 5, one host queue: no RSS; no RSC wanted. */
 	host_new(&h, 1, false);
-	guest_new(&g, RNDIS_NVSP_V5, 8, false);
+	guest_new(&g, NVSP_VERSION_5, 8, false);
 	drive(&g, &h);
 	assert_int_equal(i->rss_queues, 1);
 	assert_false(i->offload.rsc);
@@ -1059,7 +1059,7 @@ static void test_engines_later(void **state)
 
 	(void)state;
 	host_new(&h, 8, false);
-	guest_new(&g, RNDIS_NVSP_V61, 3, false);
+	guest_new(&g, NVSP_VERSION_61, 3, false);
 	assert_int_equal(rndis_guest_set_filter(&g, 1, out), 0);
 	drive(&g, &h);
 	n = rndis_guest_set_filter(&g, RNDIS_GUEST_FILTER_OPEN, out);
@@ -1147,7 +1147,7 @@ static void test_guest_hostile(void **state)
 
 	(void)state;
 	host_new(&h, 4, false);
-	guest_new(&g, RNDIS_NVSP_V61, 4, false);
+	guest_new(&g, NVSP_VERSION_61, 4, false);
 	guest_step(&g, &h, &a);
 	memcpy(m, a.reply, a.reply_len);
 	rx_bad(&g, m, 7, RNDIS_GBAD_SHORT);
@@ -1255,7 +1255,7 @@ static void answer_of(struct rndis_guest *g, struct rndis_host *h,
 		      struct rndis_host_act *a, enum rndis_guest_state s)
 {
 	host_new(h, 8, false);
-	guest_new(g, RNDIS_NVSP_V61, 4, true);
+	guest_new(g, NVSP_VERSION_61, 4, true);
 	guest_until(g, h, s);
 	guest_step(g, h, a);
 }
@@ -1317,10 +1317,10 @@ static void test_guest_offload_msg(void **state)
 		bool rsc;
 		uint8_t udp, rsc_value;
 	} cases[] = {
-		{ RNDIS_NVSP_V61, 28, true, NDIS_OFFP_CSUM_TXRX, NDIS_OFFP_ON },
-		{ RNDIS_NVSP_V61, 28, false, NDIS_OFFP_CSUM_TXRX, NDIS_OFFP_OFF },
-		{ RNDIS_NVSP_V5, 28, true, NDIS_OFFP_CSUM_TXRX, NDIS_OFFP_OFF },
-		{ RNDIS_NVSP_V4, 22, true, NDIS_OFFP_NOCHG, 0 },
+		{ NVSP_VERSION_61, 28, true, NDIS_OFFP_CSUM_TXRX, NDIS_OFFP_ON },
+		{ NVSP_VERSION_61, 28, false, NDIS_OFFP_CSUM_TXRX, NDIS_OFFP_OFF },
+		{ NVSP_VERSION_5, 28, true, NDIS_OFFP_CSUM_TXRX, NDIS_OFFP_OFF },
+		{ NVSP_VERSION_4, 22, true, NDIS_OFFP_NOCHG, 0 },
 	};
 	uint8_t out[RNDIS_GUEST_MSG_MAX];
 	struct ndis_offload_params p;
@@ -1363,7 +1363,7 @@ static void test_guest_failures(void **state)
 
 	(void)state;
 	host_new(&h, 4, false);
-	guest_new(&g, RNDIS_NVSP_V61, 4, false);
+	guest_new(&g, NVSP_VERSION_61, 4, false);
 	guest_step(&g, &h, &a);
 	wr32(a.reply + 12, RNDIS_ST_FAILURE);
 	rndis_guest_rx(&g, a.reply, a.reply_len, &ev);
@@ -1373,7 +1373,7 @@ static void test_guest_failures(void **state)
 	assert_int_equal(rndis_guest_next(&g, out), 0);
 	/* Offload and RSS capabilities refused: neither is set. */
 	host_new(&h, 4, false);
-	guest_new(&g, RNDIS_NVSP_V61, 4, false);
+	guest_new(&g, NVSP_VERSION_61, 4, false);
 	while (g.state < RNDIS_GS_READY) {
 		guest_step(&g, &h, &a);
 		if (g.state == RNDIS_GS_OFFLOAD_CAPS ||
@@ -1387,7 +1387,7 @@ static void test_guest_failures(void **state)
 	assert_false(g.info.offload.tcp4);
 	/* The filter refused: failed; RSS refused: one queue. */
 	host_new(&h, 4, false);
-	guest_new(&g, RNDIS_NVSP_V61, 4, false);
+	guest_new(&g, NVSP_VERSION_61, 4, false);
 	while (g.state < RNDIS_GS_READY) {
 		guest_step(&g, &h, &a);
 		if (g.state == RNDIS_GS_RSS || g.state == RNDIS_GS_OFFLOAD)
@@ -1397,7 +1397,7 @@ static void test_guest_failures(void **state)
 	assert_int_equal(g.info.rss_queues, 1);
 	assert_false(g.info.offload.tcp4);
 	host_new(&h, 4, false);
-	guest_new(&g, RNDIS_NVSP_V61, 4, false);
+	guest_new(&g, NVSP_VERSION_61, 4, false);
 	guest_until(&g, &h, RNDIS_GS_FILTER);
 	guest_step(&g, &h, &a);
 	wr32(a.reply + 12, RNDIS_ST_FAILURE);
@@ -1416,7 +1416,7 @@ static void test_guest_pending(void **state)
 
 	(void)state;
 	host_new(&h, 4, false);
-	guest_new(&g, RNDIS_NVSP_V61, 1, false);
+	guest_new(&g, NVSP_VERSION_61, 1, false);
 	drive(&g, &h);
 	for (unsigned i = 0; i < RNDIS_GUEST_PENDING; i++) {
 		assert_int_equal(rndis_guest_keepalive(&g, out), 12);
