@@ -127,7 +127,7 @@ bool gvb_gpadl_answered(struct gvb_chan *c, uint32_t id, uint32_t status)
 	g->answered = true;
 	g->status = status;
 	if (status)
-		rt_warn("chan", "relid %u: GPADL %u refused by host (%#x)",
+		rt_warn("chan", "relid %u: GPADL %u not created (%#x)",
 			c->relid, id, status);
 	return true;
 }

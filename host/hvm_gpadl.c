@@ -42,6 +42,15 @@ const struct rt_gmap *hvm_gpadl_gmap(const struct vmb_server_gpadl *g)
 	return g->host ? &hg_of(g)->map : NULL;
 }
 
+void hvm_gpadl_counts(struct hvm *vm, uint32_t *map_runs,
+		      uint64_t *refused)
+{
+	pthread_mutex_lock(&vm->gpadl_lock);
+	*map_runs = vm->map_runs;
+	*refused = vm->gpadl_refused;
+	pthread_mutex_unlock(&vm->gpadl_lock);
+}
+
 /* Within the guest's share of the host's mappings? Reserved if so,
  * counted if not. Under gpadl_lock. */
 static bool map_reserve(struct hvm *vm, const struct vmb_server_gpadl *g,

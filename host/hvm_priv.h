@@ -17,6 +17,9 @@ void hvm_work_queue(struct hvm *vm, struct hvm_work *w);
 uint32_t hvm_gpadl_map(void *ctx, struct vmb_server_gpadl *g);
 bool hvm_gpadl_teardown(void *ctx, struct vmb_server_gpadl *g);
 void hvm_gpadl_unmap(void *ctx, struct vmb_server_gpadl *g);
+/* vm->map_runs and vm->gpadl_refused, read under their lock. */
+void hvm_gpadl_counts(struct hvm *vm, uint32_t *map_runs,
+		      uint64_t *refused);
 /* The host's mapping of a mapped GPADL, NULL if none. */
 const struct rt_gmap *hvm_gpadl_gmap(const struct vmb_server_gpadl *g);
 

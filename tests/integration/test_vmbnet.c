@@ -35,6 +35,7 @@
 
 struct hd_chan {
 	_Atomic uint32_t comps, bad;
+	_Atomic uint32_t xfers_in; /* transfer-page packets from the guest */
 };
 
 static int hd_create(struct hdev *d)
@@ -60,6 +61,21 @@ static void hd_close(struct hvm_chan *c)
 	c->priv = NULL;
 }
 
+/* The device's choice: a transfer-page packet from the guest is taken
+ * if its header parses and names the test's page set. */
+static void hd_xfer_in(struct hd_chan *s, const struct vmb_pkt *pkt)
+{
+	const struct vmb_xfer_range *rg;
+	uint16_t set;
+	uint32_t n;
+
+	if (vmb_pkt_xfer_ranges(pkt, &set, &rg, &n) == VMB_OK &&
+	    set == SET_ID && n == 2)
+		atomic_fetch_add(&s->xfers_in, 1);
+	else
+		atomic_fetch_add(&s->bad, 1);
+}
+
 /* Completions arrive in the order the transfers were sent: xid = n. */
 static void hd_rx(struct rt_chan *ch, const struct vmb_pkt *pkt, void *arg)
 {
@@ -67,6 +83,10 @@ static void hd_rx(struct rt_chan *ch, const struct vmb_pkt *pkt, void *arg)
 	uint32_t st;
 
 	(void)ch;
+	if (pkt->type == VMB_PKT_XFER_PAGES) {
+		hd_xfer_in(s, pkt);
+		return;
+	}
 	if (pkt->type != VMB_PKT_COMP || pkt->payload_len < 4 ||
 	    pkt->xid != atomic_load(&s->comps))
 		atomic_fetch_add(&s->bad, 1);
@@ -659,6 +679,82 @@ static void test_guest_gone_held(void **state)
 	assert_int_equal(map_runs(w), 0);
 }
 
+static int bad_creates(struct world *w, void *arg)
+{
+	static uint8_t outside[2 * 4096] __attribute__((aligned(4096)));
+	struct gvb_chan *c = w->vb.chans[w->relid[0]];
+	uint8_t *p = rt_gmem_alloc(&w->vb.gmem, 2);
+	int refused = 0;
+	uint32_t id;
+
+	(void)arg;
+	refused += gvb_gpadl_create(c, outside, 4096, gbuf_event, NULL, &id)
+		   == VMB_EINVAL;
+	refused += gvb_gpadl_create(c, p + 1, 4096, gbuf_event, NULL, &id)
+		   == VMB_EINVAL;
+	refused += gvb_gpadl_create(c, p, 0, gbuf_event, NULL, &id)
+		   == VMB_EINVAL;
+	refused += gvb_gpadl_create(c, p, w->vb.gmem.size, gbuf_event, NULL,
+				    &id) == VMB_EINVAL;
+	refused += gvb_gpadl_create(c, p, 4096, NULL, NULL, &id)
+		   == VMB_EINVAL;
+	refused += gvb_gpadl_teardown(c, 0x12345) == VMB_ENOENT;
+	rt_gmem_free(&w->vb.gmem, p, 2);
+	return refused;
+}
+
+static int create_then_remove(struct world *w, void *arg)
+{
+	struct gbuf *b = arg;
+	uint32_t gone[4];
+	int rc = gbuf_create(w, b);
+
+	if (rc)
+		return rc;
+	return hvm_remove_channel(&w->vm, b->relid, gone, 4) == 1 ? 0 : -100;
+}
+
+static int created_state(struct world *w, void *arg)
+{
+	return gbuf_created(w, arg) == -1;
+}
+
+static int guest_rt(struct world *w, void *arg)
+{
+	*(struct rt_chan **)arg = w->vb.chans[w->relid[1]]->rt;
+	return 0;
+}
+
+/* The guest side's refusals; a transfer-page packet the other way, taken
+ * by the device; a GPADL whose channel is rescinded before the host
+ * answered: FAILED, its buffer the driver's again, the relid given
+ * back. */
+static void test_guest_edges(void **state)
+{
+	struct world *w = *state;
+	struct hd_chan *hs = host_chan(w, w->relid[1])->priv;
+	struct vmb_xfer_range rg[2] = {
+		{ .byte_count = vmb_le32(10), .byte_offset = 0 },
+		{ .byte_count = vmb_le32(20), .byte_offset = vmb_le32(4096) },
+	};
+	struct rt_chan *gc;
+	struct gbuf b;
+
+	assert_int_equal(on_loop(w, bad_creates, NULL), 6);
+	on_loop(w, guest_rt, &gc);
+	assert_int_equal(rt_chan_send_xfer(gc, 1, 0, SET_ID, rg, 2, "x", 1,
+					   false), VMB_OK);
+	assert_true(wait_atomic(&hs->xfers_in, 1, 5000));
+	assert_int_equal(atomic_load(&hs->bad), 0);
+	memset(&b, 0, sizeof(b));
+	b.relid = w->relid[0];
+	b.pages = 64;
+	assert_int_equal(on_loop(w, create_then_remove, &b), 0);
+	assert_true(wait_loop(w, created_state, &b, 10000));
+	assert_null(b.p);
+	assert_true(wait_loop(w, relid_free, &b.relid, 10000));
+}
+
 static int setup(void **state)
 {
 	struct world *w = calloc(1, sizeof(*w));
@@ -688,6 +784,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rescind_held, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_guest_gone_held, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_guest_edges, setup,
 						teardown),
 	};
 
