@@ -201,7 +201,8 @@ struct hvm_gpadl_ref {
  * being torn down; refusals are counted in vm->gpadl_refused. The memory
  * stays mapped until hvm_gpadl_put, whatever the guest does: a teardown
  * meanwhile is answered (GPADL_TORNDOWN) only after the last put. Holds
- * nest. */
+ * nest. A buffer the guest gave on the primary channel (as netvsc gives
+ * its receive buffer) is looked up there, whichever channel uses it. */
 int hvm_gpadl_get(struct hvm_chan *c, uint32_t id,
 		  struct hvm_gpadl_ref *out);
 /* Let go, from any thread, never waiting for the loop thread (a teardown

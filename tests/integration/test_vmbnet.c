@@ -24,6 +24,7 @@
 #include "gvb.h"
 #include "hvm.h"
 #include "rt_log.h"
+#include "vmbus/vmb_msg.h"
 
 #define CLASS_GUID "6e1f4b1a-3c2d-4e5f-9a8b-7c6d5e4f3a2b"
 #define SET_ID 0xcafe
@@ -341,6 +342,9 @@ static void world_stop(struct world *w)
 
 /* ---- the guest driver's GPADLs, as the test sees them ---- */
 
+/* Each test's gbuf is static: should an assertion end the test early,
+ * the guest still reports to it when world_stop stops the guest. */
+
 struct gbuf {
 	struct world *w;
 	uint32_t relid;
@@ -518,7 +522,7 @@ static void test_big_buffer(void **state)
 	struct hvm_gpadl_ref r;
 	struct hvm_chan *hc;
 	struct hd_chan *hs;
-	struct gbuf b;
+	static struct gbuf b;
 
 	gbuf_new(w, &b, relid, BIG >> 12);
 	hc = host_chan(w, relid);
@@ -562,7 +566,7 @@ static void test_refused(void **state)
 	uint64_t before = vm_read(w, &w->vm.gpadl_refused);
 	uint32_t ring_b = (uint32_t)on_loop(w, ring_id, &w->relid[1]);
 	struct hvm_gpadl_ref r;
-	struct gbuf b;
+	static struct gbuf b;
 
 	gbuf_new(w, &b, w->relid[0], SMALL >> 12);
 	assert_int_equal(hvm_gpadl_get(hb, b.id, &r), -ENOENT);
@@ -590,7 +594,7 @@ static void test_teardown_held(void **state)
 	struct hvm_chan *hc = host_chan(w, w->relid[0]);
 	uint32_t runs = map_runs(w);
 	struct hvm_gpadl_ref r, r2, r3;
-	struct gbuf b;
+	static struct gbuf b;
 
 	gbuf_new(w, &b, w->relid[0], SMALL >> 12);
 	assert_int_equal(map_runs(w), runs + 1);
@@ -626,6 +630,22 @@ static int relid_free(struct world *w, void *arg)
 	return !w->vm.chans[relid] && !w->vb.chans[relid];
 }
 
+/* A buffer of relid's held by its device, then the device removed; back
+ * once the guest stopped the channel and had time to tear down. */
+static void rescind_held(struct world *w, struct gbuf *b, uint32_t relid,
+			 struct hvm_gpadl_ref *r)
+{
+	struct hvm_chan *hc = host_chan(w, relid);
+
+	gbuf_new(w, b, relid, SMALL >> 12);
+	assert_int_equal(hvm_gpadl_get(hc, b->id, r), 0);
+	assert_int_equal(on_loop(w, remove_chan, &relid), 1);
+	for (int i = 0; i < 5000 && !atomic_load(&gds[relid].stopped); i++)
+		usleep(1000);
+	assert_true(atomic_load(&gds[relid].stopped));
+	usleep(200000);
+}
+
 /* The host removes the device while it holds a buffer: the guest stops
  * the channel and tears everything down, but gives the relid back only
  * after the held buffer's GPADL_TORNDOWN, which waits for the put. */
@@ -633,23 +653,62 @@ static void test_rescind_held(void **state)
 {
 	struct world *w = *state;
 	uint32_t relid = w->relid[0];
-	struct hvm_chan *hc = host_chan(w, relid);
 	struct hvm_gpadl_ref r;
-	struct gbuf b;
+	static struct gbuf b;
 
-	gbuf_new(w, &b, relid, SMALL >> 12);
-	assert_int_equal(hvm_gpadl_get(hc, b.id, &r), 0);
-	assert_int_equal(on_loop(w, remove_chan, &relid), 1);
-	for (int i = 0; i < 5000 && !atomic_load(&gds[relid].stopped); i++)
-		usleep(1000);
-	assert_true(atomic_load(&gds[relid].stopped));
-	usleep(200000);
+	rescind_held(w, &b, relid, &r);
 	assert_int_equal(on_loop(w, gbuf_released, &b), 0);
 	assert_int_equal(on_loop(w, relid_free, &relid), 0);
 	assert_true(host_sees_guest_bytes(&r));
 	hvm_gpadl_put(&r);
 	assert_true(wait_loop(w, gbuf_released, &b, 10000));
 	assert_true(wait_loop(w, relid_free, &relid, 10000));
+}
+
+/* A guest that gives the relid back without waiting for the held
+ * buffer's GPADL_TORNDOWN, as a hostile one may: injected as if it came
+ * from the guest. */
+static int release_early(struct world *w, void *arg)
+{
+	union vmb_msg_buf m;
+	uint32_t len = vmb_msg_enc_relid(&m, VMB_MSG_RELID_RELEASED,
+					 *(uint32_t *)arg);
+
+	return vmb_server_input(&w->vm.srv, VMB_MSG_REDIRECT_CONNECTION_ID,
+				m.raw, len);
+}
+
+static int host_chan_gone(struct world *w, void *arg)
+{
+	return !w->vm.chans[*(uint32_t *)arg];
+}
+
+/* The channel, its device and the GPADL go on the host while the device
+ * still holds the buffer: the mapping outlives them all until the put,
+ * and no GPADL_TORNDOWN is sent for it. (The test's holds stand in for
+ * a device thread that lets go late; a real device lets go before its
+ * destroy returns.) */
+static void test_released_early(void **state)
+{
+	struct world *w = *state;
+	uint32_t relid = w->relid[0], runs = map_runs(w);
+	struct hvm_gpadl_ref r;
+	static struct gbuf b;
+
+	rescind_held(w, &b, relid, &r);
+	assert_int_equal(on_loop(w, release_early, &relid), VMB_OK);
+	assert_int_equal(on_loop(w, host_chan_gone, &relid), 1);
+	/* Ring and buffer off the server (runs counts both rings); the
+	 * buffer still mapped, and counted. */
+	assert_int_equal(map_runs(w), runs);
+	assert_true(host_sees_guest_bytes(&r));
+	hvm_gpadl_put(&r);
+	assert_int_equal(map_runs(w), runs - 1);
+	usleep(100000);
+	/* The guest still waits for the answer; only its end ends that. */
+	assert_int_equal(on_loop(w, gbuf_released, &b), 0);
+	assert_int_equal(on_loop(w, stop_guest, NULL), 0);
+	assert_true(b.released);
 }
 
 static int guest_detached(struct world *w, void *arg)
@@ -666,7 +725,7 @@ static void test_guest_gone_held(void **state)
 	struct world *w = *state;
 	struct hvm_chan *hc = host_chan(w, w->relid[1]);
 	struct hvm_gpadl_ref r;
-	struct gbuf b;
+	static struct gbuf b;
 
 	gbuf_new(w, &b, w->relid[1], SMALL >> 12);
 	assert_int_equal(hvm_gpadl_get(hc, b.id, &r), 0);
@@ -738,7 +797,7 @@ static void test_guest_edges(void **state)
 		{ .byte_count = vmb_le32(20), .byte_offset = vmb_le32(4096) },
 	};
 	struct rt_chan *gc;
-	struct gbuf b;
+	static struct gbuf b;
 
 	assert_int_equal(on_loop(w, bad_creates, NULL), 6);
 	on_loop(w, guest_rt, &gc);
@@ -786,6 +845,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_gone_held, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_guest_edges, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_released_early, setup,
 						teardown),
 	};
 
