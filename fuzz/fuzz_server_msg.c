@@ -6,7 +6,9 @@
  *   [op][len][len bytes]
  * op 0-0xef: deliver the bytes as a guest message on connection id
  * 0x800074 (op < 0xc0), 1, 4 or the op value; op 0xf0-0xff: host action
- * (rescind, offer, reset) on relid bytes[0]. The GPADL map callback checks
+ * (rescind, offer, reset, release of a held-back GPADL) on relid or GPADL
+ * id bytes[0]. Teardowns of even GPADL ids are held back, as a host whose
+ * device still uses the buffer does. The GPADL map callback checks
  * what the server hands it; any inconsistency traps.
  *
  * One server serves every input: vmb_server_reinit() at the end of each
@@ -54,6 +56,15 @@ static uint32_t f_map(void *ctx, struct vmb_server_gpadl *g)
 	return g->pfn_count == 5 ? 0xc000009au : 0;
 }
 
+/* A GPADL torn down twice, or unmapped while complete, traps. */
+static bool f_teardown(void *ctx, struct vmb_server_gpadl *g)
+{
+	(void)ctx;
+	if (!g->complete || g->tearing || g->users)
+		__builtin_trap();
+	return g->id & 1;
+}
+
 static uint32_t f_open(void *ctx, const struct vmb_server_open *o)
 {
 	(void)ctx;
@@ -73,6 +84,7 @@ static uint32_t f_modify(void *ctx, uint32_t relid, uint32_t vp)
 static const struct vmb_server_ops ops = {
 	.post = f_post,
 	.gpadl_map = f_map,
+	.gpadl_teardown = f_teardown,
 	.open = f_open,
 	.modify = f_modify,
 };
@@ -118,7 +130,7 @@ static void action(struct fz *f, unsigned op, const uint8_t *p, size_t n)
 {
 	uint32_t relid = n ? p[0] : 1;
 
-	switch (op % 4) {
+	switch (op % 5) {
 	case 0:
 		vmb_server_rescind(&f->s, relid);
 		break;
@@ -128,8 +140,11 @@ static void action(struct fz *f, unsigned op, const uint8_t *p, size_t n)
 	case 2:
 		vmb_server_reset(&f->s);
 		break;
-	default:
+	case 3:
 		vmb_server_chan(&f->s, relid);
+		break;
+	default:
+		vmb_server_gpadl_release(&f->s, relid);
 		break;
 	}
 }

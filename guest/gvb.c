@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gvb.h"
+#include "gvb_priv.h"
 #include "rt_log.h"
 
 #define GVB_TICK_MS 10
@@ -102,6 +102,7 @@ static void free_ring(struct gvb_chan *c)
 static void chan_free(struct gvb_chan *c)
 {
 	stop_chan(c, "host gone");
+	gvb_gpadl_drop_all(c);
 	free_ring(c);
 	close_fds(c);
 	c->vb->chans[c->relid] = NULL;
@@ -368,11 +369,15 @@ static void retarget_all(struct gvb *vb)
 static void step_rescinded(struct gvb_chan *c)
 {
 	struct gvb *vb = c->vb;
+	bool drv_done;
 	int rc;
 
 	stop_chan(c, "rescinded");
 	if (c->state == GVB_OPEN)
 		vmb_client_close(&vb->cl, c->relid);
+	/* The driver's GPADLs go down beside the ring; the relid is given
+	 * back only once the host answered for every one. */
+	drv_done = gvb_gpadl_teardown_all(c);
 	if (c->state == GVB_TEARDOWN && c->gpadl_live)
 		return; /* waiting for GPADL_TORNDOWN */
 	if (c->gpadl_live) {
@@ -387,6 +392,8 @@ static void step_rescinded(struct gvb_chan *c)
 	}
 	if (c->state == GVB_GPADL_WAIT && !c->gpadl_done)
 		return; /* the client fails it before we get here */
+	if (!drv_done)
+		return; /* waiting for the driver's GPADL_TORNDOWNs */
 	rc = vmb_client_release(&vb->cl, c->relid);
 	if (rc != VMB_OK)
 		rt_warn("chan", "relid %u: release: %s", c->relid,
@@ -398,6 +405,7 @@ static void step_rescinded(struct gvb_chan *c)
 
 static void step(struct gvb_chan *c)
 {
+	gvb_gpadl_events(c);
 	if (c->rescinded) {
 		step_rescinded(c);
 		return;
@@ -559,6 +567,8 @@ static void cl_gpadl_created(void *ctx, uint32_t relid, uint32_t gpadl,
 {
 	struct gvb_chan *c = chan_get(ctx, relid);
 
+	if (c && gvb_gpadl_answered(c, gpadl, status))
+		return;
 	if (!c || c->gpadl != gpadl || c->state != GVB_GPADL_WAIT)
 		return;
 	c->gpadl_done = true;
@@ -578,6 +588,7 @@ static void cl_gpadl_torndown(void *ctx, uint32_t gpadl)
 			return;
 		}
 	}
+	gvb_gpadl_torn(vb, gpadl);
 }
 
 static void cl_open_result(void *ctx, uint32_t relid, uint32_t status)
@@ -981,6 +992,22 @@ int gvb_send_gpa(struct gvb_chan *c, uint64_t xid, uint16_t flags,
 	if (!rt)
 		return VMB_ESHUTDOWN;
 	return rt_chan_send_gpa(rt, xid, flags, rg, nrg, data, len, nowait);
+}
+
+int gvb_send_comp(struct gvb_chan *c, uint64_t xid, const void *data,
+		  uint32_t len, bool nowait)
+{
+	struct rt_chan *rt = tx_rt(c);
+
+	if (!rt)
+		return VMB_ESHUTDOWN;
+	return rt_chan_send_comp(rt, xid, data, len, nowait);
+}
+
+int gvb_put_comp(struct gvb_chan *c, uint64_t xid, const void *data,
+		 uint32_t len, bool nowait)
+{
+	return rt_chan_put_comp(tx_rt(c), xid, data, len, nowait);
 }
 
 bool gvb_tx_begin(struct gvb_chan *c)

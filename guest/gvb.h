@@ -21,6 +21,20 @@
 
 struct gvb;
 struct gvb_chan;
+struct gvb_gpadl;
+
+/* What became of a driver's GPADL (gvb_gpadl_create). */
+enum gvb_gpadl_ev {
+	GVB_GPADL_CREATED,  /* the host mapped it: usable */
+	GVB_GPADL_FAILED,   /* never created (status: the host's NTSTATUS,
+			     * or unsuccessful if the channel went first) */
+	GVB_GPADL_RELEASED, /* the host no longer sees the buffer: torn
+			     * down, or the host gone */
+};
+/* Loop thread. FAILED and RELEASED are the last call for id: the buffer
+ * is the driver's again. They may come after the driver's stopped(). */
+typedef void gvb_gpadl_fn(struct gvb_chan *c, uint32_t id,
+			  enum gvb_gpadl_ev ev, uint32_t status, void *arg);
 
 struct gvb_driver {
 	const char *name;
@@ -77,6 +91,7 @@ struct gvb_chan {
 	uint32_t out_pages;       /* outbound ring incl. header page */
 	uint32_t gpadl;
 	bool gpadl_live;          /* created and not torn down */
+	struct gvb_gpadl *gpadls; /* the driver's, until FAILED or RELEASED */
 	int cpu;
 	/* MODIFYCHANNEL (5.3+) waiting for the host, then its answer */
 	bool modify_pending, modify_done;
@@ -153,6 +168,28 @@ int gvb_send_gpa(struct gvb_chan *c, uint64_t xid, uint16_t flags,
 int gvb_put(struct gvb_chan *c, uint64_t xid, uint16_t flags,
 	    const struct vmb_iov *iov, unsigned iovcnt, bool nowait);
 void gvb_tx_end(struct gvb_chan *c);
+
+/* A completion of the host's transaction xid carrying data (e.g. for a
+ * transfer-page packet), from the same places as gvb_send. */
+int gvb_send_comp(struct gvb_chan *c, uint64_t xid, const void *data,
+		  uint32_t len, bool nowait);
+int gvb_put_comp(struct gvb_chan *c, uint64_t xid, const void *data,
+		 uint32_t len, bool nowait);
+
+/* Share len bytes at buf (page-aligned, in guest memory: rt_gmem_alloc
+ * of c->vb->gmem) with the host as one GPADL of c, for buffers beyond the
+ * ring (e.g. a receive buffer the host writes, named to the device by
+ * *id). fn(arg) hears CREATED or FAILED, later RELEASED; the buffer must
+ * stay allocated until FAILED or RELEASED. Loop thread, channel open
+ * and running. VMB_EINVAL for a buffer outside guest memory or
+ * unaligned, VMB_EBUSY if the channel is not open. */
+int gvb_gpadl_create(struct gvb_chan *c, void *buf, size_t len,
+		     gvb_gpadl_fn *fn, void *arg, uint32_t *id);
+/* Ask the host to let go of a CREATED GPADL; RELEASED follows once it
+ * has (it may wait for the host's device). A channel rescinded or
+ * stopped tears every one down by itself. Loop thread. VMB_ENOENT if id
+ * is no live GPADL of c, VMB_EBUSY if not created yet or already going. */
+int gvb_gpadl_teardown(struct gvb_chan *c, uint32_t id);
 
 /* MODIFYCHANNEL: ask the host to signal an open channel on target_vp and
  * move the channel's worker to that CPU (modulo the CPUs present) once

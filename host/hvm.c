@@ -9,15 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hvm.h"
+#include "hvm_priv.h"
 #include "rt_log.h"
 #include "rt_xport.h"
 #include "vmbus/vmb_client.h"
-
-/* NTSTATUS values the host puts in GPADL_CREATED / OPENCHANNEL_RESULT. */
-#define ST_UNSUCCESSFUL 0xC0000001u
-#define ST_INVALID_PARAMETER 0xC000000Du
-#define ST_NO_RESOURCES 0xC000009Au
 
 /* Instance GUIDs: this prefix, the device serial in the last two bytes. */
 #define HVM_INSTANCE_BASE "b4a0c8d2-5f1e-4e6a-8c3d-686f73740000"
@@ -221,71 +216,13 @@ static void srv_connected(void *ctx, uint32_t version,
 		vmb_version_name(version));
 }
 
-/* Within the guest's share of the host's mappings? Counted if not. */
-static bool map_allowed(struct hvm *vm, const struct vmb_server_gpadl *g)
-{
-	uint32_t runs = rt_gmem_pfn_runs(g->pfns, g->pfn_count);
-
-	if (runs <= HVM_GUEST_MAP_RUNS - vm->map_runs)
-		return true;
-	vm->map_refused++;
-	vm->map_capped++;
-	rt_warn("gpadl", "GPADL %u of relid %u refused: its %u runs of pages "
-		"would take the guest past %u mappings (%u held)", g->id,
-		g->relid, runs, HVM_GUEST_MAP_RUNS, vm->map_runs);
-	return false;
-}
-
-static uint32_t srv_gpadl_map(void *ctx, struct vmb_server_gpadl *g)
-{
-	struct hvm *vm = ctx;
-	struct rt_gmap *m;
-	int rc;
-
-	if (!vm->have_gmem) {
-		vm->map_refused++;
-		return ST_UNSUCCESSFUL;
-	}
-	if (!map_allowed(vm, g))
-		return ST_NO_RESOURCES;
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return ST_NO_RESOURCES;
-	rc = rt_gmem_map_pfns(&vm->gmem, g->pfns, g->pfn_count, m);
-	if (rc) {
-		free(m);
-		vm->map_refused++;
-		rt_warn("gpadl", "GPADL %u of relid %u refused: %s", g->id,
-			g->relid,
-			rc == -EFAULT ? "PFN outside guest memory"
-				      : strerror(-rc));
-		return rc == -EFAULT ? ST_INVALID_PARAMETER : ST_NO_RESOURCES;
-	}
-	g->host = m;
-	vm->map_runs += m->runs;
-	return 0;
-}
-
-static void srv_gpadl_unmap(void *ctx, struct vmb_server_gpadl *g)
-{
-	struct rt_gmap *m = g->host;
-	struct hvm *vm = ctx;
-
-	if (!m)
-		return;
-	vm->map_runs -= m->runs;
-	rt_gmem_unmap(m);
-	free(m);
-	g->host = NULL;
-}
-
 /* The ring GPADL must be one whole-page range: the guest's outbound ring
  * from page 0, the host->guest ring from downstream_pgoff, each at least
  * a header page and a data page. */
 static bool ring_layout_ok(const struct vmb_server_open *o, uint64_t *split)
 {
 	const struct vmb_server_gpadl *g = o->ring;
-	const struct rt_gmap *m = g ? g->host : NULL;
+	const struct rt_gmap *m = g ? hvm_gpadl_gmap(g) : NULL;
 
 	if (!m || g->range_count != 1 || g->range_off[0] != 0 ||
 	    (uint64_t)g->range_len[0] != m->len)
@@ -308,15 +245,15 @@ static uint32_t srv_open(void *ctx, const struct vmb_server_open *o)
 	int rc;
 
 	if (!c || c->rt || c->efd_g2h < 0)
-		return ST_UNSUCCESSFUL;
+		return HVM_ST_UNSUCCESSFUL;
 	if (!ring_layout_ok(o, &split)) {
 		rt_warn("chan", "relid %u: open refused: bad ring layout",
 			o->relid);
-		return ST_INVALID_PARAMETER;
+		return HVM_ST_INVALID_PARAMETER;
 	}
-	va = ((const struct rt_gmap *)o->ring->host)->va;
+	va = hvm_gpadl_gmap(o->ring)->va;
 	c->g2h_len = split;
-	c->h2g_len = ((const struct rt_gmap *)o->ring->host)->len - split;
+	c->h2g_len = hvm_gpadl_gmap(o->ring)->len - split;
 	c->cpu = (int)(o->target_vp % (uint32_t)vm->ncpu);
 	c->gen = vm->gen;
 	memset(&c->last, 0, sizeof(c->last));
@@ -346,7 +283,7 @@ static uint32_t srv_open(void *ctx, const struct vmb_server_open *o)
 		c->dev->cls->close(c);
 		rt_err("chan", "relid %u: channel start failed: %s", c->relid,
 		       strerror(-rc));
-		return ST_NO_RESOURCES;
+		return HVM_ST_NO_RESOURCES;
 	}
 	c->state = HVM_CHAN_OPEN;
 	rt_info("chan", "relid %u opened: target VP %u -> CPU %d, rings "
@@ -387,9 +324,9 @@ static uint32_t srv_modify(void *ctx, uint32_t relid, uint32_t target_vp)
 	int cpu = (int)(target_vp % (uint32_t)vm->ncpu);
 
 	if (!c || !c->rt)
-		return ST_UNSUCCESSFUL;
+		return HVM_ST_UNSUCCESSFUL;
 	if (rt_chan_set_cpu(c->rt, cpu))
-		return ST_UNSUCCESSFUL;
+		return HVM_ST_UNSUCCESSFUL;
 	c->cpu = cpu;
 	rt_info("chan", "relid %u moved to VP %u (CPU %d)", relid, target_vp,
 		cpu);
@@ -416,8 +353,9 @@ static void srv_unloaded(void *ctx)
 static const struct vmb_server_ops srv_ops = {
 	.post = srv_post,
 	.connected = srv_connected,
-	.gpadl_map = srv_gpadl_map,
-	.gpadl_unmap = srv_gpadl_unmap,
+	.gpadl_map = hvm_gpadl_map,
+	.gpadl_unmap = hvm_gpadl_unmap,
+	.gpadl_teardown = hvm_gpadl_teardown,
 	.open = srv_open,
 	.close = srv_close,
 	.released = srv_released,
@@ -604,8 +542,7 @@ static void accept_event(struct rt_loop *l, int fd, uint32_t events,
 int hvm_defer(struct hvm *vm, hvm_work_fn *fn, struct hdev *d, uint32_t gen,
 	      uint32_t arg)
 {
-	struct hvm_work *w = calloc(1, sizeof(*w)), **pp;
-	uint64_t one = 1;
+	struct hvm_work *w = calloc(1, sizeof(*w));
 
 	if (!w)
 		return -ENOMEM;
@@ -613,6 +550,16 @@ int hvm_defer(struct hvm *vm, hvm_work_fn *fn, struct hdev *d, uint32_t gen,
 	w->dev_id = d->id;
 	w->gen = gen;
 	w->arg = arg;
+	hvm_work_queue(vm, w);
+	return 0;
+}
+
+void hvm_work_queue(struct hvm *vm, struct hvm_work *w)
+{
+	struct hvm_work **pp;
+	uint64_t one = 1;
+
+	w->next = NULL;
 	pthread_mutex_lock(&vm->work_lock);
 	for (pp = &vm->work; *pp; pp = &(*pp)->next)
 		;
@@ -621,7 +568,6 @@ int hvm_defer(struct hvm *vm, hvm_work_fn *fn, struct hdev *d, uint32_t gen,
 	/* A failed write means the counter is saturated: a wakeup is
 	 * pending anyway. */
 	(void)!write(vm->work_fd, &one, sizeof(one));
-	return 0;
 }
 
 static void work_event(struct rt_loop *l, int fd, uint32_t events, void *arg)
@@ -776,6 +722,7 @@ int hvm_init(struct hvm *vm, const struct hvm_cfg *cfg, struct rt_loop *l)
 	vm->sint = VMB_MSG_SINT;
 	vm->ncpu = n > 0 ? (int)n : 1;
 	pthread_mutex_init(&vm->work_lock, NULL);
+	pthread_mutex_init(&vm->gpadl_lock, NULL);
 	vm->chans = calloc(VMB_RELID_MAX, sizeof(*vm->chans));
 	if (!vm->chans)
 		return -ENOMEM;
@@ -846,4 +793,5 @@ void hvm_fini(struct hvm *vm)
 	}
 	vm->work = NULL;
 	pthread_mutex_destroy(&vm->work_lock);
+	pthread_mutex_destroy(&vm->gpadl_lock);
 }

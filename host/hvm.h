@@ -142,8 +142,14 @@ struct hvm {
 	uint64_t xport_bad;
 	uint64_t xport_stalled;   /* guests dropped for not reading */
 	uint64_t map_refused;
-	uint32_t map_runs;        /* mappings the guest's GPADLs hold now */
 	uint64_t map_capped;      /* GPADLs refused for HVM_GUEST_MAP_RUNS */
+	/* The guest's GPADLs as mapped, and devices' holds on them
+	 * (hvm_gpadl_get); the lock guards them and map_runs. */
+	pthread_mutex_t gpadl_lock;
+	struct hvm_gpadl *gpadls;
+	uint32_t map_runs;        /* mappings the guest's GPADLs hold now */
+	uint64_t gpadl_refused;   /* hvm_gpadl_get refused: bad id or relid */
+	uint64_t gpadl_held;      /* teardowns that waited for a device */
 	uint64_t ring_bad;        /* ring corruption on channels since closed */
 	/* loop-thread work queue */
 	int work_fd;              /* eventfd */
@@ -178,6 +184,32 @@ int hvm_offer_subchannels(struct hvm *vm, struct hdev *d, uint32_t count);
  * guest (dropped if the device or the guest is gone by then). */
 int hvm_defer(struct hvm *vm, hvm_work_fn *fn, struct hdev *d, uint32_t gen,
 	      uint32_t arg);
+
+/* A device's hold on a GPADL the guest created for one of its channels:
+ * its pages, in order, mapped as one range (byte offsets the guest gives
+ * into the buffer are checked against len by the device). */
+struct hvm_gpadl;
+struct hvm_gpadl_ref {
+	uint8_t *va;
+	uint64_t len;          /* its page count * 4096 */
+	uint32_t id;
+	struct hvm_gpadl *g;   /* private */
+};
+
+/* Hold GPADL id of channel c, from any thread. 0, or -ENOENT if the guest
+ * has no such GPADL on c (another channel's included), -EBUSY if it is
+ * being torn down; refusals are counted in vm->gpadl_refused. The memory
+ * stays mapped until hvm_gpadl_put, whatever the guest does: a teardown
+ * meanwhile is answered (GPADL_TORNDOWN) only after the last put. Holds
+ * nest. A buffer the guest gave on the primary channel (as netvsc gives
+ * its receive buffer) is looked up there, whichever channel uses it. */
+int hvm_gpadl_get(struct hvm_chan *c, uint32_t id,
+		  struct hvm_gpadl_ref *out);
+/* Let go, from any thread, never waiting for the loop thread (a teardown
+ * it completes is finished there later); ref is zeroed, and a zeroed ref
+ * is ignored. Every hold must be let go before the device's destroy
+ * returns. */
+void hvm_gpadl_put(struct hvm_gpadl_ref *ref);
 
 /* Control socket (hvm_ctl.c). */
 int hvm_ctl_start(struct hvm *vm);

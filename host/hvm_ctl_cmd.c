@@ -17,7 +17,7 @@
 #include <jansson.h>
 
 #include "hic.h"
-#include "hvm.h"
+#include "hvm_priv.h"
 #include "storage/hstor.h"
 #include "rt_log.h"
 #include "vmbus/vmb_client.h"
@@ -298,13 +298,16 @@ static double uptime_s(const struct hvm *vm)
 /* Figures vm show adds up over the channels. */
 struct vm_tally {
 	unsigned nchan, nopen, ndev;
-	uint64_t ring_bad, errors;
+	uint32_t map_runs;
+	uint64_t ring_bad, buf_refused, errors;
 };
 
-static void vm_tally(const struct hvm *vm, struct vm_tally *t)
+static void vm_tally(struct hvm *vm, struct vm_tally *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->ring_bad = vm->ring_bad;
+	/* Devices' threads change these: a consistent snapshot. */
+	hvm_gpadl_counts(vm, &t->map_runs, &t->buf_refused);
 	for (uint32_t r = 1; r < VMB_RELID_MAX; r++) {
 		const struct hvm_chan *c = vm->chans[r];
 
@@ -319,7 +322,8 @@ static void vm_tally(const struct hvm *vm, struct vm_tally *t)
 	for (const struct hdev *d = vm->devs; d; d = d->next)
 		t->ndev++;
 	t->errors = vmb_bad_total(&vm->srv.bad) + vm->xport_bad +
-		    vm->map_refused + t->ring_bad + vm->xport_stalled;
+		    vm->map_refused + t->ring_bad + vm->xport_stalled +
+		    t->buf_refused;
 }
 
 /* The host's own error counters by name (the VMBus ones first). */
@@ -333,6 +337,7 @@ static void vm_errors(const struct hvm *vm, const struct vm_tally *t,
 	put(arg, "gpadl-refused", vm->map_refused);
 	put(arg, "ring-corrupt", t->ring_bad);
 	put(arg, "not-reading", vm->xport_stalled);
+	put(arg, "buffer-refused", t->buf_refused);
 }
 
 static void put_text(void *arg, const char *name, uint64_t v)
@@ -366,7 +371,7 @@ static void cmd_vm_show_text(struct hvm *vm, FILE *out)
 		fprintf(out, "Guest memory:    -\n");
 	fprintf(out, "Devices:         %u\n", t.ndev);
 	fprintf(out, "Guest mappings:  %u (at most %u; %llu GPADLs refused "
-		"beyond)\n", vm->map_runs, HVM_GUEST_MAP_RUNS,
+		"beyond)\n", t.map_runs, HVM_GUEST_MAP_RUNS,
 		(unsigned long long)vm->map_capped);
 	fprintf(out, "Channels:        %u (%u open)\n", t.nchan, t.nopen);
 	fprintf(out, "Guest sessions:  %llu (since the host started)\n",
@@ -402,7 +407,7 @@ static void cmd_vm_show_json(struct hvm *vm, FILE *out)
 		      "channels", (json_int_t)t.nchan,
 		      "channels_open", (json_int_t)t.nopen,
 		      "guest_sessions", (json_int_t)vm->guests_served,
-		      "guest_mappings", "held", (json_int_t)vm->map_runs,
+		      "guest_mappings", "held", (json_int_t)t.map_runs,
 		      "max", (json_int_t)HVM_GUEST_MAP_RUNS,
 		      "refused", (json_int_t)vm->map_capped,
 		      "errors", "total", (json_int_t)t.errors,

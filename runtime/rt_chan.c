@@ -348,7 +348,7 @@ static void *chan_worker(void *arg)
 
 /* ---- send side ---- */
 
-enum chan_op_type { OP_INBAND, OP_COMP, OP_GPA };
+enum chan_op_type { OP_INBAND, OP_COMP, OP_GPA, OP_XFER };
 
 struct chan_op {
 	enum chan_op_type type;
@@ -358,6 +358,8 @@ struct chan_op {
 	unsigned iovcnt;
 	const struct vmb_gpa_range *rg;
 	unsigned nrg;
+	uint16_t set_id;
+	const struct vmb_xfer_range *xrg;
 	const void *data;
 	uint32_t len;
 	uint32_t pkt_len; /* bytes the packet takes before padding */
@@ -376,6 +378,10 @@ static int op_put(struct rt_chan *ch, const struct chan_op *op)
 	case OP_GPA:
 		return vmb_pkt_send_gpa(&ch->tx, op->flags, op->xid, op->rg,
 					op->nrg, op->data, op->len, NULL);
+	case OP_XFER:
+		return vmb_pkt_send_xfer(&ch->tx, op->flags, op->xid,
+					 op->set_id, op->xrg, op->nrg, op->data,
+					 op->len, NULL);
 	}
 	return VMB_EINVAL;
 }
@@ -629,6 +635,18 @@ static int op_gpa(struct chan_op *op, uint64_t xid, uint16_t flags,
 	return VMB_OK;
 }
 
+static void op_xfer(struct chan_op *op, uint64_t xid, uint16_t flags,
+		    uint16_t set_id, const struct vmb_xfer_range *rg,
+		    unsigned nrg, const void *data, uint32_t len)
+{
+	*op = (struct chan_op){ .type = OP_XFER, .xid = xid, .flags = flags,
+				.set_id = set_id, .xrg = rg, .nrg = nrg,
+				.data = data, .len = len };
+	op->pkt_len = (uint32_t)clamp_len(sizeof(struct vmb_xfer_hdr) +
+					  (uint64_t)nrg * sizeof(*rg) +
+					  (uint64_t)len);
+}
+
 int rt_chan_put_inband(struct rt_chan *ch, uint64_t xid, uint16_t flags,
 		       const struct vmb_iov *iov, unsigned iovcnt, bool nowait)
 {
@@ -655,6 +673,16 @@ int rt_chan_put_gpa(struct rt_chan *ch, uint64_t xid, uint16_t flags,
 	int rc = op_gpa(&op, xid, flags, rg, nrg, data, len);
 
 	return rc ? rc : chan_put(ch, &op, nowait);
+}
+
+int rt_chan_put_xfer(struct rt_chan *ch, uint64_t xid, uint16_t flags,
+		     uint16_t set_id, const struct vmb_xfer_range *rg,
+		     unsigned nrg, const void *data, uint32_t len, bool nowait)
+{
+	struct chan_op op;
+
+	op_xfer(&op, xid, flags, set_id, rg, nrg, data, len);
+	return chan_put(ch, &op, nowait);
 }
 
 int rt_chan_send_inband(struct rt_chan *ch, uint64_t xid, uint16_t flags,
@@ -688,6 +716,19 @@ int rt_chan_send_gpa(struct rt_chan *ch, uint64_t xid, uint16_t flags,
 
 	rt_chan_tx_begin(ch);
 	rc = rt_chan_put_gpa(ch, xid, flags, rg, nrg, data, len, nowait);
+	rt_chan_tx_end(ch);
+	return rc;
+}
+
+int rt_chan_send_xfer(struct rt_chan *ch, uint64_t xid, uint16_t flags,
+		      uint16_t set_id, const struct vmb_xfer_range *rg,
+		      unsigned nrg, const void *data, uint32_t len, bool nowait)
+{
+	int rc;
+
+	rt_chan_tx_begin(ch);
+	rc = rt_chan_put_xfer(ch, xid, flags, set_id, rg, nrg, data, len,
+			      nowait);
 	rt_chan_tx_end(ch);
 	return rc;
 }

@@ -90,6 +90,11 @@ int rt_chan_put_comp(struct rt_chan *ch, uint64_t xid, const void *data,
 int rt_chan_put_gpa(struct rt_chan *ch, uint64_t xid, uint16_t flags,
 		    const struct vmb_gpa_range *rg, unsigned nrg,
 		    const void *data, uint32_t len, bool nowait);
+/* Transfer pages: nrg ranges (wire format, little-endian) of the buffer
+ * the peer registered as page set set_id, then data. */
+int rt_chan_put_xfer(struct rt_chan *ch, uint64_t xid, uint16_t flags,
+		     uint16_t set_id, const struct vmb_xfer_range *rg,
+		     unsigned nrg, const void *data, uint32_t len, bool nowait);
 void rt_chan_tx_end(struct rt_chan *ch);
 
 /* One packet, a burst of one. Senders, from any thread (serialized
@@ -107,6 +112,11 @@ int rt_chan_send_comp(struct rt_chan *ch, uint64_t xid, const void *data,
 int rt_chan_send_gpa(struct rt_chan *ch, uint64_t xid, uint16_t flags,
 		     const struct vmb_gpa_range *rg, unsigned nrg,
 		     const void *data, uint32_t len, bool nowait);
+
+int rt_chan_send_xfer(struct rt_chan *ch, uint64_t xid, uint16_t flags,
+		      uint16_t set_id, const struct vmb_xfer_range *rg,
+		      unsigned nrg, const void *data, uint32_t len,
+		      bool nowait);
 
 /* Move the worker to another CPU (MODIFYCHANNEL). */
 int rt_chan_set_cpu(struct rt_chan *ch, int cpu);

@@ -656,8 +656,23 @@ static int on_gpadl_teardown(struct vmb_server *s,
 
 	if (!g || !g->complete || g->relid != vmb_le32(m->child_relid))
 		return reject(s, VMB_BAD_GPADL);
-	if (g->users)
+	if (g->users || g->tearing)
 		return reject(s, VMB_BAD_STATE);
+	if (s->ops->gpadl_teardown && !s->ops->gpadl_teardown(s->ctx, g)) {
+		g->tearing = true;
+		return VMB_OK;
+	}
+	gpadl_remove(s, g);
+	return post(s, &b, vmb_msg_enc_gpadl_torndown(&b, id));
+}
+
+int vmb_server_gpadl_release(struct vmb_server *s, uint32_t id)
+{
+	struct vmb_server_gpadl *g = gpadl_find(s, id);
+	union vmb_msg_buf b;
+
+	if (!g || !g->tearing)
+		return VMB_ENOENT;
 	gpadl_remove(s, g);
 	return post(s, &b, vmb_msg_enc_gpadl_torndown(&b, id));
 }
@@ -714,7 +729,7 @@ static int on_open(struct vmb_server *s, const struct vmb_msg_open *m)
 		return open_refuse(s, m, VMB_BAD_RELID);
 	if (ch->state == VMB_SCHAN_OPEN)
 		return open_refuse(s, m, VMB_BAD_STATE);
-	if (!g || !g->complete || g->relid != relid)
+	if (!g || !g->complete || g->tearing || g->relid != relid)
 		return open_refuse(s, m, VMB_BAD_GPADL);
 	if (!ring_ok(g, o.downstream_pgoff))
 		return open_refuse(s, m, VMB_BAD_FIELD);

@@ -28,6 +28,7 @@ struct vmb_server_gpadl {
 	uint32_t *range_off;   /* byte_offset of each range */
 	bool complete;    /* all body messages received and mapped */
 	uint32_t users;   /* open channels using it as their ring */
+	bool tearing;     /* teardown asked, answer held (ops->gpadl_teardown) */
 	void *host;       /* embedder's mapping, from ops->gpadl_map */
 };
 
@@ -50,6 +51,12 @@ struct vmb_server_ops {
 	 * nonzero status for GPADL_CREATED. May set g->host. */
 	uint32_t (*gpadl_map)(void *ctx, struct vmb_server_gpadl *g);
 	void (*gpadl_unmap)(void *ctx, struct vmb_server_gpadl *g);
+	/* Optional: the guest asked to tear g down (not a ring in use).
+	 * true: unmap now and answer. false: the embedder still uses g's
+	 * memory; g stays mapped, refused as a ring, and the guest's
+	 * GPADL_TORNDOWN waits for vmb_server_gpadl_release(). A channel
+	 * released or a guest gone still unmaps it (no answer is owed). */
+	bool (*gpadl_teardown)(void *ctx, struct vmb_server_gpadl *g);
 	/* Open a channel on its ring; return 0 or a failure status. */
 	uint32_t (*open)(void *ctx, const struct vmb_server_open *o);
 	void (*close)(void *ctx, uint32_t relid);
@@ -133,6 +140,10 @@ int vmb_server_rescind(struct vmb_server *s, uint32_t relid);
 /* Guest went away without UNLOAD: drop all channel and GPADL state as
  * UNLOAD would, keep the offers for the next guest. */
 void vmb_server_reset(struct vmb_server *s);
+
+/* The embedder let go of GPADL id whose teardown it held back: unmap it
+ * and answer the guest. VMB_ENOENT if id is not held back (any more). */
+int vmb_server_gpadl_release(struct vmb_server *s, uint32_t id);
 
 /* The channel offered on relid (in any state but FREE), or NULL. */
 const struct vmb_server_chan *vmb_server_chan(const struct vmb_server *s,

@@ -29,7 +29,8 @@ struct env {
 	unsigned nout;
 	uint32_t version;
 	unsigned connected, maps, unmaps, opens, closes, releases, unloads;
-	unsigned modifies;
+	unsigned modifies, teardowns;
+	bool hold; /* gpadl_teardown answers "still in use" */
 	uint32_t map_status, open_status, modify_status;
 	uint32_t last_close, last_release, last_modify_vp;
 	uint64_t map_pfns[1100];
@@ -84,6 +85,16 @@ static void e_unmap(void *ctx, struct vmb_server_gpadl *g)
 	((struct env *)ctx)->unmaps++;
 }
 
+static bool e_teardown(void *ctx, struct vmb_server_gpadl *g)
+{
+	struct env *e = ctx;
+
+	assert_true(g->complete);
+	assert_false(g->tearing);
+	e->teardowns++;
+	return !e->hold;
+}
+
 static uint32_t e_open(void *ctx, const struct vmb_server_open *o)
 {
 	struct env *e = ctx;
@@ -130,6 +141,7 @@ static const struct vmb_server_ops ops = {
 	.connected = e_connected,
 	.gpadl_map = e_map,
 	.gpadl_unmap = e_unmap,
+	.gpadl_teardown = e_teardown,
 	.open = e_open,
 	.close = e_close,
 	.released = e_released,
@@ -683,6 +695,60 @@ static void test_open_close_teardown(void **state)
 	assert_int_equal(guest_relid(e, VMB_MSG_RELID_RELEASED, 1),
 			 VMB_EPROTO);
 	assert_int_equal(e->releases, 0);
+	env_free(e);
+}
+
+static int guest_teardown(struct env *e, uint32_t relid, uint32_t id)
+{
+	union vmb_msg_buf b;
+
+	return guest(e, &b, vmb_msg_enc_gpadl_teardown(&b, relid, id));
+}
+
+/* The embedder still uses a GPADL the guest tears down: it stays mapped,
+ * is no ring, and the answer waits for vmb_server_gpadl_release. */
+static void test_teardown_held(void **state)
+{
+	struct env *e = env_ready(VMB_VERSION(5, 3), 2);
+	uint64_t pfn[4] = {1, 2, 3, 4};
+
+	(void)state;
+	send_gpadl(e, 1, 60, pfn, 4, 1);
+	send_gpadl(e, 1, 61, pfn, 4, 1);
+	e->hold = true;
+	e->nout = 0;
+	assert_int_equal(guest_teardown(e, 1, 60), VMB_OK);
+	assert_int_equal(e->nout, 0);
+	assert_int_equal(e->unmaps, 0);
+	/* Twice, or as a ring: refused. */
+	assert_int_equal(guest_teardown(e, 1, 60), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_STATE), 1);
+	assert_int_equal(e->teardowns, 1);
+	assert_int_equal(guest_open(e, 1, 1, 60, 2), VMB_EPROTO);
+	assert_int_equal(bad(e, VMB_BAD_GPADL), 1);
+	e->nout = 0;
+	/* Only a held-back GPADL is released. */
+	assert_int_equal(vmb_server_gpadl_release(&e->s, 61), VMB_ENOENT);
+	assert_int_equal(vmb_server_gpadl_release(&e->s, 99), VMB_ENOENT);
+	assert_int_equal(vmb_server_gpadl_release(&e->s, 60), VMB_OK);
+	assert_int_equal(e->unmaps, 1);
+	assert_int_equal(last(e)->m.hdr.type, VMB_MSG_GPADL_TORNDOWN);
+	assert_int_equal(last(e)->m.gpadl_torndown.gpadl, 60);
+	assert_int_equal(vmb_server_gpadl_release(&e->s, 60), VMB_ENOENT);
+	/* Held across a rescind: the relid's release unmaps it, unanswered. */
+	assert_int_equal(guest_teardown(e, 1, 61), VMB_OK);
+	assert_int_equal(vmb_server_rescind(&e->s, 1), VMB_OK);
+	e->nout = 0;
+	assert_int_equal(guest_relid(e, VMB_MSG_RELID_RELEASED, 1), VMB_OK);
+	assert_int_equal(e->unmaps, 2);
+	assert_int_equal(e->nout, 0);
+	assert_int_equal(vmb_server_gpadl_release(&e->s, 61), VMB_ENOENT);
+	/* Held when the guest goes: reset unmaps it. */
+	send_gpadl(e, 2, 62, pfn, 4, 1);
+	assert_int_equal(guest_teardown(e, 2, 62), VMB_OK);
+	vmb_server_reset(&e->s);
+	assert_int_equal(e->unmaps, 3);
+	assert_int_equal(vmb_server_gpadl_release(&e->s, 62), VMB_ENOENT);
 	env_free(e);
 }
 
@@ -1368,6 +1434,7 @@ int main(void)
 		cmocka_unit_test(test_gpadl_multirange),
 		cmocka_unit_test(test_gpadl_total_cap),
 		cmocka_unit_test(test_open_close_teardown),
+		cmocka_unit_test(test_teardown_held),
 		cmocka_unit_test(test_modify),
 		cmocka_unit_test(test_rescind),
 		cmocka_unit_test(test_unload_and_reset),

@@ -40,13 +40,14 @@
 enum ctr {
 	C_TRUNCATED, C_OVERSIZE, C_TYPE, C_STATE, C_RELID, C_GPADL, C_XID,
 	C_VERSION, C_FIELD, C_RING, C_TRANSPORT, C_REFUSED, C_CORRUPT,
-	C_STALLED, C__N
+	C_STALLED, C_BUFREF, C__N
 };
 
 static const char *const ctr_names[C__N] = {
 	"truncated", "oversize", "bad-type", "bad-state", "bad-relid",
 	"bad-gpadl", "bad-xid", "bad-version", "bad-field", "bad-ring",
 	"transport", "gpadl-refused", "ring-corrupt", "not-reading",
+	"buffer-refused",
 };
 
 struct eg {

@@ -462,6 +462,108 @@ static void test_bad_send_args(void **state)
 	fx_stop(&f);
 }
 
+/* Transfer-page packets: B checks each one's page set, ranges and
+ * payload and completes it; A counts the completions of its xids. */
+struct xfer_side {
+	_Atomic uint32_t count, errors;
+};
+
+static bool xfer_ok(const struct vmb_pkt *pkt)
+{
+	const struct vmb_xfer_range *rg;
+	uint32_t n, off, cnt;
+	uint16_t set;
+
+	if (vmb_pkt_xfer_ranges(pkt, &set, &rg, &n) || set != 0xcafe ||
+	    n != 1 + pkt->xid % 3 || pkt->payload_len < 4 ||
+	    memcmp(pkt->payload, "RNDS", 4))
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(&cnt, &rg[i].byte_count, 4);
+		memcpy(&off, &rg[i].byte_offset, 4);
+		if (vmb_le32(off) != i * 4096 + (uint32_t)pkt->xid ||
+		    vmb_le32(cnt) != 60 + i)
+			return false;
+	}
+	return true;
+}
+
+static void on_xfer(struct rt_chan *ch, const struct vmb_pkt *pkt, void *arg)
+{
+	struct xfer_side *s = arg;
+	uint32_t st = 1;
+
+	if (!xfer_ok(pkt) ||
+	    rt_chan_send_comp(ch, pkt->xid, &st, sizeof(st), false))
+		atomic_fetch_add(&s->errors, 1);
+	atomic_fetch_add(&s->count, 1);
+}
+
+static void on_xfer_comp(struct rt_chan *ch, const struct vmb_pkt *pkt,
+			 void *arg)
+{
+	struct xfer_side *s = arg;
+
+	(void)ch;
+	if (pkt->type != VMB_PKT_COMP || pkt->xid != atomic_load(&s->count))
+		atomic_fetch_add(&s->errors, 1);
+	atomic_fetch_add(&s->count, 1);
+}
+
+static int send_xfer(struct rt_chan *ch, uint32_t xid, bool burst)
+{
+	const uint16_t fl = VMB_PKT_FLAG_COMPLETION_REQUESTED;
+	struct vmb_xfer_range rg[3];
+	unsigned n = 1 + xid % 3;
+
+	for (unsigned i = 0; i < n; i++)
+		rg[i] = (struct vmb_xfer_range){
+			.byte_count = vmb_le32(60 + i),
+			.byte_offset = vmb_le32(i * 4096 + xid) };
+	if (!burst)
+		return rt_chan_send_xfer(ch, xid, fl, 0xcafe, rg, n, "RNDS", 4,
+					 false);
+	return rt_chan_put_xfer(ch, xid, fl, 0xcafe, rg, n, "RNDS", 4, false);
+}
+
+static void test_xfer_pages(void **state)
+{
+	struct xfer_side sa = { 0 }, sb = { 0 };
+	struct chan_pair p;
+	struct rt_chan *a, *b;
+	struct rt_chan_cfg c;
+	uint32_t xid = 0;
+
+	(void)state;
+	assert_int_equal(chan_pair_init(&p, 16 * 4096), 0);
+	chan_pair_cfg(&p, 0, &c);
+	c.rx = on_xfer_comp;
+	c.arg = &sa;
+	assert_int_equal(rt_chan_start(&a, &c), 0);
+	chan_pair_cfg(&p, 1, &c);
+	c.rx = on_xfer;
+	c.arg = &sb;
+	assert_int_equal(rt_chan_start(&b, &c), 0);
+	/* Bursts of 16 (more than the ring holds at once in all: the put
+	 * waits for B), then single sends. */
+	for (int burst = 0; burst < 50; burst++) {
+		rt_chan_tx_begin(a);
+		for (int i = 0; i < 16; i++)
+			assert_int_equal(send_xfer(a, xid++, true), VMB_OK);
+		rt_chan_tx_end(a);
+	}
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(send_xfer(a, xid++, false), VMB_OK);
+	assert_int_equal(rt_chan_send_xfer(a, 1, 0, 1, NULL, 1, NULL, 0, true),
+			 VMB_EINVAL);
+	assert_true(wait_for(&sa.count, xid, 30));
+	assert_int_equal(atomic_load(&sb.count), xid);
+	assert_int_equal(atomic_load(&sa.errors) + atomic_load(&sb.errors), 0);
+	rt_chan_stop(a);
+	rt_chan_stop(b);
+	chan_pair_destroy(&p);
+}
+
 /* The peer (here: the test, writing A's ring by hand) corrupts the ring
  * B reads: B counts it, marks itself broken and refuses to send. */
 static void corrupt_run(bool bad_index)
@@ -569,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_worker_send_blocks),
 		cmocka_unit_test(test_nowait_full),
 		cmocka_unit_test(test_bad_send_args),
+		cmocka_unit_test(test_xfer_pages),
 		cmocka_unit_test(test_corrupt_index),
 		cmocka_unit_test(test_corrupt_descriptor),
 		cmocka_unit_test(test_set_cpu),
