@@ -2,11 +2,11 @@
  *
  * The ring has one submitter and one reaper, as io_uring allows without
  * a lock: the channel worker fills submission entries (hbk_submit, no
- * system call) and submits them once per batch (hbk_kick); the queue's
- * completion thread waits on the completion side, takes every
- * completion there is, and hands them to done as one batch.
+ * system call) and submits them once per batch (hbk_kick); the reaper
+ * (the queue's completion thread, or the owner of a polled queue) takes
+ * every completion there is and hands them to done as one batch.
  *
- * READV/WRITEV go straight between the file and the caller's iovecs:
+ * Reads and writes go straight between the file and the caller's iovecs:
  * through the O_DIRECT descriptor when every buffer address, length and
  * the offset meet its alignment, else through the buffered one. FUA is
  * RWF_DSYNC on the write, FLUSH an fdatasync, DISCARD a punched hole,

@@ -41,7 +41,7 @@ struct hbk_queue {
 	void *arg;
 	unsigned depth;
 	uint64_t issued;              /* the submitting thread's */
-	_Atomic uint64_t completed;   /* the completion thread's */
+	_Atomic uint64_t completed;   /* the reaper's */
 };
 
 void hbk_queue_init(struct hbk_queue *q, struct hbk *b, unsigned depth,

@@ -78,7 +78,7 @@ struct hstor_q {
 	bool queued;             /* worker: submissions since the last kick */
 	bool polled;             /* completions reaped by the worker */
 	_Atomic bool removing;   /* the LUN is going: never wait on the ring */
-	/* free request indexes: the completion thread produces, the worker
+	/* free request indexes: the completion side produces, the worker
 	 * consumes */
 	_Atomic uint32_t free_prod, free_cons;
 	uint16_t free_ring[HSTOR_DEPTH];
