@@ -152,20 +152,12 @@ static void ctl_answer(struct hnet_chan *ch, const uint8_t *msg,
 	rt_chan_tx_end(ch->c->rt);
 }
 
-static void rndis_event(struct hnet_chan *ch, enum rndis_host_ev ev)
-{
-	if (ev == RNDIS_HE_INIT || ev == RNDIS_HE_FILTER ||
-	    ev == RNDIS_HE_HALT || ev == RNDIS_HE_RESET)
-		ch->filter = ev == RNDIS_HE_FILTER ? ch->rndis.filter : 0;
-}
-
 static uint32_t rndis_control(struct hnet_chan *ch, uint32_t len)
 {
 	struct rndis_host_act ra;
 
 	rndis_host_rx(&ch->rndis, ch->msg, len, &ra);
 	rt_ctr_add(&ch->ctl_msgs, 1);
-	rndis_event(ch, ra.ev);
 	if (ra.reply_len)
 		ctl_answer(ch, ra.reply, ra.reply_len);
 	return NVSP_STATUS_SUCCESS;

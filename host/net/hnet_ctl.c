@@ -49,7 +49,8 @@ int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
 		}
 	}
 	if (!cfg->tap) {
-		snprintf(why, n, "--nic needs tap=NAME[,mac=XX:XX:XX:XX:XX:XX]");
+		snprintf(why, n,
+			 "--nic needs tap=NAME[,mac=XX:XX:XX:XX:XX:XX]");
 		return -1;
 	}
 	return 0;

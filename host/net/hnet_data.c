@@ -180,7 +180,10 @@ static int rx_one(struct hnet_chan *ch, bool *burst)
 	uint32_t id, hlen = rndis_pkt_hdr_len(&meta);
 	ssize_t n;
 
-	if (!ch->rx_ready || !ch->filter)
+	/* the engine's filter is 0 until the guest sets one, again after
+	 * HALT and RESET */
+	if (!ch->rx_ready || ch->rndis.state != RNDIS_HS_READY ||
+	    !ch->rndis.filter)
 		return discard(ch, &ch->rx_idle);
 	if (nvsp_rxbuf_alloc(&ch->rxb, 0, 1, &id))
 		return discard(ch, &ch->rx_full);

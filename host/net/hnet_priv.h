@@ -44,7 +44,6 @@ struct hnet_chan {
 	struct nvsp_rxbuf rxb;
 	uint32_t *link;          /* rxb's, one per sub-allocation */
 	bool rx_ready;           /* receive buffer laid out */
-	uint32_t filter;         /* RNDIS packet filter; 0: nothing to rx */
 	/* worker scratch: the message as copied out, and its iovecs in
 	 * guest memory */
 	struct iovec giov[HNET_IOV];
