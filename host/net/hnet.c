@@ -247,6 +247,8 @@ static uint64_t refused(const struct hnet_chan *ch)
 		bad += i == NVSP_HBAD_VERSION ? 0 : ch->eng.st.bad[i];
 	for (unsigned i = 0; i < RNDIS_HBAD__COUNT; i++)
 		bad += ch->rndis.st.bad[i];
+	for (unsigned i = 0; i < NVSP_RXB_BAD__COUNT; i++)
+		bad += ch->rxb.q[0].bad[i] + ch->rxb.ctl.bad[i];
 	return bad + rt_ctr_get(&ch->tx_bad);
 }
 

@@ -4,7 +4,7 @@
 # of its own with 10.99.0.1/24, and the guest's ARP and ICMP requests
 # there must be answered by that namespace's kernel through the NIC.
 # Needs root, /dev/net/tun and iproute2: skipped otherwise.
-# Usage: net-tap.sh HOST GUEST CTL NET_GUEST
+# Usage: net-tap.sh HOST GUEST CTL NET_GUEST [HOST_OPTION...]
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
 [ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
 command -v ip >/dev/null || { echo "SKIP: no iproute2"; exit 77; }
@@ -15,7 +15,8 @@ NS=hvis-net-$$
 MAC=00:15:5d:aa:bb:01
 trap 'ip netns del "$NS" 2>/dev/null; cleanup' EXIT
 
-start_host --test-devices 0 --services none --nic "tap=$TAP,mac=$MAC"
+start_host --test-devices 0 --services none --nic "tap=$TAP,mac=$MAC" \
+	"${@:5}"
 ip netns add "$NS" || fail "ip netns add"
 ip link set "$TAP" netns "$NS" || fail "moving $TAP"
 ip -n "$NS" addr add 10.99.0.1/24 dev "$TAP" || fail "address"

@@ -5,8 +5,9 @@
  * asks the host's kernel, at the other end of the NIC's TAP, for
  * 10.99.0.1: an ARP request (RNDIS PACKET in a send section) and an ICMP
  * echo request (RNDIS PACKET by GPA ranges straight from guest memory);
- * the kernel's answers must come back in transfer-page packets. Last the
- * device's counters in `hvis-ctl channels --json`.
+ * the kernel's answers must come back in transfer-page packets. Before
+ * that, malformed sends the host must refuse (and count) without harm.
+ * Last the device's counters in `hvis-ctl channels --json`.
  * Usage: net_guest VMBUS_SOCK CTL_SOCK */
 #include <errno.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ struct ng {
 	struct nvsp_guest nvsp;
 	struct rndis_guest rndis;
 	bool send_done;
+	uint32_t want_status;   /* of the sends' completions */
 	uint8_t host_mac[6];
 	bool got_arp, got_echo;
 	unsigned rx_frames;
@@ -118,17 +120,24 @@ static void send_nvsp(struct ng *e, const struct nvsp_guest_out *o)
 	sent(e, vmb_pkt_send_inband(&e->out, o->flags, o->xid, &iov, 1, &sig));
 }
 
-/* RNDIS bytes already in send section 0 (the previous send completed). */
-static void send_section(struct ng *e, uint32_t type, uint32_t len)
+/* RNDIS bytes already in send section index (the previous send
+ * completed). */
+static void send_in(struct ng *e, uint32_t type, uint32_t index,
+		    uint32_t len)
 {
 	union nvsp_msg m;
-	uint32_t n = nvsp_rndis_pkt(&m, type, 0, len);
+	uint32_t n = nvsp_rndis_pkt(&m, type, index, len);
 	struct vmb_iov iov = {&m, n};
 	bool sig;
 
 	e->send_done = false;
 	sent(e, vmb_pkt_send_inband(&e->out, VMB_PKT_FLAG_COMPLETION_REQUESTED,
 				    1, &iov, 1, &sig));
+}
+
+static void send_section(struct ng *e, uint32_t type, uint32_t len)
+{
+	send_in(e, type, 0, len);
 }
 
 /* RNDIS bytes at e->frame, by GPA range (no send section). */
@@ -211,8 +220,9 @@ static void comp_in(struct ng *e, const struct vmb_pkt *pkt)
 	EU_CHECK(ev.kind != NVSP_GE_FAILED, "NVSP init failed at %d: %#x",
 		 e->nvsp.fail_step, e->nvsp.fail_status);
 	if (ev.kind == NVSP_GE_SEND_DONE) {
-		EU_CHECK(ev.status == NVSP_STATUS_SUCCESS, "send %llu: status "
-			 "%u", (unsigned long long)ev.xid, ev.status);
+		EU_CHECK(ev.status == e->want_status, "send %llu: status %u, "
+			 "want %u", (unsigned long long)ev.xid, ev.status,
+			 e->want_status);
 		e->send_done = true;
 	}
 }
@@ -356,6 +366,33 @@ static uint32_t packet(const struct ng *e, uint8_t *buf,
 	return h + n;
 }
 
+/* What no netvsc sends: each refused with a failure status (the guest
+ * never waits) or, for a completion, ignored; counted as "refused". */
+static void hostile(struct ng *e)
+{
+	union nvsp_msg m;
+	uint32_t len = packet(e, e->send, arp_request);
+	uint32_t bad = vmb_le32(len + 100);
+	bool sig;
+
+	eu_step("a PACKET whose msg_len runs past the section");
+	e->want_status = NVSP_STATUS_INVALID_RNDIS_PKT;
+	memcpy(e->send + 4, &bad, sizeof(bad)); /* msg_len */
+	send_section(e, NVSP_CHANNEL_DATA, len);
+	while (!e->send_done)
+		pump(e);
+	eu_step("a send section past the send buffer");
+	e->want_status = NVSP_STATUS_FAIL;
+	send_in(e, NVSP_CHANNEL_DATA, SEND_PAGES, 64);
+	while (!e->send_done)
+		pump(e);
+	eu_step("a completion of a receive never sent");
+	sent(e, vmb_pkt_send_comp(&e->out, 40, &m,
+				  nvsp_rndis_complete(&m, NVSP_STATUS_SUCCESS),
+				  &sig));
+	e->want_status = NVSP_STATUS_SUCCESS;
+}
+
 static void ping(struct ng *e)
 {
 	eu_step("ARP request for 10.99.0.1 (send section)");
@@ -390,7 +427,7 @@ static void counters(struct ng *e)
 	fprintf(stderr, "host counters: %s\n", r);
 	EU_CHECK(counter(dev, "tx_frames") == 2, "tx_frames");
 	EU_CHECK(counter(dev, "rx_frames") >= 2, "rx_frames");
-	EU_CHECK(counter(dev, "refused") == 0, "refused");
+	EU_CHECK(counter(dev, "refused") == 3, "refused");
 	EU_CHECK(counter(dev, "tx_err") == 0, "tx_err");
 	json_decref(j);
 	free(r);
@@ -408,7 +445,7 @@ static void parse_mac(const char *s, uint8_t mac[6])
 
 int main(int argc, char **argv)
 {
-	struct ng e = {0};
+	struct ng e = {.want_status = NVSP_STATUS_SUCCESS};
 	uint8_t mac[6];
 
 	if (argc != 4) {
@@ -426,6 +463,7 @@ int main(int argc, char **argv)
 	rndis_up(&e);
 	EU_CHECK(memcmp(e.rndis.info.mac, mac, 6) == 0, "MAC not %s", argv[3]);
 	EU_CHECK(e.rndis.info.link_up, "link down");
+	hostile(&e);
 	ping(&e);
 	counters(&e);
 	fprintf(stderr, "ok: %u frames from the host\n", e.rx_frames);
