@@ -89,8 +89,9 @@ static void default_mac(const struct hvm *vm, unsigned index, uint8_t *mac)
 int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 		 size_t n)
 {
+	/* the MTU the guest is told: no frame larger than a sub-allocation */
 	struct rt_tap_cfg tc = { .name = cfg->tap, .queues = 1,
-				 .vnet_hdr = true };
+				 .vnet_hdr = true, .mtu = HNET_MTU };
 	unsigned index = free_index(vm);
 	struct rt_tap tap;
 	struct hnet_nic *nic;

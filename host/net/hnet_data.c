@@ -136,10 +136,10 @@ bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 	uint32_t mlen = nvsp_host_rndis_pkt(&ch->eng, channel_type, &m), n;
 
 	if (rt_chan_put_xfer(ch->c->rt, id, VMB_PKT_FLAG_COMPLETION_REQUESTED,
-			     NVSP_RECV_BUF_ID, &r, 1, &m, mlen, true) == VMB_OK)
+			     NVSP_RECV_BUF_ID, &r, 1, &m, mlen,
+			     channel_type == NVSP_CHANNEL_DATA) == VMB_OK)
 		return true;
 	nvsp_rxbuf_free(&ch->rxb, 0, id, &n);
-	rt_ctr_add(&ch->rx_ring_full, 1);
 	return false;
 }
 
@@ -200,6 +200,8 @@ static int rx_one(struct hnet_chan *ch, bool *burst)
 			  hlen + (uint32_t)n, NVSP_CHANNEL_DATA)) {
 		rt_ctr_add(&ch->rx_frames, 1);
 		rt_ctr_add(&ch->rx_bytes, (uint64_t)n);
+	} else {
+		rt_ctr_add(&ch->rx_ring_full, 1);
 	}
 	return 1;
 }

@@ -68,9 +68,11 @@ int64_t hnet_msg_get(struct hnet_chan *ch, const struct nvsp_host_rndis *r);
 bool hnet_tx(struct hnet_chan *ch, uint32_t len);
 /* Frames waiting on the TAP to the guest. */
 void hnet_rx(struct hnet_chan *ch);
-/* One RNDIS message (len bytes at p, written by the caller into
- * sub-allocation id) to the guest as a transfer-page packet inside a
- * burst; false (id given back) when the ring is full. */
+/* One RNDIS message (len bytes at offset off of sub-allocation id,
+ * written there by the caller) to the guest as a transfer-page packet
+ * inside a burst; false (id given back) when the ring is full and the
+ * caller would not wait (data: dropped) or the channel is stopping.
+ * Control answers wait: the guest waits for them. */
 bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 		   uint32_t len, uint32_t channel_type);
 

@@ -34,6 +34,10 @@
 #define SEND_GPADL 3u
 #define REPLY_MS 5000
 #define MAX_RANGES 64u
+/* Data sub-allocations: the buffer's, less the host's control reserve
+ * (16 by OpenVMM's convention) */
+#define DATA_SUBS ((RECV_PAGES << VMB_PAGE_SHIFT) / 1808u - 16u)
+#define FLOOD (DATA_SUBS + 40u)
 
 static const uint8_t host_ip[4] = {10, 99, 0, 1};
 static const uint8_t guest_ip[4] = {10, 99, 0, 2};
@@ -51,6 +55,12 @@ struct ng {
 	uint8_t host_mac[6];
 	bool got_arp, got_echo;
 	unsigned rx_frames;
+	uint16_t seq;           /* of the next echo request */
+	/* holding receive buffers: their ids and offsets */
+	bool hold;
+	unsigned nheld;
+	uint64_t held[FLOOD];
+	uint32_t held_off[FLOOD];
 };
 
 /* A GPADL of pages consecutive pages at va: a header, then bodies. */
@@ -191,6 +201,31 @@ static void control_in(struct ng *e, const uint8_t *msg, uint32_t len)
 		 "status %#x", e->rndis.fail_step, e->rndis.fail_status);
 }
 
+/* A receive kept: the host must not have used its buffer twice. */
+static void hold(struct ng *e, uint64_t xid, uint32_t off)
+{
+	EU_CHECK(e->nheld < FLOOD && e->nheld < DATA_SUBS,
+		 "more receives than the buffer holds");
+	for (unsigned i = 0; i < e->nheld; i++)
+		EU_CHECK(e->held_off[i] / e->nvsp.recv.sub_alloc_size !=
+			 off / e->nvsp.recv.sub_alloc_size,
+			 "sub-allocation at %u reused while held", off);
+	e->held[e->nheld] = xid;
+	e->held_off[e->nheld++] = off;
+}
+
+static void release(struct ng *e)
+{
+	union nvsp_msg m;
+	uint32_t len = nvsp_rndis_complete(&m, NVSP_STATUS_SUCCESS);
+	bool sig;
+
+	for (unsigned i = 0; i < e->nheld; i++)
+		sent(e, vmb_pkt_send_comp(&e->out, e->held[i], &m, len, &sig));
+	e->nheld = 0;
+	e->hold = false;
+}
+
 /* A transfer-page packet: its messages, then the buffer back. */
 static void xfer_in(struct ng *e, const struct vmb_pkt *pkt)
 {
@@ -206,6 +241,10 @@ static void xfer_in(struct ng *e, const struct vmb_pkt *pkt)
 			control_in(e, e->recv + r[i].offset, r[i].len);
 		else
 			data_in(e, e->recv + r[i].offset, r[i].len);
+	}
+	if (e->hold && type == NVSP_CHANNEL_DATA) {
+		hold(e, pkt->xid, r[0].offset);
+		return;
 	}
 	sent(e, vmb_pkt_send_comp(&e->out, pkt->xid, &m,
 				  nvsp_rndis_complete(&m, NVSP_STATUS_SUCCESS),
@@ -227,8 +266,8 @@ static void comp_in(struct ng *e, const struct vmb_pkt *pkt)
 	}
 }
 
-/* One packet from the host within REPLY_MS. */
-static void pump(struct ng *e)
+/* One packet from the host within ms: false if none came. */
+static bool pump_within(struct ng *e, uint64_t ms)
 {
 	uint64_t buf[8192], t0 = eu_now_ms();
 	struct vmb_pkt pkt;
@@ -238,7 +277,8 @@ static void pump(struct ng *e)
 
 	while ((rc = vmb_ring_read(&e->in, buf, sizeof(buf), &len, &sig)) ==
 	       VMB_EAGAIN) {
-		EU_CHECK(eu_now_ms() - t0 < REPLY_MS, "the host is silent");
+		if (eu_now_ms() - t0 >= ms)
+			return false;
 		eu_wait_event(e->v.efd_rx, 10);
 	}
 	EU_CHECK(rc == VMB_OK && vmb_pkt_parse(buf, len, &pkt) == VMB_OK,
@@ -249,6 +289,12 @@ static void pump(struct ng *e)
 		xfer_in(e, &pkt);
 	else
 		comp_in(e, &pkt);
+	return true;
+}
+
+static void pump(struct ng *e)
+{
+	EU_CHECK(pump_within(e, REPLY_MS), "the host is silent");
 }
 
 /* ---- bringing the adapter up ---- */
@@ -349,7 +395,7 @@ static uint32_t echo_request(const struct ng *e, uint8_t *f)
 	vmb_put_be16(ip + 10, ncsum(ip, 20));
 	icmp[0] = 8;
 	vmb_put_be16(icmp + 4, 0x4856);
-	vmb_put_be16(icmp + 6, 1);
+	vmb_put_be16(icmp + 6, e->seq);
 	memcpy(icmp + 8, "hvis-net", 8);
 	vmb_put_be16(icmp + 2, ncsum(icmp, 16));
 	return 14 + 36;
@@ -400,7 +446,36 @@ static void ping(struct ng *e)
 	while (!e->send_done || !e->got_arp)
 		pump(e);
 	eu_step("ICMP echo request to 10.99.0.1 (GPA range)");
+	e->seq = 1;
 	send_gpa(e, packet(e, e->frame, echo_request));
+	while (!e->send_done || !e->got_echo)
+		pump(e);
+}
+
+/* More echo requests than the receive buffer has room for answers,
+ * holding every receive: the host fills the buffer, drops the rest
+ * (counted as rx_full) and never hands out a sub-allocation the guest
+ * holds; given back, they carry answers again. */
+static void flood(struct ng *e)
+{
+	eu_step("%u echo requests, no receive given back", FLOOD);
+	e->hold = true;
+	for (unsigned i = 0; i < FLOOD; i++) {
+		e->seq++;
+		send_section(e, NVSP_CHANNEL_DATA,
+			     packet(e, e->send, echo_request));
+		while (!e->send_done)
+			pump(e);
+	}
+	while (pump_within(e, 300))
+		;
+	EU_CHECK(e->nheld == DATA_SUBS, "%u receives held, want %u",
+		 e->nheld, (unsigned)DATA_SUBS);
+	eu_step("given back: an echo answered again");
+	release(e);
+	e->got_echo = false;
+	e->seq++;
+	send_section(e, NVSP_CHANNEL_DATA, packet(e, e->send, echo_request));
 	while (!e->send_done || !e->got_echo)
 		pump(e);
 }
@@ -425,8 +500,9 @@ static void counters(struct ng *e)
 	dev = json_object_get(json_array_get(json_object_get(j, "channels"), 0),
 			      "device");
 	fprintf(stderr, "host counters: %s\n", r);
-	EU_CHECK(counter(dev, "tx_frames") == 2, "tx_frames");
-	EU_CHECK(counter(dev, "rx_frames") >= 2, "rx_frames");
+	EU_CHECK(counter(dev, "tx_frames") == FLOOD + 3, "tx_frames");
+	EU_CHECK(counter(dev, "rx_frames") == e->rx_frames, "rx_frames");
+	EU_CHECK(counter(dev, "rx_full") >= FLOOD - DATA_SUBS, "rx_full");
 	EU_CHECK(counter(dev, "refused") == 3, "refused");
 	EU_CHECK(counter(dev, "tx_err") == 0, "tx_err");
 	json_decref(j);
@@ -465,6 +541,7 @@ int main(int argc, char **argv)
 	EU_CHECK(e.rndis.info.link_up, "link down");
 	hostile(&e);
 	ping(&e);
+	flood(&e);
 	counters(&e);
 	fprintf(stderr, "ok: %u frames from the host\n", e.rx_frames);
 	close(e.v.sock);
