@@ -113,11 +113,18 @@ static uint32_t map(struct hnet_chan *ch, uint32_t gpadl,
 	return ref->len > UINT32_MAX ? UINT32_MAX : (uint32_t)ref->len;
 }
 
+/* A receive buffer without a sub-allocation for data after the control
+ * reserve is refused as if unmapped (the guest gets a failure, not a
+ * device that answers nothing). */
 static void map_recv(struct hnet_chan *ch, const struct nvsp_host_act *a)
 {
+	uint32_t size = map(ch, a->gpadl, &ch->rbuf);
 	struct nvsp_host_act r;
 
-	nvsp_host_recv_mapped(&ch->eng, map(ch, a->gpadl, &ch->rbuf), &r);
+	if (size / nvsp_host_sub_alloc_size(ch->eng.mtu) <=
+	    NVSP_RXBUF_CONTROL)
+		size = 0;
+	nvsp_host_recv_mapped(&ch->eng, size, &r);
 	ch->rx_ready = ch->eng.recv == NVSP_HB_MAPPED && rxbuf_setup(ch);
 	if (!ch->rx_ready)
 		hvm_gpadl_put(&ch->rbuf);
