@@ -276,6 +276,7 @@ static uint32_t srv_open(void *ctx, const struct vmb_server_open *o)
 	cfg.batch_end = c->dev->cls->batch_end;
 	cfg.aux = c->dev->cls->aux;
 	cfg.aux_fd = c->aux_fd;
+	cfg.aux_level = c->dev->cls->aux_level;
 	cfg.arg = c;
 	rc = rt_chan_start(&c->rt, &cfg);
 	if (rc) {

@@ -45,6 +45,9 @@ struct hdev_class {
 	 * the eventfd open() put in c->aux_fd is signalled (see
 	 * rt_chan_aux_fn). */
 	rt_chan_aux_fn *aux;
+	/* c->aux_fd is a descriptor aux reads itself (rt_chan_cfg's
+	 * aux_level), not an eventfd. */
+	bool aux_level;
 	/* Optional: the channel is stopping and its sends already fail with
 	 * VMB_ESHUTDOWN; end the device's own threads that send on it
 	 * (e.g. I/O completions) before the channel is freed. Loop

@@ -266,7 +266,8 @@ static void run_aux(struct rt_chan *ch, const struct pollfd *p)
 	uint64_t v;
 
 	if ((p->revents & POLLIN) &&
-	    read(ch->cfg.aux_fd, &v, sizeof(v)) == sizeof(v))
+	    (ch->cfg.aux_level ||
+	     read(ch->cfg.aux_fd, &v, sizeof(v)) == sizeof(v)))
 		ch->cfg.aux(ch, ch->cfg.arg);
 }
 

@@ -13,6 +13,7 @@
 #ifndef HVIS_RT_CHAN_H
 #define HVIS_RT_CHAN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vmbus/vmb_pkt.h"
@@ -52,6 +53,10 @@ struct rt_chan_cfg {
 	rt_chan_batch_fn *batch_end; /* optional */
 	rt_chan_aux_fn *aux;         /* optional, with aux_fd */
 	int aux_fd;
+	/* aux_fd is not an eventfd but a descriptor aux itself reads (a
+	 * TAP queue): the worker only polls it, and aux must drain it (or
+	 * discard) while it stays readable, or the worker spins. */
+	bool aux_level;
 	void *arg;
 };
 

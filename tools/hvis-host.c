@@ -10,6 +10,7 @@
 #include "hic.h"
 #include "hvis_paths.h"
 #include "hvm.h"
+#include "net/hnet.h"
 #include "storage/hstor.h"
 #include "rt_log.h"
 #include "testdev/tdev_wire.h"
@@ -35,6 +36,11 @@ static void usage(FILE *f)
 "                       device or an NBD URI (nbd://..., nbd+unix://...),\n"
 "                       a comma in PATH doubled; repeatable\n"
 "                       (Add-VMHardDiskDrive)\n"
+"  --nic SPEC           add a network adapter: tap=NAME[,mac=MAC], its\n"
+"                       frames through TAP device NAME, made in this\n"
+"                       namespace (needs CAP_NET_ADMIN); MAC default\n"
+"                       00:15:5d: then two bytes of the VM name and the\n"
+"                       NIC's index; repeatable (Add-VMNetworkAdapter)\n"
 "  --once               exit when the guest goes away\n"
 "  --poll               channel workers poll instead of sleeping\n"
 "  --services LIST      integration services to enable at start: all,\n"
@@ -67,6 +73,8 @@ struct host_opts {
 	unsigned services;
 	char *disks[HSTOR_CONTROLLERS * HSTOR_LUNS];
 	unsigned ndisks;
+	char *nics[HNET_NICS_MAX];
+	unsigned nnics;
 	uint32_t msg_cap[HIC__COUNT];
 	const char *backup_cmd;
 	unsigned long probe_ms, sample_ms;
@@ -155,6 +163,23 @@ static int parse_disk(struct host_opts *o)
 	return 0;
 }
 
+static int parse_nic(struct host_opts *o)
+{
+	struct hnet_nic_cfg n;
+	char why[256], *copy;
+
+	if (o->nnics == HNET_NICS_MAX)
+		return bad("--nic", "too many network adapters");
+	copy = strdup(optarg);
+	if (!copy || hnet_parse_nic(copy, &n, why, sizeof(why))) {
+		free(copy);
+		return bad("--nic", copy ? why : "out of memory");
+	}
+	free(copy);
+	o->nics[o->nnics++] = optarg;
+	return 0;
+}
+
 static int parse_one(int c, struct host_opts *o)
 {
 	char why[256];
@@ -186,6 +211,7 @@ static int parse_one(int c, struct host_opts *o)
 		return 0;
 	case 'B': o->backup_cmd = optarg; return 0;
 	case 'D': return parse_disk(o);
+	case 'N': return parse_nic(o);
 	case '1': o->once = true; return 0;
 	case 'p': o->poll = true; return 0;
 	case 'v': o->level = RT_LOG_DEBUG; return 0;
@@ -207,6 +233,7 @@ static int parse_opts(int argc, char **argv, struct host_opts *o)
 		{ "test-devices", required_argument, NULL, 't' },
 		{ "subchannels", required_argument, NULL, 's' },
 		{ "disk", required_argument, NULL, 'D' },
+		{ "nic", required_argument, NULL, 'N' },
 		{ "once", no_argument, NULL, '1' },
 		{ "poll", no_argument, NULL, 'p' },
 		{ "services", required_argument, NULL, 'S' },
@@ -259,8 +286,28 @@ static int add_disks(struct hvm *vm, const struct host_opts *o)
 	return 0;
 }
 
-/* The test devices first (relid 1 on), then the disks, then the
- * integration services. */
+static int add_nics(struct hvm *vm, const struct host_opts *o)
+{
+	struct hnet_nic_cfg n;
+	char why[512];
+
+	for (unsigned i = 0; i < o->nnics; i++) {
+		char *spec = strdup(o->nics[i]);
+
+		if (!spec || hnet_parse_nic(spec, &n, why, sizeof(why)) ||
+		    hnet_add_nic(vm, &n, why, sizeof(why))) {
+			rt_err("host", "--nic %s: %s", o->nics[i],
+			       spec ? why : "out of memory");
+			free(spec);
+			return -1;
+		}
+		free(spec);
+	}
+	return 0;
+}
+
+/* The test devices first (relid 1 on), then the disks, the network
+ * adapters, then the integration services. */
 static int add_devices(struct hvm *vm, const struct host_opts *o)
 {
 	const struct hdev_class *cls = hdev_class_find("test");
@@ -279,7 +326,7 @@ static int add_devices(struct hvm *vm, const struct host_opts *o)
 		if (hvm_add_device(vm, cls, (uint32_t)o->subchannels, NULL,
 				   NULL))
 			return -1;
-	if (add_disks(vm, o))
+	if (add_disks(vm, o) || add_nics(vm, o))
 		return -1;
 	return hic_init(vm, &ic) ? -1 : 0;
 }

@@ -33,72 +33,13 @@
 
 struct eg {
 	const char *vmbus, *ctl, *image;
-	int sock;
-	uint32_t conn, relid, open_id;
-	int efd_tx, efd_rx;
+	struct eu_vmb v;
+	uint32_t open_id;
 	struct rt_gmem gmem;
 	uint8_t *ring, *data;
 	struct vmb_ring out, in;
 	struct vstor_guest g;
 };
-
-static void post(struct eg *e, const union vmb_msg_buf *b, uint32_t len)
-{
-	int rc = rt_xport_send(e->sock, RT_FRAME_MSG, e->conn, b->raw, len,
-			       NULL, 0);
-
-	EU_CHECK(len && rc == 0, "send: %s", strerror(-rc));
-}
-
-static void expect_frame(struct eg *e, uint32_t want, union vmb_msg_buf *m,
-			 struct rt_frame *f)
-{
-	enum vmb_bad why;
-	int rc = eu_recv(e->sock, REPLY_MS, f), type;
-
-	EU_CHECK(rc == 0, "no %s: %s", vmb_msg_type_name(want), strerror(-rc));
-	type = vmb_msg_parse(m, f->payload, vmb_le32(f->hdr.len), &why);
-	EU_CHECK(type == (int)want, "got %d, want %s", type,
-		 vmb_msg_type_name(want));
-}
-
-static void expect_msg(struct eg *e, uint32_t want, union vmb_msg_buf *m)
-{
-	struct rt_frame f;
-
-	expect_frame(e, want, m, &f);
-	eu_frame_close(&f);
-}
-
-/* ---- VMBus: connect, the SCSI offer, rings, open ---- */
-
-static void attach(struct eg *e)
-{
-	struct rt_frame_memory mem = {.version = vmb_le32(RT_XPORT_VERSION),
-				      .size = vmb_le64(GMEM_SIZE)};
-	union vmb_msg_buf b, m;
-	struct rt_frame f;
-	int rc;
-
-	EU_CHECK(rt_gmem_create(&e->gmem, GMEM_SIZE) == 0, "guest memory");
-	e->sock = rt_xport_connect(e->vmbus);
-	EU_CHECK(e->sock >= 0, "connect: %s", strerror(-e->sock));
-	rc = rt_xport_send(e->sock, RT_FRAME_MEMORY, 0, &mem, sizeof(mem),
-			   &e->gmem.fd, 1);
-	EU_CHECK(rc == 0, "memory frame");
-	e->conn = VMB_MSG_CONNECTION_ID_4;
-	post(e, &b, vmb_msg_enc_initiate_contact(&b, VMB_VERSION_WIN10_V5_3,
-						 0, 0, 0, 0));
-	expect_msg(e, VMB_MSG_VERSION_RESPONSE, &m);
-	e->conn = vmb_le32(m.version_response.msg_conn_id);
-	post(e, &b, vmb_msg_enc_empty(&b, VMB_MSG_REQUESTOFFERS));
-	expect_frame(e, VMB_MSG_OFFERCHANNEL, &m, &f);
-	EU_CHECK(f.nfds == 2, "offer without eventfds");
-	e->relid = vmb_le32(m.offer.child_relid);
-	e->efd_tx = f.fds[0];
-	e->efd_rx = f.fds[1];
-	expect_msg(e, VMB_MSG_ALLOFFERS_DELIVERED, &m);
-}
 
 static void open_chan(struct eg *e)
 {
@@ -112,17 +53,18 @@ static void open_chan(struct eg *e)
 	first = rt_gmem_gpa(&e->gmem, e->ring) >> VMB_PAGE_SHIFT;
 	for (unsigned i = 0; i < 2 * RING_PAGES; i++)
 		pfn[i] = first + i;
-	post(e, &b, vmb_msg_enc_gpadl_header(&b, e->relid, 1, 2 * RING_PAGES,
+	eu_vmb_post(&e->v, &b,
+		    vmb_msg_enc_gpadl_header(&b, e->v.relid, 1, 2 * RING_PAGES,
 					     pfn, 2 * RING_PAGES));
-	expect_msg(e, VMB_MSG_GPADL_CREATED, &m);
+	eu_vmb_expect(&e->v, VMB_MSG_GPADL_CREATED, &m);
 	EU_CHECK(vmb_ring_attach(&e->out, e->ring, len) == VMB_OK &&
 		 vmb_ring_attach(&e->in, e->ring + len, len) == VMB_OK,
 		 "ring attach");
 	vmb_ring_init_shared(&e->out, true);
 	vmb_ring_init_shared(&e->in, true);
-	post(e, &b, vmb_msg_enc_open(&b, e->relid, ++e->open_id, 1, 0,
-				     RING_PAGES, NULL, 0));
-	expect_msg(e, VMB_MSG_OPENCHANNEL_RESULT, &m);
+	eu_vmb_post(&e->v, &b, vmb_msg_enc_open(&b, e->v.relid, ++e->open_id,
+						1, 0, RING_PAGES, NULL, 0));
+	eu_vmb_expect(&e->v, VMB_MSG_OPENCHANNEL_RESULT, &m);
 	EU_CHECK(vmb_le32(m.open_result.status) == 0, "open refused");
 }
 
@@ -135,7 +77,7 @@ static void send_raw(struct eg *e, uint64_t xid, const void *p, uint32_t len)
 
 	EU_CHECK(vmb_pkt_send_inband(&e->out, VMB_PKT_FLAG_COMPLETION_REQUESTED,
 				     xid, &iov, 1, &sig) == VMB_OK, "send");
-	eu_signal(e->efd_tx);
+	eu_signal(e->v.efd_tx);
 }
 
 static void send_data(struct eg *e, uint64_t xid, const void *p,
@@ -146,7 +88,7 @@ static void send_data(struct eg *e, uint64_t xid, const void *p,
 	EU_CHECK(vmb_pkt_send_gpa(&e->out, VMB_PKT_FLAG_COMPLETION_REQUESTED,
 				  xid, rg, 1, p, VSTOR_PKT_LEN, &sig) == VMB_OK,
 		 "send");
-	eu_signal(e->efd_tx);
+	eu_signal(e->v.efd_tx);
 }
 
 /* The host's answer to xid, within REPLY_MS. */
@@ -162,12 +104,12 @@ static void answer(struct eg *e, uint64_t xid, struct vstor_packet *a)
 	       VMB_EAGAIN) {
 		EU_CHECK(eu_now_ms() - t0 < REPLY_MS, "no answer to %llx",
 			 (unsigned long long)xid);
-		eu_wait_event(e->efd_rx, 10);
+		eu_wait_event(e->v.efd_rx, 10);
 	}
 	EU_CHECK(rc == VMB_OK && vmb_pkt_parse(buf, len, &pkt) == VMB_OK,
 		 "bad packet from the host");
 	if (sig)
-		eu_signal(e->efd_tx);
+		eu_signal(e->v.efd_tx);
 	if (pkt.type == VMB_PKT_INBAND && pkt.xid == 0) /* ENUMERATE_BUS */
 		return answer(e, xid, a);
 	/* a refusal of what could not be read may carry the header only */
@@ -382,7 +324,7 @@ static void flood(struct eg *e)
 				     &sig) == VMB_OK) {
 			sent++;
 			stuck = 0;
-			eu_signal(e->efd_tx);
+			eu_signal(e->v.efd_tx);
 			continue;
 		}
 		stuck++;
@@ -422,7 +364,7 @@ int main(int argc, char **argv)
 	e.vmbus = argv[1];
 	e.ctl = argv[2];
 	e.image = argv[3];
-	attach(&e);
+	eu_vmb_attach(&e.v, e.vmbus, &e.gmem, GMEM_SIZE);
 	open_chan(&e);
 	if (noread) {
 		init(&e);
@@ -435,10 +377,10 @@ int main(int argc, char **argv)
 		bad_requests(&e);
 		good_read(&e);
 	}
-	post(&e, &b, vmb_msg_enc_empty(&b, VMB_MSG_UNLOAD));
-	close(e.sock);
-	close(e.efd_tx);
-	close(e.efd_rx);
+	eu_vmb_post(&e.v, &b, vmb_msg_enc_empty(&b, VMB_MSG_UNLOAD));
+	close(e.v.sock);
+	close(e.v.efd_tx);
+	close(e.v.efd_rx);
 	rt_gmem_destroy(&e.gmem);
 	eu_step("done");
 	return 0;

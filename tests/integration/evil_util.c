@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "evil_util.h"
+#include "rt_gmem.h"
+#include "vmbus/vmb_msg.h"
 #include "vmbus/vmb_ring_wire.h"
 
 void eu_fail(const char *file, int line, const char *fmt, ...)
@@ -277,4 +279,61 @@ void eu_sleep_ms(unsigned ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+void eu_vmb_post(const struct eu_vmb *v, const union vmb_msg_buf *b,
+		 uint32_t len)
+{
+	int rc = rt_xport_send(v->sock, RT_FRAME_MSG, v->conn, b->raw, len,
+			       NULL, 0);
+
+	EU_CHECK(len && rc == 0, "send: %s", strerror(-rc));
+}
+
+void eu_vmb_expect_frame(const struct eu_vmb *v, uint32_t want,
+			 union vmb_msg_buf *m, struct rt_frame *f)
+{
+	enum vmb_bad why;
+	int rc = eu_recv(v->sock, 3000, f), type;
+
+	EU_CHECK(rc == 0, "no %s: %s", vmb_msg_type_name(want), strerror(-rc));
+	type = vmb_msg_parse(m, f->payload, vmb_le32(f->hdr.len), &why);
+	EU_CHECK(type == (int)want, "got %d, want %s", type,
+		 vmb_msg_type_name(want));
+}
+
+void eu_vmb_expect(const struct eu_vmb *v, uint32_t want,
+		   union vmb_msg_buf *m)
+{
+	struct rt_frame f;
+
+	eu_vmb_expect_frame(v, want, m, &f);
+	eu_frame_close(&f);
+}
+
+void eu_vmb_attach(struct eu_vmb *v, const char *path, struct rt_gmem *gmem,
+		   uint64_t size)
+{
+	struct rt_frame_memory mem = {.version = vmb_le32(RT_XPORT_VERSION),
+				      .size = vmb_le64(size)};
+	union vmb_msg_buf b, m;
+	struct rt_frame f;
+
+	EU_CHECK(rt_gmem_create(gmem, size) == 0, "guest memory");
+	v->sock = rt_xport_connect(path);
+	EU_CHECK(v->sock >= 0, "connect: %s", strerror(-v->sock));
+	EU_CHECK(rt_xport_send(v->sock, RT_FRAME_MEMORY, 0, &mem, sizeof(mem),
+			       &gmem->fd, 1) == 0, "memory frame");
+	v->conn = VMB_MSG_CONNECTION_ID_4;
+	eu_vmb_post(v, &b, vmb_msg_enc_initiate_contact(
+				   &b, VMB_VERSION_WIN10_V5_3, 0, 0, 0, 0));
+	eu_vmb_expect(v, VMB_MSG_VERSION_RESPONSE, &m);
+	v->conn = vmb_le32(m.version_response.msg_conn_id);
+	eu_vmb_post(v, &b, vmb_msg_enc_empty(&b, VMB_MSG_REQUESTOFFERS));
+	eu_vmb_expect_frame(v, VMB_MSG_OFFERCHANNEL, &m, &f);
+	EU_CHECK(f.nfds == 2, "offer without eventfds");
+	v->relid = vmb_le32(m.offer.child_relid);
+	v->efd_tx = f.fds[0];
+	v->efd_rx = f.fds[1];
+	eu_vmb_expect(v, VMB_MSG_ALLOFFERS_DELIVERED, &m);
 }

@@ -62,6 +62,28 @@ void eu_ring_store(struct vmb_ring_hdr *h, size_t off, uint32_t v);
 /* The same word, acquire-loaded as the peer's reader would. */
 uint32_t eu_ring_load(const struct vmb_ring_hdr *h, size_t off);
 
+/* A raw guest's VMBus connection: its guest memory shared with the host
+ * (GMEM bytes), INITIATE_CONTACT at 5.3, the first offer (its eventfds)
+ * and ALLOFFERS_DELIVERED. Fails the test on any step. */
+struct rt_gmem;
+union vmb_msg_buf;
+struct eu_vmb {
+	int sock;
+	uint32_t conn, relid;
+	int efd_tx, efd_rx;
+};
+void eu_vmb_attach(struct eu_vmb *v, const char *path, struct rt_gmem *gmem,
+		   uint64_t size);
+/* One channel message of len bytes (len 0: the encoder refused). */
+void eu_vmb_post(const struct eu_vmb *v, const union vmb_msg_buf *b,
+		 uint32_t len);
+/* The next message, which must be of type want, within 3 s; f keeps its
+ * descriptors (close it). */
+void eu_vmb_expect_frame(const struct eu_vmb *v, uint32_t want,
+			 union vmb_msg_buf *m, struct rt_frame *f);
+void eu_vmb_expect(const struct eu_vmb *v, uint32_t want,
+		   union vmb_msg_buf *m);
+
 int eu_eventfd(void);
 void eu_signal(int efd);
 /* Wait up to ms for efd to be signalled and consume it. */

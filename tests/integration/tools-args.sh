@@ -71,6 +71,11 @@ host_refused "--request-timeout 1x: want seconds from 0.001 to 3600" --request-t
 host_refused "unexpected argument 'stray'" stray
 host_refused "unknown option --frob (see hvis-host --help)" --frob
 host_refused "--services needs a value" --services
+host_refused "--nic needs tap=NAME" --nic mac=00:15:5d:00:00:01
+host_refused "'mac=01:00:5e:00:00:01' is not tap=NAME" \
+	--nic tap=x,mac=01:00:5e:00:00:01
+host_refused "'tap=abcdefghijklmnop' is not tap=NAME" --nic tap=abcdefghijklmnop
+host_refused "'mac=00:15:5d:00:00' is not" --nic tap=x,mac=00:15:5d:00:00
 one_line "hvis-ctl: --host-user no-such-user-x: want a user name or uid" \
 	"$CTL_BIN" --host-user no-such-user-x vm show
 one_line "unknown option --frob (see hvis-ctl --help)" "$CTL_BIN" --frob vm show

@@ -1,6 +1,7 @@
 /* Two rt_chan endpoints in one process over one memfd: echo traffic in
  * both modes, signal counts, blocked senders, stop, corrupt rings. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -658,6 +659,74 @@ static void test_bad_cfg(void **state)
 	chan_pair_destroy(&p);
 }
 
+/* An aux descriptor that is not an eventfd (aux_level): the worker only
+ * polls it; every byte reaches the callback, which reads it itself. */
+struct aux_side {
+	int fd;
+	_Atomic uint32_t bytes;
+};
+
+static void on_rx_none(struct rt_chan *ch, const struct vmb_pkt *pkt,
+		       void *arg)
+{
+	(void)ch;
+	(void)pkt;
+	(void)arg;
+}
+
+static void on_aux_read(struct rt_chan *ch, void *arg)
+{
+	struct aux_side *s = arg;
+	char buf[16];
+	ssize_t n;
+
+	(void)ch;
+	while ((n = read(s->fd, buf, sizeof(buf))) > 0)
+		atomic_fetch_add(&s->bytes, (uint32_t)n);
+}
+
+static void aux_level_run(enum rt_chan_mode mode)
+{
+	struct aux_side s = {0};
+	struct chan_pair p;
+	struct rt_chan_cfg c;
+	struct rt_chan *ch;
+	int pfd[2];
+
+	assert_int_equal(chan_pair_init(&p, 2 * 4096), 0);
+	assert_int_equal(pipe2(pfd, O_NONBLOCK | O_CLOEXEC), 0);
+	s.fd = pfd[0];
+	chan_pair_cfg(&p, 0, &c);
+	c.mode = mode;
+	c.rx = on_rx_none;
+	c.aux = on_aux_read;
+	c.aux_fd = pfd[0];
+	c.aux_level = true;
+	c.arg = &s;
+	assert_int_equal(rt_chan_start(&ch, &c), 0);
+	for (uint32_t i = 1; i <= 3; i++) {
+		assert_int_equal(write(pfd[1], "abc", 3), 3);
+		assert_true(wait_for(&s.bytes, 3 * i, 10));
+	}
+	rt_chan_stop(ch);
+	assert_int_equal(atomic_load(&s.bytes), 9);
+	close(pfd[0]);
+	close(pfd[1]);
+	chan_pair_destroy(&p);
+}
+
+static void test_aux_level_interrupt(void **state)
+{
+	(void)state;
+	aux_level_run(RT_CHAN_INTERRUPT);
+}
+
+static void test_aux_level_poll(void **state)
+{
+	(void)state;
+	aux_level_run(RT_CHAN_POLL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -676,6 +745,8 @@ int main(void)
 		cmocka_unit_test(test_corrupt_descriptor),
 		cmocka_unit_test(test_set_cpu),
 		cmocka_unit_test(test_bad_cfg),
+		cmocka_unit_test(test_aux_level_interrupt),
+		cmocka_unit_test(test_aux_level_poll),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

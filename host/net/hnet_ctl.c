@@ -1,0 +1,120 @@
+/* netvsp's configuration: --nic specs and adding a NIC with its TAP. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hnet_priv.h"
+
+extern const struct hdev_class hnet_class;
+
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5], &end) != 6 || strlen(s) != 17)
+		return false;
+	for (unsigned i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	/* a guest's own address is unicast */
+	return !(mac[0] & 1);
+}
+
+static bool nic_opt(char *o, struct hnet_nic_cfg *cfg)
+{
+	if (strncmp(o, "tap=", 4) == 0 && o[4] && strlen(o + 4) < 16) {
+		cfg->tap = o + 4;
+		return true;
+	}
+	if (strncmp(o, "mac=", 4) == 0 && parse_mac(o + 4, cfg->mac)) {
+		cfg->have_mac = true;
+		return true;
+	}
+	return false;
+}
+
+int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
+{
+	char *save = NULL;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (char *o = strtok_r(arg, ",", &save); o;
+	     o = strtok_r(NULL, ",", &save)) {
+		if (!nic_opt(o, cfg)) {
+			snprintf(why, n, "--nic: '%s' is not tap=NAME (at most "
+				 "15 characters) or mac=XX:XX:XX:XX:XX:XX "
+				 "(unicast)", o);
+			return -1;
+		}
+	}
+	if (!cfg->tap) {
+		snprintf(why, n,
+			 "--nic needs tap=NAME[,mac=XX:XX:XX:XX:XX:XX]");
+		return -1;
+	}
+	return 0;
+}
+
+/* The NICs of vm, and the first free index. */
+static unsigned free_index(struct hvm *vm)
+{
+	unsigned used = 0;
+
+	for (struct hdev *d = vm->devs; d; d = d->next)
+		if (d->cls == &hnet_class)
+			used |= 1u << ((struct hnet_nic *)d->priv)->index;
+	for (unsigned i = 0; i < HNET_NICS_MAX; i++)
+		if (!(used & 1u << i))
+			return i;
+	return HNET_NICS_MAX;
+}
+
+/* Hyper-V's prefix 00:15:5d, then two bytes of the VM's name (FNV-1a)
+ * and the NIC's index: stable across runs, distinct between VMs. */
+static void default_mac(const struct hvm *vm, unsigned index, uint8_t *mac)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = vm->cfg.name ? vm->cfg.name : ""; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	mac[0] = 0x00;
+	mac[1] = 0x15;
+	mac[2] = 0x5d;
+	mac[3] = (uint8_t)(h >> 8);
+	mac[4] = (uint8_t)h;
+	mac[5] = (uint8_t)index;
+}
+
+int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
+		 size_t n)
+{
+	/* the MTU the guest is told: no frame larger than a sub-allocation */
+	struct rt_tap_cfg tc = { .name = cfg->tap, .queues = 1,
+				 .vnet_hdr = true, .mtu = HNET_MTU };
+	unsigned index = free_index(vm);
+	struct rt_tap tap;
+	struct hnet_nic *nic;
+	struct hdev *d;
+
+	if (index == HNET_NICS_MAX) {
+		snprintf(why, n, "at most %u NICs", HNET_NICS_MAX);
+		return -1;
+	}
+	if (rt_tap_open(&tap, &tc, why, n))
+		return -1;
+	/* offered now, opened by the guest only later on this thread */
+	if (hvm_add_device(vm, &hnet_class, 0, NULL, &d)) {
+		rt_tap_close(&tap);
+		snprintf(why, n, "adding the device failed");
+		return -1;
+	}
+	nic = d->priv;
+	nic->tap = tap;
+	nic->index = index;
+	if (cfg->have_mac)
+		memcpy(nic->mac, cfg->mac, 6);
+	else
+		default_mac(vm, index, nic->mac);
+	return 0;
+}

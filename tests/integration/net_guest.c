@@ -1,0 +1,552 @@
+/* A scripted netvsc against a real hvis-host with a NIC: raw VMBus, its
+ * own rings, receive and send buffers it registers by GPADL, and
+ * core/net's guest engines (nvsp_guest, rndis_guest) to bring the adapter
+ * up: NVSP init at 6.1, RNDIS init and queries, packet filter. Then it
+ * asks the host's kernel, at the other end of the NIC's TAP, for
+ * 10.99.0.1: an ARP request (RNDIS PACKET in a send section) and an ICMP
+ * echo request (RNDIS PACKET by GPA ranges straight from guest memory);
+ * the kernel's answers must come back in transfer-page packets. Before
+ * that, malformed sends the host must refuse (and count) without harm.
+ * Last the device's counters in `hvis-ctl channels --json`.
+ * Usage: net_guest VMBUS_SOCK CTL_SOCK */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "evil_util.h"
+#include "net/ncsum.h"
+#include "net/nvsp_guest.h"
+#include "net/rndis_guest.h"
+#include "net/rndis_ppi.h"
+#include "rt_gmem.h"
+#include "vmbus/vmb_msg.h"
+#include "vmbus/vmb_pkt.h"
+
+#define GMEM_SIZE (16u << 20)
+#define RING_PAGES 16u
+#define RECV_PAGES 64u  /* 256 KiB: the control reserve and data */
+#define SEND_PAGES 8u   /* five 6144-byte sections */
+#define RECV_GPADL 2u
+#define SEND_GPADL 3u
+#define REPLY_MS 5000
+#define MAX_RANGES 64u
+/* Data sub-allocations: the buffer's, less the host's control reserve
+ * (16 by OpenVMM's convention) */
+#define DATA_SUBS ((RECV_PAGES << VMB_PAGE_SHIFT) / 1808u - 16u)
+#define FLOOD (DATA_SUBS + 40u)
+
+static const uint8_t host_ip[4] = {10, 99, 0, 1};
+static const uint8_t guest_ip[4] = {10, 99, 0, 2};
+
+struct ng {
+	const char *vmbus, *ctl;
+	struct eu_vmb v;
+	struct rt_gmem gmem;
+	uint8_t *ring, *recv, *send, *frame;
+	struct vmb_ring out, in;
+	struct nvsp_guest nvsp;
+	struct rndis_guest rndis;
+	bool send_done;
+	uint32_t want_status;   /* of the sends' completions */
+	uint8_t host_mac[6];
+	bool got_arp, got_echo;
+	unsigned rx_frames;
+	uint16_t seq;           /* of the next echo request */
+	/* holding receive buffers: their ids and offsets */
+	bool hold;
+	unsigned nheld;
+	uint64_t held[FLOOD];
+	uint32_t held_off[FLOOD];
+};
+
+/* A GPADL of pages consecutive pages at va: a header, then bodies. */
+static void gpadl(struct ng *e, uint32_t id, const uint8_t *va,
+		  uint32_t pages)
+{
+	uint64_t pfn[RECV_PAGES + 2 * RING_PAGES];
+	uint64_t first = rt_gmem_gpa(&e->gmem, va) >> VMB_PAGE_SHIFT;
+	uint32_t n = pages < VMB_GPADL_HEADER_PFNS ? pages
+						    : VMB_GPADL_HEADER_PFNS;
+	union vmb_msg_buf b, m;
+
+	for (uint32_t i = 0; i < pages; i++)
+		pfn[i] = first + i;
+	eu_vmb_post(&e->v, &b, vmb_msg_enc_gpadl_header(&b, e->v.relid, id,
+							 pages, pfn, n));
+	for (uint32_t k = 1; n < pages; k++) {
+		uint32_t c = pages - n < VMB_GPADL_BODY_PFNS
+				     ? pages - n : VMB_GPADL_BODY_PFNS;
+
+		eu_vmb_post(&e->v, &b,
+			    vmb_msg_enc_gpadl_body(&b, k, id, pfn + n, c));
+		n += c;
+	}
+	eu_vmb_expect(&e->v, VMB_MSG_GPADL_CREATED, &m);
+	EU_CHECK(vmb_le32(m.gpadl_created.status) == 0, "GPADL %u refused",
+		 id);
+}
+
+static void open_chan(struct ng *e)
+{
+	uint64_t len = RING_PAGES << VMB_PAGE_SHIFT;
+	union vmb_msg_buf b, m;
+
+	e->ring = rt_gmem_alloc(&e->gmem, 2 * RING_PAGES);
+	e->recv = rt_gmem_alloc(&e->gmem, RECV_PAGES);
+	e->send = rt_gmem_alloc(&e->gmem, SEND_PAGES);
+	e->frame = rt_gmem_alloc(&e->gmem, 1);
+	EU_CHECK(e->ring && e->recv && e->send && e->frame, "allocation");
+	gpadl(e, 1, e->ring, 2 * RING_PAGES);
+	EU_CHECK(vmb_ring_attach(&e->out, e->ring, len) == VMB_OK &&
+		 vmb_ring_attach(&e->in, e->ring + len, len) == VMB_OK,
+		 "ring attach");
+	vmb_ring_init_shared(&e->out, true);
+	vmb_ring_init_shared(&e->in, true);
+	eu_vmb_post(&e->v, &b, vmb_msg_enc_open(&b, e->v.relid, 1, 1, 0,
+						RING_PAGES, NULL, 0));
+	eu_vmb_expect(&e->v, VMB_MSG_OPENCHANNEL_RESULT, &m);
+	EU_CHECK(vmb_le32(m.open_result.status) == 0, "open refused");
+	gpadl(e, RECV_GPADL, e->recv, RECV_PAGES);
+	gpadl(e, SEND_GPADL, e->send, SEND_PAGES);
+}
+
+/* ---- packets ---- */
+
+static void sent(struct ng *e, int rc)
+{
+	EU_CHECK(rc == VMB_OK, "ring send: %d", rc);
+	eu_signal(e->v.efd_tx);
+}
+
+static void send_nvsp(struct ng *e, const struct nvsp_guest_out *o)
+{
+	struct vmb_iov iov = {(void *)&o->msg, o->len};
+	bool sig;
+
+	sent(e, vmb_pkt_send_inband(&e->out, o->flags, o->xid, &iov, 1, &sig));
+}
+
+/* RNDIS bytes already in send section index (the previous send
+ * completed). */
+static void send_in(struct ng *e, uint32_t type, uint32_t index,
+		    uint32_t len)
+{
+	union nvsp_msg m;
+	uint32_t n = nvsp_rndis_pkt(&m, type, index, len);
+	struct vmb_iov iov = {&m, n};
+	bool sig;
+
+	e->send_done = false;
+	sent(e, vmb_pkt_send_inband(&e->out, VMB_PKT_FLAG_COMPLETION_REQUESTED,
+				    1, &iov, 1, &sig));
+}
+
+static void send_section(struct ng *e, uint32_t type, uint32_t len)
+{
+	send_in(e, type, 0, len);
+}
+
+/* RNDIS bytes at e->frame, by GPA range (no send section). */
+static void send_gpa(struct ng *e, uint32_t len)
+{
+	uint64_t pfn = rt_gmem_gpa(&e->gmem, e->frame) >> VMB_PAGE_SHIFT;
+	struct vmb_gpa_range r = {.byte_count = len, .byte_offset = 0,
+				  .pfn_count = 1, .pfn = &pfn};
+	union nvsp_msg m;
+	uint32_t n = nvsp_rndis_pkt(&m, NVSP_CHANNEL_DATA, NVSP_SECTION_NONE,
+				    0);
+	bool sig;
+
+	e->send_done = false;
+	sent(e, vmb_pkt_send_gpa(&e->out, VMB_PKT_FLAG_COMPLETION_REQUESTED, 2,
+				 &r, 1, &m, n, &sig));
+}
+
+
+/* A frame from the host's kernel: the answers this guest waits for. */
+static void frame_in(struct ng *e, const uint8_t *f, uint32_t len)
+{
+	e->rx_frames++;
+	if (len >= 42 && vmb_be16(f + 12) == 0x0806 && vmb_be16(f + 20) == 2 &&
+	    memcmp(f + 28, host_ip, 4) == 0) {
+		memcpy(e->host_mac, f + 22, 6);
+		e->got_arp = true;
+	}
+	if (len >= 42 && vmb_be16(f + 12) == 0x0800 && f[23] == 1 &&
+	    memcmp(f + 26, host_ip, 4) == 0 && f[34] == 0 &&
+	    vmb_be16(f + 38) == 0x4856)
+		e->got_echo = true;
+}
+
+static void data_in(struct ng *e, const uint8_t *msg, uint32_t len)
+{
+	struct rndis_ppi_stats st = {0};
+	struct rndis_pkt p;
+
+	EU_CHECK(rndis_pkt_parse(msg, len, &p, &st) == 0,
+		 "bad RNDIS PACKET from the host");
+	frame_in(e, p.data, p.data_len);
+}
+
+static void control_in(struct ng *e, const uint8_t *msg, uint32_t len)
+{
+	struct rndis_guest_ev ev;
+
+	rndis_guest_rx(&e->rndis, msg, len, &ev);
+	EU_CHECK(e->rndis.state != RNDIS_GS_FAILED, "RNDIS init failed at %d: "
+		 "status %#x", e->rndis.fail_step, e->rndis.fail_status);
+}
+
+/* A receive kept: the host must not have used its buffer twice. */
+static void hold(struct ng *e, uint64_t xid, uint32_t off)
+{
+	EU_CHECK(e->nheld < FLOOD && e->nheld < DATA_SUBS,
+		 "more receives than the buffer holds");
+	for (unsigned i = 0; i < e->nheld; i++)
+		EU_CHECK(e->held_off[i] / e->nvsp.recv.sub_alloc_size !=
+			 off / e->nvsp.recv.sub_alloc_size,
+			 "sub-allocation at %u reused while held", off);
+	e->held[e->nheld] = xid;
+	e->held_off[e->nheld++] = off;
+}
+
+static void release(struct ng *e)
+{
+	union nvsp_msg m;
+	uint32_t len = nvsp_rndis_complete(&m, NVSP_STATUS_SUCCESS);
+	bool sig;
+
+	for (unsigned i = 0; i < e->nheld; i++)
+		sent(e, vmb_pkt_send_comp(&e->out, e->held[i], &m, len, &sig));
+	e->nheld = 0;
+	e->hold = false;
+}
+
+/* A transfer-page packet: its messages, then the buffer back. */
+static void xfer_in(struct ng *e, const struct vmb_pkt *pkt)
+{
+	struct nvsp_range r[MAX_RANGES];
+	uint32_t n, type;
+	union nvsp_msg m;
+	bool sig;
+
+	EU_CHECK(nvsp_guest_recv(&e->nvsp, pkt, r, MAX_RANGES, &n, &type) ==
+		 VMB_OK, "bad transfer-page packet");
+	for (uint32_t i = 0; i < n; i++) {
+		if (type == NVSP_CHANNEL_CONTROL)
+			control_in(e, e->recv + r[i].offset, r[i].len);
+		else
+			data_in(e, e->recv + r[i].offset, r[i].len);
+	}
+	if (e->hold && type == NVSP_CHANNEL_DATA) {
+		hold(e, pkt->xid, r[0].offset);
+		return;
+	}
+	sent(e, vmb_pkt_send_comp(&e->out, pkt->xid, &m,
+				  nvsp_rndis_complete(&m, NVSP_STATUS_SUCCESS),
+				  &sig));
+}
+
+static void comp_in(struct ng *e, const struct vmb_pkt *pkt)
+{
+	struct nvsp_guest_ev ev;
+
+	nvsp_guest_rx(&e->nvsp, pkt, &ev);
+	EU_CHECK(ev.kind != NVSP_GE_FAILED, "NVSP init failed at %d: %#x",
+		 e->nvsp.fail_step, e->nvsp.fail_status);
+	if (ev.kind == NVSP_GE_SEND_DONE) {
+		EU_CHECK(ev.status == e->want_status, "send %llu: status %u, "
+			 "want %u", (unsigned long long)ev.xid, ev.status,
+			 e->want_status);
+		e->send_done = true;
+	}
+}
+
+/* One packet from the host within ms: false if none came. */
+static bool pump_within(struct ng *e, uint64_t ms)
+{
+	uint64_t buf[8192], t0 = eu_now_ms();
+	struct vmb_pkt pkt;
+	uint32_t len;
+	bool sig;
+	int rc;
+
+	while ((rc = vmb_ring_read(&e->in, buf, sizeof(buf), &len, &sig)) ==
+	       VMB_EAGAIN) {
+		if (eu_now_ms() - t0 >= ms)
+			return false;
+		eu_wait_event(e->v.efd_rx, 10);
+	}
+	EU_CHECK(rc == VMB_OK && vmb_pkt_parse(buf, len, &pkt) == VMB_OK,
+		 "bad packet from the host");
+	if (sig)
+		eu_signal(e->v.efd_tx);
+	if (pkt.type == VMB_PKT_XFER_PAGES)
+		xfer_in(e, &pkt);
+	else
+		comp_in(e, &pkt);
+	return true;
+}
+
+static void pump(struct ng *e)
+{
+	EU_CHECK(pump_within(e, REPLY_MS), "the host is silent");
+}
+
+/* ---- bringing the adapter up ---- */
+
+static void nvsp_up(struct ng *e)
+{
+	struct nvsp_guest_cfg cfg = {
+		.max_version = NVSP_VERSION_61,
+		.mtu = 1500,
+		.subchannels = 0,
+		.ncpus = 1,
+		.recv_gpadl = RECV_GPADL,
+		.recv_size = RECV_PAGES << VMB_PAGE_SHIFT,
+		.send_gpadl = SEND_GPADL,
+		.send_size = SEND_PAGES << VMB_PAGE_SHIFT,
+	};
+	struct nvsp_guest_out o;
+
+	nvsp_guest_init(&e->nvsp, &cfg);
+	while (e->nvsp.state != NVSP_GS_READY) {
+		while (nvsp_guest_next(&e->nvsp, &o))
+			send_nvsp(e, &o);
+		if (e->nvsp.state != NVSP_GS_READY)
+			pump(e);
+	}
+	EU_CHECK(e->nvsp.version == NVSP_VERSION_61, "NVSP version %#x",
+		 e->nvsp.version);
+}
+
+/* One RNDIS request and its answer. */
+static void control(struct ng *e, const uint8_t *msg, uint32_t len)
+{
+	uint64_t answered = e->rndis.st.completions;
+
+	memcpy(e->send, msg, len);
+	send_section(e, NVSP_CHANNEL_CONTROL, len);
+	while (!e->send_done || e->rndis.st.completions == answered)
+		pump(e);
+}
+
+static void rndis_up(struct ng *e)
+{
+	struct rndis_guest_cfg cfg = {.nvsp_version = e->nvsp.version,
+				      .channels = 1};
+	uint8_t out[RNDIS_GUEST_MSG_MAX];
+	uint32_t len;
+
+	rndis_guest_init(&e->rndis, &cfg);
+	while (e->rndis.state != RNDIS_GS_READY) {
+		len = rndis_guest_next(&e->rndis, out);
+		EU_CHECK(len, "RNDIS init stuck at %d", e->rndis.state);
+		control(e, out, len);
+	}
+	/* as Linux on open: until then the host holds frames back */
+	len = rndis_guest_set_filter(&e->rndis, RNDIS_GUEST_FILTER_OPEN, out);
+	EU_CHECK(len, "no filter request");
+	control(e, out, len);
+	EU_CHECK(e->rndis.st.completions == e->rndis.next_id - 1,
+		 "a request unanswered");
+}
+
+/* ---- frames ---- */
+
+static uint32_t eth(const struct ng *e, uint8_t *f, const uint8_t *dst,
+		    uint16_t type)
+{
+	memcpy(f, dst, 6);
+	memcpy(f + 6, e->rndis.info.mac, 6);
+	vmb_put_be16(f + 12, type);
+	return 14;
+}
+
+static uint32_t arp_request(const struct ng *e, uint8_t *f)
+{
+	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	static const uint8_t head[8] = {0, 1, 8, 0, 6, 4, 0, 1};
+	uint8_t *a = f + eth(e, f, bcast, 0x0806);
+
+	memcpy(a, head, sizeof(head));
+	memcpy(a + 8, e->rndis.info.mac, 6);
+	memcpy(a + 14, guest_ip, 4);
+	memset(a + 18, 0, 6);
+	memcpy(a + 24, host_ip, 4);
+	return 42;
+}
+
+static uint32_t echo_request(const struct ng *e, uint8_t *f)
+{
+	uint8_t *ip = f + eth(e, f, e->host_mac, 0x0800), *icmp = ip + 20;
+
+	memset(ip, 0, 36);
+	ip[0] = 0x45;
+	vmb_put_be16(ip + 2, 36);
+	ip[8] = 64;
+	ip[9] = 1;
+	memcpy(ip + 12, guest_ip, 4);
+	memcpy(ip + 16, host_ip, 4);
+	vmb_put_be16(ip + 10, ncsum(ip, 20));
+	icmp[0] = 8;
+	vmb_put_be16(icmp + 4, 0x4856);
+	vmb_put_be16(icmp + 6, e->seq);
+	memcpy(icmp + 8, "hvis-net", 8);
+	vmb_put_be16(icmp + 2, ncsum(icmp, 16));
+	return 14 + 36;
+}
+
+/* An RNDIS PACKET header at buf, the frame made right after it. */
+static uint32_t packet(const struct ng *e, uint8_t *buf,
+		       uint32_t (*make)(const struct ng *, uint8_t *))
+{
+	static const struct rndis_pkt_meta meta;
+	uint32_t h = rndis_pkt_hdr_len(&meta), n = make(e, buf + h);
+
+	EU_CHECK(rndis_pkt_build(buf, 4096, &meta, n) == h, "packet build");
+	return h + n;
+}
+
+/* What no netvsc sends: each refused with a failure status (the guest
+ * never waits) or, for a completion, ignored; counted as "refused". */
+static void hostile(struct ng *e)
+{
+	union nvsp_msg m;
+	uint32_t len = packet(e, e->send, arp_request);
+	uint32_t bad = vmb_le32(len + 100);
+	bool sig;
+
+	eu_step("a PACKET whose msg_len runs past the section");
+	e->want_status = NVSP_STATUS_INVALID_RNDIS_PKT;
+	memcpy(e->send + 4, &bad, sizeof(bad)); /* msg_len */
+	send_section(e, NVSP_CHANNEL_DATA, len);
+	while (!e->send_done)
+		pump(e);
+	eu_step("a send section past the send buffer");
+	e->want_status = NVSP_STATUS_FAIL;
+	send_in(e, NVSP_CHANNEL_DATA, SEND_PAGES, 64);
+	while (!e->send_done)
+		pump(e);
+	eu_step("a completion of a receive never sent");
+	sent(e, vmb_pkt_send_comp(&e->out, 40, &m,
+				  nvsp_rndis_complete(&m, NVSP_STATUS_SUCCESS),
+				  &sig));
+	e->want_status = NVSP_STATUS_SUCCESS;
+}
+
+static void ping(struct ng *e)
+{
+	eu_step("ARP request for 10.99.0.1 (send section)");
+	send_section(e, NVSP_CHANNEL_DATA, packet(e, e->send, arp_request));
+	while (!e->send_done || !e->got_arp)
+		pump(e);
+	eu_step("ICMP echo request to 10.99.0.1 (GPA range)");
+	e->seq = 1;
+	send_gpa(e, packet(e, e->frame, echo_request));
+	while (!e->send_done || !e->got_echo)
+		pump(e);
+}
+
+/* More echo requests than the receive buffer has room for answers,
+ * holding every receive: the host fills the buffer, drops the rest
+ * (counted as rx_full) and never hands out a sub-allocation the guest
+ * holds; given back, they carry answers again. */
+static void flood(struct ng *e)
+{
+	eu_step("%u echo requests, no receive given back", FLOOD);
+	e->hold = true;
+	for (unsigned i = 0; i < FLOOD; i++) {
+		e->seq++;
+		send_section(e, NVSP_CHANNEL_DATA,
+			     packet(e, e->send, echo_request));
+		while (!e->send_done)
+			pump(e);
+	}
+	while (pump_within(e, 300))
+		;
+	EU_CHECK(e->nheld == DATA_SUBS, "%u receives held, want %u",
+		 e->nheld, (unsigned)DATA_SUBS);
+	eu_step("given back: an echo answered again");
+	release(e);
+	e->got_echo = false;
+	e->seq++;
+	send_section(e, NVSP_CHANNEL_DATA, packet(e, e->send, echo_request));
+	while (!e->send_done || !e->got_echo)
+		pump(e);
+}
+
+/* ---- the host's counters ---- */
+
+static json_int_t counter(json_t *dev, const char *name)
+{
+	json_t *v = json_object_get(dev, name);
+
+	EU_CHECK(json_is_integer(v), "no %s in the device's counters", name);
+	return json_integer_value(v);
+}
+
+static void counters(struct ng *e)
+{
+	char *r = eu_ctl(e->ctl, "channels --json\n");
+	json_t *j = r && strchr(r, '{') ? json_loads(strchr(r, '{'), 0, NULL)
+					: NULL, *dev;
+
+	EU_CHECK(j, "channels --json: %s", r ? r : "nothing");
+	dev = json_object_get(json_array_get(json_object_get(j, "channels"), 0),
+			      "device");
+	fprintf(stderr, "host counters: %s\n", r);
+	EU_CHECK(counter(dev, "tx_frames") == FLOOD + 3, "tx_frames");
+	EU_CHECK(counter(dev, "rx_frames") == e->rx_frames, "rx_frames");
+	EU_CHECK(counter(dev, "rx_full") >= FLOOD - DATA_SUBS, "rx_full");
+	EU_CHECK(counter(dev, "refused") == 3, "refused");
+	EU_CHECK(counter(dev, "tx_err") == 0, "tx_err");
+	json_decref(j);
+	free(r);
+}
+
+static void parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+
+	EU_CHECK(sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3],
+			&v[4], &v[5]) == 6, "MAC %s", s);
+	for (unsigned i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+}
+
+int main(int argc, char **argv)
+{
+	struct ng e = {.want_status = NVSP_STATUS_SUCCESS};
+	uint8_t mac[6];
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: net_guest VMBUS_SOCK CTL_SOCK MAC\n");
+		return 2;
+	}
+	e.vmbus = argv[1];
+	e.ctl = argv[2];
+	parse_mac(argv[3], mac);
+	eu_vmb_attach(&e.v, e.vmbus, &e.gmem, GMEM_SIZE);
+	open_chan(&e);
+	eu_step("NVSP init");
+	nvsp_up(&e);
+	eu_step("RNDIS init");
+	rndis_up(&e);
+	EU_CHECK(memcmp(e.rndis.info.mac, mac, 6) == 0, "MAC not %s", argv[3]);
+	EU_CHECK(e.rndis.info.link_up, "link down");
+	hostile(&e);
+	ping(&e);
+	flood(&e);
+	counters(&e);
+	fprintf(stderr, "ok: %u frames from the host\n", e.rx_frames);
+	close(e.v.sock);
+	close(e.v.efd_tx);
+	close(e.v.efd_rx);
+	rt_gmem_destroy(&e.gmem);
+	return 0;
+}
