@@ -34,6 +34,8 @@
  *                            10.98.0.1 as transfer-page packets until the
  *                            guest leaves; at least one ARP and three
  *                            echo requests must have come
+ *   evil_host SOCK net-idle  the same for a guest without a TAP: no frame
+ *                            may come
  *   evil_host SOCK flood[-close]
  *                            offers FLOOD_CHANNELS test channels, then
  *                            never reads the guest's socket again (its
@@ -831,7 +833,7 @@ struct nethost {
 	uint32_t rgpadl, sgpadl;
 	struct rt_gmap rmap, smap;
 	uint32_t ctl_next, data_next;
-	unsigned arps, pings;
+	unsigned frames, arps, pings;
 };
 
 /* RNDIS bytes into a sub-allocation, named by a transfer-page packet
@@ -933,6 +935,7 @@ static void net_data(struct nethost *nh, const uint8_t *msg, uint32_t len)
 	EU_CHECK(rndis_pkt_parse(msg, len, &pk, &st) == 0,
 		 "guest sent a bad RNDIS PACKET");
 	EU_CHECK(pk.data_len >= 14, "frame of %u bytes", pk.data_len);
+	nh->frames++;
 	if (vmb_be16(pk.data + 12) == 0x0806)
 		net_arp(nh, pk.data, pk.data_len);
 	else if (vmb_be16(pk.data + 12) == 0x0800)
@@ -1035,7 +1038,8 @@ static void net_serve(struct eh *e, struct nethost *nh)
 	free(vp);
 }
 
-static void net(struct eh *e)
+/* ping: the guest's TAP pings the peer; else (no TAP) no frame comes. */
+static void net(struct eh *e, bool ping)
 {
 	struct rndis_host_cfg rc = {.mac = {0x00, 0x15, 0x5d, 0x62, 0x00, 0x02},
 				    .mtu = 1500, .link_speed = 100000000,
@@ -1056,9 +1060,12 @@ static void net(struct eh *e)
 	rndis_host_init(&nh.rn, &rc);
 	fprintf(stderr, "evil_host: ready\n");
 	net_serve(e, &nh);
-	eu_step("answered %u ARP requests, %u echo requests", nh.arps,
-		nh.pings);
-	EU_CHECK(nh.arps >= 1 && nh.pings >= 3, "too few answered");
+	eu_step("%u frames; answered %u ARP requests, %u echo requests",
+		nh.frames, nh.arps, nh.pings);
+	if (ping)
+		EU_CHECK(nh.arps >= 1 && nh.pings >= 3, "too few answered");
+	else
+		EU_CHECK(nh.frames == 0, "frames from a guest without a TAP");
 	rt_gmem_unmap(&nh.rmap);
 	rt_gmem_unmap(&nh.smap);
 }
@@ -1079,7 +1086,7 @@ int main(int argc, char **argv)
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: evil_host SOCK "
-			"survive|storage|net|conn0|busy|refuse|full|full-close|"
+			"survive|storage|net|net-idle|conn0|busy|refuse|full|full-close|"
 			"echo-full|echo-full-close|flood|flood-close\n");
 		return 2;
 	}
@@ -1092,8 +1099,8 @@ int main(int argc, char **argv)
 		survive(&e);
 	else if (strcmp(argv[2], "storage") == 0)
 		storage(&e);
-	else if (strcmp(argv[2], "net") == 0)
-		net(&e);
+	else if (strncmp(argv[2], "net", 3) == 0)
+		net(&e, strcmp(argv[2], "net-idle") != 0);
 	else if (strstr(argv[2], "full"))
 		full_ring(&e, argv[2]);
 	else if (strstr(argv[2], "flood"))

@@ -2,9 +2,10 @@
 # netvsc end to end against a scripted host (evil_host net: NVSP and
 # RNDIS by the book through core/net's host engines, ARP and ICMP echo
 # answered in C): a real hvis-guest --netns NS makes hn0 there with the
-# host's MAC and MTU; hn0 gets 10.98.0.2/24 and pings 10.98.0.1, whose
-# answers come back as transfer-page packets. Needs root, /dev/net/tun,
-# iproute2 and ping: skipped otherwise.
+# host's MAC and MTU, up, carrier on; hn0 gets 10.98.0.2/24 and pings
+# 10.98.0.1, whose answers come back as transfer-page packets. Without
+# --netns the guest makes no TAP, says so in one line and sends nothing.
+# Needs root, /dev/net/tun, iproute2 and ping: skipped otherwise.
 # Usage: net-ping.sh HOST GUEST CTL EVIL_HOST
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -14,6 +15,7 @@ command -v ping >/dev/null || { echo "SKIP: no ping (iputils-ping)"; exit 77; }
 EVIL_HOST=$4
 SOCK=$T/net.sock
 EVIL_LOG=$T/evil.log
+EVIL_PID=
 NS=hvis-net$$
 trap 'ip netns del "$NS" 2>/dev/null; cleanup' EXIT
 
@@ -25,25 +27,50 @@ no_sanitizer() {
 	return 0
 }
 
+# run SCENARIO GUEST-OPTIONS...: the scripted host, then the guest.
+run() {
+	: >"$EVIL_LOG"; : >"$GUEST_LOG"
+	rm -f "$SOCK"
+	"$EVIL_HOST" "$SOCK" "$1" 2>"$EVIL_LOG" &
+	EVIL_PID=$!
+	_pids+=("$EVIL_PID")
+	shift
+	wait_until 5 test -S "$SOCK" || fail_evil "scripted host did not start"
+	start_guest --vmbus "$SOCK" --memory 64 --no-services --nbd none "$@"
+}
+
+# finish: the guest stops cleanly, the host is content, nothing refused.
+finish() {
+	stop_proc "$GUEST_PID" guest
+	wait "$EVIL_PID" || fail_evil "scripted host failed"
+	cat "$EVIL_LOG"
+	log_has "$GUEST_LOG" "refused from host: none" \
+		|| fail_evil "refusals: $(grep 'refused from host' "$GUEST_LOG")"
+	grep 'relid 1: sent' "$GUEST_LOG"
+	no_sanitizer
+}
+
+# --- --netns: hn0 there, and ping through it
 ip netns add "$NS" || fail "ip netns add $NS"
-"$EVIL_HOST" "$SOCK" net 2>"$EVIL_LOG" &
-EVIL_PID=$!
-_pids+=("$EVIL_PID")
-wait_until 5 test -S "$SOCK" || fail_evil "scripted host did not start"
-start_guest --vmbus "$SOCK" --memory 64 --no-services --nbd none --netns "$NS"
+run net --netns "$NS"
 wait_until 15 log_has "$GUEST_LOG" "hn0 in network namespace $NS" \
 	|| fail_evil "no hn0 in $NS"
-ip -n "$NS" link show hn0 | grep -q 'link/ether 00:15:5d:62:00:02' \
-	|| fail_evil "hn0 without the host's MAC: $(ip -n "$NS" link show hn0)"
-ip -n "$NS" link show hn0 | grep -q 'UP,LOWER_UP> mtu 1500 ' \
-	|| fail_evil "hn0 not up, carrier on, MTU 1500: $(ip -n "$NS" link show hn0)"
+link=$(ip -n "$NS" link show hn0)
+grep -q 'link/ether 00:15:5d:62:00:02' <<<"$link" \
+	|| fail_evil "hn0 without the host's MAC: $link"
+grep -q 'UP,LOWER_UP> mtu 1500 ' <<<"$link" \
+	|| fail_evil "hn0 not up, carrier on, MTU 1500: $link"
 ip -n "$NS" addr add 10.98.0.2/24 dev hn0 || fail_evil "address"
 ip netns exec "$NS" ping -c 3 -W 2 10.98.0.1 || fail_evil "ping failed"
-stop_proc "$GUEST_PID" guest
-wait "$EVIL_PID" || fail_evil "scripted host failed"
-cat "$EVIL_LOG"
-log_has "$GUEST_LOG" "refused from host: none" \
-	|| fail_evil "refusals: $(grep 'refused from host' "$GUEST_LOG")"
-grep 'relid 1: sent' "$GUEST_LOG"
-no_sanitizer
+finish
+
+# --- no --netns: no TAP anywhere, one line says so, no frame sent
+links=$(ip -o link | wc -l)
+run net-idle
+wait_until 15 log_has "$GUEST_LOG" "no --netns: no TAP device made" \
+	|| fail_evil "no word of the TAP not made"
+sleep 0.5
+[ "$(ip -o link | wc -l)" -eq "$links" ] || fail_evil "an interface appeared"
+[ "$(ip -n "$NS" -o link | wc -l)" -eq 1 ] || fail_evil "hn0 left behind in $NS"
+finish
 echo "ok"
