@@ -36,6 +36,10 @@
  *                            echo requests must have come
  *   evil_host SOCK net-idle  the same for a guest without a TAP: no frame
  *                            may come
+ *   evil_host SOCK net-bad   net-idle, then bad transfer-page packets,
+ *                            RNDIS messages and NVSP messages; each must
+ *                            be refused and counted, and every transfer-
+ *                            page packet completed all the same
  *   evil_host SOCK flood[-close]
  *                            offers FLOOD_CHANNELS test channels, then
  *                            never reads the guest's socket again (its
@@ -822,6 +826,8 @@ static void flood(struct eh *e, const char *how)
 #define NET_SECONDS 60
 #define NET_CTL_SUBS 16u  /* control answers' sub-allocations */
 #define NET_DATA_SUBS 64u /* data frames' ones, reused in turn */
+#define NET_BAD_XID 0x10000u
+#define NET_BAD_PKTS 4u
 
 static const uint8_t net_peer_mac[6] = {0x02, 0x00, 0x5e, 0x62, 0x00, 0x01};
 static const uint8_t net_peer_ip[4] = {10, 98, 0, 1};
@@ -834,7 +840,25 @@ struct nethost {
 	struct rt_gmap rmap, smap;
 	uint32_t ctl_next, data_next;
 	unsigned frames, arps, pings;
+	bool hostile;      /* send the bad packets after RNDIS init */
+	unsigned bad_done; /* their completions */
 };
+
+/* A transfer-page packet of one range of page set set, id xid. */
+static void net_xfer(struct nethost *nh, uint16_t set, uint32_t off,
+		     uint32_t len, uint32_t ctype, uint64_t xid)
+{
+	struct vmb_xfer_range rg = {vmb_le32(len), vmb_le32(off)};
+	union nvsp_msg m;
+	uint32_t mlen = nvsp_host_rndis_pkt(&nh->nv, ctype, &m);
+	bool sig;
+
+	EU_CHECK(vmb_pkt_send_xfer(&nh->c->out,
+				   VMB_PKT_FLAG_COMPLETION_REQUESTED, xid, set,
+				   &rg, 1, &m, mlen, &sig) == VMB_OK,
+		 "transfer-page packet");
+	eu_signal(nh->c->efd_h2g);
+}
 
 /* RNDIS bytes into a sub-allocation, named by a transfer-page packet
  * whose id is the sub-allocation's index (as OpenVMM does). */
@@ -842,23 +866,13 @@ static void net_to_guest(struct nethost *nh, uint32_t ctype,
 			 const uint8_t *msg, uint32_t len)
 {
 	uint32_t sub = nh->nv.layout.sub_alloc_size, idx;
-	struct vmb_xfer_range rg;
-	union nvsp_msg m;
-	uint32_t mlen = nvsp_host_rndis_pkt(&nh->nv, ctype, &m);
-	bool sig;
 
 	idx = ctype == NVSP_CHANNEL_CONTROL
 		      ? nh->ctl_next++ % NET_CTL_SUBS
 		      : NET_CTL_SUBS + nh->data_next++ % NET_DATA_SUBS;
 	EU_CHECK(len <= sub, "message of %u bytes", len);
 	memcpy((uint8_t *)nh->rmap.va + (size_t)idx * sub, msg, len);
-	rg.byte_count = vmb_le32(len);
-	rg.byte_offset = vmb_le32(idx * sub);
-	EU_CHECK(vmb_pkt_send_xfer(&nh->c->out,
-				   VMB_PKT_FLAG_COMPLETION_REQUESTED, idx,
-				   NVSP_RECV_BUF_ID, &rg, 1, &m, mlen,
-				   &sig) == VMB_OK, "transfer-page packet");
-	eu_signal(nh->c->efd_h2g);
+	net_xfer(nh, NVSP_RECV_BUF_ID, idx * sub, len, ctype, idx);
 }
 
 static void net_frame_out(struct nethost *nh, const uint8_t *f, uint32_t n)
@@ -942,6 +956,47 @@ static void net_data(struct nethost *nh, const uint8_t *msg, uint32_t len)
 		net_icmp(nh, pk.data, pk.data_len);
 }
 
+/* What no host should send, once RNDIS is up: a transfer-page packet
+ * of another page set, one past the buffer, a PACKET longer than its
+ * range, a control answer to no request (each must still be completed),
+ * an NVSP message of no known type and a completion of no send. */
+static void net_hostile(struct nethost *nh)
+{
+	uint32_t sub = nh->nv.layout.sub_alloc_size;
+	uint8_t *spare = (uint8_t *)nh->rmap.va +
+			 (size_t)(NET_CTL_SUBS + NET_DATA_SUBS) * sub;
+	struct rndis_status_cmplt cm = {
+		.hdr = {vmb_le32(RNDIS_MSG_SET_C), vmb_le32(sizeof(cm))},
+		.req_id = vmb_le32(0x7777),
+	};
+	union nvsp_msg m = {.type = 999};
+	struct vmb_iov iov = {&m, sizeof(m)};
+	bool sig;
+
+	eu_step("bad transfer pages, PACKET, control answer, message, "
+		"completion");
+	net_xfer(nh, 0xBEEF, 0, 64, NVSP_CHANNEL_DATA, NET_BAD_XID);
+	net_xfer(nh, NVSP_RECV_BUF_ID, (uint32_t)nh->rmap.len - 8, 64,
+		 NVSP_CHANNEL_DATA, NET_BAD_XID + 1);
+	memset(spare, 0, 100);
+	rndis_wr32(spare, RNDIS_MSG_PACKET);
+	rndis_wr32(spare + 4, 4000);
+	net_xfer(nh, NVSP_RECV_BUF_ID, (uint32_t)(spare - (uint8_t *)nh->rmap.va),
+		 100, NVSP_CHANNEL_DATA, NET_BAD_XID + 2);
+	memcpy(spare + sub, &cm, sizeof(cm));
+	net_xfer(nh, NVSP_RECV_BUF_ID,
+		 (uint32_t)(spare + sub - (uint8_t *)nh->rmap.va), sizeof(cm),
+		 NVSP_CHANNEL_CONTROL, NET_BAD_XID + 3);
+	EU_CHECK(vmb_pkt_send_inband(&nh->c->out, 0, 0, &iov, 1, &sig) ==
+			 VMB_OK, "inband message");
+	EU_CHECK(vmb_pkt_send_comp(&nh->c->out, 12345, &m,
+				   nvsp_host_rndis_done(&nh->nv,
+							NVSP_STATUS_SUCCESS, &m),
+				   &sig) == VMB_OK, "completion");
+	eu_signal(nh->c->efd_h2g);
+	fprintf(stderr, "evil_host: hostile packets sent\n");
+}
+
 /* The RNDIS message of a SEND_RNDIS_PKT, copied out of its section. */
 static void net_rndis(struct nethost *nh, const struct nvsp_host_act *a)
 {
@@ -960,6 +1015,11 @@ static void net_rndis(struct nethost *nh, const struct nvsp_host_act *a)
 		if (ra.reply_len)
 			net_to_guest(nh, NVSP_CHANNEL_CONTROL, ra.reply,
 				     ra.reply_len);
+		/* The offload parameters are the last step of the init. */
+		if (nh->hostile && a->rndis.size >= 16 &&
+		    rndis_rd32(msg) == RNDIS_MSG_SET &&
+		    rndis_rd32(msg + 12) == RNDIS_OID_OFFLOAD_PARAMS)
+			net_hostile(nh);
 	}
 	if (a->completion)
 		send_comp(nh->c, a->xid, &m,
@@ -988,8 +1048,11 @@ static void net_pkt(struct nethost *nh, const struct vmb_pkt *pkt)
 	case NVSP_HA_RNDIS:
 		net_rndis(nh, &a);
 		return;
-	case NVSP_HA_REPLY:
 	case NVSP_HA_RX_DONE:
+		nh->bad_done += a.xid >= NET_BAD_XID &&
+				a.xid < NET_BAD_XID + NET_BAD_PKTS;
+		break;
+	case NVSP_HA_REPLY:
 	case NVSP_HA_NONE:
 		break;
 	default:
@@ -1038,15 +1101,18 @@ static void net_serve(struct eh *e, struct nethost *nh)
 	free(vp);
 }
 
-/* ping: the guest's TAP pings the peer; else (no TAP) no frame comes. */
-static void net(struct eh *e, bool ping)
+/* how: "net" (the guest's TAP pings the peer), "net-idle" (no TAP: no
+ * frame may come) or "net-bad" (no TAP, net_hostile). */
+static void net(struct eh *e, const char *how)
 {
+	bool ping = strcmp(how, "net") == 0;
 	struct rndis_host_cfg rc = {.mac = {0x00, 0x15, 0x5d, 0x62, 0x00, 0x02},
 				    .mtu = 1500, .link_speed = 100000000,
 				    .link_up = true, .max_queues = 1};
 	struct nvsp_host_cfg nc = {.max_version = NVSP_VERSION_61,
 				   .primary = true};
-	struct nethost nh = {.c = &e->ch[0]};
+	struct nethost nh = {.c = &e->ch[0],
+			     .hostile = strcmp(how, "net-bad") == 0};
 	union vmb_msg_buf b;
 
 	connect_until_open(e, &e->ch[0], NVSP_CLASS_GUID);
@@ -1066,6 +1132,8 @@ static void net(struct eh *e, bool ping)
 		EU_CHECK(nh.arps >= 1 && nh.pings >= 3, "too few answered");
 	else
 		EU_CHECK(nh.frames == 0, "frames from a guest without a TAP");
+	EU_CHECK(nh.bad_done == (nh.hostile ? NET_BAD_PKTS : 0),
+		 "%u of the bad transfer-page packets completed", nh.bad_done);
 	rt_gmem_unmap(&nh.rmap);
 	rt_gmem_unmap(&nh.smap);
 }
@@ -1086,7 +1154,7 @@ int main(int argc, char **argv)
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: evil_host SOCK "
-			"survive|storage|net|net-idle|conn0|busy|refuse|full|full-close|"
+			"survive|storage|net|net-idle|net-bad|conn0|busy|refuse|full|full-close|"
 			"echo-full|echo-full-close|flood|flood-close\n");
 		return 2;
 	}
@@ -1100,7 +1168,7 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[2], "storage") == 0)
 		storage(&e);
 	else if (strncmp(argv[2], "net", 3) == 0)
-		net(&e, strcmp(argv[2], "net-idle") != 0);
+		net(&e, argv[2]);
 	else if (strstr(argv[2], "full"))
 		full_ring(&e, argv[2]);
 	else if (strstr(argv[2], "flood"))

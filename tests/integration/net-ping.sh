@@ -5,6 +5,8 @@
 # host's MAC and MTU, up, carrier on; hn0 gets 10.98.0.2/24 and pings
 # 10.98.0.1, whose answers come back as transfer-page packets. Without
 # --netns the guest makes no TAP, says so in one line and sends nothing.
+# A host sending bad transfer pages, PACKETs, control answers, NVSP
+# messages and completions has each refused and counted.
 # Needs root, /dev/net/tun, iproute2 and ping: skipped otherwise.
 # Usage: net-ping.sh HOST GUEST CTL EVIL_HOST
 source "$(dirname "$0")/lib.sh"
@@ -39,13 +41,14 @@ run() {
 	start_guest --vmbus "$SOCK" --memory 64 --no-services --nbd none "$@"
 }
 
-# finish: the guest stops cleanly, the host is content, nothing refused.
+# finish [TALLY]: the guest stops cleanly, the host is content, and the
+# guest's closing tally ends in TALLY (default: nothing refused).
 finish() {
 	stop_proc "$GUEST_PID" guest
 	wait "$EVIL_PID" || fail_evil "scripted host failed"
 	cat "$EVIL_LOG"
-	log_has "$GUEST_LOG" "refused from host: none" \
-		|| fail_evil "refusals: $(grep 'refused from host' "$GUEST_LOG")"
+	log_has "$GUEST_LOG" "${1:-bad completions 0; refused from host: none}\$" \
+		|| fail_evil "tally: $(grep 'refused from host' "$GUEST_LOG")"
 	grep 'relid 1: sent' "$GUEST_LOG"
 	no_sanitizer
 }
@@ -73,4 +76,14 @@ sleep 0.5
 [ "$(ip -o link | wc -l)" -eq "$links" ] || fail_evil "an interface appeared"
 [ "$(ip -n "$NS" -o link | wc -l)" -eq 1 ] || fail_evil "hn0 left behind in $NS"
 finish
+
+# --- a host sending what none should: each refused and counted, every
+# transfer-page packet completed all the same (the host checks), and the
+# guest goes on
+run net-bad
+wait_until 15 log_has "$EVIL_LOG" "hostile packets sent" \
+	|| fail_evil "net-bad: the scripted host did not get there"
+sleep 0.5
+kill -0 "$GUEST_PID" 2>/dev/null || fail_evil "net-bad: guest died"
+finish "received 0 (1 dropped), bad completions 1; refused from host: message-type 1 page-set 1 range 1 rndis-unknown-id 1 packet-msg-len 1"
 echo "ok"
