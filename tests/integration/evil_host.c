@@ -935,9 +935,9 @@ static void net_icmp(struct nethost *nh, const uint8_t *f, uint32_t n)
 	r[14 + ihl] = 0;                /* echo reply */
 	vmb_put_be16(r + 14 + ihl + 2, 0);
 	vmb_put_be16(r + 14 + ihl + 2, ncsum(r + 14 + ihl, tot - ihl));
-	nh->pings++;
-	eu_step("echo request %u to 10.98.0.1 answered",
-		vmb_be16(f + 14 + ihl + 6));
+	if (++nh->pings <= 3) /* the first few: a flood follows */
+		eu_step("echo request %u to 10.98.0.1 answered",
+			vmb_be16(f + 14 + ihl + 6));
 	net_frame_out(nh, r, 14 + tot);
 }
 

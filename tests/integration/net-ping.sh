@@ -3,7 +3,8 @@
 # RNDIS by the book through core/net's host engines, ARP and ICMP echo
 # answered in C): a real hvis-guest --netns NS makes hn0 there with the
 # host's MAC and MTU, up, carrier on; hn0 gets 10.98.0.2/24 and pings
-# 10.98.0.1, whose answers come back as transfer-page packets. Without
+# 10.98.0.1, whose answers come back as transfer-page packets, 3 times
+# and then 400 times with full-size frames. Without
 # --netns the guest makes no TAP, says so in one line and sends nothing.
 # A host sending bad transfer pages, PACKETs, control answers, NVSP
 # messages and completions has each refused and counted.
@@ -65,6 +66,11 @@ grep -q 'UP,LOWER_UP> mtu 1500 ' <<<"$link" \
 	|| fail_evil "hn0 not up, carrier on, MTU 1500: $link"
 ip -n "$NS" addr add 10.98.0.2/24 dev hn0 || fail_evil "address"
 ip netns exec "$NS" ping -c 3 -W 2 10.98.0.1 || fail_evil "ping failed"
+# Full-size frames (1514 bytes), more of them than the 170 send sections:
+# each section comes back with its completion and is used again.
+out=$(ip netns exec "$NS" ping -q -c 400 -i 0.002 -s 1472 -W 2 10.98.0.1) \
+	|| fail_evil "ping of full frames failed: $out"
+grep -q ' 400 received' <<<"$out" || fail_evil "full frames lost: $out"
 finish
 
 # --- no --netns: no TAP anywhere, one line says so, no frame sent
