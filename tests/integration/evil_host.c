@@ -40,6 +40,8 @@
  *                            RNDIS messages and NVSP messages; each must
  *                            be refused and counted, and every transfer-
  *                            page packet completed all the same
+ *   evil_host SOCK net-stall net, but no data send is ever completed:
+ *                            exactly one frame per send section may come
  *   evil_host SOCK flood[-close]
  *                            offers FLOOD_CHANNELS test channels, then
  *                            never reads the guest's socket again (its
@@ -841,6 +843,7 @@ struct nethost {
 	uint32_t ctl_next, data_next;
 	unsigned frames, arps, pings;
 	bool hostile;      /* send the bad packets after RNDIS init */
+	bool stall;        /* never complete a data send */
 	unsigned bad_done; /* their completions */
 };
 
@@ -950,6 +953,8 @@ static void net_data(struct nethost *nh, const uint8_t *msg, uint32_t len)
 		 "guest sent a bad RNDIS PACKET");
 	EU_CHECK(pk.data_len >= 14, "frame of %u bytes", pk.data_len);
 	nh->frames++;
+	if (nh->stall)
+		return;
 	if (vmb_be16(pk.data + 12) == 0x0806)
 		net_arp(nh, pk.data, pk.data_len);
 	else if (vmb_be16(pk.data + 12) == 0x0800)
@@ -1021,7 +1026,8 @@ static void net_rndis(struct nethost *nh, const struct nvsp_host_act *a)
 		    rndis_rd32(msg + 12) == RNDIS_OID_OFFLOAD_PARAMS)
 			net_hostile(nh);
 	}
-	if (a->completion)
+	if (a->completion &&
+	    !(nh->stall && a->rndis.channel_type == NVSP_CHANNEL_DATA))
 		send_comp(nh->c, a->xid, &m,
 			  nvsp_host_rndis_done(&nh->nv, NVSP_STATUS_SUCCESS,
 					       &m));
@@ -1102,7 +1108,9 @@ static void net_serve(struct eh *e, struct nethost *nh)
 }
 
 /* how: "net" (the guest's TAP pings the peer), "net-idle" (no TAP: no
- * frame may come) or "net-bad" (no TAP, net_hostile). */
+ * frame may come), "net-bad" (no TAP, net_hostile) or "net-stall" (no
+ * data send completed: the guest sends one frame per send section, then
+ * waits). */
 static void net(struct eh *e, const char *how)
 {
 	bool ping = strcmp(how, "net") == 0;
@@ -1112,7 +1120,8 @@ static void net(struct eh *e, const char *how)
 	struct nvsp_host_cfg nc = {.max_version = NVSP_VERSION_61,
 				   .primary = true};
 	struct nethost nh = {.c = &e->ch[0],
-			     .hostile = strcmp(how, "net-bad") == 0};
+			     .hostile = strcmp(how, "net-bad") == 0,
+			     .stall = strcmp(how, "net-stall") == 0};
 	union vmb_msg_buf b;
 
 	connect_until_open(e, &e->ch[0], NVSP_CLASS_GUID);
@@ -1128,7 +1137,11 @@ static void net(struct eh *e, const char *how)
 	net_serve(e, &nh);
 	eu_step("%u frames; answered %u ARP requests, %u echo requests",
 		nh.frames, nh.arps, nh.pings);
-	if (ping)
+	if (nh.stall)
+		EU_CHECK(nh.frames == nh.nv.send_sections, "%u frames sent "
+			 "with %u sections never given back", nh.frames,
+			 nh.nv.send_sections);
+	else if (ping)
 		EU_CHECK(nh.arps >= 1 && nh.pings >= 3, "too few answered");
 	else
 		EU_CHECK(nh.frames == 0, "frames from a guest without a TAP");
@@ -1154,7 +1167,7 @@ int main(int argc, char **argv)
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: evil_host SOCK "
-			"survive|storage|net|net-idle|net-bad|conn0|busy|refuse|full|full-close|"
+			"survive|storage|net|net-idle|net-bad|net-stall|conn0|busy|refuse|full|full-close|"
 			"echo-full|echo-full-close|flood|flood-close\n");
 		return 2;
 	}

@@ -7,7 +7,9 @@
 # and then 400 times with full-size frames. Without
 # --netns the guest makes no TAP, says so in one line and sends nothing.
 # A host sending bad transfer pages, PACKETs, control answers, NVSP
-# messages and completions has each refused and counted.
+# messages and completions has each refused and counted. A host that
+# never completes a send gets one frame per send section, and the guest
+# neither spins nor hangs.
 # Needs root, /dev/net/tun, iproute2 and ping: skipped otherwise.
 # Usage: net-ping.sh HOST GUEST CTL EVIL_HOST
 source "$(dirname "$0")/lib.sh"
@@ -72,6 +74,31 @@ out=$(ip netns exec "$NS" ping -q -c 400 -i 0.002 -s 1472 -W 2 10.98.0.1) \
 	|| fail_evil "ping of full frames failed: $out"
 grep -q ' 400 received' <<<"$out" || fail_evil "full frames lost: $out"
 finish
+
+# --- a host that never completes a data send: the guest sends one frame
+# per send section (the host counts them), then leaves the TAP alone
+# without spinning, and still stops at once
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+run net-stall --netns "$NS"
+wait_until 15 log_has "$GUEST_LOG" "hn0 in network namespace $NS" \
+	|| fail_evil "net-stall: no hn0 in $NS"
+ip -n "$NS" addr add 10.98.0.2/24 dev hn0 || fail_evil "address"
+ip -n "$NS" neigh add 10.98.0.1 lladdr 02:00:5e:62:00:01 dev hn0 \
+	|| fail_evil "neighbour"
+ip netns exec "$NS" ping -q -c 300 -i 0.002 -W 1 10.98.0.1 >/dev/null
+t0=$(cpu_ticks "$GUEST_PID")
+sleep 1
+spent=$(($(cpu_ticks "$GUEST_PID") - t0))
+echo "net-stall: guest used $spent ticks of CPU in 1 s with every section out"
+[ "$spent" -lt 30 ] || fail_evil "net-stall: the guest spins ($spent ticks)"
+t0=$(date +%s%N)
+finish
+ms=$((($(date +%s%N) - t0) / 1000000))
+echo "net-stall: guest stopped in $ms ms"
+[ "$ms" -lt 1500 ] || fail_evil "net-stall: stop took $ms ms"
+log_has "$GUEST_LOG" "sent 170 frames (0 dropped), received 0 (0 dropped)" \
+	|| fail_evil "net-stall: $(grep 'relid 1: sent' "$GUEST_LOG")"
+ip -n "$NS" -o link show hn0 2>/dev/null && fail_evil "hn0 left behind"
 
 # --- no --netns: no TAP anywhere, one line says so, no frame sent
 links=$(ip -o link | wc -l)
