@@ -157,7 +157,9 @@ int gvb_send(struct gvb_chan *c, uint64_t xid, uint16_t flags,
 /* A burst, from the same places and within one call of the driver:
  * packets put between begin and end are published together with at most
  * one signal (rt_chan_tx_begin). begin returns false if the channel is
- * not open; then neither put nor end may follow. */
+ * not open; then neither put nor end may follow. Like gvb_send_gpa, a
+ * burst (and gvb_send) may also come from a thread of the driver's own
+ * that it stops in gvb_driver.stopping (netvsc's TAP reader). */
 bool gvb_tx_begin(struct gvb_chan *c);
 /* A GPA-direct packet (data described by guest page ranges), from the
  * same places as gvb_send, or from a thread of the driver's own that

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "gic.h"
+#include "gnet.h"
 #include "gstor.h"
 #include "gtdev.h"
 #include "hvis_paths.h"
@@ -42,6 +43,10 @@ static void usage(FILE *f)
 "  --nbd-tcp PORT       also export them on 127.0.0.1:PORT\n"
 "  --scsi-subchannels K sub-channels per SCSI controller (default:\n"
 "                       min(host maximum, CPUs - 1))\n"
+"  --netns NAME         make each synthetic network adapter a TAP device\n"
+"                       hn0, hn1, ... in network namespace NAME\n"
+"                       (/run/netns/NAME, as `ip netns add` makes it);\n"
+"                       default: none, no TAP is made\n"
 "  --reconnect          when the host goes away, retry every 0.5 s\n"
 "  --traffic MODE       test device traffic: echo (default), sink,\n"
 "                       source or none\n"
@@ -260,6 +265,7 @@ static bool parse_one(int c, struct guest_opts *o)
 	case 'b': o->vmbus = optarg; return true;
 	case 'U': return hvis_parse_user(optarg, &o->host_uid);
 	case 'j': o->nbd = optarg; return true;
+	case 'E': gnet_cfg.netns = optarg; return true;
 	case 'J': return count(1, 65535, "a port", &o->nbd_port, o);
 	case 'L': {
 		unsigned long v;
@@ -302,6 +308,7 @@ static const struct option long_opts[] = {
 	{ "nbd", required_argument, NULL, 'j' },
 	{ "nbd-tcp", required_argument, NULL, 'J' },
 	{ "scsi-subchannels", required_argument, NULL, 'L' },
+	{ "netns", required_argument, NULL, 'E' },
 	{ "reconnect", no_argument, NULL, 'R' },
 	{ "traffic", required_argument, NULL, 'T' },
 	{ "size", required_argument, NULL, 'S' },
@@ -366,9 +373,11 @@ struct guest {
 	unsigned ndrivers;
 };
 
-/* The devices first: --no-services keeps only them. */
+/* The devices first: --no-services keeps only them (NDEVICES). */
+#define NDEVICES 3u
 static const struct gvb_driver *const drivers[] = {
-	&gtdev_driver, &gstor_driver, &gic_heartbeat_driver, &gic_shutdown_driver,
+	&gtdev_driver, &gstor_driver, &gnet_driver, &gic_heartbeat_driver,
+	&gic_shutdown_driver,
 	&gic_timesync_driver, &gic_kvp_driver, &gic_vss_driver,
 };
 
@@ -586,7 +595,7 @@ int main(int argc, char **argv)
 	memset(&g, 0, sizeof(g));
 	g.retry_fd = -1;
 	g.reconnect = o.reconnect;
-	g.ndrivers = o.no_services ? 2 : VMB_ARRAY_LEN(drivers);
+	g.ndrivers = o.no_services ? NDEVICES : VMB_ARRAY_LEN(drivers);
 	g.cfg = (struct gvb_cfg){
 		.vmbus_path = o.vmbus ? o.vmbus : vmbus,
 		.mem_size = (uint64_t)o.memory_mib << 20,

@@ -27,6 +27,21 @@
  *                            the guest never asked for; the guest must
  *                            count, settle with no LUN, refuse and close
  *                            the sub-channels and stay idle
+ *   evil_host SOCK net       offers a synthetic network adapter, runs
+ *                            NVSP and RNDIS by the book (core/net's host
+ *                            engines, the guest's buffers mapped), answers
+ *                            ARP requests and ICMP echo requests for
+ *                            10.98.0.1 as transfer-page packets until the
+ *                            guest leaves; at least one ARP and three
+ *                            echo requests must have come
+ *   evil_host SOCK net-idle  the same for a guest without a TAP: no frame
+ *                            may come
+ *   evil_host SOCK net-bad   net-idle, then bad transfer-page packets,
+ *                            RNDIS messages and NVSP messages; each must
+ *                            be refused and counted, and every transfer-
+ *                            page packet completed all the same
+ *   evil_host SOCK net-stall net, but no data send is ever completed:
+ *                            exactly one frame per send section may come
  *   evil_host SOCK flood[-close]
  *                            offers FLOOD_CHANNELS test channels, then
  *                            never reads the guest's socket again (its
@@ -48,6 +63,10 @@
 #include <unistd.h>
 
 #include "evil_util.h"
+#include "net/ncsum.h"
+#include "net/nvsp_host.h"
+#include "net/rndis_host.h"
+#include "net/rndis_ppi.h"
 #include "rt_gmem.h"
 #include "scsi/scsi_disk.h"
 #include "storage/vstor_host.h"
@@ -65,6 +84,9 @@
 #define LEAVE_MS 15000
 #define FLOOD_CHANNELS 400u
 #define CPU_SHARE_MAX 0.3
+/* netvsc's buffers (guest/gnet_priv.h): 16 MiB and 1 MiB */
+#define GNET_PAGES_RECV 4096u
+#define GNET_PAGES_SEND 256u
 
 struct echan {
 	uint32_t relid;
@@ -202,24 +224,28 @@ static void offer_chan(struct eh *e, struct echan *c, uint32_t relid)
 	offer(e, relid, fds, 2);
 }
 
-/* The guest's GPADL_HEADER (and bodies) for c's ring; the PFNs are
- * mapped here as the real host would. */
-static void take_gpadl(struct eh *e, struct echan *c)
+/* The guest's GPADL_HEADER (and bodies) of relid for a buffer of at
+ * most max pages; the PFNs are mapped here as the real host would.
+ * Returns the pages. */
+static uint32_t take_gpadl_of(struct eh *e, uint32_t relid, uint32_t max,
+			      uint32_t *gpadl, struct rt_gmap *map)
 {
 	union vmb_msg_buf m;
-	uint64_t pfn[256];
+	uint64_t *pfn = calloc(max, sizeof(*pfn));
 	uint32_t len, n, total, got = 0, count;
 
+	EU_CHECK(pfn, "out of memory");
 	len = expect_msg(e, VMB_MSG_GPADL_HEADER, &m, NULL);
-	EU_CHECK(vmb_le32(m.gpadl_header.child_relid) == c->relid &&
+	EU_CHECK(vmb_le32(m.gpadl_header.child_relid) == relid &&
 		 vmb_le16(m.gpadl_header.range_count) == 1,
 		 "GPADL_HEADER for relid %u",
 		 vmb_le32(m.gpadl_header.child_relid));
-	c->gpadl = vmb_le32(m.gpadl_header.gpadl);
+	*gpadl = vmb_le32(m.gpadl_header.gpadl);
 	memcpy(&count, m.raw + sizeof(m.gpadl_header), 4);
 	total = vmb_le32(count) / VMB_PAGE_SIZE;
-	EU_CHECK(total >= 4 && total <= 256, "ring of %u pages", total);
+	EU_CHECK(total >= 1 && total <= max, "buffer of %u pages", total);
 	n = (len - sizeof(m.gpadl_header) - 8) / 8;
+	EU_CHECK(n <= total, "GPADL header carries too many PFNs");
 	memcpy(pfn, m.raw + sizeof(m.gpadl_header) + 8, n * 8);
 	got = n;
 	while (got < total) {
@@ -229,8 +255,16 @@ static void take_gpadl(struct eh *e, struct echan *c)
 		memcpy(pfn + got, m.raw + sizeof(m.gpadl_body), n * 8);
 		got += n;
 	}
-	EU_CHECK(rt_gmem_map_pfns(&e->gmem, pfn, total, &c->map) == 0,
-		 "guest ring outside its memory");
+	EU_CHECK(rt_gmem_map_pfns(&e->gmem, pfn, total, map) == 0,
+		 "guest buffer outside its memory");
+	free(pfn);
+	return total;
+}
+
+static void take_gpadl(struct eh *e, struct echan *c)
+{
+	EU_CHECK(take_gpadl_of(e, c->relid, 256, &c->gpadl, &c->map) >= 4,
+		 "ring of fewer than 4 pages");
 }
 
 static void take_open(struct eh *e, struct echan *c)
@@ -656,7 +690,8 @@ static uint32_t ring_word(const struct vmb_ring *r, size_t off)
 
 /* A clean 5.3 connection with one test device offered, up to the
  * guest's OPENCHANNEL: c's rings are mapped, OPEN_RESULT not yet sent. */
-static void connect_until_open(struct eh *e, struct echan *c)
+static void connect_until_open(struct eh *e, struct echan *c,
+			       const char *cls)
 {
 	union vmb_msg_buf b, m;
 
@@ -666,6 +701,7 @@ static void connect_until_open(struct eh *e, struct echan *c)
 	post(e, &b, vmb_msg_enc_version_response(&b, true, VMB_CONN_STATE_OK,
 						 e->conn));
 	expect_msg(e, VMB_MSG_REQUESTOFFERS, &m, NULL);
+	offer_class = cls;
 	offer_chan(e, c, 1);
 	post(e, &b, vmb_msg_enc_empty(&b, VMB_MSG_ALLOFFERS_DELIVERED));
 	take_gpadl(e, c);
@@ -727,7 +763,7 @@ static void full_ring(struct eh *e, const char *how)
 {
 	struct echan *c = &e->ch[1];
 
-	connect_until_open(e, c);
+	connect_until_open(e, c, TDEV_CLASS_GUID);
 	if (strncmp(how, "echo-", 5) == 0)
 		full_by_echo(e, c);
 	else
@@ -787,6 +823,334 @@ static void flood(struct eh *e, const char *how)
 	wait_exit(e);
 }
 
+/* ---- network: NVSP and RNDIS by the book, ARP and ping answered ---- */
+
+#define NET_SECONDS 60
+#define NET_CTL_SUBS 16u  /* control answers' sub-allocations */
+#define NET_DATA_SUBS 64u /* data frames' ones, reused in turn */
+#define NET_BAD_XID 0x10000u
+#define NET_BAD_PKTS 4u
+
+static const uint8_t net_peer_mac[6] = {0x02, 0x00, 0x5e, 0x62, 0x00, 0x01};
+static const uint8_t net_peer_ip[4] = {10, 98, 0, 1};
+
+struct nethost {
+	struct echan *c;
+	struct nvsp_host nv;
+	struct rndis_host rn;
+	uint32_t rgpadl, sgpadl;
+	struct rt_gmap rmap, smap;
+	uint32_t ctl_next, data_next;
+	unsigned frames, arps, pings;
+	bool hostile;      /* send the bad packets after RNDIS init */
+	bool stall;        /* never complete a data send */
+	unsigned bad_done; /* their completions */
+};
+
+/* A transfer-page packet of one range of page set set, id xid. */
+static void net_xfer(struct nethost *nh, uint16_t set, uint32_t off,
+		     uint32_t len, uint32_t ctype, uint64_t xid)
+{
+	struct vmb_xfer_range rg = {vmb_le32(len), vmb_le32(off)};
+	union nvsp_msg m;
+	uint32_t mlen = nvsp_host_rndis_pkt(&nh->nv, ctype, &m);
+	bool sig;
+
+	EU_CHECK(vmb_pkt_send_xfer(&nh->c->out,
+				   VMB_PKT_FLAG_COMPLETION_REQUESTED, xid, set,
+				   &rg, 1, &m, mlen, &sig) == VMB_OK,
+		 "transfer-page packet");
+	eu_signal(nh->c->efd_h2g);
+}
+
+/* RNDIS bytes into a sub-allocation, named by a transfer-page packet
+ * whose id is the sub-allocation's index (as OpenVMM does). */
+static void net_to_guest(struct nethost *nh, uint32_t ctype,
+			 const uint8_t *msg, uint32_t len)
+{
+	uint32_t sub = nh->nv.layout.sub_alloc_size, idx;
+
+	idx = ctype == NVSP_CHANNEL_CONTROL
+		      ? nh->ctl_next++ % NET_CTL_SUBS
+		      : NET_CTL_SUBS + nh->data_next++ % NET_DATA_SUBS;
+	EU_CHECK(len <= sub, "message of %u bytes", len);
+	memcpy((uint8_t *)nh->rmap.va + (size_t)idx * sub, msg, len);
+	net_xfer(nh, NVSP_RECV_BUF_ID, idx * sub, len, ctype, idx);
+}
+
+static void net_frame_out(struct nethost *nh, const uint8_t *f, uint32_t n)
+{
+	static const struct rndis_pkt_meta none;
+	uint8_t msg[2048];
+	uint32_t hl = rndis_pkt_build(msg, sizeof(msg), &none, n);
+
+	EU_CHECK(hl && hl + n <= sizeof(msg), "frame of %u bytes", n);
+	memcpy(msg + hl, f, n);
+	net_to_guest(nh, NVSP_CHANNEL_DATA, msg, hl + n);
+}
+
+static void net_eth(uint8_t *out, const uint8_t *in, uint16_t type)
+{
+	memcpy(out, in + 6, 6);
+	memcpy(out + 6, net_peer_mac, 6);
+	vmb_put_be16(out + 12, type);
+}
+
+/* An ARP request for the peer's address: the reply. */
+static void net_arp(struct nethost *nh, const uint8_t *f, uint32_t n)
+{
+	uint8_t r[42];
+
+	if (n < 42 || vmb_be16(f + 20) != 1 ||
+	    memcmp(f + 38, net_peer_ip, 4))
+		return;
+	net_eth(r, f, 0x0806);
+	memcpy(r + 14, f + 14, 6);      /* Ethernet, IPv4, 6, 4 */
+	vmb_put_be16(r + 20, 2);        /* reply */
+	memcpy(r + 22, net_peer_mac, 6);
+	memcpy(r + 28, net_peer_ip, 4);
+	memcpy(r + 32, f + 22, 10);     /* the asker's MAC and address */
+	nh->arps++;
+	eu_step("ARP request for 10.98.0.1 answered");
+	net_frame_out(nh, r, sizeof(r));
+}
+
+/* An ICMP echo request to the peer: the echo reply. */
+static void net_icmp(struct nethost *nh, const uint8_t *f, uint32_t n)
+{
+	uint8_t r[1514];
+	uint32_t ihl = n > 14 ? (f[14] & 15u) * 4 : 0, tot;
+
+	if (n < 14 + 20 || ihl < 20 || f[23] != 1 ||
+	    memcmp(f + 30, net_peer_ip, 4))
+		return;
+	tot = vmb_be16(f + 16);
+	if (tot < ihl + 8 || 14 + tot > n || 14 + tot > sizeof(r) ||
+	    f[14 + ihl] != 8)
+		return;
+	net_eth(r, f, 0x0800);
+	memcpy(r + 14, f + 14, tot);
+	memcpy(r + 26, f + 30, 4);      /* source: the peer */
+	memcpy(r + 30, f + 26, 4);      /* destination: the asker */
+	r[22] = 64;
+	vmb_put_be16(r + 24, 0);
+	vmb_put_be16(r + 24, ncsum(r + 14, ihl));
+	r[14 + ihl] = 0;                /* echo reply */
+	vmb_put_be16(r + 14 + ihl + 2, 0);
+	vmb_put_be16(r + 14 + ihl + 2, ncsum(r + 14 + ihl, tot - ihl));
+	if (++nh->pings <= 3) /* the first few: a flood follows */
+		eu_step("echo request %u to 10.98.0.1 answered",
+			vmb_be16(f + 14 + ihl + 6));
+	net_frame_out(nh, r, 14 + tot);
+}
+
+static void net_data(struct nethost *nh, const uint8_t *msg, uint32_t len)
+{
+	struct rndis_ppi_stats st = {0};
+	struct rndis_pkt pk;
+
+	EU_CHECK(rndis_pkt_parse(msg, len, &pk, &st) == 0,
+		 "guest sent a bad RNDIS PACKET");
+	EU_CHECK(pk.data_len >= 14, "frame of %u bytes", pk.data_len);
+	nh->frames++;
+	if (nh->stall)
+		return;
+	if (vmb_be16(pk.data + 12) == 0x0806)
+		net_arp(nh, pk.data, pk.data_len);
+	else if (vmb_be16(pk.data + 12) == 0x0800)
+		net_icmp(nh, pk.data, pk.data_len);
+}
+
+/* What no host should send, once RNDIS is up: a transfer-page packet
+ * of another page set, one past the buffer, a PACKET longer than its
+ * range, a control answer to no request (each must still be completed),
+ * an NVSP message of no known type and a completion of no send. */
+static void net_hostile(struct nethost *nh)
+{
+	uint32_t sub = nh->nv.layout.sub_alloc_size;
+	uint8_t *spare = (uint8_t *)nh->rmap.va +
+			 (size_t)(NET_CTL_SUBS + NET_DATA_SUBS) * sub;
+	struct rndis_status_cmplt cm = {
+		.hdr = {vmb_le32(RNDIS_MSG_SET_C), vmb_le32(sizeof(cm))},
+		.req_id = vmb_le32(0x7777),
+	};
+	union nvsp_msg m = {.type = 999};
+	struct vmb_iov iov = {&m, sizeof(m)};
+	bool sig;
+
+	eu_step("bad transfer pages, PACKET, control answer, message, "
+		"completion");
+	net_xfer(nh, 0xBEEF, 0, 64, NVSP_CHANNEL_DATA, NET_BAD_XID);
+	net_xfer(nh, NVSP_RECV_BUF_ID, (uint32_t)nh->rmap.len - 8, 64,
+		 NVSP_CHANNEL_DATA, NET_BAD_XID + 1);
+	memset(spare, 0, 100);
+	rndis_wr32(spare, RNDIS_MSG_PACKET);
+	rndis_wr32(spare + 4, 4000);
+	net_xfer(nh, NVSP_RECV_BUF_ID, (uint32_t)(spare - (uint8_t *)nh->rmap.va),
+		 100, NVSP_CHANNEL_DATA, NET_BAD_XID + 2);
+	memcpy(spare + sub, &cm, sizeof(cm));
+	net_xfer(nh, NVSP_RECV_BUF_ID,
+		 (uint32_t)(spare + sub - (uint8_t *)nh->rmap.va), sizeof(cm),
+		 NVSP_CHANNEL_CONTROL, NET_BAD_XID + 3);
+	EU_CHECK(vmb_pkt_send_inband(&nh->c->out, 0, 0, &iov, 1, &sig) ==
+			 VMB_OK, "inband message");
+	EU_CHECK(vmb_pkt_send_comp(&nh->c->out, 12345, &m,
+				   nvsp_host_rndis_done(&nh->nv,
+							NVSP_STATUS_SUCCESS, &m),
+				   &sig) == VMB_OK, "completion");
+	eu_signal(nh->c->efd_h2g);
+	fprintf(stderr, "evil_host: hostile packets sent\n");
+}
+
+/* The RNDIS message of a SEND_RNDIS_PKT, copied out of its section. */
+static void net_rndis(struct nethost *nh, const struct nvsp_host_act *a)
+{
+	struct rndis_host_act ra;
+	uint8_t msg[NVSP_HOST_SEND_SECTION];
+	union nvsp_msg m;
+
+	EU_CHECK(a->rndis.section != NVSP_SECTION_NONE &&
+		 a->rndis.size <= sizeof(msg),
+		 "RNDIS message not in a send section");
+	memcpy(msg, (uint8_t *)nh->smap.va + a->rndis.offset, a->rndis.size);
+	if (a->rndis.channel_type == NVSP_CHANNEL_DATA) {
+		net_data(nh, msg, a->rndis.size);
+	} else {
+		rndis_host_rx(&nh->rn, msg, a->rndis.size, &ra);
+		if (ra.reply_len)
+			net_to_guest(nh, NVSP_CHANNEL_CONTROL, ra.reply,
+				     ra.reply_len);
+		/* The offload parameters are the last step of the init. */
+		if (nh->hostile && a->rndis.size >= 16 &&
+		    rndis_rd32(msg) == RNDIS_MSG_SET &&
+		    rndis_rd32(msg + 12) == RNDIS_OID_OFFLOAD_PARAMS)
+			net_hostile(nh);
+	}
+	if (a->completion &&
+	    !(nh->stall && a->rndis.channel_type == NVSP_CHANNEL_DATA))
+		send_comp(nh->c, a->xid, &m,
+			  nvsp_host_rndis_done(&nh->nv, NVSP_STATUS_SUCCESS,
+					       &m));
+}
+
+static void net_pkt(struct nethost *nh, const struct vmb_pkt *pkt)
+{
+	struct nvsp_host_act a;
+
+	nvsp_host_rx(&nh->nv, pkt, &a);
+	switch (a.kind) {
+	case NVSP_HA_MAP_RECV:
+		EU_CHECK(a.gpadl == nh->rgpadl, "receive buffer GPADL %u",
+			 a.gpadl);
+		nvsp_host_recv_mapped(&nh->nv, (uint32_t)nh->rmap.len, &a);
+		eu_step("receive buffer: %u sub-allocations",
+			nh->nv.layout.num_sub_allocs);
+		break;
+	case NVSP_HA_MAP_SEND:
+		EU_CHECK(a.gpadl == nh->sgpadl, "send buffer GPADL %u",
+			 a.gpadl);
+		nvsp_host_send_mapped(&nh->nv, (uint32_t)nh->smap.len, &a);
+		break;
+	case NVSP_HA_RNDIS:
+		net_rndis(nh, &a);
+		return;
+	case NVSP_HA_RX_DONE:
+		nh->bad_done += a.xid >= NET_BAD_XID &&
+				a.xid < NET_BAD_XID + NET_BAD_PKTS;
+		break;
+	case NVSP_HA_REPLY:
+	case NVSP_HA_NONE:
+		break;
+	default:
+		EU_FAIL("NVSP action %d not expected", a.kind);
+	}
+	if (a.reply_due && a.completion)
+		send_comp(nh->c, a.xid, &a.reply, a.reply_len);
+}
+
+/* Packets until the guest leaves; its messages on the socket (closing,
+ * teardown, unload) are read and left unanswered. */
+static void net_serve(struct eh *e, struct nethost *nh)
+{
+	struct pollfd p[2] = {{.fd = e->sock, .events = POLLIN},
+			      {.fd = nh->c->efd_g2h, .events = POLLIN}};
+	uint64_t t0 = eu_now_ms(), v;
+	struct vpkt *vp = malloc(sizeof(*vp));
+	struct rt_frame f;
+	uint32_t len;
+	bool sig;
+	int rc;
+
+	EU_CHECK(vp, "out of memory");
+	for (;;) {
+		EU_CHECK(eu_now_ms() - t0 < NET_SECONDS * 1000u,
+			 "guest did not leave");
+		poll(p, 2, 100);
+		if (p[1].revents && read(p[1].fd, &v, sizeof(v)) < 0)
+			EU_FAIL("eventfd: %s", strerror(errno));
+		while (vmb_ring_read(&nh->c->in, vp->buf, sizeof(vp->buf),
+				     &len, &sig) == VMB_OK) {
+			EU_CHECK(vmb_pkt_parse(vp->buf, len, &vp->pkt) ==
+					 VMB_OK, "bad packet from the guest");
+			net_pkt(nh, &vp->pkt);
+		}
+		if (!p[0].revents)
+			continue;
+		rc = eu_recv(e->sock, 100, &f);
+		if (rc == -ECONNRESET)
+			break;
+		EU_CHECK(rc == 0 || rc == -ETIMEDOUT, "guest socket: %s",
+			 strerror(-rc));
+		if (rc == 0)
+			eu_frame_close(&f);
+	}
+	free(vp);
+}
+
+/* how: "net" (the guest's TAP pings the peer), "net-idle" (no TAP: no
+ * frame may come), "net-bad" (no TAP, net_hostile) or "net-stall" (no
+ * data send completed: the guest sends one frame per send section, then
+ * waits). */
+static void net(struct eh *e, const char *how)
+{
+	bool ping = strcmp(how, "net") == 0;
+	struct rndis_host_cfg rc = {.mac = {0x00, 0x15, 0x5d, 0x62, 0x00, 0x02},
+				    .mtu = 1500, .link_speed = 100000000,
+				    .link_up = true, .max_queues = 1};
+	struct nvsp_host_cfg nc = {.max_version = NVSP_VERSION_61,
+				   .primary = true};
+	struct nethost nh = {.c = &e->ch[0],
+			     .hostile = strcmp(how, "net-bad") == 0,
+			     .stall = strcmp(how, "net-stall") == 0};
+	union vmb_msg_buf b;
+
+	connect_until_open(e, &e->ch[0], NVSP_CLASS_GUID);
+	post(e, &b, vmb_msg_enc_open_result(&b, 1, e->ch[0].open_id, 0));
+	eu_step("netvsc open; its receive and send buffers");
+	take_gpadl_of(e, 1, GNET_PAGES_RECV, &nh.rgpadl, &nh.rmap);
+	post(e, &b, vmb_msg_enc_gpadl_created(&b, 1, nh.rgpadl, 0));
+	take_gpadl_of(e, 1, GNET_PAGES_SEND, &nh.sgpadl, &nh.smap);
+	post(e, &b, vmb_msg_enc_gpadl_created(&b, 1, nh.sgpadl, 0));
+	nvsp_host_init(&nh.nv, &nc);
+	rndis_host_init(&nh.rn, &rc);
+	fprintf(stderr, "evil_host: ready\n");
+	net_serve(e, &nh);
+	eu_step("%u frames; answered %u ARP requests, %u echo requests",
+		nh.frames, nh.arps, nh.pings);
+	if (nh.stall)
+		EU_CHECK(nh.frames == nh.nv.send_sections, "%u frames sent "
+			 "with %u sections never given back", nh.frames,
+			 nh.nv.send_sections);
+	else if (ping)
+		EU_CHECK(nh.arps >= 1 && nh.pings >= 3, "too few answered");
+	else
+		EU_CHECK(nh.frames == 0, "frames from a guest without a TAP");
+	EU_CHECK(nh.bad_done == (nh.hostile ? NET_BAD_PKTS : 0),
+		 "%u of the bad transfer-page packets completed", nh.bad_done);
+	rt_gmem_unmap(&nh.rmap);
+	rt_gmem_unmap(&nh.smap);
+}
+
 static void echan_free(struct echan *c)
 {
 	if (c->map.va)
@@ -803,7 +1167,7 @@ int main(int argc, char **argv)
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: evil_host SOCK "
-			"survive|storage|conn0|busy|refuse|full|full-close|"
+			"survive|storage|net|net-idle|net-bad|net-stall|conn0|busy|refuse|full|full-close|"
 			"echo-full|echo-full-close|flood|flood-close\n");
 		return 2;
 	}
@@ -816,6 +1180,8 @@ int main(int argc, char **argv)
 		survive(&e);
 	else if (strcmp(argv[2], "storage") == 0)
 		storage(&e);
+	else if (strncmp(argv[2], "net", 3) == 0)
+		net(&e, argv[2]);
 	else if (strstr(argv[2], "full"))
 		full_ring(&e, argv[2]);
 	else if (strstr(argv[2], "flood"))

@@ -1,0 +1,20 @@
+/* netvsc: the guest's driver for Hyper-V's synthetic network adapter.
+ * On each adapter offered it registers a receive buffer (16 MiB) and a
+ * send buffer (1 MiB) by GPADL, negotiates NVSP and RNDIS, and (with a
+ * network namespace named) makes a TAP device "hn%d" there with the
+ * host's MAC and MTU; frames cross between the TAP and the channel. */
+#ifndef HVIS_GNET_H
+#define HVIS_GNET_H
+
+#include "gvb.h"
+
+struct gnet_cfg {
+	/* Network namespace (/run/netns/NAME) of the TAP devices; NULL:
+	 * none is made (nothing of this machine's interfaces is touched). */
+	const char *netns;
+};
+
+extern struct gnet_cfg gnet_cfg;
+extern const struct gvb_driver gnet_driver;
+
+#endif

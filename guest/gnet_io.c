@@ -1,0 +1,262 @@
+/* netvsc's data path, one channel.
+ *
+ * Receive: a transfer-page packet names ranges of the receive buffer;
+ * each holds RNDIS messages (control answers, copied out and parsed, or
+ * PACKETs, whose frames go to the TAP with a zero virtio-net header by
+ * writev straight from the buffer). The packet is completed either way
+ * (the buffer is the host's to reuse); completions gather and go out
+ * together at the end of the receive batch, one signal for all.
+ *
+ * Send: why a reader thread. The channel's worker sleeps on the host's
+ * eventfd and cannot watch the TAP too; the loop thread serves the
+ * VMBus socket and every other driver, must never wait on a full ring,
+ * and would put each frame behind all of that. A thread of the queue's
+ * own sleeps in poll on the TAP, its stop eventfd and a "section free"
+ * eventfd (never spinning: with every section in flight it leaves the
+ * TAP out of the poll until a completion frees one), reads each frame
+ * straight into a send section after room for the PACKET header, writes
+ * the header in front and sends SEND_RNDIS_PKT under the channel's send
+ * side (rt_chan's lock; a full ring makes it wait there, not the
+ * worker, whose completions never wait). One thread per queue scales to
+ * sub-channels. It is stopped before the endpoint goes (stopping). */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "gnet_priv.h"
+#include "rt_log.h"
+
+/* Frames read in one burst before the TAP is polled again. */
+#define TX_BURST 64u
+/* The largest control message copied out of the receive buffer. */
+#define CTL_MAX 1024u
+/* A PACKET header without per-packet info. */
+#define PKT_HDR ((uint32_t)sizeof(struct rndis_packet))
+
+static const uint8_t zero_vnet[RT_TAP_VNET_HDR_LEN];
+
+/* ---- receive (worker) ---- */
+
+static void frame_out(struct gnet_nic *n, const uint8_t *data, uint32_t len)
+{
+	struct iovec iov[2] = {
+		{(void *)zero_vnet, sizeof(zero_vnet)},
+		{(void *)data, len},
+	};
+
+	if (!atomic_load_explicit(&n->have_tap, memory_order_acquire) ||
+	    writev(n->tap.fd[0], iov, 2) < 0) {
+		rt_ctr_add(&n->rx_drops, 1);
+		return;
+	}
+	rt_ctr_add(&n->rx_frames, 1);
+}
+
+static void data_range(struct gnet_nic *n, const uint8_t *p, uint32_t len)
+{
+	struct rndis_pkt_iter it;
+	struct rndis_pkt pk;
+
+	/* Senders count their padding in msg_len (as Linux): no rounding. */
+	rndis_pkt_iter_init(&it, p, len, 1);
+	while (rndis_pkt_next(&it, &pk, &n->ppi) == 1)
+		frame_out(n, pk.data, pk.data_len);
+	if (it.failed)
+		rt_ctr_add(&n->rx_drops, 1);
+}
+
+/* A control answer is copied first: the host may change the buffer
+ * under the parser. */
+static void control_range(struct gnet_nic *n, const uint8_t *p,
+			  uint32_t len)
+{
+	uint8_t msg[CTL_MAX];
+	uint32_t l = len < CTL_MAX ? len : CTL_MAX;
+
+	memcpy(msg, p, l);
+	gnet_control(n, msg, l);
+}
+
+static void comp_add(struct gnet_nic *n, uint64_t xid)
+{
+	if (n->ncomp == GNET_COMP_MAX && !gnet_io_flush(n)) {
+		rt_ctr_add(&n->bad_comp, 1); /* ring full: the host waits */
+		return;
+	}
+	n->comp[n->ncomp++] = xid;
+}
+
+void gnet_io_recv(struct gnet_nic *n, const struct vmb_pkt *pkt)
+{
+	struct nvsp_range rg[NVSP_RECV_MAX_RANGES];
+	uint32_t cnt, ctype;
+	int rc;
+
+	pthread_mutex_lock(&n->lock);
+	rc = nvsp_guest_recv(&n->nvsp, pkt, rg, NVSP_RECV_MAX_RANGES, &cnt,
+			     &ctype);
+	for (uint32_t i = 0; rc == VMB_OK && i < cnt; i++) {
+		const uint8_t *p = n->rbuf + rg[i].offset;
+
+		if (ctype == NVSP_CHANNEL_CONTROL && !n->c->draining)
+			control_range(n, p, rg[i].len);
+		else if (ctype != NVSP_CHANNEL_CONTROL)
+			data_range(n, p, rg[i].len);
+	}
+	if (!n->c->draining)
+		comp_add(n, pkt->xid);
+	pthread_mutex_unlock(&n->lock);
+}
+
+bool gnet_io_flush(struct gnet_nic *n)
+{
+	union nvsp_msg m;
+	uint32_t len = nvsp_rndis_complete(&m, NVSP_STATUS_SUCCESS);
+	unsigned done = 0;
+
+	if (!n->ncomp || !gvb_tx_begin(n->c))
+		return n->ncomp == 0;
+	while (done < n->ncomp &&
+	       gvb_put_comp(n->c, n->comp[done], &m, len, true) == VMB_OK)
+		done++;
+	gvb_tx_end(n->c);
+	memmove(n->comp, n->comp + done, (n->ncomp - done) * sizeof(*n->comp));
+	n->ncomp -= done;
+	return n->ncomp == 0;
+}
+
+/* ---- send (reader thread) ---- */
+
+/* A free section, or NONE with want_room set: the next completion
+ * wakes the reader. Tried again after setting it, so that a section
+ * freed in between is not missed. */
+static uint32_t section_wait(struct gnet_nic *n)
+{
+	uint32_t idx = gnet_section_get(n);
+
+	if (idx != NVSP_SECTION_NONE)
+		return idx;
+	atomic_store(&n->want_room, true);
+	idx = gnet_section_get(n);
+	if (idx != NVSP_SECTION_NONE)
+		atomic_store(&n->want_room, false);
+	return idx;
+}
+
+/* One frame from the TAP into section idx, sent. false: stop the burst
+ * (TAP empty, or the channel going). */
+static bool tx_one(struct gnet_nic *n, uint32_t idx)
+{
+	static const struct rndis_pkt_meta none;
+	uint8_t vh[RT_TAP_VNET_HDR_LEN], *sec = n->sbuf + (size_t)idx * n->ssize;
+	struct iovec iov[2] = {{vh, sizeof(vh)},
+			       {sec + PKT_HDR, n->ssize - PKT_HDR}};
+	ssize_t got = readv(n->tap.fd[0], iov, 2);
+	uint32_t flen = got > (ssize_t)sizeof(vh) ? (uint32_t)got - sizeof(vh)
+						  : 0;
+	union nvsp_msg m;
+	struct vmb_iov mi = {&m, 0};
+	int rc;
+
+	if (got < 0 || !flen || flen >= n->ssize - PKT_HDR) {
+		gnet_section_put(n, idx);
+		if (got >= 0)
+			rt_ctr_add(&n->tx_drops, 1); /* empty or too long */
+		return got >= 0;
+	}
+	rndis_pkt_build(sec, PKT_HDR, &none, flen);
+	mi.len = nvsp_rndis_pkt(&m, NVSP_CHANNEL_DATA, idx, PKT_HDR + flen);
+	rc = gvb_put(n->c, idx + 1ull, VMB_PKT_FLAG_COMPLETION_REQUESTED, &mi,
+		     1, false);
+	if (rc) {
+		gnet_section_put(n, idx);
+		rt_ctr_add(&n->tx_drops, 1);
+		return false;
+	}
+	rt_ctr_add(&n->tx_frames, 1);
+	return true;
+}
+
+static void tx_burst(struct gnet_nic *n)
+{
+	uint32_t idx;
+
+	if (!gvb_tx_begin(n->c))
+		return;
+	for (unsigned i = 0; i < TX_BURST; i++) {
+		idx = section_wait(n);
+		if (idx == NVSP_SECTION_NONE || !tx_one(n, idx))
+			break;
+	}
+	gvb_tx_end(n->c);
+}
+
+static void *reader_main(void *arg)
+{
+	struct gnet_nic *n = arg;
+	struct pollfd p[3] = {
+		{.fd = n->tap.fd[0], .events = POLLIN},
+		{.fd = n->stop_efd, .events = POLLIN},
+		{.fd = n->room_efd, .events = POLLIN},
+	};
+	uint64_t v;
+
+	for (;;) {
+		p[0].fd = atomic_load(&n->want_room) ? -1 : n->tap.fd[0];
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if ((p[2].revents & POLLIN) &&
+		    read(n->room_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			break;
+		if (p[0].revents & POLLIN)
+			tx_burst(n);
+	}
+	return NULL;
+}
+
+int gnet_io_start(struct gnet_nic *n)
+{
+	const struct rndis_guest_info *i = &n->rndis.info;
+	struct rt_tap_cfg tc = {.name = "hn%d", .netns = gnet_cfg.netns,
+				.queues = 1, .vnet_hdr = true,
+				.have_mac = true, .mtu = i->mtu};
+	char why[256];
+	int rc;
+
+	memcpy(tc.mac, i->mac, 6);
+	rc = rt_tap_open(&n->tap, &tc, why, sizeof(why));
+	if (rc) {
+		rt_warn("net", "relid %u: %s", n->c->relid, why);
+		return rc;
+	}
+	if ((rc = rt_tap_set_carrier(&n->tap, true)))
+		rt_warn("net", "%s: carrier not set: %s", n->tap.name,
+			strerror(-rc));
+	atomic_store_explicit(&n->have_tap, true, memory_order_release);
+	rc = -pthread_create(&n->reader, NULL, reader_main, n);
+	n->reader_on = rc == 0;
+	rt_info("net", "relid %u: %s in network namespace %s, MTU %u%s",
+		n->c->relid, n->tap.name, gnet_cfg.netns, i->mtu,
+		rc ? " (no reader thread: nothing is sent)" : "");
+	return 0;
+}
+
+void gnet_io_stop(struct gnet_nic *n)
+{
+	uint64_t one = 1;
+
+	if (!n->reader_on)
+		return;
+	/* A reader waiting in a send for ring room returns now. */
+	if (n->c->rt)
+		rt_chan_stop_begin(n->c->rt);
+	if (write(n->stop_efd, &one, sizeof(one)) < 0)
+		rt_warn("net", "reader not told to stop");
+	pthread_join(n->reader, NULL);
+	n->reader_on = false;
+}
