@@ -270,10 +270,11 @@ static void hnet_describe(struct hvm_chan *c, FILE *out)
 		return;
 	fprintf(out, "tap=%s tx_frames=%llu tx_bytes=%llu tx_err=%llu "
 		"rx_frames=%llu rx_bytes=%llu rx_full=%llu rx_idle=%llu "
-		"rx_ring_full=%llu ctl=%llu ctl_dropped=%llu map_failed=%llu "
-		"refused=%llu", ch->nic->tap.name, CTR(tx_frames),
-		CTR(tx_bytes), CTR(tx_err), CTR(rx_frames), CTR(rx_bytes),
-		CTR(rx_full), CTR(rx_idle), CTR(rx_ring_full), CTR(ctl_msgs),
+		"rx_ring_full=%llu rx_long=%llu ctl=%llu ctl_dropped=%llu "
+		"map_failed=%llu refused=%llu", ch->nic->tap.name,
+		CTR(tx_frames), CTR(tx_bytes), CTR(tx_err), CTR(rx_frames),
+		CTR(rx_bytes), CTR(rx_full), CTR(rx_idle), CTR(rx_ring_full),
+		CTR(rx_long), CTR(ctl_msgs),
 		CTR(ctl_dropped), CTR(map_failed),
 		(unsigned long long)refused(ch));
 }

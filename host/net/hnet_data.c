@@ -153,24 +153,31 @@ static bool discard(struct hnet_chan *ch, rt_ctr *why)
 	return true;
 }
 
-/* One frame into sub-allocation id; its length, or -1 (id given back)
- * when the TAP had none. */
+/* One frame into sub-allocation id; its length, 0 when it was dropped,
+ * or -1 when the TAP had none (id given back in both). A read fills
+ * what it is given and drops the rest of the frame without a word, so
+ * one byte more than the room tells a frame too long for it (a tagged
+ * frame a bridge passed on, say), dropped and counted, never handed on
+ * cut short. */
 static ssize_t rx_read(struct hnet_chan *ch, uint32_t id)
 {
-	uint8_t vnet[RT_TAP_VNET_HDR_LEN];
+	uint8_t vnet[RT_TAP_VNET_HDR_LEN], over;
 	uint8_t *base = ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size;
-	struct iovec iov[2] = {
+	uint32_t room = ch->rxb.sub_size - NVSP_HOST_RX_HEADER -
+			NVSP_HOST_RX_FOOTER, k;
+	struct iovec iov[3] = {
 		{vnet, sizeof(vnet)},
-		{base + NVSP_HOST_RX_HEADER,
-		 ch->rxb.sub_size - NVSP_HOST_RX_HEADER - NVSP_HOST_RX_FOOTER},
+		{base + NVSP_HOST_RX_HEADER, room},
+		{&over, 1},
 	};
-	ssize_t n = readv(ch->nic->tap.fd[0], iov, 2);
-	uint32_t k;
+	ssize_t n = readv(ch->nic->tap.fd[0], iov, 3) - (ssize_t)sizeof(vnet);
 
-	if (n > (ssize_t)sizeof(vnet))
-		return n - (ssize_t)sizeof(vnet);
+	if (n > 0 && n <= (ssize_t)room)
+		return n;
+	if (n > (ssize_t)room)
+		rt_ctr_add(&ch->rx_long, 1);
 	nvsp_rxbuf_free(&ch->rxb, 0, id, &k);
-	return n < 0 ? -1 : 0;
+	return n < -(ssize_t)sizeof(vnet) ? -1 : 0;
 }
 
 /* 1: a frame went (or was dropped), 0: the TAP is empty. */

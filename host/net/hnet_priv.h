@@ -52,7 +52,7 @@ struct hnet_chan {
 	struct rndis_ppi_stats ppi;
 	/* counters */
 	rt_ctr tx_frames, tx_bytes, tx_err, tx_bad;
-	rt_ctr rx_frames, rx_bytes, rx_full, rx_idle, rx_ring_full;
+	rt_ctr rx_frames, rx_bytes, rx_full, rx_idle, rx_ring_full, rx_long;
 	rt_ctr ctl_msgs, ctl_dropped, map_failed;
 };
 

@@ -48,6 +48,16 @@ done
 ping_ok "$GNS" 2001:db8:97::1 56
 ping_ok "$HNS" 2001:db8:97::2 1452
 
+# A frame longer than a receive slot (the switch port's MTU raised past
+# the guest's): dropped and counted, never handed on cut short.
+ip -n "$HNS" link set hvport0 mtu 2000 || fail "mtu 2000"
+ip netns exec "$HNS" ping -c 1 -W 1 -M do -s 1800 10.97.0.2 >/dev/null 2>&1 &&
+	fail "an 1842-byte frame reached the guest"
+ctl channels --wide | grep -q 'rx_long=[1-9]' ||
+	fail "long frame not counted: $(ctl channels --wide)"
+ip -n "$HNS" link set hvport0 mtu 1500 || fail "mtu 1500"
+ping_ok "$HNS" 10.97.0.2 1472
+
 # 16 MiB over TCP, guest to host, byte for byte.
 head -c 16M /dev/urandom >"$T/blob"
 ip netns exec "$HNS" nc -l 9797 >"$T/got" &
