@@ -879,7 +879,10 @@ int gvb_start(struct gvb *vb, const struct gvb_cfg *cfg, struct rt_loop *l,
 		vb->retarget_at = now_ms() + cfg->retarget_ms;
 	rt_info("vmbus", "attached to %s with %llu MiB of guest memory",
 		cfg->vmbus_path, (unsigned long long)(cfg->mem_size >> 20));
-	return start_client(vb);
+	/* A host that refuses us may have closed before INITIATE_CONTACT
+	 * went out: its reason is still waiting to be read. */
+	rc = start_client(vb);
+	return rc ? why_refused(vb, rc) : 0;
 }
 
 /* ---- unload ---- */
