@@ -481,6 +481,12 @@ static void log_refusals(const struct gnet_nic *n)
 					      " rndis-%s %llu",
 					      rndis_guest_bad_name(i),
 					      (unsigned long long)n->rndis.st.bad[i]);
+	for (unsigned i = 0; i < RNDIS_PBAD__COUNT && k < sizeof(buf); i++)
+		if (n->ch[0].ppi.bad[i])
+			k += (size_t)snprintf(buf + k, sizeof(buf) - k,
+					      " packet-%s %llu",
+					      rndis_ppi_bad_name(i),
+					      (unsigned long long)n->ch[0].ppi.bad[i]);
 	if (rt_ctr_get(&n->unasked) && k < sizeof(buf))
 		k += (size_t)snprintf(buf + k, sizeof(buf) - k,
 				      " unasked-subchannels %llu",

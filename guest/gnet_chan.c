@@ -177,12 +177,20 @@ void gnet_chan_table(struct gnet_nic *n)
 
 void gnet_chan_log(const struct gnet_chan *ch)
 {
+	uint64_t bad = 0;
+
+	for (unsigned i = 0; i < RNDIS_PBAD__COUNT; i++)
+		bad += ch->ppi.bad[i];
+	for (unsigned i = 0; i < NVSP_GBAD__COUNT; i++)
+		bad += ch->nvsp.st.bad[i];
 	rt_info("net", "relid %u (queue %u): sent %llu frames (%llu "
-		"dropped), received %llu (%llu dropped)", ch->c->relid, ch->q,
+		"dropped), received %llu (%llu dropped); refused from host: "
+		"%llu", ch->c->relid, ch->q,
 		(unsigned long long)rt_ctr_get(&ch->tx_frames),
 		(unsigned long long)rt_ctr_get(&ch->tx_drops),
 		(unsigned long long)rt_ctr_get(&ch->rx_frames),
-		(unsigned long long)rt_ctr_get(&ch->rx_drops));
+		(unsigned long long)rt_ctr_get(&ch->rx_drops),
+		(unsigned long long)bad);
 }
 
 int gnet_parse_table(const char *arg, char *why, size_t n)

@@ -178,7 +178,9 @@ static void reply(struct hnet_chan *ch, const struct nvsp_host_act *a)
 }
 
 /* The receive buffer's sub-allocations as RECV_BUF_COMPLETE laid them
- * out, split among the NIC's queues (nic->lock held to write). */
+ * out, all on the primary's queue until sub-channels are granted (a
+ * guest that asks for none has the whole buffer); nic->lock held to
+ * write. */
 static bool rxbuf_setup(struct hnet_chan *ch)
 {
 	const struct nvsp_recv_section *l = &ch->eng.layout;
@@ -189,7 +191,7 @@ static bool rxbuf_setup(struct hnet_chan *ch)
 			   sizeof(*nic->link));
 	return nic->link &&
 	       nvsp_rxbuf_init(&nic->rxb, nic->link, l->num_sub_allocs,
-			       l->sub_alloc_size, nic->queues) == VMB_OK &&
+			       l->sub_alloc_size, 1) == VMB_OK &&
 	       hnet_rss_boxes(nic);
 }
 
@@ -216,9 +218,8 @@ static void map_recv(struct hnet_chan *ch, const struct nvsp_host_act *a)
 	pthread_rwlock_wrlock(&nic->lock);
 	nic->rx_ready = false;
 	size = map(ch, a->gpadl, &nic->rbuf);
-	/* room for the reserve and one data sub-allocation per queue */
-	if (size / nvsp_host_sub_alloc_size(ch->eng.mtu) <
-	    NVSP_RXBUF_CONTROL + nic->queues)
+	if (size / nvsp_host_sub_alloc_size(ch->eng.mtu) <=
+	    NVSP_RXBUF_CONTROL)
 		size = 0;
 	nvsp_host_recv_mapped(&ch->eng, size, &r);
 	nic->rx_ready = ch->eng.recv == NVSP_HB_MAPPED && rxbuf_setup(ch);
@@ -307,6 +308,23 @@ static void offer_work(struct hvm *vm, struct hdev *d, uint32_t count)
 			((struct hnet_nic *)d->priv)->index, count);
 }
 
+/* The data sub-allocations split among the channels granted: only
+ * while the guest holds none (it sets no filter before it asks, as
+ * Linux), else they stay the primary's (counted: frames read on the
+ * other queues are dropped). nic->lock held to write. */
+static void rxbuf_split(struct hnet_chan *ch, uint32_t channels)
+{
+	struct hnet_nic *nic = ch->nic;
+
+	if (!nic->rx_ready)
+		return;
+	hnet_rss_reclaim(ch);
+	if (nvsp_rxbuf_split(&nic->rxb, channels) || !hnet_rss_boxes(nic))
+		rt_warn("net", "relid %u: receive buffer not split among %u "
+			"channels (the guest holds some of it): the primary's "
+			"alone", ch->c->relid, channels);
+}
+
 /* Granted: the sub-channels start from this engine; the answer follows
  * the offers' queueing. */
 static void subchannels(struct hnet_chan *ch, const struct nvsp_host_act *a)
@@ -317,6 +335,7 @@ static void subchannels(struct hnet_chan *ch, const struct nvsp_host_act *a)
 		pthread_rwlock_wrlock(&nic->lock);
 		nic->proto = ch->eng;
 		nic->have_proto = true;
+		rxbuf_split(ch, 1u + a->subchannels);
 		pthread_rwlock_unlock(&nic->lock);
 		if (hvm_defer(ch->c->vm, offer_work, ch->c->dev, ch->c->gen,
 			      a->subchannels))
