@@ -462,6 +462,10 @@ static void gnet_stopping(struct gvb_chan *c)
 	if (!ch->q)
 		ch->nic->open = false;
 	gnet_io_stop(ch);
+	/* a queue nobody reads would keep the flows the kernel puts on it */
+	if (ch->q && atomic_load(&ch->nic->have_tap) &&
+	    ch->q < ch->nic->tap.queues)
+		rt_tap_queue_enable(&ch->nic->tap, ch->q, false);
 }
 
 static void log_refusals(const struct gnet_nic *n)

@@ -114,18 +114,19 @@ static uint32_t hnet_open(struct hvm_chan *c)
 	return 0;
 }
 
-/* Running: the other channels' workers may steer frames onto it. */
+/* Running: the other channels' workers may steer frames onto it (c->rt
+ * is theirs to read once they find it under the lock). */
 static void hnet_started(struct hvm_chan *c)
 {
 	struct hnet_chan *ch = c->priv;
 
 	pthread_rwlock_wrlock(&ch->nic->lock);
-	ch->rt = c->rt;
 	ch->nic->chan[ch->q] = ch;
 	pthread_rwlock_unlock(&ch->nic->lock);
 }
 
-/* Its sends fail from now: no other worker starts one. */
+/* Its sends fail from now: no other worker starts one, and those under
+ * way end (their waits for its ring end with the sends). */
 static void hnet_quiesce(struct hvm_chan *c)
 {
 	struct hnet_chan *ch = c->priv;
@@ -136,6 +137,7 @@ static void hnet_quiesce(struct hvm_chan *c)
 	if (ch->nic->chan[ch->q] == ch)
 		ch->nic->chan[ch->q] = NULL;
 	pthread_rwlock_unlock(&ch->nic->lock);
+	hnet_rss_unused(ch);
 }
 
 /* The primary's close takes the receive buffer from every channel. */
@@ -151,6 +153,7 @@ static void hnet_close(struct hvm_chan *c)
 	if (ch->q == 0) {
 		pthread_rwlock_wrlock(&nic->lock);
 		nic->rx_ready = nic->rx_on = nic->rss_on = false;
+		nic->rx_gen++;
 		hvm_gpadl_put(&nic->rbuf);
 		pthread_rwlock_unlock(&nic->lock);
 	} else if (rt_tap_queue_enable(&nic->tap, ch->q, false)) {
@@ -217,6 +220,7 @@ static void map_recv(struct hnet_chan *ch, const struct nvsp_host_act *a)
 
 	pthread_rwlock_wrlock(&nic->lock);
 	nic->rx_ready = false;
+	nic->rx_gen++;
 	size = map(ch, a->gpadl, &nic->rbuf);
 	if (size / nvsp_host_sub_alloc_size(ch->eng.mtu) <=
 	    NVSP_RXBUF_CONTROL)
@@ -254,8 +258,10 @@ static void ctl_answer(struct hnet_chan *ch, const uint8_t *msg,
 	}
 	memcpy(nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size, msg, len);
 	rt_chan_tx_begin(ch->c->rt);
-	if (!hnet_put_xfer(ch, id, 0, len, NVSP_CHANNEL_CONTROL))
+	if (!hnet_put_xfer(ch, id, 0, len, NVSP_CHANNEL_CONTROL)) {
 		rt_ctr_add(&ch->ctl_dropped, 1);
+		nvsp_rxbuf_free(&nic->rxb, 0, id, &id);
+	}
 	rt_chan_tx_end(ch->c->rt);
 }
 
@@ -293,8 +299,10 @@ static void revoke(struct hnet_chan *ch, const struct nvsp_host_act *a,
 	struct hnet_nic *nic = ch->nic;
 
 	pthread_rwlock_wrlock(&nic->lock);
-	if (ref == &nic->rbuf)
+	if (ref == &nic->rbuf) {
 		nic->rx_ready = false;
+		nic->rx_gen++;
+	}
 	hvm_gpadl_put(ref);
 	pthread_rwlock_unlock(&nic->lock);
 	if (a->reply_due || a->completion)
@@ -319,6 +327,7 @@ static void rxbuf_split(struct hnet_chan *ch, uint32_t channels)
 	if (!nic->rx_ready)
 		return;
 	hnet_rss_reclaim(ch);
+	nic->rx_gen++;
 	if (nvsp_rxbuf_split(&nic->rxb, channels) || !hnet_rss_boxes(nic))
 		rt_warn("net", "relid %u: receive buffer not split among %u "
 			"channels (the guest holds some of it): the primary's "
@@ -389,8 +398,10 @@ static void hnet_batch_end(struct rt_chan *rt, void *arg)
 	hnet_rss_back_flush(c->priv);
 }
 
-/* One burst under the NIC's lock: what other channels gave back first,
- * then the frames waiting on this channel's queue. */
+/* One burst: under the NIC's lock what other channels gave back, then
+ * the frames waiting on this channel's queue; their puts after it (a
+ * put may wait for a target's other sender, which may wait for the
+ * guest: the loop thread's write lock must not wait behind that). */
 static void hnet_aux(struct rt_chan *rt, void *arg)
 {
 	struct hvm_chan *c = arg;
@@ -399,8 +410,10 @@ static void hnet_aux(struct rt_chan *rt, void *arg)
 	(void)rt;
 	pthread_rwlock_rdlock(&ch->nic->lock);
 	hnet_rss_reclaim(ch);
+	ch->out_gen = ch->nic->rx_gen;
 	hnet_rx(ch);
 	pthread_rwlock_unlock(&ch->nic->lock);
+	hnet_rss_flush(ch);
 }
 
 static uint64_t refused(const struct hnet_chan *ch)

@@ -134,16 +134,12 @@ bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 		.byte_offset = vmb_le32(id * ch->nic->rxb.sub_size + off),
 	};
 	union nvsp_msg m;
-	uint32_t mlen = nvsp_host_rndis_pkt(&ch->eng, channel_type, &m), n;
+	uint32_t mlen = nvsp_host_rndis_pkt(&ch->eng, channel_type, &m);
 
-	if (rt_chan_put_xfer(ch->c->rt, id, VMB_PKT_FLAG_COMPLETION_REQUESTED,
-			     NVSP_RECV_BUF_ID, &r, 1, &m, mlen,
-			     channel_type == NVSP_CHANNEL_DATA) == VMB_OK)
-		return true;
-	/* the caller's partition: it took id */
-	nvsp_rxbuf_free(&ch->nic->rxb, nvsp_rxbuf_owner(&ch->nic->rxb, id), id,
-			&n);
-	return false;
+	return rt_chan_put_xfer(ch->c->rt, id,
+				VMB_PKT_FLAG_COMPLETION_REQUESTED,
+				NVSP_RECV_BUF_ID, &r, 1, &m, mlen,
+				channel_type == NVSP_CHANNEL_DATA) == VMB_OK;
 }
 
 /* A frame nobody takes (no buffer, no filter, no room): read and drop,
@@ -214,5 +210,4 @@ void hnet_rx(struct hnet_chan *ch)
 {
 	for (unsigned i = 0; i < HNET_RX_BATCH && rx_one(ch); i++)
 		;
-	hnet_rss_flush(ch);
 }

@@ -12,9 +12,13 @@
  *
  * The NIC's shared state (the receive buffer, its partitions, the open
  * channels, RSS) is guarded by nic->lock: workers hold it for reading
- * for one receive burst or one batch of completions (never per frame),
- * the loop thread (channels coming and going) and the primary's worker
- * (buffer mapped or revoked, RNDIS state changed) for writing. Partition
+ * while they read a burst from their TAP queue, and for a moment per
+ * target channel of a burst and per batch of completions (never per
+ * frame, and never across a put, which may wait for the target's other
+ * sender and so for the guest); the loop thread (channels coming and
+ * going) and the primary's worker (buffer mapped or revoked, RNDIS
+ * state changed) hold it for writing. A target's users count keeps it
+ * from being freed under a put. Partition
  * q of the receive buffer is touched by channel q's worker only; the
  * others hand it back the sub-allocations the guest completed on them
  * through its return box (nic->ret[q], its own mutex, once per batch). */
@@ -76,6 +80,7 @@ struct hnet_nic {
 	uint32_t *ret_ids;        /* the return boxes' entries */
 	struct hnet_ret ret[HNET_QUEUES_MAX];
 	bool rx_ready;            /* receive buffer laid out */
+	uint32_t rx_gen;          /* bumped when laid out again or taken */
 	bool rx_on;               /* RNDIS ready with a packet filter */
 	bool rss_on;              /* the guest's RSS in force */
 	bool table_sent;          /* SEND_INDIRECTION_TABLE went */
@@ -89,7 +94,9 @@ struct hnet_chan {
 	struct hnet_nic *nic;
 	struct nvsp_host eng;
 	struct rndis_host rndis;
-	struct rt_chan *rt;      /* set once running (hnet_started) */
+	/* other channels' workers putting frames on this one now: its
+	 * quiesce waits for none */
+	_Atomic unsigned users;
 	unsigned q;              /* sub_index: queue and partition */
 	struct hvm_gpadl_ref sbuf;
 	/* completions of this batch not yet given back (xids as sent) */
@@ -99,6 +106,9 @@ struct hnet_chan {
 	struct hnet_steer { uint32_t id, off, len, flen; uint8_t to; }
 		out[HNET_RX_BATCH];
 	unsigned nout;
+	uint32_t unsent[HNET_RX_BATCH]; /* to give back after the puts */
+	unsigned nunsent;
+	uint32_t out_gen;        /* nic->rx_gen of the burst */
 	struct nframe_stats parse;
 	/* worker scratch: the message as copied out, and its iovecs in
 	 * guest memory */
@@ -123,25 +133,31 @@ void hnet_send_comp(struct hnet_chan *ch, uint64_t xid, const void *buf,
 int64_t hnet_msg_get(struct hnet_chan *ch, const struct nvsp_host_rndis *r);
 /* The guest's RNDIS PACKETs of len bytes to the TAP. false if malformed. */
 bool hnet_tx(struct hnet_chan *ch, uint32_t len);
-/* Frames waiting on the TAP to the guest (nic->lock held to read). */
+/* Frames waiting on the TAP to the guest, read and gathered for
+ * hnet_rss_flush (nic->lock held to read). */
 void hnet_rx(struct hnet_chan *ch);
 /* One RNDIS message (len bytes at offset off of sub-allocation id,
- * written there by the caller) to the guest as a transfer-page packet
- * inside a burst; false (id given back) when the ring is full and the
- * caller would not wait (data: dropped) or the channel is stopping.
- * Control answers wait: the guest waits for them. */
+ * written there by the caller) to the guest on ch as a transfer-page
+ * packet inside a burst; false (id still the caller's to give back)
+ * when the ring is full and the caller would not wait (data: dropped)
+ * or the channel is stopping. Control answers wait: the guest waits for
+ * them. */
 bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 		   uint32_t len, uint32_t channel_type);
 
 /* hnet_rss.c */
-/* nic->lock held for reading, on ch's worker. */
+/* nic->lock held for reading, on ch's worker: */
 /* The frame of sub-allocation id (len bytes at off) to the channel RSS
  * names, gathered until hnet_rss_flush. */
 void hnet_rss_add(struct hnet_chan *ch, uint32_t id, uint32_t off,
 		  uint32_t len, const uint8_t *frame, uint32_t flen);
 /* The burst's frames onto their channels: one burst (and at most one
- * signal) per channel. */
+ * signal) per channel. nic->lock NOT held: a put may wait for another
+ * sender of the target (takes the lock itself, briefly). */
 void hnet_rss_flush(struct hnet_chan *ch);
+/* Waits until no other worker puts frames on ch (loop thread, ch's
+ * sends already failing). */
+void hnet_rss_unused(struct hnet_chan *ch);
 /* Sub-allocations of ch's partition the other channels gave back. */
 void hnet_rss_reclaim(struct hnet_chan *ch);
 /* RX_DONE of xid on ch: gathered, given back at hnet_rss_back_flush. */

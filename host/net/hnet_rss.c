@@ -17,11 +17,12 @@
  * box before each receive burst. A box holds at most its partition's
  * size: a guest completing more than it holds is refused (counted). */
 #include <stdlib.h>
+#include <time.h>
 
 #include "hnet_priv.h"
 #include "rt_log.h"
 
-/* The channel a frame read on ch goes to. */
+/* The channel a frame read on ch goes to (its put may find it gone). */
 static unsigned pick(struct hnet_chan *ch, const uint8_t *frame, uint32_t len)
 {
 	struct hnet_nic *nic = ch->nic;
@@ -56,27 +57,61 @@ void hnet_rss_add(struct hnet_chan *ch, uint32_t id, uint32_t off,
 						  (uint8_t)to};
 }
 
+/* Channel j, held for this worker's puts (or NULL: gone since). */
+static struct hnet_chan *target_get(struct hnet_chan *ch, unsigned j)
+{
+	struct hnet_chan *to;
+
+	pthread_rwlock_rdlock(&ch->nic->lock);
+	to = ch->nic->chan[j];
+	if (to)
+		atomic_fetch_add_explicit(&to->users, 1, memory_order_relaxed);
+	pthread_rwlock_unlock(&ch->nic->lock);
+	return to;
+}
+
 /* The burst's frames for channel j, under its send side (which makes
- * this worker the one writer of its rx counters meanwhile). */
+ * this worker the one writer of its rx counters meanwhile); those not
+ * sent are given back after. */
 static void put_all(struct hnet_chan *ch, unsigned j)
 {
-	struct hnet_chan *to = ch->nic->chan[j];
+	struct hnet_chan *to = target_get(ch, j);
 
-	rt_chan_tx_begin(to->rt);
+	if (to)
+		rt_chan_tx_begin(to->c->rt);
 	for (unsigned i = 0; i < ch->nout; i++) {
 		const struct hnet_steer *s = &ch->out[i];
 
 		if (s->to != j)
 			continue;
-		if (hnet_put_xfer(to, s->id, s->off, s->len,
-				  NVSP_CHANNEL_DATA)) {
+		if (to && hnet_put_xfer(to, s->id, s->off, s->len,
+					NVSP_CHANNEL_DATA)) {
 			rt_ctr_add(&to->rx_frames, 1);
 			rt_ctr_add(&to->rx_bytes, s->flen);
-		} else {
-			rt_ctr_add(&to->rx_ring_full, 1);
+			continue;
 		}
+		if (to)
+			rt_ctr_add(&to->rx_ring_full, 1);
+		ch->unsent[ch->nunsent++] = s->id;
 	}
-	rt_chan_tx_end(to->rt);
+	if (!to)
+		return;
+	rt_chan_tx_end(to->c->rt);
+	atomic_fetch_sub_explicit(&to->users, 1, memory_order_release);
+}
+
+/* Unless the buffer was laid out again meanwhile (its ids are gone). */
+static void unsent_back(struct hnet_chan *ch)
+{
+	struct hnet_nic *nic = ch->nic;
+	uint32_t k;
+
+	pthread_rwlock_rdlock(&nic->lock);
+	for (unsigned i = 0; nic->rx_gen == ch->out_gen && i < ch->nunsent;
+	     i++)
+		nvsp_rxbuf_free(&nic->rxb, ch->q, ch->unsent[i], &k);
+	pthread_rwlock_unlock(&nic->lock);
+	ch->nunsent = 0;
 }
 
 void hnet_rss_flush(struct hnet_chan *ch)
@@ -88,6 +123,16 @@ void hnet_rss_flush(struct hnet_chan *ch)
 	for (; todo; todo &= todo - 1)
 		put_all(ch, (unsigned)__builtin_ctzll(todo));
 	ch->nout = 0;
+	if (ch->nunsent)
+		unsent_back(ch);
+}
+
+void hnet_rss_unused(struct hnet_chan *ch)
+{
+	struct timespec ts = {0, 100000};
+
+	while (atomic_load_explicit(&ch->users, memory_order_acquire))
+		nanosleep(&ts, NULL);
 }
 
 void hnet_rss_reclaim(struct hnet_chan *ch)
