@@ -427,8 +427,6 @@ static uint64_t refused(const struct hnet_chan *ch)
 	for (unsigned i = 0; i < NVSP_RXB_BAD__COUNT; i++)
 		bad += ch->nic->rxb.q[ch->q].bad[i] +
 		       (ch->q ? 0 : ch->nic->rxb.ctl.bad[i]);
-	for (unsigned i = 1; i < NFRAME_BAD__COUNT; i++)
-		bad += ch->parse.bad[i];
 	return bad + rt_ctr_get(&ch->tx_bad) +
 	       rt_ctr_get(&ch->nic->ret[ch->q].dropped);
 }

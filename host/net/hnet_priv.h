@@ -109,7 +109,6 @@ struct hnet_chan {
 	uint32_t unsent[HNET_RX_BATCH]; /* to give back after the puts */
 	unsigned nunsent;
 	uint32_t out_gen;        /* nic->rx_gen of the burst */
-	struct nframe_stats parse;
 	/* worker scratch: the message as copied out, and its iovecs in
 	 * guest memory */
 	struct iovec giov[HNET_IOV];

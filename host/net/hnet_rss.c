@@ -29,12 +29,11 @@ static unsigned pick(struct hnet_chan *ch, const uint8_t *frame, uint32_t len)
 	unsigned to = ch->q;
 	struct nframe f;
 
-	if (nic->rss_on) {
-		nframe_count(&ch->parse, nframe_parse(&f, frame, len,
-						      nic->rss->types, 0));
-		if (f.rss.len)
-			to = rss_queue(nic->rss, rss_hash(nic->rss, &f.rss));
-	}
+	/* a frame that does not parse has no hash: it stays */
+	if (nic->rss_on &&
+	    nframe_parse(&f, frame, len, nic->rss->types, 0) == NFRAME_OK &&
+	    f.rss.len)
+		to = rss_queue(nic->rss, rss_hash(nic->rss, &f.rss));
 	if (to >= HNET_QUEUES_MAX || !nic->chan[to])
 		to = nic->chan[ch->q] ? ch->q : 0;
 	return to;

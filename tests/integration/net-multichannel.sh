@@ -115,6 +115,8 @@ done
 ctl channels --wide | grep 'tap=hvmc0' | grep -v 'refused=0 *$' &&
 	fail "host refused something"
 stop_proc "$GUEST_PID" guest
+log_has "$GUEST_LOG" "bad completions 0; refused from host: none$" ||
+	fail "guest's tally: $(grep 'refused from host' "$GUEST_LOG")"
 for q in 1 2; do
 	log_has "$GUEST_LOG" "(queue $q): sent [0-9]* frames (0 dropped), received [1-9][0-9]* (0 dropped); refused from host: 0" ||
 		fail "guest's queue $q: $(grep "(queue $q)" "$GUEST_LOG")"
