@@ -248,7 +248,7 @@ static void ctl_answer(struct hnet_chan *ch, const uint8_t *msg,
 		       uint32_t len)
 {
 	struct hnet_nic *nic = ch->nic;
-	uint32_t id;
+	uint32_t id, n;
 
 	/* the primary's worker: the only one to change the buffer */
 	if (!nic->rx_ready || len > nic->rxb.sub_size ||
@@ -260,7 +260,7 @@ static void ctl_answer(struct hnet_chan *ch, const uint8_t *msg,
 	rt_chan_tx_begin(ch->c->rt);
 	if (!hnet_put_xfer(ch, id, 0, len, NVSP_CHANNEL_CONTROL)) {
 		rt_ctr_add(&ch->ctl_dropped, 1);
-		nvsp_rxbuf_free(&nic->rxb, 0, id, &id);
+		nvsp_rxbuf_free(&nic->rxb, 0, id, &n);
 	}
 	rt_chan_tx_end(ch->c->rt);
 }

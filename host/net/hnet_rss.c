@@ -213,15 +213,17 @@ void hnet_rss_back_flush(struct hnet_chan *ch)
 	ch->nback = 0;
 }
 
+/* Without memory the old boxes stay: smaller than the new partitions
+ * at worst (more is refused), never freed under a worker. */
 bool hnet_rss_boxes(struct hnet_nic *nic)
 {
 	const struct nvsp_rxbuf *rb = &nic->rxb;
-	uint32_t at = 0;
+	uint32_t *ids = calloc(rb->count, sizeof(*ids)), at = 0;
 
-	free(nic->ret_ids);
-	nic->ret_ids = calloc(rb->count, sizeof(*nic->ret_ids));
-	if (!nic->ret_ids)
+	if (!ids)
 		return false;
+	free(nic->ret_ids);
+	nic->ret_ids = ids;
 	for (unsigned q = 0; q < rb->nqueues; q++) {
 		struct hnet_ret *r = &nic->ret[q];
 
