@@ -40,7 +40,8 @@ void gnet_section_put(struct gnet_nic *n, uint32_t idx)
 	}
 	/* any reader may be the one waiting: sections are shared */
 	for (uint32_t q = 0; q < atomic_load(&n->nchan); q++)
-		if (atomic_exchange(&n->ch[q].want_room, false) &&
+		if (atomic_load(&n->ch[q].want_room) &&
+		    atomic_exchange(&n->ch[q].want_room, false) &&
 		    write(n->ch[q].room_efd, &one, sizeof(one)) < 0)
 			rt_warn("net", "reader not woken");
 }
@@ -168,6 +169,10 @@ static void primary_ev(struct gnet_chan *ch, const struct nvsp_guest_ev *ev)
 		break;
 	case NVSP_GE_SUBCH:
 		gnet_chan_granted(n, ev->count);
+		break;
+	case NVSP_GE_TX_TABLE:
+		rt_info("net", "relid %u: the host's send indirection table "
+			"taken (%u channels)", n->c->relid, ch->nvsp.channels);
 		break;
 	default:
 		break;

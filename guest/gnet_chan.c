@@ -110,7 +110,9 @@ void gnet_chan_opened(struct gnet_chan *ch)
 	ch->nvsp = n->ch[0].nvsp;
 	memset(&ch->nvsp.st, 0, sizeof(ch->nvsp.st));
 	ch->open = true;
-	check_open(n);
+	/* the primary may have stopped meanwhile: nothing to go on with */
+	if (n->open)
+		check_open(n);
 	pthread_mutex_unlock(&n->ch[0].lock);
 	pthread_mutex_unlock(&ch->lock);
 }
