@@ -42,6 +42,8 @@ guest_up() {
 	wait_until 20 log_has "$GUEST_LOG" "hn0 in network namespace $GNS, MTU 1500, 3 queues" ||
 		fail "no hn0 with 3 queues"
 	log_has "$GUEST_LOG" "3 channels (RSS)" || fail "RSS not over 3 channels"
+	wait_until 5 log_has "$GUEST_LOG" "send indirection table taken (3 channels)" ||
+		fail "no send indirection table from the host"
 	ip -n "$GNS" addr add "$GIP/24" dev hn0 && ip -n "$GNS" link set lo up ||
 		fail "guest addresses"
 	wait_until 10 ip netns exec "$HNS" ping -c 1 -W 1 "$GIP" ||
