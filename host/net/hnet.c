@@ -284,8 +284,10 @@ static void rndis_msg(struct hnet_chan *ch, const struct nvsp_host_act *a)
 	uint32_t status = NVSP_STATUS_INVALID_RNDIS_PKT;
 	union nvsp_msg m;
 
-	if (len >= 0 && a->rndis.channel_type == NVSP_CHANNEL_CONTROL)
+	if (len >= 0 && a->rndis.channel_type == NVSP_CHANNEL_CONTROL) {
+		hnet_msg_copy(ch, 0, (uint32_t)len);
 		status = rndis_control(ch, (uint32_t)len);
+	}
 	else if (len >= 0 && hnet_tx(ch, (uint32_t)len))
 		status = NVSP_STATUS_SUCCESS;
 	if (a->completion)

@@ -1,11 +1,11 @@
 /* netvsp's data plane on one channel. Guest to host: the RNDIS PACKETs of
- * a SEND_RNDIS_PKT, parsed from a copy (the guest may change its memory
- * meanwhile), each frame written to the channel's TAP queue straight
- * from guest memory behind a virtio-net header. Host to guest: frames
- * read from the channel's TAP queue straight into sub-allocations of its
- * partition of the receive buffer, past the RNDIS header room, the
- * header written in front, then steered (hnet_rss.c): one transfer-page
- * packet each and one signal per channel and batch. */
+ * a SEND_RNDIS_PKT, parsed from a copy of their headers (the guest may
+ * change its memory meanwhile), each frame written to the channel's TAP
+ * queue straight from guest memory behind a virtio-net header. Host to
+ * guest: frames read from the channel's TAP queue straight into
+ * sub-allocations of its partition of the receive buffer, past the RNDIS
+ * header room, the header written in front, then steered (hnet_rss.c):
+ * one transfer-page packet each and one signal per channel and batch. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,20 +58,33 @@ static int64_t section_get(struct hnet_chan *ch,
 int64_t hnet_msg_get(struct hnet_chan *ch, const struct nvsp_host_rndis *r)
 {
 	int64_t len;
-	uint8_t *dst = ch->msg;
 
 	ch->ngiov = 0;
 	len = r->section != NVSP_SECTION_NONE ? section_get(ch, r)
 					      : ranges_get(ch, r);
-	if (len < 0) {
+	if (len < 0)
 		rt_ctr_add(&ch->tx_bad, 1);
-		return -1;
-	}
-	for (unsigned i = 0; i < ch->ngiov; i++) {
-		memcpy(dst, ch->giov[i].iov_base, ch->giov[i].iov_len);
-		dst += ch->giov[i].iov_len;
-	}
 	return len;
+}
+
+void hnet_msg_copy(struct hnet_chan *ch, uint32_t off, uint32_t len)
+{
+	uint64_t pos = 0;
+
+	for (unsigned i = 0; len && i < ch->ngiov; i++) {
+		uint64_t l = ch->giov[i].iov_len, skip, n;
+
+		if (off >= pos + l) {
+			pos += l;
+			continue;
+		}
+		skip = off - pos;
+		n = l - skip < len ? l - skip : len;
+		memcpy(ch->msg + off, (uint8_t *)ch->giov[i].iov_base + skip, n);
+		off += (uint32_t)n;
+		len -= (uint32_t)n;
+		pos += l;
+	}
 }
 
 /* len bytes from offset off of the message, as iovecs into guest memory
@@ -112,6 +125,23 @@ static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 	rt_ctr_add(&ch->tx_bytes, p->data_len);
 }
 
+/* Before the walk reads the PACKET at off: its header, its PPIs and the
+ * first HNET_PEEK bytes of its frame copied out of guest memory (the
+ * guest may change them while they are checked); the rest of the frame
+ * goes to the TAP from where it lies. */
+static void stage(struct hnet_chan *ch, uint32_t off, uint32_t len)
+{
+	struct rndis_span s[2];
+	unsigned n;
+
+	if (len - off < sizeof(struct rndis_packet))
+		return;
+	hnet_msg_copy(ch, off, sizeof(struct rndis_packet));
+	n = rndis_pkt_spans(ch->msg + off, len - off, HNET_PEEK, s);
+	for (unsigned i = 0; i < n; i++)
+		hnet_msg_copy(ch, off + s[i].off, s[i].len);
+}
+
 bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 {
 	struct rndis_pkt_iter it;
@@ -119,8 +149,12 @@ bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 	int rc;
 
 	rndis_pkt_iter_init(&it, ch->msg, len, 1u << RNDIS_HOST_ALIGN_SHIFT);
-	while ((rc = rndis_pkt_next(&it, &p, &ch->ppi)) == 1)
-		tx_frame(ch, &p);
+	do {
+		stage(ch, it.off, len);
+		rc = rndis_pkt_next(&it, &p, &ch->ppi);
+		if (rc == 1)
+			tx_frame(ch, &p);
+	} while (rc == 1);
 	if (rc < 0)
 		rt_ctr_add(&ch->tx_bad, 1);
 	return rc == 0;

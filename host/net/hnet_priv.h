@@ -43,6 +43,9 @@
 #define HNET_MSG_MAX (64u << 10)
 /* Pages one message's GPA ranges may span. */
 #define HNET_IOV (HNET_MSG_MAX / 4096u + 2u)
+/* Bytes of each frame the guest sends copied with its RNDIS header
+ * (ch->msg): its Ethernet, IP and TCP/UDP headers, for offloads. */
+#define HNET_PEEK 256u
 /* Frames read from the TAP per wakeup: one signal to the guest each. */
 #define HNET_RX_BATCH 64u
 #define HNET_MTU 1500u
@@ -109,8 +112,9 @@ struct hnet_chan {
 	uint32_t unsent[HNET_RX_BATCH]; /* to give back after the puts */
 	unsigned nunsent;
 	uint32_t out_gen;        /* nic->rx_gen of the burst */
-	/* worker scratch: the message as copied out, and its iovecs in
-	 * guest memory */
+	/* worker scratch: the message's places in guest memory, and what
+	 * of it was copied out, at the same offsets (a control message
+	 * whole; of data, what hnet_tx's walk reads) */
 	struct iovec giov[HNET_IOV];
 	unsigned ngiov;
 	uint8_t msg[HNET_MSG_MAX];
@@ -126,10 +130,12 @@ struct hnet_chan {
 void hnet_send_comp(struct hnet_chan *ch, uint64_t xid, const void *buf,
 		    uint32_t len);
 /* hnet_data.c */
-/* Copy the RNDIS bytes of a (section or GPA ranges) into ch->msg and
- * their places in guest memory into ch->giov: their length, or -1
- * (counted) when they are not all in guest memory or too long. */
+/* The places in guest memory of the RNDIS bytes of r (a section or GPA
+ * ranges) into ch->giov: their length, or -1 (counted) when they are not
+ * all in guest memory or too long. Nothing is copied yet. */
 int64_t hnet_msg_get(struct hnet_chan *ch, const struct nvsp_host_rndis *r);
+/* Bytes [off, off + len) of that message into ch->msg at offset off. */
+void hnet_msg_copy(struct hnet_chan *ch, uint32_t off, uint32_t len);
 /* The guest's RNDIS PACKETs of len bytes to the TAP. false if malformed. */
 bool hnet_tx(struct hnet_chan *ch, uint32_t len);
 /* Frames waiting on the TAP to the guest, read and gathered for
