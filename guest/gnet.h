@@ -1,8 +1,11 @@
 /* netvsc: the guest's driver for Hyper-V's synthetic network adapter.
  * On each adapter offered it registers a receive buffer (16 MiB) and a
- * send buffer (1 MiB) by GPADL, negotiates NVSP and RNDIS, and (with a
- * network namespace named) makes a TAP device "hn%d" there with the
- * host's MAC and MTU; frames cross between the TAP and the channel. */
+ * send buffer (1 MiB) by GPADL, negotiates NVSP and RNDIS, asks for a
+ * sub-channel per CPU (up to the host's receive queues), sets RSS over
+ * them (the default Toeplitz key, entry i to channel i mod n) and (with
+ * a network namespace named) makes a TAP device "hn%d" there with the
+ * host's MAC and MTU and a queue per channel; frames cross between each
+ * TAP queue and its channel. */
 #ifndef HVIS_GNET_H
 #define HVIS_GNET_H
 
@@ -12,7 +15,18 @@ struct gnet_cfg {
 	/* Network namespace (/run/netns/NAME) of the TAP devices; NULL:
 	 * none is made (nothing of this machine's interfaces is touched). */
 	const char *netns;
+	/* Channels wanted, primary included; 0: one per CPU (as Linux's
+	 * netvsc), never more than the host's receive queues. */
+	uint32_t queues;
+	/* --net-rss-table: the indirection table set once RSS is on,
+	 * entries repeated to fill it (ntable 0: i mod channels). */
+	unsigned ntable;
+	uint32_t table[128];
 };
+
+/* --net-rss-table Q[,Q...]: up to 128 channel numbers. 0, or -1 with
+ * the reason in why. */
+int gnet_parse_table(const char *arg, char *why, size_t n);
 
 extern struct gnet_cfg gnet_cfg;
 extern const struct gvb_driver gnet_driver;

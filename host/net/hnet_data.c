@@ -1,10 +1,11 @@
 /* netvsp's data plane on one channel. Guest to host: the RNDIS PACKETs of
  * a SEND_RNDIS_PKT, parsed from a copy of their headers (the guest may
- * change its memory meanwhile), each frame written to the TAP straight
- * from guest memory behind a virtio-net header. Host to guest: frames read from the TAP
- * straight into receive-buffer sub-allocations, past the RNDIS header
- * room, the header written in front, one transfer-page packet each and
- * one signal per batch. */
+ * change its memory meanwhile), each frame written to the channel's TAP
+ * queue straight from guest memory behind a virtio-net header. Host to
+ * guest: frames read from the channel's TAP queue straight into
+ * sub-allocations of its partition of the receive buffer, past the RNDIS
+ * header room, the header written in front, then steered (hnet_rss.c):
+ * one transfer-page packet each and one signal per channel and batch. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -114,7 +115,7 @@ static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 	static const uint8_t vnet[RT_TAP_VNET_HDR_LEN];
 	struct iovec iov[HNET_IOV + 1] = {{(void *)vnet, sizeof(vnet)}};
 	unsigned n = slice(ch, (uint64_t)(p->data - ch->msg), p->data_len, iov);
-	ssize_t w = writev(ch->nic->tap.fd[0], iov, (int)n);
+	ssize_t w = writev(ch->nic->tap.fd[ch->q], iov, (int)n);
 
 	if (w != (ssize_t)(sizeof(vnet) + p->data_len)) {
 		rt_ctr_add(&ch->tx_err, 1);
@@ -164,24 +165,22 @@ bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 {
 	struct vmb_xfer_range r = {
 		.byte_count = vmb_le32(len),
-		.byte_offset = vmb_le32(id * ch->rxb.sub_size + off),
+		.byte_offset = vmb_le32(id * ch->nic->rxb.sub_size + off),
 	};
 	union nvsp_msg m;
-	uint32_t mlen = nvsp_host_rndis_pkt(&ch->eng, channel_type, &m), n;
+	uint32_t mlen = nvsp_host_rndis_pkt(&ch->eng, channel_type, &m);
 
-	if (rt_chan_put_xfer(ch->c->rt, id, VMB_PKT_FLAG_COMPLETION_REQUESTED,
-			     NVSP_RECV_BUF_ID, &r, 1, &m, mlen,
-			     channel_type == NVSP_CHANNEL_DATA) == VMB_OK)
-		return true;
-	nvsp_rxbuf_free(&ch->rxb, 0, id, &n);
-	return false;
+	return rt_chan_put_xfer(ch->c->rt, id,
+				VMB_PKT_FLAG_COMPLETION_REQUESTED,
+				NVSP_RECV_BUF_ID, &r, 1, &m, mlen,
+				channel_type == NVSP_CHANNEL_DATA) == VMB_OK;
 }
 
 /* A frame nobody takes (no buffer, no filter, no room): read and drop,
  * so that the TAP does not stay readable. false once it is empty. */
 static bool discard(struct hnet_chan *ch, rt_ctr *why)
 {
-	if (read(ch->nic->tap.fd[0], ch->msg, sizeof(ch->msg)) < 0)
+	if (read(ch->nic->tap.fd[ch->q], ch->msg, sizeof(ch->msg)) < 0)
 		return false;
 	rt_ctr_add(why, 1);
 	return true;
@@ -196,63 +195,53 @@ static bool discard(struct hnet_chan *ch, rt_ctr *why)
 static ssize_t rx_read(struct hnet_chan *ch, uint32_t id)
 {
 	uint8_t vnet[RT_TAP_VNET_HDR_LEN], over;
-	uint8_t *base = ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size;
-	uint32_t room = ch->rxb.sub_size - NVSP_HOST_RX_HEADER -
+	uint8_t *base = ch->nic->rbuf.va + (uint64_t)id * ch->nic->rxb.sub_size;
+	uint32_t room = ch->nic->rxb.sub_size - NVSP_HOST_RX_HEADER -
 			NVSP_HOST_RX_FOOTER, k;
 	struct iovec iov[3] = {
 		{vnet, sizeof(vnet)},
 		{base + NVSP_HOST_RX_HEADER, room},
 		{&over, 1},
 	};
-	ssize_t n = readv(ch->nic->tap.fd[0], iov, 3) - (ssize_t)sizeof(vnet);
+	ssize_t n = readv(ch->nic->tap.fd[ch->q], iov, 3) -
+		    (ssize_t)sizeof(vnet);
 
 	if (n > 0 && n <= (ssize_t)room)
 		return n;
 	if (n > (ssize_t)room)
 		rt_ctr_add(&ch->rx_long, 1);
-	nvsp_rxbuf_free(&ch->rxb, 0, id, &k);
+	nvsp_rxbuf_free(&ch->nic->rxb, ch->q, id, &k);
 	return n < -(ssize_t)sizeof(vnet) ? -1 : 0;
 }
 
 /* 1: a frame went (or was dropped), 0: the TAP is empty. */
-static int rx_one(struct hnet_chan *ch, bool *burst)
+static int rx_one(struct hnet_chan *ch)
 {
 	static const struct rndis_pkt_meta meta;
+	struct hnet_nic *nic = ch->nic;
 	uint32_t id, hlen = rndis_pkt_hdr_len(&meta);
+	uint8_t *base;
 	ssize_t n;
 
-	/* the engine's filter is 0 until the guest sets one, again after
-	 * HALT and RESET */
-	if (!ch->rx_ready || ch->rndis.state != RNDIS_HS_READY ||
-	    !ch->rndis.filter)
+	/* rx_on is off until the guest sets a filter, again after HALT and
+	 * RESET */
+	if (!nic->rx_ready || !nic->rx_on)
 		return discard(ch, &ch->rx_idle);
-	if (nvsp_rxbuf_alloc(&ch->rxb, 0, 1, &id))
+	if (nvsp_rxbuf_alloc(&nic->rxb, ch->q, 1, &id))
 		return discard(ch, &ch->rx_full);
 	n = rx_read(ch, id);
 	if (n <= 0)
 		return n == 0;
-	rndis_pkt_build(ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size +
-				NVSP_HOST_RX_HEADER - hlen,
-			hlen, &meta, (uint32_t)n);
-	if (!*burst)
-		rt_chan_tx_begin(ch->c->rt);
-	*burst = true;
-	if (hnet_put_xfer(ch, id, NVSP_HOST_RX_HEADER - hlen,
-			  hlen + (uint32_t)n, NVSP_CHANNEL_DATA)) {
-		rt_ctr_add(&ch->rx_frames, 1);
-		rt_ctr_add(&ch->rx_bytes, (uint64_t)n);
-	} else {
-		rt_ctr_add(&ch->rx_ring_full, 1);
-	}
+	base = nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size;
+	rndis_pkt_build(base + NVSP_HOST_RX_HEADER - hlen, hlen, &meta,
+			(uint32_t)n);
+	hnet_rss_add(ch, id, NVSP_HOST_RX_HEADER - hlen, hlen + (uint32_t)n,
+		     base + NVSP_HOST_RX_HEADER, (uint32_t)n);
 	return 1;
 }
 
 void hnet_rx(struct hnet_chan *ch)
 {
-	bool burst = false;
-
-	for (unsigned i = 0; i < HNET_RX_BATCH && rx_one(ch, &burst); i++)
+	for (unsigned i = 0; i < HNET_RX_BATCH && rx_one(ch); i++)
 		;
-	if (burst)
-		rt_chan_tx_end(ch->c->rt);
 }
