@@ -337,6 +337,7 @@ static void make_tap(struct gnet_nic *n)
 	}
 	if (gnet_io_start(n))
 		return;
+	gnet_lookup_add(n);
 	pthread_mutex_lock(&n->lock);
 	len = rndis_guest_set_filter(&n->rndis, RNDIS_GUEST_FILTER_OPEN, msg);
 	if (len)
@@ -401,6 +402,7 @@ static void gnet_stopped(struct gvb_chan *c, const char *why)
 {
 	struct gnet_nic *n = c->priv;
 
+	gnet_lookup_del(n);
 	if (atomic_load(&n->have_tap))
 		rt_tap_close(&n->tap);
 	atomic_store(&n->have_tap, false);

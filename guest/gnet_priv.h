@@ -75,6 +75,10 @@ void gnet_io_recv(struct gnet_nic *n, const struct vmb_pkt *pkt);
 bool gnet_io_flush(struct gnet_nic *n);
 int gnet_io_start(struct gnet_nic *n);
 void gnet_io_stop(struct gnet_nic *n);
+/* gnet_lookup.c: an adapter's TAP device is made / is about to go
+ * (loop thread), for gnet_lookup_mac. */
+void gnet_lookup_add(const struct gnet_nic *n);
+void gnet_lookup_del(const struct gnet_nic *n);
 /* gnet.c: one RNDIS control message from the host (lock held). */
 void gnet_control(struct gnet_nic *n, const uint8_t *msg, uint32_t len);
 

@@ -59,13 +59,15 @@ static void test_parse_routes(void **state)
 static void test_parse_dns_dhcp(void **state)
 {
 	static const char dns[] = "192.0.2.53\n  2001:db8::53 \r\n"
-				  "nameserver 1.1.1.1\n\n999.1.1.1\nfe80::1";
+				  "nameserver 1.1.1.1\n\n999.1.1.1\nfe80::1\n"
+				  "2001:0db8:0000:0000:0000:0000:0000:0054";
 	char out[KVP_IP_ADDR_SIZE] = "";
 
 	(void)state;
 	assert_int_equal(kvp_ip_parse_dns(dns, strlen(dns), out, sizeof(out)),
-			 3);
-	assert_string_equal(out, "192.0.2.53;2001:db8::53;fe80::1;");
+			 4);
+	assert_string_equal(out, "192.0.2.53;2001:db8::53;fe80::1;"
+			    "2001:db8::54;");
 	assert_int_equal(kvp_ip_parse_dhcp("Enabled\n", 8), 1);
 	assert_int_equal(kvp_ip_parse_dhcp("Disabled\n", 9), 0);
 	assert_int_equal(kvp_ip_parse_dhcp("Enab", 4), 0);
