@@ -12,11 +12,7 @@
 # Needs root, /dev/net/tun, iproute2 and ping: skipped otherwise.
 # Usage: net-kvp-ip.sh HOST GUEST CTL
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
-for p in ip ping sha256sum; do
-	command -v "$p" >/dev/null || { echo "SKIP: no $p"; exit 77; }
-done
+need_net ip ping sha256sum
 HNS=hvis-kip-h$$
 GNS=hvis-kip-g$$
 MAC=00:15:5d:61:00:01
