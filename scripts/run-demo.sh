@@ -82,9 +82,16 @@ nic_plan() {
 	why=$(nic_missing)
 	if [ -z "$why" ]; then
 		hns=hvis-demo-h$$ gns=hvis-demo-g$$
-		ip netns add "$hns" 2>/dev/null && ip netns add "$gns" 2>/dev/null &&
+		# A TAP device tried first: a container may have the
+		# device node and not the right to use it.
+		if ! { ip netns add "$hns" && ip netns add "$gns"; } 2>/dev/null; then
+			why="ip netns add failed"
+		elif ! { ip -n "$hns" tuntap add dev hvprobe mode tap &&
+			ip -n "$hns" link del hvprobe; } 2>/dev/null; then
+			why="no TAP device can be made here"
+		else
 			return 0
-		why="ip netns add failed"
+		fi
 		nic_down
 	fi
 	echo "run-demo: the VM has no network adapter: $why"
