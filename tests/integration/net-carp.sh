@@ -88,17 +88,21 @@ ucarp_in() {
 	CPID[i]=$!
 	_pids+=("${CPID[i]}")
 }
+# On failure, what ucarp said too.
+carp_fail() { fail "$* ($(cat "$T"/ucarp?.log 2>/dev/null | tail -n 20))"; }
 has_vip() { ip -n "${G[$1]}" -4 addr show dev hn0 | grep -q "inet $VIP/"; }
 ucarp_in 0 0
-wait_until 10 has_vip 0 || fail "guest 0 did not take the VIP: $(cat "$T/ucarp0.log")"
+wait_until 10 has_vip 0 || carp_fail "guest 0 did not take the VIP"
 ucarp_in 1 20
 # Long enough for guest 1 to have declared guest 0 dead had it heard
 # nothing (2 missed advertisements and its skew).
 sleep 3
-has_vip 1 && fail "both guests hold the VIP (advertisements lost)"
-has_vip 0 || fail "guest 0 lost the VIP with guest 1 as backup"
-bridge -n "$SW" fdb show br br0 | grep -q "^$VMAC dev hvc0 " ||
-	fail "no CARP advertisement from $VMAC through hvc0: $(bridge -n "$SW" fdb show br br0)"
+has_vip 1 && carp_fail "both guests hold the VIP (advertisements lost)"
+has_vip 0 || carp_fail "guest 0 lost the VIP with guest 1 as backup"
+adv_from() { bridge -n "$SW" fdb show br br0 | grep -q "^$VMAC dev $1 "; }
+wait_until 3 adv_from hvc0 ||
+	carp_fail "no CARP advertisement from $VMAC through hvc0:" \
+		"$(bridge -n "$SW" fdb show br br0 | grep -v permanent)"
 
 # The client pings the VIP (timestamps: -D) while the master dies.
 ip netns exec "$SW" ping -D -i 0.2 -W 1 "$VIP" >"$T/vip-ping" 2>&1 &
@@ -109,7 +113,7 @@ ip -n "$SW" neigh show "$VIP" | grep -q "lladdr ${MAC[0]}" ||
 	fail "the VIP is not guest 0's: $(ip -n "$SW" neigh show "$VIP")"
 t0=$(date +%s.%N)
 kill -KILL "${GPID[0]}"
-wait_until 3 has_vip 1 || fail "guest 1 did not take the VIP within 3 s: $(cat "$T/ucarp1.log")"
+wait_until 3 has_vip 1 || carp_fail "guest 1 did not take the VIP within 3 s"
 took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 # Answers again, with a timestamp after the kill.
 resumed() {
