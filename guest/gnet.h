@@ -15,6 +15,7 @@ struct gnet_cfg {
 };
 
 extern struct gnet_cfg gnet_cfg;
+extern const struct gvb_driver gnet_driver;
 
 /* Where a netvsc adapter's TAP device is (gnet_lookup.c). */
 struct gnet_where {
@@ -25,6 +26,5 @@ struct gnet_where {
 /* The adapter whose MAC (the host's) is mac, if it has its TAP device:
  * 0 and *w, or -ENOENT. Any thread. */
 int gnet_lookup_mac(const uint8_t mac[6], struct gnet_where *w);
-extern const struct gvb_driver gnet_driver;
 
 #endif
