@@ -90,6 +90,45 @@ static const struct kvp_auto *auto_data(struct gic_svc *s)
 	return &k->autod;
 }
 
+struct auto_call {
+	const struct kvp_auto *a;
+	uint32_t index;
+	char *key, *value;
+	size_t key_cap, value_cap;
+};
+
+static int auto_call(void *arg)
+{
+	struct auto_call *c = arg;
+
+	return kvp_auto_enumerate(c->a, c->index, c->key, c->key_cap,
+				  c->value, c->value_cap);
+}
+
+/* An intrinsic item. With --netns the addresses are those of the VM's
+ * network, the namespace netvsc's adapters are in (none before the
+ * first adapter is there); else this process's namespace's. */
+static int auto_item(struct gic_svc *s, uint32_t index, char *key,
+		     size_t key_cap, char *value, size_t value_cap)
+{
+	struct auto_call c = {auto_data(s), index, key, value, key_cap,
+			      value_cap};
+	const char *name = kvp_auto_key_name(index);
+	struct gnet_where w;
+	int rc, err;
+
+	if (!gnet_cfg.netns || !name || strncmp(name, "NetworkAddress", 14))
+		return auto_call(&c);
+	if (gnet_lookup_mac(NULL, &w)) {
+		rc = auto_call(&c);
+		value[0] = '\0';
+		return rc;
+	}
+	rc = kvp_ip_in_netns(w.ns_fd, auto_call, &c, &err);
+	close(w.ns_fd);
+	return err ? KVP_AUTO_EIO : rc;
+}
+
 static int auto_get(struct gic_svc *s, const char *key, char *value,
 		    size_t cap)
 {
@@ -99,8 +138,8 @@ static int auto_get(struct gic_svc *s, const char *key, char *value,
 		return KVP_AUTO_OK;
 	for (uint32_t i = 0; kvp_auto_key_name(i); i++)
 		if (!strcmp(kvp_auto_key_name(i), key))
-			return kvp_auto_enumerate(auto_data(s), i, name,
-						  sizeof(name), value, cap);
+			return auto_item(s, i, name, sizeof(name), value,
+					 cap);
 	return KVP_AUTO_ENOTFOUND;
 }
 
@@ -161,9 +200,8 @@ static uint32_t kvp_enum(struct gic_svc *s, const struct kvp_data *d)
 				     sizeof(r->value))
 			     ? KVP_AUTO_OK : KVP_AUTO_ENOTFOUND;
 	else if (d->pool == KVP_POOL_AUTO)
-		rc = kvp_auto_enumerate(auto_data(s), d->index, r->key,
-					sizeof(r->key), r->value,
-					sizeof(r->value));
+		rc = auto_item(s, d->index, r->key, sizeof(r->key), r->value,
+			       sizeof(r->value));
 	else
 		rc = kvp_pool_enumerate(s->kvp->pools, d->pool, d->index,
 					r->key, sizeof(r->key), r->value,

@@ -23,8 +23,8 @@ struct gnet_where {
 	int ifindex; /* the device in that namespace */
 };
 
-/* The adapter whose MAC (the host's) is mac, if it has its TAP device:
- * 0 and *w, or -ENOENT. Any thread. */
+/* The adapter whose MAC (the host's) is mac (NULL: any adapter), if it
+ * has its TAP device: 0 and *w, or -ENOENT. Any thread. */
 int gnet_lookup_mac(const uint8_t mac[6], struct gnet_where *w);
 
 #endif

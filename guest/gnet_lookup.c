@@ -63,7 +63,7 @@ int gnet_lookup_mac(const uint8_t mac[6], struct gnet_where *w)
 
 	pthread_mutex_lock(&lock);
 	for (unsigned i = 0; i < LOOKUP_MAX && rc == -ENOENT; i++) {
-		if (!tab[i].n || memcmp(tab[i].mac, mac, 6))
+		if (!tab[i].n || (mac && memcmp(tab[i].mac, mac, 6)))
 			continue;
 		w->ifindex = tab[i].ifindex;
 		w->ns_fd = fcntl(tab[i].ns_fd, F_DUPFD_CLOEXEC, 0);

@@ -118,6 +118,11 @@ int kvp_ip_set_info_ns(const struct kvp_ip_config *cfg,
 		       const struct kvp_ip_info *in, char ifname[IF_NAMESIZE],
 		       char *why, size_t why_cap);
 
+/* fn(arg) on a thread of its own in the network namespace ns_fd: its
+ * result, or KVP_IP_EIO with *sys_err the errno when no thread could be
+ * made or the namespace not entered (*sys_err 0 when fn ran). */
+int kvp_ip_in_netns(int ns_fd, int (*fn)(void *), void *arg, int *sys_err);
+
 /* Parsers of external text (all bounded by len, NUL not required). They
  * append "item;" per accepted item to out[cap], which must hold a
  * NUL-terminated string on entry; items that are not addresses are

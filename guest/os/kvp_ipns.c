@@ -23,43 +23,67 @@ struct ns_job {
 	const struct kvp_ip_info *in;	/* SET */
 	char *ifname, *why;
 	size_t why_cap;
-	int rc;
 };
 
-static void *ns_main(void *arg)
+/* In the namespace: the adapter's interface by index, then the request. */
+static int ns_job_run(void *arg)
 {
 	struct ns_job *j = arg;
 
-	if (setns(j->ns->ns_fd, CLONE_NEWNET)) {
-		snprintf(j->why, j->why_cap, "cannot enter the adapter's "
-			 "network namespace: %s", strerror(errno));
-		j->rc = KVP_IP_EIO;
-	} else if (!if_indextoname((unsigned)j->ns->ifindex, j->ifname)) {
+	if (!if_indextoname((unsigned)j->ns->ifindex, j->ifname)) {
 		snprintf(j->why, j->why_cap, "the adapter's interface (index "
 			 "%d) is gone from its namespace", j->ns->ifindex);
-		j->rc = KVP_IP_ENOIF;
-	} else if (j->in) {
-		j->rc = kvp_ip_set_info(j->cfg, j->ifname, j->in, j->why,
-					j->why_cap);
+		return KVP_IP_ENOIF;
+	}
+	if (j->in)
+		return kvp_ip_set_info(j->cfg, j->ifname, j->in, j->why,
+				       j->why_cap);
+	return kvp_ip_get_info_if(j->cfg, j->ifname, j->adapter_id, j->out);
+}
+
+struct ns_call {
+	int ns_fd;
+	int (*fn)(void *);
+	void *arg;
+	int rc, err;
+};
+
+static void *ns_thread(void *arg)
+{
+	struct ns_call *c = arg;
+
+	if (setns(c->ns_fd, CLONE_NEWNET)) {
+		c->err = errno;
+		c->rc = KVP_IP_EIO;
 	} else {
-		j->rc = kvp_ip_get_info_if(j->cfg, j->ifname, j->adapter_id,
-					   j->out);
+		c->rc = c->fn(c->arg);
 	}
 	return NULL;
 }
 
-static int ns_run(struct ns_job *j)
+int kvp_ip_in_netns(int ns_fd, int (*fn)(void *), void *arg, int *sys_err)
 {
+	struct ns_call c = {.ns_fd = ns_fd, .fn = fn, .arg = arg};
 	pthread_t t;
-	int rc = pthread_create(&t, NULL, ns_main, j);
+	int rc = pthread_create(&t, NULL, ns_thread, &c);
 
 	if (rc) {
-		snprintf(j->why, j->why_cap, "no thread for the adapter's "
-			 "namespace: %s", strerror(rc));
+		*sys_err = rc;
 		return KVP_IP_EIO;
 	}
 	pthread_join(t, NULL);
-	return j->rc;
+	*sys_err = c.err;
+	return c.rc;
+}
+
+static int ns_run(struct ns_job *j)
+{
+	int err, rc = kvp_ip_in_netns(j->ns->ns_fd, ns_job_run, j, &err);
+
+	if (err)
+		snprintf(j->why, j->why_cap, "cannot enter the adapter's "
+			 "network namespace: %s", strerror(err));
+	return rc;
 }
 
 int kvp_ip_get_info_ns(const struct kvp_ip_config *cfg,

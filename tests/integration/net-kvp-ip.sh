@@ -7,9 +7,10 @@
 # and IPv6 addresses, default routes and name servers on hn0 inside G
 # (the name servers in G's resolv.conf, /etc/netns/G/resolv.conf); `kvp
 # ip get` returns them; the host side pings the address set; a second
-# set replaces the first. None of it reaches this machine's own namespace
-# (no address or route of the test's there, /etc/resolv.conf unchanged;
-# other programs may change that namespace meanwhile, so not more).
+# set replaces the first; the KVP auto pool's addresses are hn0's. None
+# of it reaches this machine's own namespace (no address or route of the
+# test's there, /etc/resolv.conf unchanged; other programs may change
+# that namespace meanwhile, so not more).
 # Needs root, /dev/net/tun, iproute2 and ping: skipped otherwise.
 # Usage: net-kvp-ip.sh HOST GUEST CTL
 source "$(dirname "$0")/lib.sh"
@@ -89,6 +90,12 @@ ip netns exec "$HNS" ping -c 2 -i 0.2 -W 2 10.96.0.3 >"$T/ping" 2>&1 ||
 grep -q '^nameserver 10.96.0.54$' "/etc/netns/$GNS/resolv.conf" ||
 	fail "second dns: $(cat "/etc/netns/$GNS/resolv.conf")"
 
+# The auto pool's addresses are the VM's network's: hn0's in G.
+out=$(ctl kvp list --pool auto) || fail "kvp list --pool auto: $out"
+[ "$(sed -n 's/^NetworkAddressIPv4\t//p' <<<"$out")" = 10.96.0.3 ] ||
+	fail "auto pool IPv4 addresses: $out"
+sed -n 's/^NetworkAddressIPv6\t//p' <<<"$out" | grep -Eq '^fe80::215:5dff:fe61:1$' ||
+	fail "auto pool IPv6 addresses: $out"
 machine_clean || fail "this machine's own namespace changed"
 
 stop_proc "$GUEST_PID" guest
