@@ -434,6 +434,7 @@ static void make_tap(struct gnet_nic *n)
 	}
 	if (gnet_io_start(n))
 		return;
+	gnet_lookup_add(n);
 	pthread_mutex_lock(&n->ch[0].lock);
 	len = rndis_guest_set_filter(&n->rndis, RNDIS_GUEST_FILTER_OPEN, msg);
 	if (len)
@@ -522,6 +523,7 @@ static void gnet_stopped(struct gvb_chan *c, const char *why)
 	if (!ch->q) {
 		log_refusals(n);
 		rt_info("net", "relid %u: adapter %s", c->relid, why);
+		gnet_lookup_del(n);
 		gnet_nic_unlink(n);
 		n->c = NULL;
 	}

@@ -31,4 +31,14 @@ int gnet_parse_table(const char *arg, char *why, size_t n);
 extern struct gnet_cfg gnet_cfg;
 extern const struct gvb_driver gnet_driver;
 
+/* Where a netvsc adapter's TAP device is (gnet_lookup.c). */
+struct gnet_where {
+	int ns_fd;   /* its network namespace: the caller's to close */
+	int ifindex; /* the device in that namespace */
+};
+
+/* The adapter whose MAC (the host's) is mac (NULL: any adapter), if it
+ * has its TAP device: 0 and *w, or -ENOENT. Any thread. */
+int gnet_lookup_mac(const uint8_t mac[6], struct gnet_where *w);
+
 #endif

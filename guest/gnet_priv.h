@@ -146,5 +146,9 @@ void gnet_chan_table(struct gnet_nic *n);
 /* A sub-channel's counters into the log (the primary's line has its
  * own with the adapter's tally). */
 void gnet_chan_log(const struct gnet_chan *ch);
+/* gnet_lookup.c: an adapter's TAP device is made / is about to go
+ * (loop thread), for gnet_lookup_mac. */
+void gnet_lookup_add(const struct gnet_nic *n);
+void gnet_lookup_del(const struct gnet_nic *n);
 
 #endif

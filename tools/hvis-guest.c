@@ -46,7 +46,9 @@ static void usage(FILE *f)
 "  --netns NAME         make each synthetic network adapter a TAP device\n"
 "                       hn0, hn1, ... in network namespace NAME\n"
 "                       (/run/netns/NAME, as `ip netns add` makes it);\n"
-"                       default: none, no TAP is made\n"
+"                       `kvp ip get|set` of their MACs act on them\n"
+"                       there, with no --system; default: none, no\n"
+"                       TAP is made\n"
 "  --net-queues N       channels per network adapter, the primary\n"
 "                       included (default: one per CPU, at most the\n"
 "                       host's receive queues); each a queue of hn0\n"
@@ -503,10 +505,11 @@ static int setup_services(struct guest_opts *o, char *state, size_t cap)
 	if (!gic_cfg.kvp_scripts)
 		gic_cfg.kvp_scripts = own_scripts();
 	if (!o->no_services)
-		rt_info("guest", "KVP helpers in %s; `kvp ip set` %s",
+		rt_info("guest", "KVP helpers in %s; `kvp ip set` %s%s",
 			gic_cfg.kvp_scripts, gic_cfg.configure_ifs
 			? "configures this machine's interfaces"
-			: "refused (no --system)");
+			: "refused (no --system)", gnet_cfg.netns
+			? ", and the network adapters' in --netns" : "");
 	if (o->system && !o->timesync_set)
 		gic_cfg.ts.mode = TSYNC_CLOCK;
 	gic_cfg.freeze = o->freeze_all || (o->system && !gic_cfg.n_freeze)
