@@ -219,7 +219,7 @@ if [ -n "$hns" ]; then
 	guest_nic=(--netns "$gns")
 fi
 setsid "${host_nic[@]}" "$bin/hvis-host" --dir "$dir" --name demo \
-	--disk "$logs/disk.img" ${hns:+--nic tap=hvport0} 2>"$logs/host.log" &
+	--disk "$logs/disk.img" ${hns:+--nic tap=hvport0,queues=2} 2>"$logs/host.log" &
 host_pid=$!
 trap finish INT TERM
 # Ready once it says so (a socket file alone may be a dead run's).
