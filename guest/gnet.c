@@ -26,9 +26,17 @@ uint32_t gnet_section_get(struct gnet_nic *n)
 	return idx;
 }
 
-void gnet_section_put(struct gnet_nic *n, uint32_t idx)
+void gnet_room_wake(struct gnet_nic *n)
 {
 	uint64_t one = 1;
+
+	if (atomic_exchange(&n->want_room, false) &&
+	    write(n->room_efd, &one, sizeof(one)) < 0)
+		rt_warn("net", "reader not woken");
+}
+
+void gnet_section_put(struct gnet_nic *n, uint32_t idx)
+{
 	int rc;
 
 	pthread_mutex_lock(&n->sb_lock);
@@ -36,9 +44,8 @@ void gnet_section_put(struct gnet_nic *n, uint32_t idx)
 	pthread_mutex_unlock(&n->sb_lock);
 	if (rc)
 		rt_ctr_add(&n->bad_comp, 1);
-	else if (atomic_exchange(&n->want_room, false) &&
-		 write(n->room_efd, &one, sizeof(one)) < 0)
-		rt_warn("net", "reader not woken");
+	else
+		gnet_room_wake(n);
 }
 
 /* ---- requests (lock held) ---- */
@@ -139,7 +146,10 @@ static void on_nvsp(struct gnet_nic *n, const struct nvsp_guest_ev *ev)
 		give_up(n, "NVSP init", ev->status);
 		break;
 	case NVSP_GE_SEND_DONE:
-		if (ev->xid == 0 || ev->xid > UINT32_MAX)
+		if (ev->xid >= GNET_BIG_XID) {
+			if (!gnet_big_put(n, ev->xid))
+				rt_ctr_add(&n->bad_comp, 1);
+		} else if (ev->xid == 0 || ev->xid > UINT32_MAX)
 			rt_ctr_add(&n->bad_comp, 1);
 		else
 			gnet_section_put(n, (uint32_t)(ev->xid - 1));
@@ -202,6 +212,7 @@ static void nic_free(struct gnet_nic *n)
 {
 	rt_gmem_free(&n->vb->gmem, n->rbuf, GNET_RECV_SIZE >> 12);
 	rt_gmem_free(&n->vb->gmem, n->sbuf, GNET_SEND_SIZE >> 12);
+	gnet_offload_free(n);
 	free(n->sb_map);
 	pthread_mutex_destroy(&n->lock);
 	pthread_mutex_destroy(&n->sb_lock);
@@ -395,6 +406,7 @@ static void log_refusals(const struct gnet_nic *n)
 		(unsigned long long)rt_ctr_get(&n->rx_frames),
 		(unsigned long long)rt_ctr_get(&n->rx_drops),
 		(unsigned long long)rt_ctr_get(&n->bad_comp), k ? buf : " none");
+	gnet_offload_log(n);
 }
 
 static void gnet_stopped(struct gvb_chan *c, const char *why)

@@ -46,6 +46,9 @@ static uint32_t hnet_open(struct hvm_chan *c)
 		.link_speed = 100000000u,
 		.link_up = true,
 		.max_queues = 1,
+		.backend = hnet_offload_caps(),
+		.offer_udp_csum = true,
+		.offer_lso = true,
 	};
 
 	if (!ch)
@@ -55,6 +58,7 @@ static uint32_t hnet_open(struct hvm_chan *c)
 	nvsp_host_init(&ch->eng, &cfg);
 	memcpy(rcfg.mac, nic->mac, sizeof(rcfg.mac));
 	rndis_host_init(&ch->rndis, &rcfg);
+	hnet_offload_tap(nic);
 	c->aux_fd = nic->tap.fd[0];
 	c->priv = ch;
 	return 0;
@@ -271,12 +275,15 @@ static void hnet_describe(struct hvm_chan *c, FILE *out)
 	fprintf(out, "tap=%s tx_frames=%llu tx_bytes=%llu tx_err=%llu "
 		"rx_frames=%llu rx_bytes=%llu rx_full=%llu rx_idle=%llu "
 		"rx_ring_full=%llu rx_long=%llu ctl=%llu ctl_dropped=%llu "
-		"map_failed=%llu refused=%llu", ch->nic->tap.name,
+		"map_failed=%llu refused=%llu tx_csum=%llu tx_lso=%llu "
+		"rx_csum_ok=%llu rx_csum_sw=%llu rx_csum_bad=%llu",
+		ch->nic->tap.name,
 		CTR(tx_frames), CTR(tx_bytes), CTR(tx_err), CTR(rx_frames),
 		CTR(rx_bytes), CTR(rx_full), CTR(rx_idle), CTR(rx_ring_full),
 		CTR(rx_long), CTR(ctl_msgs),
 		CTR(ctl_dropped), CTR(map_failed),
-		(unsigned long long)refused(ch));
+		(unsigned long long)refused(ch), CTR(tx_csum), CTR(tx_lso),
+		CTR(rx_csum_ok), CTR(rx_csum_sw), CTR(rx_csum_bad));
 }
 
 const struct hdev_class hnet_class = {
