@@ -35,7 +35,8 @@ wait_until 5 sh -c "ip netns exec $HNS ss -ltn | grep -q ':5298'" ||
 # what was still in flight when the receiver stopped counting (iperf3
 # 3.12 stops at the sender's TEST_END, which the control connection may
 # deliver ahead of the data: a few MiB short even with -n), and nothing
-# more; UDP: at most 1% lost.
+# more; UDP (socket buffers of 4 MiB: a receiver late on a loaded
+# machine overflows the default): at most 5% lost.
 iperf() {
 	local addr=$1 what=$2 out=$T/iperf.json
 	shift 2
@@ -51,7 +52,7 @@ if "sum_sent" in end and "lost_packets" not in end.get("sum", {}):
     line = "%d bytes sent, %d received" % (sent, got)
 else:
     s = end["sum"]
-    ok = s["packets"] > 0 and s["lost_percent"] <= 1.0
+    ok = s["packets"] > 0 and s["lost_percent"] <= 5.0
     line = "%d packets, %d lost" % (s["packets"], s["lost_packets"])
 bps = end.get("sum_received", end.get("sum"))["bits_per_second"]
 print("%s: %s, %.0f Mbit/s" % (sys.argv[2], line, bps / 1e6))
@@ -62,8 +63,8 @@ EOF
 runs() {
 	iperf 10.98.0.1 "TCP guest->host ($1)"
 	iperf 10.98.0.1 "TCP host->guest ($1)" -R
-	iperf 10.98.0.1 "UDP guest->host ($1)" -u -b 200M
-	iperf 10.98.0.1 "UDP host->guest ($1)" -u -b 200M -R
+	iperf 10.98.0.1 "UDP guest->host ($1)" -u -b 200M -w 4M
+	iperf 10.98.0.1 "UDP host->guest ($1)" -u -b 200M -w 4M -R
 }
 
 runs "TSO on"
