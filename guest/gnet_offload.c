@@ -51,12 +51,36 @@ static void big_alloc(struct gnet_nic *n)
 	atomic_store(&n->off.big_free, (1u << GNET_BIG_BUFS) - 1u);
 }
 
+/* The host's LSO size limit on the kernel's GSO frames, as Linux netvsc
+ * sets gso_max_size (the legacy 64 KiB at most); LSO off where the limit
+ * is below its minimum segment count of MTU-sized frames, as FreeBSD. */
+static uint32_t lso_limit(struct gnet_nic *n)
+{
+	const struct rndis_guest_caps *c = &n->rndis.info.caps;
+	struct rndis_guest_offload *o = &n->off.on;
+	uint32_t max = 65536u, mtu = n->rndis.info.mtu;
+	int rc;
+
+	o->lso4 = o->lso4 && c->lso4_max >= c->lso4_minsg * (uint64_t)mtu;
+	o->lso6 = o->lso6 && c->lso6_max >= c->lso6_minsg * (uint64_t)mtu;
+	if (o->lso4 && c->lso4_max < max)
+		max = c->lso4_max;
+	if (o->lso6 && c->lso6_max < max)
+		max = c->lso6_max;
+	if ((o->lso4 || o->lso6) && (rc = rt_tap_set_gso_max(&n->tap, max)))
+		rt_warn("net", "%s: GSO limit %u not set: %s", n->tap.name,
+			max, strerror(-rc));
+	return max;
+}
+
 void gnet_offload_start(struct gnet_nic *n)
 {
 	struct rndis_guest_offload *o = &n->off.on;
+	uint32_t lso_max;
 	int rc;
 
 	*o = n->rndis.info.offload;
+	lso_max = lso_limit(n);
 	if (o->lso4 || o->lso6)
 		big_alloc(n);
 	rc = rt_tap_set_offload(&n->tap, tun_flags(o));
@@ -66,8 +90,8 @@ void gnet_offload_start(struct gnet_nic *n)
 		memset(o, 0, sizeof(*o));
 	}
 	rt_info("net", "%s: offloads: checksum tcp4 %d udp4 %d tcp6 %d "
-		"udp6 %d, LSO ipv4 %d ipv6 %d", n->tap.name, o->tcp4, o->udp4,
-		o->tcp6, o->udp6, o->lso4, o->lso6);
+		"udp6 %d, LSO ipv4 %d ipv6 %d (up to %u bytes)", n->tap.name,
+		o->tcp4, o->udp4, o->tcp6, o->udp6, o->lso4, o->lso6, lso_max);
 }
 
 void gnet_offload_free(struct gnet_nic *n)

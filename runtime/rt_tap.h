@@ -50,6 +50,9 @@ void rt_tap_close(struct rt_tap *t);
 /* Offloads the kernel may hand us in the virtio-net header (TUN_F_*
  * bits: CSUM, TSO4, TSO6, TSO_ECN, UFO...). 0 or -errno. */
 int rt_tap_set_offload(struct rt_tap *t, unsigned tun_flags);
+/* The largest frame the kernel's segmentation offload hands over (the
+ * peer's LSO limit). 0 or -errno. */
+int rt_tap_set_gso_max(struct rt_tap *t, uint32_t bytes);
 /* Carrier (the link as the other end's stack sees it). 0 or -errno. */
 int rt_tap_set_carrier(struct rt_tap *t, bool up);
 int rt_tap_set_mtu(struct rt_tap *t, uint32_t mtu);

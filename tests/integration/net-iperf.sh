@@ -2,7 +2,8 @@
 # The synthetic network adapter's offloads under load, both halves real:
 # hvis-host --nic makes its TAP (the switch port) in a namespace of its
 # own, hvis-guest --netns makes hn0 in another. hn0 must come up with
-# the checksum and segmentation offloads the host offered turned on;
+# the checksum and segmentation offloads the host offered turned on and
+# its GSO size limited to the host's LSO limit;
 # then iperf3 TCP and UDP (200 Mbit/s) both ways, with the guest's TSO
 # on and then off, each run checked by iperf3's own byte counters (TCP:
 # what was sent was received, in-flight bytes aside; UDP: next to
@@ -24,6 +25,9 @@ feature() {
 }
 [ "$(feature tx-checksumming)" = on ] && [ "$(feature tcp-segmentation-offload)" = on ] ||
 	fail "offloads not on at hn0: $(ip netns exec "$GNS" ethtool -k hn0)"
+# The kernel builds no GSO frame above the host's LSO limit (62780).
+ip -n "$GNS" -d link show dev hn0 | grep -q 'gso_max_size 62780 ' ||
+	fail "hn0's GSO limit: $(ip -n "$GNS" -d link show dev hn0)"
 
 ip netns exec "$HNS" iperf3 -s -p 5298 >"$T/iperf-server" 2>&1 &
 _pids+=($!)
