@@ -229,12 +229,12 @@ static int tx_big(struct gnet_nic *n, const uint8_t *vh, uint32_t idx,
 	gnet_section_put(n, idx);
 	len = tx_frame(n, vh, bb, flen);
 	if (!len) {
-		gnet_big_put(n, GNET_BIG_XID + (uint64_t)big);
+		gnet_big_back(n, big);
 		return VMB_OK;
 	}
 	rt_ctr_add(&n->tx_big, 1);
 	if ((rc = send_big(n, big, len)))
-		gnet_big_put(n, GNET_BIG_XID + (uint64_t)big);
+		gnet_big_back(n, big);
 	return rc;
 }
 
@@ -270,7 +270,7 @@ static bool tx_one(struct gnet_nic *n, uint32_t idx, int big)
 	int rc;
 
 	if (big >= 0 && (bad || flen <= room))
-		gnet_big_put(n, GNET_BIG_XID + (uint64_t)big);
+		gnet_big_back(n, big);
 	if (bad) {
 		gnet_section_put(n, idx);
 		if (got >= 0)
@@ -301,7 +301,7 @@ static void tx_burst(struct gnet_nic *n)
 		idx = section_wait(n);
 		if (idx == NVSP_SECTION_NONE) {
 			if (big >= 0)
-				gnet_big_put(n, GNET_BIG_XID + (uint64_t)big);
+				gnet_big_back(n, big);
 			break;
 		}
 		if (!tx_one(n, idx, big))

@@ -132,6 +132,11 @@ int gnet_big_get(struct gnet_nic *n)
 	return v ? __builtin_ctz(v) : -1;
 }
 
+void gnet_big_back(struct gnet_nic *n, int big)
+{
+	atomic_fetch_or(&n->off.big_free, 1u << big);
+}
+
 bool gnet_big_put(struct gnet_nic *n, uint64_t xid)
 {
 	uint64_t i = xid - GNET_BIG_XID;

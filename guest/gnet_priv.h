@@ -118,9 +118,13 @@ void gnet_offload_rx(struct gnet_nic *n, const struct rndis_pkt_meta *m,
 		     uint8_t vh[RT_TAP_VNET_HDR_LEN]);
 /* A big buffer (its index), or -1 when none is free or there are none. */
 int gnet_big_get(struct gnet_nic *n);
-/* Buffer i back (xid of its send, from the host's completion); false
- * when i is no buffer in flight. */
+/* Buffer i back (xid of its send, from the host's completion), the
+ * reader woken if it waits for one; false when i is no buffer in
+ * flight. */
 bool gnet_big_put(struct gnet_nic *n, uint64_t xid);
+/* A buffer the reader took and did not send back, without waking it
+ * (it would wake itself, and spin while it waits for a section). */
+void gnet_big_back(struct gnet_nic *n, int big);
 
 /* gnet.c: one RNDIS control message from the host (lock held). */
 void gnet_control(struct gnet_nic *n, const uint8_t *msg, uint32_t len);
