@@ -4,7 +4,7 @@
 # own, hvis-guest --netns makes hn0 in another. hn0 must come up with
 # the checksum and segmentation offloads the host offered turned on and
 # its GSO size limited to the host's LSO limit;
-# then iperf3 TCP and UDP (200 Mbit/s) both ways, with the guest's TSO
+# then iperf3 TCP and UDP (100 Mbit/s) both ways, with the guest's TSO
 # on and then off, each run checked by iperf3's own byte counters (TCP:
 # what was sent was received, in-flight bytes aside; UDP: next to
 # nothing lost), one TCP run over
@@ -34,19 +34,19 @@ _pids+=($!)
 wait_until 5 sh -c "ip netns exec $HNS ss -ltn | grep -q ':5298'" ||
 	fail "iperf3 did not listen"
 
-# iperf ADDR WHAT ARGS...: one run from the guest (-R: host to guest),
-# its counters checked. TCP: what was received is what was sent but for
-# what was still in flight when the receiver stopped counting (iperf3
-# 3.12 stops at the sender's TEST_END, which the control connection may
-# deliver ahead of the data: a few MiB short even with -n), and nothing
-# more; UDP (socket buffers of 4 MiB: a receiver late on a loaded
-# machine overflows the default): at most 5% lost.
-iperf() {
+# iperf_once ADDR WHAT ARGS...: one run from the guest (-R: host to
+# guest), its counters checked. TCP: what was received is what was sent
+# but for what was still in flight when the receiver stopped counting
+# (iperf3 3.12 stops at the sender's TEST_END, which the control
+# connection may deliver ahead of the data: a few MiB short even with
+# -n), and nothing more; UDP (socket buffers of 4 MiB: a receiver late
+# on a loaded machine overflows the default): at most 5% lost.
+iperf_once() {
 	local addr=$1 what=$2 out=$T/iperf.json
 	shift 2
 	timeout 30 ip netns exec "$GNS" iperf3 -c "$addr" -p 5298 -t 2 \
 		--json "$@" >"$out" 2>&1 || fail "iperf3 $what: $(cat "$out")"
-	python3 - "$out" "$what" <<'EOF' || fail "iperf3 $what: $(cat "$out")"
+	python3 - "$out" "$what" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 end = r["end"]
@@ -64,11 +64,30 @@ sys.exit(0 if ok else 1)
 EOF
 }
 
+# iperf ADDR WHAT ARGS...: iperf_once; a UDP run gets two more tries
+# (on a machine whose CPUs others load, a reader of a TAP, the guest's
+# or the host's, falls behind a burst now and then and the kernel drops
+# at the TAP's queue: a TAP has no flow control. The failure shows the
+# TAPs' TX drops).
+iperf() {
+	iperf_once "$@" && return
+	case " $* " in
+	*" -u "*)
+		for try in 2 3; do
+			echo "try $try:"
+			iperf_once "$@" && return
+		done ;;
+	esac
+	fail "iperf3 $2: $(cat "$T/iperf.json")
+$(ip -n "$HNS" -s link show dev hvport0; ip -n "$GNS" -s link show dev hn0)
+$(ctl channels --wide)"
+}
+
 runs() {
 	iperf 10.98.0.1 "TCP guest->host ($1)"
 	iperf 10.98.0.1 "TCP host->guest ($1)" -R
-	iperf 10.98.0.1 "UDP guest->host ($1)" -u -b 200M -w 4M
-	iperf 10.98.0.1 "UDP host->guest ($1)" -u -b 200M -w 4M -R
+	iperf 10.98.0.1 "UDP guest->host ($1)" -u -b 100M -w 4M
+	iperf 10.98.0.1 "UDP host->guest ($1)" -u -b 100M -w 4M -R
 }
 
 runs "TSO on"
