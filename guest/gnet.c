@@ -26,9 +26,20 @@ uint32_t gnet_section_get(struct gnet_nic *n)
 	return idx;
 }
 
-void gnet_section_put(struct gnet_nic *n, uint32_t idx)
+/* A plain load first: most puts find no reader waiting, and pay no
+ * read-modify-write for it. */
+void gnet_room_wake(struct gnet_chan *ch)
 {
 	uint64_t one = 1;
+
+	if (atomic_load(&ch->want_room) &&
+	    atomic_exchange(&ch->want_room, false) &&
+	    write(ch->room_efd, &one, sizeof(one)) < 0)
+		rt_warn("net", "reader not woken");
+}
+
+void gnet_section_put(struct gnet_nic *n, uint32_t idx)
+{
 	int rc;
 
 	pthread_mutex_lock(&n->sb_lock);
@@ -40,10 +51,7 @@ void gnet_section_put(struct gnet_nic *n, uint32_t idx)
 	}
 	/* any reader may be the one waiting: sections are shared */
 	for (uint32_t q = 0; q < atomic_load(&n->nchan); q++)
-		if (atomic_load(&n->ch[q].want_room) &&
-		    atomic_exchange(&n->ch[q].want_room, false) &&
-		    write(n->ch[q].room_efd, &one, sizeof(one)) < 0)
-			rt_warn("net", "reader not woken");
+		gnet_room_wake(&n->ch[q]);
 }
 
 /* ---- requests (lock held) ---- */
@@ -143,10 +151,14 @@ static void nvsp_ready(struct gnet_nic *n)
 
 static void send_done(struct gnet_chan *ch, const struct nvsp_guest_ev *ev)
 {
-	if (ev->xid == 0 || ev->xid > UINT32_MAX)
-		atomic_fetch_add(&ch->nic->bad_comp, 1);
-	else
+	bool ok;
+
+	if (ev->xid >= GNET_BIG_XID)
+		ok = gnet_big_put(ch, ev->xid);
+	else if ((ok = ev->xid != 0))
 		gnet_section_put(ch->nic, (uint32_t)(ev->xid - 1));
+	if (!ok)
+		atomic_fetch_add(&ch->nic->bad_comp, 1);
 }
 
 /* The primary's events (its lock held: the engines' too). */
@@ -251,6 +263,7 @@ static void nic_free(struct gnet_nic *n)
 {
 	rt_gmem_free(&n->vb->gmem, n->rbuf, GNET_RECV_SIZE >> 12);
 	rt_gmem_free(&n->vb->gmem, n->sbuf, GNET_SEND_SIZE >> 12);
+	gnet_offload_free(n);
 	free(n->sb_map);
 	for (unsigned q = 0; q < GNET_CHANS; q++) {
 		struct gnet_chan *ch = &n->ch[q];
@@ -520,6 +533,7 @@ static void gnet_stopped(struct gvb_chan *c, const char *why)
 
 	if (ch->q)
 		gnet_chan_log(ch);
+	gnet_offload_log(ch);
 	if (!ch->q) {
 		log_refusals(n);
 		rt_info("net", "relid %u: adapter %s", c->relid, why);

@@ -2,8 +2,8 @@
  *
  * Receive: a transfer-page packet names ranges of the receive buffer;
  * each holds RNDIS messages (control answers, copied out and parsed, or
- * PACKETs, whose frames go to the TAP with a zero virtio-net header by
- * writev straight from the buffer). The packet is completed either way
+ * PACKETs, whose frames go to the TAP by writev straight from the
+ * buffer behind a virtio-net header saying what the host checked). The packet is completed either way
  * (the buffer is the host's to reuse); completions gather and go out
  * together at the end of the receive batch, one signal for all.
  *
@@ -14,8 +14,9 @@
  * own sleeps in poll on the TAP, its stop eventfd and a "section free"
  * eventfd (never spinning: with every section in flight it leaves the
  * TAP out of the poll until a completion frees one), reads each frame
- * straight into a send section after room for the PACKET header, writes
- * the header in front and sends SEND_RNDIS_PKT under the channel's send
+ * straight into a send section after room for the PACKET header (and
+ * on into a big buffer for an LSO frame, gnet_offload.c), writes the
+ * header in front and sends SEND_RNDIS_PKT under the channel's send
  * side (rt_chan's lock; a full ring makes it wait there, not the
  * worker, whose completions never wait). One thread per queue scales to
  * sub-channels. It is stopped before the endpoint goes (stopping). */
@@ -33,24 +34,21 @@
 #define TX_BURST 64u
 /* The largest control message copied out of the receive buffer. */
 #define CTL_MAX 1024u
-/* A PACKET header without per-packet info. */
-#define PKT_HDR ((uint32_t)sizeof(struct rndis_packet))
-
-static const uint8_t zero_vnet[RT_TAP_VNET_HDR_LEN];
 
 /* ---- receive (worker) ---- */
 
 /* To the channel's TAP queue; a channel opened after the TAP was made
  * (more than it has queues) writes to the primary's. */
-static void frame_out(struct gnet_chan *ch, const uint8_t *data,
-		      uint32_t len)
+static void frame_out(struct gnet_chan *ch, const struct rndis_pkt *pk)
 {
 	struct gnet_nic *n = ch->nic;
+	uint8_t vh[RT_TAP_VNET_HDR_LEN];
 	struct iovec iov[2] = {
-		{(void *)zero_vnet, sizeof(zero_vnet)},
-		{(void *)data, len},
+		{vh, sizeof(vh)},
+		{(void *)pk->data, pk->data_len},
 	};
 
+	gnet_offload_rx(ch, &pk->meta, vh);
 	if (!atomic_load_explicit(&n->have_tap, memory_order_acquire) ||
 	    writev(n->tap.fd[ch->q < n->tap.queues ? ch->q : 0], iov, 2) < 0) {
 		rt_ctr_add(&ch->rx_drops, 1);
@@ -67,7 +65,7 @@ static void data_range(struct gnet_chan *ch, const uint8_t *p, uint32_t len)
 	/* Senders count their padding in msg_len (as Linux): no rounding. */
 	rndis_pkt_iter_init(&it, p, len, 1);
 	while (rndis_pkt_next(&it, &pk, &ch->ppi) == 1)
-		frame_out(ch, pk.data, pk.data_len);
+		frame_out(ch, &pk);
 	if (it.failed)
 		rt_ctr_add(&ch->rx_drops, 1);
 }
@@ -159,34 +157,144 @@ static uint32_t section_wait(struct gnet_chan *ch)
 	return idx;
 }
 
-/* One frame from the TAP into section idx, sent. false: stop the burst
- * (TAP empty, or the channel going). */
-static bool tx_one(struct gnet_chan *ch, uint32_t idx)
+/* A big buffer when there are any: NONE_BIG with want_room set when
+ * all are out (as section_wait). */
+#define NONE_BIG (-2)
+static int big_wait(struct gnet_chan *ch)
 {
-	static const struct rndis_pkt_meta none;
-	struct gnet_nic *n = ch->nic;
-	uint8_t vh[RT_TAP_VNET_HDR_LEN], *sec = n->sbuf + (size_t)idx * n->ssize;
-	struct iovec iov[2] = {{vh, sizeof(vh)},
-			       {sec + PKT_HDR, n->ssize - PKT_HDR}};
-	ssize_t got = readv(n->tap.fd[ch->q], iov, 2);
-	uint32_t flen = got > (ssize_t)sizeof(vh) ? (uint32_t)got - sizeof(vh)
-						  : 0;
+	int b;
+
+	if (!ch->off.big)
+		return -1;
+	b = gnet_big_get(ch);
+	if (b >= 0)
+		return b;
+	atomic_store(&ch->want_room, true);
+	b = gnet_big_get(ch);
+	if (b >= 0)
+		atomic_store(&ch->want_room, false);
+	return b >= 0 ? b : NONE_BIG;
+}
+
+static uint8_t *big_at(const struct gnet_chan *ch, int big)
+{
+	return ch->off.big + (size_t)big * GNET_BIG_SIZE;
+}
+
+/* The RNDIS header for the frame at buf + GNET_PKT_ROOM, the message
+ * starting at buf (a frame without PPIs moved up to meet its header);
+ * the message's length, or 0 when the frame was dropped. */
+static uint32_t tx_frame(struct gnet_chan *ch, const uint8_t *vh,
+			 uint8_t *buf, uint32_t flen)
+{
+	struct rndis_pkt_meta m;
+	uint32_t hl;
+
+	if (!gnet_offload_tx(ch, vh, buf + GNET_PKT_ROOM, flen, &m))
+		return 0;
+	hl = rndis_pkt_hdr_len(&m);
+	if (hl < GNET_PKT_ROOM)
+		memmove(buf + hl, buf + GNET_PKT_ROOM, flen);
+	rndis_pkt_build(buf, hl, &m, flen);
+	return hl + flen;
+}
+
+static int send_section(struct gnet_chan *ch, uint32_t idx, uint32_t len)
+{
 	union nvsp_msg m;
-	struct vmb_iov mi = {&m, 0};
+	struct vmb_iov mi = {&m, nvsp_rndis_pkt(&m, NVSP_CHANNEL_DATA, idx, len)};
+
+	return gvb_put(ch->c, idx + 1ull, VMB_PKT_FLAG_COMPLETION_REQUESTED,
+		       &mi, 1, false);
+}
+
+/* GPA-direct: the buffer's pages, the host reading them in place. */
+static int send_big(struct gnet_chan *ch, int big, uint32_t len)
+{
+	uint64_t pfn[GNET_BIG_PAGES];
+	uint64_t gpa = rt_gmem_gpa(&ch->nic->vb->gmem, big_at(ch, big));
+	struct vmb_gpa_range rg = {.byte_count = len,
+				   .pfn_count = vmb_gpa_pfn_count(0, len),
+				   .pfn = pfn};
+	union nvsp_msg m;
+	uint32_t mlen = nvsp_rndis_pkt(&m, NVSP_CHANNEL_DATA,
+				       NVSP_SECTION_NONE, 0);
+
+	for (uint32_t i = 0; i < rg.pfn_count; i++)
+		pfn[i] = (gpa >> 12) + i;
+	return gvb_put_gpa(ch->c, GNET_BIG_XID + (uint64_t)big,
+			   VMB_PKT_FLAG_COMPLETION_REQUESTED, &rg, 1, &m, mlen,
+			   false);
+}
+
+/* A frame that did not fit the section continues in the big buffer:
+ * the section's part joins it there and the section goes back. */
+static int tx_big(struct gnet_chan *ch, const uint8_t *vh, uint32_t idx,
+		  int big, uint32_t flen)
+{
+	struct gnet_nic *n = ch->nic;
+	uint8_t *bb = big_at(ch, big);
+	uint32_t len;
 	int rc;
 
-	if (got < 0 || !flen || flen >= n->ssize - PKT_HDR) {
+	memcpy(bb + GNET_PKT_ROOM, n->sbuf + (size_t)idx * n->ssize +
+		       GNET_PKT_ROOM, n->ssize - GNET_PKT_ROOM);
+	gnet_section_put(n, idx);
+	len = tx_frame(ch, vh, bb, flen);
+	if (!len) {
+		gnet_big_back(ch, big);
+		return VMB_OK;
+	}
+	rt_ctr_add(&ch->tx_big, 1);
+	if ((rc = send_big(ch, big, len)))
+		gnet_big_back(ch, big);
+	return rc;
+}
+
+static int tx_small(struct gnet_chan *ch, const uint8_t *vh, uint32_t idx,
+		    uint32_t flen)
+{
+	struct gnet_nic *n = ch->nic;
+	uint32_t len = tx_frame(ch, vh, n->sbuf + (size_t)idx * n->ssize, flen);
+	int rc = len ? send_section(ch, idx, len) : VMB_OK;
+
+	if (!len || rc)
+		gnet_section_put(n, idx);
+	return rc;
+}
+
+/* One frame from the TAP into section idx (and on into big buffer big,
+ * if any), sent. false: stop the burst (TAP empty, or the channel
+ * going). The frame comes in at GNET_PKT_ROOM, its header written in
+ * front once its offloads are known. */
+static bool tx_one(struct gnet_chan *ch, uint32_t idx, int big)
+{
+	struct gnet_nic *n = ch->nic;
+	uint8_t vh[RT_TAP_VNET_HDR_LEN];
+	uint32_t room = n->ssize - GNET_PKT_ROOM;
+	uint8_t *bb = big >= 0 ? big_at(ch, big) + GNET_PKT_ROOM + room : NULL;
+	struct iovec iov[3] = {
+		{vh, sizeof(vh)},
+		{n->sbuf + (size_t)idx * n->ssize + GNET_PKT_ROOM, room},
+		{bb, bb ? GNET_BIG_SIZE - GNET_PKT_ROOM - room : 0},
+	};
+	ssize_t got = readv(n->tap.fd[ch->q], iov, bb ? 3 : 2);
+	uint32_t flen = got > (ssize_t)sizeof(vh) ? (uint32_t)got - sizeof(vh)
+						  : 0;
+	bool bad = got < 0 || !flen || flen >= room + iov[2].iov_len;
+	int rc;
+
+	if (big >= 0 && (bad || flen <= room))
+		gnet_big_back(ch, big);
+	if (bad) {
 		gnet_section_put(n, idx);
 		if (got >= 0)
 			rt_ctr_add(&ch->tx_drops, 1); /* empty or too long */
 		return got >= 0;
 	}
-	rndis_pkt_build(sec, PKT_HDR, &none, flen);
-	mi.len = nvsp_rndis_pkt(&m, NVSP_CHANNEL_DATA, idx, PKT_HDR + flen);
-	rc = gvb_put(ch->c, idx + 1ull, VMB_PKT_FLAG_COMPLETION_REQUESTED,
-		     &mi, 1, false);
+	rc = flen > room ? tx_big(ch, vh, idx, big, flen)
+			 : tx_small(ch, vh, idx, flen);
 	if (rc) {
-		gnet_section_put(n, idx);
 		rt_ctr_add(&ch->tx_drops, 1);
 		return false;
 	}
@@ -197,12 +305,21 @@ static bool tx_one(struct gnet_chan *ch, uint32_t idx)
 static void tx_burst(struct gnet_chan *ch)
 {
 	uint32_t idx;
+	int big;
 
 	if (!gvb_tx_begin(ch->c))
 		return;
 	for (unsigned i = 0; i < TX_BURST; i++) {
+		big = big_wait(ch);
+		if (big == NONE_BIG)
+			break;
 		idx = section_wait(ch);
-		if (idx == NVSP_SECTION_NONE || !tx_one(ch, idx))
+		if (idx == NVSP_SECTION_NONE) {
+			if (big >= 0)
+				gnet_big_back(ch, big);
+			break;
+		}
+		if (!tx_one(ch, idx, big))
 			break;
 	}
 	gvb_tx_end(ch->c);
@@ -270,6 +387,7 @@ int gnet_io_start(struct gnet_nic *n)
 	if ((rc = rt_tap_set_carrier(&n->tap, true)))
 		rt_warn("net", "%s: carrier not set: %s", n->tap.name,
 			strerror(-rc));
+	gnet_offload_start(n);
 	atomic_store_explicit(&n->have_tap, true, memory_order_release);
 	rc = readers_start(n);
 	rt_info("net", "relid %u: %s in network namespace %s, MTU %u, %u "

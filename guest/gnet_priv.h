@@ -38,6 +38,26 @@
 /* How long the sub-channels granted may take to open before RSS goes
  * on over those that did. */
 #define GNET_SUBCH_WAIT_MS 5000u
+/* Room for the PACKET header and one per-packet info (checksum or LSO)
+ * before each frame read from the TAP. */
+#define GNET_PKT_ROOM ((uint32_t)(sizeof(struct rndis_packet) + \
+				  sizeof(struct rndis_ppi_hdr) + 4u))
+/* TX buffers for frames larger than a send section (LSO): a 64 KiB IP
+ * packet, its Ethernet header and GNET_PKT_ROOM, whole pages. */
+#define GNET_BIG_BUFS 8u
+#define GNET_BIG_PAGES 17u
+#define GNET_BIG_SIZE (GNET_BIG_PAGES * 4096u)
+/* Transaction ids of big buffers: above every section's (index + 1). */
+#define GNET_BIG_XID (1ull << 32)
+
+/* A channel's offloads in force on the TAP (set before its reader
+ * starts) and its big buffers, taken by its reader, given back by the
+ * host's completion on its worker. */
+struct gnet_offload {
+	struct rndis_guest_offload on;
+	uint8_t *big;              /* GNET_BIG_BUFS * GNET_BIG_SIZE, or NULL */
+	_Atomic uint32_t big_free; /* bit i: buffer i is ours */
+};
 
 struct gnet_nic;
 
@@ -57,8 +77,10 @@ struct gnet_chan {
 	pthread_t reader;
 	bool reader_on;
 	int stop_efd, room_efd;
+	struct gnet_offload off;
 	rt_ctr tx_frames, tx_drops;  /* reader */
-	rt_ctr rx_frames, rx_drops;  /* worker */
+	rt_ctr tx_csum, tx_lso, tx_big, tx_sw_csum, tx_refused;
+	rt_ctr rx_frames, rx_drops, rx_csum_ok;  /* worker */
 };
 
 struct gnet_nic {
@@ -103,6 +125,8 @@ struct gnet_nic {
  * are in use) and back. Any thread. */
 uint32_t gnet_section_get(struct gnet_nic *n);
 void gnet_section_put(struct gnet_nic *n, uint32_t idx);
+/* Wake ch's reader if it waits for a section or a big buffer. */
+void gnet_room_wake(struct gnet_chan *ch);
 /* gnet.c: one RNDIS control message from the host (ch[0].lock held). */
 void gnet_control(struct gnet_nic *n, const uint8_t *msg, uint32_t len);
 /* gnet.c: the next RNDIS init request, if one is due (ch[0].lock). */
@@ -125,6 +149,33 @@ bool gnet_io_flush(struct gnet_chan *ch);
 int gnet_io_start(struct gnet_nic *n);
 /* Channel ch's reader stopped (loop thread). */
 void gnet_io_stop(struct gnet_chan *ch);
+/* gnet_offload.c */
+/* The offloads RNDIS agreed turned on at the TAP, and each reading
+ * channel's big buffers made when LSO is among them (loop thread,
+ * before the readers start). */
+void gnet_offload_start(struct gnet_nic *n);
+void gnet_offload_free(struct gnet_nic *n);
+/* One log line of a channel's offload counters. */
+void gnet_offload_log(const struct gnet_chan *ch);
+/* A frame read from the TAP with virtio-net header vh (len bytes at
+ * frame, writable): the PPIs it needs in m, its headers fixed as the
+ * host's contract has them, or its checksum completed here where the
+ * host was not asked to. false: dropped (counted). Reader. */
+bool gnet_offload_tx(struct gnet_chan *ch, const uint8_t *vh,
+		     uint8_t *frame, uint32_t len, struct rndis_pkt_meta *m);
+/* The virtio-net header for a received frame whose PPIs are m. */
+void gnet_offload_rx(struct gnet_chan *ch, const struct rndis_pkt_meta *m,
+		     uint8_t vh[RT_TAP_VNET_HDR_LEN]);
+/* A big buffer of ch (its index), or -1 when none is free or there are
+ * none. */
+int gnet_big_get(struct gnet_chan *ch);
+/* Buffer i back (xid of its send, from the host's completion), the
+ * reader woken if it waits for one; false when i is no buffer in
+ * flight. */
+bool gnet_big_put(struct gnet_chan *ch, uint64_t xid);
+/* A buffer the reader took and did not send back, without waking it
+ * (it would wake itself, and spin while it waits for a section). */
+void gnet_big_back(struct gnet_chan *ch, int big);
 
 /* gnet_chan.c: sub-channels and RSS */
 /* Adapters by instance (loop thread). */

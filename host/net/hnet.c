@@ -74,6 +74,8 @@ static void sub_open(struct hnet_chan *ch)
 /* A new guest's primary: nothing of the last one's RSS stays. */
 static void primary_open(struct hnet_nic *nic)
 {
+	hnet_offload_tap(nic);
+	atomic_store_explicit(&nic->offload, 0, memory_order_relaxed);
 	pthread_rwlock_wrlock(&nic->lock);
 	nic->rss_on = nic->rx_on = nic->table_sent = nic->have_proto = false;
 	pthread_rwlock_unlock(&nic->lock);
@@ -93,6 +95,9 @@ static uint32_t hnet_open(struct hvm_chan *c)
 		.link_speed = 100000000u,
 		.link_up = true,
 		.max_queues = nic->queues,
+		.backend = hnet_offload_caps(),
+		.offer_udp_csum = true,
+		.offer_lso = true,
 	};
 
 	if (!ch || c->sub_index >= nic->queues) {
@@ -446,13 +451,15 @@ static void hnet_describe(struct hvm_chan *c, FILE *out)
 		"tx_err=%llu rx_frames=%llu rx_bytes=%llu rx_steered=%llu "
 		"rx_full=%llu rx_idle=%llu "
 		"rx_ring_full=%llu rx_long=%llu ctl=%llu ctl_dropped=%llu "
-		"map_failed=%llu refused=%llu", ch->nic->tap.name, ch->q,
-		ch->nic->rss_on ? "on" : "off",
+		"map_failed=%llu refused=%llu tx_csum=%llu tx_lso=%llu "
+		"rx_csum_ok=%llu rx_csum_sw=%llu rx_csum_bad=%llu",
+		ch->nic->tap.name, ch->q, ch->nic->rss_on ? "on" : "off",
 		CTR(tx_frames), CTR(tx_bytes), CTR(tx_err), CTR(rx_frames),
 		CTR(rx_bytes), CTR(rx_steered), CTR(rx_full), CTR(rx_idle),
 		CTR(rx_ring_full), CTR(rx_long), CTR(ctl_msgs),
 		CTR(ctl_dropped), CTR(map_failed),
-		(unsigned long long)refused(ch));
+		(unsigned long long)refused(ch), CTR(tx_csum), CTR(tx_lso),
+		CTR(rx_csum_ok), CTR(rx_csum_sw), CTR(rx_csum_bad));
 }
 
 const struct hdev_class hnet_class = {

@@ -110,13 +110,24 @@ static unsigned slice(const struct hnet_chan *ch, uint64_t off, uint32_t len,
 	return n;
 }
 
+/* The frame behind its offloads' virtio-net header; the bytes the
+ * offloads fixed come from the worker's copy, the rest from guest
+ * memory. */
 static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 {
-	static const uint8_t vnet[RT_TAP_VNET_HDR_LEN];
-	struct iovec iov[HNET_IOV + 1] = {{(void *)vnet, sizeof(vnet)}};
-	unsigned n = slice(ch, (uint64_t)(p->data - ch->msg), p->data_len, iov);
-	ssize_t w = writev(ch->nic->tap.fd[ch->q], iov, (int)n);
+	uint8_t vnet[RT_TAP_VNET_HDR_LEN] = {0};
+	struct iovec iov[HNET_IOV + 2] = {{vnet, sizeof(vnet)}};
+	int fixed = hnet_offload_tx(ch, p, (struct vnet_hdr *)vnet);
+	uint64_t off = (uint64_t)(p->data - ch->msg);
+	unsigned n;
+	ssize_t w;
 
+	if (fixed < 0)
+		return;
+	iov[1] = (struct iovec){(void *)p->data, (size_t)fixed};
+	n = slice(ch, off + (uint32_t)fixed, p->data_len - (uint32_t)fixed,
+		  iov + 1) + 1;
+	w = writev(ch->nic->tap.fd[ch->q], iov, (int)n);
 	if (w != (ssize_t)(sizeof(vnet) + p->data_len)) {
 		rt_ctr_add(&ch->tx_err, 1);
 		return;
@@ -192,35 +203,36 @@ static bool discard(struct hnet_chan *ch, rt_ctr *why)
  * one byte more than the room tells a frame too long for it (a tagged
  * frame a bridge passed on, say), dropped and counted, never handed on
  * cut short. */
-static ssize_t rx_read(struct hnet_chan *ch, uint32_t id)
+static ssize_t rx_read(struct hnet_chan *ch, uint32_t id,
+		       uint8_t vnet[RT_TAP_VNET_HDR_LEN])
 {
-	uint8_t vnet[RT_TAP_VNET_HDR_LEN], over;
+	uint8_t over;
 	uint8_t *base = ch->nic->rbuf.va + (uint64_t)id * ch->nic->rxb.sub_size;
 	uint32_t room = ch->nic->rxb.sub_size - NVSP_HOST_RX_HEADER -
 			NVSP_HOST_RX_FOOTER, k;
 	struct iovec iov[3] = {
-		{vnet, sizeof(vnet)},
+		{vnet, RT_TAP_VNET_HDR_LEN},
 		{base + NVSP_HOST_RX_HEADER, room},
 		{&over, 1},
 	};
 	ssize_t n = readv(ch->nic->tap.fd[ch->q], iov, 3) -
-		    (ssize_t)sizeof(vnet);
+		    (ssize_t)RT_TAP_VNET_HDR_LEN;
 
 	if (n > 0 && n <= (ssize_t)room)
 		return n;
 	if (n > (ssize_t)room)
 		rt_ctr_add(&ch->rx_long, 1);
 	nvsp_rxbuf_free(&ch->nic->rxb, ch->q, id, &k);
-	return n < -(ssize_t)sizeof(vnet) ? -1 : 0;
+	return n < -(ssize_t)RT_TAP_VNET_HDR_LEN ? -1 : 0;
 }
 
 /* 1: a frame went (or was dropped), 0: the TAP is empty. */
 static int rx_one(struct hnet_chan *ch)
 {
-	static const struct rndis_pkt_meta meta;
+	uint8_t vnet[RT_TAP_VNET_HDR_LEN], *base;
 	struct hnet_nic *nic = ch->nic;
-	uint32_t id, hlen = rndis_pkt_hdr_len(&meta);
-	uint8_t *base;
+	struct rndis_pkt_meta meta;
+	uint32_t id, hlen, k;
 	ssize_t n;
 
 	/* rx_on is off until the guest sets a filter, again after HALT and
@@ -229,10 +241,16 @@ static int rx_one(struct hnet_chan *ch)
 		return discard(ch, &ch->rx_idle);
 	if (nvsp_rxbuf_alloc(&nic->rxb, ch->q, 1, &id))
 		return discard(ch, &ch->rx_full);
-	n = rx_read(ch, id);
+	n = rx_read(ch, id, vnet);
 	if (n <= 0)
 		return n == 0;
 	base = nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size;
+	if (!hnet_offload_rx(ch, vnet, base + NVSP_HOST_RX_HEADER, (uint32_t)n,
+			     &meta)) {
+		nvsp_rxbuf_free(&nic->rxb, ch->q, id, &k);
+		return 1;
+	}
+	hlen = rndis_pkt_hdr_len(&meta);
 	rndis_pkt_build(base + NVSP_HOST_RX_HEADER - hlen, hlen, &meta,
 			(uint32_t)n);
 	hnet_rss_add(ch, id, NVSP_HOST_RX_HEADER - hlen, hlen + (uint32_t)n,

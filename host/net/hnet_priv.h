@@ -35,12 +35,14 @@
 #include "net/nvsp_rxbuf.h"
 #include "net/rndis_host.h"
 #include "net/rndis_ppi.h"
+#include "net/vnet_wire.h"
 #include "rt_ctr.h"
 #include "rt_tap.h"
 
-/* The most bytes one SEND_RNDIS_PKT may carry here (a 64 KiB frame and
- * its headers); larger ones are refused. */
-#define HNET_MSG_MAX (64u << 10)
+/* The most bytes one SEND_RNDIS_PKT may carry here (an LSO frame: a
+ * 64 KiB IP packet, its Ethernet header and the RNDIS header with its
+ * PPIs); larger ones are refused. */
+#define HNET_MSG_MAX ((64u << 10) + 1024u)
 /* Pages one message's GPA ranges may span. */
 #define HNET_IOV (HNET_MSG_MAX / 4096u + 2u)
 /* Bytes of each frame the guest sends copied with its RNDIS header
@@ -90,6 +92,7 @@ struct hnet_nic {
 	bool have_proto;          /* sub-channels granted: */
 	struct nvsp_host proto;   /* the primary's engine then */
 	struct rss_cfg *rss;      /* the guest's key, types and table */
+	_Atomic uint32_t offload; /* hnet_offload_set's flags */
 };
 
 struct hnet_chan {
@@ -122,6 +125,7 @@ struct hnet_chan {
 	/* counters */
 	rt_ctr tx_frames, tx_bytes, tx_err, tx_bad;
 	rt_ctr rx_frames, rx_bytes, rx_full, rx_idle, rx_ring_full, rx_long;
+	rt_ctr tx_csum, tx_lso, rx_csum_ok, rx_csum_sw, rx_csum_bad;
 	rt_ctr ctl_msgs, ctl_dropped, map_failed;
 	rt_ctr rx_steered;       /* read here, sent on another channel */
 };
@@ -129,6 +133,25 @@ struct hnet_chan {
 /* hnet.c */
 void hnet_send_comp(struct hnet_chan *ch, uint64_t xid, const void *buf,
 		    uint32_t len);
+/* hnet_offload.c */
+/* What the TAP backend can do, as RNDIS offers it. */
+uint32_t hnet_offload_caps(void);
+/* TUN_F_CSUM on the NIC's TAP (frames may come with partial checksums). */
+void hnet_offload_tap(struct hnet_nic *nic);
+/* What the guest agreed to (the primary's RNDIS engine), for every
+ * channel of the NIC. */
+void hnet_offload_set(struct hnet_nic *nic, const struct rndis_offload_state *s);
+/* The guest's offload request for PACKET p (parsed from ch->msg) as a
+ * virtio-net header in h, the frame's headers fixed in ch->msg: how many
+ * bytes at the frame's start must be written from there (0: none), or
+ * -1 when the request is refused (counted in tx_bad; drop the frame). */
+int hnet_offload_tx(struct hnet_chan *ch, const struct rndis_pkt *p,
+		    struct vnet_hdr *h);
+/* A frame read from the TAP with virtio-net header vh into the guest's
+ * receive buffer (len bytes at frame): a partial checksum completed in
+ * place, the PPIs to send with it in m. false: drop it (counted). */
+bool hnet_offload_rx(struct hnet_chan *ch, const uint8_t *vh, uint8_t *frame,
+		     uint32_t len, struct rndis_pkt_meta *m);
 /* hnet_data.c */
 /* The places in guest memory of the RNDIS bytes of r (a section or GPA
  * ranges) into ch->giov: their length, or -1 (counted) when they are not

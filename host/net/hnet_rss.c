@@ -281,6 +281,7 @@ void hnet_rss_update(struct hnet_chan *ch)
 	uint32_t channels;
 	bool send;
 
+	hnet_offload_set(nic, &h->offload);
 	pthread_rwlock_wrlock(&nic->lock);
 	nic->rx_on = h->state == RNDIS_HS_READY && h->filter;
 	nic->rss_on = h->rss.enabled;
