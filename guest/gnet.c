@@ -330,7 +330,7 @@ static void make_tap(struct gnet_nic *n)
 	uint32_t len;
 
 	n->tap_tried = true;
-	if (!gnet_cfg.netns) {
+	if (!gnet_cfg.netns && !gnet_cfg.port) {
 		rt_info("net", "relid %u: no --netns: no TAP device made (this "
 			"machine's interfaces are left alone)", n->c->relid);
 		return;

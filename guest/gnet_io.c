@@ -26,7 +26,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "gnet_priv.h"
+#include "gnet_port.h"
 #include "rt_log.h"
 
 /* Frames read in one burst before the TAP is polled again. */
@@ -48,7 +48,7 @@ static void frame_out(struct gnet_nic *n, const uint8_t *data, uint32_t len)
 	};
 
 	if (!atomic_load_explicit(&n->have_tap, memory_order_acquire) ||
-	    writev(n->tap.fd[0], iov, 2) < 0) {
+	    gnet_port_writev(n, iov, 2) < 0) {
 		rt_ctr_add(&n->rx_drops, 1);
 		return;
 	}
@@ -154,7 +154,7 @@ static bool tx_one(struct gnet_nic *n, uint32_t idx)
 	uint8_t vh[RT_TAP_VNET_HDR_LEN], *sec = n->sbuf + (size_t)idx * n->ssize;
 	struct iovec iov[2] = {{vh, sizeof(vh)},
 			       {sec + PKT_HDR, n->ssize - PKT_HDR}};
-	ssize_t got = readv(n->tap.fd[0], iov, 2);
+	ssize_t got = gnet_port_readv(n, iov, 2);
 	uint32_t flen = got > (ssize_t)sizeof(vh) ? (uint32_t)got - sizeof(vh)
 						  : 0;
 	union nvsp_msg m;
@@ -229,19 +229,21 @@ int gnet_io_start(struct gnet_nic *n)
 	int rc;
 
 	memcpy(tc.mac, i->mac, 6);
-	rc = rt_tap_open(&n->tap, &tc, why, sizeof(why));
+	rc = gnet_cfg.port ? gnet_port_start(n)
+			   : rt_tap_open(&n->tap, &tc, why, sizeof(why));
 	if (rc) {
 		rt_warn("net", "relid %u: %s", n->c->relid, why);
 		return rc;
 	}
-	if ((rc = rt_tap_set_carrier(&n->tap, true)))
+	if (!gnet_cfg.port && (rc = rt_tap_set_carrier(&n->tap, true)))
 		rt_warn("net", "%s: carrier not set: %s", n->tap.name,
 			strerror(-rc));
 	atomic_store_explicit(&n->have_tap, true, memory_order_release);
 	rc = -pthread_create(&n->reader, NULL, reader_main, n);
 	n->reader_on = rc == 0;
 	rt_info("net", "relid %u: %s in network namespace %s, MTU %u%s",
-		n->c->relid, n->tap.name, gnet_cfg.netns, i->mtu,
+		n->c->relid, n->tap.name,
+		gnet_cfg.netns ? gnet_cfg.netns : "(none)", i->mtu,
 		rc ? " (no reader thread: nothing is sent)" : "");
 	return 0;
 }

@@ -87,29 +87,22 @@ static double iperf(const struct e2e *e, const char *ns, const char *to,
 
 /* ---- the host's counters ---- */
 
-struct nctr {
-	uint64_t hsig, gsig, frames;
-	bool ok;
-};
-
 static uint64_t jint(json_t *o, const char *a, const char *b)
 {
 	return (uint64_t)json_integer_value(json_object_get(
 		b ? json_object_get(o, a) : o, b ? b : a));
 }
 
-/* The network adapter's channel in `hvis-ctl channels --json`. */
-static struct nctr counters(const struct e2e *e)
+struct bench_nctr bench_net_counters(const char *dir, const char *bin_dir)
 {
 	char exe[PATH_MAX];
-	const char *argv[] = {exe, "--dir", e->dir, "channels", "--json",
-			      NULL};
+	const char *argv[] = {exe, "--dir", dir, "channels", "--json", NULL};
 	char *out;
 	json_t *j, *c;
 	size_t i;
-	struct nctr n = {0};
+	struct bench_nctr n = {0};
 
-	snprintf(exe, sizeof(exe), "%s/hvis-ctl", e->bin_dir);
+	snprintf(exe, sizeof(exe), "%s/hvis-ctl", bin_dir);
 	out = bench_capture(argv);
 	j = out ? json_loads(out, 0, NULL) : NULL;
 	json_array_foreach(json_object_get(j, "channels"), i, c) {
@@ -120,8 +113,8 @@ static struct nctr counters(const struct e2e *e)
 			continue;
 		n.hsig = jint(c, "host_to_guest", "signals");
 		n.gsig = jint(c, "guest_to_host", "signals");
-		n.frames = jint(dev, "tx_frames", NULL) +
-			   jint(dev, "rx_frames", NULL);
+		n.tx_frames = jint(dev, "tx_frames", NULL);
+		n.rx_frames = jint(dev, "rx_frames", NULL);
 		n.ok = true;
 	}
 	json_decref(j);
@@ -250,14 +243,16 @@ static double per_k(uint64_t sig, uint64_t frames)
 /* One iperf3 run over hvis, its signals counted by the host. */
 static void hvis_run(const struct e2e *e, bool reverse, struct erow *r)
 {
-	struct nctr a = counters(e), b;
+	struct bench_nctr a = bench_net_counters(e->dir, e->bin_dir), b;
+	uint64_t f;
 
 	r->gbps = iperf(e, e->ns[3], "10.99.0.1", reverse);
-	b = counters(e);
+	b = bench_net_counters(e->dir, e->bin_dir);
+	f = b.tx_frames + b.rx_frames - a.tx_frames - a.rx_frames;
 	r->hsig_k = r->gsig_k = -1;
-	if (a.ok && b.ok && b.frames > a.frames) {
-		r->hsig_k = per_k(b.hsig - a.hsig, b.frames - a.frames);
-		r->gsig_k = per_k(b.gsig - a.gsig, b.frames - a.frames);
+	if (a.ok && b.ok && f) {
+		r->hsig_k = per_k(b.hsig - a.hsig, f);
+		r->gsig_k = per_k(b.gsig - a.gsig, f);
 	}
 }
 
@@ -408,7 +403,7 @@ static int net_opts(int argc, char **argv, double *secs, unsigned *parts)
 				      "hvis-bench net --help)", optarg);
 	}
 	if (optind < argc)
-		return hvis_refuse(BENCH_PROG, "net: stray argument '%s'",
+		return hvis_refuse(BENCH_PROG, "unexpected argument '%s'",
 				   argv[optind]);
 	return 0;
 }
@@ -445,6 +440,8 @@ int bench_net_main(int argc, char **argv)
 	if (net_setup(exe, dir, sizeof(dir)))
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
+	/* each row as it is measured, also into a pipe or file */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("hvis-bench net: the synthetic network adapter, %.1f s a run\n",
 	       secs);
 	if (parts & 2)

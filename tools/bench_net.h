@@ -5,6 +5,19 @@
 #ifndef HVIS_BENCH_NET_H
 #define HVIS_BENCH_NET_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The network adapter's channel as the host counts it (hvis-ctl
+ * channels --json in dir): signals each way and frames through the
+ * port each way; ok false when none was found. */
+struct bench_nctr {
+	uint64_t hsig, gsig, tx_frames, rx_frames;
+	bool ok;
+};
+
+struct bench_nctr bench_net_counters(const char *dir, const char *bin_dir);
+
 int bench_net_e2e(const char *dir, const char *bin_dir, double seconds);
 int bench_net_frames(const char *dir, const char *bin_dir, double seconds);
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hnet_priv.h"
+#include "hnet_port.h"
 #include "rt_log.h"
 
 #define ST_NO_RESOURCES 0xC000009Au
@@ -30,6 +30,7 @@ static void hnet_destroy(struct hdev *d)
 
 	if (nic->tap.queues)
 		rt_tap_close(&nic->tap);
+	hnet_bench_free(nic->bench);
 	free(nic);
 }
 
@@ -236,6 +237,7 @@ static void hnet_rx_pkt(struct rt_chan *rt, const struct vmb_pkt *pkt,
 	if (ch->eng.version != before)
 		atomic_store(&c->dev_version, ch->eng.version);
 	act(ch, &a);
+	hnet_bench_room(ch->nic->bench);
 }
 
 static void hnet_aux(struct rt_chan *rt, void *arg)

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hnet_priv.h"
+#include "hnet_port.h"
 
 extern const struct hdev_class hnet_class;
 
@@ -31,7 +31,7 @@ static bool nic_opt(char *o, struct hnet_nic_cfg *cfg)
 		cfg->have_mac = true;
 		return true;
 	}
-	return false;
+	return hnet_bench_opt(o, cfg);
 }
 
 int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
@@ -43,14 +43,16 @@ int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
 	     o = strtok_r(NULL, ",", &save)) {
 		if (!nic_opt(o, cfg)) {
 			snprintf(why, n, "--nic: '%s' is not tap=NAME (at most "
-				 "15 characters) or mac=XX:XX:XX:XX:XX:XX "
-				 "(unicast)", o);
+				 "15 characters), mac=XX:XX:XX:XX:XX:XX "
+				 "(unicast), bench or (after bench) rx=SIZE "
+				 "(14 to %u)", o, HNET_MTU + 14);
 			return -1;
 		}
 	}
-	if (!cfg->tap) {
+	if (!cfg->tap == !cfg->bench) {
 		snprintf(why, n,
-			 "--nic needs tap=NAME[,mac=XX:XX:XX:XX:XX:XX]");
+			 "--nic needs tap=NAME or bench[,rx=SIZE] (one of "
+			 "them)[,mac=XX:XX:XX:XX:XX:XX]");
 		return -1;
 	}
 	return 0;
@@ -93,7 +95,7 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 	struct rt_tap_cfg tc = { .name = cfg->tap, .queues = 1,
 				 .vnet_hdr = true, .mtu = HNET_MTU };
 	unsigned index = free_index(vm);
-	struct rt_tap tap;
+	struct rt_tap tap = {.queues = 0};
 	struct hnet_nic *nic;
 	struct hdev *d;
 
@@ -101,7 +103,7 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 		snprintf(why, n, "at most %u NICs", HNET_NICS_MAX);
 		return -1;
 	}
-	if (rt_tap_open(&tap, &tc, why, n))
+	if (!cfg->bench && rt_tap_open(&tap, &tc, why, n))
 		return -1;
 	/* offered now, opened by the guest only later on this thread */
 	if (hvm_add_device(vm, &hnet_class, 0, NULL, &d)) {
@@ -111,6 +113,8 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 	}
 	nic = d->priv;
 	nic->tap = tap;
+	if (cfg->bench && hnet_bench_open(nic, cfg, why, n))
+		return -1;
 	nic->index = index;
 	if (cfg->have_mac)
 		memcpy(nic->mac, cfg->mac, 6);

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hnet_priv.h"
+#include "hnet_port.h"
 
 /* A GPA range's bytes as iovecs into guest memory, appended to ch->giov;
  * false when a page is outside guest memory or there are too many. */
@@ -101,7 +101,7 @@ static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 	static const uint8_t vnet[RT_TAP_VNET_HDR_LEN];
 	struct iovec iov[HNET_IOV + 1] = {{(void *)vnet, sizeof(vnet)}};
 	unsigned n = slice(ch, (uint64_t)(p->data - ch->msg), p->data_len, iov);
-	ssize_t w = writev(ch->nic->tap.fd[0], iov, (int)n);
+	ssize_t w = hnet_port_writev(ch->nic, 0, iov, (int)n);
 
 	if (w != (ssize_t)(sizeof(vnet) + p->data_len)) {
 		rt_ctr_add(&ch->tx_err, 1);
@@ -147,7 +147,9 @@ bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
  * so that the TAP does not stay readable. false once it is empty. */
 static bool discard(struct hnet_chan *ch, rt_ctr *why)
 {
-	if (read(ch->nic->tap.fd[0], ch->msg, sizeof(ch->msg)) < 0)
+	struct iovec all = {ch->msg, sizeof(ch->msg)};
+
+	if (hnet_port_readv(ch->nic, 0, &all, 1) < 0)
 		return false;
 	rt_ctr_add(why, 1);
 	return true;
@@ -170,7 +172,7 @@ static ssize_t rx_read(struct hnet_chan *ch, uint32_t id)
 		{base + NVSP_HOST_RX_HEADER, room},
 		{&over, 1},
 	};
-	ssize_t n = readv(ch->nic->tap.fd[0], iov, 3) - (ssize_t)sizeof(vnet);
+	ssize_t n = hnet_port_readv(ch->nic, 0, iov, 3) - (ssize_t)sizeof(vnet);
 
 	if (n > 0 && n <= (ssize_t)room)
 		return n;

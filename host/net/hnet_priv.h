@@ -33,6 +33,7 @@ struct hnet_nic {
 	unsigned index;
 	uint8_t mac[6];
 	struct rt_tap tap;
+	struct hnet_bench *bench; /* the bench port (hnet_port.h), or NULL */
 };
 
 struct hnet_chan {

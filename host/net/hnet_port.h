@@ -1,0 +1,50 @@
+/* netvsp's switch port: where the guest's frames go and the host's come
+ * from. A TAP device (runtime/rt_tap) by default; or the bench port
+ * (--nic bench[,rx=SIZE]), a sink that counts and drops what the guest
+ * sends and, with rx=SIZE, a source of SIZE-byte frames toward the guest
+ * as fast as its receive buffer takes them (hvis-bench net, no kernel in
+ * the way). Both look like a TAP queue to hnet_data.c: a descriptor the
+ * worker polls (nic->tap.fd[q], the bench port's an eventfd) and reads
+ * and writes of one frame behind a virtio-net header. */
+#ifndef HVIS_HNET_PORT_H
+#define HVIS_HNET_PORT_H
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "hnet_priv.h"
+
+struct hnet_bench;
+
+/* The bench port's frames, as readv and writev of a TAP queue would. */
+ssize_t hnet_bench_readv(struct hnet_bench *b, const struct iovec *iov,
+			 int n);
+ssize_t hnet_bench_writev(struct hnet_bench *b, const struct iovec *iov,
+			  int n);
+/* The guest sent something (a completion gave a receive slot back, a
+ * filter was set): a bench source paused on a full buffer goes on. */
+void hnet_bench_room(struct hnet_bench *b);
+
+/* Make the bench port as nic->tap's queue 0 (its eventfd). 0 or -1 with
+ * why. */
+int hnet_bench_open(struct hnet_nic *nic, const struct hnet_nic_cfg *cfg,
+		    char *why, size_t n);
+void hnet_bench_free(struct hnet_bench *b);
+/* bench[,rx=SIZE] in a --nic spec: true when o was one of those. */
+bool hnet_bench_opt(const char *o, struct hnet_nic_cfg *cfg);
+
+static inline ssize_t hnet_port_readv(struct hnet_nic *nic, unsigned q,
+				      const struct iovec *iov, int n)
+{
+	return nic->bench ? hnet_bench_readv(nic->bench, iov, n)
+			  : readv(nic->tap.fd[q], iov, n);
+}
+
+static inline ssize_t hnet_port_writev(struct hnet_nic *nic, unsigned q,
+				       const struct iovec *iov, int n)
+{
+	return nic->bench ? hnet_bench_writev(nic->bench, iov, n)
+			  : writev(nic->tap.fd[q], iov, n);
+}
+
+#endif

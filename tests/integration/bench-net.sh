@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# hvis-bench net in its quickest form (one second a run): the frames
+# part (netvsc in the bench against hvis-host's bench port, no TAP) moves
+# frames both ways at both sizes; as root with iperf3, the end-to-end
+# part gives the veth limit and both hvis rows, and leaves no namespace
+# behind; without, it says in one line why it is skipped. Figures are
+# not judged: a benchmark is not a timed test.
+# Usage: bench-net.sh HOST GUEST CTL BENCH
+source "$(dirname "$0")/lib.sh"
+BENCH=$4
+before=$(ip netns list 2>/dev/null | grep -c '^hvis-bench-')
+timeout -s KILL 100 "$BENCH" net --seconds 1 >"$T/out" 2>"$T/err" ||
+	fail "hvis-bench net exited $?: $(cat "$T/out" "$T/err")"
+n='[0-9]+(\.[0-9]+)?'
+[ "$(grep -cE "^(guest to host|host to guest) +(64|1500) +$n +$n +$n +$n +$n +$n%\$" \
+	"$T/out")" -eq 4 ] || fail "frames rows: $(cat "$T/out")"
+[ "$(grep -cE '^(guest to host|host to guest) +65536 +- \(n/a: ' "$T/out")" \
+	-eq 2 ] || fail "LSO rows: $(cat "$T/out")"
+if grep -q '^skipped: ' "$T/out"; then
+	[ "$(id -u)" -ne 0 ] || ! command -v iperf3 >/dev/null ||
+		fail "end to end skipped as root with iperf3: $(cat "$T/out")"
+else
+	[ "$(grep -cE "^veth pair \(the limit\) +(b to a|a to b \(-R\)) +$n " \
+		"$T/out")" -eq 2 ] ||
+		fail "veth rows: $(cat "$T/out")"
+	[ "$(grep -cE "^hvis, hn0 .*(to host|to guest) +$n +$n +$n +$n +$n%\$" \
+		"$T/out")" -ge 2 ] || fail "hvis rows: $(cat "$T/out")"
+	grep -qE '^hvis, hn0 tso off ' "$T/out" || fail "no TSO-off row"
+fi
+[ "$(ip netns list 2>/dev/null | grep -c '^hvis-bench-')" -eq "$before" ] ||
+	fail "namespaces left: $(ip netns list)"
+grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$T/err" &&
+	fail "sanitizer report: $(cat "$T/err")"
+echo "ok"
