@@ -28,6 +28,17 @@
 
 #define IPERF_PORT "5201"
 
+/* Ctrl-C or SIGTERM during the end-to-end part: the children (same
+ * process group for Ctrl-C) end, this program goes on to remove what it
+ * made instead of dying with namespaces left behind. */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
 /* One iperf3 run: Gb/s at the receiver and what the host's channel
  * counted meanwhile. */
 struct erow {
@@ -74,6 +85,8 @@ static double iperf(const struct e2e *e, const char *ns, const char *to,
 	json_t *j, *sum;
 	double bps = 0;
 
+	if (interrupted)
+		return 0;
 	snprintf(t, sizeof(t), "%.1f", e->seconds);
 	out = bench_capture(argv);
 	j = out ? json_loads(out, 0, NULL) : NULL;
@@ -135,7 +148,8 @@ static void e2e_row(const char *path, const char *dir, const struct erow *r,
 {
 	printf("%-24s %-16s ", path, dir);
 	if (r->gbps <= 0) {
-		printf("%8s (iperf3 failed)\n", "-");
+		printf("%8s (%s)\n", "-",
+		       interrupted ? "interrupted" : "iperf3 failed");
 		return;
 	}
 	printf("%8.2f ", r->gbps);
@@ -225,10 +239,11 @@ static int hvis_up(struct e2e *e)
 	if (e->host <= 0 || !bench_wait_path(ctl))
 		return -1;
 	e->guest = bench_spawn(ga);
-	for (i = 0; e->guest > 0 && i < 400; i++, nanosleep(&ms, NULL))
+	for (i = 0; e->guest > 0 && !interrupted && i < 400; i++,
+	     nanosleep(&ms, NULL))
 		if (!bench_sh("ip -n %s link show dev hn0", e->ns[3]))
 			break;
-	if (e->guest <= 0 || i == 400)
+	if (e->guest <= 0 || interrupted || i == 400)
 		return -1;
 	return ns_addr(e->ns[2], "hvbport0", "10.99.0.1") ||
 	       ns_addr(e->ns[3], "hn0", "10.99.0.2") ||
@@ -296,6 +311,8 @@ static int tso_off_rows(const struct e2e *e, int tso, const char *what,
 {
 	int rc;
 
+	if (interrupted)
+		return -1;
 	if (tso != 1) {
 		printf("%-24s tso n/a: hn0's tcp-segmentation-offload is '%s', "
 		       "there is no TSO to turn off\n", "hvis, hn0 tso off",
@@ -341,12 +358,31 @@ static const char *e2e_missing(void)
 	return NULL;
 }
 
+/* The rows, and whatever happens, what they made removed. */
+static int e2e_guarded(struct e2e *e)
+{
+	struct sigaction sa = {.sa_handler = on_signal}, old[2];
+	double lim[2] = {0, 0};
+	int rc;
+
+	/* a handler, not SIG_IGN: the children must still die of it */
+	sigaction(SIGINT, &sa, &old[0]);
+	sigaction(SIGTERM, &sa, &old[1]);
+	rc = veth(e, lim);
+	if (!rc && !interrupted)
+		rc = hvis_phase(e, lim);
+	e2e_cleanup(e);
+	sigaction(SIGINT, &old[0], NULL);
+	sigaction(SIGTERM, &old[1], NULL);
+	if (interrupted)
+		printf("interrupted: namespaces and processes removed\n");
+	return rc;
+}
+
 int bench_net_e2e(const char *dir, const char *bin_dir, double seconds)
 {
 	struct e2e e = {.dir = dir, .bin_dir = bin_dir, .seconds = seconds};
 	const char *why = e2e_missing();
-	double lim[2] = {0, 0};
-	int rc;
 
 	printf("\nend to end: iperf3, one TCP stream, %.1f s a run (Gb/s at "
 	       "the receiver)\n", seconds);
@@ -355,11 +391,7 @@ int bench_net_e2e(const char *dir, const char *bin_dir, double seconds)
 		return 0;
 	}
 	e2e_header();
-	rc = veth(&e, lim);
-	if (!rc)
-		rc = hvis_phase(&e, lim);
-	e2e_cleanup(&e);
-	return rc;
+	return e2e_guarded(&e);
 }
 
 /* ---- main ---- */
