@@ -32,8 +32,10 @@ int bench_pingpong(int cpu_a, int cpu_b, uint32_t rounds, uint32_t *p50,
 		   uint32_t *p99);
 
 /* Other programs. bench_spawn: argv started (PATH searched), its pid or
- * -1; bench_spawn_quiet: the same, its output thrown away. bench_reap: SIGTERM and wait (pid <= 0: nothing). bench_capture:
- * argv run to its end, what it printed (malloc'd; NULL on failure).
+ * -1; bench_spawn_quiet: the same, its output thrown away. bench_reap:
+ * SIGTERM and wait, SIGKILL after 10 s (pid <= 0: nothing).
+ * bench_capture: argv run to its end, what it printed (malloc'd; NULL on
+ * failure).
  * bench_sh: a /bin/sh command line (printf format; only names this
  * program made go in), its output thrown away, run to its end: its exit
  * status, or -1. bench_wait_path: path exists within 10 s. */

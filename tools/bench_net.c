@@ -73,13 +73,16 @@ static int server_up(struct e2e *e, const char *ns, const char *addr)
 	return -1;
 }
 
-/* The receiver's rate of one run; 0 when iperf3 failed. */
+/* The receiver's rate of one run; 0 when iperf3 failed. A client
+ * whose connection hangs (a path that passes nothing) is ended by
+ * timeout(1) 30 s after the run's end. */
 static double iperf(const struct e2e *e, const char *ns, const char *to,
 		    bool reverse)
 {
-	char t[32];
-	const char *argv[] = {"ip", "netns", "exec", ns, "iperf3", "-c", to,
-			      "-p", IPERF_PORT, "-J", "-t", t,
+	char t[32], limit[32];
+	const char *argv[] = {"timeout", "-k", "5", limit, "ip", "netns",
+			      "exec", ns, "iperf3", "-c", to, "-p", IPERF_PORT,
+			      "--connect-timeout", "10000", "-J", "-t", t,
 			      reverse ? "-R" : NULL, NULL};
 	char *out;
 	json_t *j, *sum;
@@ -88,6 +91,7 @@ static double iperf(const struct e2e *e, const char *ns, const char *to,
 	if (interrupted)
 		return 0;
 	snprintf(t, sizeof(t), "%.1f", e->seconds);
+	snprintf(limit, sizeof(limit), "%.0f", e->seconds + 30);
 	out = bench_capture(argv);
 	j = out ? json_loads(out, 0, NULL) : NULL;
 	sum = json_object_get(json_object_get(j, "end"), "sum_received");
@@ -109,7 +113,8 @@ static uint64_t jint(json_t *o, const char *a, const char *b)
 struct bench_nctr bench_net_counters(const char *dir, const char *bin_dir)
 {
 	char exe[PATH_MAX];
-	const char *argv[] = {exe, "--dir", dir, "channels", "--json", NULL};
+	const char *argv[] = {"timeout", "-k", "2", "30", exe, "--dir", dir,
+			      "channels", "--json", NULL};
 	char *out;
 	json_t *j, *c;
 	size_t i;

@@ -131,9 +131,10 @@ static const struct gvb_driver *const drivers[] = {&gnet_driver};
 static int host_up(struct fbench *b, uint32_t rx)
 {
 	char exe[PATH_MAX], nic[32], ctl[PATH_MAX + 16];
+	/* --once: a host whose guest (this program) died goes too */
 	const char *argv[] = {exe, "--dir", b->dir, "--test-devices", "0",
-			      "--services", "none", "--quiet", "--nic", nic,
-			      NULL};
+			      "--services", "none", "--quiet", "--once",
+			      "--nic", nic, NULL};
 
 	snprintf(exe, sizeof(exe), "%s/hvis-host", b->bin_dir);
 	snprintf(nic, sizeof(nic), rx ? "bench,rx=%u" : "bench", rx);
@@ -182,13 +183,15 @@ struct fres {
 	double pps, hsig_k, gsig_k;
 };
 
-/* rx: frames toward the guest (the host's rx_frames) or from it. */
-static int run(struct fbench *b, uint32_t tx_len, bool rx, struct fres *r)
+/* rx: frames toward the guest (the host's rx_frames) or from it. NULL,
+ * or why there is no figure. */
+static const char *run(struct fbench *b, uint32_t tx_len, bool rx,
+		       struct fres *r)
 {
 	struct bench_nctr a, z;
 	struct timespec ms = {0, 20000000};
+	uint64_t f, g = atomic_load(rx ? &b->fp.rx : &b->fp.tx);
 	double t0, t;
-	uint64_t f;
 
 	fp_send(&b->fp, tx_len);
 	nanosleep(&ms, NULL); /* under way before the count starts */
@@ -199,13 +202,17 @@ static int run(struct fbench *b, uint32_t tx_len, bool rx, struct fres *r)
 	z = bench_net_counters(b->dir, b->bin_dir);
 	t = bench_now_s() - t0;
 	fp_send(&b->fp, 0);
+	g = atomic_load(rx ? &b->fp.rx : &b->fp.tx) - g;
 	f = rx ? z.rx_frames - a.rx_frames : z.tx_frames - a.tx_frames;
-	if (!a.ok || !z.ok || !f)
-		return -1;
+	if (!a.ok || !z.ok)
+		return "the host's counters not read: hvis-ctl channels failed";
+	if (!f)
+		return g ? "netvsc moved frames, the host counted none"
+			 : "no frame crossed";
 	r->pps = (double)f / t;
 	r->hsig_k = (double)(z.hsig - a.hsig) * 1000.0 / (double)f;
 	r->gsig_k = (double)(z.gsig - a.gsig) * 1000.0 / (double)f;
-	return 0;
+	return NULL;
 }
 
 /* ---- output ---- */
@@ -239,6 +246,7 @@ static const uint32_t sizes[] = {64, 1500};
 
 static int tx_phase(struct fbench *b, double lim)
 {
+	const char *why;
 	struct fres r;
 	int rc = 0;
 
@@ -248,8 +256,8 @@ static int tx_phase(struct fbench *b, double lim)
 		return -1;
 	}
 	for (size_t i = 0; i < 2; i++) {
-		if (run(b, sizes[i], false, &r)) {
-			failed("guest to host", sizes[i], "no frame crossed");
+		if ((why = run(b, sizes[i], false, &r))) {
+			failed("guest to host", sizes[i], why);
 			rc = -1;
 			continue;
 		}
@@ -261,13 +269,16 @@ static int tx_phase(struct fbench *b, double lim)
 
 static int rx_phase(struct fbench *b, double lim)
 {
+	const char *why;
 	struct fres r;
 	int rc = 0;
 
 	for (size_t i = 0; i < 2; i++) {
-		if (host_up(b, sizes[i]) || guest_up(b) ||
-		    run(b, 0, true, &r)) {
-			failed("host to guest", sizes[i], "no frame crossed");
+		why = host_up(b, sizes[i]) || guest_up(b)
+			? "host or netvsc did not come up"
+			: run(b, 0, true, &r);
+		if (why) {
+			failed("host to guest", sizes[i], why);
 			rc = -1;
 		} else {
 			row("host to guest", sizes[i], &r, lim);

@@ -181,12 +181,24 @@ int bench_spawn_quiet(const char *const *argv)
 	return spawn_fa(argv, true);
 }
 
+/* A child that does not end within 10 s of SIGTERM is killed and named:
+ * a benchmark must not hang on a program that hangs. */
 void bench_reap(int pid)
 {
-	if (pid > 0) {
-		kill(pid, SIGTERM);
-		waitpid(pid, NULL, 0);
-	}
+	struct timespec ms = {0, 10000000};
+	int i = 0;
+
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	while (waitpid(pid, NULL, WNOHANG) == 0 && ++i < 1000)
+		nanosleep(&ms, NULL);
+	if (i < 1000)
+		return;
+	fprintf(stderr, "hvis-bench: pid %d still there 10 s after SIGTERM; "
+		"killed\n", pid);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
 }
 
 char *bench_capture(const char *const *argv)

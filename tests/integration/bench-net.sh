@@ -8,9 +8,15 @@
 # Usage: bench-net.sh HOST GUEST CTL BENCH
 source "$(dirname "$0")/lib.sh"
 BENCH=$4
-before=$(ip netns list 2>/dev/null | grep -c '^hvis-bench-')
-timeout -s KILL 100 "$BENCH" net --seconds 1 >"$T/out" 2>"$T/err" ||
-	fail "hvis-bench net exited $?: $(cat "$T/out" "$T/err")"
+# SIGTERM first: the benchmark then removes what it made itself; the
+# trap removes its namespaces (named after its pid) if it could not.
+BPID=
+trap 'for n in va vb h g; do [ -n "$BPID" ] && ip netns del "hvis-bench-$n$BPID" 2>/dev/null; done; cleanup' EXIT
+timeout -k 20 100 sh -c 'echo $$ >"$0"; exec "$@"' "$T/pid" \
+	"$BENCH" net --seconds 1 >"$T/out" 2>"$T/err"
+rc=$?
+BPID=$(cat "$T/pid")
+[ "$rc" -eq 0 ] || fail "hvis-bench net exited $rc: $(cat "$T/out" "$T/err")"
 n='[0-9]+(\.[0-9]+)?'
 [ "$(grep -cE "^(guest to host|host to guest) +(64|1500) +$n +$n +$n +$n +$n +$n%\$" \
 	"$T/out")" -eq 4 ] || fail "frames rows: $(cat "$T/out")"
@@ -27,7 +33,7 @@ else
 		"$T/out")" -ge 2 ] || fail "hvis rows: $(cat "$T/out")"
 	grep -qE '^hvis, hn0 tso off ' "$T/out" || fail "no TSO-off row"
 fi
-[ "$(ip netns list 2>/dev/null | grep -c '^hvis-bench-')" -eq "$before" ] ||
+ip netns list 2>/dev/null | grep -qE "^hvis-bench-(va|vb|h|g)$BPID( |\$)" &&
 	fail "namespaces left: $(ip netns list)"
 grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$T/err" &&
 	fail "sanitizer report: $(cat "$T/err")"
