@@ -38,13 +38,15 @@ int bench_pingpong(int cpu_a, int cpu_b, uint32_t rounds, uint32_t *p50,
  * failure).
  * bench_sh: a /bin/sh command line (printf format; only names this
  * program made go in), its output thrown away, run to its end: its exit
- * status, or -1. bench_wait_path: path exists within 10 s. */
+ * status, or -1. bench_wait_path: path exists within 10 s.
+ * bench_wait_exit: child pid ended (and was reaped) within secs. */
 int bench_spawn(const char *const *argv);
 int bench_spawn_quiet(const char *const *argv);
 void bench_reap(int pid);
 char *bench_capture(const char *const *argv);
 int bench_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool bench_wait_path(const char *path);
+bool bench_wait_exit(int pid, double secs);
 
 /* `hvis-bench disk ...`: argv[0] is "disk". Exit status. */
 int bench_disk_main(int argc, char **argv);

@@ -12,6 +12,7 @@
  * removed at the end. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -142,15 +143,79 @@ struct bench_nctr bench_net_counters(const char *dir, const char *bin_dir)
 
 /* ---- output ---- */
 
+static json_t *doc; /* --json: the document; NULL: tables */
+
+void bench_net_say(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (doc)
+		return;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+}
+
+bool bench_net_row(const char *part, json_t *row)
+{
+	json_t *list;
+
+	if (!doc) {
+		json_decref(row);
+		return false;
+	}
+	list = json_object_get(doc, part);
+	if (!list)
+		json_object_set_new(doc, part, list = json_array());
+	json_array_append_new(list, row);
+	return true;
+}
+
+void bench_net_set(const char *key, json_t *v)
+{
+	if (doc)
+		json_object_set_new(doc, key, v);
+	else
+		json_decref(v);
+}
+
 static void e2e_header(void)
 {
-	printf("\n%-24s %-16s %8s %8s %8s %9s %6s\n", "path", "direction",
-	       "Gb/s", "hsig/1k", "gsig/1k", "veth Gb/s", "ratio");
+	bench_net_say("\n%-24s %-16s %8s %8s %8s %9s %6s\n", "path",
+		      "direction", "Gb/s", "hsig/1k", "gsig/1k", "veth Gb/s",
+		      "ratio");
+}
+
+/* A line without figures: why a row is not there. */
+static void e2e_note(const char *path, const char *why)
+{
+	if (!bench_net_row("e2e", json_pack("{s:s, s:s}", "path", path,
+					    "not_measured", why)))
+		printf("%-24s %s\n", path, why);
+}
+
+/* Signals per 1,000 frames, or null when not known. */
+static json_t *sig_json(double v)
+{
+	return v >= 0 ? json_real(v) : json_null();
+}
+
+static bool e2e_json(const char *path, const char *dir, const struct erow *r,
+		     double lim)
+{
+	return bench_net_row("e2e", json_pack(
+		"{s:s, s:s, s:o, s:o, s:o, s:o}", "path", path, "direction",
+		dir, "gbps", r->gbps > 0 ? json_real(r->gbps) : json_null(),
+		"host_signals_per_1000", sig_json(r->hsig_k),
+		"guest_signals_per_1000", sig_json(r->gsig_k), "limit_gbps",
+		lim > 0 ? json_real(lim) : json_null()));
 }
 
 static void e2e_row(const char *path, const char *dir, const struct erow *r,
 		    double lim)
 {
+	if (e2e_json(path, dir, r, lim))
+		return;
 	printf("%-24s %-16s ", path, dir);
 	if (r->gbps <= 0) {
 		printf("%8s (%s)\n", "-",
@@ -189,10 +254,12 @@ static int ns_addr(const char *ns, const char *dev, const char *addr)
 
 static void e2e_cleanup(struct e2e *e)
 {
-	/* the host first: a guest that leaves is a warning on its stderr */
+	/* the guest first: one whose host went ends by itself, and a
+	 * SIGTERM in the middle of that (LeakSanitizer's check at exit, in
+	 * a sanitized build) can keep it from ending at all */
 	bench_reap(e->server);
-	bench_reap(e->host);
 	bench_reap(e->guest);
+	bench_reap(e->host);
 	e->server = e->guest = e->host = 0;
 	for (unsigned i = 0; i < 4; i++)
 		if (e->made[i] && bench_sh("ip netns del %s", e->ns[i]))
@@ -204,7 +271,7 @@ static void e2e_cleanup(struct e2e *e)
 
 static int veth(struct e2e *e, double lim[2])
 {
-	struct erow r = {.hsig_k = -1};
+	struct erow r = {.hsig_k = -1, .gsig_k = -1};
 
 	if (ns_add(e, 0, "va") || ns_add(e, 1, "vb") ||
 	    bench_sh("ip link add hvbench0 netns %s type veth peer name "
@@ -212,7 +279,8 @@ static int veth(struct e2e *e, double lim[2])
 	    ns_addr(e->ns[0], "hvbench0", "10.98.0.1") ||
 	    ns_addr(e->ns[1], "hvbench1", "10.98.0.2") ||
 	    server_up(e, e->ns[0], "10.98.0.1")) {
-		printf("veth pair: not set up (ip or iperf3 failed)\n");
+		e2e_note("veth pair (the limit)",
+			 "not set up (ip or iperf3 failed)");
 		return -1;
 	}
 	lim[0] = r.gbps = iperf(e, e->ns[1], "10.98.0.1", false);
@@ -314,19 +382,20 @@ static int tso_state(const struct e2e *e, char *what, size_t n)
 static int tso_off_rows(const struct e2e *e, int tso, const char *what,
 			const double lim[2])
 {
+	char why[160];
 	int rc;
 
 	if (interrupted)
 		return -1;
 	if (tso != 1) {
-		printf("%-24s tso n/a: hn0's tcp-segmentation-offload is '%s', "
-		       "there is no TSO to turn off\n", "hvis, hn0 tso off",
-		       what);
+		snprintf(why, sizeof(why), "tso n/a: hn0's tcp-segmentation-"
+			 "offload is '%s', there is no TSO to turn off", what);
+		e2e_note("hvis, hn0 tso off", why);
 		return 0;
 	}
 	if (bench_sh("ip netns exec %s ethtool -K hn0 tso off", e->ns[3])) {
-		printf("%-24s tso n/a: ethtool -K hn0 tso off failed\n",
-		       "hvis, hn0 tso off");
+		e2e_note("hvis, hn0 tso off",
+			 "tso n/a: ethtool -K hn0 tso off failed");
 		return -1;
 	}
 	rc = hvis_rows(e, "hvis, hn0 tso off", lim);
@@ -340,7 +409,7 @@ static int hvis_phase(struct e2e *e, const double lim[2])
 	int tso, rc;
 
 	if (hvis_up(e)) {
-		printf("hvis: host, guest or hn0 did not come up\n");
+		e2e_note("hvis", "host, guest or hn0 did not come up");
 		return -1;
 	}
 	tso = tso_state(e, what, sizeof(what));
@@ -380,7 +449,7 @@ static int e2e_guarded(struct e2e *e)
 	sigaction(SIGINT, &old[0], NULL);
 	sigaction(SIGTERM, &old[1], NULL);
 	if (interrupted)
-		printf("interrupted: namespaces and processes removed\n");
+		e2e_note("interrupted", "namespaces and processes removed");
 	return rc;
 }
 
@@ -389,10 +458,11 @@ int bench_net_e2e(const char *dir, const char *bin_dir, double seconds)
 	struct e2e e = {.dir = dir, .bin_dir = bin_dir, .seconds = seconds};
 	const char *why = e2e_missing();
 
-	printf("\nend to end: iperf3, one TCP stream, %.1f s a run (Gb/s at "
-	       "the receiver)\n", seconds);
+	bench_net_say("\nend to end: iperf3, one TCP stream, %.1f s a run "
+		      "(Gb/s at the receiver)\n", seconds);
 	if (why) {
-		printf("skipped: %s\n", why);
+		bench_net_say("skipped: %s\n", why);
+		bench_net_set("e2e_skipped", json_string(why));
 		return 0;
 	}
 	e2e_header();
@@ -407,6 +477,7 @@ void bench_net_usage(FILE *f)
 "usage: hvis-bench net [options]\n"
 "  --seconds S     each run (default 3)\n"
 "  --only e2e|frames  one part only (default both)\n"
+"  --json          one JSON document instead of the tables\n"
 "  --help          print this help and exit\n");
 }
 
@@ -415,6 +486,7 @@ static int net_opts(int argc, char **argv, double *secs, unsigned *parts)
 	static const struct option lo[] = {
 		{"seconds", required_argument, NULL, 's'},
 		{"only", required_argument, NULL, 'o'},
+		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	char *end;
@@ -430,6 +502,8 @@ static int net_opts(int argc, char **argv, double *secs, unsigned *parts)
 			*parts = optarg[0] == 'e' ? 1 : 2;
 			continue;
 		}
+		if (c == 'j' && (doc || (doc = json_object())))
+			continue;
 		if (c == 'h') {
 			bench_net_usage(stdout);
 			exit(0);
@@ -479,12 +553,19 @@ int bench_net_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* each row as it is measured, also into a pipe or file */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("hvis-bench net: the synthetic network adapter, %.1f s a run\n",
-	       secs);
+	bench_net_say("hvis-bench net: the synthetic network adapter, %.1f s a "
+		      "run\n", secs);
+	bench_net_set("schema", json_string("hvis.bench.net/1"));
+	bench_net_set("seconds", json_real(secs));
 	if (parts & 2)
 		rc |= bench_net_frames(dir, exe, secs);
 	if (parts & 1)
 		rc |= bench_net_e2e(dir, exe, secs);
 	rmdir(dir);
+	if (doc) {
+		json_dumpf(doc, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(doc);
+	}
 	return rc ? 1 : 0;
 }

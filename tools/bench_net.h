@@ -8,6 +8,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
+/* Output: tables, or with --json one document printed at the end.
+ * bench_net_say: text, only without --json. bench_net_row: row (taken
+ * over) added to part's list in the document; false without --json (row
+ * freed: print the text instead). bench_net_set: key of the document. */
+void bench_net_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool bench_net_row(const char *part, json_t *row);
+void bench_net_set(const char *key, json_t *v);
+
 /* The network adapter's channel as the host counts it (hvis-ctl
  * channels --json in dir): signals each way and frames through the
  * port each way; ok false when none was found. */

@@ -181,19 +181,24 @@ int bench_spawn_quiet(const char *const *argv)
 	return spawn_fa(argv, true);
 }
 
+bool bench_wait_exit(int pid, double secs)
+{
+	struct timespec ms = {0, 10000000};
+
+	for (int i = 0; i < secs * 100; i++, nanosleep(&ms, NULL))
+		if (waitpid(pid, NULL, WNOHANG) != 0)
+			return true;
+	return false;
+}
+
 /* A child that does not end within 10 s of SIGTERM is killed and named:
  * a benchmark must not hang on a program that hangs. */
 void bench_reap(int pid)
 {
-	struct timespec ms = {0, 10000000};
-	int i = 0;
-
 	if (pid <= 0)
 		return;
 	kill(pid, SIGTERM);
-	while (waitpid(pid, NULL, WNOHANG) == 0 && ++i < 1000)
-		nanosleep(&ms, NULL);
-	if (i < 1000)
+	if (bench_wait_exit(pid, 10))
 		return;
 	fprintf(stderr, "hvis-bench: pid %d still there 10 s after SIGTERM; "
 		"killed\n", pid);

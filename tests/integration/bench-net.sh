@@ -37,4 +37,15 @@ ip netns list 2>/dev/null | grep -qE "^hvis-bench-(va|vb|h|g)$BPID( |\$)" &&
 	fail "namespaces left: $(ip netns list)"
 grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$T/err" &&
 	fail "sanitizer report: $(cat "$T/err")"
+
+# --json: one document, the same rows.
+timeout -k 20 60 "$BENCH" net --only frames --seconds 0.5 --json \
+	>"$T/json" 2>"$T/err" || fail "--json exited $?: $(cat "$T/json" "$T/err")"
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = [r for r in d["frames"] if "frames_per_s" in r]
+assert d["schema"] == "hvis.bench.net/1" and len(rows) == 4, d
+assert all(r["frames_per_s"] > 0 for r in rows), rows
+' "$T/json" || fail "--json: $(cat "$T/json")"
 echo "ok"

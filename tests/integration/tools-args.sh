@@ -163,6 +163,7 @@ one_line "unexpected argument 'extra'" "$BENCH" net extra
 one_line "net: bad value 'x'" "$BENCH" net --only x
 one_line "net: bad value '0'" "$BENCH" net --seconds 0
 "$BENCH" net --help | grep -q -- '--only e2e|frames' || fail "bench net --help"
+"$BENCH" net --help | grep -q -- '--json' || fail "bench net --help: --json"
 
 # hvis-bench end to end, briefly: every point runs and checks every packet
 # (it exits 1 if any packet was lost or corrupt), bursts and single
