@@ -8,25 +8,28 @@
 
 #include "gnet_priv.h"
 
-/* The port in place of the TAP, once RNDIS is ready: n->tap as it
- * (its fd polled, nothing of it closed). Loop thread. */
-int gnet_port_start(struct gnet_nic *n);
+/* The port in place of the TAP, once RNDIS is ready: n->tap as it, a
+ * queue per channel, each a duplicate of the port's fd (closed with the
+ * TAP; the port's own stays the embedder's). 0, or -errno with why.
+ * Loop thread. */
+int gnet_port_start(struct gnet_nic *n, char *why, size_t len);
 
-static inline ssize_t gnet_port_readv(struct gnet_nic *n,
+static inline ssize_t gnet_port_readv(struct gnet_nic *n, unsigned q,
 				      const struct iovec *iov, int cnt)
 {
 	const struct gnet_port *p = gnet_cfg.port;
 
-	return p ? p->readv(p->arg, iov, cnt) : readv(n->tap.fd[0], iov, cnt);
+	return p ? p->readv(p->arg, q, iov, cnt)
+		 : readv(n->tap.fd[q], iov, cnt);
 }
 
-static inline ssize_t gnet_port_writev(struct gnet_nic *n,
+static inline ssize_t gnet_port_writev(struct gnet_nic *n, unsigned q,
 				       const struct iovec *iov, int cnt)
 {
 	const struct gnet_port *p = gnet_cfg.port;
 
-	return p ? p->writev(p->arg, iov, cnt)
-		 : writev(n->tap.fd[0], iov, cnt);
+	return p ? p->writev(p->arg, q, iov, cnt)
+		 : writev(n->tap.fd[q], iov, cnt);
 }
 
 #endif

@@ -223,6 +223,17 @@ int rt_tap_set_offload(struct rt_tap *t, unsigned tun_flags)
 	return ioctl(t->fd[0], TUNSETOFFLOAD, tun_flags) ? -errno : 0;
 }
 
+int rt_tap_queue_enable(struct rt_tap *t, unsigned q, bool on)
+{
+	struct ifreq ifr;
+
+	if (q >= t->queues)
+		return -EINVAL;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = on ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+	return ioctl(t->fd[q], TUNSETQUEUE, &ifr) ? -errno : 0;
+}
+
 int rt_tap_set_carrier(struct rt_tap *t, bool up)
 {
 	int on = up;

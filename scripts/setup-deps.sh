@@ -9,14 +9,15 @@ build_pkgs=(gcc make meson ninja-build pkg-config python3 libjansson-dev
 # systemd (systemd-analyze), man-db, groff-base and bash-completion: the
 # install test (tests/install.sh) checks units, man pages, completions.
 # nbdkit, fuse3 (nbdfuse's fusermount3) and fio: the storage tests.
-# ethtool, iputils-ping, netcat-openbsd: the network tests; iperf3:
-# hvis-bench net's end-to-end rows.
+# ethtool, iputils-ping, netcat-openbsd: the network tests.
+# ucarp: the CARP failover test between two VMs (int-net-carp).
+# iperf3: hvis-bench net's end-to-end rows.
 # libdpdk-dev: test_rss compares the RSS hash with DPDK's rte_softrss.
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev iproute2 util-linux
            e2fsprogs procps chrony hyperv-daemons libnbd-bin qemu-utils
            systemd man-db groff-base bash-completion
            nbdkit fuse3 fio ethtool libdpdk-dev iputils-ping
-           netcat-openbsd iperf3)
+           netcat-openbsd ucarp iperf3)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;

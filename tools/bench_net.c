@@ -127,13 +127,16 @@ struct bench_nctr bench_net_counters(const char *dir, const char *bin_dir)
 	json_array_foreach(json_object_get(j, "channels"), i, c) {
 		json_t *dev = json_object_get(c, "device");
 		const char *cls = json_string_value(json_object_get(c, "class"));
+		const char *st;
 
 		if (!cls || strcmp(cls, "net"))
 			continue;
-		n.hsig = jint(c, "host_to_guest", "signals");
-		n.gsig = jint(c, "guest_to_host", "signals");
-		n.tx_frames = jint(dev, "tx_frames", NULL);
-		n.rx_frames = jint(dev, "rx_frames", NULL);
+		n.hsig += jint(c, "host_to_guest", "signals");
+		n.gsig += jint(c, "guest_to_host", "signals");
+		n.tx_frames += jint(dev, "tx_frames", NULL);
+		n.rx_frames += jint(dev, "rx_frames", NULL);
+		st = json_string_value(json_object_get(c, "state"));
+		n.open += st && !strcmp(st, "open");
 		n.ok = true;
 	}
 	json_decref(j);

@@ -18,11 +18,13 @@ void bench_net_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool bench_net_row(const char *part, json_t *row);
 void bench_net_set(const char *key, json_t *v);
 
-/* The network adapter's channel as the host counts it (hvis-ctl
- * channels --json in dir): signals each way and frames through the
- * port each way; ok false when none was found. */
+/* The network adapter's channels as the host counts them (hvis-ctl
+ * channels --json in dir), summed: signals each way and frames through
+ * the port each way; open: the channels open; ok false when none was
+ * found. */
 struct bench_nctr {
 	uint64_t hsig, gsig, tx_frames, rx_frames;
+	unsigned open;
 	bool ok;
 };
 

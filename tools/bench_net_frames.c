@@ -46,6 +46,7 @@ struct fport {
 struct fbench {
 	const char *dir, *bin_dir;
 	double seconds;
+	uint32_t queues;  /* gnet_cfg.queues: 1, or 0 for one per CPU */
 	int host;
 	struct rt_loop *loop;
 	struct gvb vb;
@@ -55,10 +56,12 @@ struct fbench {
 
 /* ---- the port (netvsc's send thread and worker) ---- */
 
-static ssize_t fp_readv(void *arg, const struct iovec *iov, int n)
+static ssize_t fp_readv(void *arg, unsigned q, const struct iovec *iov,
+			int n)
 {
 	struct fport *p = arg;
 
+	(void)q; /* every queue sends the same frames */
 	if (!atomic_load_explicit(&p->sending, memory_order_relaxed) ||
 	    n < 2 || iov[1].iov_len < p->tx_len) {
 		errno = EAGAIN;
@@ -70,11 +73,13 @@ static ssize_t fp_readv(void *arg, const struct iovec *iov, int n)
 	return (ssize_t)(iov[0].iov_len + p->tx_len);
 }
 
-static ssize_t fp_writev(void *arg, const struct iovec *iov, int n)
+static ssize_t fp_writev(void *arg, unsigned q, const struct iovec *iov,
+			 int n)
 {
 	struct fport *p = arg;
 	size_t t = 0;
 
+	(void)q;
 	for (int i = 0; i < n; i++)
 		t += iov[i].iov_len;
 	atomic_fetch_add_explicit(&p->rx, 1, memory_order_relaxed);
@@ -155,6 +160,7 @@ static int guest_up(struct fbench *b)
 	snprintf(vmbus, sizeof(vmbus), "%s/" HVIS_VMBUS_SOCK, b->dir);
 	memset(&b->vb, 0, sizeof(b->vb));
 	atomic_store(&b->fp.up, false);
+	gnet_cfg.queues = b->queues;
 	b->loop = rt_loop_new();
 	if (!b->loop || gvb_start(&b->vb, &cfg, b->loop, drivers, 1))
 		return -1;
@@ -185,6 +191,7 @@ static void both_down(struct fbench *b)
 
 struct fres {
 	double pps, hsig_k, gsig_k;
+	unsigned chans;
 };
 
 /* rx: frames toward the guest (the host's rx_frames) or from it. NULL,
@@ -214,6 +221,7 @@ static const char *run(struct fbench *b, uint32_t tx_len, bool rx,
 		return g ? "netvsc moved frames, the host counted none"
 			 : "no frame crossed";
 	r->pps = (double)f / t;
+	r->chans = z.open;
 	r->hsig_k = (double)(z.hsig - a.hsig) * 1000.0 / (double)f;
 	r->gsig_k = (double)(z.gsig - a.gsig) * 1000.0 / (double)f;
 	return NULL;
@@ -223,8 +231,8 @@ static const char *run(struct fbench *b, uint32_t tx_len, bool rx,
 
 static void header(void)
 {
-	bench_net_say("\n%-14s %6s %11s %8s %8s %8s %11s %6s\n",
-		      "direction", "bytes", "frames/s", "Gb/s", "hsig/1k",
+	bench_net_say("\n%-14s %6s %3s %11s %8s %8s %8s %11s %6s\n",
+		      "direction", "bytes", "ch", "frames/s", "Gb/s", "hsig/1k",
 		      "gsig/1k", "ring pkt/s", "ratio");
 }
 
@@ -232,14 +240,15 @@ static void row(const char *dir, uint32_t len, const struct fres *r,
 		double lim)
 {
 	if (bench_net_row("frames", json_pack(
-		    "{s:s, s:i, s:f, s:f, s:f, s:f, s:o}", "direction", dir,
-		    "bytes", (json_int_t)len, "frames_per_s", r->pps, "gbps",
+		    "{s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:o}", "direction",
+		    dir, "bytes", (json_int_t)len, "channels",
+		    (json_int_t)r->chans, "frames_per_s", r->pps, "gbps",
 		    r->pps * len * 8 / 1e9, "host_signals_per_1000", r->hsig_k,
 		    "guest_signals_per_1000", r->gsig_k, "limit_ring_pps",
 		    lim > 0 ? json_real(lim) : json_null())))
 		return;
-	printf("%-14s %6u %11.0f %8.2f %8.1f %8.1f ", dir, len, r->pps,
-	       r->pps * len * 8 / 1e9, r->hsig_k, r->gsig_k);
+	printf("%-14s %6u %3u %11.0f %8.2f %8.1f %8.1f ", dir, len, r->chans,
+	       r->pps, r->pps * len * 8 / 1e9, r->hsig_k, r->gsig_k);
 	if (lim > 0)
 		printf("%11.0f %5.0f%%\n", lim, 100.0 * r->pps / lim);
 	else
@@ -251,7 +260,7 @@ static void failed(const char *dir, uint32_t len, const char *why)
 	if (!bench_net_row("frames", json_pack("{s:s, s:i, s:s}", "direction",
 					       dir, "bytes", (json_int_t)len,
 					       "not_measured", why)))
-		printf("%-14s %6u %11s (%s)\n", dir, len, "-", why);
+		printf("%-14s %6u %3s %11s (%s)\n", dir, len, "-", "-", why);
 }
 
 /* ---- the phases ---- */
@@ -350,15 +359,20 @@ int bench_net_frames(const char *dir, const char *bin_dir, double seconds)
 	gnet_cfg.port = &b.fp.port;
 	lim = ring_limit(&b);
 	bench_net_say("\nframes: netvsc in this process to netvsp's bench port "
-		      "(no TAP), 1 channel (netvsp has no sub-channels yet); "
-		      "the limit: hvis-bench ring's 64-byte packets/s, one "
-		      "VMBus packet of about that size a frame (interrupt "
-		      "mode)\n");
+		      "(no TAP), on 1 channel, then on one per CPU (ch: those "
+		      "open); the limit: one channel of hvis-bench ring, "
+		      "64-byte packets/s (interrupt mode), as each frame is "
+		      "one VMBus packet of about that size\n");
 	header();
-	rc = tx_phase(&b, lim);
-	rc |= rx_phase(&b, lim);
+	rc = 0;
+	for (size_t i = 0; i < 2; i++) {
+		b.queues = i ? 0 : 1; /* 1 channel, then one per CPU */
+		rc |= tx_phase(&b, lim);
+		rc |= rx_phase(&b, lim);
+	}
 	lso_rows();
 	gnet_cfg.port = NULL;
+	gnet_cfg.queues = 0;
 	close(b.fp.port.fd);
 	return rc;
 }

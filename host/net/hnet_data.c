@@ -1,10 +1,11 @@
 /* netvsp's data plane on one channel. Guest to host: the RNDIS PACKETs of
- * a SEND_RNDIS_PKT, parsed from a copy (the guest may change its memory
- * meanwhile), each frame written to the TAP straight from guest memory
- * behind a virtio-net header. Host to guest: frames read from the TAP
- * straight into receive-buffer sub-allocations, past the RNDIS header
- * room, the header written in front, one transfer-page packet each and
- * one signal per batch. */
+ * a SEND_RNDIS_PKT, parsed from a copy of their headers (the guest may
+ * change its memory meanwhile), each frame written to the channel's TAP
+ * queue straight from guest memory behind a virtio-net header. Host to
+ * guest: frames read from the channel's TAP queue straight into
+ * sub-allocations of its partition of the receive buffer, past the RNDIS
+ * header room, the header written in front, then steered (hnet_rss.c):
+ * one transfer-page packet each and one signal per channel and batch. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,20 +58,33 @@ static int64_t section_get(struct hnet_chan *ch,
 int64_t hnet_msg_get(struct hnet_chan *ch, const struct nvsp_host_rndis *r)
 {
 	int64_t len;
-	uint8_t *dst = ch->msg;
 
 	ch->ngiov = 0;
 	len = r->section != NVSP_SECTION_NONE ? section_get(ch, r)
 					      : ranges_get(ch, r);
-	if (len < 0) {
+	if (len < 0)
 		rt_ctr_add(&ch->tx_bad, 1);
-		return -1;
-	}
-	for (unsigned i = 0; i < ch->ngiov; i++) {
-		memcpy(dst, ch->giov[i].iov_base, ch->giov[i].iov_len);
-		dst += ch->giov[i].iov_len;
-	}
 	return len;
+}
+
+void hnet_msg_copy(struct hnet_chan *ch, uint32_t off, uint32_t len)
+{
+	uint64_t pos = 0;
+
+	for (unsigned i = 0; len && i < ch->ngiov; i++) {
+		uint64_t l = ch->giov[i].iov_len, skip, n;
+
+		if (off >= pos + l) {
+			pos += l;
+			continue;
+		}
+		skip = off - pos;
+		n = l - skip < len ? l - skip : len;
+		memcpy(ch->msg + off, (uint8_t *)ch->giov[i].iov_base + skip, n);
+		off += (uint32_t)n;
+		len -= (uint32_t)n;
+		pos += l;
+	}
 }
 
 /* len bytes from offset off of the message, as iovecs into guest memory
@@ -101,7 +115,7 @@ static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 	static const uint8_t vnet[RT_TAP_VNET_HDR_LEN];
 	struct iovec iov[HNET_IOV + 1] = {{(void *)vnet, sizeof(vnet)}};
 	unsigned n = slice(ch, (uint64_t)(p->data - ch->msg), p->data_len, iov);
-	ssize_t w = hnet_port_writev(ch->nic, 0, iov, (int)n);
+	ssize_t w = hnet_port_writev(ch->nic, ch->q, iov, (int)n);
 
 	if (w != (ssize_t)(sizeof(vnet) + p->data_len)) {
 		rt_ctr_add(&ch->tx_err, 1);
@@ -111,6 +125,23 @@ static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 	rt_ctr_add(&ch->tx_bytes, p->data_len);
 }
 
+/* Before the walk reads the PACKET at off: its header, its PPIs and the
+ * first HNET_PEEK bytes of its frame copied out of guest memory (the
+ * guest may change them while they are checked); the rest of the frame
+ * goes to the TAP from where it lies. */
+static void stage(struct hnet_chan *ch, uint32_t off, uint32_t len)
+{
+	struct rndis_span s[2];
+	unsigned n;
+
+	if (len - off < sizeof(struct rndis_packet))
+		return;
+	hnet_msg_copy(ch, off, sizeof(struct rndis_packet));
+	n = rndis_pkt_spans(ch->msg + off, len - off, HNET_PEEK, s);
+	for (unsigned i = 0; i < n; i++)
+		hnet_msg_copy(ch, off + s[i].off, s[i].len);
+}
+
 bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 {
 	struct rndis_pkt_iter it;
@@ -118,8 +149,12 @@ bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 	int rc;
 
 	rndis_pkt_iter_init(&it, ch->msg, len, 1u << RNDIS_HOST_ALIGN_SHIFT);
-	while ((rc = rndis_pkt_next(&it, &p, &ch->ppi)) == 1)
-		tx_frame(ch, &p);
+	do {
+		stage(ch, it.off, len);
+		rc = rndis_pkt_next(&it, &p, &ch->ppi);
+		if (rc == 1)
+			tx_frame(ch, &p);
+	} while (rc == 1);
 	if (rc < 0)
 		rt_ctr_add(&ch->tx_bad, 1);
 	return rc == 0;
@@ -130,17 +165,15 @@ bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 {
 	struct vmb_xfer_range r = {
 		.byte_count = vmb_le32(len),
-		.byte_offset = vmb_le32(id * ch->rxb.sub_size + off),
+		.byte_offset = vmb_le32(id * ch->nic->rxb.sub_size + off),
 	};
 	union nvsp_msg m;
-	uint32_t mlen = nvsp_host_rndis_pkt(&ch->eng, channel_type, &m), n;
+	uint32_t mlen = nvsp_host_rndis_pkt(&ch->eng, channel_type, &m);
 
-	if (rt_chan_put_xfer(ch->c->rt, id, VMB_PKT_FLAG_COMPLETION_REQUESTED,
-			     NVSP_RECV_BUF_ID, &r, 1, &m, mlen,
-			     channel_type == NVSP_CHANNEL_DATA) == VMB_OK)
-		return true;
-	nvsp_rxbuf_free(&ch->rxb, 0, id, &n);
-	return false;
+	return rt_chan_put_xfer(ch->c->rt, id,
+				VMB_PKT_FLAG_COMPLETION_REQUESTED,
+				NVSP_RECV_BUF_ID, &r, 1, &m, mlen,
+				channel_type == NVSP_CHANNEL_DATA) == VMB_OK;
 }
 
 /* A frame nobody takes (no buffer, no filter, no room): read and drop,
@@ -149,7 +182,7 @@ static bool discard(struct hnet_chan *ch, rt_ctr *why)
 {
 	struct iovec all = {ch->msg, sizeof(ch->msg)};
 
-	if (hnet_port_readv(ch->nic, 0, &all, 1) < 0)
+	if (hnet_port_readv(ch->nic, ch->q, &all, 1) < 0)
 		return false;
 	rt_ctr_add(why, 1);
 	return true;
@@ -164,63 +197,53 @@ static bool discard(struct hnet_chan *ch, rt_ctr *why)
 static ssize_t rx_read(struct hnet_chan *ch, uint32_t id)
 {
 	uint8_t vnet[RT_TAP_VNET_HDR_LEN], over;
-	uint8_t *base = ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size;
-	uint32_t room = ch->rxb.sub_size - NVSP_HOST_RX_HEADER -
+	uint8_t *base = ch->nic->rbuf.va + (uint64_t)id * ch->nic->rxb.sub_size;
+	uint32_t room = ch->nic->rxb.sub_size - NVSP_HOST_RX_HEADER -
 			NVSP_HOST_RX_FOOTER, k;
 	struct iovec iov[3] = {
 		{vnet, sizeof(vnet)},
 		{base + NVSP_HOST_RX_HEADER, room},
 		{&over, 1},
 	};
-	ssize_t n = hnet_port_readv(ch->nic, 0, iov, 3) - (ssize_t)sizeof(vnet);
+	ssize_t n = hnet_port_readv(ch->nic, ch->q, iov, 3) -
+		    (ssize_t)sizeof(vnet);
 
 	if (n > 0 && n <= (ssize_t)room)
 		return n;
 	if (n > (ssize_t)room)
 		rt_ctr_add(&ch->rx_long, 1);
-	nvsp_rxbuf_free(&ch->rxb, 0, id, &k);
+	nvsp_rxbuf_free(&ch->nic->rxb, ch->q, id, &k);
 	return n < -(ssize_t)sizeof(vnet) ? -1 : 0;
 }
 
 /* 1: a frame went (or was dropped), 0: the TAP is empty. */
-static int rx_one(struct hnet_chan *ch, bool *burst)
+static int rx_one(struct hnet_chan *ch)
 {
 	static const struct rndis_pkt_meta meta;
+	struct hnet_nic *nic = ch->nic;
 	uint32_t id, hlen = rndis_pkt_hdr_len(&meta);
+	uint8_t *base;
 	ssize_t n;
 
-	/* the engine's filter is 0 until the guest sets one, again after
-	 * HALT and RESET */
-	if (!ch->rx_ready || ch->rndis.state != RNDIS_HS_READY ||
-	    !ch->rndis.filter)
+	/* rx_on is off until the guest sets a filter, again after HALT and
+	 * RESET */
+	if (!nic->rx_ready || !nic->rx_on)
 		return discard(ch, &ch->rx_idle);
-	if (nvsp_rxbuf_alloc(&ch->rxb, 0, 1, &id))
+	if (nvsp_rxbuf_alloc(&nic->rxb, ch->q, 1, &id))
 		return discard(ch, &ch->rx_full);
 	n = rx_read(ch, id);
 	if (n <= 0)
 		return n == 0;
-	rndis_pkt_build(ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size +
-				NVSP_HOST_RX_HEADER - hlen,
-			hlen, &meta, (uint32_t)n);
-	if (!*burst)
-		rt_chan_tx_begin(ch->c->rt);
-	*burst = true;
-	if (hnet_put_xfer(ch, id, NVSP_HOST_RX_HEADER - hlen,
-			  hlen + (uint32_t)n, NVSP_CHANNEL_DATA)) {
-		rt_ctr_add(&ch->rx_frames, 1);
-		rt_ctr_add(&ch->rx_bytes, (uint64_t)n);
-	} else {
-		rt_ctr_add(&ch->rx_ring_full, 1);
-	}
+	base = nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size;
+	rndis_pkt_build(base + NVSP_HOST_RX_HEADER - hlen, hlen, &meta,
+			(uint32_t)n);
+	hnet_rss_add(ch, id, NVSP_HOST_RX_HEADER - hlen, hlen + (uint32_t)n,
+		     base + NVSP_HOST_RX_HEADER, (uint32_t)n);
 	return 1;
 }
 
 void hnet_rx(struct hnet_chan *ch)
 {
-	bool burst = false;
-
-	for (unsigned i = 0; i < HNET_RX_BATCH && rx_one(ch, &burst); i++)
+	for (unsigned i = 0; i < HNET_RX_BATCH && rx_one(ch); i++)
 		;
-	if (burst)
-		rt_chan_tx_end(ch->c->rt);
 }

@@ -2,9 +2,10 @@
  * dropping, while the guest's receive buffer is full: a port that kept
  * its eventfd readable would have the channel's worker spin making
  * frames only to count them dropped, on the CPUs the guest needs. It
- * goes on when the guest next sends anything (each completion of a
- * receive slot is such a packet). Worker thread only, but for open and
- * free on the loop thread. */
+ * goes on when the guest next sends anything on that channel (each
+ * completion of a receive slot is such a packet). Queue q is channel q's
+ * worker's only, but for open and free on the loop thread. The frames
+ * do not parse as IP: vRSS leaves each on the channel of its queue. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +16,10 @@
 #include "hnet_port.h"
 
 struct hnet_bench {
-	int efd;
-	bool paused;
 	uint32_t rx_len;            /* 0: no source */
 	uint8_t frame[HNET_MTU + 14];
+	bool paused[HNET_QUEUES_MAX];
+	int efd[HNET_QUEUES_MAX];   /* nic->tap's fds, closed with it */
 };
 
 static size_t iov_total(const struct iovec *iov, int n)
@@ -32,15 +33,16 @@ static size_t iov_total(const struct iovec *iov, int n)
 
 /* The frame behind a zero virtio-net header; a read that is not given
  * room for a frame is a discard: the source pauses instead. */
-ssize_t hnet_bench_readv(struct hnet_bench *b, const struct iovec *iov,
-			 int n)
+ssize_t hnet_bench_readv(struct hnet_bench *b, unsigned q,
+			 const struct iovec *iov, int n)
 {
 	uint64_t v;
 
-	if (!b->rx_len || b->paused || n < 2 ||
+	if (!b->rx_len || b->paused[q] || n < 2 ||
 	    iov[0].iov_len != RT_TAP_VNET_HDR_LEN) {
-		if (b->rx_len && !b->paused && read(b->efd, &v, sizeof(v)) > 0)
-			b->paused = true;
+		if (b->rx_len && !b->paused[q] &&
+		    read(b->efd[q], &v, sizeof(v)) > 0)
+			b->paused[q] = true;
 		errno = EAGAIN;
 		return -1;
 	}
@@ -58,12 +60,12 @@ ssize_t hnet_bench_writev(struct hnet_bench *b, const struct iovec *iov,
 	return (ssize_t)iov_total(iov, n);
 }
 
-void hnet_bench_room(struct hnet_bench *b)
+void hnet_bench_room(struct hnet_bench *b, unsigned q)
 {
 	uint64_t one = 1;
 
-	if (b && b->paused && write(b->efd, &one, sizeof(one)) > 0)
-		b->paused = false;
+	if (b && b->paused[q] && write(b->efd[q], &one, sizeof(one)) > 0)
+		b->paused[q] = false;
 }
 
 /* Broadcast from a locally administered address, IPv4's type, the rest
@@ -78,24 +80,37 @@ static void frame_make(struct hnet_bench *b)
 	memcpy(b->frame, hdr, sizeof(hdr));
 }
 
+/* Queue q's eventfd, readable while its source makes frames. */
+static int queue_open(struct hnet_bench *b, unsigned q)
+{
+	uint64_t one = 1;
+
+	b->efd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->efd[q] < 0)
+		return -1;
+	b->paused[q] = b->rx_len && write(b->efd[q], &one, sizeof(one)) < 0;
+	return 0;
+}
+
 int hnet_bench_open(struct hnet_nic *nic, const struct hnet_nic_cfg *cfg,
 		    char *why, size_t n)
 {
 	struct hnet_bench *b = calloc(1, sizeof(*b));
-	uint64_t one = 1;
+	unsigned q = 0;
 
-	if (!b || (b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+	nic->tap = (struct rt_tap){.name = "bench", .ns_fd = -1};
+	if (b) {
+		b->rx_len = cfg->bench_rx;
+		frame_make(b);
+		for (; q < nic->queues && !queue_open(b, q); q++)
+			nic->tap.fd[q] = b->efd[q];
+	}
+	nic->tap.queues = q;
+	nic->bench = b;
+	if (!b || q < nic->queues) {
 		snprintf(why, n, "bench port: %s", strerror(errno));
-		free(b);
 		return -1;
 	}
-	b->rx_len = cfg->bench_rx;
-	frame_make(b);
-	if (b->rx_len && write(b->efd, &one, sizeof(one)) < 0)
-		b->paused = true;
-	nic->bench = b;
-	nic->tap = (struct rt_tap){.name = "bench", .queues = 1,
-				   .fd = {b->efd}, .ns_fd = -1};
 	return 0;
 }
 

@@ -47,6 +47,16 @@ wait_until() {
 
 ctl() { "$CTL_BIN" --dir "$T" "$@"; }
 
+# need_net PROGRAM...: skip (77) the test unless it runs as root with
+# /dev/net/tun and each PROGRAM (network namespaces and TAP devices).
+need_net() {
+	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+	[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
+	for p in "$@"; do
+		command -v "$p" >/dev/null || { echo "SKIP: no $p"; exit 77; }
+	done
+}
+
 start_host() {
 	"$HOST_BIN" --dir "$T" "$@" 2>>"$HOST_LOG" &
 	HOST_PID=$!
