@@ -93,6 +93,7 @@ struct hnet_nic {
 	struct nvsp_host proto;   /* the primary's engine then */
 	struct rss_cfg *rss;      /* the guest's key, types and table */
 	_Atomic uint32_t offload; /* hnet_offload_set's flags */
+	struct hnet_bench *bench; /* the bench port (hnet_port.h), or NULL */
 };
 
 struct hnet_chan {
