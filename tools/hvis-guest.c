@@ -55,6 +55,9 @@ static void usage(FILE *f)
 "  --net-rss-table Q,.. the RSS indirection table, repeated to its 128\n"
 "                       entries (ethtool -X's job, which a TAP cannot\n"
 "                       do); default: entry i to channel i mod N\n"
+"  --net-tx-agg N       frames packed into one send section, at most\n"
+"                       the host's limit (1: one each, no aggregation;\n"
+"                       default: the host's limit, at most 8)\n"
 "  --reconnect          when the host goes away, retry every 0.5 s\n"
 "  --traffic MODE       test device traffic: echo (default), sink,\n"
 "                       source or none\n"
@@ -246,6 +249,9 @@ static bool parse_net(int c, struct guest_opts *o)
 	case 'G': return count32(1, 64, "channels", &gnet_cfg.queues, o);
 	case 'H':
 		return gnet_parse_table(optarg, o->why, sizeof(o->why)) == 0;
+	case 'a':
+		return count32(1, GNET_TX_AGG_MAX, "frames", &gnet_cfg.tx_agg,
+			       o);
 	}
 	return parse_gic(c, o);
 }
@@ -330,6 +336,7 @@ static const struct option long_opts[] = {
 	{ "netns", required_argument, NULL, 'E' },
 	{ "net-queues", required_argument, NULL, 'G' },
 	{ "net-rss-table", required_argument, NULL, 'H' },
+	{ "net-tx-agg", required_argument, NULL, 'a' },
 	{ "reconnect", no_argument, NULL, 'R' },
 	{ "traffic", required_argument, NULL, 'T' },
 	{ "size", required_argument, NULL, 'S' },
