@@ -119,7 +119,8 @@ fuse_detach() {
 # exit): hvis-host --nic makes its TAP hvport0 (the switch port) in
 # $HNS with 10.NET.0.1 and 2001:db8:NET::1, hvis-guest --netns makes
 # hn0 in $GNS with 10.NET.0.2 and 2001:db8:NET::2. Skips (77) without
-# root, /dev/net/tun or one of the TOOLs.
+# root, /dev/net/tun or one of the TOOLs. NET_GUEST_OPTS (words): more
+# options for hvis-guest.
 net_pair() {
 	local net=$2 p
 	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -136,7 +137,8 @@ net_pair() {
 	HOST_PID=$!
 	_pids+=("$HOST_PID")
 	wait_until 10 test -S "$T/ctl.sock" || fail "host did not start"
-	start_guest --no-services --netns "$GNS"
+	# shellcheck disable=SC2086 # words on purpose
+	start_guest --no-services --netns "$GNS" ${NET_GUEST_OPTS:-}
 	wait_until 10 ip -n "$GNS" link show dev hn0 ||
 		fail "no hn0 in the guest's namespace"
 	ip -n "$HNS" addr add "10.$net.0.1/24" dev hvport0 &&
