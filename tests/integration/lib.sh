@@ -149,3 +149,19 @@ net_pair() {
 		ip -n "$GNS" link set lo up && ip -n "$HNS" link set lo up ||
 		fail "addresses"
 }
+
+# nc_copy FROM_NS TO_NS ADDR PORT: $T/blob through TCP (nc) from one
+# namespace to ADDR:PORT in the other, byte for byte.
+nc_copy() {
+	rm -f "$T/got"
+	ip netns exec "$2" nc -l "$4" >"$T/got" &
+	local nc=$!
+	_pids+=("$nc")
+	wait_until 5 sh -c "ip netns exec $2 ss -ltn | grep -q ':$4'" ||
+		fail "nc did not listen"
+	timeout 30 ip netns exec "$1" nc -N "$3" "$4" <"$T/blob" ||
+		fail "nc send from $1"
+	wait "$nc"
+	[ "$(sha256sum <"$T/blob")" = "$(sha256sum <"$T/got")" ] ||
+		fail "$(stat -c %s "$T/blob") bytes from $1: $(stat -c %s "$T/got") arrived, not the same"
+}
