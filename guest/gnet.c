@@ -163,6 +163,7 @@ static void rndis_ready(struct gnet_nic *n)
 		"%02x, MTU %u, link %s", n->c->relid, i->mac[0], i->mac[1],
 		i->mac[2], i->mac[3], i->mac[4], i->mac[5], i->mtu,
 		i->link_up ? "up" : "down");
+	atomic_store(&n->link_up, i->link_up);
 	atomic_store(&n->tap_due, true);
 }
 
@@ -188,8 +189,8 @@ void gnet_control(struct gnet_nic *n, const uint8_t *msg, uint32_t len)
 		break;
 	case RNDIS_GE_LINK_UP:
 	case RNDIS_GE_LINK_DOWN:
-		rt_info("net", "relid %u: link %s (carrier not followed yet)",
-			n->c->relid, ev.kind == RNDIS_GE_LINK_UP ? "up" : "down");
+		atomic_store(&n->link_up, ev.kind == RNDIS_GE_LINK_UP);
+		atomic_store(&n->link_due, true);
 		break;
 	default:
 		break;
@@ -337,11 +338,31 @@ static void make_tap(struct gnet_nic *n)
 	}
 	if (gnet_io_start(n))
 		return;
+	atomic_store(&n->link_due, true);
 	pthread_mutex_lock(&n->lock);
 	len = rndis_guest_set_filter(&n->rndis, RNDIS_GUEST_FILTER_OPEN, msg);
 	if (len)
 		ctl_send(n, msg, len);
 	pthread_mutex_unlock(&n->lock);
+}
+
+/* The TAP's carrier as the host's last link indication says (NO-CARRIER
+ * in `ip link` while the host's cable is out). */
+static void follow_link(struct gnet_nic *n)
+{
+	bool up;
+	int rc;
+
+	if (!atomic_load(&n->have_tap) || !atomic_exchange(&n->link_due, false))
+		return;
+	up = atomic_load(&n->link_up);
+	rc = rt_tap_set_carrier(&n->tap, up);
+	if (rc)
+		rt_warn("net", "%s: carrier not set: %s", n->tap.name,
+			strerror(-rc));
+	else
+		rt_info("net", "relid %u: %s: link %s", n->c->relid,
+			n->tap.name, up ? "up" : "down");
 }
 
 static void gnet_tick(struct gvb_chan *c)
@@ -350,6 +371,7 @@ static void gnet_tick(struct gvb_chan *c)
 
 	if (atomic_load(&n->tap_due) && !n->tap_tried)
 		make_tap(n);
+	follow_link(n);
 	pthread_mutex_lock(&n->lock);
 	if (n->ncomp)
 		gnet_io_flush(n);

@@ -28,6 +28,7 @@ static void hnet_destroy(struct hdev *d)
 {
 	struct hnet_nic *nic = d->priv;
 
+	hnet_port_fini(nic);
 	if (nic->tap.queues)
 		rt_tap_close(&nic->tap);
 	free(nic);
@@ -57,6 +58,7 @@ static uint32_t hnet_open(struct hvm_chan *c)
 	rndis_host_init(&ch->rndis, &rcfg);
 	c->aux_fd = nic->tap.fd[0];
 	c->priv = ch;
+	hnet_port_open(ch);
 	return 0;
 }
 
@@ -66,6 +68,7 @@ static void hnet_close(struct hvm_chan *c)
 
 	if (!ch)
 		return;
+	hnet_port_close(ch);
 	hvm_gpadl_put(&ch->rbuf);
 	hvm_gpadl_put(&ch->sbuf);
 	free(ch->link);
@@ -141,9 +144,7 @@ static void map_send(struct hnet_chan *ch, const struct nvsp_host_act *a)
 	reply(ch, &r);
 }
 
-/* An RNDIS control answer to the guest in a control sub-allocation. */
-static void ctl_answer(struct hnet_chan *ch, const uint8_t *msg,
-		       uint32_t len)
+void hnet_ctl_answer(struct hnet_chan *ch, const uint8_t *msg, uint32_t len)
 {
 	uint32_t id;
 
@@ -166,7 +167,7 @@ static uint32_t rndis_control(struct hnet_chan *ch, uint32_t len)
 	rndis_host_rx(&ch->rndis, ch->msg, len, &ra);
 	rt_ctr_add(&ch->ctl_msgs, 1);
 	if (ra.reply_len)
-		ctl_answer(ch, ra.reply, ra.reply_len);
+		hnet_ctl_answer(ch, ra.reply, ra.reply_len);
 	return NVSP_STATUS_SUCCESS;
 }
 
@@ -243,6 +244,7 @@ static void hnet_aux(struct rt_chan *rt, void *arg)
 	struct hvm_chan *c = arg;
 
 	(void)rt;
+	hnet_port_work(c->priv);
 	hnet_rx(c->priv);
 }
 
@@ -277,6 +279,7 @@ static void hnet_describe(struct hvm_chan *c, FILE *out)
 		CTR(rx_long), CTR(ctl_msgs),
 		CTR(ctl_dropped), CTR(map_failed),
 		(unsigned long long)refused(ch));
+	hnet_port_describe(ch, out);
 }
 
 const struct hdev_class hnet_class = {

@@ -18,6 +18,8 @@ struct hnet_nic_cfg {
 	const char *tap;       /* TAP interface name on the host */
 	bool have_mac;
 	uint8_t mac[6];        /* the guest's; else 00:15:5d:VM:VM:index */
+	bool spoofing;         /* mac-spoofing=on */
+	uint32_t vlan;         /* vlan=N, access mode; 0: none */
 };
 
 /* --nic TAP=NAME[,mac=XX:XX:XX:XX:XX:XX]; arg is cut up in place. 0, or

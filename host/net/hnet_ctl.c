@@ -5,8 +5,6 @@
 
 #include "hnet_priv.h"
 
-extern const struct hdev_class hnet_class;
-
 static bool parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
@@ -31,7 +29,7 @@ static bool nic_opt(char *o, struct hnet_nic_cfg *cfg)
 		cfg->have_mac = true;
 		return true;
 	}
-	return false;
+	return hnet_port_opt(o, cfg);
 }
 
 int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
@@ -43,14 +41,16 @@ int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
 	     o = strtok_r(NULL, ",", &save)) {
 		if (!nic_opt(o, cfg)) {
 			snprintf(why, n, "--nic: '%s' is not tap=NAME (at most "
-				 "15 characters) or mac=XX:XX:XX:XX:XX:XX "
-				 "(unicast)", o);
+				 "15 characters), mac=XX:XX:XX:XX:XX:XX "
+				 "(unicast), mac-spoofing=on|off or "
+				 "vlan=1..%u", o, HNET_VLAN_MAX);
 			return -1;
 		}
 	}
 	if (!cfg->tap) {
 		snprintf(why, n,
-			 "--nic needs tap=NAME[,mac=XX:XX:XX:XX:XX:XX]");
+			 "--nic needs tap=NAME[,mac=XX:XX:XX:XX:XX:XX]"
+			 "[,mac-spoofing=on][,vlan=N]");
 		return -1;
 	}
 	return 0;
@@ -111,6 +111,10 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 	}
 	nic = d->priv;
 	nic->tap = tap;
+	if (hnet_port_init(nic, cfg, why, n)) {
+		hvm_remove_channel(vm, d->primary_relid, NULL, 0);
+		return -1;
+	}
 	nic->index = index;
 	if (cfg->have_mac)
 		memcpy(nic->mac, cfg->mac, 6);

@@ -101,9 +101,12 @@ static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 	static const uint8_t vnet[RT_TAP_VNET_HDR_LEN];
 	struct iovec iov[HNET_IOV + 1] = {{(void *)vnet, sizeof(vnet)}};
 	unsigned n = slice(ch, (uint64_t)(p->data - ch->msg), p->data_len, iov);
-	ssize_t w = writev(ch->nic->tap.fd[0], iov, (int)n);
+	uint32_t len = hnet_port_tx(ch, p->data, p->data_len, iov, &n);
+	ssize_t w = len ? writev(ch->nic->tap.fd[0], iov, (int)n) : 0;
 
-	if (w != (ssize_t)(sizeof(vnet) + p->data_len)) {
+	if (!len)
+		return;
+	if (w != (ssize_t)(sizeof(vnet) + len)) {
 		rt_ctr_add(&ch->tx_err, 1);
 		return;
 	}
@@ -158,20 +161,24 @@ static bool discard(struct hnet_chan *ch, rt_ctr *why)
  * what it is given and drops the rest of the frame without a word, so
  * one byte more than the room tells a frame too long for it (a tagged
  * frame a bridge passed on, say), dropped and counted, never handed on
- * cut short. */
+ * cut short. On a VLAN port the frame is read 4 bytes early and its tag
+ * taken out (hnet_port_untag). */
 static ssize_t rx_read(struct hnet_chan *ch, uint32_t id)
 {
 	uint8_t vnet[RT_TAP_VNET_HDR_LEN], over;
 	uint8_t *base = ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size;
 	uint32_t room = ch->rxb.sub_size - NVSP_HOST_RX_HEADER -
 			NVSP_HOST_RX_FOOTER, k;
+	uint32_t vlan = hnet_port_rx_vlan(ch), lead = vlan ? 4 : 0;
 	struct iovec iov[3] = {
 		{vnet, sizeof(vnet)},
-		{base + NVSP_HOST_RX_HEADER, room},
+		{base + NVSP_HOST_RX_HEADER - lead, room + lead},
 		{&over, 1},
 	};
 	ssize_t n = readv(ch->nic->tap.fd[0], iov, 3) - (ssize_t)sizeof(vnet);
 
+	if (lead && n > 0 && n <= (ssize_t)(room + lead))
+		n = hnet_port_untag(ch, vlan, iov[1].iov_base, n);
 	if (n > 0 && n <= (ssize_t)room)
 		return n;
 	if (n > (ssize_t)room)
@@ -197,6 +204,8 @@ static int rx_one(struct hnet_chan *ch, bool *burst)
 	n = rx_read(ch, id);
 	if (n <= 0)
 		return n == 0;
+	if (!hnet_port_rx(ch, id, (uint32_t)n))
+		return 1;
 	rndis_pkt_build(ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size +
 				NVSP_HOST_RX_HEADER - hlen,
 			hlen, &meta, (uint32_t)n);

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include "hnet.h"
+#include "hnet_port.h"
 #include "hvm.h"
 #include "net/nvsp_host.h"
 #include "net/nvsp_rxbuf.h"
@@ -33,6 +34,7 @@ struct hnet_nic {
 	unsigned index;
 	uint8_t mac[6];
 	struct rt_tap tap;
+	struct hnet_port port;
 };
 
 struct hnet_chan {
@@ -54,11 +56,17 @@ struct hnet_chan {
 	rt_ctr tx_frames, tx_bytes, tx_err, tx_bad;
 	rt_ctr rx_frames, rx_bytes, rx_full, rx_idle, rx_ring_full, rx_long;
 	rt_ctr ctl_msgs, ctl_dropped, map_failed;
+	struct hnet_port_chan port;
 };
 
 /* hnet.c */
 void hnet_send_comp(struct hnet_chan *ch, uint64_t xid, const void *buf,
 		    uint32_t len);
+extern const struct hdev_class hnet_class;
+
+/* An RNDIS control message (an answer, an indication) to the guest in a
+ * control sub-allocation; dropped and counted when none is free. */
+void hnet_ctl_answer(struct hnet_chan *ch, const uint8_t *msg, uint32_t len);
 /* hnet_data.c */
 /* Copy the RNDIS bytes of a (section or GPA ranges) into ch->msg and
  * their places in guest memory into ch->giov: their length, or -1
