@@ -4,18 +4,21 @@
 set -euo pipefail
 
 # liburing and libnbd: storvsp's disk backends (io_uring, NBD servers).
+# libpcap-dev: netvsp's packet capture (hvis-ctl nic capture).
 build_pkgs=(gcc make meson ninja-build pkg-config python3 libjansson-dev
-            liburing-dev libnbd-dev)
+            liburing-dev libnbd-dev libpcap-dev)
 # systemd (systemd-analyze), man-db, groff-base and bash-completion: the
 # install test (tests/install.sh) checks units, man pages, completions.
 # nbdkit, fuse3 (nbdfuse's fusermount3) and fio: the storage tests.
-# ethtool, iputils-ping, netcat-openbsd: the network tests.
+# ethtool, iputils-ping, netcat-openbsd: the network tests; tcpdump
+# reads and takes their captures (int-net-ctl), iperf3 is their traffic
+# (int-net-faults).
 # libdpdk-dev: test_rss compares the RSS hash with DPDK's rte_softrss.
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev iproute2 util-linux
            e2fsprogs procps chrony hyperv-daemons libnbd-bin qemu-utils
            systemd man-db groff-base bash-completion
            nbdkit fuse3 fio ethtool libdpdk-dev iputils-ping
-           netcat-openbsd)
+           netcat-openbsd tcpdump iperf3)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;

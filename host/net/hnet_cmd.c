@@ -109,8 +109,18 @@ static int cmd_add(struct hvm *vm, char *const *argv, int argc,
 		return -1;
 	}
 	strcpy(spec, argv[0]);
-	if (hnet_parse_nic(spec, &cfg, why, sizeof(why)) ||
-	    hnet_add_nic(vm, &cfg, why, sizeof(why))) {
+	if (hnet_parse_nic(spec, &cfg, why, sizeof(why))) {
+		add_failed(why, out);
+		return -1;
+	}
+	/* the TAP would take a second queue of the same device */
+	if (nic_named(vm, cfg.tap, &removing)) {
+		fprintf(out, "error: the VM has a NIC %s already%s\n", cfg.tap,
+			removing ? " (being removed: try again once the guest "
+				   "let go of it)" : "");
+		return -1;
+	}
+	if (hnet_add_nic(vm, &cfg, why, sizeof(why))) {
 		add_failed(why, out);
 		return -1;
 	}
