@@ -35,7 +35,7 @@ static void usage(FILE *f)
 "  vm show [--json]                  one VM: state, VMBus version, guest,\n"
 "                                    error counters\n"
 "  vm watch                          vm show, channels with rates,\n"
-"                                    services and disks, every second\n"
+"                                    services, disks and NICs, every second\n"
 "  channels [--wide] [--json]        VMBus channels (like lsvmbus)\n"
 "  vm services [--json]              integration services and status\n"
 "                                    (Get-VMIntegrationService; exit 3\n"
