@@ -114,9 +114,19 @@ wait_until 5 grew rx_filtered "$before" ||
 ctl nic set hvport0 vlan=5 >/dev/null || fail "vlan=5"
 [ "$(nic hvport0 '["vlan"]')" = 5 ] || fail "json vlan"
 ip -n "$GNS" neigh replace 10.98.0.1 lladdr "$HMAC" dev hn0 || fail neigh
-hns timeout 10 tcpdump -l -e -n -i hvport0 -c 2 icmp >"$T/tagged" 2>/dev/null &
-TD=$!
-sleep 1
+# sniff OUT COUNT FILTER...: tcpdump -e on hvport0 in the background
+# ($TD), once it listens.
+sniff() {
+	local out=$1 n=$2
+	shift 2
+	: >"$T/sniff.err"
+	hns timeout 20 tcpdump -l -e -n -i hvport0 -c "$n" "$@" >"$out" \
+		2>"$T/sniff.err" &
+	TD=$!
+	wait_until 10 grep -q "listening on" "$T/sniff.err" ||
+		fail "tcpdump: $(cat "$T/sniff.err")"
+}
+sniff "$T/tagged" 2 icmp
 gns ping -c 3 -i 0.3 -W 1 10.98.0.1 >/dev/null 2>&1
 hns python3 "$FRAME" hvport0 "$GMAC" 5 10.98.0.1 10.98.0.2 || fail "tagged frame"
 wait "$TD"
@@ -127,10 +137,7 @@ hns ping -c 2 -i 0.3 -W 1 10.98.0.2 >/dev/null 2>&1 &&
 	fail "an untagged ping reached the guest on VLAN 5"
 wait_until 5 grew rx_vlan "$before" ||
 	fail "untagged frames not counted"
-hns timeout 10 tcpdump -l -e -n -i hvport0 -c 1 'icmp[icmptype] == icmp-echoreply' \
-	>"$T/reply" 2>/dev/null &
-TD=$!
-sleep 1
+sniff "$T/reply" 1 'icmp[icmptype] == icmp-echoreply'
 hns python3 "$FRAME" hvport0 "$GMAC" 5 10.98.0.1 10.98.0.2 || fail "tagged frame"
 wait "$TD"
 grep -q "vlan 5.*echo reply" "$T/reply" ||

@@ -76,6 +76,8 @@ host_refused "'mac=01:00:5e:00:00:01' is not tap=NAME" \
 	--nic tap=x,mac=01:00:5e:00:00:01
 host_refused "'tap=abcdefghijklmnop' is not tap=NAME" --nic tap=abcdefghijklmnop
 host_refused "'mac=00:15:5d:00:00' is not" --nic tap=x,mac=00:15:5d:00:00
+host_refused "'vlan=4095' is not" --nic tap=x,vlan=4095
+host_refused "'mac-spoofing=yes' is not" --nic tap=x,mac-spoofing=yes
 one_line "hvis-ctl: --host-user no-such-user-x: want a user name or uid" \
 	"$CTL_BIN" --host-user no-such-user-x vm show
 one_line "unknown option --frob (see hvis-ctl --help)" "$CTL_BIN" --frob vm show
