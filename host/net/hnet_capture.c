@@ -45,7 +45,9 @@ struct cap_ring {
 
 struct hnet_cap {
 	struct hnet_port *port;
-	struct cap_ring *ring[RT_TAP_QUEUES_MAX];
+	/* atomic: a worker still in hnet_cap_put from a stopped capture
+	 * may read one while the next capture adds buffers */
+	struct cap_ring *_Atomic ring[RT_TAP_QUEUES_MAX];
 	pthread_t thread;
 	bool joinable;
 	_Atomic bool running;
@@ -96,8 +98,10 @@ void hnet_cap_put(struct hnet_chan *ch, const uint8_t *frame, uint32_t len)
 	 * buffers are seen as made */
 	atomic_thread_fence(memory_order_acquire);
 	cap = ch->nic->port.cap;
-	r = ch->c->sub_index < RT_TAP_QUEUES_MAX ? cap->ring[ch->c->sub_index]
-						 : NULL;
+	r = ch->c->sub_index < RT_TAP_QUEUES_MAX
+		    ? atomic_load_explicit(&cap->ring[ch->c->sub_index],
+					   memory_order_relaxed)
+		    : NULL;
 	if (!r) {
 		atomic_fetch_add(&cap->lost, 1);
 		return;
@@ -249,8 +253,9 @@ static bool rings(struct hnet_nic *nic, struct hnet_cap *cap)
 	for (unsigned i = 0; i < q; i++) {
 		struct cap_ring *r = cap->ring[i];
 
-		if (!r && !(r = cap->ring[i] = calloc(1, sizeof(*r))))
+		if (!r && !(r = calloc(1, sizeof(*r))))
 			return false;
+		cap->ring[i] = r;
 		atomic_store(&r->tail, atomic_load(&r->head));
 	}
 	return true;
