@@ -18,7 +18,7 @@
 
 #include "hic.h"
 #include "hvm_priv.h"
-#include "net/hnet_port.h"
+#include "net/hnet_sw.h"
 #include "storage/hstor.h"
 #include "rt_log.h"
 #include "vmbus/vmb_client.h"

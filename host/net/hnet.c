@@ -28,7 +28,7 @@ static void hnet_destroy(struct hdev *d)
 {
 	struct hnet_nic *nic = d->priv;
 
-	hnet_port_fini(nic);
+	hnet_sw_fini(nic);
 	if (nic->tap.queues)
 		rt_tap_close(&nic->tap);
 	free(nic);
@@ -58,7 +58,7 @@ static uint32_t hnet_open(struct hvm_chan *c)
 	rndis_host_init(&ch->rndis, &rcfg);
 	c->aux_fd = nic->tap.fd[0];
 	c->priv = ch;
-	hnet_port_open(ch);
+	hnet_sw_open(ch);
 	return 0;
 }
 
@@ -68,7 +68,7 @@ static void hnet_close(struct hvm_chan *c)
 
 	if (!ch)
 		return;
-	hnet_port_close(ch);
+	hnet_sw_close(ch);
 	hvm_gpadl_put(&ch->rbuf);
 	hvm_gpadl_put(&ch->sbuf);
 	free(ch->link);
@@ -244,7 +244,7 @@ static void hnet_aux(struct rt_chan *rt, void *arg)
 	struct hvm_chan *c = arg;
 
 	(void)rt;
-	hnet_port_work(c->priv);
+	hnet_sw_work(c->priv);
 	hnet_rx(c->priv);
 }
 
@@ -279,7 +279,7 @@ static void hnet_describe(struct hvm_chan *c, FILE *out)
 		CTR(rx_long), CTR(ctl_msgs),
 		CTR(ctl_dropped), CTR(map_failed),
 		(unsigned long long)refused(ch));
-	hnet_port_describe(ch, out);
+	hnet_sw_describe(ch, out);
 }
 
 const struct hdev_class hnet_class = {

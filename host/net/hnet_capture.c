@@ -44,7 +44,7 @@ struct cap_ring {
 };
 
 struct hnet_cap {
-	struct hnet_port *port;
+	struct hnet_sw *sw;
 	/* atomic: a worker still in hnet_cap_put from a stopped capture
 	 * may read one while the next capture adds buffers */
 	struct cap_ring *_Atomic ring[RT_TAP_QUEUES_MAX];
@@ -97,7 +97,7 @@ void hnet_cap_put(struct hnet_chan *ch, const uint8_t *frame, uint32_t len)
 	/* pairs with hnet_cap_start's release of cap_on: cap and its
 	 * buffers are seen as made */
 	atomic_thread_fence(memory_order_acquire);
-	cap = ch->nic->port.cap;
+	cap = ch->nic->sw.cap;
 	r = ch->c->sub_index < RT_TAP_QUEUES_MAX
 		    ? atomic_load_explicit(&cap->ring[ch->c->sub_index],
 					   memory_order_relaxed)
@@ -186,7 +186,7 @@ static void *writer(void *arg)
 		pcap_dump_flush(cap->dump);
 		stop = stop || done(cap);
 	}
-	atomic_store(&cap->port->cap_on, false);
+	atomic_store(&cap->sw->cap_on, false);
 	pcap_dump_close(cap->dump);
 	cap->dump = NULL;
 	free(frame);
@@ -223,7 +223,7 @@ static void join(struct hnet_cap *cap)
 
 static struct hnet_cap *cap_get(struct hnet_nic *nic, char *why, size_t n)
 {
-	struct hnet_cap *cap = nic->port.cap;
+	struct hnet_cap *cap = nic->sw.cap;
 
 	if (cap)
 		return cap;
@@ -231,15 +231,15 @@ static struct hnet_cap *cap_get(struct hnet_nic *nic, char *why, size_t n)
 	if (cap) {
 		cap->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		cap->dead = pcap_open_dead(DLT_EN10MB, (int)CAP_SNAPLEN);
-		cap->port = &nic->port;
+		cap->sw = &nic->sw;
 	}
 	if (!cap || cap->stop_efd < 0 || !cap->dead) {
 		snprintf(why, n, "out of memory for a capture");
-		nic->port.cap = cap;
+		nic->sw.cap = cap;
 		hnet_cap_free(nic);
 		return NULL;
 	}
-	nic->port.cap = cap;
+	nic->sw.cap = cap;
 	return cap;
 }
 
@@ -290,10 +290,10 @@ static int go(struct hnet_nic *nic, struct hnet_cap *cap, char *why,
 	atomic_store(&cap->frames, 0);
 	atomic_store(&cap->running, true);
 	/* the buffers and the file before a worker may see cap_on */
-	atomic_store_explicit(&nic->port.cap_on, true, memory_order_release);
+	atomic_store_explicit(&nic->sw.cap_on, true, memory_order_release);
 	rc = pthread_create(&cap->thread, NULL, writer, cap);
 	if (rc) {
-		atomic_store(&nic->port.cap_on, false);
+		atomic_store(&nic->sw.cap_on, false);
 		atomic_store(&cap->running, false);
 		pcap_dump_close(cap->dump);
 		cap->dump = NULL;
@@ -338,7 +338,7 @@ int hnet_cap_start(struct hnet_nic *nic, const struct hnet_cap_cfg *cfg,
 
 void hnet_cap_info(struct hnet_nic *nic, struct hnet_cap_info *info)
 {
-	struct hnet_cap *cap = nic->port.cap;
+	struct hnet_cap *cap = nic->sw.cap;
 
 	memset(info, 0, sizeof(*info));
 	if (!cap || !cap->path[0])
@@ -351,7 +351,7 @@ void hnet_cap_info(struct hnet_nic *nic, struct hnet_cap_info *info)
 
 bool hnet_cap_stop(struct hnet_nic *nic, struct hnet_cap_info *info)
 {
-	struct hnet_cap *cap = nic->port.cap;
+	struct hnet_cap *cap = nic->sw.cap;
 	bool ran = cap && atomic_load(&cap->running);
 
 	if (cap)
@@ -362,7 +362,7 @@ bool hnet_cap_stop(struct hnet_nic *nic, struct hnet_cap_info *info)
 
 void hnet_cap_free(struct hnet_nic *nic)
 {
-	struct hnet_cap *cap = nic->port.cap;
+	struct hnet_cap *cap = nic->sw.cap;
 
 	if (!cap)
 		return;
@@ -374,5 +374,5 @@ void hnet_cap_free(struct hnet_nic *nic)
 	if (cap->stop_efd >= 0)
 		close(cap->stop_efd);
 	free(cap);
-	nic->port.cap = NULL;
+	nic->sw.cap = NULL;
 }

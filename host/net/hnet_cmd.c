@@ -174,18 +174,18 @@ static int cmd_set(struct hvm *vm, char *const *argv, int argc,
 	}
 	if (!nic)
 		return -1;
-	cfg.spoofing = atomic_load(&nic->port.spoofing);
-	cfg.vlan = atomic_load(&nic->port.vlan);
+	cfg.spoofing = atomic_load(&nic->sw.spoofing);
+	cfg.vlan = atomic_load(&nic->sw.vlan);
 	for (int i = 1; i < argc; i++) {
-		if (!hnet_port_opt(argv[i], &cfg)) {
+		if (!hnet_sw_opt(argv[i], &cfg)) {
 			fprintf(out, "error: nic set: '%s' is not "
 				"mac-spoofing=on|off or vlan=1..%u|none\n",
 				argv[i], HNET_VLAN_MAX);
 			return -1;
 		}
 	}
-	atomic_store(&nic->port.spoofing, cfg.spoofing);
-	atomic_store(&nic->port.vlan, cfg.vlan);
+	atomic_store(&nic->sw.spoofing, cfg.spoofing);
+	atomic_store(&nic->sw.vlan, cfg.vlan);
 	if (json)
 		return nic_reply(vm, nic, out);
 	fprintf(out, "ok\n");
@@ -206,8 +206,8 @@ static int cmd_link(struct hvm *vm, char *const *argv, int argc,
 	nic = nic_find(vm, argv[0], out);
 	if (!nic)
 		return -1;
-	atomic_store(&nic->port.link_up, up);
-	hnet_port_kick(nic);
+	atomic_store(&nic->sw.link_up, up);
+	hnet_sw_kick(nic);
 	/* the switch port's side too: a bridge sees the port go down */
 	rc = rt_tap_set_carrier(&nic->tap, up);
 	if (rc)
@@ -340,14 +340,14 @@ static void chan_fig(const struct hnet_chan *ch, struct nic_fig *f)
 	f->tx_frames += GET(tx_frames);
 	f->tx_bytes += GET(tx_bytes);
 	f->tx_errors += GET(tx_err) + GET(tx_bad);
-	f->tx_spoofed += GET(port.tx_spoofed);
+	f->tx_spoofed += GET(sw.tx_spoofed);
 	f->rx_frames += GET(rx_frames);
 	f->rx_bytes += GET(rx_bytes);
 	f->rx_dropped += GET(rx_full) + GET(rx_idle) + GET(rx_ring_full) +
 			 GET(rx_long);
-	f->rx_vlan += GET(port.rx_vlan);
-	f->rx_filtered += GET(port.rx_filtered);
-	f->link_down += GET(port.link_down);
+	f->rx_vlan += GET(sw.rx_vlan);
+	f->rx_filtered += GET(sw.rx_filtered);
+	f->link_down += GET(sw.link_down);
 }
 
 /* Summed over the NIC's channels as they are now (read racily). */
@@ -403,7 +403,7 @@ static json_t *fig_json(const struct nic_fig *f)
 
 static json_t *nic_json(struct hvm *vm, struct hnet_nic *nic)
 {
-	uint32_t vlan = atomic_load(&nic->port.vlan);
+	uint32_t vlan = atomic_load(&nic->sw.vlan);
 	struct nic_fig f;
 	char mac[18];
 
@@ -412,9 +412,9 @@ static json_t *nic_json(struct hvm *vm, struct hnet_nic *nic)
 	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:s, s:I, s:I, "
 			 "s:o, s:o}", "name", nic->tap.name, "switch_port",
 			 nic->tap.name, "mac_address", mac, "link",
-			 atomic_load(&nic->port.link_up) ? "up" : "down",
+			 atomic_load(&nic->sw.link_up) ? "up" : "down",
 			 "mac_address_spoofing",
-			 atomic_load(&nic->port.spoofing),
+			 atomic_load(&nic->sw.spoofing),
 			 "vlan", vlan ? json_integer(vlan) : json_null(),
 			 "state", nic_state(vm, nic, &f),
 			 "relid", (json_int_t)nic->d->primary_relid,
@@ -424,7 +424,7 @@ static json_t *nic_json(struct hvm *vm, struct hnet_nic *nic)
 
 static void nic_text(struct hvm *vm, struct hnet_nic *nic, FILE *out)
 {
-	uint32_t vlan = atomic_load(&nic->port.vlan);
+	uint32_t vlan = atomic_load(&nic->sw.vlan);
 	struct hnet_cap_info ci;
 	struct nic_fig f;
 	char mac[18], vl[12] = "-";
@@ -436,8 +436,8 @@ static void nic_text(struct hvm *vm, struct hnet_nic *nic, FILE *out)
 		snprintf(vl, sizeof(vl), "%u", vlan);
 	fprintf(out, "%-15s %-17s %-4s %-8s %-4s %-8s %3u %11llu %11llu "
 		"%8llu %8llu %s\n", nic->tap.name, mac,
-		atomic_load(&nic->port.link_up) ? "up" : "down",
-		atomic_load(&nic->port.spoofing) ? "on" : "off", vl,
+		atomic_load(&nic->sw.link_up) ? "up" : "down",
+		atomic_load(&nic->sw.spoofing) ? "on" : "off", vl,
 		nic_state(vm, nic, &f), f.channels,
 		(unsigned long long)f.tx_frames,
 		(unsigned long long)f.rx_frames,

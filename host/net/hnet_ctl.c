@@ -29,7 +29,7 @@ static bool nic_opt(char *o, struct hnet_nic_cfg *cfg)
 		cfg->have_mac = true;
 		return true;
 	}
-	return hnet_port_opt(o, cfg);
+	return hnet_sw_opt(o, cfg);
 }
 
 int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
@@ -111,7 +111,7 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 	}
 	nic = d->priv;
 	nic->tap = tap;
-	if (hnet_port_init(nic, cfg, why, n)) {
+	if (hnet_sw_init(nic, cfg, why, n)) {
 		hvm_remove_channel(vm, d->primary_relid, NULL, 0);
 		return -1;
 	}

@@ -101,7 +101,7 @@ static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 	static const uint8_t vnet[RT_TAP_VNET_HDR_LEN];
 	struct iovec iov[HNET_IOV + 1] = {{(void *)vnet, sizeof(vnet)}};
 	unsigned n = slice(ch, (uint64_t)(p->data - ch->msg), p->data_len, iov);
-	uint32_t len = hnet_port_tx(ch, p->data, p->data_len, iov, &n);
+	uint32_t len = hnet_sw_tx(ch, p->data, p->data_len, iov, &n);
 	ssize_t w = len ? writev(ch->nic->tap.fd[0], iov, (int)n) : 0;
 
 	if (!len)
@@ -162,14 +162,14 @@ static bool discard(struct hnet_chan *ch, rt_ctr *why)
  * one byte more than the room tells a frame too long for it (a tagged
  * frame a bridge passed on, say), dropped and counted, never handed on
  * cut short. On a VLAN port the frame is read 4 bytes early and its tag
- * taken out (hnet_port_untag). */
+ * taken out (hnet_sw_untag). */
 static ssize_t rx_read(struct hnet_chan *ch, uint32_t id)
 {
 	uint8_t vnet[RT_TAP_VNET_HDR_LEN], over;
 	uint8_t *base = ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size;
 	uint32_t room = ch->rxb.sub_size - NVSP_HOST_RX_HEADER -
 			NVSP_HOST_RX_FOOTER, k;
-	uint32_t vlan = hnet_port_rx_vlan(ch), lead = vlan ? 4 : 0;
+	uint32_t vlan = hnet_sw_rx_vlan(ch), lead = vlan ? 4 : 0;
 	struct iovec iov[3] = {
 		{vnet, sizeof(vnet)},
 		{base + NVSP_HOST_RX_HEADER - lead, room + lead},
@@ -178,7 +178,7 @@ static ssize_t rx_read(struct hnet_chan *ch, uint32_t id)
 	ssize_t n = readv(ch->nic->tap.fd[0], iov, 3) - (ssize_t)sizeof(vnet);
 
 	if (lead && n > 0 && n <= (ssize_t)(room + lead))
-		n = hnet_port_untag(ch, vlan, iov[1].iov_base, n);
+		n = hnet_sw_untag(ch, vlan, iov[1].iov_base, n);
 	if (n > 0 && n <= (ssize_t)room)
 		return n;
 	if (n > (ssize_t)room)
@@ -204,7 +204,7 @@ static int rx_one(struct hnet_chan *ch, bool *burst)
 	n = rx_read(ch, id);
 	if (n <= 0)
 		return n == 0;
-	if (!hnet_port_rx(ch, id, (uint32_t)n))
+	if (!hnet_sw_rx(ch, id, (uint32_t)n))
 		return 1;
 	rndis_pkt_build(ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size +
 				NVSP_HOST_RX_HEADER - hlen,

@@ -1,4 +1,4 @@
-/* netvsp's switch port (hnet_port.h): MAC address spoofing, the access
+/* netvsp's switch port (hnet_sw.h): MAC address spoofing, the access
  * VLAN, the guest's packet filter and the link, between the channel's
  * frames and the TAP. */
 #include <errno.h>
@@ -17,7 +17,7 @@
 #define ETH_TYPE 12u    /* where an 802.1Q tag goes */
 #define VLAN_TAG 4u
 
-_Static_assert(sizeof(((struct hnet_port_chan *)0)->vnet) ==
+_Static_assert(sizeof(((struct hnet_sw_chan *)0)->vnet) ==
 	       RT_TAP_VNET_HDR_LEN, "tagged frame's header scratch");
 
 static bool vlan_val(const char *s, uint32_t *vlan)
@@ -39,7 +39,7 @@ static bool vlan_val(const char *s, uint32_t *vlan)
 	return true;
 }
 
-bool hnet_port_opt(const char *o, struct hnet_nic_cfg *cfg)
+bool hnet_sw_opt(const char *o, struct hnet_nic_cfg *cfg)
 {
 	if (!strcmp(o, "mac-spoofing=on") || !strcmp(o, "mac-spoofing=off")) {
 		cfg->spoofing = !strcmp(o + 13, "on");
@@ -48,10 +48,10 @@ bool hnet_port_opt(const char *o, struct hnet_nic_cfg *cfg)
 	return !strncmp(o, "vlan=", 5) && vlan_val(o + 5, &cfg->vlan);
 }
 
-int hnet_port_init(struct hnet_nic *nic, const struct hnet_nic_cfg *cfg,
+int hnet_sw_init(struct hnet_nic *nic, const struct hnet_nic_cfg *cfg,
 		   char *why, size_t n)
 {
-	struct hnet_port *p = &nic->port;
+	struct hnet_sw *p = &nic->sw;
 
 	atomic_init(&p->spoofing, cfg->spoofing);
 	atomic_init(&p->vlan, cfg->vlan);
@@ -64,12 +64,12 @@ int hnet_port_init(struct hnet_nic *nic, const struct hnet_nic_cfg *cfg,
 	return 0;
 }
 
-void hnet_port_fini(struct hnet_nic *nic)
+void hnet_sw_fini(struct hnet_nic *nic)
 {
 	hnet_cap_free(nic);
-	/* 0: hnet_port_init never ran (the NIC's memory starts zeroed) */
-	if (nic->port.wake_efd > 0)
-		close(nic->port.wake_efd);
+	/* 0: hnet_sw_init never ran (the NIC's memory starts zeroed) */
+	if (nic->sw.wake_efd > 0)
+		close(nic->sw.wake_efd);
 }
 
 /* ---- the link (loop thread asks, the primary's worker tells) ---- */
@@ -85,9 +85,9 @@ static bool watch_both(struct hnet_chan *ch)
 		return false;
 	ev.data.fd = ch->c->aux_fd;
 	if (epoll_ctl(fd, EPOLL_CTL_ADD, ch->c->aux_fd, &ev) == 0) {
-		ev.data.fd = ch->nic->port.wake_efd;
+		ev.data.fd = ch->nic->sw.wake_efd;
 		if (epoll_ctl(fd, EPOLL_CTL_ADD, ev.data.fd, &ev) == 0) {
-			ch->port.epfd = ch->c->aux_fd = fd;
+			ch->sw.epfd = ch->c->aux_fd = fd;
 			return true;
 		}
 	}
@@ -95,34 +95,34 @@ static bool watch_both(struct hnet_chan *ch)
 	return false;
 }
 
-void hnet_port_open(struct hnet_chan *ch)
+void hnet_sw_open(struct hnet_chan *ch)
 {
-	bool up = atomic_load(&ch->nic->port.link_up);
+	bool up = atomic_load(&ch->nic->sw.link_up);
 
-	ch->port.epfd = -1;
-	ch->port.link_told = up;
+	ch->sw.epfd = -1;
+	ch->sw.link_told = up;
 	rndis_host_set_link(&ch->rndis, up, ch->rndis.cfg.link_speed);
 	if (ch->c->sub_index == 0 && !watch_both(ch))
 		rt_warn("net", "relid %u: %s", ch->c->relid,
 			"no epoll set: link changes will not reach the guest");
 }
 
-void hnet_port_close(struct hnet_chan *ch)
+void hnet_sw_close(struct hnet_chan *ch)
 {
-	if (ch->port.epfd >= 0)
-		close(ch->port.epfd);
-	ch->port.epfd = -1;
+	if (ch->sw.epfd >= 0)
+		close(ch->sw.epfd);
+	ch->sw.epfd = -1;
 }
 
-void hnet_port_kick(struct hnet_nic *nic)
+void hnet_sw_kick(struct hnet_nic *nic)
 {
 	uint64_t one = 1;
 
 	/* the flag after the write: a worker that sees it reads the
-	 * eventfd empty (see hnet_port_work) */
-	if (write(nic->port.wake_efd, &one, sizeof(one)) != sizeof(one))
+	 * eventfd empty (see hnet_sw_work) */
+	if (write(nic->sw.wake_efd, &one, sizeof(one)) != sizeof(one))
 		rt_warn("net", "%s: worker not woken", nic->tap.name);
-	atomic_store(&nic->port.wake_due, true);
+	atomic_store(&nic->sw.wake_due, true);
 }
 
 static void tell_link(struct hnet_chan *ch, bool up)
@@ -134,18 +134,18 @@ static void tell_link(struct hnet_chan *ch, bool up)
 
 	/* later queries answer the same; a guest not yet READY asks */
 	rndis_host_set_link(&ch->rndis, up, ch->rndis.cfg.link_speed);
-	ch->port.link_told = up;
+	ch->sw.link_told = up;
 	if (ch->rndis.state == RNDIS_HS_READY)
 		hnet_ctl_answer(ch, msg, len);
 }
 
-void hnet_port_work(struct hnet_chan *ch)
+void hnet_sw_work(struct hnet_chan *ch)
 {
-	struct hnet_port *p = &ch->nic->port;
+	struct hnet_sw *p = &ch->nic->sw;
 	uint64_t v;
 	bool up;
 
-	if (ch->port.epfd < 0 ||
+	if (ch->sw.epfd < 0 ||
 	    !atomic_load_explicit(&p->wake_due, memory_order_relaxed))
 		return;
 	atomic_store(&p->wake_due, false);
@@ -153,7 +153,7 @@ void hnet_port_work(struct hnet_chan *ch)
 		rt_warn("net", "%s: wake eventfd: %s", ch->nic->tap.name,
 			strerror(errno));
 	up = atomic_load(&p->link_up);
-	if (up != ch->port.link_told)
+	if (up != ch->sw.link_told)
 		tell_link(ch, up);
 }
 
@@ -165,15 +165,15 @@ static void shift_vnet(struct hnet_chan *ch, const void *vnet)
 {
 	struct vnet_hdr h;
 
-	memcpy(ch->port.vnet, vnet, sizeof(ch->port.vnet));
-	memcpy(&h, ch->port.vnet, sizeof(h));
+	memcpy(ch->sw.vnet, vnet, sizeof(ch->sw.vnet));
+	memcpy(&h, ch->sw.vnet, sizeof(h));
 	if (h.flags & VNET_HDR_F_NEEDS_CSUM)
 		h.csum_start = vmb_le16((uint16_t)(vmb_le16(h.csum_start) +
 						   VLAN_TAG));
 	if (h.gso_type != VNET_HDR_GSO_NONE)
 		h.hdr_len = vmb_le16((uint16_t)(vmb_le16(h.hdr_len) +
 						VLAN_TAG));
-	memcpy(ch->port.vnet, &h, sizeof(h));
+	memcpy(ch->sw.vnet, &h, sizeof(h));
 }
 
 /* The frame as sent to the TAP: its copy in ch->msg, an 802.1Q tag of
@@ -182,14 +182,14 @@ static uint32_t tag(struct hnet_chan *ch, const uint8_t *frame,
 		    uint32_t len, uint32_t vlan, struct iovec *iov,
 		    unsigned *n)
 {
-	uint8_t *t = ch->port.tag;
+	uint8_t *t = ch->sw.tag;
 
 	shift_vnet(ch, iov[0].iov_base);
 	t[0] = 0x81;
 	t[1] = 0x00;
 	t[2] = (uint8_t)(vlan >> 8);
 	t[3] = (uint8_t)vlan;
-	iov[0] = (struct iovec){ch->port.vnet, sizeof(ch->port.vnet)};
+	iov[0] = (struct iovec){ch->sw.vnet, sizeof(ch->sw.vnet)};
 	iov[1] = (struct iovec){(void *)frame, ETH_TYPE};
 	iov[2] = (struct iovec){t, VLAN_TAG};
 	iov[3] = (struct iovec){(void *)(frame + ETH_TYPE), len - ETH_TYPE};
@@ -197,10 +197,10 @@ static uint32_t tag(struct hnet_chan *ch, const uint8_t *frame,
 	return len + VLAN_TAG;
 }
 
-uint32_t hnet_port_tx(struct hnet_chan *ch, const uint8_t *frame,
+uint32_t hnet_sw_tx(struct hnet_chan *ch, const uint8_t *frame,
 		      uint32_t len, struct iovec *iov, unsigned *n)
 {
-	struct hnet_port *p = &ch->nic->port;
+	struct hnet_sw *p = &ch->nic->sw;
 	uint32_t vlan;
 
 	hnet_cap_frame(p, ch, frame, len);
@@ -209,31 +209,31 @@ uint32_t hnet_port_tx(struct hnet_chan *ch, const uint8_t *frame,
 		return 0;
 	}
 	if (!atomic_load_explicit(&p->link_up, memory_order_relaxed)) {
-		rt_ctr_add(&ch->port.link_down, 1);
+		rt_ctr_add(&ch->sw.link_down, 1);
 		return 0;
 	}
 	if (!atomic_load_explicit(&p->spoofing, memory_order_relaxed) &&
 	    memcmp(frame + ETH_SRC, ch->nic->mac, 6)) {
-		rt_ctr_add(&ch->port.tx_spoofed, 1);
+		rt_ctr_add(&ch->sw.tx_spoofed, 1);
 		return 0;
 	}
 	vlan = atomic_load_explicit(&p->vlan, memory_order_relaxed);
 	return vlan ? tag(ch, frame, len, vlan, iov, n) : len;
 }
 
-uint32_t hnet_port_rx_vlan(struct hnet_chan *ch)
+uint32_t hnet_sw_rx_vlan(struct hnet_chan *ch)
 {
-	return atomic_load_explicit(&ch->nic->port.vlan, memory_order_relaxed);
+	return atomic_load_explicit(&ch->nic->sw.vlan, memory_order_relaxed);
 }
 
-ssize_t hnet_port_untag(struct hnet_chan *ch, uint32_t vlan, uint8_t *p,
+ssize_t hnet_sw_untag(struct hnet_chan *ch, uint32_t vlan, uint8_t *p,
 			ssize_t n)
 {
 	if (n < (ssize_t)(ETH_HLEN + VLAN_TAG) || p[ETH_TYPE] != 0x81 ||
 	    p[ETH_TYPE + 1] != 0x00 ||
 	    ((uint32_t)(p[ETH_TYPE + 2] << 8 | p[ETH_TYPE + 3]) & 0xfffu) !=
 		    vlan) {
-		rt_ctr_add(&ch->port.rx_vlan, 1);
+		rt_ctr_add(&ch->sw.rx_vlan, 1);
 		return 0;
 	}
 	memmove(p + VLAN_TAG, p, ETH_TYPE);
@@ -258,25 +258,25 @@ static bool wanted(struct hnet_chan *ch, const uint8_t *dst, uint32_t len)
 	if (!(dst[0] & 1))
 		return (f & RNDIS_FILTER_DIRECTED) &&
 		       (!memcmp(dst, ch->rndis.mac, 6) ||
-			atomic_load_explicit(&ch->nic->port.spoofing,
+			atomic_load_explicit(&ch->nic->sw.spoofing,
 					     memory_order_relaxed));
 	if (all_ones(dst))
 		return f & RNDIS_FILTER_BROADCAST;
 	return f & (RNDIS_FILTER_MULTICAST | RNDIS_FILTER_ALL_MULTICAST);
 }
 
-bool hnet_port_rx(struct hnet_chan *ch, uint32_t id, uint32_t len)
+bool hnet_sw_rx(struct hnet_chan *ch, uint32_t id, uint32_t len)
 {
-	struct hnet_port *p = &ch->nic->port;
+	struct hnet_sw *p = &ch->nic->sw;
 	const uint8_t *f = ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size +
 			   NVSP_HOST_RX_HEADER;
 	rt_ctr *why = NULL;
 	uint32_t k;
 
 	if (!atomic_load_explicit(&p->link_up, memory_order_relaxed))
-		why = &ch->port.link_down;
+		why = &ch->sw.link_down;
 	else if (!wanted(ch, f, len))
-		why = &ch->port.rx_filtered;
+		why = &ch->sw.rx_filtered;
 	if (!why) {
 		hnet_cap_frame(p, ch, f, len);
 		return true;
@@ -286,9 +286,9 @@ bool hnet_port_rx(struct hnet_chan *ch, uint32_t id, uint32_t len)
 	return false;
 }
 
-#define PCTR(x) (unsigned long long)rt_ctr_get(&ch->port.x)
+#define PCTR(x) (unsigned long long)rt_ctr_get(&ch->sw.x)
 
-void hnet_port_describe(const struct hnet_chan *ch, FILE *out)
+void hnet_sw_describe(const struct hnet_chan *ch, FILE *out)
 {
 	fprintf(out, " tx_spoofed=%llu rx_vlan=%llu rx_filtered=%llu "
 		"link_down=%llu", PCTR(tx_spoofed), PCTR(rx_vlan),

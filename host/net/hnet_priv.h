@@ -11,7 +11,7 @@
 #include <sys/uio.h>
 
 #include "hnet.h"
-#include "hnet_port.h"
+#include "hnet_sw.h"
 #include "hvm.h"
 #include "net/nvsp_host.h"
 #include "net/nvsp_rxbuf.h"
@@ -34,7 +34,7 @@ struct hnet_nic {
 	unsigned index;
 	uint8_t mac[6];
 	struct rt_tap tap;
-	struct hnet_port port;
+	struct hnet_sw sw;
 };
 
 struct hnet_chan {
@@ -56,7 +56,7 @@ struct hnet_chan {
 	rt_ctr tx_frames, tx_bytes, tx_err, tx_bad;
 	rt_ctr rx_frames, rx_bytes, rx_full, rx_idle, rx_ring_full, rx_long;
 	rt_ctr ctl_msgs, ctl_dropped, map_failed;
-	struct hnet_port_chan port;
+	struct hnet_sw_chan sw;
 };
 
 /* hnet.c */

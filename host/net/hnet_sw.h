@@ -21,8 +21,8 @@
  * Threads: settings are written on the loop thread and read by the
  * channels' workers with relaxed atomics (a frame sees the old or the new
  * setting, either is right); the counters are the workers'. */
-#ifndef HVIS_HNET_PORT_H
-#define HVIS_HNET_PORT_H
+#ifndef HVIS_HNET_SW_H
+#define HVIS_HNET_SW_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -42,7 +42,7 @@ struct iovec;
 
 #define HNET_VLAN_MAX 4094u
 
-struct hnet_port {
+struct hnet_sw {
 	_Atomic bool spoofing;
 	_Atomic uint32_t vlan;     /* 0: untagged */
 	_Atomic bool link_up;
@@ -56,7 +56,7 @@ struct hnet_port {
 };
 
 /* A channel's share: its worker's counters and its aux epoll set. */
-struct hnet_port_chan {
+struct hnet_sw_chan {
 	rt_ctr tx_spoofed, rx_vlan, rx_filtered, link_down;
 	bool link_told;            /* the link the guest was last told */
 	int epfd;                  /* -1: none (a sub-channel) */
@@ -67,39 +67,39 @@ struct hnet_port_chan {
 /* hnet_filter.c */
 /* --nic option o (mac-spoofing=on|off, vlan=N) into cfg: false if o is
  * not one of them. */
-bool hnet_port_opt(const char *o, struct hnet_nic_cfg *cfg);
+bool hnet_sw_opt(const char *o, struct hnet_nic_cfg *cfg);
 /* The port of a new NIC as cfg says. 0, or -1 with why. Loop thread. */
-int hnet_port_init(struct hnet_nic *nic, const struct hnet_nic_cfg *cfg,
+int hnet_sw_init(struct hnet_nic *nic, const struct hnet_nic_cfg *cfg,
 		   char *why, size_t n);
-void hnet_port_fini(struct hnet_nic *nic);
+void hnet_sw_fini(struct hnet_nic *nic);
 /* A channel opened (after its engines are set up, c->aux_fd its TAP
  * queue) and closed. Loop thread. */
-void hnet_port_open(struct hnet_chan *ch);
-void hnet_port_close(struct hnet_chan *ch);
+void hnet_sw_open(struct hnet_chan *ch);
+void hnet_sw_close(struct hnet_chan *ch);
 /* The worker's share of an aux wakeup: tells the guest a link change. */
-void hnet_port_work(struct hnet_chan *ch);
-/* Wake the primary channel's worker (hnet_port_work). Loop thread. */
-void hnet_port_kick(struct hnet_nic *nic);
+void hnet_sw_work(struct hnet_chan *ch);
+/* Wake the primary channel's worker (hnet_sw_work). Loop thread. */
+void hnet_sw_kick(struct hnet_nic *nic);
 /* A frame from the guest (the copy in ch->msg, len bytes), iov[0] its
  * virtio-net header and iov[1..*n) the frame in guest memory: the
  * frame's length as it goes to the TAP, or 0 when the port drops it
  * (counted); with a VLAN, iov is rewritten to send the tagged copy
  * (len + 4 bytes). */
-uint32_t hnet_port_tx(struct hnet_chan *ch, const uint8_t *frame, uint32_t len,
+uint32_t hnet_sw_tx(struct hnet_chan *ch, const uint8_t *frame, uint32_t len,
 		  struct iovec *iov, unsigned *n);
 /* The VLAN the TAP's frames must carry (0: none): a frame is read
  * 4 bytes early to leave room for its tag. */
-uint32_t hnet_port_rx_vlan(struct hnet_chan *ch);
+uint32_t hnet_sw_rx_vlan(struct hnet_chan *ch);
 /* A frame of n bytes read at p with the tag of vlan: the tag taken out
  * (the frame then starts 4 bytes later); its new length, or 0 when it
  * is not of that VLAN (counted). */
-ssize_t hnet_port_untag(struct hnet_chan *ch, uint32_t vlan, uint8_t *p,
+ssize_t hnet_sw_untag(struct hnet_chan *ch, uint32_t vlan, uint8_t *p,
 			ssize_t n);
 /* A frame from the TAP, len bytes in sub-allocation id: true if the
  * guest takes it; else it is counted and id given back. */
-bool hnet_port_rx(struct hnet_chan *ch, uint32_t id, uint32_t len);
+bool hnet_sw_rx(struct hnet_chan *ch, uint32_t id, uint32_t len);
 /* " tx_spoofed=N ..." for hvis-ctl channels. */
-void hnet_port_describe(const struct hnet_chan *ch, FILE *out);
+void hnet_sw_describe(const struct hnet_chan *ch, FILE *out);
 
 /* hnet_capture.c */
 struct hnet_cap_cfg {
@@ -122,7 +122,7 @@ void hnet_cap_info(struct hnet_nic *nic, struct hnet_cap_info *info);
 /* A frame crossing the NIC, on a channel's worker: into the channel's
  * buffer, or dropped and counted when it is full; never waits. */
 void hnet_cap_put(struct hnet_chan *ch, const uint8_t *frame, uint32_t len);
-static inline void hnet_cap_frame(struct hnet_port *p, struct hnet_chan *ch,
+static inline void hnet_cap_frame(struct hnet_sw *p, struct hnet_chan *ch,
 				  const uint8_t *frame, uint32_t len)
 {
 	if (atomic_load_explicit(&p->cap_on, memory_order_relaxed))
