@@ -2,13 +2,17 @@
  * use it: the input is one NVSP message's worth of PACKETs, copied to a
  * heap buffer of exactly its length, parsed alone and walked as a
  * multi-packet message. Every packet accepted must have its frame and
- * its msg_len inside the buffer, and the walk must move forward. Then a
+ * its msg_len inside the buffer, and the walk must move forward. The
+ * walk over a copy holding only each header and what rndis_pkt_spans
+ * names (the rest poisoned), as netvsp copies guest memory, must take
+ * the same packets with the same metadata. Then a
  * packet is built from metadata taken from the input and parsed back:
  * what comes out must be what went in; and packets of sizes taken from
  * the input are aggregated under limits taken from it and walked back.
  *
  * Input: byte 0 picks the walk's alignment (1 << (bits 0-3 mod 13));
  * the rest is the message. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +47,56 @@ static void walk(const uint8_t *buf, uint32_t len, uint32_t align)
 	}
 	if (st.packets != n || (r < 0 && !it.failed))
 		abort();
+}
+
+/* What a receiver copies before the walk reads the PACKET at off. */
+static void stage(uint8_t *cp, const uint8_t *buf, uint32_t off,
+		  uint32_t len)
+{
+	struct rndis_span s[2];
+	unsigned n;
+
+	if (off >= len || len - off < sizeof(struct rndis_packet))
+		return;
+	memcpy(cp + off, buf + off, sizeof(struct rndis_packet));
+	n = rndis_pkt_spans(cp + off, len - off, 64, s);
+	for (unsigned i = 0; i < n; i++) {
+		if (s[i].off < sizeof(struct rndis_packet) ||
+		    (uint64_t)s[i].off + s[i].len > len - off)
+			abort();
+		memcpy(cp + off + s[i].off, buf + off + s[i].off, s[i].len);
+	}
+}
+
+static bool same_pkt(const uint8_t *a, const struct rndis_pkt *p,
+		     const uint8_t *b, const struct rndis_pkt *q)
+{
+	return p->msg_len == q->msg_len && p->data_len == q->data_len &&
+	       p->data - a == q->data - b &&
+	       !memcmp(&p->meta, &q->meta, sizeof(p->meta));
+}
+
+static void staged(const uint8_t *buf, uint32_t len, uint32_t align)
+{
+	struct rndis_ppi_stats s1 = { 0 }, s2 = { 0 };
+	struct rndis_pkt_iter a, b;
+	struct rndis_pkt p, q;
+	uint8_t *cp = malloc(len ? len : 1);
+	int r1, r2;
+
+	if (!cp)
+		return;
+	memset(cp, 0xCC, len);
+	rndis_pkt_iter_init(&a, buf, len, align);
+	rndis_pkt_iter_init(&b, cp, len, align);
+	do {
+		stage(cp, buf, b.off, len);
+		r1 = rndis_pkt_next(&a, &p, &s1);
+		r2 = rndis_pkt_next(&b, &q, &s2);
+		if (r1 != r2 || (r1 == 1 && !same_pkt(buf, &p, cp, &q)))
+			abort();
+	} while (r1 == 1);
+	free(cp);
 }
 
 /* Metadata from input bytes, built, parsed back and compared. */
@@ -143,6 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!rndis_pkt_parse(buf, len, &p, &st))
 		check_pkt(buf, len, &p);
 	walk(buf, len, 1u << ((data[0] & 0xF) % 13));
+	staged(buf, len, 1u << ((data[0] & 0xF) % 13));
 	free(buf);
 	roundtrip(data + 1, len);
 	aggregate(data + 1, len);

@@ -16,13 +16,17 @@
  * IC_E_NOT_FOUND (HV_GUID_NOTFOUND, Linux's answer to such a SET; its
  * GET says E_FAIL, which tells the host nothing). A SET is refused with
  * E_ACCESSDENIED unless hvis-guest may configure this machine's
- * interfaces (gic_cfg.configure_ifs). Each failure's words go to the
- * HvisKvpLastFailure item. */
+ * interfaces (gic_cfg.configure_ifs). netvsc's adapters are found by
+ * MAC first (gnet_lookup_mac): their requests act in the adapter's
+ * namespace (kvp_ipns.c), and a SET needs no configure_ifs there. Each
+ * failure's words go to the HvisKvpLastFailure item. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gic.h"
+#include "gnet.h"
 #include "ic/ic_utf.h"
 #include "kvp_intrinsic.h"
 #include "kvp_ipinfo.h"
@@ -86,6 +90,45 @@ static const struct kvp_auto *auto_data(struct gic_svc *s)
 	return &k->autod;
 }
 
+struct auto_call {
+	const struct kvp_auto *a;
+	uint32_t index;
+	char *key, *value;
+	size_t key_cap, value_cap;
+};
+
+static int auto_call(void *arg)
+{
+	struct auto_call *c = arg;
+
+	return kvp_auto_enumerate(c->a, c->index, c->key, c->key_cap,
+				  c->value, c->value_cap);
+}
+
+/* An intrinsic item. With --netns the addresses are those of the VM's
+ * network, the namespace netvsc's adapters are in (none before the
+ * first adapter is there); else this process's namespace's. */
+static int auto_item(struct gic_svc *s, uint32_t index, char *key,
+		     size_t key_cap, char *value, size_t value_cap)
+{
+	struct auto_call c = {auto_data(s), index, key, value, key_cap,
+			      value_cap};
+	const char *name = kvp_auto_key_name(index);
+	struct gnet_where w;
+	int rc, err;
+
+	if (!gnet_cfg.netns || !name || strncmp(name, "NetworkAddress", 14))
+		return auto_call(&c);
+	if (gnet_lookup_mac(NULL, &w)) {
+		rc = auto_call(&c);
+		value[0] = '\0';
+		return rc;
+	}
+	rc = kvp_ip_in_netns(w.ns_fd, auto_call, &c, &err);
+	close(w.ns_fd);
+	return err ? KVP_AUTO_EIO : rc;
+}
+
 static int auto_get(struct gic_svc *s, const char *key, char *value,
 		    size_t cap)
 {
@@ -95,8 +138,8 @@ static int auto_get(struct gic_svc *s, const char *key, char *value,
 		return KVP_AUTO_OK;
 	for (uint32_t i = 0; kvp_auto_key_name(i); i++)
 		if (!strcmp(kvp_auto_key_name(i), key))
-			return kvp_auto_enumerate(auto_data(s), i, name,
-						  sizeof(name), value, cap);
+			return auto_item(s, i, name, sizeof(name), value,
+					 cap);
 	return KVP_AUTO_ENOTFOUND;
 }
 
@@ -157,9 +200,8 @@ static uint32_t kvp_enum(struct gic_svc *s, const struct kvp_data *d)
 				     sizeof(r->value))
 			     ? KVP_AUTO_OK : KVP_AUTO_ENOTFOUND;
 	else if (d->pool == KVP_POOL_AUTO)
-		rc = kvp_auto_enumerate(auto_data(s), d->index, r->key,
-					sizeof(r->key), r->value,
-					sizeof(r->value));
+		rc = auto_item(s, d->index, r->key, sizeof(r->key), r->value,
+			       sizeof(r->value));
 	else
 		rc = kvp_pool_enumerate(s->kvp->pools, d->pool, d->index,
 					r->key, sizeof(r->key), r->value,
@@ -199,11 +241,32 @@ static uint32_t ip_failed(struct gic_svc *s, const char *op, const char *id,
 	return ip_status(rc);
 }
 
+/* A netvsc adapter with that MAC, its TAP device in --netns: true and
+ * *w (w->ns_fd the caller's to close). */
+static bool netvsc_adapter(const char *id, struct kvp_ip_netns *w)
+{
+	unsigned char mac[6];
+	struct gnet_where g;
+
+	if (kvp_ip_parse_mac(id, mac) || gnet_lookup_mac(mac, &g))
+		return false;
+	*w = (struct kvp_ip_netns){.ns_fd = g.ns_fd, .ifindex = g.ifindex};
+	return true;
+}
+
 static uint32_t kvp_get_ip(struct gic_svc *s, const struct kvp_data *d)
 {
 	struct gic_kvp *k = s->kvp;
-	int rc = kvp_ip_get_info(&k->ip, d->ip.adapter_id, &k->info);
+	struct kvp_ip_netns w;
+	int rc;
 
+	if (netvsc_adapter(d->ip.adapter_id, &w)) {
+		rc = kvp_ip_get_info_ns(&k->ip, &w, d->ip.adapter_id,
+					&k->info);
+		close(w.ns_fd);
+	} else {
+		rc = kvp_ip_get_info(&k->ip, d->ip.adapter_id, &k->info);
+	}
 	if (rc)
 		return ip_failed(s, "get ip info", d->ip.adapter_id, rc, NULL);
 	if (gic_ip_to_wire(&k->info, kvp_ip_binary(s->eng.msg), &k->r.ip))
@@ -213,13 +276,33 @@ static uint32_t kvp_get_ip(struct gic_svc *s, const struct kvp_data *d)
 	return IC_S_OK;
 }
 
+/* k->info applied to the adapter: a netvsc adapter's in its namespace,
+ * else the interface of this process's namespace with that id. */
+static int set_ip_apply(struct gic_kvp *k, struct kvp_ip_netns *w,
+			char ifname[IF_NAMESIZE], char *why, size_t cap)
+{
+	int rc;
+
+	if (w) {
+		rc = kvp_ip_set_info_ns(&k->ip, w, &k->info, ifname, why, cap);
+		close(w->ns_fd);
+		return rc;
+	}
+	rc = kvp_ip_find_ifname(&k->ip, k->info.adapter_id, ifname);
+	return rc ? rc : kvp_ip_set_info(&k->ip, ifname, &k->info, why, cap);
+}
+
+/* SET_IP_INFO. A netvsc adapter's TAP device is hvis-guest's own, in
+ * the namespace it was told to use: configuring it needs no --system. */
 static uint32_t kvp_set_ip(struct gic_svc *s, const struct kvp_data *d)
 {
 	struct gic_kvp *k = s->kvp;
 	char ifname[IF_NAMESIZE], why[GIC_REASON_MAX] = "";
+	struct kvp_ip_netns w;
+	bool ours = netvsc_adapter(d->ip.adapter_id, &w);
 	int rc;
 
-	if (!s->cfg->configure_ifs) {
+	if (!ours && !s->cfg->configure_ifs) {
 		gic_reason_set(GIC_REASON_KVP, "set ip info %s: this guest "
 			       "configures none of its machine's interfaces "
 			       "(hvis-guest --system, or --kvp-scripts DIR, "
@@ -228,17 +311,17 @@ static uint32_t kvp_set_ip(struct gic_svc *s, const struct kvp_data *d)
 			d->ip.adapter_id);
 		return IC_E_ACCESSDENIED;
 	}
-	if (gic_ip_from_wire(&d->ip, kvp_ip_binary(s->eng.msg), &k->info))
+	if (gic_ip_from_wire(&d->ip, kvp_ip_binary(s->eng.msg), &k->info)) {
+		if (ours)
+			close(w.ns_fd);
 		return ip_failed(s, "set ip info", d->ip.adapter_id,
 				 KVP_IP_EINVAL, "malformed request");
-	rc = kvp_ip_find_ifname(&k->ip, k->info.adapter_id, ifname);
-	if (!rc)
-		rc = kvp_ip_set_info(&k->ip, ifname, &k->info, why,
-				     sizeof(why));
+	}
+	rc = set_ip_apply(k, ours ? &w : NULL, ifname, why, sizeof(why));
 	if (rc)
 		return ip_failed(s, "set ip info", d->ip.adapter_id, rc, why);
-	rt_info(s->name, "ip configuration of %s (%s) applied",
-		d->ip.adapter_id, ifname);
+	rt_info(s->name, "ip configuration of %s (%s%s) applied",
+		d->ip.adapter_id, ifname, ours ? " in its namespace" : "");
 	return IC_S_OK;
 }
 

@@ -1,20 +1,64 @@
 /* netvsc: the guest's driver for Hyper-V's synthetic network adapter.
  * On each adapter offered it registers a receive buffer (16 MiB) and a
- * send buffer (1 MiB) by GPADL, negotiates NVSP and RNDIS, and (with a
- * network namespace named) makes a TAP device "hn%d" there with the
- * host's MAC and MTU; frames cross between the TAP and the channel. */
+ * send buffer (1 MiB) by GPADL, negotiates NVSP and RNDIS, asks for a
+ * sub-channel per CPU (up to the host's receive queues), sets RSS over
+ * them (the default Toeplitz key, entry i to channel i mod n) and (with
+ * a network namespace named) makes a TAP device "hn%d" there with the
+ * host's MAC and MTU and a queue per channel; frames cross between each
+ * TAP queue and its channel. */
 #ifndef HVIS_GNET_H
 #define HVIS_GNET_H
 
+#include <sys/types.h>
+#include <sys/uio.h>
+
 #include "gvb.h"
+
+/* Frames to and from an embedder (hvis-bench) in place of a TAP: calls
+ * as readv and writev of TAP queue q (the channel's) with a virtio-net
+ * header in front, readv -1 (EAGAIN) when there is nothing to send; fd
+ * (the embedder's, kept open) is polled for POLLIN by every queue's
+ * sender before its readv; up (optional) is told the host's MAC and
+ * MTU. readv on queue q's send thread, writev on channel q's worker. */
+struct gnet_port {
+	int fd;
+	ssize_t (*readv)(void *arg, unsigned q, const struct iovec *iov,
+			 int n);
+	ssize_t (*writev)(void *arg, unsigned q, const struct iovec *iov,
+			  int n);
+	void (*up)(void *arg, const uint8_t mac[6], uint32_t mtu);
+	void *arg;
+};
 
 struct gnet_cfg {
 	/* Network namespace (/run/netns/NAME) of the TAP devices; NULL:
 	 * none is made (nothing of this machine's interfaces is touched). */
 	const char *netns;
+	/* Channels wanted, primary included; 0: one per CPU (as Linux's
+	 * netvsc), never more than the host's receive queues. */
+	uint32_t queues;
+	/* --net-rss-table: the indirection table set once RSS is on,
+	 * entries repeated to fill it (ntable 0: i mod channels). */
+	unsigned ntable;
+	uint32_t table[128];
+	const struct gnet_port *port; /* NULL: TAP devices */
 };
+
+/* --net-rss-table Q[,Q...]: up to 128 channel numbers. 0, or -1 with
+ * the reason in why. */
+int gnet_parse_table(const char *arg, char *why, size_t n);
 
 extern struct gnet_cfg gnet_cfg;
 extern const struct gvb_driver gnet_driver;
+
+/* Where a netvsc adapter's TAP device is (gnet_lookup.c). */
+struct gnet_where {
+	int ns_fd;   /* its network namespace: the caller's to close */
+	int ifindex; /* the device in that namespace */
+};
+
+/* The adapter whose MAC (the host's) is mac (NULL: any adapter), if it
+ * has its TAP device: 0 and *w, or -ENOENT. Any thread. */
+int gnet_lookup_mac(const uint8_t mac[6], struct gnet_where *w);
 
 #endif

@@ -1,9 +1,9 @@
-/* netvsc's data path, one channel.
+/* netvsc's data path, per channel: each has a TAP queue of its own.
  *
  * Receive: a transfer-page packet names ranges of the receive buffer;
  * each holds RNDIS messages (control answers, copied out and parsed, or
- * PACKETs, whose frames go to the TAP with a zero virtio-net header by
- * writev straight from the buffer). The packet is completed either way
+ * PACKETs, whose frames go to the TAP by writev straight from the
+ * buffer behind a virtio-net header saying what the host checked). The packet is completed either way
  * (the buffer is the host's to reuse); completions gather and go out
  * together at the end of the receive batch, one signal for all.
  *
@@ -14,8 +14,9 @@
  * own sleeps in poll on the TAP, its stop eventfd and a "section free"
  * eventfd (never spinning: with every section in flight it leaves the
  * TAP out of the poll until a completion frees one), reads each frame
- * straight into a send section after room for the PACKET header, writes
- * the header in front and sends SEND_RNDIS_PKT under the channel's send
+ * straight into a send section after room for the PACKET header (and
+ * on into a big buffer for an LSO frame, gnet_offload.c), writes the
+ * header in front and sends SEND_RNDIS_PKT under the channel's send
  * side (rt_chan's lock; a full ring makes it wait there, not the
  * worker, whose completions never wait). One thread per queue scales to
  * sub-channels. It is stopped before the endpoint goes (stopping). */
@@ -26,46 +27,47 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "gnet_priv.h"
+#include "gnet_port.h"
 #include "rt_log.h"
 
 /* Frames read in one burst before the TAP is polled again. */
 #define TX_BURST 64u
 /* The largest control message copied out of the receive buffer. */
 #define CTL_MAX 1024u
-/* A PACKET header without per-packet info. */
-#define PKT_HDR ((uint32_t)sizeof(struct rndis_packet))
-
-static const uint8_t zero_vnet[RT_TAP_VNET_HDR_LEN];
 
 /* ---- receive (worker) ---- */
 
-static void frame_out(struct gnet_nic *n, const uint8_t *data, uint32_t len)
+/* To the channel's TAP queue; a channel opened after the TAP was made
+ * (more than it has queues) writes to the primary's. */
+static void frame_out(struct gnet_chan *ch, const struct rndis_pkt *pk)
 {
+	struct gnet_nic *n = ch->nic;
+	uint8_t vh[RT_TAP_VNET_HDR_LEN];
 	struct iovec iov[2] = {
-		{(void *)zero_vnet, sizeof(zero_vnet)},
-		{(void *)data, len},
+		{vh, sizeof(vh)},
+		{(void *)pk->data, pk->data_len},
 	};
 
+	gnet_offload_rx(ch, &pk->meta, vh);
 	if (!atomic_load_explicit(&n->have_tap, memory_order_acquire) ||
-	    writev(n->tap.fd[0], iov, 2) < 0) {
-		rt_ctr_add(&n->rx_drops, 1);
+	    gnet_port_writev(n, ch->q < n->tap.queues ? ch->q : 0, iov, 2) < 0) {
+		rt_ctr_add(&ch->rx_drops, 1);
 		return;
 	}
-	rt_ctr_add(&n->rx_frames, 1);
+	rt_ctr_add(&ch->rx_frames, 1);
 }
 
-static void data_range(struct gnet_nic *n, const uint8_t *p, uint32_t len)
+static void data_range(struct gnet_chan *ch, const uint8_t *p, uint32_t len)
 {
 	struct rndis_pkt_iter it;
 	struct rndis_pkt pk;
 
 	/* Senders count their padding in msg_len (as Linux): no rounding. */
 	rndis_pkt_iter_init(&it, p, len, 1);
-	while (rndis_pkt_next(&it, &pk, &n->ppi) == 1)
-		frame_out(n, pk.data, pk.data_len);
+	while (rndis_pkt_next(&it, &pk, &ch->ppi) == 1)
+		frame_out(ch, &pk);
 	if (it.failed)
-		rt_ctr_add(&n->rx_drops, 1);
+		rt_ctr_add(&ch->rx_drops, 1);
 }
 
 /* A control answer is copied first: the host may change the buffer
@@ -80,52 +82,61 @@ static void control_range(struct gnet_nic *n, const uint8_t *p,
 	gnet_control(n, msg, l);
 }
 
-static void comp_add(struct gnet_nic *n, uint64_t xid)
+static void comp_add(struct gnet_chan *ch, uint64_t xid)
 {
-	if (n->ncomp == GNET_COMP_MAX && !gnet_io_flush(n)) {
-		rt_ctr_add(&n->bad_comp, 1); /* ring full: the host waits */
+	if (ch->ncomp == GNET_COMP_MAX && !gnet_io_flush(ch)) {
+		/* ring full: the host waits */
+		atomic_fetch_add(&ch->nic->bad_comp, 1);
 		return;
 	}
-	n->comp[n->ncomp++] = xid;
+	ch->comp[ch->ncomp++] = xid;
 }
 
-void gnet_io_recv(struct gnet_nic *n, const struct vmb_pkt *pkt)
+/* Control answers come on the primary (its lock is the engines'); on a
+ * sub-channel one is dropped and counted. */
+static void range_in(struct gnet_chan *ch, const uint8_t *p, uint32_t len,
+		     uint32_t ctype)
+{
+	if (ctype != NVSP_CHANNEL_CONTROL)
+		data_range(ch, p, len);
+	else if (ch->q)
+		rt_ctr_add(&ch->rx_drops, 1);
+	else if (!ch->c->draining)
+		control_range(ch->nic, p, len);
+}
+
+void gnet_io_recv(struct gnet_chan *ch, const struct vmb_pkt *pkt)
 {
 	struct nvsp_range rg[NVSP_RECV_MAX_RANGES];
 	uint32_t cnt, ctype;
 	int rc;
 
-	pthread_mutex_lock(&n->lock);
-	rc = nvsp_guest_recv(&n->nvsp, pkt, rg, NVSP_RECV_MAX_RANGES, &cnt,
+	pthread_mutex_lock(&ch->lock);
+	rc = nvsp_guest_recv(&ch->nvsp, pkt, rg, NVSP_RECV_MAX_RANGES, &cnt,
 			     &ctype);
-	for (uint32_t i = 0; rc == VMB_OK && i < cnt; i++) {
-		const uint8_t *p = n->rbuf + rg[i].offset;
-
-		if (ctype == NVSP_CHANNEL_CONTROL && !n->c->draining)
-			control_range(n, p, rg[i].len);
-		else if (ctype != NVSP_CHANNEL_CONTROL)
-			data_range(n, p, rg[i].len);
-	}
-	if (!n->c->draining)
-		comp_add(n, pkt->xid);
-	pthread_mutex_unlock(&n->lock);
+	for (uint32_t i = 0; rc == VMB_OK && i < cnt; i++)
+		range_in(ch, ch->nic->rbuf + rg[i].offset, rg[i].len, ctype);
+	if (!ch->c->draining)
+		comp_add(ch, pkt->xid);
+	pthread_mutex_unlock(&ch->lock);
 }
 
-bool gnet_io_flush(struct gnet_nic *n)
+bool gnet_io_flush(struct gnet_chan *ch)
 {
 	union nvsp_msg m;
 	uint32_t len = nvsp_rndis_complete(&m, NVSP_STATUS_SUCCESS);
 	unsigned done = 0;
 
-	if (!n->ncomp || !gvb_tx_begin(n->c))
-		return n->ncomp == 0;
-	while (done < n->ncomp &&
-	       gvb_put_comp(n->c, n->comp[done], &m, len, true) == VMB_OK)
+	if (!ch->ncomp || !gvb_tx_begin(ch->c))
+		return ch->ncomp == 0;
+	while (done < ch->ncomp &&
+	       gvb_put_comp(ch->c, ch->comp[done], &m, len, true) == VMB_OK)
 		done++;
-	gvb_tx_end(n->c);
-	memmove(n->comp, n->comp + done, (n->ncomp - done) * sizeof(*n->comp));
-	n->ncomp -= done;
-	return n->ncomp == 0;
+	gvb_tx_end(ch->c);
+	memmove(ch->comp, ch->comp + done,
+		(ch->ncomp - done) * sizeof(*ch->comp));
+	ch->ncomp -= done;
+	return ch->ncomp == 0;
 }
 
 /* ---- send (reader thread) ---- */
@@ -133,130 +144,272 @@ bool gnet_io_flush(struct gnet_nic *n)
 /* A free section, or NONE with want_room set: the next completion
  * wakes the reader. Tried again after setting it, so that a section
  * freed in between is not missed. */
-static uint32_t section_wait(struct gnet_nic *n)
+static uint32_t section_wait(struct gnet_chan *ch)
 {
-	uint32_t idx = gnet_section_get(n);
+	uint32_t idx = gnet_section_get(ch->nic);
 
 	if (idx != NVSP_SECTION_NONE)
 		return idx;
-	atomic_store(&n->want_room, true);
-	idx = gnet_section_get(n);
+	atomic_store(&ch->want_room, true);
+	idx = gnet_section_get(ch->nic);
 	if (idx != NVSP_SECTION_NONE)
-		atomic_store(&n->want_room, false);
+		atomic_store(&ch->want_room, false);
 	return idx;
 }
 
-/* One frame from the TAP into section idx, sent. false: stop the burst
- * (TAP empty, or the channel going). */
-static bool tx_one(struct gnet_nic *n, uint32_t idx)
+/* A big buffer when there are any: NONE_BIG with want_room set when
+ * all are out (as section_wait). */
+#define NONE_BIG (-2)
+static int big_wait(struct gnet_chan *ch)
 {
-	static const struct rndis_pkt_meta none;
-	uint8_t vh[RT_TAP_VNET_HDR_LEN], *sec = n->sbuf + (size_t)idx * n->ssize;
-	struct iovec iov[2] = {{vh, sizeof(vh)},
-			       {sec + PKT_HDR, n->ssize - PKT_HDR}};
-	ssize_t got = readv(n->tap.fd[0], iov, 2);
-	uint32_t flen = got > (ssize_t)sizeof(vh) ? (uint32_t)got - sizeof(vh)
-						  : 0;
+	int b;
+
+	if (!ch->off.big)
+		return -1;
+	b = gnet_big_get(ch);
+	if (b >= 0)
+		return b;
+	atomic_store(&ch->want_room, true);
+	b = gnet_big_get(ch);
+	if (b >= 0)
+		atomic_store(&ch->want_room, false);
+	return b >= 0 ? b : NONE_BIG;
+}
+
+static uint8_t *big_at(const struct gnet_chan *ch, int big)
+{
+	return ch->off.big + (size_t)big * GNET_BIG_SIZE;
+}
+
+/* The RNDIS header for the frame at buf + GNET_PKT_ROOM, the message
+ * starting at buf (a frame without PPIs moved up to meet its header);
+ * the message's length, or 0 when the frame was dropped. */
+static uint32_t tx_frame(struct gnet_chan *ch, const uint8_t *vh,
+			 uint8_t *buf, uint32_t flen)
+{
+	struct rndis_pkt_meta m;
+	uint32_t hl;
+
+	if (!gnet_offload_tx(ch, vh, buf + GNET_PKT_ROOM, flen, &m))
+		return 0;
+	hl = rndis_pkt_hdr_len(&m);
+	if (hl < GNET_PKT_ROOM)
+		memmove(buf + hl, buf + GNET_PKT_ROOM, flen);
+	rndis_pkt_build(buf, hl, &m, flen);
+	return hl + flen;
+}
+
+static int send_section(struct gnet_chan *ch, uint32_t idx, uint32_t len)
+{
 	union nvsp_msg m;
-	struct vmb_iov mi = {&m, 0};
+	struct vmb_iov mi = {&m, nvsp_rndis_pkt(&m, NVSP_CHANNEL_DATA, idx, len)};
+
+	return gvb_put(ch->c, idx + 1ull, VMB_PKT_FLAG_COMPLETION_REQUESTED,
+		       &mi, 1, false);
+}
+
+/* GPA-direct: the buffer's pages, the host reading them in place. */
+static int send_big(struct gnet_chan *ch, int big, uint32_t len)
+{
+	uint64_t pfn[GNET_BIG_PAGES];
+	uint64_t gpa = rt_gmem_gpa(&ch->nic->vb->gmem, big_at(ch, big));
+	struct vmb_gpa_range rg = {.byte_count = len,
+				   .pfn_count = vmb_gpa_pfn_count(0, len),
+				   .pfn = pfn};
+	union nvsp_msg m;
+	uint32_t mlen = nvsp_rndis_pkt(&m, NVSP_CHANNEL_DATA,
+				       NVSP_SECTION_NONE, 0);
+
+	for (uint32_t i = 0; i < rg.pfn_count; i++)
+		pfn[i] = (gpa >> 12) + i;
+	return gvb_put_gpa(ch->c, GNET_BIG_XID + (uint64_t)big,
+			   VMB_PKT_FLAG_COMPLETION_REQUESTED, &rg, 1, &m, mlen,
+			   false);
+}
+
+/* A frame that did not fit the section continues in the big buffer:
+ * the section's part joins it there and the section goes back. */
+static int tx_big(struct gnet_chan *ch, const uint8_t *vh, uint32_t idx,
+		  int big, uint32_t flen)
+{
+	struct gnet_nic *n = ch->nic;
+	uint8_t *bb = big_at(ch, big);
+	uint32_t len;
 	int rc;
 
-	if (got < 0 || !flen || flen >= n->ssize - PKT_HDR) {
+	memcpy(bb + GNET_PKT_ROOM, n->sbuf + (size_t)idx * n->ssize +
+		       GNET_PKT_ROOM, n->ssize - GNET_PKT_ROOM);
+	gnet_section_put(n, idx);
+	len = tx_frame(ch, vh, bb, flen);
+	if (!len) {
+		gnet_big_back(ch, big);
+		return VMB_OK;
+	}
+	rt_ctr_add(&ch->tx_big, 1);
+	if ((rc = send_big(ch, big, len)))
+		gnet_big_back(ch, big);
+	return rc;
+}
+
+static int tx_small(struct gnet_chan *ch, const uint8_t *vh, uint32_t idx,
+		    uint32_t flen)
+{
+	struct gnet_nic *n = ch->nic;
+	uint32_t len = tx_frame(ch, vh, n->sbuf + (size_t)idx * n->ssize, flen);
+	int rc = len ? send_section(ch, idx, len) : VMB_OK;
+
+	if (!len || rc)
+		gnet_section_put(n, idx);
+	return rc;
+}
+
+/* One frame from the TAP into section idx (and on into big buffer big,
+ * if any), sent. false: stop the burst (TAP empty, or the channel
+ * going). The frame comes in at GNET_PKT_ROOM, its header written in
+ * front once its offloads are known. */
+static bool tx_one(struct gnet_chan *ch, uint32_t idx, int big)
+{
+	struct gnet_nic *n = ch->nic;
+	uint8_t vh[RT_TAP_VNET_HDR_LEN];
+	uint32_t room = n->ssize - GNET_PKT_ROOM;
+	uint8_t *bb = big >= 0 ? big_at(ch, big) + GNET_PKT_ROOM + room : NULL;
+	struct iovec iov[3] = {
+		{vh, sizeof(vh)},
+		{n->sbuf + (size_t)idx * n->ssize + GNET_PKT_ROOM, room},
+		{bb, bb ? GNET_BIG_SIZE - GNET_PKT_ROOM - room : 0},
+	};
+	ssize_t got = gnet_port_readv(n, ch->q, iov, bb ? 3 : 2);
+	uint32_t flen = got > (ssize_t)sizeof(vh) ? (uint32_t)got - sizeof(vh)
+						  : 0;
+	bool bad = got < 0 || !flen || flen >= room + iov[2].iov_len;
+	int rc;
+
+	if (big >= 0 && (bad || flen <= room))
+		gnet_big_back(ch, big);
+	if (bad) {
 		gnet_section_put(n, idx);
 		if (got >= 0)
-			rt_ctr_add(&n->tx_drops, 1); /* empty or too long */
+			rt_ctr_add(&ch->tx_drops, 1); /* empty or too long */
 		return got >= 0;
 	}
-	rndis_pkt_build(sec, PKT_HDR, &none, flen);
-	mi.len = nvsp_rndis_pkt(&m, NVSP_CHANNEL_DATA, idx, PKT_HDR + flen);
-	rc = gvb_put(n->c, idx + 1ull, VMB_PKT_FLAG_COMPLETION_REQUESTED, &mi,
-		     1, false);
+	rc = flen > room ? tx_big(ch, vh, idx, big, flen)
+			 : tx_small(ch, vh, idx, flen);
 	if (rc) {
-		gnet_section_put(n, idx);
-		rt_ctr_add(&n->tx_drops, 1);
+		rt_ctr_add(&ch->tx_drops, 1);
 		return false;
 	}
-	rt_ctr_add(&n->tx_frames, 1);
+	rt_ctr_add(&ch->tx_frames, 1);
 	return true;
 }
 
-static void tx_burst(struct gnet_nic *n)
+static void tx_burst(struct gnet_chan *ch)
 {
 	uint32_t idx;
+	int big;
 
-	if (!gvb_tx_begin(n->c))
+	if (!gvb_tx_begin(ch->c))
 		return;
 	for (unsigned i = 0; i < TX_BURST; i++) {
-		idx = section_wait(n);
-		if (idx == NVSP_SECTION_NONE || !tx_one(n, idx))
+		big = big_wait(ch);
+		if (big == NONE_BIG)
+			break;
+		idx = section_wait(ch);
+		if (idx == NVSP_SECTION_NONE) {
+			if (big >= 0)
+				gnet_big_back(ch, big);
+			break;
+		}
+		if (!tx_one(ch, idx, big))
 			break;
 	}
-	gvb_tx_end(n->c);
+	gvb_tx_end(ch->c);
 }
 
 static void *reader_main(void *arg)
 {
-	struct gnet_nic *n = arg;
+	struct gnet_chan *ch = arg;
+	int tap = ch->nic->tap.fd[ch->q];
 	struct pollfd p[3] = {
-		{.fd = n->tap.fd[0], .events = POLLIN},
-		{.fd = n->stop_efd, .events = POLLIN},
-		{.fd = n->room_efd, .events = POLLIN},
+		{.fd = tap, .events = POLLIN},
+		{.fd = ch->stop_efd, .events = POLLIN},
+		{.fd = ch->room_efd, .events = POLLIN},
 	};
 	uint64_t v;
 
 	for (;;) {
-		p[0].fd = atomic_load(&n->want_room) ? -1 : n->tap.fd[0];
+		p[0].fd = atomic_load(&ch->want_room) ? -1 : tap;
 		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents)
 			break;
 		if ((p[2].revents & POLLIN) &&
-		    read(n->room_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		    read(ch->room_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			break;
 		if (p[0].revents & POLLIN)
-			tx_burst(n);
+			tx_burst(ch);
 	}
 	return NULL;
+}
+
+/* A reader for each open channel with a queue; false if none runs. */
+static bool readers_start(struct gnet_nic *n)
+{
+	unsigned on = 0;
+
+	for (unsigned q = 0; q < n->tap.queues; q++) {
+		struct gnet_chan *ch = &n->ch[q];
+
+		if (!ch->open)
+			continue;
+		ch->reader_on = pthread_create(&ch->reader, NULL, reader_main,
+					       ch) == 0;
+		on += ch->reader_on;
+	}
+	return on > 0;
 }
 
 int gnet_io_start(struct gnet_nic *n)
 {
 	const struct rndis_guest_info *i = &n->rndis.info;
 	struct rt_tap_cfg tc = {.name = "hn%d", .netns = gnet_cfg.netns,
-				.queues = 1, .vnet_hdr = true,
-				.have_mac = true, .mtu = i->mtu};
+				.queues = atomic_load(&n->nchan),
+				.vnet_hdr = true, .have_mac = true,
+				.mtu = i->mtu};
 	char why[256];
 	int rc;
 
 	memcpy(tc.mac, i->mac, 6);
-	rc = rt_tap_open(&n->tap, &tc, why, sizeof(why));
+	rc = gnet_cfg.port ? gnet_port_start(n, why, sizeof(why))
+			   : rt_tap_open(&n->tap, &tc, why, sizeof(why));
 	if (rc) {
 		rt_warn("net", "relid %u: %s", n->c->relid, why);
 		return rc;
 	}
-	if ((rc = rt_tap_set_carrier(&n->tap, true)))
+	if (!gnet_cfg.port && (rc = rt_tap_set_carrier(&n->tap, true)))
 		rt_warn("net", "%s: carrier not set: %s", n->tap.name,
 			strerror(-rc));
+	gnet_offload_start(n);
 	atomic_store_explicit(&n->have_tap, true, memory_order_release);
-	rc = -pthread_create(&n->reader, NULL, reader_main, n);
-	n->reader_on = rc == 0;
-	rt_info("net", "relid %u: %s in network namespace %s, MTU %u%s",
-		n->c->relid, n->tap.name, gnet_cfg.netns, i->mtu,
-		rc ? " (no reader thread: nothing is sent)" : "");
+	rc = readers_start(n);
+	rt_info("net", "relid %u: %s in network namespace %s, MTU %u, %u "
+		"queue%s%s", n->c->relid, n->tap.name,
+		gnet_cfg.netns ? gnet_cfg.netns : "(none)", i->mtu,
+		n->tap.queues, n->tap.queues > 1 ? "s" : "",
+		rc ? "" : " (no reader thread: nothing is sent)");
 	return 0;
 }
 
-void gnet_io_stop(struct gnet_nic *n)
+void gnet_io_stop(struct gnet_chan *ch)
 {
 	uint64_t one = 1;
 
-	if (!n->reader_on)
+	if (!ch->reader_on)
 		return;
 	/* A reader waiting in a send for ring room returns now. */
-	if (n->c->rt)
-		rt_chan_stop_begin(n->c->rt);
-	if (write(n->stop_efd, &one, sizeof(one)) < 0)
+	if (ch->c->rt)
+		rt_chan_stop_begin(ch->c->rt);
+	if (write(ch->stop_efd, &one, sizeof(one)) < 0)
 		rt_warn("net", "reader not told to stop");
-	pthread_join(n->reader, NULL);
-	n->reader_on = false;
+	pthread_join(ch->reader, NULL);
+	ch->reader_on = false;
 }

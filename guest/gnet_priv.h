@@ -1,14 +1,20 @@
 /* Internals of netvsc (gnet*.c).
  *
+ * An adapter (gnet_nic) has a primary channel and the sub-channels it
+ * asked for (gnet_chan, by sub_index), each with a TAP queue of its own.
+ *
  * Threads:
  * - The loop thread makes the buffers and their GPADLs, starts NVSP,
- *   makes the TAP device and starts its reader, and stops everything.
- * - The channel's worker takes the host's answers and notices (engines
- *   under lock), gives sections back (sb_lock), writes received frames
- *   to the TAP and completes the transfer-page packets, once per
- *   receive batch.
- * - The reader thread reads frames from the TAP into send sections and
- *   sends them (see gnet_io.c for why a thread of its own). */
+ *   opens the sub-channels, makes the TAP device and starts its readers,
+ *   and stops everything.
+ * - Each channel's worker takes the host's answers and notices (the
+ *   primary's: engines under ch[0].lock), gives sections back (sb_lock),
+ *   writes received frames to its TAP queue and completes the
+ *   transfer-page packets, once per receive batch (its own lock: its
+ *   copy of the NVSP engine and its gathered completions).
+ * - One reader thread per TAP queue reads frames into send sections and
+ *   sends them on its channel (see gnet_io.c for why threads of their
+ *   own). Lock order: a channel's lock, then ch[0].lock. */
 #ifndef HVIS_GNET_PRIV_H
 #define HVIS_GNET_PRIV_H
 
@@ -26,30 +32,89 @@
 #define GNET_SEND_SIZE (1u << 20)
 /* Completions of transfer-page packets gathered before they go out. */
 #define GNET_COMP_MAX 256u
+/* Channels an adapter takes: the primary and 63 sub-channels (the most
+ * a host offers is 64 queues). */
+#define GNET_CHANS 64u
+/* How long the sub-channels granted may take to open before RSS goes
+ * on over those that did. */
+#define GNET_SUBCH_WAIT_MS 5000u
+/* Room for the PACKET header and one per-packet info (checksum or LSO)
+ * before each frame read from the TAP. */
+#define GNET_PKT_ROOM ((uint32_t)(sizeof(struct rndis_packet) + \
+				  sizeof(struct rndis_ppi_hdr) + 4u))
+/* TX buffers for frames larger than a send section (LSO): a 64 KiB IP
+ * packet, its Ethernet header and GNET_PKT_ROOM, whole pages. */
+#define GNET_BIG_BUFS 8u
+#define GNET_BIG_PAGES 17u
+#define GNET_BIG_SIZE (GNET_BIG_PAGES * 4096u)
+/* Transaction ids of big buffers: above every section's (index + 1). */
+#define GNET_BIG_XID (1ull << 32)
+
+/* A channel's offloads in force on the TAP (set before its reader
+ * starts) and its big buffers, taken by its reader, given back by the
+ * host's completion on its worker. */
+struct gnet_offload {
+	struct rndis_guest_offload on;
+	uint8_t *big;              /* GNET_BIG_BUFS * GNET_BIG_SIZE, or NULL */
+	_Atomic uint32_t big_free; /* bit i: buffer i is ours */
+};
+
+struct gnet_nic;
+
+struct gnet_chan {
+	struct gnet_nic *nic;
+	struct gvb_chan *c;       /* NULL once stopped (or never prepared) */
+	unsigned q;               /* sub_index: TAP queue and RSS queue */
+	bool open;                /* loop thread: between opened, stopping */
+	pthread_mutex_t lock;
+	/* the primary's: the init engine; a sub-channel's: a copy of it
+	 * once READY, for the data path */
+	struct nvsp_guest nvsp;
+	uint64_t comp[GNET_COMP_MAX];
+	unsigned ncomp;
+	struct rndis_ppi_stats ppi; /* worker */
+	_Atomic bool want_room;   /* the reader waits for a section */
+	pthread_t reader;
+	bool reader_on;
+	int stop_efd, room_efd;
+	struct gnet_offload off;
+	rt_ctr tx_frames, tx_drops;  /* reader */
+	rt_ctr tx_csum, tx_lso, tx_big, tx_sw_csum, tx_refused;
+	rt_ctr rx_frames, rx_drops, rx_csum_ok;  /* worker */
+};
 
 struct gnet_nic {
-	struct gvb_chan *c;       /* NULL once stopped */
+	struct gvb_chan *c;       /* the primary; NULL once stopped */
 	struct gvb *vb;
-	unsigned refs;            /* the channel + GPADLs not ended (loop) */
+	struct vmb_guid instance;
+	struct gnet_nic *next;    /* all adapters (loop thread) */
+	unsigned refs;            /* channels + GPADLs not ended (loop) */
+	unsigned live;            /* channels prepared, not stopped (loop) */
 	bool open;                /* loop thread: between opened, stopping */
 	uint8_t *rbuf, *sbuf;     /* guest memory */
 	uint32_t rgpadl, sgpadl;
 	unsigned created;         /* GPADLs the host mapped */
-	/* engines and gathered completions */
-	pthread_mutex_t lock;
-	struct nvsp_guest nvsp;
+	struct gnet_chan ch[GNET_CHANS]; /* by sub_index */
+	/* engines (ch[0].lock) */
 	struct rndis_guest rndis;
 	bool failed;
-	uint64_t comp[GNET_COMP_MAX];
-	unsigned ncomp;
-	struct rndis_ppi_stats ppi; /* worker */
+	/* sub-channels: asked for (set before the request goes out: an
+	 * offer past it is the host's doing and refused), granted, opened;
+	 * nchan channels (primary included) carry RSS and have a TAP
+	 * queue once RSS is set */
+	_Atomic uint16_t asked;
+	uint16_t granted;         /* ch[0].lock */
+	bool subch_wait;          /* ch[0].lock: RSS waits for the opens */
+	uint64_t subch_until;     /* loop thread: ms, give up waiting */
+	_Atomic uint32_t nchan;
+	rt_ctr unasked;           /* sub-channel offers refused (loop) */
+	_Atomic uint64_t bad_comp; /* any thread: atomic_fetch_add */
 	/* send sections */
 	pthread_mutex_t sb_lock;
 	struct nvsp_sendbuf sb;
 	uint64_t *sb_map;
 	uint32_t ssize;           /* section size, once NVSP is ready */
-	_Atomic bool want_room;   /* the reader waits for a section */
-	/* the TAP and its reader */
+	/* the TAP */
 	_Atomic bool tap_due;     /* RNDIS ready: make the TAP (tick) */
 	bool tap_tried;
 	_Atomic bool have_tap;
@@ -57,28 +122,87 @@ struct gnet_nic {
 	 * follow on the loop thread (tick) */
 	_Atomic bool link_up, link_due;
 	struct rt_tap tap;
-	pthread_t reader;
-	bool reader_on;
-	int stop_efd, room_efd;
-	rt_ctr tx_frames, tx_drops;  /* reader */
-	rt_ctr rx_frames, rx_drops;  /* worker */
-	rt_ctr bad_comp;
 };
 
 /* gnet.c: a section out of the allocator (NVSP_SECTION_NONE when all
  * are in use) and back. Any thread. */
 uint32_t gnet_section_get(struct gnet_nic *n);
 void gnet_section_put(struct gnet_nic *n, uint32_t idx);
+/* Wake ch's reader if it waits for a section or a big buffer. */
+void gnet_room_wake(struct gnet_chan *ch);
+/* gnet.c: one RNDIS control message from the host (ch[0].lock held). */
+void gnet_control(struct gnet_nic *n, const uint8_t *msg, uint32_t len);
+/* gnet.c: the next RNDIS init request, if one is due (ch[0].lock). */
+void gnet_rndis_next(struct gnet_nic *n);
+/* gnet.c: an RNDIS control message to the host (ch[0].lock). */
+void gnet_ctl_send(struct gnet_nic *n, const uint8_t *msg, uint32_t len);
+
+/* gnet.c: a channel of n set up for c (refs and live counted), and a
+ * reference dropped (the last frees). Loop thread. */
+int gnet_chan_init(struct gnet_nic *n, struct gvb_chan *c);
+void gnet_nic_put(struct gnet_nic *n);
 
 /* gnet_io.c */
 /* A transfer-page packet from the host (worker, or the drain). */
-void gnet_io_recv(struct gnet_nic *n, const struct vmb_pkt *pkt);
-/* Send the gathered completions (lock held); false if some must wait
- * for ring room. */
-bool gnet_io_flush(struct gnet_nic *n);
+void gnet_io_recv(struct gnet_chan *ch, const struct vmb_pkt *pkt);
+/* Send the gathered completions (ch->lock held); false if some must
+ * wait for ring room. */
+bool gnet_io_flush(struct gnet_chan *ch);
+/* The TAP with a queue per RSS channel, a reader on each. */
 int gnet_io_start(struct gnet_nic *n);
-void gnet_io_stop(struct gnet_nic *n);
-/* gnet.c: one RNDIS control message from the host (lock held). */
-void gnet_control(struct gnet_nic *n, const uint8_t *msg, uint32_t len);
+/* Channel ch's reader stopped (loop thread). */
+void gnet_io_stop(struct gnet_chan *ch);
+/* gnet_offload.c */
+/* The offloads RNDIS agreed turned on at the TAP, and each reading
+ * channel's big buffers made when LSO is among them (loop thread,
+ * before the readers start). */
+void gnet_offload_start(struct gnet_nic *n);
+void gnet_offload_free(struct gnet_nic *n);
+/* One log line of a channel's offload counters. */
+void gnet_offload_log(const struct gnet_chan *ch);
+/* A frame read from the TAP with virtio-net header vh (len bytes at
+ * frame, writable): the PPIs it needs in m, its headers fixed as the
+ * host's contract has them, or its checksum completed here where the
+ * host was not asked to. false: dropped (counted). Reader. */
+bool gnet_offload_tx(struct gnet_chan *ch, const uint8_t *vh,
+		     uint8_t *frame, uint32_t len, struct rndis_pkt_meta *m);
+/* The virtio-net header for a received frame whose PPIs are m. */
+void gnet_offload_rx(struct gnet_chan *ch, const struct rndis_pkt_meta *m,
+		     uint8_t vh[RT_TAP_VNET_HDR_LEN]);
+/* A big buffer of ch (its index), or -1 when none is free or there are
+ * none. */
+int gnet_big_get(struct gnet_chan *ch);
+/* Buffer i back (xid of its send, from the host's completion), the
+ * reader woken if it waits for one; false when i is no buffer in
+ * flight. */
+bool gnet_big_put(struct gnet_chan *ch, uint64_t xid);
+/* A buffer the reader took and did not send back, without waking it
+ * (it would wake itself, and spin while it waits for a section). */
+void gnet_big_back(struct gnet_chan *ch, int big);
+
+/* gnet_chan.c: sub-channels and RSS */
+/* Adapters by instance (loop thread). */
+void gnet_nic_link(struct gnet_nic *n);
+void gnet_nic_unlink(struct gnet_nic *n);
+/* A sub-channel's offer: its adapter's slot, or -1 (refused). */
+int gnet_chan_prepare(struct gvb_chan *c);
+/* A sub-channel opened (loop thread). */
+void gnet_chan_opened(struct gnet_chan *ch);
+/* RNDIS reached its RSS step (ch[0].lock): ask for sub-channels, or
+ * go on with one. */
+void gnet_chan_ask(struct gnet_nic *n);
+/* The host granted count sub-channels (ch[0].lock). */
+void gnet_chan_granted(struct gnet_nic *n, uint32_t count);
+/* Primary's tick: stop waiting for sub-channels that do not open. */
+void gnet_chan_tick(struct gnet_nic *n);
+/* RNDIS is ready (ch[0].lock): the table asked for by --net-rss-table. */
+void gnet_chan_table(struct gnet_nic *n);
+/* A sub-channel's counters into the log (the primary's line has its
+ * own with the adapter's tally). */
+void gnet_chan_log(const struct gnet_chan *ch);
+/* gnet_lookup.c: an adapter's TAP device is made / is about to go
+ * (loop thread), for gnet_lookup_mac. */
+void gnet_lookup_add(const struct gnet_nic *n);
+void gnet_lookup_del(const struct gnet_nic *n);
 
 #endif

@@ -1028,6 +1028,14 @@ int gvb_put(struct gvb_chan *c, uint64_t xid, uint16_t flags,
 	return rt_chan_put_inband(tx_rt(c), xid, flags, iov, iovcnt, nowait);
 }
 
+int gvb_put_gpa(struct gvb_chan *c, uint64_t xid, uint16_t flags,
+		const struct vmb_gpa_range *rg, unsigned nrg,
+		const void *data, uint32_t len, bool nowait)
+{
+	return rt_chan_put_gpa(tx_rt(c), xid, flags, rg, nrg, data, len,
+			       nowait);
+}
+
 void gvb_tx_end(struct gvb_chan *c)
 {
 	rt_chan_tx_end(tx_rt(c));

@@ -169,6 +169,9 @@ int gvb_send_gpa(struct gvb_chan *c, uint64_t xid, uint16_t flags,
 		 const void *data, uint32_t len, bool nowait);
 int gvb_put(struct gvb_chan *c, uint64_t xid, uint16_t flags,
 	    const struct vmb_iov *iov, unsigned iovcnt, bool nowait);
+int gvb_put_gpa(struct gvb_chan *c, uint64_t xid, uint16_t flags,
+		const struct vmb_gpa_range *rg, unsigned nrg,
+		const void *data, uint32_t len, bool nowait);
 void gvb_tx_end(struct gvb_chan *c);
 
 /* A completion of the host's transaction xid carrying data (e.g. for a

@@ -287,6 +287,8 @@ static uint32_t srv_open(void *ctx, const struct vmb_server_open *o)
 		return HVM_ST_NO_RESOURCES;
 	}
 	c->state = HVM_CHAN_OPEN;
+	if (c->dev->cls->started)
+		c->dev->cls->started(c);
 	rt_info("chan", "relid %u opened: target VP %u -> CPU %d, rings "
 		"%llu/%llu KiB", c->relid, o->target_vp, c->cpu,
 		(unsigned long long)(c->g2h_len >> 10),

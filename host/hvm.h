@@ -34,6 +34,9 @@ struct hdev_class {
 	void (*destroy)(struct hdev *d);
 	/* Channel about to start: set c->priv. 0 or a failure status. */
 	uint32_t (*open)(struct hvm_chan *c);
+	/* Optional: the channel's worker runs and c->rt is set (the device
+	 * may now let other threads send on it). Loop thread. */
+	void (*started)(struct hvm_chan *c);
 	/* Channel stopped (worker joined): free c->priv. */
 	void (*close)(struct hvm_chan *c);
 	/* A packet from the guest, on the channel's worker thread. */

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/magic.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <sched.h>
@@ -223,6 +225,17 @@ int rt_tap_set_offload(struct rt_tap *t, unsigned tun_flags)
 	return ioctl(t->fd[0], TUNSETOFFLOAD, tun_flags) ? -errno : 0;
 }
 
+int rt_tap_queue_enable(struct rt_tap *t, unsigned q, bool on)
+{
+	struct ifreq ifr;
+
+	if (q >= t->queues)
+		return -EINVAL;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = on ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+	return ioctl(t->fd[q], TUNSETQUEUE, &ifr) ? -errno : 0;
+}
+
 int rt_tap_set_carrier(struct rt_tap *t, bool up)
 {
 	int on = up;
@@ -248,4 +261,56 @@ int rt_tap_set_mtu(struct rt_tap *t, uint32_t mtu)
 	struct mtu_arg a = {t, mtu};
 
 	return rt_tap_in_ns(t, mtu_in_ns, &a);
+}
+
+/* ---- the GSO size limit (rtnetlink: no ioctl sets it) ---- */
+
+struct gso_arg {
+	const struct rt_tap *t;
+	uint32_t bytes;
+};
+
+/* RTM_NEWLINK carrying IFLA_GSO_MAX_SIZE, and the kernel's ack. */
+static int gso_in_ns(void *arg)
+{
+	const struct gso_arg *a = arg;
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+		struct rtattr rta;
+		uint32_t v;
+	} req = {
+		.nh = {.nlmsg_len = sizeof(req), .nlmsg_type = RTM_NEWLINK,
+		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK, .nlmsg_seq = 1},
+		.ifi = {.ifi_family = AF_UNSPEC, .ifi_index = a->t->ifindex},
+		.rta = {.rta_len = RTA_LENGTH(sizeof(uint32_t)),
+			.rta_type = IFLA_GSO_MAX_SIZE},
+		.v = a->bytes,
+	};
+	struct {
+		struct nlmsghdr nh;
+		struct nlmsgerr err;
+	} ack;
+	int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	ssize_t n = 0;
+	int rc;
+
+	if (s < 0)
+		return -errno;
+	if (send(s, &req, sizeof(req), 0) < 0 ||
+	    (n = recv(s, &ack, sizeof(ack), 0)) < 0)
+		rc = -errno;
+	else if (n < (ssize_t)sizeof(ack) || ack.nh.nlmsg_type != NLMSG_ERROR)
+		rc = -EIO;
+	else
+		rc = ack.err.error;
+	close(s);
+	return rc;
+}
+
+int rt_tap_set_gso_max(struct rt_tap *t, uint32_t bytes)
+{
+	struct gso_arg a = {t, bytes};
+
+	return rt_tap_in_ns(t, gso_in_ns, &a);
 }

@@ -50,6 +50,14 @@ void rt_tap_close(struct rt_tap *t);
 /* Offloads the kernel may hand us in the virtio-net header (TUN_F_*
  * bits: CSUM, TSO4, TSO6, TSO_ECN, UFO...). 0 or -errno. */
 int rt_tap_set_offload(struct rt_tap *t, unsigned tun_flags);
+/* Queue q in (on) or out of the kernel's choice of queue for the frames
+ * it sends through the device: a queue nobody reads is taken out, or
+ * the frames of the flows the kernel puts on it are lost. Queue 0 must
+ * stay in. 0 or -errno. */
+int rt_tap_queue_enable(struct rt_tap *t, unsigned q, bool on);
+/* The largest frame the kernel's segmentation offload hands over (the
+ * peer's LSO limit). 0 or -errno. */
+int rt_tap_set_gso_max(struct rt_tap *t, uint32_t bytes);
 /* Carrier (the link as the other end's stack sees it). 0 or -errno. */
 int rt_tap_set_carrier(struct rt_tap *t, bool up);
 int rt_tap_set_mtu(struct rt_tap *t, uint32_t mtu);

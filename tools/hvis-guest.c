@@ -46,7 +46,15 @@ static void usage(FILE *f)
 "  --netns NAME         make each synthetic network adapter a TAP device\n"
 "                       hn0, hn1, ... in network namespace NAME\n"
 "                       (/run/netns/NAME, as `ip netns add` makes it);\n"
-"                       default: none, no TAP is made\n"
+"                       `kvp ip get|set` of their MACs act on them\n"
+"                       there, with no --system; default: none, no\n"
+"                       TAP is made\n"
+"  --net-queues N       channels per network adapter, the primary\n"
+"                       included (default: one per CPU, at most the\n"
+"                       host's receive queues); each a queue of hn0\n"
+"  --net-rss-table Q,.. the RSS indirection table, repeated to its 128\n"
+"                       entries (ethtool -X's job, which a TAP cannot\n"
+"                       do); default: entry i to channel i mod N\n"
 "  --reconnect          when the host goes away, retry every 0.5 s\n"
 "  --traffic MODE       test device traffic: echo (default), sink,\n"
 "                       source or none\n"
@@ -231,6 +239,17 @@ static bool parse_gic(int c, struct guest_opts *o)
 	return false;
 }
 
+/* The network adapter's options; then the integration services'. */
+static bool parse_net(int c, struct guest_opts *o)
+{
+	switch (c) {
+	case 'G': return count32(1, 64, "channels", &gnet_cfg.queues, o);
+	case 'H':
+		return gnet_parse_table(optarg, o->why, sizeof(o->why)) == 0;
+	}
+	return parse_gic(c, o);
+}
+
 static bool parse_tdev(int c, struct guest_opts *o)
 {
 	unsigned long v;
@@ -254,7 +273,7 @@ static bool parse_tdev(int c, struct guest_opts *o)
 		gtdev_cfg.subchannels = (int)v;
 		return true;
 	}
-	return parse_gic(c, o);
+	return parse_net(c, o);
 }
 
 static bool parse_one(int c, struct guest_opts *o)
@@ -309,6 +328,8 @@ static const struct option long_opts[] = {
 	{ "nbd-tcp", required_argument, NULL, 'J' },
 	{ "scsi-subchannels", required_argument, NULL, 'L' },
 	{ "netns", required_argument, NULL, 'E' },
+	{ "net-queues", required_argument, NULL, 'G' },
+	{ "net-rss-table", required_argument, NULL, 'H' },
 	{ "reconnect", no_argument, NULL, 'R' },
 	{ "traffic", required_argument, NULL, 'T' },
 	{ "size", required_argument, NULL, 'S' },
@@ -484,10 +505,11 @@ static int setup_services(struct guest_opts *o, char *state, size_t cap)
 	if (!gic_cfg.kvp_scripts)
 		gic_cfg.kvp_scripts = own_scripts();
 	if (!o->no_services)
-		rt_info("guest", "KVP helpers in %s; `kvp ip set` %s",
+		rt_info("guest", "KVP helpers in %s; `kvp ip set` %s%s",
 			gic_cfg.kvp_scripts, gic_cfg.configure_ifs
 			? "configures this machine's interfaces"
-			: "refused (no --system)");
+			: "refused (no --system)", gnet_cfg.netns
+			? ", and the network adapters' in --netns" : "");
 	if (o->system && !o->timesync_set)
 		gic_cfg.ts.mode = TSYNC_CLOCK;
 	gic_cfg.freeze = o->freeze_all || (o->system && !gic_cfg.n_freeze)

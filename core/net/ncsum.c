@@ -169,6 +169,24 @@ bool ncsum_l4_fill(uint8_t *frame, const struct nframe *f)
 	return true;
 }
 
+bool ncsum_lso_contract(uint8_t *frame, const struct nframe *f)
+{
+	uint8_t *ip = frame + f->l3_off;
+
+	if (f->l3 == NFRAME_L3_NONE || f->frag ||
+	    f->l4_proto != NFRAME_PROTO_TCP || !f->l4_hlen)
+		return false;
+	if (f->l3 == NFRAME_L3_IPV4) {
+		vmb_put_be16(ip + 2, 0);
+		vmb_put_be16(ip + 10, 0);
+	} else {
+		vmb_put_be16(ip + 4, 0);
+	}
+	vmb_put_be16(frame + f->l4_off + VNET_CSUM_OFFSET_TCP,
+		     ncsum_fold(ncsum_pseudo(frame, f, 0)));
+	return true;
+}
+
 /* The request against the frame, before anything is written. */
 static enum ncsum_bad tx_check(const struct nframe *f,
 			       const struct vnet_offload *o)

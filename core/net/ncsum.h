@@ -66,6 +66,15 @@ enum ncsum_l4 ncsum_l4_verify(const uint8_t *frame, const struct nframe *f);
  * where ncsum_l4_verify() says NONE for want of a TCP/UDP header. */
 bool ncsum_l4_fill(uint8_t *frame, const struct nframe *f);
 
+/* A TCP frame the guest's stack segmented nothing of yet (lengths set,
+ * as the kernel hands a GSO frame over), made what Hyper-V's LSOv2
+ * contract asks of a sender, as Linux and FreeBSD netvsc send it: the
+ * IPv4 total length and header checksum or the IPv6 payload length 0,
+ * the TCP checksum the pseudo-header sum without the length (the host
+ * puts the lengths back: ncsum_tx_prepare). false (frame untouched) for
+ * a frame that is not unfragmented TCP over IP. */
+bool ncsum_lso_contract(uint8_t *frame, const struct nframe *f);
+
 enum ncsum_bad {
 	NCSUM_OK,
 	NCSUM_BAD_REQUEST, /* the request itself: vnet_from_offload() says

@@ -73,6 +73,24 @@ int nvsp_rxbuf_init(struct nvsp_rxbuf *rb, uint32_t *link, uint32_t count,
 	return VMB_OK;
 }
 
+int nvsp_rxbuf_split(struct nvsp_rxbuf *rb, uint32_t nqueues)
+{
+	uint32_t per, start = NVSP_RXBUF_CONTROL;
+
+	if (nqueues < 1 || nqueues > NVSP_RXBUF_MAX_QUEUES ||
+	    rb->count < NVSP_RXBUF_CONTROL + nqueues)
+		return VMB_EINVAL;
+	for (uint32_t k = 0; k < rb->nqueues; k++)
+		if (rb->q[k].held)
+			return VMB_EBUSY;
+	rb->nqueues = nqueues;
+	per = (rb->count - NVSP_RXBUF_CONTROL) / nqueues;
+	for (uint32_t k = 0; k < nqueues; k++, start += per)
+		queue_init(rb->link, &rb->q[k], start,
+			   k + 1 == nqueues ? rb->count : start + per);
+	return VMB_OK;
+}
+
 static int take(struct nvsp_rxbuf *rb, struct nvsp_rxq *q, uint32_t n,
 		uint32_t *ids)
 {

@@ -63,6 +63,13 @@ struct nvsp_rxbuf {
 int nvsp_rxbuf_init(struct nvsp_rxbuf *rb, uint32_t *link, uint32_t count,
 		    uint32_t sub_size, uint32_t nqueues);
 
+/* The data sub-allocations split anew among nqueues queues (the
+ * control reserve kept as it is): when the guest's channels are known,
+ * after the buffer was laid out for fewer. VMB_EBUSY while the guest
+ * holds any data sub-allocation, VMB_EINVAL as for init; the queues'
+ * counters start again. */
+int nvsp_rxbuf_split(struct nvsp_rxbuf *rb, uint32_t nqueues);
+
 /* Takes n sub-allocations of queue q (n >= 1), chained under one id,
  * into ids[0..n) (ids[0] is the transaction id; offsets are
  * ids[i] * sub_size). VMB_EAGAIN when fewer than n are free (nothing

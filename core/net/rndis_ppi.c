@@ -228,6 +228,31 @@ int rndis_pkt_next(struct rndis_pkt_iter *it, struct rndis_pkt *p,
 	return 1;
 }
 
+static unsigned span_clip(uint64_t off, uint64_t len, uint32_t avail,
+			  struct rndis_span *s)
+{
+	if (off < sizeof(struct rndis_packet) || off >= avail || !len)
+		return 0;
+	s->off = (uint32_t)off;
+	s->len = (uint32_t)(len < avail - off ? len : avail - off);
+	return 1;
+}
+
+unsigned rndis_pkt_spans(const uint8_t *hdr, uint32_t avail, uint32_t peek,
+			 struct rndis_span out[2])
+{
+	struct rndis_packet h;
+	uint32_t dlen;
+	unsigned n;
+
+	vmb_memcpy(&h, hdr, sizeof(h));
+	dlen = vmb_le32(h.data_len);
+	n = span_clip(RNDIS_OFF_BASE + (uint64_t)vmb_le32(h.ppi_offset),
+		      vmb_le32(h.ppi_len), avail, &out[0]);
+	return n + span_clip(RNDIS_OFF_BASE + (uint64_t)vmb_le32(h.data_offset),
+			     dlen < peek ? dlen : peek, avail, &out[n]);
+}
+
 /* ---- building ---- */
 
 #define PPI_LEN (sizeof(struct rndis_ppi_hdr) + 4)

@@ -95,6 +95,22 @@ void rndis_pkt_iter_init(struct rndis_pkt_iter *it, const uint8_t *buf,
 int rndis_pkt_next(struct rndis_pkt_iter *it, struct rndis_pkt *p,
 		   struct rndis_ppi_stats *st);
 
+/* Where a PACKET's parser reads past its 44-byte header, relative to the
+ * PACKET's start: its PPI area and the first peek bytes of its frame,
+ * each clipped to the avail bytes left in the message (spans starting
+ * inside the header or past avail are left out). For a receiver that
+ * copies out of shared memory only what rndis_pkt_next() will read (the
+ * header and these) and sends the rest of the frame from where it lies.
+ * hdr's values are the peer's and unchecked: the parse that follows
+ * judges them from the copy. Returns the number of spans in out. */
+struct rndis_span {
+	uint32_t off;
+	uint32_t len;
+};
+
+unsigned rndis_pkt_spans(const uint8_t *hdr, uint32_t avail, uint32_t peek,
+			 struct rndis_span out[2]);
+
 /* The header length rndis_pkt_build() writes for m. */
 uint32_t rndis_pkt_hdr_len(const struct rndis_pkt_meta *m);
 

@@ -46,7 +46,9 @@ struct kvp_ip_info {
 struct kvp_ip_config {
 	const char *script_dir;		/* KVP_IP_DEFAULT_SCRIPT_DIR */
 	const char *config_dir;		/* where ifcfg-IFNAME is written */
-	const char *proc_net_dir;	/* "/proc/net" (route, ipv6_route) */
+	const char *proc_net_dir;	/* "/proc/thread-self/net" (route,
+					 * ipv6_route: the calling thread's
+					 * namespace's) */
 	const char *sysfs_net_dir;	/* "/sys/class/net" (device_id) */
 	int script_timeout_ms;		/* 10000 */
 };
@@ -72,6 +74,10 @@ int kvp_ip_find_ifname(const struct kvp_ip_config *cfg,
 int kvp_ip_get_info(const struct kvp_ip_config *cfg, const char *adapter_id,
 		    struct kvp_ip_info *out);
 
+/* The same for the interface ifname (found by the caller). */
+int kvp_ip_get_info_if(const struct kvp_ip_config *cfg, const char *ifname,
+		       const char *adapter_id, struct kvp_ip_info *out);
+
 /* SET_IP_INFO: writes <config_dir>/ifcfg-IFNAME from in (every address
  * validated; nothing from the host reaches the file unchecked) and runs
  * <script_dir>/hv_set_ifconfig with its path. On KVP_IP_ESCRIPT and
@@ -86,6 +92,36 @@ int kvp_ip_set_info(const struct kvp_ip_config *cfg, const char *ifname,
  * length written to out (NUL-terminated) or a negative kvp_ip_err. */
 int kvp_ip_format_ifcfg(const struct kvp_ip_info *in, const char *ifname,
 			const char *mac, char *out, size_t cap);
+
+/* "00:15:5d:0a:0b:0c" (or with '-', any case) into 6 bytes: 0, or -1
+ * when s is not a MAC. */
+int kvp_ip_parse_mac(const char *s, unsigned char mac[6]);
+
+/* An adapter in another network namespace (kvp_ipns.c): netvsc's hn0 in
+ * hvis-guest's --netns. Its requests run on a thread of their own that
+ * enters the namespace, so addresses, routes and the helper scripts
+ * (which inherit the thread's namespace) are that namespace's, and
+ * nothing of this process's namespace is looked at or changed. */
+struct kvp_ip_netns {
+	int ns_fd;	/* the namespace (a descriptor of it) */
+	int ifindex;	/* the interface in it */
+};
+
+/* kvp_ip_get_info / kvp_ip_set_info for that interface; its name in the
+ * namespace goes to ifname (set only). KVP_IP_ENOIF when the interface
+ * is gone, KVP_IP_EIO (with why) when the namespace cannot be entered. */
+int kvp_ip_get_info_ns(const struct kvp_ip_config *cfg,
+		       const struct kvp_ip_netns *ns, const char *adapter_id,
+		       struct kvp_ip_info *out);
+int kvp_ip_set_info_ns(const struct kvp_ip_config *cfg,
+		       const struct kvp_ip_netns *ns,
+		       const struct kvp_ip_info *in, char ifname[IF_NAMESIZE],
+		       char *why, size_t why_cap);
+
+/* fn(arg) on a thread of its own in the network namespace ns_fd: its
+ * result, or KVP_IP_EIO with *sys_err the errno when no thread could be
+ * made or the namespace not entered (*sys_err 0 when fn ran). */
+int kvp_ip_in_netns(int ns_fd, int (*fn)(void *), void *arg, int *sys_err);
 
 /* Parsers of external text (all bounded by len, NUL not required). They
  * append "item;" per accepted item to out[cap], which must hold a

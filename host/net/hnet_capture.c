@@ -86,7 +86,22 @@ static uint32_t rec_size(uint32_t caplen)
 	return (uint32_t)sizeof(struct cap_rec) + ((caplen + 7u) & ~7u);
 }
 
-void hnet_cap_put(struct hnet_chan *ch, const uint8_t *frame, uint32_t len)
+/* caplen bytes of the frame in iov[0..n) into r at at. */
+static void ring_frame(struct cap_ring *r, uint64_t at,
+		       const struct iovec *iov, unsigned n, uint32_t caplen)
+{
+	for (unsigned i = 0; i < n && caplen; i++) {
+		uint32_t l = iov[i].iov_len < caplen ? (uint32_t)iov[i].iov_len
+						     : caplen;
+
+		ring_write(r, at, iov[i].iov_base, l);
+		at += l;
+		caplen -= l;
+	}
+}
+
+void hnet_cap_put(struct hnet_chan *ch, const struct iovec *iov,
+		  unsigned n, uint32_t len)
 {
 	struct hnet_cap *cap;
 	struct cap_ring *r;
@@ -98,8 +113,8 @@ void hnet_cap_put(struct hnet_chan *ch, const uint8_t *frame, uint32_t len)
 	 * buffers are seen as made */
 	atomic_thread_fence(memory_order_acquire);
 	cap = ch->nic->sw.cap;
-	r = ch->c->sub_index < RT_TAP_QUEUES_MAX
-		    ? atomic_load_explicit(&cap->ring[ch->c->sub_index],
+	r = ch->q < RT_TAP_QUEUES_MAX
+		    ? atomic_load_explicit(&cap->ring[ch->q],
 					   memory_order_relaxed)
 		    : NULL;
 	if (!r) {
@@ -115,7 +130,7 @@ void hnet_cap_put(struct hnet_chan *ch, const uint8_t *frame, uint32_t len)
 	}
 	h.ns = now_ns(CLOCK_REALTIME);
 	ring_write(r, head, &h, sizeof(h));
-	ring_write(r, head + sizeof(h), frame, h.caplen);
+	ring_frame(r, head + sizeof(h), iov, n, h.caplen);
 	atomic_store_explicit(&r->head, head + rec_size(h.caplen),
 			      memory_order_release);
 }
@@ -243,12 +258,12 @@ static struct hnet_cap *cap_get(struct hnet_nic *nic, char *why, size_t n)
 	return cap;
 }
 
-/* Buffers for the channels the NIC has (sub-channels included), each
+/* Buffers for the channels the NIC may have (its queues), each
  * emptied of what a stopped capture left. */
 static bool rings(struct hnet_nic *nic, struct hnet_cap *cap)
 {
-	unsigned q = nic->d->nsub + 1 < RT_TAP_QUEUES_MAX ? nic->d->nsub + 1
-							  : RT_TAP_QUEUES_MAX;
+	unsigned q = nic->queues < RT_TAP_QUEUES_MAX ? nic->queues
+						     : RT_TAP_QUEUES_MAX;
 
 	for (unsigned i = 0; i < q; i++) {
 		struct cap_ring *r = cap->ring[i];

@@ -2,8 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "hnet_priv.h"
+#include "hnet_port.h"
 
 static bool parse_mac(const char *s, uint8_t mac[6])
 {
@@ -29,7 +30,16 @@ static bool nic_opt(char *o, struct hnet_nic_cfg *cfg)
 		cfg->have_mac = true;
 		return true;
 	}
-	return hnet_sw_opt(o, cfg);
+	if (strncmp(o, "queues=", 7) == 0) {
+		char *end;
+		unsigned long k = strtoul(o + 7, &end, 10);
+
+		cfg->queues = (unsigned)k;
+		return o[7] && !*end && k >= 1 && k <= HNET_QUEUES_MAX;
+	}
+	if (hnet_sw_opt(o, cfg))
+		return true;
+	return hnet_bench_opt(o, cfg);
 }
 
 int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
@@ -42,14 +52,17 @@ int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
 		if (!nic_opt(o, cfg)) {
 			snprintf(why, n, "--nic: '%s' is not tap=NAME (at most "
 				 "15 characters), mac=XX:XX:XX:XX:XX:XX "
-				 "(unicast), mac-spoofing=on|off or "
-				 "vlan=1..%u", o, HNET_VLAN_MAX);
+				 "(unicast), queues=K (1 to %u), "
+				 "mac-spoofing=on|off, vlan=1..%u, bench or "
+				 "(after bench) rx=SIZE (14 to %u)", o,
+				 HNET_QUEUES_MAX, HNET_VLAN_MAX, HNET_MTU + 14);
 			return -1;
 		}
 	}
-	if (!cfg->tap) {
+	if (!cfg->tap == !cfg->bench) {
 		snprintf(why, n,
-			 "--nic needs tap=NAME[,mac=XX:XX:XX:XX:XX:XX]"
+			 "--nic needs tap=NAME or bench[,rx=SIZE] (one of "
+			 "them)[,mac=XX:XX:XX:XX:XX:XX][,queues=K]"
 			 "[,mac-spoofing=on][,vlan=N]");
 		return -1;
 	}
@@ -86,14 +99,41 @@ static void default_mac(const struct hvm *vm, unsigned index, uint8_t *mac)
 	mac[5] = (uint8_t)index;
 }
 
+/* Hyper-V's vRSS default: a queue per CPU, at most 8. */
+static unsigned default_queues(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return cpus < 1 ? 1 : cpus > HNET_QUEUES_DEFAULT ? HNET_QUEUES_DEFAULT
+							 : (unsigned)cpus;
+}
+
+/* Until its sub-channel opens a queue has no reader: out of the
+ * kernel's choice, so that no flow's frames wait there. */
+static int queues_idle(struct rt_tap *tap, char *why, size_t n)
+{
+	for (unsigned q = 1; q < tap->queues; q++) {
+		int rc = rt_tap_queue_enable(tap, q, false);
+
+		if (rc) {
+			snprintf(why, n, "%s: detaching queue %u: %s", tap->name,
+				 q, strerror(-rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 		 size_t n)
 {
 	/* the MTU the guest is told: no frame larger than a sub-allocation */
-	struct rt_tap_cfg tc = { .name = cfg->tap, .queues = 1,
+	struct rt_tap_cfg tc = { .name = cfg->tap,
+				 .queues = cfg->queues ? cfg->queues
+						       : default_queues(),
 				 .vnet_hdr = true, .mtu = HNET_MTU };
 	unsigned index = free_index(vm);
-	struct rt_tap tap;
+	struct rt_tap tap = {.queues = 0};
 	struct hnet_nic *nic;
 	struct hdev *d;
 
@@ -101,16 +141,23 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 		snprintf(why, n, "at most %u NICs", HNET_NICS_MAX);
 		return -1;
 	}
-	if (rt_tap_open(&tap, &tc, why, n))
+	if (!cfg->bench && rt_tap_open(&tap, &tc, why, n))
 		return -1;
+	if (!cfg->bench && queues_idle(&tap, why, n)) {
+		rt_tap_close(&tap);
+		return -1;
+	}
 	/* offered now, opened by the guest only later on this thread */
-	if (hvm_add_device(vm, &hnet_class, 0, NULL, &d)) {
+	if (hvm_add_device(vm, &hnet_class, tc.queues - 1, NULL, &d)) {
 		rt_tap_close(&tap);
 		snprintf(why, n, "adding the device failed");
 		return -1;
 	}
 	nic = d->priv;
 	nic->tap = tap;
+	nic->queues = tc.queues;
+	if (cfg->bench && hnet_bench_open(nic, cfg, why, n))
+		return -1;
 	if (hnet_sw_init(nic, cfg, why, n)) {
 		hvm_remove_channel(vm, d->primary_relid, NULL, 0);
 		return -1;

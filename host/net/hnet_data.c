@@ -1,15 +1,16 @@
 /* netvsp's data plane on one channel. Guest to host: the RNDIS PACKETs of
- * a SEND_RNDIS_PKT, parsed from a copy (the guest may change its memory
- * meanwhile), each frame written to the TAP straight from guest memory
- * behind a virtio-net header. Host to guest: frames read from the TAP
- * straight into receive-buffer sub-allocations, past the RNDIS header
- * room, the header written in front, one transfer-page packet each and
- * one signal per batch. */
+ * a SEND_RNDIS_PKT, parsed from a copy of their headers (the guest may
+ * change its memory meanwhile), each frame written to the channel's TAP
+ * queue straight from guest memory behind a virtio-net header. Host to
+ * guest: frames read from the channel's TAP queue straight into
+ * sub-allocations of its partition of the receive buffer, past the RNDIS
+ * header room, the header written in front, then steered (hnet_rss.c):
+ * one transfer-page packet each and one signal per channel and batch. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "hnet_priv.h"
+#include "hnet_port.h"
 
 /* A GPA range's bytes as iovecs into guest memory, appended to ch->giov;
  * false when a page is outside guest memory or there are too many. */
@@ -57,20 +58,33 @@ static int64_t section_get(struct hnet_chan *ch,
 int64_t hnet_msg_get(struct hnet_chan *ch, const struct nvsp_host_rndis *r)
 {
 	int64_t len;
-	uint8_t *dst = ch->msg;
 
 	ch->ngiov = 0;
 	len = r->section != NVSP_SECTION_NONE ? section_get(ch, r)
 					      : ranges_get(ch, r);
-	if (len < 0) {
+	if (len < 0)
 		rt_ctr_add(&ch->tx_bad, 1);
-		return -1;
-	}
-	for (unsigned i = 0; i < ch->ngiov; i++) {
-		memcpy(dst, ch->giov[i].iov_base, ch->giov[i].iov_len);
-		dst += ch->giov[i].iov_len;
-	}
 	return len;
+}
+
+void hnet_msg_copy(struct hnet_chan *ch, uint32_t off, uint32_t len)
+{
+	uint64_t pos = 0;
+
+	for (unsigned i = 0; len && i < ch->ngiov; i++) {
+		uint64_t l = ch->giov[i].iov_len, skip, n;
+
+		if (off >= pos + l) {
+			pos += l;
+			continue;
+		}
+		skip = off - pos;
+		n = l - skip < len ? l - skip : len;
+		memcpy(ch->msg + off, (uint8_t *)ch->giov[i].iov_base + skip, n);
+		off += (uint32_t)n;
+		len -= (uint32_t)n;
+		pos += l;
+	}
 }
 
 /* len bytes from offset off of the message, as iovecs into guest memory
@@ -96,22 +110,52 @@ static unsigned slice(const struct hnet_chan *ch, uint64_t off, uint32_t len,
 	return n;
 }
 
+/* The frame behind its offloads' virtio-net header; the bytes the
+ * offloads fixed come from the worker's copy, the rest from guest
+ * memory. */
 static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 {
-	static const uint8_t vnet[RT_TAP_VNET_HDR_LEN];
-	struct iovec iov[HNET_IOV + 1] = {{(void *)vnet, sizeof(vnet)}};
-	unsigned n = slice(ch, (uint64_t)(p->data - ch->msg), p->data_len, iov);
-	uint32_t len = hnet_sw_tx(ch, p->data, p->data_len, iov, &n);
-	ssize_t w = len ? writev(ch->nic->tap.fd[0], iov, (int)n) : 0;
+	uint8_t vnet[RT_TAP_VNET_HDR_LEN] = {0};
+	/* room for the switch port's VLAN tag (hnet_sw_tx) */
+	struct iovec iov[HNET_IOV + 4] = {{vnet, sizeof(vnet)}};
+	int fixed = hnet_offload_tx(ch, p, (struct vnet_hdr *)vnet);
+	uint64_t off = (uint64_t)(p->data - ch->msg);
+	unsigned n;
+	uint32_t len;
+	ssize_t w;
 
+	if (fixed < 0)
+		return;
+	iov[1] = (struct iovec){(void *)p->data, (size_t)fixed};
+	n = slice(ch, off + (uint32_t)fixed, p->data_len - (uint32_t)fixed,
+		  iov + 1) + 1;
+	len = hnet_sw_tx(ch, p->data, p->data_len, iov, &n);
 	if (!len)
 		return;
+	w = hnet_port_writev(ch->nic, ch->q, iov, (int)n);
 	if (w != (ssize_t)(sizeof(vnet) + len)) {
 		rt_ctr_add(&ch->tx_err, 1);
 		return;
 	}
 	rt_ctr_add(&ch->tx_frames, 1);
 	rt_ctr_add(&ch->tx_bytes, p->data_len);
+}
+
+/* Before the walk reads the PACKET at off: its header, its PPIs and the
+ * first HNET_PEEK bytes of its frame copied out of guest memory (the
+ * guest may change them while they are checked); the rest of the frame
+ * goes to the TAP from where it lies. */
+static void stage(struct hnet_chan *ch, uint32_t off, uint32_t len)
+{
+	struct rndis_span s[2];
+	unsigned n;
+
+	if (len - off < sizeof(struct rndis_packet))
+		return;
+	hnet_msg_copy(ch, off, sizeof(struct rndis_packet));
+	n = rndis_pkt_spans(ch->msg + off, len - off, HNET_PEEK, s);
+	for (unsigned i = 0; i < n; i++)
+		hnet_msg_copy(ch, off + s[i].off, s[i].len);
 }
 
 bool hnet_tx(struct hnet_chan *ch, uint32_t len)
@@ -121,8 +165,12 @@ bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 	int rc;
 
 	rndis_pkt_iter_init(&it, ch->msg, len, 1u << RNDIS_HOST_ALIGN_SHIFT);
-	while ((rc = rndis_pkt_next(&it, &p, &ch->ppi)) == 1)
-		tx_frame(ch, &p);
+	do {
+		stage(ch, it.off, len);
+		rc = rndis_pkt_next(&it, &p, &ch->ppi);
+		if (rc == 1)
+			tx_frame(ch, &p);
+	} while (rc == 1);
 	if (rc < 0)
 		rt_ctr_add(&ch->tx_bad, 1);
 	return rc == 0;
@@ -133,24 +181,24 @@ bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 {
 	struct vmb_xfer_range r = {
 		.byte_count = vmb_le32(len),
-		.byte_offset = vmb_le32(id * ch->rxb.sub_size + off),
+		.byte_offset = vmb_le32(id * ch->nic->rxb.sub_size + off),
 	};
 	union nvsp_msg m;
-	uint32_t mlen = nvsp_host_rndis_pkt(&ch->eng, channel_type, &m), n;
+	uint32_t mlen = nvsp_host_rndis_pkt(&ch->eng, channel_type, &m);
 
-	if (rt_chan_put_xfer(ch->c->rt, id, VMB_PKT_FLAG_COMPLETION_REQUESTED,
-			     NVSP_RECV_BUF_ID, &r, 1, &m, mlen,
-			     channel_type == NVSP_CHANNEL_DATA) == VMB_OK)
-		return true;
-	nvsp_rxbuf_free(&ch->rxb, 0, id, &n);
-	return false;
+	return rt_chan_put_xfer(ch->c->rt, id,
+				VMB_PKT_FLAG_COMPLETION_REQUESTED,
+				NVSP_RECV_BUF_ID, &r, 1, &m, mlen,
+				channel_type == NVSP_CHANNEL_DATA) == VMB_OK;
 }
 
 /* A frame nobody takes (no buffer, no filter, no room): read and drop,
  * so that the TAP does not stay readable. false once it is empty. */
 static bool discard(struct hnet_chan *ch, rt_ctr *why)
 {
-	if (read(ch->nic->tap.fd[0], ch->msg, sizeof(ch->msg)) < 0)
+	struct iovec all = {ch->msg, sizeof(ch->msg)};
+
+	if (hnet_port_readv(ch->nic, ch->q, &all, 1) < 0)
 		return false;
 	rt_ctr_add(why, 1);
 	return true;
@@ -163,71 +211,68 @@ static bool discard(struct hnet_chan *ch, rt_ctr *why)
  * frame a bridge passed on, say), dropped and counted, never handed on
  * cut short. On a VLAN port the frame is read 4 bytes early and its tag
  * taken out (hnet_sw_untag). */
-static ssize_t rx_read(struct hnet_chan *ch, uint32_t id)
+static ssize_t rx_read(struct hnet_chan *ch, uint32_t id,
+		       uint8_t vnet[RT_TAP_VNET_HDR_LEN])
 {
-	uint8_t vnet[RT_TAP_VNET_HDR_LEN], over;
-	uint8_t *base = ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size;
-	uint32_t room = ch->rxb.sub_size - NVSP_HOST_RX_HEADER -
+	uint8_t over;
+	uint8_t *base = ch->nic->rbuf.va + (uint64_t)id * ch->nic->rxb.sub_size;
+	uint32_t room = ch->nic->rxb.sub_size - NVSP_HOST_RX_HEADER -
 			NVSP_HOST_RX_FOOTER, k;
 	uint32_t vlan = hnet_sw_rx_vlan(ch), lead = vlan ? 4 : 0;
 	struct iovec iov[3] = {
-		{vnet, sizeof(vnet)},
+		{vnet, RT_TAP_VNET_HDR_LEN},
 		{base + NVSP_HOST_RX_HEADER - lead, room + lead},
 		{&over, 1},
 	};
-	ssize_t n = readv(ch->nic->tap.fd[0], iov, 3) - (ssize_t)sizeof(vnet);
+	ssize_t n = hnet_port_readv(ch->nic, ch->q, iov, 3) -
+		    (ssize_t)RT_TAP_VNET_HDR_LEN;
 
 	if (lead && n > 0 && n <= (ssize_t)(room + lead))
-		n = hnet_sw_untag(ch, vlan, iov[1].iov_base, n);
+		n = hnet_sw_untag(ch, vlan, vnet, iov[1].iov_base, n);
 	if (n > 0 && n <= (ssize_t)room)
 		return n;
 	if (n > (ssize_t)room)
 		rt_ctr_add(&ch->rx_long, 1);
-	nvsp_rxbuf_free(&ch->rxb, 0, id, &k);
-	return n < -(ssize_t)sizeof(vnet) ? -1 : 0;
+	nvsp_rxbuf_free(&ch->nic->rxb, ch->q, id, &k);
+	return n < -(ssize_t)RT_TAP_VNET_HDR_LEN ? -1 : 0;
 }
 
 /* 1: a frame went (or was dropped), 0: the TAP is empty. */
-static int rx_one(struct hnet_chan *ch, bool *burst)
+static int rx_one(struct hnet_chan *ch)
 {
-	static const struct rndis_pkt_meta meta;
-	uint32_t id, hlen = rndis_pkt_hdr_len(&meta);
+	uint8_t vnet[RT_TAP_VNET_HDR_LEN], *base;
+	struct hnet_nic *nic = ch->nic;
+	struct rndis_pkt_meta meta;
+	uint32_t id, hlen, k;
 	ssize_t n;
 
-	/* the engine's filter is 0 until the guest sets one, again after
-	 * HALT and RESET */
-	if (!ch->rx_ready || ch->rndis.state != RNDIS_HS_READY ||
-	    !ch->rndis.filter)
+	/* rx_on is off until the guest sets a filter, again after HALT and
+	 * RESET */
+	if (!nic->rx_ready || !nic->rx_on)
 		return discard(ch, &ch->rx_idle);
-	if (nvsp_rxbuf_alloc(&ch->rxb, 0, 1, &id))
+	if (nvsp_rxbuf_alloc(&nic->rxb, ch->q, 1, &id))
 		return discard(ch, &ch->rx_full);
-	n = rx_read(ch, id);
+	n = rx_read(ch, id, vnet);
 	if (n <= 0)
 		return n == 0;
 	if (!hnet_sw_rx(ch, id, (uint32_t)n))
 		return 1;
-	rndis_pkt_build(ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size +
-				NVSP_HOST_RX_HEADER - hlen,
-			hlen, &meta, (uint32_t)n);
-	if (!*burst)
-		rt_chan_tx_begin(ch->c->rt);
-	*burst = true;
-	if (hnet_put_xfer(ch, id, NVSP_HOST_RX_HEADER - hlen,
-			  hlen + (uint32_t)n, NVSP_CHANNEL_DATA)) {
-		rt_ctr_add(&ch->rx_frames, 1);
-		rt_ctr_add(&ch->rx_bytes, (uint64_t)n);
-	} else {
-		rt_ctr_add(&ch->rx_ring_full, 1);
+	base = nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size;
+	if (!hnet_offload_rx(ch, vnet, base + NVSP_HOST_RX_HEADER, (uint32_t)n,
+			     &meta)) {
+		nvsp_rxbuf_free(&nic->rxb, ch->q, id, &k);
+		return 1;
 	}
+	hlen = rndis_pkt_hdr_len(&meta);
+	rndis_pkt_build(base + NVSP_HOST_RX_HEADER - hlen, hlen, &meta,
+			(uint32_t)n);
+	hnet_rss_add(ch, id, NVSP_HOST_RX_HEADER - hlen, hlen + (uint32_t)n,
+		     base + NVSP_HOST_RX_HEADER, (uint32_t)n);
 	return 1;
 }
 
 void hnet_rx(struct hnet_chan *ch)
 {
-	bool burst = false;
-
-	for (unsigned i = 0; i < HNET_RX_BATCH && rx_one(ch, &burst); i++)
+	for (unsigned i = 0; i < HNET_RX_BATCH && rx_one(ch); i++)
 		;
-	if (burst)
-		rt_chan_tx_end(ch->c->rt);
 }

@@ -139,6 +139,12 @@ static void tell_link(struct hnet_chan *ch, bool up)
 		hnet_ctl_answer(ch, msg, len);
 }
 
+void hnet_sw_rndis(struct hnet_chan *ch)
+{
+	atomic_store_explicit(&ch->nic->sw.filter, ch->rndis.filter,
+			      memory_order_relaxed);
+}
+
 void hnet_sw_work(struct hnet_chan *ch)
 {
 	struct hnet_sw *p = &ch->nic->sw;
@@ -176,15 +182,25 @@ static void shift_vnet(struct hnet_chan *ch, const void *vnet)
 	memcpy(ch->sw.vnet, &h, sizeof(h));
 }
 
-/* The frame as sent to the TAP: its copy in ch->msg, an 802.1Q tag of
- * vlan (priority 0) after the addresses. */
+/* The frame as sent to the TAP: its addresses (from the worker's copy),
+ * an 802.1Q tag of vlan (priority 0), then the rest from where iov had
+ * it (the entries that held the addresses skipped). */
 static uint32_t tag(struct hnet_chan *ch, const uint8_t *frame,
 		    uint32_t len, uint32_t vlan, struct iovec *iov,
 		    unsigned *n)
 {
 	uint8_t *t = ch->sw.tag;
+	size_t skip = ETH_TYPE;
+	unsigned j = 1;
 
+	/* len > ETH_TYPE: entry j holds more than skip bytes */
+	while (iov[j].iov_len <= skip)
+		skip -= iov[j++].iov_len;
 	shift_vnet(ch, iov[0].iov_base);
+	memmove(&iov[3], &iov[j], (*n - j) * sizeof(*iov));
+	iov[3].iov_base = (uint8_t *)iov[3].iov_base + skip;
+	iov[3].iov_len -= skip;
+	*n = 3 + *n - j;
 	t[0] = 0x81;
 	t[1] = 0x00;
 	t[2] = (uint8_t)(vlan >> 8);
@@ -192,8 +208,6 @@ static uint32_t tag(struct hnet_chan *ch, const uint8_t *frame,
 	iov[0] = (struct iovec){ch->sw.vnet, sizeof(ch->sw.vnet)};
 	iov[1] = (struct iovec){(void *)frame, ETH_TYPE};
 	iov[2] = (struct iovec){t, VLAN_TAG};
-	iov[3] = (struct iovec){(void *)(frame + ETH_TYPE), len - ETH_TYPE};
-	*n = 4;
 	return len + VLAN_TAG;
 }
 
@@ -203,7 +217,7 @@ uint32_t hnet_sw_tx(struct hnet_chan *ch, const uint8_t *frame,
 	struct hnet_sw *p = &ch->nic->sw;
 	uint32_t vlan;
 
-	hnet_cap_frame(p, ch, frame, len);
+	hnet_cap_frame(p, ch, iov + 1, *n - 1, len);
 	if (len < ETH_HLEN) {
 		rt_ctr_add(&ch->tx_bad, 1);
 		return 0;
@@ -226,8 +240,26 @@ uint32_t hnet_sw_rx_vlan(struct hnet_chan *ch)
 	return atomic_load_explicit(&ch->nic->sw.vlan, memory_order_relaxed);
 }
 
-ssize_t hnet_sw_untag(struct hnet_chan *ch, uint32_t vlan, uint8_t *p,
-			ssize_t n)
+/* The kernel's offsets counted the tag: the frame is 4 bytes shorter in
+ * front of its transport headers now. */
+static void unshift_vnet(uint8_t *vnet)
+{
+	struct vnet_hdr h;
+
+	memcpy(&h, vnet, sizeof(h));
+	if ((h.flags & VNET_HDR_F_NEEDS_CSUM) &&
+	    vmb_le16(h.csum_start) >= ETH_HLEN + VLAN_TAG)
+		h.csum_start = vmb_le16((uint16_t)(vmb_le16(h.csum_start) -
+						   VLAN_TAG));
+	if (h.gso_type != VNET_HDR_GSO_NONE &&
+	    vmb_le16(h.hdr_len) >= ETH_HLEN + VLAN_TAG)
+		h.hdr_len = vmb_le16((uint16_t)(vmb_le16(h.hdr_len) -
+						VLAN_TAG));
+	memcpy(vnet, &h, sizeof(h));
+}
+
+ssize_t hnet_sw_untag(struct hnet_chan *ch, uint32_t vlan, uint8_t *vnet,
+		      uint8_t *p, ssize_t n)
 {
 	if (n < (ssize_t)(ETH_HLEN + VLAN_TAG) || p[ETH_TYPE] != 0x81 ||
 	    p[ETH_TYPE + 1] != 0x00 ||
@@ -237,6 +269,7 @@ ssize_t hnet_sw_untag(struct hnet_chan *ch, uint32_t vlan, uint8_t *p,
 		return 0;
 	}
 	memmove(p + VLAN_TAG, p, ETH_TYPE);
+	unshift_vnet(vnet);
 	return n - (ssize_t)VLAN_TAG;
 }
 
@@ -249,7 +282,8 @@ static bool all_ones(const uint8_t *a)
  * spoofing on) on a frame to dst. */
 static bool wanted(struct hnet_chan *ch, const uint8_t *dst, uint32_t len)
 {
-	uint32_t f = ch->rndis.filter;
+	uint32_t f = atomic_load_explicit(&ch->nic->sw.filter,
+					  memory_order_relaxed);
 
 	if (f & RNDIS_FILTER_PROMISCUOUS)
 		return true;
@@ -257,7 +291,7 @@ static bool wanted(struct hnet_chan *ch, const uint8_t *dst, uint32_t len)
 		return false;
 	if (!(dst[0] & 1))
 		return (f & RNDIS_FILTER_DIRECTED) &&
-		       (!memcmp(dst, ch->rndis.mac, 6) ||
+		       (!memcmp(dst, ch->nic->mac, 6) ||
 			atomic_load_explicit(&ch->nic->sw.spoofing,
 					     memory_order_relaxed));
 	if (all_ones(dst))
@@ -268,8 +302,10 @@ static bool wanted(struct hnet_chan *ch, const uint8_t *dst, uint32_t len)
 bool hnet_sw_rx(struct hnet_chan *ch, uint32_t id, uint32_t len)
 {
 	struct hnet_sw *p = &ch->nic->sw;
-	const uint8_t *f = ch->rbuf.va + (uint64_t)id * ch->rxb.sub_size +
-			   NVSP_HOST_RX_HEADER;
+	struct hnet_nic *nic = ch->nic;
+	uint8_t *f = nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size +
+		     NVSP_HOST_RX_HEADER;
+	struct iovec iov = {f, len};
 	rt_ctr *why = NULL;
 	uint32_t k;
 
@@ -278,11 +314,11 @@ bool hnet_sw_rx(struct hnet_chan *ch, uint32_t id, uint32_t len)
 	else if (!wanted(ch, f, len))
 		why = &ch->sw.rx_filtered;
 	if (!why) {
-		hnet_cap_frame(p, ch, f, len);
+		hnet_cap_frame(p, ch, &iov, 1, len);
 		return true;
 	}
 	rt_ctr_add(why, 1);
-	nvsp_rxbuf_free(&ch->rxb, 0, id, &k);
+	nvsp_rxbuf_free(&nic->rxb, ch->q, id, &k);
 	return false;
 }
 

@@ -4,36 +4,97 @@
  * else runs on the channel's worker: NVSP and RNDIS messages (hnet.c),
  * guest frames to the TAP and TAP frames to the guest (hnet_data.c),
  * the latter when the TAP queue, the channel's aux_fd, is readable.
- * Counters are written by the worker only and read racily by describe. */
+ * A frame read on channel q's queue goes to the channel the guest's RSS
+ * table names (hnet_rss.c): q's worker puts it on that channel's ring
+ * under its send side. Counters are written by the worker, or by
+ * whoever holds the channel's send side (rx_*), and read racily by
+ * describe.
+ *
+ * The NIC's shared state (the receive buffer, its partitions, the open
+ * channels, RSS) is guarded by nic->lock: workers hold it for reading
+ * while they read a burst from their TAP queue, and for a moment per
+ * target channel of a burst and per batch of completions (never per
+ * frame, and never across a put, which may wait for the target's other
+ * sender and so for the guest); the loop thread (channels coming and
+ * going) and the primary's worker (buffer mapped or revoked, RNDIS
+ * state changed) hold it for writing. A target's users count keeps it
+ * from being freed under a put. Partition
+ * q of the receive buffer is touched by channel q's worker only; the
+ * others hand it back the sub-allocations the guest completed on them
+ * through its return box (nic->ret[q], its own mutex, once per batch). */
 #ifndef HVIS_HNET_PRIV_H
 #define HVIS_HNET_PRIV_H
 
+#include <pthread.h>
 #include <sys/uio.h>
 
 #include "hnet.h"
 #include "hnet_sw.h"
 #include "hvm.h"
 #include "net/nvsp_host.h"
+#include "net/nframe.h"
 #include "net/nvsp_rxbuf.h"
 #include "net/rndis_host.h"
 #include "net/rndis_ppi.h"
+#include "net/vnet_wire.h"
 #include "rt_ctr.h"
 #include "rt_tap.h"
 
-/* The most bytes one SEND_RNDIS_PKT may carry here (a 64 KiB frame and
- * its headers); larger ones are refused. */
-#define HNET_MSG_MAX (64u << 10)
+/* The most bytes one SEND_RNDIS_PKT may carry here (an LSO frame: a
+ * 64 KiB IP packet, its Ethernet header and the RNDIS header with its
+ * PPIs); larger ones are refused. */
+#define HNET_MSG_MAX ((64u << 10) + 1024u)
 /* Pages one message's GPA ranges may span. */
 #define HNET_IOV (HNET_MSG_MAX / 4096u + 2u)
+/* Bytes of each frame the guest sends copied with its RNDIS header
+ * (ch->msg): its Ethernet, IP and TCP/UDP headers, for offloads. */
+#define HNET_PEEK 256u
 /* Frames read from the TAP per wakeup: one signal to the guest each. */
 #define HNET_RX_BATCH 64u
 #define HNET_MTU 1500u
+/* Channels (TAP queues) a NIC may have: primary + 63 sub-channels, and
+ * the default's cap (Hyper-V's vRSS default of 8 queues). */
+#define HNET_QUEUES_MAX 64u
+#define HNET_QUEUES_DEFAULT 8u
+/* Completions of other channels' sub-allocations gathered in a batch
+ * before they go to their owners' return boxes. */
+#define HNET_BACK_MAX 256u
+
+struct hnet_chan;
+
+/* Sub-allocations completed on other channels, for owner q. */
+struct hnet_ret {
+	pthread_mutex_t lock;
+	_Atomic uint32_t n;
+	uint32_t cap;
+	uint32_t *id;          /* cap entries (a slice of nic->ret_ids) */
+	rt_ctr dropped;        /* more than the partition holds: refused */
+};
 
 struct hnet_nic {
 	struct hdev *d;
 	unsigned index;
 	uint8_t mac[6];
 	struct rt_tap tap;
+	unsigned queues;          /* TAP queues = channels offered */
+	pthread_rwlock_t lock;    /* see above */
+	struct hnet_chan *chan[HNET_QUEUES_MAX]; /* running, by sub_index */
+	/* the receive buffer, mapped by the primary, one for all channels */
+	struct hvm_gpadl_ref rbuf;
+	struct nvsp_rxbuf rxb;
+	uint32_t *link;           /* rxb's, one per sub-allocation */
+	uint32_t *ret_ids;        /* the return boxes' entries */
+	struct hnet_ret ret[HNET_QUEUES_MAX];
+	bool rx_ready;            /* receive buffer laid out */
+	uint32_t rx_gen;          /* bumped when laid out again or taken */
+	bool rx_on;               /* RNDIS ready with a packet filter */
+	bool rss_on;              /* the guest's RSS in force */
+	bool table_sent;          /* SEND_INDIRECTION_TABLE went */
+	bool have_proto;          /* sub-channels granted: */
+	struct nvsp_host proto;   /* the primary's engine then */
+	struct rss_cfg *rss;      /* the guest's key, types and table */
+	_Atomic uint32_t offload; /* hnet_offload_set's flags */
+	struct hnet_bench *bench; /* the bench port (hnet_port.h), or NULL */
 	struct hnet_sw sw;
 };
 
@@ -42,12 +103,24 @@ struct hnet_chan {
 	struct hnet_nic *nic;
 	struct nvsp_host eng;
 	struct rndis_host rndis;
-	struct hvm_gpadl_ref rbuf, sbuf;
-	struct nvsp_rxbuf rxb;
-	uint32_t *link;          /* rxb's, one per sub-allocation */
-	bool rx_ready;           /* receive buffer laid out */
-	/* worker scratch: the message as copied out, and its iovecs in
-	 * guest memory */
+	/* other channels' workers putting frames on this one now: its
+	 * quiesce waits for none */
+	_Atomic unsigned users;
+	unsigned q;              /* sub_index: queue and partition */
+	struct hvm_gpadl_ref sbuf;
+	/* completions of this batch not yet given back (xids as sent) */
+	uint64_t back[HNET_BACK_MAX];
+	unsigned nback;
+	/* frames of this burst, to be put on the channels they go to */
+	struct hnet_steer { uint32_t id, off, len, flen; uint8_t to; }
+		out[HNET_RX_BATCH];
+	unsigned nout;
+	uint32_t unsent[HNET_RX_BATCH]; /* to give back after the puts */
+	unsigned nunsent;
+	uint32_t out_gen;        /* nic->rx_gen of the burst */
+	/* worker scratch: the message's places in guest memory, and what
+	 * of it was copied out, at the same offsets (a control message
+	 * whole; of data, what hnet_tx's walk reads) */
 	struct iovec giov[HNET_IOV];
 	unsigned ngiov;
 	uint8_t msg[HNET_MSG_MAX];
@@ -55,33 +128,83 @@ struct hnet_chan {
 	/* counters */
 	rt_ctr tx_frames, tx_bytes, tx_err, tx_bad;
 	rt_ctr rx_frames, rx_bytes, rx_full, rx_idle, rx_ring_full, rx_long;
+	rt_ctr tx_csum, tx_lso, rx_csum_ok, rx_csum_sw, rx_csum_bad;
 	rt_ctr ctl_msgs, ctl_dropped, map_failed;
+	rt_ctr rx_steered;       /* read here, sent on another channel */
 	struct hnet_sw_chan sw;
 };
 
 /* hnet.c */
 void hnet_send_comp(struct hnet_chan *ch, uint64_t xid, const void *buf,
 		    uint32_t len);
+/* hnet_offload.c */
+/* What the TAP backend can do, as RNDIS offers it. */
+uint32_t hnet_offload_caps(void);
+/* TUN_F_CSUM on the NIC's TAP (frames may come with partial checksums). */
+void hnet_offload_tap(struct hnet_nic *nic);
+/* What the guest agreed to (the primary's RNDIS engine), for every
+ * channel of the NIC. */
+void hnet_offload_set(struct hnet_nic *nic, const struct rndis_offload_state *s);
+/* The guest's offload request for PACKET p (parsed from ch->msg) as a
+ * virtio-net header in h, the frame's headers fixed in ch->msg: how many
+ * bytes at the frame's start must be written from there (0: none), or
+ * -1 when the request is refused (counted in tx_bad; drop the frame). */
+int hnet_offload_tx(struct hnet_chan *ch, const struct rndis_pkt *p,
+		    struct vnet_hdr *h);
+/* A frame read from the TAP with virtio-net header vh into the guest's
+ * receive buffer (len bytes at frame): a partial checksum completed in
+ * place, the PPIs to send with it in m. false: drop it (counted). */
+bool hnet_offload_rx(struct hnet_chan *ch, const uint8_t *vh, uint8_t *frame,
+		     uint32_t len, struct rndis_pkt_meta *m);
 extern const struct hdev_class hnet_class;
 
 /* An RNDIS control message (an answer, an indication) to the guest in a
  * control sub-allocation; dropped and counted when none is free. */
 void hnet_ctl_answer(struct hnet_chan *ch, const uint8_t *msg, uint32_t len);
 /* hnet_data.c */
-/* Copy the RNDIS bytes of a (section or GPA ranges) into ch->msg and
- * their places in guest memory into ch->giov: their length, or -1
- * (counted) when they are not all in guest memory or too long. */
+/* The places in guest memory of the RNDIS bytes of r (a section or GPA
+ * ranges) into ch->giov: their length, or -1 (counted) when they are not
+ * all in guest memory or too long. Nothing is copied yet. */
 int64_t hnet_msg_get(struct hnet_chan *ch, const struct nvsp_host_rndis *r);
+/* Bytes [off, off + len) of that message into ch->msg at offset off. */
+void hnet_msg_copy(struct hnet_chan *ch, uint32_t off, uint32_t len);
 /* The guest's RNDIS PACKETs of len bytes to the TAP. false if malformed. */
 bool hnet_tx(struct hnet_chan *ch, uint32_t len);
-/* Frames waiting on the TAP to the guest. */
+/* Frames waiting on the TAP to the guest, read and gathered for
+ * hnet_rss_flush (nic->lock held to read). */
 void hnet_rx(struct hnet_chan *ch);
 /* One RNDIS message (len bytes at offset off of sub-allocation id,
- * written there by the caller) to the guest as a transfer-page packet
- * inside a burst; false (id given back) when the ring is full and the
- * caller would not wait (data: dropped) or the channel is stopping.
- * Control answers wait: the guest waits for them. */
+ * written there by the caller) to the guest on ch as a transfer-page
+ * packet inside a burst; false (id still the caller's to give back)
+ * when the ring is full and the caller would not wait (data: dropped)
+ * or the channel is stopping. Control answers wait: the guest waits for
+ * them. */
 bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 		   uint32_t len, uint32_t channel_type);
+
+/* hnet_rss.c */
+/* nic->lock held for reading, on ch's worker: */
+/* The frame of sub-allocation id (len bytes at off) to the channel RSS
+ * names, gathered until hnet_rss_flush. */
+void hnet_rss_add(struct hnet_chan *ch, uint32_t id, uint32_t off,
+		  uint32_t len, const uint8_t *frame, uint32_t flen);
+/* The burst's frames onto their channels: one burst (and at most one
+ * signal) per channel. nic->lock NOT held: a put may wait for another
+ * sender of the target (takes the lock itself, briefly). */
+void hnet_rss_flush(struct hnet_chan *ch);
+/* Waits until no other worker puts frames on ch (loop thread, ch's
+ * sends already failing). */
+void hnet_rss_unused(struct hnet_chan *ch);
+/* Sub-allocations of ch's partition the other channels gave back. */
+void hnet_rss_reclaim(struct hnet_chan *ch);
+/* RX_DONE of xid on ch: gathered, given back at hnet_rss_back_flush. */
+void hnet_rss_back(struct hnet_chan *ch, uint64_t xid);
+/* Takes nic->lock itself. */
+void hnet_rss_back_flush(struct hnet_chan *ch);
+/* The primary's RNDIS state into the NIC's (takes nic->lock to write);
+ * sends the send indirection table the first time RSS comes on. */
+void hnet_rss_update(struct hnet_chan *ch);
+/* Return boxes over the laid-out buffer (nic->lock held to write). */
+bool hnet_rss_boxes(struct hnet_nic *nic);
 
 #endif

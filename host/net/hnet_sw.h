@@ -46,6 +46,8 @@ struct hnet_sw {
 	_Atomic bool spoofing;
 	_Atomic uint32_t vlan;     /* 0: untagged */
 	_Atomic bool link_up;
+	/* the guest's packet filter, as the primary's RNDIS engine has it */
+	_Atomic uint32_t filter;
 	/* the loop thread asks the primary channel's worker to tell the
 	 * guest the link: the flag, then a write to wake_efd, which is in
 	 * the worker's aux_fd (an epoll set with the TAP queue) */
@@ -76,25 +78,29 @@ void hnet_sw_fini(struct hnet_nic *nic);
  * queue) and closed. Loop thread. */
 void hnet_sw_open(struct hnet_chan *ch);
 void hnet_sw_close(struct hnet_chan *ch);
+/* The primary's RNDIS engine changed (its worker): the filter for all
+ * channels. */
+void hnet_sw_rndis(struct hnet_chan *ch);
 /* The worker's share of an aux wakeup: tells the guest a link change. */
 void hnet_sw_work(struct hnet_chan *ch);
 /* Wake the primary channel's worker (hnet_sw_work). Loop thread. */
 void hnet_sw_kick(struct hnet_nic *nic);
-/* A frame from the guest (the copy in ch->msg, len bytes), iov[0] its
- * virtio-net header and iov[1..*n) the frame in guest memory: the
- * frame's length as it goes to the TAP, or 0 when the port drops it
- * (counted); with a VLAN, iov is rewritten to send the tagged copy
- * (len + 4 bytes). */
+/* A frame from the guest of len bytes (frame: the worker's copy of its
+ * first bytes), iov[0] its virtio-net header and iov[1..*n) the frame:
+ * the frame's length as it goes to the TAP, or 0 when the port drops it
+ * (counted); with a VLAN, iov (room for *n + 2) is rewritten to send it
+ * tagged (len + 4 bytes) and the header fixed to match. */
 uint32_t hnet_sw_tx(struct hnet_chan *ch, const uint8_t *frame, uint32_t len,
 		  struct iovec *iov, unsigned *n);
 /* The VLAN the TAP's frames must carry (0: none): a frame is read
  * 4 bytes early to leave room for its tag. */
 uint32_t hnet_sw_rx_vlan(struct hnet_chan *ch);
-/* A frame of n bytes read at p with the tag of vlan: the tag taken out
- * (the frame then starts 4 bytes later); its new length, or 0 when it
- * is not of that VLAN (counted). */
-ssize_t hnet_sw_untag(struct hnet_chan *ch, uint32_t vlan, uint8_t *p,
-			ssize_t n);
+/* A frame of n bytes read at p, behind virtio-net header vnet, with the
+ * tag of vlan: the tag taken out (the frame then starts 4 bytes later,
+ * the header's offsets fixed); its new length, or 0 when it is not of
+ * that VLAN (counted). */
+ssize_t hnet_sw_untag(struct hnet_chan *ch, uint32_t vlan, uint8_t *vnet,
+		      uint8_t *p, ssize_t n);
 /* A frame from the TAP, len bytes in sub-allocation id: true if the
  * guest takes it; else it is counted and id given back. */
 bool hnet_sw_rx(struct hnet_chan *ch, uint32_t id, uint32_t len);
@@ -121,12 +127,14 @@ bool hnet_cap_stop(struct hnet_nic *nic, struct hnet_cap_info *info);
 void hnet_cap_info(struct hnet_nic *nic, struct hnet_cap_info *info);
 /* A frame crossing the NIC, on a channel's worker: into the channel's
  * buffer, or dropped and counted when it is full; never waits. */
-void hnet_cap_put(struct hnet_chan *ch, const uint8_t *frame, uint32_t len);
+void hnet_cap_put(struct hnet_chan *ch, const struct iovec *iov,
+		  unsigned n, uint32_t len);
 static inline void hnet_cap_frame(struct hnet_sw *p, struct hnet_chan *ch,
-				  const uint8_t *frame, uint32_t len)
+				  const struct iovec *iov, unsigned n,
+				  uint32_t len)
 {
 	if (atomic_load_explicit(&p->cap_on, memory_order_relaxed))
-		hnet_cap_put(ch, frame, len);
+		hnet_cap_put(ch, iov, n, len);
 }
 void hnet_cap_free(struct hnet_nic *nic);
 

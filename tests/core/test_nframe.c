@@ -765,6 +765,56 @@ static void test_tx_lso(void **state)
 	lso_case(true);
 }
 
+/* The kernel's GSO frame (lengths set, IPv4 header summed, seed with the
+ * length) made into Linux netvsc's LSO send, byte for byte; a UDP frame
+ * and a fragment left alone. */
+static void contract_case(bool v6)
+{
+	struct fb f, want;
+	struct nframe nf;
+	uint8_t *p, *q;
+
+	lso_frame(&want, v6, 0x18);
+	eth(&f, NULL, 0, v6 ? NFRAME_ETH_P_IPV6 : NFRAME_ETH_P_IPV4);
+	if (v6)
+		ip6(&f, 6);
+	else
+		ip4(&f, 6, 0, 0x4000);
+	tcp(&f, 12, 0x18);
+	payload(&f, 3000);
+	done(&f);
+	p = exact(&f, f.len);
+	assert_int_equal(nframe_parse(&nf, p, f.len, 0, 0), NFRAME_OK);
+	(void)ncsum_ip4_fill(p, &nf);
+	vmb_put_be16(p + nf.l4_off + 16,
+		     ncsum_fold(ncsum_pseudo(p, &nf, nf.l3_end - nf.l4_off)));
+	assert_true(ncsum_lso_contract(p, &nf));
+	assert_int_equal(f.len, want.len);
+	assert_memory_equal(p, want.b, f.len);
+	free(p);
+	/* not TCP, or a fragment: untouched */
+	eth(&f, NULL, 0, NFRAME_ETH_P_IPV4);
+	ip4(&f, 17, 0, 0);
+	udp(&f);
+	payload(&f, 100);
+	done(&f);
+	q = exact(&f, f.len);
+	assert_int_equal(nframe_parse(&nf, q, f.len, 0, 0), NFRAME_OK);
+	assert_false(ncsum_lso_contract(q, &nf));
+	nf.l4_proto = NFRAME_PROTO_TCP;
+	nf.frag = true;
+	assert_false(ncsum_lso_contract(q, &nf));
+	assert_memory_equal(q, f.b, f.len);
+	free(q);
+}
+
+static void test_lso_contract(void **state)
+{
+	(void)state;
+	contract_case(false);
+	contract_case(true);
+}
+
 static void test_tx_csum(void **state)
 {
 	struct vnet_offload o = { .csum = VNET_CSUM_IPV4 | VNET_CSUM_UDP |
@@ -974,6 +1024,7 @@ int main(void)
 		cmocka_unit_test(test_parse_bad_fields),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_tx_lso),
+		cmocka_unit_test(test_lso_contract),
 		cmocka_unit_test(test_tx_csum),
 		cmocka_unit_test(test_tx_refused),
 		cmocka_unit_test(test_vnet),

@@ -269,6 +269,29 @@ static void test_ppi_multi(void **state)
 	assert_int_equal(st.bad[RNDIS_PBAD_TYPE], 1);
 }
 
+/* The spans a receiver copies besides the header: the PPI area and the
+ * frame's first bytes, clipped; spans in the header or past the bytes
+ * left are not named (the parse refuses those packets anyway). */
+static void test_ppi_spans(void **state)
+{
+	uint8_t buf[512];
+	struct rndis_span s[2];
+	uint32_t hl = mk_pkt(buf, sizeof(buf), &rx_meta, 300) - 300;
+
+	(void)state;
+	assert_int_equal(rndis_pkt_spans(buf, hl + 300, 64, s), 2);
+	assert_int_equal(s[0].off, sizeof(struct rndis_packet));
+	assert_int_equal(s[0].len, hl - sizeof(struct rndis_packet));
+	assert_int_equal(s[1].off, hl);
+	assert_int_equal(s[1].len, 64);
+	assert_int_equal(rndis_pkt_spans(buf, hl + 10, 64, s), 2);
+	assert_int_equal(s[1].len, 10);
+	assert_int_equal(rndis_pkt_spans(buf, hl, 64, s), 1);
+	wr32(buf + 28, 4); /* PPIs inside the header */
+	assert_int_equal(rndis_pkt_spans(buf, hl + 300, 1000, s), 1);
+	assert_int_equal(s[0].len, 300);
+}
+
 static void test_agg_limits(void **state)
 {
 	uint8_t buf[256] = { 0 };
@@ -1443,6 +1466,7 @@ int main(void)
 		cmocka_unit_test(test_ppi_roundtrip),
 		cmocka_unit_test(test_ppi_hostile),
 		cmocka_unit_test(test_ppi_multi),
+		cmocka_unit_test(test_ppi_spans),
 		cmocka_unit_test(test_agg_limits),
 		cmocka_unit_test(test_host_init),
 		cmocka_unit_test(test_host_queries),

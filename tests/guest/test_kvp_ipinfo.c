@@ -3,6 +3,7 @@
  * with recording helper scripts (plus Debian's real scripts when
  * installed). */
 #include <errno.h>
+#include <net/if.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,13 +60,15 @@ static void test_parse_routes(void **state)
 static void test_parse_dns_dhcp(void **state)
 {
 	static const char dns[] = "192.0.2.53\n  2001:db8::53 \r\n"
-				  "nameserver 1.1.1.1\n\n999.1.1.1\nfe80::1";
+				  "nameserver 1.1.1.1\n\n999.1.1.1\nfe80::1\n"
+				  "2001:0db8:0000:0000:0000:0000:0000:0054";
 	char out[KVP_IP_ADDR_SIZE] = "";
 
 	(void)state;
 	assert_int_equal(kvp_ip_parse_dns(dns, strlen(dns), out, sizeof(out)),
-			 3);
-	assert_string_equal(out, "192.0.2.53;2001:db8::53;fe80::1;");
+			 4);
+	assert_string_equal(out, "192.0.2.53;2001:db8::53;fe80::1;"
+			    "2001:db8::54;");
 	assert_int_equal(kvp_ip_parse_dhcp("Enabled\n", 8), 1);
 	assert_int_equal(kvp_ip_parse_dhcp("Disabled\n", 9), 0);
 	assert_int_equal(kvp_ip_parse_dhcp("Enab", 4), 0);
@@ -404,6 +407,53 @@ static void test_find_ifname_by_guid(void **state)
 	assert_string_equal(ifname, "hv0");
 }
 
+/* The adapter in a namespace other than the caller's (netvsc's hn0 in
+ * --netns): this thread moves to an empty namespace, GET and SET reach
+ * hv0 in the fixture's through its descriptor, and the helper runs
+ * there; this thread comes back after. */
+static void test_info_other_netns(void **state)
+{
+	struct nfx *fx = *state;
+	struct kvp_ip_netns ns = {.ifindex = (int)if_nametoindex("hv0")};
+	struct kvp_ip_info info, in;
+	char body[512], path[256], got[256], want[256] = "";
+	char ifname[IF_NAMESIZE], why[256];
+
+	NEED_NETNS(fx);
+	snprintf(body, sizeof(body), "#!/bin/sh\nreadlink /proc/self/ns/net "
+		 "> %s/set.ns\n", fx->dir);
+	add_script(fx, "hv_set_ifconfig", body);
+	add_script(fx, "hv_get_dns_info", "#!/bin/sh\necho 192.0.2.53\n");
+	add_script(fx, "hv_get_dhcp_info", "#!/bin/sh\necho Disabled\n");
+	ns.ns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	assert_true(ns.ns_fd >= 0 && ns.ifindex > 0);
+	assert_true(readlink("/proc/self/ns/net", want, sizeof(want) - 2) > 0);
+	assert_int_equal(unshare(CLONE_NEWNET), 0);
+
+	assert_int_equal(kvp_ip_get_info(&fx->cfg, MAC, &info), KVP_IP_ENOIF);
+	assert_int_equal(kvp_ip_get_info_ns(&fx->cfg, &ns, MAC, &info), 0);
+	assert_memory_equal(info.ip_addr, "192.0.2.10;198.51.100.7;",
+			    strlen("192.0.2.10;198.51.100.7;"));
+	assert_string_equal(info.gate_way, "192.0.2.1;2001:db8::1;");
+	assert_string_equal(info.dns_addr, "192.0.2.53;");
+	fill_set_request(&in);
+	assert_int_equal(kvp_ip_set_info_ns(&fx->cfg, &ns, &in, ifname, why,
+					    sizeof(why)), 0);
+	assert_string_equal(ifname, "hv0");
+	snprintf(path, sizeof(path), "%s/set.ns", fx->dir);
+	memset(got, 0, sizeof(got));
+	assert_true(gt_read_file(path, got, sizeof(got)) > 0);
+	strcat(want, "\n");
+	assert_string_equal(got, want);
+	ns.ifindex = 9999;
+	assert_int_equal(kvp_ip_set_info_ns(&fx->cfg, &ns, &in, ifname, why,
+					    sizeof(why)), KVP_IP_ENOIF);
+	assert_non_null(strstr(why, "index 9999"));
+
+	assert_int_equal(setns(ns.ns_fd, CLONE_NEWNET), 0);
+	close(ns.ns_fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest plain[] = {
@@ -418,6 +468,7 @@ int main(void)
 		cmocka_unit_test(test_get_info_debian_scripts),
 		cmocka_unit_test(test_set_info_veth),
 		cmocka_unit_test(test_find_ifname_by_guid),
+		cmocka_unit_test(test_info_other_netns),
 	};
 	int rc = cmocka_run_group_tests_name("parsers", plain, NULL, NULL);
 

@@ -47,6 +47,16 @@ wait_until() {
 
 ctl() { "$CTL_BIN" --dir "$T" "$@"; }
 
+# need_net PROGRAM...: skip (77) the test unless it runs as root with
+# /dev/net/tun and each PROGRAM (network namespaces and TAP devices).
+need_net() {
+	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+	[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
+	for p in "$@"; do
+		command -v "$p" >/dev/null || { echo "SKIP: no $p"; exit 77; }
+	done
+}
+
 start_host() {
 	"$HOST_BIN" --dir "$T" "$@" 2>>"$HOST_LOG" &
 	HOST_PID=$!
@@ -102,4 +112,38 @@ fuse_detach() {
 	[ -n "$LOOP" ] && losetup -d "$LOOP"
 	LOOP=
 	mountpoint -q "$T/fuse" && fusermount3 -u "$T/fuse"
+}
+
+# net_pair NAME NET TOOL...: the network adapter's two halves, both
+# real, each in a network namespace of its own ($HNS, $GNS, deleted on
+# exit): hvis-host --nic makes its TAP hvport0 (the switch port) in
+# $HNS with 10.NET.0.1 and 2001:db8:NET::1, hvis-guest --netns makes
+# hn0 in $GNS with 10.NET.0.2 and 2001:db8:NET::2. Skips (77) without
+# root, /dev/net/tun or one of the TOOLs.
+net_pair() {
+	local net=$2 p
+	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+	[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
+	for p in ip "${@:3}"; do
+		command -v "$p" >/dev/null || { echo "SKIP: no $p"; exit 77; }
+	done
+	HNS=hvis-$1-h$$
+	GNS=hvis-$1-g$$
+	trap 'ip netns del "$HNS" 2>/dev/null; ip netns del "$GNS" 2>/dev/null; cleanup' EXIT
+	ip netns add "$HNS" && ip netns add "$GNS" || fail "ip netns add"
+	ip netns exec "$HNS" "$HOST_BIN" --dir "$T" --test-devices 0 \
+		--services none --nic tap=hvport0 2>>"$HOST_LOG" &
+	HOST_PID=$!
+	_pids+=("$HOST_PID")
+	wait_until 10 test -S "$T/ctl.sock" || fail "host did not start"
+	start_guest --no-services --netns "$GNS"
+	wait_until 10 ip -n "$GNS" link show dev hn0 ||
+		fail "no hn0 in the guest's namespace"
+	ip -n "$HNS" addr add "10.$net.0.1/24" dev hvport0 &&
+		ip -n "$HNS" addr add "2001:db8:$net::1/64" dev hvport0 nodad &&
+		ip -n "$HNS" link set hvport0 up &&
+		ip -n "$GNS" addr add "10.$net.0.2/24" dev hn0 &&
+		ip -n "$GNS" addr add "2001:db8:$net::2/64" dev hn0 nodad &&
+		ip -n "$GNS" link set lo up && ip -n "$HNS" link set lo up ||
+		fail "addresses"
 }

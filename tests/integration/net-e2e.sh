@@ -9,31 +9,7 @@
 # Needs root, /dev/net/tun, iproute2, ping and nc: skipped otherwise.
 # Usage: net-e2e.sh HOST GUEST CTL
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
-for p in ip ping nc sha256sum; do
-	command -v "$p" >/dev/null || { echo "SKIP: no $p"; exit 77; }
-done
-HNS=hvis-e2e-h$$
-GNS=hvis-e2e-g$$
-trap 'ip netns del "$HNS" 2>/dev/null; ip netns del "$GNS" 2>/dev/null; cleanup' EXIT
-ip netns add "$HNS" && ip netns add "$GNS" || fail "ip netns add"
-
-ip netns exec "$HNS" "$HOST_BIN" --dir "$T" --test-devices 0 \
-	--services none --nic tap=hvport0 2>>"$HOST_LOG" &
-HOST_PID=$!
-_pids+=("$HOST_PID")
-wait_until 10 test -S "$T/ctl.sock" || fail "host did not start"
-start_guest --no-services --netns "$GNS"
-wait_until 10 ip -n "$GNS" link show dev hn0 || fail "no hn0 in the guest's namespace"
-
-ip -n "$HNS" addr add 10.97.0.1/24 dev hvport0 &&
-	ip -n "$HNS" addr add 2001:db8:97::1/64 dev hvport0 nodad &&
-	ip -n "$HNS" link set hvport0 up &&
-	ip -n "$GNS" addr add 10.97.0.2/24 dev hn0 &&
-	ip -n "$GNS" addr add 2001:db8:97::2/64 dev hn0 nodad &&
-	ip -n "$GNS" link set lo up && ip -n "$HNS" link set lo up ||
-	fail "addresses"
+net_pair e2e 97 ping nc sha256sum
 
 # ping_ok NS ADDR SIZE: 5 echoes, none lost.
 ping_ok() {

@@ -6,7 +6,8 @@
  * 10.99.0.1: an ARP request (RNDIS PACKET in a send section) and an ICMP
  * echo request (RNDIS PACKET by GPA ranges straight from guest memory);
  * the kernel's answers must come back in transfer-page packets. Before
- * that, malformed sends the host must refuse (and count) without harm.
+ * that, malformed sends the host must refuse (and count) without harm,
+ * offload requests among them.
  * Last the device's counters in `hvis-ctl channels --json`.
  * Usage: net_guest VMBUS_SOCK CTL_SOCK */
 #include <errno.h>
@@ -401,15 +402,57 @@ static uint32_t echo_request(const struct ng *e, uint8_t *f)
 	return 14 + 36;
 }
 
-/* An RNDIS PACKET header at buf, the frame made right after it. */
+/* An RNDIS PACKET header with the PPIs meta names at buf, the frame
+ * made right after it. */
+static uint32_t packet_meta(const struct ng *e, uint8_t *buf,
+			    uint32_t (*make)(const struct ng *, uint8_t *),
+			    const struct rndis_pkt_meta *meta)
+{
+	uint32_t h = rndis_pkt_hdr_len(meta), n = make(e, buf + h);
+
+	EU_CHECK(rndis_pkt_build(buf, 4096, meta, n) == h, "packet build");
+	return h + n;
+}
+
 static uint32_t packet(const struct ng *e, uint8_t *buf,
 		       uint32_t (*make)(const struct ng *, uint8_t *))
 {
-	static const struct rndis_pkt_meta meta;
-	uint32_t h = rndis_pkt_hdr_len(&meta), n = make(e, buf + h);
+	static const struct rndis_pkt_meta none;
 
-	EU_CHECK(rndis_pkt_build(buf, 4096, &meta, n) == h, "packet build");
-	return h + n;
+	return packet_meta(e, buf, make, &none);
+}
+
+/* Offload requests no frame they come with can honour: each frame is
+ * dropped and counted (tx_bad, in "refused"), the message completed
+ * with success (it was well-formed). */
+static void hostile_offloads(struct ng *e)
+{
+	const struct rndis_pkt_meta bad[] = {
+		{.present = RNDIS_META_CSUM,
+		 .csum = rndis_csum_tx(RNDIS_CSUM_TX_IPV4 | RNDIS_CSUM_TX_TCP,
+				       14)},
+		{.present = RNDIS_META_LSO, .lso_mss = 0, .lso_thoff = 34},
+		{.present = RNDIS_META_CSUM,
+		 .csum = rndis_csum_tx(RNDIS_CSUM_TX_IPV4 | RNDIS_CSUM_TX_UDP,
+				       34)},
+		{.present = RNDIS_META_LSO, .lso_mss = 1448, .lso_thoff = 34,
+		 .lso_ipv6 = true},
+	};
+	static const char *const what[] = {
+		"a TCP checksum request for an ARP frame",
+		"LSO with an MSS of 0",
+		"a UDP checksum request for an ICMP echo",
+		"LSO over IPv6 for an IPv4 ICMP echo",
+	};
+
+	for (unsigned i = 0; i < VMB_ARRAY_LEN(bad); i++) {
+		eu_step("%s", what[i]);
+		send_section(e, NVSP_CHANNEL_DATA,
+			     packet_meta(e, e->send, i ? echo_request
+						       : arp_request, &bad[i]));
+		while (!e->send_done)
+			pump(e);
+	}
 }
 
 /* What no netvsc sends: each refused with a failure status (the guest
@@ -437,6 +480,7 @@ static void hostile(struct ng *e)
 				  nvsp_rndis_complete(&m, NVSP_STATUS_SUCCESS),
 				  &sig));
 	e->want_status = NVSP_STATUS_SUCCESS;
+	hostile_offloads(e);
 }
 
 static void ping(struct ng *e)
@@ -503,7 +547,7 @@ static void counters(struct ng *e)
 	EU_CHECK(counter(dev, "tx_frames") == FLOOD + 3, "tx_frames");
 	EU_CHECK(counter(dev, "rx_frames") == e->rx_frames, "rx_frames");
 	EU_CHECK(counter(dev, "rx_full") >= FLOOD - DATA_SUBS, "rx_full");
-	EU_CHECK(counter(dev, "refused") == 3, "refused");
+	EU_CHECK(counter(dev, "refused") == 7, "refused");
 	EU_CHECK(counter(dev, "tx_err") == 0, "tx_err");
 	json_decref(j);
 	free(r);

@@ -121,6 +121,13 @@ static void test_offload(void **state)
 	assert_int_equal(rt_tap_set_offload(&t, 0), 0);
 	sh_out(out, sizeof(out), cmd);
 	assert_non_null(strstr(out, "tx-tcp-segmentation: off"));
+	/* the GSO size limit, in the device's namespace; the kernel's
+	 * refusal of an impossible one comes back as its errno */
+	assert_int_equal(rt_tap_set_gso_max(&t, 62780), 0);
+	snprintf(cmd, sizeof(cmd), "ip -n %s -d link show dev %s", ns, t.name);
+	sh_out(out, sizeof(out), cmd);
+	assert_non_null(strstr(out, "gso_max_size 62780 "));
+	assert_true(rt_tap_set_gso_max(&t, 0xFFFFFFFFu) < 0);
 	rt_tap_close(&t);
 }
 
