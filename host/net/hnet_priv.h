@@ -29,6 +29,7 @@
 #include <sys/uio.h>
 
 #include "hnet.h"
+#include "hnet_sw.h"
 #include "hvm.h"
 #include "net/nvsp_host.h"
 #include "net/nframe.h"
@@ -94,6 +95,7 @@ struct hnet_nic {
 	struct rss_cfg *rss;      /* the guest's key, types and table */
 	_Atomic uint32_t offload; /* hnet_offload_set's flags */
 	struct hnet_bench *bench; /* the bench port (hnet_port.h), or NULL */
+	struct hnet_sw sw;
 };
 
 struct hnet_chan {
@@ -130,6 +132,7 @@ struct hnet_chan {
 	rt_ctr tx_csum, tx_lso, rx_csum_ok, rx_csum_sw, rx_csum_bad;
 	rt_ctr ctl_msgs, ctl_dropped, map_failed;
 	rt_ctr rx_steered;       /* read here, sent on another channel */
+	struct hnet_sw_chan sw;
 };
 
 /* hnet.c */
@@ -154,6 +157,11 @@ int hnet_offload_tx(struct hnet_chan *ch, const struct rndis_pkt *p,
  * place, the PPIs to send with it in m. false: drop it (counted). */
 bool hnet_offload_rx(struct hnet_chan *ch, const uint8_t *vh, uint8_t *frame,
 		     uint32_t len, struct rndis_pkt_meta *m);
+extern const struct hdev_class hnet_class;
+
+/* An RNDIS control message (an answer, an indication) to the guest in a
+ * control sub-allocation; dropped and counted when none is free. */
+void hnet_ctl_answer(struct hnet_chan *ch, const uint8_t *msg, uint32_t len);
 /* hnet_data.c */
 /* The places in guest memory of the RNDIS bytes of r (a section or GPA
  * ranges) into ch->giov: their length, or -1 (counted) when they are not
