@@ -23,10 +23,11 @@ want=8
 grep -q "send aggregation: up to $want frames" "$GUEST_LOG" ||
 	fail "aggregation limit not $want"
 
-# ctr NAME: the host's counter NAME summed over the adapter's channels.
+# ctr NAME [FILE]: the host's counter NAME summed over the adapter's
+# channels, now or in FILE (a snapshot of hvis-ctl channels).
 ctr() {
-	ctl channels --wide | grep -o "$1=[0-9]*" |
-		awk -F= '{ s += $2 } END { print s + 0 }'
+	if [ -n "${2:-}" ]; then cat "$2"; else ctl channels --wide; fi |
+		grep -o " $1=[0-9]*" | awk -F= '{ s += $2 } END { print s + 0 }'
 }
 # devstat NS DEV WHAT: a device's statistics counter.
 devstat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
@@ -44,18 +45,23 @@ ip netns exec "$HNS" iperf3 -s -p 5296 >"$T/iperf-server" 2>&1 &
 _pids+=($!)
 wait_until 5 sh -c "ip netns exec $HNS ss -ltn | grep -q ':5296'" ||
 	fail "iperf3 did not listen"
-f0=$(ctr tx_frames)
-m0=$(ctr tx_msgs)
+# One snapshot each side of the flood: frames and messages counted
+# together (ARP or neighbour discovery may pass meanwhile).
+ctl channels --wide >"$T/c0" || fail "hvis-ctl channels"
 timeout 30 ip netns exec "$GNS" iperf3 -c 10.96.0.1 -p 5296 -u -l 64 \
 	-b 0 -t 2 >"$T/iperf" 2>&1 || fail "iperf3: $(cat "$T/iperf")"
 wait_until 10 all_arrived || fail "frames lost: $(all_arrived)
 $(ctl channels --wide)"
-frames=$(($(ctr tx_frames) - f0))
-msgs=$(($(ctr tx_msgs) - m0))
+ctl channels --wide >"$T/c1" || fail "hvis-ctl channels"
+frames=$(($(ctr tx_frames "$T/c1") - $(ctr tx_frames "$T/c0")))
+msgs=$(($(ctr tx_msgs "$T/c1") - $(ctr tx_msgs "$T/c0")))
 echo "UDP flood: $frames frames in $msgs messages; $(all_arrived)"
-[ "$frames" -ge 10000 ] || fail "only $frames frames: $(cat "$T/iperf")"
+[ "$frames" -ge 2000 ] || fail "only $frames frames: $(cat "$T/iperf")"
 if [ "$want" = 1 ]; then
-	[ "$msgs" = "$frames" ] || fail "$frames frames in $msgs messages"
+	# one each (a frame of background traffic may be counted as a
+	# message but not yet as a frame when a snapshot is taken)
+	[ $((msgs - frames)) -le 1 ] && [ $((frames - msgs)) -le 1 ] ||
+		fail "$frames frames in $msgs messages"
 else
 	[ $((msgs * 2)) -lt "$frames" ] ||
 		fail "not aggregated: $frames frames in $msgs messages"
