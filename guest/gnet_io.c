@@ -426,13 +426,20 @@ static bool readers_start(struct gnet_nic *n)
 
 /* The aggregation limits: the host's, --net-tx-agg's, and an MTU-sized
  * frame's room (a frame the TAP gives is at most the MTU, an Ethernet
- * header and a VLAN tag; the byte more tells one cut short). */
-static void tx_agg_start(struct gnet_nic *n)
+ * header and a VLAN tag; the byte more tells one cut short). false
+ * when the host's sections cannot hold a header and an Ethernet frame
+ * header (nothing is sent). */
+static bool tx_agg_start(struct gnet_nic *n)
 {
 	const struct rndis_guest_info *i = &n->rndis.info;
 	uint32_t want = gnet_cfg.tx_agg ? gnet_cfg.tx_agg : GNET_TX_AGG_DEFAULT;
 	uint64_t need = (uint64_t)GNET_PKT_ROOM + i->mtu + 18u + 1u;
 
+	if (n->ssize <= GNET_PKT_ROOM + 14u) {
+		rt_warn("net", "relid %u: send sections of %u bytes hold no "
+			"frame", n->c->relid, n->ssize);
+		return false;
+	}
 	rndis_agg_init(&n->tx_agg, want < i->max_pkts ? want : i->max_pkts,
 		       i->max_xfer, i->align);
 	n->tx_need = need < n->ssize ? (uint32_t)need : n->ssize;
@@ -441,6 +448,7 @@ static void tx_agg_start(struct gnet_nic *n)
 		n->tx_agg.max_pkts, i->max_xfer < n->ssize ? i->max_xfer
 							     : n->ssize,
 		n->tx_agg.align);
+	return true;
 }
 
 int gnet_io_start(struct gnet_nic *n)
@@ -464,9 +472,8 @@ int gnet_io_start(struct gnet_nic *n)
 		rt_warn("net", "%s: carrier not set: %s", n->tap.name,
 			strerror(-rc));
 	gnet_offload_start(n);
-	tx_agg_start(n);
 	atomic_store_explicit(&n->have_tap, true, memory_order_release);
-	rc = readers_start(n);
+	rc = tx_agg_start(n) && readers_start(n);
 	rt_info("net", "relid %u: %s in network namespace %s, MTU %u, %u "
 		"queue%s%s", n->c->relid, n->tap.name,
 		gnet_cfg.netns ? gnet_cfg.netns : "(none)", i->mtu,
