@@ -41,7 +41,8 @@
  *                            be refused and counted, and every transfer-
  *                            page packet completed all the same
  *   evil_host SOCK net-stall net, but no data send is ever completed:
- *                            exactly one frame per send section may come
+ *                            exactly one message per send section may
+ *                            come
  *   evil_host SOCK flood[-close]
  *                            offers FLOOD_CHANNELS test channels, then
  *                            never reads the guest's socket again (its
@@ -1120,8 +1121,8 @@ static void net_serve(struct eh *e, struct nethost *nh)
 
 /* how: "net" (the guest's TAP pings the peer), "net-idle" (no TAP: no
  * frame may come), "net-bad" (no TAP, net_hostile) or "net-stall" (no
- * data send completed: the guest sends one frame per send section, then
- * waits). */
+ * data send completed: the guest sends one message per send section,
+ * then waits). */
 static void net(struct eh *e, const char *how)
 {
 	bool ping = strcmp(how, "net") == 0;
