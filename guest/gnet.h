@@ -22,6 +22,8 @@ struct gnet_cfg {
 	 * entries repeated to fill it (ntable 0: i mod channels). */
 	unsigned ntable;
 	uint32_t table[128];
+	/* --net-rsc off: no receive segment coalescing asked for */
+	bool no_rsc;
 };
 
 /* --net-rss-table Q[,Q...]: up to 128 channel numbers. 0, or -1 with
