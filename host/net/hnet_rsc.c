@@ -11,8 +11,8 @@
  * Each read then offers the kernel room for the largest frame: a chain
  * of sub-allocations of the channel's partition, one iovec each past
  * its RNDIS header room, read into by one readv (no bounce copy), the
- * chain's unused tail given back at once. A frame in one piece that is
- * not GSO goes on as any frame; a GSO frame goes to the guest as one
+ * chain's unused tail given back at once. A frame that is not GSO goes
+ * on as any frame (dropped as too long past one piece); a GSO frame goes to the guest as one
  * transfer-page packet with a range per piece, each piece an RNDIS
  * PACKET with the PKTINFO_ID PPI (SUBALLOC, first and last fragment
  * flags, one id for all its pieces), the first also with the checksum
@@ -157,9 +157,14 @@ int hnet_rsc_rx(struct hnet_chan *ch)
 	len = read_chain(ch, ids, k, vnet);
 	if (len <= 0)
 		return len == 0;
-	if (((struct vnet_hdr *)vnet)->gso_type == VNET_HDR_GSO_NONE &&
-	    (uint32_t)len <= room_of(ch->nic))
-		return hnet_rx_frame(ch, ids[0], vnet, (uint32_t)len);
+	if (((struct vnet_hdr *)vnet)->gso_type == VNET_HDR_GSO_NONE) {
+		if ((uint32_t)len <= room_of(ch->nic))
+			return hnet_rx_frame(ch, ids[0], vnet, (uint32_t)len);
+		/* longer than the guest's MTU, not coalesced: as ever */
+		rt_ctr_add(&ch->rx_long, 1);
+		nvsp_rxbuf_free(&ch->nic->rxb, ch->q, ids[0], &n);
+		return 1;
+	}
 	if (!hnet_offload_rsc(ch, vnet, data_of(ch->nic, ids[0]),
 			      (uint32_t)len, room_of(ch->nic), &m)) {
 		nvsp_rxbuf_free(&ch->nic->rxb, ch->q, ids[0], &n);

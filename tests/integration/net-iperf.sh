@@ -95,20 +95,6 @@ iperf 2001:db8:98::1 "TCP/IPv6 guest->host (TSO on)"
 
 # 32 MiB each way over TCP with TSO on, byte for byte.
 head -c 32M /dev/urandom >"$T/blob"
-# nc_copy FROM_NS TO_NS ADDR: the blob through nc from one end to the other.
-nc_copy() {
-	rm -f "$T/got"
-	ip netns exec "$2" nc -l 9798 >"$T/got" &
-	local nc=$!
-	_pids+=("$nc")
-	wait_until 5 sh -c "ip netns exec $2 ss -ltn | grep -q ':9798'" ||
-		fail "nc did not listen"
-	timeout 30 ip netns exec "$1" nc -N "$3" 9798 <"$T/blob" ||
-		fail "nc send from $1"
-	wait "$nc"
-	[ "$(sha256sum <"$T/blob")" = "$(sha256sum <"$T/got")" ] ||
-		fail "32 MiB from $1: $(stat -c %s "$T/got") bytes arrived, not the same"
-}
 nc_copy "$GNS" "$HNS" 10.98.0.1
 nc_copy "$HNS" "$GNS" 10.98.0.2
 

@@ -45,28 +45,13 @@ sys.exit(0 if sent > 0 and sent - (16 << 20) <= got <= sent else 1)
 EOF
 }
 
-# nc_rx: the blob from the host to the guest through nc, sha256-checked.
-nc_rx() {
-	rm -f "$T/got"
-	ip netns exec "$GNS" nc -l 9797 >"$T/got" &
-	local nc=$!
-	_pids+=("$nc")
-	wait_until 5 sh -c "ip netns exec $GNS ss -ltn | grep -q ':9797'" ||
-		fail "nc did not listen"
-	timeout 30 ip netns exec "$HNS" nc -N 10.97.0.2 9797 <"$T/blob" ||
-		fail "nc send from the host"
-	wait "$nc"
-	[ "$(sha256sum <"$T/blob")" = "$(sha256sum <"$T/got")" ] ||
-		fail "32 MiB to the guest ($1): $(stat -c %s "$T/got") bytes arrived, not the same"
-	echo "32 MiB host->guest ($1): same sha256"
-}
-
 traffic() {
 	wait_until 10 ip netns exec "$GNS" ping -c 1 -W 1 10.97.0.1 ||
 		fail "no ping to the host ($1)"
 	iperf_rx 10.97.0.1 "TCP host->guest ($1)"
 	iperf_rx 2001:db8:97::1 "TCP/IPv6 host->guest ($1)"
-	nc_rx "$1"
+	nc_copy "$HNS" "$GNS" 10.97.0.2
+	echo "32 MiB host->guest ($1): same sha256"
 	ctl channels --wide >"$T/channels"
 	grep -q 'rsc_bad=0' "$T/channels" && grep -q 'refused=0' "$T/channels" &&
 		! grep -Eq 'rx_csum_bad=[1-9]|rsc_bad=[1-9]' "$T/channels" ||
@@ -86,11 +71,13 @@ grep -Eq 'rx_rsc=[1-9]' "$GUEST_LOG" && ! grep -Eq 'rx_rsc_bad=[1-9]' "$GUEST_LO
 	fail "the guest's RSC counters: $(grep rx_rsc "$GUEST_LOG")"
 
 # ---- a new guest, RSC off ----
+wait_until 10 sh -c "! ip -n $GNS link show dev hn0" || fail "hn0 left behind"
 : >"$GUEST_LOG.1"
 GUEST_LOG_ON=$GUEST_LOG
 GUEST_LOG=$GUEST_LOG.1
 start_guest --no-services --netns "$GNS" --net-rsc off
-wait_until 10 ip -n "$GNS" link show dev hn0 || fail "no hn0 for the new guest"
+wait_until 15 log_has "$GUEST_LOG" "hn0 in network namespace" ||
+	fail "no hn0 for the new guest"
 ip -n "$GNS" addr add 10.97.0.2/24 dev hn0 &&
 	ip -n "$GNS" addr add 2001:db8:97::2/64 dev hn0 nodad ||
 	fail "addresses"
