@@ -11,8 +11,9 @@
  * above; a header made from a request converts back to it; a sum
  * does not depend on alignment or on where it is split.
  *
- * Input: byte 0 parse flags (bit 0 LSO) and hash types (bits 1-3 pick
- * IPv4, TCP/IPv4, UDP/IPv4 ... see types[]); byte 1 checksum request
+ * Input: byte 0 parse flags (bit 0 LSO, bit 4 HEAD: the frame is the
+ * head of a longer one, as a coalesced frame's first piece) and hash
+ * types (bits 1-3 pick IPv4, TCP/IPv4, UDP/IPv4 ... see types[]); byte 1 checksum request
  * bits; bytes 2-3 MSS (little-endian, 0: no LSO; bit 15 of it IPv6);
  * byte 4 transport offset given (0: none); bytes 5-14 a virtio-net header
  * as TAP would hand it; then the frame. */
@@ -174,7 +175,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (len > 1)
 		sums(frame + 1, len - 1);
 	b = nframe_parse(&f, frame, len, types[(data[0] >> 1) & 7],
-			 data[0] & 1 ? NFRAME_F_LSO : 0);
+			 (data[0] & 1 ? NFRAME_F_LSO : 0) |
+				 (data[0] & 0x10 ? NFRAME_F_HEAD : 0));
 	check_parsed(&f, b);
 	if (rss_queue(&cfg, rss_hash(&cfg, &f.rss)) >= 5)
 		abort();
