@@ -443,14 +443,15 @@ static void make_tap(struct gnet_nic *n)
 	uint32_t len;
 
 	n->tap_tried = true;
-	if (!gnet_cfg.netns) {
+	if (!gnet_cfg.netns && !gnet_cfg.port) {
 		rt_info("net", "relid %u: no --netns: no TAP device made (this "
 			"machine's interfaces are left alone)", n->c->relid);
 		return;
 	}
 	if (gnet_io_start(n))
 		return;
-	gnet_lookup_add(n);
+	if (!gnet_cfg.port) /* a port has no interface for KVP to find */
+		gnet_lookup_add(n);
 	pthread_mutex_lock(&n->ch[0].lock);
 	len = rndis_guest_set_filter(&n->rndis, RNDIS_GUEST_FILTER_OPEN, msg);
 	if (len)

@@ -9,7 +9,26 @@
 #ifndef HVIS_GNET_H
 #define HVIS_GNET_H
 
+#include <sys/types.h>
+#include <sys/uio.h>
+
 #include "gvb.h"
+
+/* Frames to and from an embedder (hvis-bench) in place of a TAP: calls
+ * as readv and writev of TAP queue q (the channel's) with a virtio-net
+ * header in front, readv -1 (EAGAIN) when there is nothing to send; fd
+ * (the embedder's, kept open) is polled for POLLIN by every queue's
+ * sender before its readv; up (optional) is told the host's MAC and
+ * MTU. readv on queue q's send thread, writev on channel q's worker. */
+struct gnet_port {
+	int fd;
+	ssize_t (*readv)(void *arg, unsigned q, const struct iovec *iov,
+			 int n);
+	ssize_t (*writev)(void *arg, unsigned q, const struct iovec *iov,
+			  int n);
+	void (*up)(void *arg, const uint8_t mac[6], uint32_t mtu);
+	void *arg;
+};
 
 struct gnet_cfg {
 	/* Network namespace (/run/netns/NAME) of the TAP devices; NULL:
@@ -24,6 +43,7 @@ struct gnet_cfg {
 	uint32_t table[128];
 	/* --net-rsc off: no receive segment coalescing asked for */
 	bool no_rsc;
+	const struct gnet_port *port; /* NULL: TAP devices */
 };
 
 /* --net-rss-table Q[,Q...]: up to 128 channel numbers. 0, or -1 with

@@ -27,7 +27,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "gnet_priv.h"
+#include "gnet_port.h"
 #include "rt_log.h"
 
 /* Frames read in one burst before the TAP is polled again. */
@@ -50,7 +50,7 @@ static void frame_out(struct gnet_chan *ch, const struct rndis_pkt *pk)
 
 	gnet_offload_rx(ch, &pk->meta, vh);
 	if (!atomic_load_explicit(&n->have_tap, memory_order_acquire) ||
-	    writev(n->tap.fd[ch->q < n->tap.queues ? ch->q : 0], iov, 2) < 0) {
+	    gnet_port_writev(n, ch->q < n->tap.queues ? ch->q : 0, iov, 2) < 0) {
 		rt_ctr_add(&ch->rx_drops, 1);
 		return;
 	}
@@ -281,7 +281,7 @@ static bool tx_one(struct gnet_chan *ch, uint32_t idx, int big)
 		{n->sbuf + (size_t)idx * n->ssize + GNET_PKT_ROOM, room},
 		{bb, bb ? GNET_BIG_SIZE - GNET_PKT_ROOM - room : 0},
 	};
-	ssize_t got = readv(n->tap.fd[ch->q], iov, bb ? 3 : 2);
+	ssize_t got = gnet_port_readv(n, ch->q, iov, bb ? 3 : 2);
 	uint32_t flen = got > (ssize_t)sizeof(vh) ? (uint32_t)got - sizeof(vh)
 						  : 0;
 	bool bad = got < 0 || !flen || flen >= room + iov[2].iov_len;
@@ -382,19 +382,21 @@ int gnet_io_start(struct gnet_nic *n)
 	int rc;
 
 	memcpy(tc.mac, i->mac, 6);
-	rc = rt_tap_open(&n->tap, &tc, why, sizeof(why));
+	rc = gnet_cfg.port ? gnet_port_start(n, why, sizeof(why))
+			   : rt_tap_open(&n->tap, &tc, why, sizeof(why));
 	if (rc) {
 		rt_warn("net", "relid %u: %s", n->c->relid, why);
 		return rc;
 	}
-	if ((rc = rt_tap_set_carrier(&n->tap, true)))
+	if (!gnet_cfg.port && (rc = rt_tap_set_carrier(&n->tap, true)))
 		rt_warn("net", "%s: carrier not set: %s", n->tap.name,
 			strerror(-rc));
 	gnet_offload_start(n);
 	atomic_store_explicit(&n->have_tap, true, memory_order_release);
 	rc = readers_start(n);
 	rt_info("net", "relid %u: %s in network namespace %s, MTU %u, %u "
-		"queue%s%s", n->c->relid, n->tap.name, gnet_cfg.netns, i->mtu,
+		"queue%s%s", n->c->relid, n->tap.name,
+		gnet_cfg.netns ? gnet_cfg.netns : "(none)", i->mtu,
 		n->tap.queues, n->tap.queues > 1 ? "s" : "",
 		rc ? "" : " (no reader thread: nothing is sent)");
 	return 0;

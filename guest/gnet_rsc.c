@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "gnet_port.h"
 #include "gnet_priv.h"
 #include "net/ncsum.h"
 #include "rt_log.h"
@@ -105,8 +106,8 @@ static void rsc_out(struct gnet_chan *ch)
 	r->iov[2].iov_base = (uint8_t *)r->iov[2].iov_base + hdrs;
 	r->iov[2].iov_len -= hdrs;
 	if (!atomic_load_explicit(&n->have_tap, memory_order_acquire) ||
-	    writev(n->tap.fd[ch->q < n->tap.queues ? ch->q : 0], r->iov,
-		   (int)r->n + 2) < 0) {
+	    gnet_port_writev(n, ch->q < n->tap.queues ? ch->q : 0, r->iov,
+			     (int)r->n + 2) < 0) {
 		rt_ctr_add(&ch->rx_drops, 1);
 		return;
 	}

@@ -10,7 +10,8 @@ build_pkgs=(gcc make meson ninja-build pkg-config python3 libjansson-dev
 # install test (tests/install.sh) checks units, man pages, completions.
 # nbdkit, fuse3 (nbdfuse's fusermount3) and fio: the storage tests.
 # ethtool, iputils-ping, netcat-openbsd: the network tests; iperf3:
-# int-net-iperf's TCP and UDP runs with the offloads on and off.
+# int-net-iperf's TCP and UDP runs with the offloads on and off, and
+# hvis-bench net's end-to-end rows.
 # ucarp: the CARP failover test between two VMs (int-net-carp).
 # libdpdk-dev: test_rss compares the RSS hash with DPDK's rte_softrss.
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev iproute2 util-linux

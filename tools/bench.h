@@ -4,6 +4,7 @@
 #ifndef HVIS_BENCH_H
 #define HVIS_BENCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -30,6 +31,23 @@ uint32_t bench_percentile(uint32_t *v, size_t n, double pct);
 int bench_pingpong(int cpu_a, int cpu_b, uint32_t rounds, uint32_t *p50,
 		   uint32_t *p99);
 
+/* Other programs. bench_spawn: argv started (PATH searched), its pid or
+ * -1; bench_spawn_quiet: the same, its output thrown away. bench_reap:
+ * SIGTERM and wait, SIGKILL after 10 s (pid <= 0: nothing).
+ * bench_capture: argv run to its end, what it printed (malloc'd; NULL on
+ * failure).
+ * bench_sh: a /bin/sh command line (printf format; only names this
+ * program made go in), its output thrown away, run to its end: its exit
+ * status, or -1. bench_wait_path: path exists within 10 s.
+ * bench_wait_exit: child pid ended (and was reaped) within secs. */
+int bench_spawn(const char *const *argv);
+int bench_spawn_quiet(const char *const *argv);
+void bench_reap(int pid);
+char *bench_capture(const char *const *argv);
+int bench_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool bench_wait_path(const char *path);
+bool bench_wait_exit(int pid, double secs);
+
 /* `hvis-bench disk ...`: argv[0] is "disk". Exit status. */
 int bench_disk_main(int argc, char **argv);
 void bench_disk_usage(FILE *f);
@@ -37,5 +55,9 @@ void bench_disk_usage(FILE *f);
 /* `hvis-bench ring ...`: argv[0] is "ring". Exit status. */
 int bench_ring_main(int argc, char **argv);
 void bench_ring_usage(FILE *f);
+
+/* `hvis-bench net ...`: argv[0] is "net". Exit status. */
+int bench_net_main(int argc, char **argv);
+void bench_net_usage(FILE *f);
 
 #endif

@@ -17,13 +17,11 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -34,8 +32,6 @@
 #include "hvis_paths.h"
 #include "nbd/nbd_wire.h"
 #include "rt_log.h"
-
-extern char **environ;
 
 #define DQD_MAX 128u
 #define LAT_CAP (1u << 22)
@@ -279,36 +275,6 @@ static int run_case(struct dbench *b, const struct dcase *c, struct dres *r)
 
 /* ---- fio ---- */
 
-/* Runs argv, returns what it printed (NULL on failure). */
-static char *capture(const char *const *argv)
-{
-	posix_spawn_file_actions_t fa;
-	char *out = NULL;
-	size_t n = 0;
-	int fds[2], rc;
-	pid_t pid;
-	FILE *f;
-
-	if (pipe(fds))
-		return NULL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	posix_spawn_file_actions_addclose(&fa, fds[0]);
-	rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char **)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
-	f = fdopen(fds[0], "r");
-	if (!rc && f && getdelim(&out, &n, '\0', f) < 0) {
-		free(out);
-		out = NULL;
-	}
-	if (f)
-		fclose(f);
-	if (!rc)
-		waitpid(pid, NULL, 0);
-	return out;
-}
-
 static int fio_parse(const char *out, const struct dcase *c,
 		     struct dres *r)
 {
@@ -349,39 +315,13 @@ static int run_fio(const char *engine, const char *target,
 	snprintf(rw, sizeof(rw), "--rw=%s%s", c->seq ? "" : "rand",
 		 c->write ? "write" : "read");
 	snprintf(eng, sizeof(eng), "--ioengine=%s", engine);
-	out = capture(argv);
+	out = bench_capture(argv);
 	rc = fio_parse(out, c, r);
 	free(out);
 	return rc;
 }
 
 /* ---- processes ---- */
-
-static pid_t spawn(const char *const *argv)
-{
-	pid_t pid;
-
-	return posix_spawnp(&pid, argv[0], NULL, NULL, (char **)argv,
-			    environ) ? -1 : pid;
-}
-
-static void reap(pid_t pid)
-{
-	if (pid > 0) {
-		kill(pid, SIGTERM);
-		waitpid(pid, NULL, 0);
-	}
-}
-
-static bool wait_path(const char *path)
-{
-	struct timespec ms = {0, 20000000};
-
-	for (int i = 0; i < 500; i++, nanosleep(&ms, NULL))
-		if (!access(path, F_OK))
-			return true;
-	return false;
-}
 
 static int host_up(struct dbench *b)
 {
@@ -393,8 +333,8 @@ static int host_up(struct dbench *b)
 	snprintf(exe, sizeof(exe), "%s/hvis-host", b->bin_dir);
 	snprintf(disk, sizeof(disk), "%s", b->image);
 	snprintf(ctl, sizeof(ctl), "%s/" HVIS_CTL_SOCK, b->dir);
-	b->host = spawn(argv);
-	return b->host > 0 && wait_path(ctl) ? 0 : -1;
+	b->host = bench_spawn(argv);
+	return b->host > 0 && bench_wait_path(ctl) ? 0 : -1;
 }
 
 /* RAM-backed, every block written (no hole makes reads free). */
@@ -522,14 +462,14 @@ static void phase_nbd(struct dbench *b)
 	snprintf(qsock, sizeof(qsock), "%s/qemu-nbd.sock", b->dir);
 	snprintf(uh, sizeof(uh), "nbd+unix:///scsi0-lun0?socket=%s", sock);
 	snprintf(uq, sizeof(uq), "nbd+unix:///?socket=%s", qsock);
-	g = spawn(guest);
-	qn = spawn(qemu);
-	if (g > 0 && qn > 0 && wait_path(sock) && wait_path(qsock))
+	g = bench_spawn(guest);
+	qn = bench_spawn(qemu);
+	if (g > 0 && qn > 0 && bench_wait_path(sock) && bench_wait_path(qsock))
 		nbd_rows(uh, uq, b->seconds);
 	else
 		printf("  hvis-guest or qemu-nbd did not start\n");
-	reap(g);
-	reap(qn);
+	bench_reap(g);
+	bench_reap(qn);
 }
 
 /* ---- main ---- */
@@ -627,7 +567,7 @@ static void cleanup(struct dbench *b, const char *own_image)
 {
 	char p[PATH_MAX + 32];
 
-	reap(b->host);
+	bench_reap(b->host);
 	if (own_image)
 		unlink(own_image);
 	snprintf(p, sizeof(p), "%s/qemu-nbd.sock", b->dir);

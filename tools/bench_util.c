@@ -1,14 +1,24 @@
-/* hvis-bench: clocks, the memcpy reference, CPU pinning, percentiles. */
+/* hvis-bench: clocks, the memcpy reference, CPU pinning, percentiles,
+ * other programs. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "rt_log.h"
+
+extern char **environ;
 
 double bench_now_s(void)
 {
@@ -138,4 +148,119 @@ int bench_pingpong(int cpu_a, int cpu_b, uint32_t rounds, uint32_t *p50,
 	*p99 = bench_percentile(lat, rounds, 99);
 	free(lat);
 	return 0;
+}
+
+/* ---- other programs ---- */
+
+/* Output flushed first: a child's lines come after what was printed. */
+static int spawn_fa(const char *const *argv, bool quiet)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int rc;
+
+	fflush(stdout);
+	posix_spawn_file_actions_init(&fa);
+	if (quiet) {
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY,
+						 0);
+		posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	}
+	rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char **)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	return rc ? -1 : pid;
+}
+
+int bench_spawn(const char *const *argv)
+{
+	return spawn_fa(argv, false);
+}
+
+int bench_spawn_quiet(const char *const *argv)
+{
+	return spawn_fa(argv, true);
+}
+
+bool bench_wait_exit(int pid, double secs)
+{
+	struct timespec ms = {0, 10000000};
+
+	for (int i = 0; i < secs * 100; i++, nanosleep(&ms, NULL))
+		if (waitpid(pid, NULL, WNOHANG) != 0)
+			return true;
+	return false;
+}
+
+/* A child that does not end within 10 s of SIGTERM is killed and named:
+ * a benchmark must not hang on a program that hangs. */
+void bench_reap(int pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	if (bench_wait_exit(pid, 10))
+		return;
+	fprintf(stderr, "hvis-bench: pid %d still there 10 s after SIGTERM; "
+		"killed\n", pid);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+char *bench_capture(const char *const *argv)
+{
+	posix_spawn_file_actions_t fa;
+	char *out = NULL;
+	size_t n = 0;
+	int fds[2], rc;
+	pid_t pid;
+	FILE *f;
+
+	if (pipe(fds))
+		return NULL;
+	fflush(stdout);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char **)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	f = fdopen(fds[0], "r");
+	if (!rc && f && getdelim(&out, &n, '\0', f) < 0) {
+		free(out);
+		out = NULL;
+	}
+	if (f)
+		fclose(f);
+	if (!rc)
+		waitpid(pid, NULL, 0);
+	return out;
+}
+
+int bench_sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+	int st = -1, rc;
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, fmt);
+	rc = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (rc < 0 || (size_t)rc >= sizeof(cmd))
+		return -1;
+	pid = spawn_fa(argv, true);
+	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+bool bench_wait_path(const char *path)
+{
+	struct timespec ms = {0, 20000000};
+
+	for (int i = 0; i < 500; i++, nanosleep(&ms, NULL))
+		if (!access(path, F_OK))
+			return true;
+	return false;
 }

@@ -17,9 +17,13 @@ static void usage(FILE *f)
 		   "          round-trip latency\n"
 		   "  disk    the synthetic SCSI disk (storvsc to storvsp) "
 		   "beside fio on the\n"
-		   "          image, and its NBD export beside qemu-nbd\n");
+		   "          image, and its NBD export beside qemu-nbd\n"
+		   "  net     the synthetic network adapter: frames between "
+		   "netvsc and netvsp,\n"
+		   "          iperf3 over hn0 and a host TAP beside a veth pair\n");
 	bench_ring_usage(f);
 	bench_disk_usage(f);
+	bench_net_usage(f);
 }
 
 int main(int argc, char **argv)
@@ -41,6 +45,8 @@ int main(int argc, char **argv)
 		return bench_ring_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "disk"))
 		return bench_disk_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "net"))
+		return bench_net_main(argc - 1, argv + 1);
 	hvis_refuse(BENCH_PROG, "unknown command '%s' (see hvis-bench --help)",
 		    argv[1]);
 	return 2;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hnet_priv.h"
+#include "hnet_port.h"
 #include "rt_log.h"
 
 #define ST_NO_RESOURCES 0xC000009Au
@@ -35,6 +35,7 @@ static void hnet_destroy(struct hdev *d)
 
 	if (nic->tap.queues)
 		rt_tap_close(&nic->tap);
+	hnet_bench_free(nic->bench);
 	for (unsigned i = 0; i < HNET_QUEUES_MAX; i++)
 		pthread_mutex_destroy(&nic->ret[i].lock);
 	pthread_rwlock_destroy(&nic->lock);
@@ -65,7 +66,7 @@ static void sub_open(struct hnet_chan *ch)
 	if (p && ch->eng.send == NVSP_HB_MAPPED &&
 	    hvm_gpadl_get(p, ch->eng.send_gpadl, &ch->sbuf))
 		rt_ctr_add(&ch->map_failed, 1);
-	rc = rt_tap_queue_enable(&nic->tap, ch->q, true);
+	rc = hnet_port_queue_enable(nic, ch->q, true);
 	if (rc)
 		rt_warn("net", "%s: queue %u not attached: %s", nic->tap.name,
 			ch->q, strerror(-rc));
@@ -161,7 +162,7 @@ static void hnet_close(struct hvm_chan *c)
 		nic->rx_gen++;
 		hvm_gpadl_put(&nic->rbuf);
 		pthread_rwlock_unlock(&nic->lock);
-	} else if (rt_tap_queue_enable(&nic->tap, ch->q, false)) {
+	} else if (hnet_port_queue_enable(nic, ch->q, false)) {
 		rt_warn("net", "%s: queue %u not detached", nic->tap.name,
 			ch->q);
 	}
@@ -274,8 +275,9 @@ static uint32_t rndis_control(struct hnet_chan *ch, uint32_t len)
 {
 	struct rndis_host_act ra;
 
-	/* RSC offered where the guest's NDIS_CONFIG asked for it */
-	rndis_host_offer_rsc(&ch->rndis, ch->eng.rsc);
+	/* RSC offered where the guest's NDIS_CONFIG asked for it (not on
+	 * the bench port: it makes no GSO frame) */
+	rndis_host_offer_rsc(&ch->rndis, ch->eng.rsc && !ch->nic->bench);
 	rndis_host_rx(&ch->rndis, ch->msg, len, &ra);
 	rt_ctr_add(&ch->ctl_msgs, 1);
 	if (ra.reply_len)
@@ -397,6 +399,7 @@ static void hnet_rx_pkt(struct rt_chan *rt, const struct vmb_pkt *pkt,
 	if (ch->eng.version != before)
 		atomic_store(&c->dev_version, ch->eng.version);
 	act(ch, &a);
+	hnet_bench_room(ch->nic->bench, ch->q);
 }
 
 static void hnet_batch_end(struct rt_chan *rt, void *arg)

@@ -21,6 +21,8 @@ struct hnet_nic_cfg {
 	bool have_mac;
 	uint8_t mac[6];        /* the guest's; else 00:15:5d:VM:VM:index */
 	unsigned queues;       /* channels; 0: the CPUs, at most 8 */
+	bool bench;            /* the bench port instead of a TAP */
+	uint32_t bench_rx;     /* its frames toward the guest; 0: none */
 };
 
 /* --nic TAP=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=K]; arg is cut up in

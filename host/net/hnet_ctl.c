@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hnet_priv.h"
+#include "hnet_port.h"
 
 extern const struct hdev_class hnet_class;
 
@@ -39,7 +39,7 @@ static bool nic_opt(char *o, struct hnet_nic_cfg *cfg)
 		cfg->queues = (unsigned)k;
 		return o[7] && !*end && k >= 1 && k <= HNET_QUEUES_MAX;
 	}
-	return false;
+	return hnet_bench_opt(o, cfg);
 }
 
 int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
@@ -52,15 +52,16 @@ int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
 		if (!nic_opt(o, cfg)) {
 			snprintf(why, n, "--nic: '%s' is not tap=NAME (at most "
 				 "15 characters), mac=XX:XX:XX:XX:XX:XX "
-				 "(unicast) or queues=K (1 to %u)", o,
-				 HNET_QUEUES_MAX);
+				 "(unicast), queues=K (1 to %u), bench or "
+				 "(after bench) rx=SIZE (14 to %u)", o,
+				 HNET_QUEUES_MAX, HNET_MTU + 14);
 			return -1;
 		}
 	}
-	if (!cfg->tap) {
+	if (!cfg->tap == !cfg->bench) {
 		snprintf(why, n,
-			 "--nic needs tap=NAME[,mac=XX:XX:XX:XX:XX:XX]"
-			 "[,queues=K]");
+			 "--nic needs tap=NAME or bench[,rx=SIZE] (one of "
+			 "them)[,mac=XX:XX:XX:XX:XX:XX][,queues=K]");
 		return -1;
 	}
 	return 0;
@@ -130,7 +131,7 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 						       : default_queues(),
 				 .vnet_hdr = true, .mtu = HNET_MTU };
 	unsigned index = free_index(vm);
-	struct rt_tap tap;
+	struct rt_tap tap = {.queues = 0};
 	struct hnet_nic *nic;
 	struct hdev *d;
 
@@ -138,9 +139,9 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 		snprintf(why, n, "at most %u NICs", HNET_NICS_MAX);
 		return -1;
 	}
-	if (rt_tap_open(&tap, &tc, why, n))
+	if (!cfg->bench && rt_tap_open(&tap, &tc, why, n))
 		return -1;
-	if (queues_idle(&tap, why, n)) {
+	if (!cfg->bench && queues_idle(&tap, why, n)) {
 		rt_tap_close(&tap);
 		return -1;
 	}
@@ -153,6 +154,8 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 	nic = d->priv;
 	nic->tap = tap;
 	nic->queues = tc.queues;
+	if (cfg->bench && hnet_bench_open(nic, cfg, why, n))
+		return -1;
 	nic->index = index;
 	if (cfg->have_mac)
 		memcpy(nic->mac, cfg->mac, 6);

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hnet_priv.h"
+#include "hnet_port.h"
 
 /* A GPA range's bytes as iovecs into guest memory, appended to ch->giov;
  * false when a page is outside guest memory or there are too many. */
@@ -127,7 +127,7 @@ static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 	iov[1] = (struct iovec){(void *)p->data, (size_t)fixed};
 	n = slice(ch, off + (uint32_t)fixed, p->data_len - (uint32_t)fixed,
 		  iov + 1) + 1;
-	w = writev(ch->nic->tap.fd[ch->q], iov, (int)n);
+	w = hnet_port_writev(ch->nic, ch->q, iov, (int)n);
 	if (w != (ssize_t)(sizeof(vnet) + p->data_len)) {
 		rt_ctr_add(&ch->tx_err, 1);
 		return;
@@ -191,7 +191,9 @@ bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
  * so that the TAP does not stay readable. false once it is empty. */
 bool hnet_rx_discard(struct hnet_chan *ch, rt_ctr *why)
 {
-	if (read(ch->nic->tap.fd[ch->q], ch->msg, sizeof(ch->msg)) < 0)
+	struct iovec all = {ch->msg, sizeof(ch->msg)};
+
+	if (hnet_port_readv(ch->nic, ch->q, &all, 1) < 0)
 		return false;
 	rt_ctr_add(why, 1);
 	return true;
@@ -215,7 +217,7 @@ static ssize_t rx_read(struct hnet_chan *ch, uint32_t id,
 		{base + NVSP_HOST_RX_HEADER, room},
 		{&over, 1},
 	};
-	ssize_t n = readv(ch->nic->tap.fd[ch->q], iov, 3) -
+	ssize_t n = hnet_port_readv(ch->nic, ch->q, iov, 3) -
 		    (ssize_t)RT_TAP_VNET_HDR_LEN;
 
 	if (n > 0 && n <= (ssize_t)room)

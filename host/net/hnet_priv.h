@@ -99,6 +99,7 @@ struct hnet_nic {
 	struct rss_cfg *rss;      /* the guest's key, types and table */
 	_Atomic uint32_t offload; /* hnet_offload_set's flags */
 	_Atomic unsigned tun_flags; /* TUN_F_* on the TAP (hnet_rsc_tap) */
+	struct hnet_bench *bench; /* the bench port (hnet_port.h), or NULL */
 };
 
 struct hnet_chan {

@@ -26,6 +26,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "hnet_port.h"
 #include "hnet_priv.h"
 #include "net/ncsum.h"
 #include "rt_log.h"
@@ -47,7 +48,7 @@ void hnet_rsc_tap(struct hnet_nic *nic, bool rsc4, bool rsc6)
 		     (rsc6 ? TUN_F_TSO6 : 0u);
 	int rc;
 
-	if (atomic_exchange(&nic->tun_flags, f) == f)
+	if (atomic_exchange(&nic->tun_flags, f) == f || nic->bench)
 		return;
 	rc = rt_tap_set_offload(&nic->tap, f);
 	if (rc)
@@ -90,7 +91,7 @@ static ssize_t read_chain(struct hnet_chan *ch, uint32_t *ids, uint32_t k,
 	for (uint32_t i = 0; i < k; i++)
 		iov[i + 1] = (struct iovec){data_of(nic, ids[i]), room};
 	iov[k + 1] = (struct iovec){&over, 1};
-	got = readv(nic->tap.fd[ch->q], iov, (int)k + 2) -
+	got = hnet_port_readv(nic, ch->q, iov, (int)k + 2) -
 	      (ssize_t)RT_TAP_VNET_HDR_LEN;
 	if (got > 0 && got <= (ssize_t)k * room) {
 		nvsp_rxbuf_trim(&nic->rxb, ch->q, ids, k,

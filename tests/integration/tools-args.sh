@@ -76,6 +76,10 @@ host_refused "'mac=01:00:5e:00:00:01' is not tap=NAME" \
 	--nic tap=x,mac=01:00:5e:00:00:01
 host_refused "'tap=abcdefghijklmnop' is not tap=NAME" --nic tap=abcdefghijklmnop
 host_refused "'mac=00:15:5d:00:00' is not" --nic tap=x,mac=00:15:5d:00:00
+host_refused "--nic needs tap=NAME or bench" --nic tap=x,bench
+host_refused "'rx=64' is not tap=NAME" --nic rx=64
+host_refused "'rx=13' is not tap=NAME" --nic bench,rx=13
+host_refused "'rx=1515' is not tap=NAME" --nic bench,rx=1515
 one_line "hvis-ctl: --host-user no-such-user-x: want a user name or uid" \
 	"$CTL_BIN" --host-user no-such-user-x vm show
 one_line "unknown option --frob (see hvis-ctl --help)" "$CTL_BIN" --frob vm show
@@ -154,6 +158,12 @@ one_line "unexpected argument 'extra'" "$BENCH" ring extra
 one_line "unknown option --bogus" "$BENCH" ring --bogus
 one_line "unknown option --bogus" "$BENCH" disk --bogus
 "$BENCH" disk --help | grep -q -- '--no-nbd' || fail "bench disk --help"
+one_line "unknown option --bogus" "$BENCH" net --bogus
+one_line "unexpected argument 'extra'" "$BENCH" net extra
+one_line "net: bad value 'x'" "$BENCH" net --only x
+one_line "net: bad value '0'" "$BENCH" net --seconds 0
+"$BENCH" net --help | grep -q -- '--only e2e|frames' || fail "bench net --help"
+"$BENCH" net --help | grep -q -- '--json' || fail "bench net --help: --json"
 
 # hvis-bench end to end, briefly: every point runs and checks every packet
 # (it exits 1 if any packet was lost or corrupt), bursts and single
