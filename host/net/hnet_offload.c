@@ -52,18 +52,26 @@ static const size_t flag_at[] = {
 
 /* RSC of a family only with its receive TCP checksum offload: a
  * coalesced frame carries the host's verdict, its checksum value does
- * not hold (the TSO on the TAP is set before the frames may come). */
+ * not hold. The readers take room for coalesced frames before the TAP
+ * may make them, and the TAP stops before they stop (a frame read in
+ * between is dropped and counted, never cut). */
 void hnet_offload_set(struct hnet_nic *nic, const struct rndis_offload_state *s)
 {
 	struct rndis_offload_state o = *s;
-	uint32_t v = 0;
+	uint32_t v = 0, was;
 
 	o.rsc4 = o.rsc4 && o.rx_tcp4;
 	o.rsc6 = o.rsc6 && o.rx_tcp6;
-	hnet_rsc_tap(nic, o.rsc4, o.rsc6);
 	for (unsigned i = 0; i < VMB_ARRAY_LEN(flag_at); i++)
 		if (*(const bool *)((const char *)&o + flag_at[i]))
 			v |= 1u << i;
+	was = atomic_load_explicit(&nic->offload, memory_order_relaxed);
+	if ((v & ~was) & (RSC4_BIT | RSC6_BIT)) {
+		atomic_store_explicit(&nic->offload, v, memory_order_relaxed);
+		hnet_rsc_tap(nic, o.rsc4, o.rsc6);
+		return;
+	}
+	hnet_rsc_tap(nic, o.rsc4, o.rsc6);
 	atomic_store_explicit(&nic->offload, v, memory_order_relaxed);
 }
 

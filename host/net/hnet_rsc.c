@@ -59,27 +59,35 @@ void hnet_rsc_tap(struct hnet_nic *nic, bool rsc4, bool rsc6)
 			nic->tap.name, rsc4, rsc6);
 }
 
-/* Sub-allocations for the largest frame (fewer when the partition has
- * fewer free: a frame larger than they hold is dropped as too long). */
-static uint32_t take(struct hnet_chan *ch, uint32_t *ids)
+/* Sub-allocations the largest frame takes. */
+static uint32_t want_of(const struct hnet_nic *nic)
 {
-	struct hnet_nic *nic = ch->nic;
 	uint32_t room = room_of(nic);
 	uint32_t want = (HNET_RSC_FRAME_MAX + room - 1) / room;
+
+	return want < HNET_RSC_PIECES ? want : HNET_RSC_PIECES;
+}
+
+/* Sub-allocations for the largest frame, fewer when the partition has
+ * fewer free (a frame larger than they hold is dropped, counted as
+ * rx_full). */
+static uint32_t take(struct hnet_chan *ch, uint32_t want, uint32_t *ids)
+{
+	struct hnet_nic *nic = ch->nic;
 	uint32_t free = nic->rxb.q[ch->q].nfree;
 
-	if (want > HNET_RSC_PIECES)
-		want = HNET_RSC_PIECES;
 	if (free < want)
 		want = free;
 	return want && !nvsp_rxbuf_alloc(&nic->rxb, ch->q, want, ids) ? want
 								      : 0;
 }
 
-/* One readv into the chain; the frame's length (the unused tail given
- * back), 0 when dropped, -1 when the TAP had none (chain freed). */
+/* One readv into the chain (k of want sub-allocations); the frame's
+ * length (the unused tail given back), 0 when dropped (longer than the
+ * chain: too long, or the partition short of room), -1 when the TAP had
+ * none (chain freed). */
 static ssize_t read_chain(struct hnet_chan *ch, uint32_t *ids, uint32_t k,
-			  uint8_t vnet[RT_TAP_VNET_HDR_LEN])
+			  uint32_t want, uint8_t vnet[RT_TAP_VNET_HDR_LEN])
 {
 	struct hnet_nic *nic = ch->nic;
 	uint32_t room = room_of(nic), n;
@@ -99,7 +107,7 @@ static ssize_t read_chain(struct hnet_chan *ch, uint32_t *ids, uint32_t k,
 		return got;
 	}
 	if (got > 0)
-		rt_ctr_add(&ch->rx_long, 1);
+		rt_ctr_add(k < want ? &ch->rx_full : &ch->rx_long, 1);
 	nvsp_rxbuf_free(&nic->rxb, ch->q, ids[0], &n);
 	return got < -(ssize_t)RT_TAP_VNET_HDR_LEN ? -1 : 0;
 }
@@ -148,14 +156,14 @@ static void pieces(struct hnet_chan *ch, const uint32_t *ids, uint32_t len,
 int hnet_rsc_rx(struct hnet_chan *ch)
 {
 	uint8_t vnet[RT_TAP_VNET_HDR_LEN];
-	uint32_t ids[HNET_RSC_PIECES], k, n;
+	uint32_t ids[HNET_RSC_PIECES], want = want_of(ch->nic), k, n;
 	struct rndis_pkt_meta m;
 	ssize_t len;
 
-	k = take(ch, ids);
+	k = take(ch, want, ids);
 	if (!k)
 		return hnet_rx_discard(ch, &ch->rx_full);
-	len = read_chain(ch, ids, k, vnet);
+	len = read_chain(ch, ids, k, want, vnet);
 	if (len <= 0)
 		return len == 0;
 	if (((struct vnet_hdr *)vnet)->gso_type == VNET_HDR_GSO_NONE) {
