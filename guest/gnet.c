@@ -220,6 +220,7 @@ static void rndis_ready(struct gnet_nic *n)
 		i->link_up ? "up" : "down", atomic_load(&n->nchan),
 		atomic_load(&n->nchan) > 1 ? "s" : "",
 		i->rss_queues > 1 ? " (RSS)" : "");
+	atomic_store(&n->link_up, i->link_up);
 	gnet_chan_table(n);
 	atomic_store(&n->tap_due, true);
 }
@@ -250,8 +251,8 @@ void gnet_control(struct gnet_nic *n, const uint8_t *msg, uint32_t len)
 		break;
 	case RNDIS_GE_LINK_UP:
 	case RNDIS_GE_LINK_DOWN:
-		rt_info("net", "relid %u: link %s (carrier not followed yet)",
-			n->c->relid, ev.kind == RNDIS_GE_LINK_UP ? "up" : "down");
+		atomic_store(&n->link_up, ev.kind == RNDIS_GE_LINK_UP);
+		atomic_store(&n->link_due, true);
 		break;
 	default:
 		break;
@@ -450,6 +451,7 @@ static void make_tap(struct gnet_nic *n)
 	}
 	if (gnet_io_start(n))
 		return;
+	atomic_store(&n->link_due, true);
 	if (!gnet_cfg.port) /* a port has no interface for KVP to find */
 		gnet_lookup_add(n);
 	pthread_mutex_lock(&n->ch[0].lock);
@@ -459,6 +461,27 @@ static void make_tap(struct gnet_nic *n)
 	pthread_mutex_unlock(&n->ch[0].lock);
 }
 
+/* The TAP's carrier as the host's last link indication says (NO-CARRIER
+ * in `ip link` while the host's cable is out). */
+static void follow_link(struct gnet_nic *n)
+{
+	bool up;
+	int rc;
+
+	/* a port (gnet_cfg.port) has no carrier */
+	if (gnet_cfg.port || !atomic_load(&n->have_tap) ||
+	    !atomic_exchange(&n->link_due, false))
+		return;
+	up = atomic_load(&n->link_up);
+	rc = rt_tap_set_carrier(&n->tap, up);
+	if (rc)
+		rt_warn("net", "%s: carrier not set: %s", n->tap.name,
+			strerror(-rc));
+	else
+		rt_info("net", "relid %u: %s: link %s", n->c->relid,
+			n->tap.name, up ? "up" : "down");
+}
+
 static void gnet_tick(struct gvb_chan *c)
 {
 	struct gnet_chan *ch = c->priv;
@@ -466,6 +489,8 @@ static void gnet_tick(struct gvb_chan *c)
 
 	if (!ch->q && atomic_load(&n->tap_due) && !n->tap_tried)
 		make_tap(n);
+	if (!ch->q)
+		follow_link(n);
 	if (!ch->q)
 		gnet_chan_tick(n);
 	pthread_mutex_lock(&ch->lock);

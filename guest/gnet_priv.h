@@ -137,6 +137,9 @@ struct gnet_nic {
 	_Atomic bool tap_due;     /* RNDIS ready: make the TAP (tick) */
 	bool tap_tried;
 	_Atomic bool have_tap;
+	/* the host's link indications (worker), the TAP's carrier made to
+	 * follow on the loop thread (tick) */
+	_Atomic bool link_up, link_due;
 	struct rt_tap tap;
 };
 

@@ -4,7 +4,7 @@
  *   vm stop --turn-off             Stop-VM -TurnOff: without the guest
  *   device add test [--subchannels K] | device remove RELID
  * The integration services' requests are hic_ctl.c's, the disks'
- * storage/hstor_ctl.c's. JSON replies carry
+ * storage/hstor_ctl.c's, the NICs' net/hnet_cmd.c's. JSON replies carry
  * "schema": "hvis.<what>/1" and are documented in docs/json.md. */
 #include <errno.h>
 #include <signal.h>
@@ -18,6 +18,7 @@
 
 #include "hic.h"
 #include "hvm_priv.h"
+#include "net/hnet_sw.h"
 #include "storage/hstor.h"
 #include "rt_log.h"
 #include "vmbus/vmb_client.h"
@@ -531,8 +532,11 @@ static int exec_vm(struct hvm *vm, const struct ctl_req *r, FILE *out)
 	rc = hstor_ctl_exec(vm, r->argv, r->argc, r->json, out);
 	if (rc != HSTOR_CTL_NOT_MINE)
 		return rc;
+	rc = hnet_ctl_exec(vm, r->argv, r->argc, r->json, out);
+	if (rc != HNET_CTL_NOT_MINE)
+		return rc;
 	fprintf(out, "error: unknown request; try: channels | vm show | "
-		"vm stop | device add | device remove | disk | vm services | "
+		"vm stop | device add | device remove | disk | nic | vm services | "
 		"vm service | vm timesync | vm backup | kvp\n");
 	return -1;
 }

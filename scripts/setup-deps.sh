@@ -4,21 +4,23 @@
 set -euo pipefail
 
 # liburing and libnbd: storvsp's disk backends (io_uring, NBD servers).
+# libpcap-dev: netvsp's packet capture (hvis-ctl nic capture).
 build_pkgs=(gcc make meson ninja-build pkg-config python3 libjansson-dev
-            liburing-dev libnbd-dev)
+            liburing-dev libnbd-dev libpcap-dev)
 # systemd (systemd-analyze), man-db, groff-base and bash-completion: the
 # install test (tests/install.sh) checks units, man pages, completions.
 # nbdkit, fuse3 (nbdfuse's fusermount3) and fio: the storage tests.
 # ethtool, iputils-ping, netcat-openbsd: the network tests; iperf3:
-# int-net-iperf's TCP and UDP runs with the offloads on and off, and
-# hvis-bench net's end-to-end rows.
+# int-net-iperf's TCP and UDP runs with the offloads on and off,
+# hvis-bench net's end-to-end rows and int-net-faults' traffic; tcpdump
+# reads and takes int-net-ctl's captures.
 # ucarp: the CARP failover test between two VMs (int-net-carp).
 # libdpdk-dev: test_rss compares the RSS hash with DPDK's rte_softrss.
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev iproute2 util-linux
            e2fsprogs procps chrony hyperv-daemons libnbd-bin qemu-utils
            systemd man-db groff-base bash-completion
            nbdkit fuse3 fio ethtool libdpdk-dev iputils-ping
-           netcat-openbsd iperf3 ucarp)
+           netcat-openbsd iperf3 ucarp tcpdump)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;

@@ -140,7 +140,7 @@ if [ -n "${dir[completiondir]}" ]; then
 		done >"$T/missing"
 		# hvis-ctl's --help also names its commands' options: those are
 		# offered after their command.
-		[ "${p##*/}" = hvis-ctl ] && sed -i -E '/^--(json|wide|force|reboot|reason|turn-off|skew|subchannels|pool|dhcp|ip|gateway|dns|controller|lun|read-only|size)$/d' "$T/missing"
+		[ "${p##*/}" = hvis-ctl ] && sed -i -E '/^--(json|wide|force|reboot|reason|turn-off|skew|subchannels|pool|dhcp|ip|gateway|dns|controller|lun|read-only|size|count|seconds|stop)$/d' "$T/missing"
 		[ ! -s "$T/missing" ] || fail "${p##*/}: completion lacks $(cat "$T/missing")"
 	done
 	offers hvis-bench ring -- >"$T/offers"

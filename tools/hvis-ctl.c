@@ -35,7 +35,7 @@ static void usage(FILE *f)
 "  vm show [--json]                  one VM: state, VMBus version, guest,\n"
 "                                    error counters\n"
 "  vm watch                          vm show, channels with rates,\n"
-"                                    services and disks, every second\n"
+"                                    services, disks and NICs, every second\n"
 "  channels [--wide] [--json]        VMBus channels (like lsvmbus)\n"
 "  vm services [--json]              integration services and status\n"
 "                                    (Get-VMIntegrationService; exit 3\n"
@@ -59,6 +59,19 @@ static void usage(FILE *f)
 "  disk list [--json]                the disks (Get-VMHardDiskDrive)\n"
 "  disk resize --controller K --lun N --size BYTES[K|M|G|T]\n"
 "                                    grow or shrink an attached disk\n"
+"  nic add tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,mac-spoofing=on][,vlan=N]\n"
+"                                    hot-add a network adapter whose switch\n"
+"                                    port is TAP NAME (Add-VMNetworkAdapter)\n"
+"  nic remove NAME                   hot-remove it (Remove-VMNetworkAdapter)\n"
+"  nic list [--json]                 the NICs: MAC, link, spoofing, VLAN,\n"
+"                                    counters (Get-VMNetworkAdapter)\n"
+"  nic set NAME [mac-spoofing=on|off] [vlan=N|none]\n"
+"                                    Set-VMNetworkAdapter -MacAddressSpoofing,\n"
+"                                    Set-VMNetworkAdapterVlan -Access\n"
+"  nic link NAME up|down             connect or disconnect the cable\n"
+"  nic capture NAME FILE [--count N] [--seconds S]\n"
+"                                    frames crossing the NIC to a pcap file\n"
+"  nic capture NAME --stop           end the capture\n"
 "  kvp get KEY | set KEY VALUE | delete KEY | list [--json]\n"
 "      [--pool N|NAME]               the guest's KVP pools (NAME: external\n"
 "                                    (default), guest, auto, auto-external,\n"
@@ -377,9 +390,29 @@ static int one_shot(const struct ctl_opts *o, const char *path,
 }
 
 /* The host resolves paths from its own directory: `disk add` sends an
- * image path made absolute here (URIs and absolute paths as given). */
+ * image path made absolute here (URIs and absolute paths as given), and
+ * `nic capture` the file's (which need not exist yet). */
+static void capture_path_absolute(int argc, char **argv, char *buf)
+{
+	char dir[PATH_MAX];
+	int words = 0, i;
+
+	for (i = 2; i < argc && words < 2; i++) {
+		if (!strcmp(argv[i], "--count") || !strcmp(argv[i], "--seconds"))
+			i++;
+		else if (argv[i][0] != '-')
+			words++;
+	}
+	if (words < 2 || argv[i - 1][0] == '/' || !getcwd(dir, sizeof(dir)) ||
+	    snprintf(buf, PATH_MAX, "%s/%s", dir, argv[i - 1]) >= PATH_MAX)
+		return;
+	argv[i - 1] = buf;
+}
+
 static void disk_path_absolute(int argc, char **argv, char *buf)
 {
+	if (argc >= 3 && !strcmp(argv[0], "nic") && !strcmp(argv[1], "capture"))
+		capture_path_absolute(argc, argv, buf);
 	if (argc < 3 || strcmp(argv[0], "disk") || strcmp(argv[1], "add"))
 		return;
 	for (int i = 2; i < argc; i++) {

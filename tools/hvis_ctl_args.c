@@ -43,6 +43,16 @@ static const struct ctl_cmd cmds[] = {
 	{ { "disk", "list" }, 0, 0, "--json", "disk list [--json]" },
 	{ { "disk", "resize" }, 0, 0, "--controller= --lun= --size=",
 	  "disk resize --controller K --lun N --size BYTES[K|M|G|T]" },
+	{ { "nic", "add" }, 1, 1, "--json", "nic add tap=NAME[,mac=XX:XX:XX:"
+	  "XX:XX:XX][,mac-spoofing=on][,vlan=N] [--json]" },
+	{ { "nic", "remove" }, 1, 1, "--json", "nic remove NAME [--json]" },
+	{ { "nic", "list" }, 0, 0, "--json", "nic list [--json]" },
+	{ { "nic", "set" }, 2, 3, "--json", "nic set NAME [mac-spoofing=on|off] "
+	  "[vlan=N|none] [--json]" },
+	{ { "nic", "link" }, 2, 2, "--json", "nic link NAME up|down [--json]" },
+	{ { "nic", "capture" }, 1, 2, "--count= --seconds= --stop --json",
+	  "nic capture NAME FILE [--count N] [--seconds S] | nic capture NAME "
+	  "--stop" },
 	{ { "kvp", "get" }, 1, 1, "--pool=", "kvp get KEY [--pool POOL]" },
 	{ { "kvp", "set" }, 2, 2, "--pool=", "kvp set KEY VALUE [--pool POOL]" },
 	{ { "kvp", "delete" }, 1, 1, "--pool=", "kvp delete KEY [--pool POOL]" },
@@ -133,6 +143,7 @@ int ctl_check_command(int argc, char **argv)
 	fprintf(stderr, "hvis-ctl: unknown command '%s' (commands: channels, "
 		"vm list|show|watch|services|service|stop|timesync|backup, "
 		"device add|remove, disk add|remove|list|resize, "
+		"nic add|remove|list|set|link|capture, "
 		"kvp get|set|delete|list|ip; see --help)\n",
 		got);
 	return -1;

@@ -246,6 +246,8 @@ static bool watch_once(const char *path, uid_t uid, struct seen **prev,
 	print_reply_body(path, uid, "vm services\n");
 	putchar('\n');
 	print_reply_body(path, uid, "disk list\n");
+	putchar('\n');
+	print_reply_body(path, uid, "nic list\n");
 	return true;
 }
 

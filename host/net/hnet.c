@@ -33,6 +33,7 @@ static void hnet_destroy(struct hdev *d)
 {
 	struct hnet_nic *nic = d->priv;
 
+	hnet_sw_fini(nic);
 	if (nic->tap.queues)
 		rt_tap_close(&nic->tap);
 	hnet_bench_free(nic->bench);
@@ -117,6 +118,7 @@ static uint32_t hnet_open(struct hvm_chan *c)
 		primary_open(nic);
 	c->aux_fd = nic->tap.fd[ch->q];
 	c->priv = ch;
+	hnet_sw_open(ch);
 	return 0;
 }
 
@@ -166,6 +168,7 @@ static void hnet_close(struct hvm_chan *c)
 		rt_warn("net", "%s: queue %u not detached", nic->tap.name,
 			ch->q);
 	}
+	hnet_sw_close(ch);
 	hvm_gpadl_put(&ch->sbuf);
 	free(ch);
 	c->priv = NULL;
@@ -249,9 +252,7 @@ static void map_send(struct hnet_chan *ch, const struct nvsp_host_act *a)
 	reply(ch, &r);
 }
 
-/* An RNDIS control answer to the guest in a control sub-allocation. */
-static void ctl_answer(struct hnet_chan *ch, const uint8_t *msg,
-		       uint32_t len)
+void hnet_ctl_answer(struct hnet_chan *ch, const uint8_t *msg, uint32_t len)
 {
 	struct hnet_nic *nic = ch->nic;
 	uint32_t id, n;
@@ -281,9 +282,10 @@ static uint32_t rndis_control(struct hnet_chan *ch, uint32_t len)
 	rndis_host_rx(&ch->rndis, ch->msg, len, &ra);
 	rt_ctr_add(&ch->ctl_msgs, 1);
 	if (ra.reply_len)
-		ctl_answer(ch, ra.reply, ra.reply_len);
+		hnet_ctl_answer(ch, ra.reply, ra.reply_len);
 	if (ra.ev != RNDIS_HE_NONE)
 		hnet_rss_update(ch);
+	hnet_sw_rndis(ch);
 	return NVSP_STATUS_SUCCESS;
 }
 
@@ -420,6 +422,7 @@ static void hnet_aux(struct rt_chan *rt, void *arg)
 	struct hnet_chan *ch = c->priv;
 
 	(void)rt;
+	hnet_sw_work(ch);
 	pthread_rwlock_rdlock(&ch->nic->lock);
 	hnet_rss_reclaim(ch);
 	ch->out_gen = ch->nic->rx_gen;
@@ -467,6 +470,7 @@ static void hnet_describe(struct hvm_chan *c, FILE *out)
 		(unsigned long long)refused(ch), CTR(tx_csum), CTR(tx_lso),
 		CTR(rx_csum_ok), CTR(rx_csum_sw), CTR(rx_csum_bad),
 		CTR(rsc_frames), CTR(rsc_pieces), CTR(rsc_bad));
+	hnet_sw_describe(ch, out);
 }
 
 const struct hdev_class hnet_class = {

@@ -23,6 +23,8 @@ struct hnet_nic_cfg {
 	unsigned queues;       /* channels; 0: the CPUs, at most 8 */
 	bool bench;            /* the bench port instead of a TAP */
 	uint32_t bench_rx;     /* its frames toward the guest; 0: none */
+	bool spoofing;         /* mac-spoofing=on */
+	uint32_t vlan;         /* vlan=N, access mode; 0: none */
 };
 
 /* --nic TAP=NAME[,mac=XX:XX:XX:XX:XX:XX][,queues=K]; arg is cut up in

@@ -6,8 +6,6 @@
 
 #include "hnet_port.h"
 
-extern const struct hdev_class hnet_class;
-
 static bool parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
@@ -39,6 +37,8 @@ static bool nic_opt(char *o, struct hnet_nic_cfg *cfg)
 		cfg->queues = (unsigned)k;
 		return o[7] && !*end && k >= 1 && k <= HNET_QUEUES_MAX;
 	}
+	if (hnet_sw_opt(o, cfg))
+		return true;
 	return hnet_bench_opt(o, cfg);
 }
 
@@ -52,16 +52,18 @@ int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
 		if (!nic_opt(o, cfg)) {
 			snprintf(why, n, "--nic: '%s' is not tap=NAME (at most "
 				 "15 characters), mac=XX:XX:XX:XX:XX:XX "
-				 "(unicast), queues=K (1 to %u), bench or "
+				 "(unicast), queues=K (1 to %u), "
+				 "mac-spoofing=on|off, vlan=1..%u, bench or "
 				 "(after bench) rx=SIZE (14 to %u)", o,
-				 HNET_QUEUES_MAX, HNET_MTU + 14);
+				 HNET_QUEUES_MAX, HNET_VLAN_MAX, HNET_MTU + 14);
 			return -1;
 		}
 	}
 	if (!cfg->tap == !cfg->bench) {
 		snprintf(why, n,
 			 "--nic needs tap=NAME or bench[,rx=SIZE] (one of "
-			 "them)[,mac=XX:XX:XX:XX:XX:XX][,queues=K]");
+			 "them)[,mac=XX:XX:XX:XX:XX:XX][,queues=K]"
+			 "[,mac-spoofing=on][,vlan=N]");
 		return -1;
 	}
 	return 0;
@@ -156,6 +158,10 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 	nic->queues = tc.queues;
 	if (cfg->bench && hnet_bench_open(nic, cfg, why, n))
 		return -1;
+	if (hnet_sw_init(nic, cfg, why, n)) {
+		hvm_remove_channel(vm, d->primary_relid, NULL, 0);
+		return -1;
+	}
 	nic->index = index;
 	if (cfg->have_mac)
 		memcpy(nic->mac, cfg->mac, 6);

@@ -116,10 +116,12 @@ static unsigned slice(const struct hnet_chan *ch, uint64_t off, uint32_t len,
 static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 {
 	uint8_t vnet[RT_TAP_VNET_HDR_LEN] = {0};
-	struct iovec iov[HNET_IOV + 2] = {{vnet, sizeof(vnet)}};
+	/* room for the switch port's VLAN tag (hnet_sw_tx) */
+	struct iovec iov[HNET_IOV + 4] = {{vnet, sizeof(vnet)}};
 	int fixed = hnet_offload_tx(ch, p, (struct vnet_hdr *)vnet);
 	uint64_t off = (uint64_t)(p->data - ch->msg);
 	unsigned n;
+	uint32_t len;
 	ssize_t w;
 
 	if (fixed < 0)
@@ -127,8 +129,11 @@ static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 	iov[1] = (struct iovec){(void *)p->data, (size_t)fixed};
 	n = slice(ch, off + (uint32_t)fixed, p->data_len - (uint32_t)fixed,
 		  iov + 1) + 1;
+	len = hnet_sw_tx(ch, p->data, p->data_len, iov, &n);
+	if (!len)
+		return;
 	w = hnet_port_writev(ch->nic, ch->q, iov, (int)n);
-	if (w != (ssize_t)(sizeof(vnet) + p->data_len)) {
+	if (w != (ssize_t)(sizeof(vnet) + len)) {
 		rt_ctr_add(&ch->tx_err, 1);
 		return;
 	}
@@ -204,7 +209,8 @@ bool hnet_rx_discard(struct hnet_chan *ch, rt_ctr *why)
  * what it is given and drops the rest of the frame without a word, so
  * one byte more than the room tells a frame too long for it (a tagged
  * frame a bridge passed on, say), dropped and counted, never handed on
- * cut short. */
+ * cut short. On a VLAN port the frame is read 4 bytes early and its tag
+ * taken out (hnet_sw_untag). */
 static ssize_t rx_read(struct hnet_chan *ch, uint32_t id,
 		       uint8_t vnet[RT_TAP_VNET_HDR_LEN])
 {
@@ -212,14 +218,17 @@ static ssize_t rx_read(struct hnet_chan *ch, uint32_t id,
 	uint8_t *base = ch->nic->rbuf.va + (uint64_t)id * ch->nic->rxb.sub_size;
 	uint32_t room = ch->nic->rxb.sub_size - NVSP_HOST_RX_HEADER -
 			NVSP_HOST_RX_FOOTER, k;
+	uint32_t vlan = hnet_sw_rx_vlan(ch), lead = vlan ? 4 : 0;
 	struct iovec iov[3] = {
 		{vnet, RT_TAP_VNET_HDR_LEN},
-		{base + NVSP_HOST_RX_HEADER, room},
+		{base + NVSP_HOST_RX_HEADER - lead, room + lead},
 		{&over, 1},
 	};
 	ssize_t n = hnet_port_readv(ch->nic, ch->q, iov, 3) -
 		    (ssize_t)RT_TAP_VNET_HDR_LEN;
 
+	if (lead && n > 0 && n <= (ssize_t)(room + lead))
+		n = hnet_sw_untag(ch, vlan, vnet, iov[1].iov_base, n);
 	if (n > 0 && n <= (ssize_t)room)
 		return n;
 	if (n > (ssize_t)room)
@@ -236,6 +245,8 @@ int hnet_rx_frame(struct hnet_chan *ch, uint32_t id,
 	struct rndis_pkt_meta meta;
 	uint32_t hlen, k;
 
+	if (!hnet_sw_rx(ch, id, n))
+		return 1;
 	if (!hnet_offload_rx(ch, vnet, base + NVSP_HOST_RX_HEADER, n, &meta)) {
 		nvsp_rxbuf_free(&nic->rxb, ch->q, id, &k);
 		return 1;

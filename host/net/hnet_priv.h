@@ -29,6 +29,7 @@
 #include <sys/uio.h>
 
 #include "hnet.h"
+#include "hnet_sw.h"
 #include "hvm.h"
 #include "net/nvsp_host.h"
 #include "net/nframe.h"
@@ -100,6 +101,7 @@ struct hnet_nic {
 	_Atomic uint32_t offload; /* hnet_offload_set's flags */
 	_Atomic unsigned tun_flags; /* TUN_F_* on the TAP (hnet_rsc_tap) */
 	struct hnet_bench *bench; /* the bench port (hnet_port.h), or NULL */
+	struct hnet_sw sw;
 };
 
 struct hnet_chan {
@@ -144,6 +146,7 @@ struct hnet_chan {
 	rt_ctr ctl_msgs, ctl_dropped, map_failed;
 	rt_ctr rx_steered;       /* read here, sent on another channel */
 	rt_ctr rsc_frames, rsc_pieces, rsc_bad; /* read here */
+	struct hnet_sw_chan sw;
 };
 
 /* hnet.c */
@@ -188,9 +191,15 @@ int hnet_rsc_rx(struct hnet_chan *ch);
 /* A coalesced frame's transfer packet (chain id, n ranges) on to. */
 bool hnet_rsc_put(struct hnet_chan *to, uint32_t id,
 		  const struct vmb_xfer_range *r, uint16_t n);
+extern const struct hdev_class hnet_class;
+
+/* An RNDIS control message (an answer, an indication) to the guest in a
+ * control sub-allocation; dropped and counted when none is free. */
+void hnet_ctl_answer(struct hnet_chan *ch, const uint8_t *msg, uint32_t len);
 /* hnet_data.c */
 /* A frame read into sub-allocation id (n bytes past its header room)
- * to the guest: offloads, RNDIS header, steering. 1. */
+ * to the guest: the switch port's say, offloads, RNDIS header,
+ * steering. 1. */
 int hnet_rx_frame(struct hnet_chan *ch, uint32_t id,
 		  const uint8_t vnet[RT_TAP_VNET_HDR_LEN], uint32_t n);
 /* Reads a frame and drops it, counted in why; false if none was there. */

@@ -19,8 +19,10 @@
  * verdict: TCP succeeded with its value invalid (the kernel's partial
  * sum stays in the TCP header, as Linux netvsc then trusts the verdict),
  * IP succeeded (the IPv4 header checksum made valid here). The IP
- * length is the whole frame's, as the kernel wrote it (checked). It is
- * steered like any frame: by the head's tuple. */
+ * length is the whole frame's, as the kernel wrote it (checked). The
+ * switch port (hnet_sw.h) has its say as on any frame: the VLAN tag
+ * taken out, the guest's filter, the link, a capture of the whole
+ * frame. It is steered like any frame: by the head's tuple. */
 #include <linux/if_tun.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -84,13 +86,16 @@ static uint32_t take(struct hnet_chan *ch, uint32_t want, uint32_t *ids)
 
 /* One readv into the chain (k of want sub-allocations); the frame's
  * length (the unused tail given back), 0 when dropped (longer than the
- * chain: too long, or the partition short of room), -1 when the TAP had
- * none (chain freed). */
+ * chain: too long, or the partition short of room; not of the port's
+ * VLAN), -1 when the TAP had none (chain freed). On a VLAN port the
+ * frame is read 4 bytes early and its tag taken out (hnet_sw_untag),
+ * so that every piece but the last is full. */
 static ssize_t read_chain(struct hnet_chan *ch, uint32_t *ids, uint32_t k,
 			  uint32_t want, uint8_t vnet[RT_TAP_VNET_HDR_LEN])
 {
 	struct hnet_nic *nic = ch->nic;
 	uint32_t room = room_of(nic), n;
+	uint32_t vlan = hnet_sw_rx_vlan(ch), lead = vlan ? 4 : 0;
 	struct iovec iov[HNET_RSC_PIECES + 2];
 	uint8_t over;
 	ssize_t got;
@@ -98,9 +103,12 @@ static ssize_t read_chain(struct hnet_chan *ch, uint32_t *ids, uint32_t k,
 	iov[0] = (struct iovec){vnet, RT_TAP_VNET_HDR_LEN};
 	for (uint32_t i = 0; i < k; i++)
 		iov[i + 1] = (struct iovec){data_of(nic, ids[i]), room};
+	iov[1] = (struct iovec){data_of(nic, ids[0]) - lead, room + lead};
 	iov[k + 1] = (struct iovec){&over, 1};
 	got = hnet_port_readv(nic, ch->q, iov, (int)k + 2) -
 	      (ssize_t)RT_TAP_VNET_HDR_LEN;
+	if (lead && got > 0 && got <= (ssize_t)(k * room + lead))
+		got = hnet_sw_untag(ch, vlan, vnet, iov[1].iov_base, got);
 	if (got > 0 && got <= (ssize_t)k * room) {
 		nvsp_rxbuf_trim(&nic->rxb, ch->q, ids, k,
 				(uint32_t)((got + room - 1) / room));
@@ -132,12 +140,21 @@ static struct vmb_xfer_range piece(struct hnet_chan *ch, uint32_t id,
 static void pieces(struct hnet_chan *ch, const uint32_t *ids, uint32_t len,
 		   struct rndis_pkt_meta *m)
 {
-	uint32_t room = room_of(ch->nic), k = (len + room - 1) / room;
+	uint32_t room = room_of(ch->nic), k = (len + room - 1) / room, n;
 	struct vmb_xfer_range *r = ch->rsc_rng + ch->nrng;
-	uint16_t pid = (uint16_t)ch->rsc_id++;
+	struct iovec iov[HNET_RSC_PIECES];
+	uint16_t pid;
 
+	for (uint32_t i = 0; i < k; i++)
+		iov[i] = (struct iovec){data_of(ch->nic, ids[i]),
+					i + 1 < k ? room : len - i * room};
+	if (!hnet_sw_rx_iov(ch, iov, k, len)) {
+		nvsp_rxbuf_free(&ch->nic->rxb, ch->q, ids[0], &n);
+		return;
+	}
+	pid = (uint16_t)ch->rsc_id++;
 	for (uint32_t i = 0; i < k; i++) {
-		uint32_t l = i + 1 < k ? room : len - i * room;
+		uint32_t l = (uint32_t)iov[i].iov_len;
 
 		m->present |= RNDIS_META_RSC;
 		m->rsc_id = pid;

@@ -80,6 +80,8 @@ host_refused "--nic needs tap=NAME or bench" --nic tap=x,bench
 host_refused "'rx=64' is not tap=NAME" --nic rx=64
 host_refused "'rx=13' is not tap=NAME" --nic bench,rx=13
 host_refused "'rx=1515' is not tap=NAME" --nic bench,rx=1515
+host_refused "'vlan=4095' is not" --nic tap=x,vlan=4095
+host_refused "'mac-spoofing=yes' is not" --nic tap=x,mac-spoofing=yes
 one_line "hvis-ctl: --host-user no-such-user-x: want a user name or uid" \
 	"$CTL_BIN" --host-user no-such-user-x vm show
 one_line "unknown option --frob (see hvis-ctl --help)" "$CTL_BIN" --frob vm show
