@@ -66,7 +66,7 @@ struct hnet_sw_chan {
 	uint8_t vnet[12], tag[4];
 };
 
-/* hnet_filter.c */
+/* hnet_sw.c */
 /* --nic option o (mac-spoofing=on|off, vlan=N) into cfg: false if o is
  * not one of them. */
 bool hnet_sw_opt(const char *o, struct hnet_nic_cfg *cfg);

@@ -45,7 +45,10 @@ iperf_to() {
 	_pids+=("$!")
 	wait_until 5 sh -c "ip netns exec $HNS ss -ltn | grep -q ':$2 '" ||
 		fail "iperf3 did not listen"
-	gns iperf3 -c "$1" -p "$2" -t "$3" --connect-timeout 3000 >"$4" 2>&1 &
+	# ip execs iperf3: $! is the client itself, which kill must reach
+	# (a shell function's subshell would die and leave it running)
+	ip netns exec "$GNS" iperf3 -c "$1" -p "$2" -t "$3" \
+		--connect-timeout 3000 >"$4" 2>&1 &
 	IPERF=$!
 	_pids+=("$IPERF")
 }
@@ -60,7 +63,7 @@ print(json.load(sys.stdin)["guest_mappings"]["held"])')" = 0 ]
 guest_up
 
 # ---- link down for 2 s under ping and iperf3
-gns ping -i 0.2 -c 60 -W 1 10.95.0.1 >"$T/ping" 2>&1 &
+ip netns exec "$GNS" ping -i 0.2 -c 60 -W 1 10.95.0.1 >"$T/ping" 2>&1 &
 PING=$!
 _pids+=("$PING")
 iperf_to 10.95.0.1 5301 10 "$T/iperf1"
