@@ -41,6 +41,8 @@ struct gnet_cfg {
 	 * entries repeated to fill it (ntable 0: i mod channels). */
 	unsigned ntable;
 	uint32_t table[128];
+	/* --net-rsc off: no receive segment coalescing asked for */
+	bool no_rsc;
 	const struct gnet_port *port; /* NULL: TAP devices */
 };
 

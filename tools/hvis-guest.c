@@ -55,6 +55,9 @@ static void usage(FILE *f)
 "  --net-rss-table Q,.. the RSS indirection table, repeated to its 128\n"
 "                       entries (ethtool -X's job, which a TAP cannot\n"
 "                       do); default: entry i to channel i mod N\n"
+"  --net-rsc on|off     ask the host for receive segment coalescing\n"
+"                       (TCP frames of up to 64 KiB, written to hn0 as\n"
+"                       GRO'd packets; ethtool -K lro's job); default on\n"
 "  --reconnect          when the host goes away, retry every 0.5 s\n"
 "  --traffic MODE       test device traffic: echo (default), sink,\n"
 "                       source or none\n"
@@ -246,6 +249,12 @@ static bool parse_net(int c, struct guest_opts *o)
 	case 'G': return count32(1, 64, "channels", &gnet_cfg.queues, o);
 	case 'H':
 		return gnet_parse_table(optarg, o->why, sizeof(o->why)) == 0;
+	case 'O':
+		gnet_cfg.no_rsc = !strcmp(optarg, "off");
+		if (gnet_cfg.no_rsc || !strcmp(optarg, "on"))
+			return true;
+		snprintf(o->why, sizeof(o->why), "--net-rsc: want on or off");
+		return false;
 	}
 	return parse_gic(c, o);
 }
@@ -330,6 +339,7 @@ static const struct option long_opts[] = {
 	{ "netns", required_argument, NULL, 'E' },
 	{ "net-queues", required_argument, NULL, 'G' },
 	{ "net-rss-table", required_argument, NULL, 'H' },
+	{ "net-rsc", required_argument, NULL, 'O' },
 	{ "reconnect", no_argument, NULL, 'R' },
 	{ "traffic", required_argument, NULL, 'T' },
 	{ "size", required_argument, NULL, 'S' },

@@ -120,6 +120,22 @@ fuse_detach() {
 # $HNS with 10.NET.0.1 and 2001:db8:NET::1, hvis-guest --netns makes
 # hn0 in $GNS with 10.NET.0.2 and 2001:db8:NET::2. Skips (77) without
 # root, /dev/net/tun or one of the TOOLs.
+# nc_copy FROM_NS TO_NS ADDR: $T/blob through nc (port 9798) from one
+# namespace to the other, sha256-checked.
+nc_copy() {
+	rm -f "$T/got"
+	ip netns exec "$2" nc -l 9798 >"$T/got" &
+	local nc=$!
+	_pids+=("$nc")
+	wait_until 5 sh -c "ip netns exec $2 ss -ltn | grep -q ':9798'" ||
+		fail "nc did not listen"
+	timeout 30 ip netns exec "$1" nc -N "$3" 9798 <"$T/blob" ||
+		fail "nc send from $1"
+	wait "$nc"
+	[ "$(sha256sum <"$T/blob")" = "$(sha256sum <"$T/got")" ] ||
+		fail "$(stat -c %s "$T/blob") bytes from $1: $(stat -c %s "$T/got") arrived, not the same"
+}
+
 net_pair() {
 	local net=$2 p
 	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
