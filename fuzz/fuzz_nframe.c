@@ -9,10 +9,12 @@
  * verifies; a frame made a guest's LSO send (ncsum_lso_contract) parses
  * as one at the same offsets, and the host's fix-up of it holds as
  * above; a header made from a request converts back to it; a sum
- * does not depend on alignment or on where it is split.
+ * does not depend on alignment or on where it is split; the head of a
+ * coalesced frame takes netvsc's RSC fix-up touching its headers only.
  *
- * Input: byte 0 parse flags (bit 0 LSO) and hash types (bits 1-3 pick
- * IPv4, TCP/IPv4, UDP/IPv4 ... see types[]); byte 1 checksum request
+ * Input: byte 0 parse flags (bit 0 LSO, bit 4 HEAD: the frame is the
+ * head of a longer one, as a coalesced frame's first piece) and hash
+ * types (bits 1-3 pick IPv4, TCP/IPv4, UDP/IPv4 ... see types[]); byte 1 checksum request
  * bits; bytes 2-3 MSS (little-endian, 0: no LSO; bit 15 of it IPv6);
  * byte 4 transport offset given (0: none); bytes 5-14 a virtio-net header
  * as TAP would hand it; then the frame. */
@@ -116,6 +118,33 @@ static void tx(uint8_t *p, const struct nframe *f,
 		abort();
 }
 
+/* The head of a coalesced frame (parsed with NFRAME_F_HEAD, its IP
+ * length past it): netvsc's RSC fix-up writes the whole frame's lengths
+ * and checksum seed into the head's headers only (the exact-size block
+ * catches a touch past them). */
+static void rsc_head(const uint8_t *frame, const struct nframe *f)
+{
+	struct nframe whole = *f;
+	struct vnet_offload o = {
+		.csum = VNET_CSUM_TCP | (f->l3 == NFRAME_L3_IPV6
+						 ? VNET_CSUM_IPV6
+						 : VNET_CSUM_IPV4 |
+							   VNET_CSUM_IP_HDR),
+		.l4_off = f->l4_off,
+		.mss = 1448,
+		.lso_v6 = f->l3 == NFRAME_L3_IPV6,
+	};
+	uint8_t *p = malloc(f->len ? f->len : 1);
+	struct vnet_hdr h;
+
+	memcpy(p, frame, f->len);
+	whole.len = whole.l3_end = f->l3_end + 3000u;
+	if (ncsum_tx_prepare(p, &whole, &o, &h) == NCSUM_OK &&
+	    vmb_le16(h.gso_size) != 1448)
+		abort();
+	free(p);
+}
+
 /* A guest's LSO send made of f, then the host's side of it. */
 static void contract(uint8_t *p, const struct nframe *f)
 {
@@ -174,11 +203,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (len > 1)
 		sums(frame + 1, len - 1);
 	b = nframe_parse(&f, frame, len, types[(data[0] >> 1) & 7],
-			 data[0] & 1 ? NFRAME_F_LSO : 0);
+			 (data[0] & 1 ? NFRAME_F_LSO : 0) |
+				 (data[0] & 0x10 ? NFRAME_F_HEAD : 0));
 	check_parsed(&f, b);
 	if (rss_queue(&cfg, rss_hash(&cfg, &f.rss)) >= 5)
 		abort();
-	if (b == NFRAME_OK) {
+	if (b == NFRAME_OK && f.cut) {
+		rsc_head(frame, &f);
+	} else if (b == NFRAME_OK) {
 		csums(frame, &f);
 		offloads(data, frame, &f);
 	}

@@ -102,6 +102,10 @@ SEEDS = {
     ip4(17, udp(PAY)),
     "tap-gso": prefix(hdr=vnet(1, 1, 66, 1448, 34, 16)) + eth(0x0800) +
     ip4(6, tcp(PAY)),
+    "rsc-head4": prefix(0x16) + eth(0x0800) +
+    ip4(6, tcp(bytes(3000), OPTS), tot=3052)[:1500],
+    "rsc-head6": prefix(0x16) + eth(0x86dd) +
+    ip6(6, tcp(bytes(3000)), plen=3020)[:1500],
     "bad-ihl": prefix() + eth(0x0800) + bytes([0x44]) + ip4(6, b"")[1:],
     "bad-doff": prefix() + eth(0x0800) + ip4(6, tcp(PAY)[:12] + b"\x40" +
                                             tcp(PAY)[13:]),

@@ -128,7 +128,8 @@ static void nvsp_ready(struct gnet_nic *n)
 {
 	const struct nvsp_guest *g = &n->ch[0].nvsp;
 	struct rndis_guest_cfg rc = {.nvsp_version = g->version,
-				     .channels = channels_wanted()};
+				     .channels = channels_wanted(),
+				     .want_rsc = g->cfg.rsc};
 	uint32_t count = g->send_sections;
 
 	n->sb_map = calloc(NVSP_SENDBUF_WORDS(count), sizeof(uint64_t));
@@ -357,6 +358,8 @@ static void start_nvsp(struct gnet_nic *n)
 		.ncpus = cpus > 0 ? (uint32_t)cpus : 1,
 		.recv_gpadl = n->rgpadl, .recv_size = GNET_RECV_SIZE,
 		.send_gpadl = n->sgpadl, .send_size = GNET_SEND_SIZE,
+		/* NDIS_CONFIG's RSC bit (6.1), then RNDIS asks (Linux) */
+		.rsc = !gnet_cfg.no_rsc,
 	};
 
 	if (cfg.ncpus > GNET_CHANS)

@@ -45,6 +45,8 @@ struct gnet_cfg {
 	 * one each, no aggregation); 0: the host's limit, at most
 	 * GNET_TX_AGG_DEFAULT. */
 	uint32_t tx_agg;
+	/* --net-rsc off: no receive segment coalescing asked for */
+	bool no_rsc;
 	const struct gnet_port *port; /* NULL: TAP devices */
 };
 

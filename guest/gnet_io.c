@@ -72,7 +72,8 @@ static void data_range(struct gnet_chan *ch, const uint8_t *p, uint32_t len)
 	/* Senders count their padding in msg_len (as Linux): no rounding. */
 	rndis_pkt_iter_init(&it, p, len, 1);
 	while (rndis_pkt_next(&it, &pk, &ch->ppi) == 1)
-		frame_out(ch, &pk);
+		if (!gnet_rsc_piece(ch, &pk))
+			frame_out(ch, &pk);
 	if (it.failed)
 		rt_ctr_add(&ch->rx_drops, 1);
 }
@@ -114,15 +115,17 @@ static void range_in(struct gnet_chan *ch, const uint8_t *p, uint32_t len,
 
 void gnet_io_recv(struct gnet_chan *ch, const struct vmb_pkt *pkt)
 {
-	struct nvsp_range rg[NVSP_RECV_MAX_RANGES];
+	struct nvsp_range rg[NVSP_RECV_MAX_RANGES_RSC];
 	uint32_t cnt, ctype;
 	int rc;
 
 	pthread_mutex_lock(&ch->lock);
-	rc = nvsp_guest_recv(&ch->nvsp, pkt, rg, NVSP_RECV_MAX_RANGES, &cnt,
-			     &ctype);
+	/* the engine allows 562 ranges only where RSC was asked for */
+	rc = nvsp_guest_recv(&ch->nvsp, pkt, rg, NVSP_RECV_MAX_RANGES_RSC,
+			     &cnt, &ctype);
 	for (uint32_t i = 0; rc == VMB_OK && i < cnt; i++)
 		range_in(ch, ch->nic->rbuf + rg[i].offset, rg[i].len, ctype);
+	gnet_rsc_end(ch);
 	if (!ch->c->draining)
 		comp_add(ch, pkt->xid);
 	pthread_mutex_unlock(&ch->lock);

@@ -102,8 +102,9 @@ void gnet_offload_start(struct gnet_nic *n)
 	for (unsigned q = 0; q < n->tap.queues; q++)
 		n->ch[q].off.on = o;
 	rt_info("net", "%s: offloads: checksum tcp4 %d udp4 %d tcp6 %d "
-		"udp6 %d, LSO ipv4 %d ipv6 %d (up to %u bytes)", n->tap.name,
-		o.tcp4, o.udp4, o.tcp6, o.udp6, o.lso4, o.lso6, lso_max);
+		"udp6 %d, LSO ipv4 %d ipv6 %d (up to %u bytes), RSC %d",
+		n->tap.name, o.tcp4, o.udp4, o.tcp6, o.udp6, o.lso4, o.lso6,
+		lso_max, o.rsc);
 }
 
 void gnet_offload_free(struct gnet_nic *n)
@@ -127,8 +128,9 @@ void gnet_offload_log(const struct gnet_chan *ch)
 		{"tx_csum", &ch->tx_csum},       {"tx_lso", &ch->tx_lso},
 		{"tx_big", &ch->tx_big},         {"tx_sw_csum", &ch->tx_sw_csum},
 		{"tx_refused", &ch->tx_refused}, {"rx_csum_ok", &ch->rx_csum_ok},
+		{"rx_rsc", &ch->rx_rsc},         {"rx_rsc_bad", &ch->rx_rsc_bad},
 	};
-	char buf[160];
+	char buf[224];
 	size_t k = 0;
 
 	for (unsigned i = 0; i < VMB_ARRAY_LEN(ctr) && k < sizeof(buf); i++)

@@ -20,6 +20,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/uio.h>
 
 #include "gnet.h"
 #include "net/nvsp_guest.h"
@@ -50,6 +51,22 @@
 /* Transaction ids of big buffers: above every section's (index + 1). */
 #define GNET_BIG_XID (1ull << 32)
 
+/* RSC: the most pieces one coalesced frame may come in (Linux's limit
+ * of ranges a transfer packet has with RSC), and its largest size (a
+ * 64 KiB IP packet, its Ethernet header with two tags). */
+#define GNET_RSC_PIECES NVSP_RECV_MAX_RANGES_RSC
+#define GNET_RSC_FRAME (65535u + 22u)
+
+/* A coalesced frame being gathered (worker): its pieces at iov[2..],
+ * iov[0] and [1] left for the virtio-net header and the fixed headers. */
+struct gnet_rsc {
+	bool on;                  /* a first came, the last not yet */
+	bool bad;                 /* dropped (counted): wait for the last */
+	uint32_t n, len;          /* pieces, bytes */
+	struct rndis_pkt_meta meta; /* the first piece's PPIs */
+	struct iovec iov[GNET_RSC_PIECES + 2];
+};
+
 /* A channel's offloads in force on the TAP (set before its reader
  * starts) and its big buffers, taken by its reader, given back by the
  * host's completion on its worker. */
@@ -78,10 +95,12 @@ struct gnet_chan {
 	bool reader_on;
 	int stop_efd, room_efd;
 	struct gnet_offload off;
+	struct gnet_rsc rsc;      /* worker */
 	rt_ctr tx_frames, tx_drops;  /* reader */
 	rt_ctr tx_msgs;              /* reader: sections and big sends */
 	rt_ctr tx_csum, tx_lso, tx_big, tx_sw_csum, tx_refused;
 	rt_ctr rx_frames, rx_drops, rx_csum_ok;  /* worker */
+	rt_ctr rx_rsc, rx_rsc_bad;               /* worker */
 };
 
 struct gnet_nic {
@@ -186,6 +205,15 @@ bool gnet_big_put(struct gnet_chan *ch, uint64_t xid);
 /* A buffer the reader took and did not send back, without waking it
  * (it would wake itself, and spin while it waits for a section). */
 void gnet_big_back(struct gnet_chan *ch, int big);
+
+/* gnet_rsc.c (worker) */
+/* A PACKET of a transfer packet: true when it is an RSC piece (taken:
+ * gathered, the frame written at its last), false when it is a frame of
+ * its own (a sequence left open before it dropped). */
+bool gnet_rsc_piece(struct gnet_chan *ch, const struct rndis_pkt *pk);
+/* The transfer packet's ranges are done: a sequence still open is
+ * dropped (pieces never span packets). */
+void gnet_rsc_end(struct gnet_chan *ch);
 
 /* gnet_chan.c: sub-channels and RSS */
 /* Adapters by instance (loop thread). */

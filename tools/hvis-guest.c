@@ -58,6 +58,9 @@ static void usage(FILE *f)
 "  --net-tx-agg N       frames packed into one send section, at most\n"
 "                       the host's limit (1: one each, no aggregation;\n"
 "                       default: the host's limit, at most 8)\n"
+"  --net-rsc on|off     ask the host for receive segment coalescing\n"
+"                       (TCP frames of up to 64 KiB, written to hn0 as\n"
+"                       GRO'd packets; ethtool -K lro's job); default on\n"
 "  --reconnect          when the host goes away, retry every 0.5 s\n"
 "  --traffic MODE       test device traffic: echo (default), sink,\n"
 "                       source or none\n"
@@ -252,6 +255,12 @@ static bool parse_net(int c, struct guest_opts *o)
 	case 'a':
 		return count32(1, GNET_TX_AGG_MAX, "frames", &gnet_cfg.tx_agg,
 			       o);
+	case 'O':
+		gnet_cfg.no_rsc = !strcmp(optarg, "off");
+		if (gnet_cfg.no_rsc || !strcmp(optarg, "on"))
+			return true;
+		snprintf(o->why, sizeof(o->why), "--net-rsc: want on or off");
+		return false;
 	}
 	return parse_gic(c, o);
 }
@@ -337,6 +346,7 @@ static const struct option long_opts[] = {
 	{ "net-queues", required_argument, NULL, 'G' },
 	{ "net-rss-table", required_argument, NULL, 'H' },
 	{ "net-tx-agg", required_argument, NULL, 'a' },
+	{ "net-rsc", required_argument, NULL, 'O' },
 	{ "reconnect", no_argument, NULL, 'R' },
 	{ "traffic", required_argument, NULL, 'T' },
 	{ "size", required_argument, NULL, 'S' },

@@ -59,6 +59,17 @@ static enum nframe_bad length_from_frame(struct nframe *f, unsigned flags,
 	return NFRAME_OK;
 }
 
+/* An IP length past a head given alone: the head's end. */
+static bool head_cut(struct nframe *f, unsigned flags, uint32_t avail,
+		     uint32_t *len)
+{
+	if (!(flags & NFRAME_F_HEAD))
+		return false;
+	f->cut = true;
+	*len = avail;
+	return true;
+}
+
 static enum nframe_bad parse_ip4(struct nframe *f, const uint8_t *p,
 				 unsigned flags)
 {
@@ -75,7 +86,7 @@ static enum nframe_bad parse_ip4(struct nframe *f, const uint8_t *p,
 	tot = vmb_be16(ip + 2);
 	if (tot == 0 && (b = length_from_frame(f, flags, avail, &tot)))
 		return b;
-	if (tot > avail)
+	if (tot > avail && !head_cut(f, flags, avail, &tot))
 		return NFRAME_BAD_IP_LEN;
 	if (hlen < 20 || hlen > tot)
 		return NFRAME_BAD_IP_HLEN;
@@ -151,7 +162,7 @@ static enum nframe_bad parse_ip6(struct nframe *f, const uint8_t *p,
 	if (pl == 0 && (flags & NFRAME_F_LSO) &&
 	    (b = length_from_frame(f, flags, avail - IP6_HLEN, &pl)))
 		return b;
-	if (pl > avail - IP6_HLEN)
+	if (pl > avail - IP6_HLEN && !head_cut(f, flags, avail - IP6_HLEN, &pl))
 		return NFRAME_BAD_IP_LEN;
 	f->l3_end = f->l3_off + IP6_HLEN + pl;
 	if ((b = walk_ip6(f, p, ip[6])))
@@ -184,7 +195,7 @@ static enum nframe_bad parse_udp(struct nframe *f, const uint8_t *l4,
 	ulen = vmb_be16(l4 + 4);
 	/* An LSO frame's UDP length is no more trustworthy than its IP one;
 	 * a first fragment's covers the fragments still to come. */
-	if (!f->len0 && (ulen < 8 || (!f->frag && ulen > room)))
+	if (!f->len0 && (ulen < 8 || (!f->frag && !f->cut && ulen > room)))
 		return NFRAME_BAD_UDP_LEN;
 	f->l4_hlen = 8;
 	return NFRAME_OK;

@@ -30,6 +30,10 @@
  * length of 0 (what Linux's netvsc sends) means "to the end of the frame",
  * which must then be at most 65535. */
 #define NFRAME_F_LSO 0x1u
+/* Only the frame's head is given (the first piece of a coalesced
+ * receive): an IP length past it is taken to end there (f->cut), so
+ * l3_end is the head's end, and only headers inside it are parsed. */
+#define NFRAME_F_HEAD 0x2u
 
 enum nframe_l3 {
 	NFRAME_L3_NONE, /* not IP: ethertype says what */
@@ -80,6 +84,7 @@ struct nframe {
 	uint32_t l3_hlen;    /* IHL * 4; IPv6: 40 + extension headers */
 	uint32_t l3_end;     /* end of the IP packet; Ethernet padding after */
 	bool len0;           /* IP length 0 taken as the frame's (LSO) */
+	bool cut;            /* IP length past the head (NFRAME_F_HEAD) */
 	bool frag;           /* a fragment: more-fragments or an offset */
 	bool frag_later;     /* offset non-zero: no L4 header in it */
 	uint8_t l4_proto;    /* IPv4 protocol, IPv6 last next header */

@@ -114,6 +114,26 @@ int nvsp_rxbuf_alloc(struct nvsp_rxbuf *rb, uint32_t q, uint32_t n,
 	return take(rb, &rb->q[q], n, ids);
 }
 
+void nvsp_rxbuf_trim(struct nvsp_rxbuf *rb, uint32_t q, const uint32_t *ids,
+		     uint32_t n, uint32_t keep)
+{
+	struct nvsp_rxq *rq;
+
+	if (q >= rb->nqueues || keep < 1 || keep >= n)
+		return;
+	rq = &rb->q[q];
+	rb->link[ids[keep - 1]] = (rb->link[ids[keep - 1]] & ~NEXT) | END;
+	/* back in reverse, so that the free list keeps the order taken */
+	for (uint32_t i = n; i-- > keep;) {
+		rb->link[ids[i]] = rq->head;
+		rq->head = ids[i];
+		if (rq->tail == END)
+			rq->tail = ids[i];
+		rq->nfree++;
+	}
+	rq->held -= n - keep;
+}
+
 /* The first of n free indices in a row in q's range, or END. */
 static uint32_t find_run(const struct nvsp_rxbuf *rb, const struct nvsp_rxq *q,
 			 uint32_t n)

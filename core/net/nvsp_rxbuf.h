@@ -77,6 +77,14 @@ int nvsp_rxbuf_split(struct nvsp_rxbuf *rb, uint32_t nqueues);
 int nvsp_rxbuf_alloc(struct nvsp_rxbuf *rb, uint32_t q, uint32_t n,
 		     uint32_t *ids);
 
+/* Shortens the chain just taken by nvsp_rxbuf_alloc (ids as it gave
+ * them, n long, never sent) to its first keep (1 <= keep <= n): the
+ * rest go back to the front of q's free list (the guest never saw them:
+ * no late completion can name them), for a receive that took room for
+ * the largest frame and read a smaller one. */
+void nvsp_rxbuf_trim(struct nvsp_rxbuf *rb, uint32_t q, const uint32_t *ids,
+		     uint32_t n, uint32_t keep);
+
 /* Takes n contiguous sub-allocations of queue q, for one message larger
  * than a sub-allocation (the range then spans them), as one chain; the
  * first index in *first is the transaction id. Linear in the queue's

@@ -67,6 +67,14 @@ void rndis_host_init(struct rndis_host *h, const struct rndis_host_cfg *cfg)
 	h->state = RNDIS_HS_UNINIT;
 }
 
+void rndis_host_offer_rsc(struct rndis_host *h, bool on)
+{
+	h->cfg.offer_rsc = on;
+	h->offered = offered_caps(&h->cfg);
+	if (!(h->offered & RNDIS_HCAP_RSC))
+		h->offload.rsc4 = h->offload.rsc6 = false;
+}
+
 void rndis_host_set_link(struct rndis_host *h, bool up, uint32_t speed)
 {
 	h->cfg.link_up = up;
@@ -763,12 +771,15 @@ static void on_ready_msg(struct rndis_host *h, struct rndis_host_act *a,
 		status_reply(a, r, RNDIS_ST_SUCCESS);
 		break;
 	case RNDIS_MSG_RESET:
+		/* coalesced frames only to a driver that asked since */
+		h->offload.rsc4 = h->offload.rsc6 = false;
 		a->ev = RNDIS_HE_RESET;
 		reset_reply(a, RNDIS_ST_SUCCESS);
 		break;
 	default: /* HALT: no answer */
 		h->state = RNDIS_HS_HALTED;
 		h->filter = 0;
+		h->offload.rsc4 = h->offload.rsc6 = false;
 		a->ev = RNDIS_HE_HALT;
 		break;
 	}

@@ -87,8 +87,10 @@ enum rndis_host_ev {
 	RNDIS_HE_OFFLOAD,  /* offload settings changed */
 	RNDIS_HE_RSS,      /* RSS enabled, disabled or re-tabled */
 	RNDIS_HE_MAC,      /* the guest set a new current MAC */
-	RNDIS_HE_HALT,     /* the guest stopped the device: no reply */
-	RNDIS_HE_RESET     /* the guest reset the device */
+	RNDIS_HE_HALT,     /* the guest stopped the device: no reply; RSC
+			      off */
+	RNDIS_HE_RESET     /* the guest reset the device: RSC off until
+			      asked again */
 };
 
 /* Offloads in force: what was asked, within what is offered. */
@@ -146,6 +148,11 @@ void rndis_host_rx(struct rndis_host *h, const uint8_t *msg, uint32_t len,
  * of 100 bps) into out; returns its length. */
 uint32_t rndis_host_indicate(uint32_t status, uint32_t speed,
 			     uint8_t out[RNDIS_HOST_REPLY_MAX]);
+
+/* RSC offered or not from now (netvsp: the guest's NVSP asked for it,
+ * its NDIS_CONFIG RSC bit from 6.1, before RNDIS starts); not offered,
+ * it is off too. */
+void rndis_host_offer_rsc(struct rndis_host *h, bool on);
 
 /* The link changed under the device: what later queries answer. */
 void rndis_host_set_link(struct rndis_host *h, bool up, uint32_t speed);

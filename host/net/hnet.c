@@ -276,6 +276,9 @@ static uint32_t rndis_control(struct hnet_chan *ch, uint32_t len)
 {
 	struct rndis_host_act ra;
 
+	/* RSC offered where the guest's NDIS_CONFIG asked for it (not on
+	 * the bench port: it makes no GSO frame) */
+	rndis_host_offer_rsc(&ch->rndis, ch->eng.rsc && !ch->nic->bench);
 	rndis_host_rx(&ch->rndis, ch->msg, len, &ra);
 	rt_ctr_add(&ch->ctl_msgs, 1);
 	if (ra.reply_len)
@@ -457,7 +460,8 @@ static void hnet_describe(struct hvm_chan *c, FILE *out)
 		"rx_full=%llu rx_idle=%llu "
 		"rx_ring_full=%llu rx_long=%llu ctl=%llu ctl_dropped=%llu "
 		"map_failed=%llu refused=%llu tx_csum=%llu tx_lso=%llu "
-		"rx_csum_ok=%llu rx_csum_sw=%llu rx_csum_bad=%llu",
+		"rx_csum_ok=%llu rx_csum_sw=%llu rx_csum_bad=%llu "
+		"rsc_frames=%llu rsc_pieces=%llu rsc_bad=%llu",
 		ch->nic->tap.name, ch->q, ch->nic->rss_on ? "on" : "off",
 		CTR(tx_frames), CTR(tx_msgs), CTR(tx_bytes), CTR(tx_err),
 		CTR(rx_frames),
@@ -465,7 +469,8 @@ static void hnet_describe(struct hvm_chan *c, FILE *out)
 		CTR(rx_ring_full), CTR(rx_long), CTR(ctl_msgs),
 		CTR(ctl_dropped), CTR(map_failed),
 		(unsigned long long)refused(ch), CTR(tx_csum), CTR(tx_lso),
-		CTR(rx_csum_ok), CTR(rx_csum_sw), CTR(rx_csum_bad));
+		CTR(rx_csum_ok), CTR(rx_csum_sw), CTR(rx_csum_bad),
+		CTR(rsc_frames), CTR(rsc_pieces), CTR(rsc_bad));
 	hnet_sw_describe(ch, out);
 }
 

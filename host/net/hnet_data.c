@@ -196,7 +196,7 @@ bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 
 /* A frame nobody takes (no buffer, no filter, no room): read and drop,
  * so that the TAP does not stay readable. false once it is empty. */
-static bool discard(struct hnet_chan *ch, rt_ctr *why)
+bool hnet_rx_discard(struct hnet_chan *ch, rt_ctr *why)
 {
 	struct iovec all = {ch->msg, sizeof(ch->msg)};
 
@@ -239,38 +239,47 @@ static ssize_t rx_read(struct hnet_chan *ch, uint32_t id,
 	return n < -(ssize_t)RT_TAP_VNET_HDR_LEN ? -1 : 0;
 }
 
+int hnet_rx_frame(struct hnet_chan *ch, uint32_t id,
+		  const uint8_t vnet[RT_TAP_VNET_HDR_LEN], uint32_t n)
+{
+	struct hnet_nic *nic = ch->nic;
+	uint8_t *base = nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size;
+	struct rndis_pkt_meta meta;
+	uint32_t hlen, k;
+
+	if (!hnet_sw_rx(ch, id, n))
+		return 1;
+	if (!hnet_offload_rx(ch, vnet, base + NVSP_HOST_RX_HEADER, n, &meta)) {
+		nvsp_rxbuf_free(&nic->rxb, ch->q, id, &k);
+		return 1;
+	}
+	hlen = rndis_pkt_hdr_len(&meta);
+	rndis_pkt_build(base + NVSP_HOST_RX_HEADER - hlen, hlen, &meta, n);
+	hnet_rss_add(ch, id, NVSP_HOST_RX_HEADER - hlen, hlen + n,
+		     base + NVSP_HOST_RX_HEADER, n);
+	return 1;
+}
+
 /* 1: a frame went (or was dropped), 0: the TAP is empty. */
 static int rx_one(struct hnet_chan *ch)
 {
-	uint8_t vnet[RT_TAP_VNET_HDR_LEN], *base;
+	uint8_t vnet[RT_TAP_VNET_HDR_LEN];
 	struct hnet_nic *nic = ch->nic;
-	struct rndis_pkt_meta meta;
-	uint32_t id, hlen, k;
+	uint32_t id;
 	ssize_t n;
 
 	/* rx_on is off until the guest sets a filter, again after HALT and
 	 * RESET */
 	if (!nic->rx_ready || !nic->rx_on)
-		return discard(ch, &ch->rx_idle);
+		return hnet_rx_discard(ch, &ch->rx_idle);
+	if (hnet_offload_rsc_on(ch))
+		return hnet_rsc_rx(ch);
 	if (nvsp_rxbuf_alloc(&nic->rxb, ch->q, 1, &id))
-		return discard(ch, &ch->rx_full);
+		return hnet_rx_discard(ch, &ch->rx_full);
 	n = rx_read(ch, id, vnet);
 	if (n <= 0)
 		return n == 0;
-	if (!hnet_sw_rx(ch, id, (uint32_t)n))
-		return 1;
-	base = nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size;
-	if (!hnet_offload_rx(ch, vnet, base + NVSP_HOST_RX_HEADER, (uint32_t)n,
-			     &meta)) {
-		nvsp_rxbuf_free(&nic->rxb, ch->q, id, &k);
-		return 1;
-	}
-	hlen = rndis_pkt_hdr_len(&meta);
-	rndis_pkt_build(base + NVSP_HOST_RX_HEADER - hlen, hlen, &meta,
-			(uint32_t)n);
-	hnet_rss_add(ch, id, NVSP_HOST_RX_HEADER - hlen, hlen + (uint32_t)n,
-		     base + NVSP_HOST_RX_HEADER, (uint32_t)n);
-	return 1;
+	return hnet_rx_frame(ch, id, vnet, (uint32_t)n);
 }
 
 void hnet_rx(struct hnet_chan *ch)

@@ -11,9 +11,9 @@
  * the TAP from the copy, the payload from guest memory. A refusal is
  * counted in tx_bad and the frame dropped.
  *
- * Receive: the TAP has TUN_F_CSUM (not TSO: no RSC was agreed, and a
- * receive sub-allocation holds one MTU-sized frame), so frames of the
- * host's own stack come with partial checksums. Each is completed here
+ * Receive: the TAP has TUN_F_CSUM (and TSO only where RSC is agreed,
+ * hnet_rsc.c: a receive sub-allocation holds one MTU-sized frame), so
+ * frames of the host's own stack come with partial checksums. Each is completed here
  * over the frame already in the guest's receive buffer; then, like a
  * frame the kernel marked DATA_VALID, it carries "checksum succeeded"
  * where the guest asked for receive checksum offload of that kind.
@@ -46,14 +46,39 @@ static const size_t flag_at[] = {
 	offsetof(struct rndis_offload_state, rsc6),
 };
 
+/* Bits of RSC in nic->offload (after rx_udp6 .. lso6 in flag_at). */
+#define RSC4_BIT (1u << 12)
+#define RSC6_BIT (1u << 13)
+
+/* RSC of a family only with its receive TCP checksum offload: a
+ * coalesced frame carries the host's verdict, its checksum value does
+ * not hold. The readers take room for coalesced frames before the TAP
+ * may make them, and the TAP stops before they stop (a frame read in
+ * between is dropped and counted, never cut). */
 void hnet_offload_set(struct hnet_nic *nic, const struct rndis_offload_state *s)
 {
-	uint32_t v = 0;
+	struct rndis_offload_state o = *s;
+	uint32_t v = 0, was;
 
+	o.rsc4 = o.rsc4 && o.rx_tcp4;
+	o.rsc6 = o.rsc6 && o.rx_tcp6;
 	for (unsigned i = 0; i < VMB_ARRAY_LEN(flag_at); i++)
-		if (*(const bool *)((const char *)s + flag_at[i]))
+		if (*(const bool *)((const char *)&o + flag_at[i]))
 			v |= 1u << i;
+	was = atomic_load_explicit(&nic->offload, memory_order_relaxed);
+	if ((v & ~was) & (RSC4_BIT | RSC6_BIT)) {
+		atomic_store_explicit(&nic->offload, v, memory_order_relaxed);
+		hnet_rsc_tap(nic, o.rsc4, o.rsc6);
+		return;
+	}
+	hnet_rsc_tap(nic, o.rsc4, o.rsc6);
 	atomic_store_explicit(&nic->offload, v, memory_order_relaxed);
+}
+
+bool hnet_offload_rsc_on(const struct hnet_chan *ch)
+{
+	return atomic_load_explicit(&ch->nic->offload, memory_order_relaxed) &
+	       (RSC4_BIT | RSC6_BIT);
 }
 
 static void state(const struct hnet_chan *ch, struct rndis_offload_state *s)
@@ -69,13 +94,15 @@ uint32_t hnet_offload_caps(void)
 {
 	return RNDIS_HCAP_CSUM_IP4 | RNDIS_HCAP_CSUM_TCP4 |
 	       RNDIS_HCAP_CSUM_UDP4 | RNDIS_HCAP_CSUM_TCP6 |
-	       RNDIS_HCAP_CSUM_UDP6 | RNDIS_HCAP_LSO4 | RNDIS_HCAP_LSO6;
+	       RNDIS_HCAP_CSUM_UDP6 | RNDIS_HCAP_LSO4 | RNDIS_HCAP_LSO6 |
+	       RNDIS_HCAP_RSC;
 }
 
 void hnet_offload_tap(struct hnet_nic *nic)
 {
 	int rc = nic->bench ? 0 : rt_tap_set_offload(&nic->tap, TUN_F_CSUM);
 
+	atomic_store(&nic->tun_flags, TUN_F_CSUM);
 	if (rc)
 		rt_warn("net", "%s: checksum offload not turned on: %s",
 			nic->tap.name, strerror(-rc));
@@ -192,7 +219,8 @@ bool hnet_offload_rx(struct hnet_chan *ch, const uint8_t *vh, uint8_t *frame,
 	memcpy(&h, vh, sizeof(h));
 	memset(m, 0, sizeof(*m));
 	if (h.gso_type != VNET_HDR_GSO_NONE) {
-		rt_ctr_add(&ch->rx_csum_bad, 1); /* never asked for (no TSO) */
+		/* read before RSC went off (or never asked for) */
+		rt_ctr_add(&ch->rx_csum_bad, 1);
 		return false;
 	}
 	if (!(h.flags & (VNET_HDR_F_NEEDS_CSUM | VNET_HDR_F_DATA_VALID)))
@@ -210,5 +238,53 @@ bool hnet_offload_rx(struct hnet_chan *ch, const uint8_t *vh, uint8_t *frame,
 	rx_ppi(ch, &f, m);
 	if (m->present)
 		rt_ctr_add(&ch->rx_csum_ok, 1);
+	return true;
+}
+
+/* The IP length field of f's packet, as bytes from l3_off. */
+static uint32_t ip_len(const uint8_t *frame, const struct nframe *f)
+{
+	const uint8_t *ip = frame + f->l3_off;
+
+	return f->l3 == NFRAME_L3_IPV4 ? vmb_be16(ip + 2)
+				       : 40u + vmb_be16(ip + 4);
+}
+
+static bool rsc_frame_ok(const struct hnet_chan *ch, const struct vnet_hdr *h,
+			 const struct nframe *f, const uint8_t *head,
+			 uint32_t len)
+{
+	uint8_t gso = h->gso_type & (uint8_t)~VNET_HDR_GSO_ECN;
+	bool v6 = gso == VNET_HDR_GSO_TCPV6;
+	uint32_t v = atomic_load_explicit(&ch->nic->offload,
+					  memory_order_relaxed);
+
+	return (v6 || gso == VNET_HDR_GSO_TCPV4) &&
+	       (v & (v6 ? RSC6_BIT : RSC4_BIT)) &&
+	       (h->flags & VNET_HDR_F_NEEDS_CSUM) &&
+	       f->l3 == (v6 ? NFRAME_L3_IPV6 : NFRAME_L3_IPV4) && !f->frag &&
+	       f->l4_proto == NFRAME_PROTO_TCP && f->l4_hlen &&
+	       is_l4_csum(f, h) && ip_len(head, f) == len - f->l3_off;
+}
+
+bool hnet_offload_rsc(struct hnet_chan *ch, const uint8_t *vh, uint8_t *head,
+		      uint32_t len, uint32_t have, struct rndis_pkt_meta *m)
+{
+	struct vnet_hdr h;
+	struct nframe f;
+
+	memcpy(&h, vh, sizeof(h));
+	memset(m, 0, sizeof(*m));
+	if (nframe_parse(&f, head, have < len ? have : len, 0,
+			 NFRAME_F_HEAD) != NFRAME_OK ||
+	    !rsc_frame_ok(ch, &h, &f, head, len)) {
+		rt_ctr_add(&ch->rsc_bad, 1);
+		return false;
+	}
+	if (f.l3 == NFRAME_L3_IPV4 && !ncsum_ip4_ok(head, &f))
+		ncsum_ip4_fill(head, &f);
+	m->present = RNDIS_META_CSUM;
+	m->csum = RNDIS_CSUM_RX_TCP_OK | RNDIS_CSUM_RX_TCP_INVALID |
+		  (f.l3 == NFRAME_L3_IPV4 ? RNDIS_CSUM_RX_IP_OK : 0u);
 	return true;
 }

@@ -52,6 +52,11 @@
 /* Frames read from the TAP per wakeup: one signal to the guest each. */
 #define HNET_RX_BATCH 64u
 #define HNET_MTU 1500u
+/* RSC: the largest frame the TAP hands over with TSO (a 64 KiB IP
+ * packet and its Ethernet header with two tags), and the pieces it takes
+ * at the smallest sub-allocation (MTU 1514: 1514 bytes of room). */
+#define HNET_RSC_FRAME_MAX (65535u + 22u)
+#define HNET_RSC_PIECES 44u
 /* Channels (TAP queues) a NIC may have: primary + 63 sub-channels, and
  * the default's cap (Hyper-V's vRSS default of 8 queues). */
 #define HNET_QUEUES_MAX 64u
@@ -94,6 +99,7 @@ struct hnet_nic {
 	struct nvsp_host proto;   /* the primary's engine then */
 	struct rss_cfg *rss;      /* the guest's key, types and table */
 	_Atomic uint32_t offload; /* hnet_offload_set's flags */
+	_Atomic unsigned tun_flags; /* TUN_F_* on the TAP (hnet_rsc_tap) */
 	struct hnet_bench *bench; /* the bench port (hnet_port.h), or NULL */
 	struct hnet_sw sw;
 };
@@ -112,9 +118,17 @@ struct hnet_chan {
 	uint64_t back[HNET_BACK_MAX];
 	unsigned nback;
 	/* frames of this burst, to be put on the channels they go to */
-	struct hnet_steer { uint32_t id, off, len, flen; uint8_t to; }
-		out[HNET_RX_BATCH];
+	struct hnet_steer {
+		uint32_t id, off, len, flen;
+		uint8_t to;
+		uint8_t npieces;  /* RSC: ranges at rsc_rng[rng]; 0: one */
+		uint16_t rng;
+	} out[HNET_RX_BATCH];
 	unsigned nout;
+	/* the burst's RSC pieces, as ranges of their transfer packets */
+	struct vmb_xfer_range rsc_rng[HNET_RX_BATCH * HNET_RSC_PIECES];
+	unsigned nrng;
+	uint32_t rsc_id;         /* PKTINFO_ID of the next coalesced frame */
 	uint32_t unsent[HNET_RX_BATCH]; /* to give back after the puts */
 	unsigned nunsent;
 	uint32_t out_gen;        /* nic->rx_gen of the burst */
@@ -132,6 +146,7 @@ struct hnet_chan {
 	rt_ctr tx_csum, tx_lso, rx_csum_ok, rx_csum_sw, rx_csum_bad;
 	rt_ctr ctl_msgs, ctl_dropped, map_failed;
 	rt_ctr rx_steered;       /* read here, sent on another channel */
+	rt_ctr rsc_frames, rsc_pieces, rsc_bad; /* read here */
 	struct hnet_sw_chan sw;
 };
 
@@ -157,12 +172,39 @@ int hnet_offload_tx(struct hnet_chan *ch, const struct rndis_pkt *p,
  * place, the PPIs to send with it in m. false: drop it (counted). */
 bool hnet_offload_rx(struct hnet_chan *ch, const uint8_t *vh, uint8_t *frame,
 		     uint32_t len, struct rndis_pkt_meta *m);
+/* Whether the guest agreed RSC for either family (TAP reads then offer
+ * room for a 64 KiB frame). */
+bool hnet_offload_rsc_on(const struct hnet_chan *ch);
+/* A GSO frame read from the TAP (len bytes, the first have of them at
+ * head): checked against what the guest agreed and the frame's headers
+ * (TCP of an agreed family, the partial checksum TCP's, IP lengths the
+ * whole frame's), the IPv4 header checksum made valid, the first
+ * piece's checksum verdict in m. false: drop it (counted in rsc_bad). */
+bool hnet_offload_rsc(struct hnet_chan *ch, const uint8_t *vh, uint8_t *head,
+		      uint32_t len, uint32_t have, struct rndis_pkt_meta *m);
+/* hnet_rsc.c */
+/* TUN_F_CSUM and the TSO of each family RSC is agreed for on the TAP
+ * (an ioctl only when they change). */
+void hnet_rsc_tap(struct hnet_nic *nic, bool rsc4, bool rsc6);
+/* One frame from the TAP with room for 64 KiB (as rx_one: 1 a frame
+ * went or was dropped, 0 the TAP is empty). */
+int hnet_rsc_rx(struct hnet_chan *ch);
+/* A coalesced frame's transfer packet (chain id, n ranges) on to. */
+bool hnet_rsc_put(struct hnet_chan *to, uint32_t id,
+		  const struct vmb_xfer_range *r, uint16_t n);
 extern const struct hdev_class hnet_class;
 
 /* An RNDIS control message (an answer, an indication) to the guest in a
  * control sub-allocation; dropped and counted when none is free. */
 void hnet_ctl_answer(struct hnet_chan *ch, const uint8_t *msg, uint32_t len);
 /* hnet_data.c */
+/* A frame read into sub-allocation id (n bytes past its header room)
+ * to the guest: the switch port's say, offloads, RNDIS header,
+ * steering. 1. */
+int hnet_rx_frame(struct hnet_chan *ch, uint32_t id,
+		  const uint8_t vnet[RT_TAP_VNET_HDR_LEN], uint32_t n);
+/* Reads a frame and drops it, counted in why; false if none was there. */
+bool hnet_rx_discard(struct hnet_chan *ch, rt_ctr *why);
 /* The places in guest memory of the RNDIS bytes of r (a section or GPA
  * ranges) into ch->giov: their length, or -1 (counted) when they are not
  * all in guest memory or too long. Nothing is copied yet. */
@@ -189,6 +231,10 @@ bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
  * names, gathered until hnet_rss_flush. */
 void hnet_rss_add(struct hnet_chan *ch, uint32_t id, uint32_t off,
 		  uint32_t len, const uint8_t *frame, uint32_t flen);
+/* A coalesced frame: chain id, its npieces ranges at
+ * ch->rsc_rng[ch->nrng], its head (hlen bytes) for the hash. */
+void hnet_rss_add_rsc(struct hnet_chan *ch, uint32_t id, uint16_t npieces,
+		      const uint8_t *head, uint32_t hlen, uint32_t flen);
 /* The burst's frames onto their channels: one burst (and at most one
  * signal) per channel. nic->lock NOT held: a put may wait for another
  * sender of the target (takes the lock itself, briefly). */

@@ -29,9 +29,11 @@ static unsigned pick(struct hnet_chan *ch, const uint8_t *frame, uint32_t len)
 	unsigned to = ch->q;
 	struct nframe f;
 
-	/* a frame that does not parse has no hash: it stays */
+	/* a frame that does not parse has no hash: it stays (a coalesced
+	 * one is given by its head) */
 	if (nic->rss_on &&
-	    nframe_parse(&f, frame, len, nic->rss->types, 0) == NFRAME_OK &&
+	    nframe_parse(&f, frame, len, nic->rss->types, NFRAME_F_HEAD) ==
+		    NFRAME_OK &&
 	    f.rss.len)
 		to = rss_queue(nic->rss, rss_hash(nic->rss, &f.rss));
 	if (to >= HNET_QUEUES_MAX || !nic->chan[to])
@@ -53,7 +55,31 @@ void hnet_rss_add(struct hnet_chan *ch, uint32_t id, uint32_t off,
 	if (to != ch->q)
 		rt_ctr_add(&ch->rx_steered, 1);
 	ch->out[ch->nout++] = (struct hnet_steer){id, off, len, flen,
-						  (uint8_t)to};
+						  (uint8_t)to, 0, 0};
+}
+
+void hnet_rss_add_rsc(struct hnet_chan *ch, uint32_t id, uint16_t npieces,
+		      const uint8_t *head, uint32_t hlen, uint32_t flen)
+{
+	unsigned n = ch->nout;
+
+	hnet_rss_add(ch, id, 0, 0, head, hlen);
+	if (ch->nout == n)
+		return;
+	ch->out[n].flen = flen;
+	ch->out[n].npieces = (uint8_t)npieces;
+	ch->out[n].rng = (uint16_t)ch->nrng;
+	ch->nrng += npieces;
+}
+
+/* Frame s on channel to (held, under its send side). */
+static bool put_one(struct hnet_chan *ch, struct hnet_chan *to,
+		    const struct hnet_steer *s)
+{
+	if (s->npieces)
+		return hnet_rsc_put(to, s->id, ch->rsc_rng + s->rng,
+				    s->npieces);
+	return hnet_put_xfer(to, s->id, s->off, s->len, NVSP_CHANNEL_DATA);
 }
 
 /* Channel j, held for this worker's puts (or NULL: gone since). */
@@ -83,8 +109,7 @@ static void put_all(struct hnet_chan *ch, unsigned j)
 
 		if (s->to != j)
 			continue;
-		if (to && hnet_put_xfer(to, s->id, s->off, s->len,
-					NVSP_CHANNEL_DATA)) {
+		if (to && put_one(ch, to, s)) {
 			rt_ctr_add(&to->rx_frames, 1);
 			rt_ctr_add(&to->rx_bytes, s->flen);
 			continue;
@@ -122,6 +147,7 @@ void hnet_rss_flush(struct hnet_chan *ch)
 	for (; todo; todo &= todo - 1)
 		put_all(ch, (unsigned)__builtin_ctzll(todo));
 	ch->nout = 0;
+	ch->nrng = 0;
 	if (ch->nunsent)
 		unsent_back(ch);
 }

@@ -66,7 +66,7 @@ struct hnet_sw_chan {
 	uint8_t vnet[12], tag[4];
 };
 
-/* hnet_filter.c */
+/* hnet_sw.c */
 /* --nic option o (mac-spoofing=on|off, vlan=N) into cfg: false if o is
  * not one of them. */
 bool hnet_sw_opt(const char *o, struct hnet_nic_cfg *cfg);
@@ -104,6 +104,10 @@ ssize_t hnet_sw_untag(struct hnet_chan *ch, uint32_t vlan, uint8_t *vnet,
 /* A frame from the TAP, len bytes in sub-allocation id: true if the
  * guest takes it; else it is counted and id given back. */
 bool hnet_sw_rx(struct hnet_chan *ch, uint32_t id, uint32_t len);
+/* The same for a frame in pieces (a coalesced one: iov[0] holds its
+ * Ethernet header); false: counted, the pieces still the caller's. */
+bool hnet_sw_rx_iov(struct hnet_chan *ch, const struct iovec *iov,
+		    unsigned n, uint32_t len);
 /* " tx_spoofed=N ..." for hvis-ctl channels. */
 void hnet_sw_describe(const struct hnet_chan *ch, FILE *out);
 

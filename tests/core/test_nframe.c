@@ -602,6 +602,45 @@ static void test_parse_truncated(void **state)
 	truncations(&f);
 }
 
+/* The head of a coalesced frame: IP lengths past it end there with
+ * NFRAME_F_HEAD (and only then); headers cut short are still refused. */
+static void test_parse_head(void **state)
+{
+	struct nframe nf;
+	struct fb f;
+
+	(void)state;
+	eth(&f, NULL, 0, NFRAME_ETH_P_IPV4);
+	ip4(&f, 6, 0, 0);
+	tcp(&f, 12, 0x10);
+	payload(&f, 3000);
+	done(&f);
+	assert_int_equal(parse_n(&nf, &f, 1514, 0), NFRAME_BAD_IP_LEN);
+	assert_int_equal(nframe_parse(&nf, f.b, 1514, RSS_HASH_TCP_IPV4,
+				      NFRAME_F_HEAD), NFRAME_OK);
+	assert_true(nf.cut);
+	assert_int_equal(nf.l3_end, 1514);
+	assert_int_equal(nf.l4_off, 34);
+	assert_int_equal(nf.l4_hlen, 32);
+	assert_int_equal(nf.rss.type, RSS_HASH_TCP_IPV4);
+	assert_int_equal(nframe_parse(&nf, f.b, 40, 0, NFRAME_F_HEAD),
+			 NFRAME_BAD_L4_SHORT);
+	assert_int_equal(nframe_parse(&nf, f.b, f.len, 0, NFRAME_F_HEAD),
+			 NFRAME_OK);
+	assert_false(nf.cut);
+	eth(&f, NULL, 0, NFRAME_ETH_P_IPV6);
+	ip6(&f, 6);
+	tcp(&f, 0, 0x10);
+	payload(&f, 3000);
+	done(&f);
+	assert_int_equal(parse_n(&nf, &f, 1514, 0), NFRAME_BAD_IP_LEN);
+	assert_int_equal(nframe_parse(&nf, f.b, 1514, 0, NFRAME_F_HEAD),
+			 NFRAME_OK);
+	assert_true(nf.cut);
+	assert_int_equal(nf.l4_off, 54);
+	assert_int_equal(nf.l4_hlen, 20);
+}
+
 /* Each inconsistency in a header that fits the frame. */
 static void test_parse_bad_fields(void **state)
 {
@@ -1021,6 +1060,7 @@ int main(void)
 		cmocka_unit_test(test_parse_ip6_ext),
 		cmocka_unit_test(test_parse_ip6_ext_bad),
 		cmocka_unit_test(test_parse_truncated),
+		cmocka_unit_test(test_parse_head),
 		cmocka_unit_test(test_parse_bad_fields),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_tx_lso),

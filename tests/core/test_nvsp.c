@@ -1282,6 +1282,39 @@ static void test_rxbuf_exhaustion(void **state)
 		assert_int_equal(nvsp_rxbuf_free(&rb, 0, i, &n), VMB_ENOENT);
 }
 
+/* Room taken for the largest frame, a smaller one read: the tail of the
+ * chain goes back first in line, the rest of the chain is one id. */
+static void test_rxbuf_trim(void **state)
+{
+	static uint32_t link[40];
+	struct nvsp_rxbuf rb;
+	uint32_t ids[8], more[3], n;
+
+	(void)state;
+	assert_int_equal(nvsp_rxbuf_init(&rb, link, 40, 100, 1), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_alloc(&rb, 0, 5, ids), VMB_OK);
+	nvsp_rxbuf_trim(&rb, 0, ids, 5, 2);
+	assert_int_equal(nvsp_rxbuf_held(&rb), 2);
+	assert_int_equal(rb.q[0].nfree, 22);
+	/* keep out of range, or the whole chain: nothing changes */
+	nvsp_rxbuf_trim(&rb, 0, ids, 2, 0);
+	nvsp_rxbuf_trim(&rb, 0, ids, 2, 2);
+	nvsp_rxbuf_trim(&rb, 1, ids, 2, 1);
+	assert_int_equal(nvsp_rxbuf_held(&rb), 2);
+	/* the trimmed ones are not the guest's to give back */
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, ids[2], &n), VMB_ENOENT);
+	/* they come next, in the order first taken */
+	assert_int_equal(nvsp_rxbuf_alloc(&rb, 0, 3, more), VMB_OK);
+	assert_int_equal(more[0], ids[2]);
+	assert_int_equal(more[2], ids[4]);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, ids[0], &n), VMB_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, more[0], &n), VMB_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(rb.q[0].nfree, 24);
+	assert_int_equal(nvsp_rxbuf_held(&rb), 0);
+}
+
 /* Split among queues as OpenVMM does; each frees its own. */
 static void test_rxbuf_queues(void **state)
 {
@@ -1450,6 +1483,7 @@ int main(void)
 		cmocka_unit_test(test_guest_send_done),
 		cmocka_unit_test(test_rxbuf_basic),
 		cmocka_unit_test(test_rxbuf_exhaustion),
+		cmocka_unit_test(test_rxbuf_trim),
 		cmocka_unit_test(test_rxbuf_queues),
 		cmocka_unit_test(test_rxbuf_split),
 		cmocka_unit_test(test_rxbuf_runs),

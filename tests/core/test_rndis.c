@@ -1011,6 +1011,42 @@ static void test_host_misc(void **state)
 	assert_int_equal(h.st.requests, 3);
 }
 
+/* RSC only while NVSP asked for it, and off after RESET and HALT until
+ * the guest asks again. */
+static void test_host_rsc(void **state)
+{
+	struct rndis_host h;
+	struct rndis_host_act a;
+	struct ndis_offload_params p = {
+		.hdr = { NDIS_OBJ_DEFAULT, 3, 28 },
+		.rsc_ip4 = NDIS_OFFP_ON, .rsc_ip6 = NDIS_OFFP_ON,
+	};
+	struct rndis_reset_req r = { { RNDIS_MSG_RESET, 12 }, 0 };
+	struct rndis_id_req halt = { { RNDIS_MSG_HALT, 12 }, 34 };
+
+	(void)state;
+	host_ready(&h, 1, false);
+	rndis_host_offer_rsc(&h, false);
+	assert_false(h.offered & RNDIS_HCAP_RSC);
+	assert_int_equal(set_offp(&h, &p, 28), 0);
+	assert_false(h.offload.rsc4 || h.offload.rsc6);
+	rndis_host_offer_rsc(&h, true);
+	assert_int_equal(set_offp(&h, &p, 28), 0);
+	assert_true(h.offload.rsc4 && h.offload.rsc6);
+	rndis_host_offer_rsc(&h, false);
+	assert_false(h.offload.rsc4 || h.offload.rsc6);
+	rndis_host_offer_rsc(&h, true);
+	assert_int_equal(set_offp(&h, &p, 28), 0);
+	rndis_host_rx(&h, (uint8_t *)&r, 12, &a);
+	assert_int_equal(a.ev, RNDIS_HE_RESET);
+	assert_false(h.offload.rsc4 || h.offload.rsc6);
+	assert_int_equal(set_offp(&h, &p, 28), 0);
+	assert_true(h.offload.rsc4);
+	rndis_host_rx(&h, (uint8_t *)&halt, 12, &a);
+	assert_int_equal(a.ev, RNDIS_HE_HALT);
+	assert_false(h.offload.rsc4 || h.offload.rsc6);
+}
+
 /* ---- guest against host ---- */
 
 static void drive(struct rndis_guest *g, struct rndis_host *h)
@@ -1513,6 +1549,7 @@ int main(void)
 		cmocka_unit_test(test_host_config),
 		cmocka_unit_test(test_host_hostile),
 		cmocka_unit_test(test_host_misc),
+		cmocka_unit_test(test_host_rsc),
 		cmocka_unit_test(test_engines),
 		cmocka_unit_test(test_engines_later),
 		cmocka_unit_test(test_guest_hostile),

@@ -43,6 +43,12 @@
  *   evil_host SOCK net-stall net, but no data send is ever completed:
  *                            exactly one message per send section may
  *                            come
+ *   evil_host SOCK net-rsc   net offering RSC; after the first ARP answer,
+ *                            malformed sequences of coalesced pieces
+ *                            (net_rsc_hostile), then a good coalesced
+ *                            TCP segment of 3000 bytes to a closed port:
+ *                            the guest's kernel must answer it with one
+ *                            RST acknowledging all of it
  *   evil_host SOCK flood[-close]
  *                            offers FLOOD_CHANNELS test channels, then
  *                            never reads the guest's socket again (its
@@ -846,6 +852,10 @@ struct nethost {
 	bool hostile;      /* send the bad packets after RNDIS init */
 	bool stall;        /* never complete a data send */
 	unsigned bad_done; /* their completions */
+	bool rsc;          /* offer RSC; the sequences after the first ARP */
+	bool rsc_sent;
+	uint32_t rsc_sub;  /* next sub-allocation of the sequences */
+	unsigned rsts;     /* RSTs acknowledging the good segment */
 };
 
 /* A transfer-page packet of one range of page set set, id xid. */
@@ -897,6 +907,143 @@ static void net_eth(uint8_t *out, const uint8_t *in, uint16_t type)
 	vmb_put_be16(out + 12, type);
 }
 
+/* ---- RSC: coalesced pieces, malformed and good ---- */
+
+#define NET_RSC_XID 0x20000u
+#define NET_RSC_SEQ 0x01000000u
+#define NET_RSC_PAY 3000u
+#define NET_RSC_SUB0 (NET_CTL_SUBS + NET_DATA_SUBS + 4u)
+
+struct rsc_piece {
+	const uint8_t *data;
+	uint32_t len;
+	uint8_t flags;      /* RNDIS_PKTID_*; 0: a plain PACKET */
+	bool verdict;       /* the checksum PPI (TCP and IP succeeded) */
+};
+
+/* Pieces as PACKETs in sub-allocations of their own, one transfer-page
+ * packet with a range each. */
+static void net_rsc_send(struct nethost *nh, const struct rsc_piece *p,
+			 uint32_t n)
+{
+	struct vmb_xfer_range rg[64];
+	uint32_t sub = nh->nv.layout.sub_alloc_size;
+	union nvsp_msg m;
+	uint32_t mlen = nvsp_host_rndis_pkt(&nh->nv, NVSP_CHANNEL_DATA, &m);
+	bool sig;
+
+	EU_CHECK(n <= 64, "%u pieces", n);
+	for (uint32_t i = 0; i < n; i++) {
+		struct rndis_pkt_meta mt = {0};
+		uint32_t idx = nh->rsc_sub++;
+		uint8_t *at = (uint8_t *)nh->rmap.va + (size_t)idx * sub;
+		uint32_t hl;
+
+		mt.present = (p[i].flags ? RNDIS_META_RSC : 0u) |
+			     (p[i].verdict ? RNDIS_META_CSUM : 0u);
+		mt.rsc_flags = p[i].flags;
+		mt.rsc_id = 7;
+		mt.csum = RNDIS_CSUM_RX_TCP_OK | RNDIS_CSUM_RX_TCP_INVALID |
+			  RNDIS_CSUM_RX_IP_OK;
+		hl = rndis_pkt_build(at, sub, &mt, p[i].len);
+		EU_CHECK(hl && hl + p[i].len <= sub, "piece of %u", p[i].len);
+		memcpy(at + hl, p[i].data, p[i].len);
+		rg[i] = (struct vmb_xfer_range){vmb_le32(hl + p[i].len),
+						vmb_le32(idx * sub)};
+	}
+	EU_CHECK(vmb_pkt_send_xfer(&nh->c->out,
+				   VMB_PKT_FLAG_COMPLETION_REQUESTED,
+				   NET_RSC_XID + nh->rsc_sub, NVSP_RECV_BUF_ID,
+				   rg, n, &m, mlen, &sig) == VMB_OK,
+		 "transfer-page packet of %u pieces", n);
+	eu_signal(nh->c->efd_h2g);
+}
+
+/* The good frame to the guest (whose ARP request is f): TCP to port 9
+ * from the peer, PSH without ACK, NET_RSC_PAY bytes; the TCP checksum
+ * left invalid, the IPv4 one 0 (RSC rewrote the length: the guest makes
+ * it). */
+static void net_rsc_frame(uint8_t *fr, const uint8_t *f)
+{
+	uint32_t tot = 20u + 20u + NET_RSC_PAY;
+
+	memset(fr, 0, 14 + tot);
+	net_eth(fr, f, 0x0800);
+	fr[14] = 0x45;
+	vmb_put_be16(fr + 16, (uint16_t)tot);
+	fr[22] = 64;
+	fr[23] = 6;
+	memcpy(fr + 26, net_peer_ip, 4);
+	memcpy(fr + 30, f + 28, 4);     /* the asker's address */
+	vmb_put_be16(fr + 34, 5555);
+	vmb_put_be16(fr + 36, 9);
+	vmb_put_be32(fr + 38, NET_RSC_SEQ);
+	fr[46] = 0x50;
+	fr[47] = 0x08;                  /* PSH */
+	vmb_put_be16(fr + 48, 65535);
+	for (uint32_t i = 0; i < NET_RSC_PAY; i++)
+		fr[54 + i] = (uint8_t)i;
+}
+
+/* What no host should send of RSC, each dropped whole by the guest and
+ * counted once (NET_RSC_BAD in all), then the good frame in 3 pieces. */
+#define NET_RSC_BAD 9u
+static void net_rsc_hostile(struct nethost *nh, const uint8_t *f)
+{
+	static uint8_t fr[14 + 40 + NET_RSC_PAY], big[1514];
+	const uint8_t S = RNDIS_PKTID_SUBALLOC, F = RNDIS_PKTID_FIRST,
+		      L = RNDIS_PKTID_LAST;
+	struct rsc_piece g[3] = {{fr, 1514, S | F, true},
+				 {fr + 1514, 1514, S, false},
+				 {fr + 3028, 26, S | L, false}};
+	struct rsc_piece p[45];
+
+	nh->rsc_sub = NET_RSC_SUB0;
+	net_rsc_frame(fr, f);
+	memcpy(big, fr, sizeof(big));
+	eu_step("RSC: a piece without a first; a first left open, a last "
+		"alone; a first cut by a first whose IP length is not the "
+		"frame's; a first cut by a plain frame, a last alone; 45 "
+		"pieces; no checksum verdict");
+	net_rsc_send(nh, &g[1], 1);                          /* 1 */
+	net_rsc_send(nh, &g[0], 1);                          /* 2 */
+	net_rsc_send(nh, &g[2], 1);                          /* 3 */
+	p[0] = g[0];
+	p[1] = (struct rsc_piece){fr, 1514, S | F | L, true};
+	net_rsc_send(nh, p, 2);                              /* 4, 5 */
+	p[1] = (struct rsc_piece){fr, 60, 0, false};
+	p[2] = g[2];
+	net_rsc_send(nh, p, 3);                              /* 6, 7 */
+	for (unsigned i = 0; i < 45; i++)
+		p[i] = (struct rsc_piece){big, 1514,
+					  (uint8_t)(S | (i ? 0 : F) |
+						    (i == 44 ? L : 0)),
+					  i == 0};
+	net_rsc_send(nh, p, 45);                             /* 8 */
+	memcpy(p, g, sizeof(g));
+	p[0].verdict = false;
+	net_rsc_send(nh, p, 3);                              /* 9 */
+	eu_step("RSC: a good TCP segment of %u bytes in 3 pieces",
+		NET_RSC_PAY);
+	net_rsc_send(nh, g, 3);
+	nh->rsc_sent = true;
+}
+
+/* A TCP RST from the guest acknowledging the whole good segment. */
+static void net_rsc_rst(struct nethost *nh, const uint8_t *f, uint32_t n)
+{
+	uint32_t ihl = (f[14] & 15u) * 4;
+
+	if (!nh->rsc_sent || n < 14 + ihl + 20 || f[23] != 6 ||
+	    vmb_be16(f + 14 + ihl) != 9 || !(f[14 + ihl + 13] & 0x04))
+		return;
+	EU_CHECK(vmb_be32(f + 14 + ihl + 8) == NET_RSC_SEQ + NET_RSC_PAY,
+		 "RST acknowledging %u bytes, not %u",
+		 vmb_be32(f + 14 + ihl + 8) - NET_RSC_SEQ, NET_RSC_PAY);
+	nh->rsts++;
+	eu_step("RST acknowledging %u coalesced bytes", NET_RSC_PAY);
+}
+
 /* An ARP request for the peer's address: the reply. */
 static void net_arp(struct nethost *nh, const uint8_t *f, uint32_t n)
 {
@@ -914,6 +1061,8 @@ static void net_arp(struct nethost *nh, const uint8_t *f, uint32_t n)
 	nh->arps++;
 	eu_step("ARP request for 10.98.0.1 answered");
 	net_frame_out(nh, r, sizeof(r));
+	if (nh->rsc && !nh->rsc_sent)
+		net_rsc_hostile(nh, f);
 }
 
 /* An ICMP echo request to the peer: the echo reply. */
@@ -953,6 +1102,9 @@ static void net_frame_in(struct nethost *nh, const struct rndis_pkt *pk)
 		return;
 	if (vmb_be16(pk->data + 12) == 0x0806)
 		net_arp(nh, pk->data, pk->data_len);
+	else if (vmb_be16(pk->data + 12) == 0x0800 &&
+		 pk->data_len > 14 + 20 && pk->data[23] == 6)
+		net_rsc_rst(nh, pk->data, pk->data_len);
 	else if (vmb_be16(pk->data + 12) == 0x0800)
 		net_icmp(nh, pk->data, pk->data_len);
 }
@@ -1028,6 +1180,7 @@ static void net_rndis(struct nethost *nh, const struct nvsp_host_act *a)
 	if (a->rndis.channel_type == NVSP_CHANNEL_DATA) {
 		net_data(nh, msg, a->rndis.size);
 	} else {
+		rndis_host_offer_rsc(&nh->rn, nh->rsc && nh->nv.rsc);
 		rndis_host_rx(&nh->rn, msg, a->rndis.size, &ra);
 		if (ra.reply_len)
 			net_to_guest(nh, NVSP_CHANNEL_CONTROL, ra.reply,
@@ -1125,7 +1278,8 @@ static void net_serve(struct eh *e, struct nethost *nh)
  * then waits). */
 static void net(struct eh *e, const char *how)
 {
-	bool ping = strcmp(how, "net") == 0;
+	bool rsc = strcmp(how, "net-rsc") == 0;
+	bool ping = rsc || strcmp(how, "net") == 0;
 	struct rndis_host_cfg rc = {.mac = {0x00, 0x15, 0x5d, 0x62, 0x00, 0x02},
 				    .mtu = 1500, .link_speed = 100000000,
 				    .link_up = true, .max_queues = 1};
@@ -1133,7 +1287,8 @@ static void net(struct eh *e, const char *how)
 				   .primary = true};
 	struct nethost nh = {.c = &e->ch[0],
 			     .hostile = strcmp(how, "net-bad") == 0,
-			     .stall = strcmp(how, "net-stall") == 0};
+			     .stall = strcmp(how, "net-stall") == 0,
+			     .rsc = rsc};
 	union vmb_msg_buf b;
 
 	connect_until_open(e, &e->ch[0], NVSP_CLASS_GUID);
@@ -1143,6 +1298,9 @@ static void net(struct eh *e, const char *how)
 	post(e, &b, vmb_msg_enc_gpadl_created(&b, 1, nh.rgpadl, 0));
 	take_gpadl_of(e, 1, GNET_PAGES_SEND, &nh.sgpadl, &nh.smap);
 	post(e, &b, vmb_msg_enc_gpadl_created(&b, 1, nh.sgpadl, 0));
+	if (rsc)
+		rc.backend = RNDIS_HCAP_CSUM_IP4 | RNDIS_HCAP_CSUM_TCP4 |
+			     RNDIS_HCAP_CSUM_TCP6 | RNDIS_HCAP_RSC;
 	nvsp_host_init(&nh.nv, &nc);
 	rndis_host_init(&nh.rn, &rc);
 	fprintf(stderr, "evil_host: ready\n");
@@ -1153,6 +1311,9 @@ static void net(struct eh *e, const char *how)
 		EU_CHECK(nh.msgs == nh.nv.send_sections, "%u messages sent "
 			 "with %u sections never given back", nh.msgs,
 			 nh.nv.send_sections);
+	else if (rsc)
+		EU_CHECK(nh.rsts == 1, "%u RSTs for the coalesced segment",
+			 nh.rsts);
 	else if (ping)
 		EU_CHECK(nh.arps >= 1 && nh.pings >= 3, "too few answered");
 	else
@@ -1179,7 +1340,7 @@ int main(int argc, char **argv)
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: evil_host SOCK "
-			"survive|storage|net|net-idle|net-bad|net-stall|conn0|busy|refuse|full|full-close|"
+			"survive|storage|net|net-idle|net-bad|net-stall|net-rsc|conn0|busy|refuse|full|full-close|"
 			"echo-full|echo-full-close|flood|flood-close\n");
 		return 2;
 	}

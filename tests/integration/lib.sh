@@ -150,16 +150,17 @@ net_pair() {
 		fail "addresses"
 }
 
-# nc_copy FROM_NS TO_NS ADDR PORT: $T/blob through TCP (nc) from one
-# namespace to ADDR:PORT in the other, byte for byte.
+# nc_copy FROM_NS TO_NS ADDR [PORT]: $T/blob through TCP (nc) from one
+# namespace to ADDR:PORT (default 9798) in the other, byte for byte.
 nc_copy() {
+	local port=${4:-9798}
 	rm -f "$T/got"
-	ip netns exec "$2" nc -l "$4" >"$T/got" &
+	ip netns exec "$2" nc -l "$port" >"$T/got" &
 	local nc=$!
 	_pids+=("$nc")
-	wait_until 5 sh -c "ip netns exec $2 ss -ltn | grep -q ':$4'" ||
+	wait_until 5 sh -c "ip netns exec $2 ss -ltn | grep -q ':$port'" ||
 		fail "nc did not listen"
-	timeout 30 ip netns exec "$1" nc -N "$3" "$4" <"$T/blob" ||
+	timeout 30 ip netns exec "$1" nc -N "$3" "$port" <"$T/blob" ||
 		fail "nc send from $1"
 	wait "$nc"
 	[ "$(sha256sum <"$T/blob")" = "$(sha256sum <"$T/got")" ] ||

@@ -7,7 +7,10 @@
 # and then 400 times with full-size frames. Without
 # --netns the guest makes no TAP, says so in one line and sends nothing.
 # A host sending bad transfer pages, PACKETs, control answers, NVSP
-# messages and completions has each refused and counted. A host that
+# messages and completions has each refused and counted. A host offering
+# RSC that sends malformed sequences of coalesced pieces has each
+# dropped whole and counted once, and a good coalesced TCP segment of
+# 3000 bytes reaches hn0's kernel as one (its RST acknowledges all). A host that
 # never completes a send gets one frame per send section, and the guest
 # neither spins nor hangs.
 # Needs root, /dev/net/tun, iproute2 and ping: skipped otherwise.
@@ -74,6 +77,24 @@ out=$(ip netns exec "$NS" ping -q -c 400 -i 0.002 -s 1472 -W 2 10.98.0.1) \
 	|| fail_evil "ping of full frames failed: $out"
 grep -q ' 400 received' <<<"$out" || fail_evil "full frames lost: $out"
 finish
+
+# --- RSC: nine malformed sequences of coalesced pieces (evil_host.c's
+# net_rsc_hostile), none written half, each counted once; then a good
+# 3000-byte TCP segment in 3 pieces, which the guest's kernel takes as
+# one and answers with an RST acknowledging all of it (the scripted
+# host checks)
+run net-rsc --netns "$NS"
+wait_until 15 log_has "$GUEST_LOG" "hn0 in network namespace $NS" \
+	|| fail_evil "net-rsc: no hn0 in $NS"
+log_has "$GUEST_LOG" "RSC 1" || fail_evil "net-rsc: RSC not agreed"
+ip -n "$NS" addr add 10.98.0.2/24 dev hn0 || fail_evil "address"
+ip netns exec "$NS" ping -c 1 -W 2 10.98.0.1 >/dev/null ||
+	fail_evil "net-rsc: ping failed"
+wait_until 10 log_has "$EVIL_LOG" "RST acknowledging 3000 coalesced bytes" \
+	|| fail_evil "net-rsc: no RST for the coalesced segment"
+finish
+log_has "$GUEST_LOG" "rx_rsc=1 rx_rsc_bad=9" ||
+	fail_evil "net-rsc: $(grep rx_rsc "$GUEST_LOG")"
 
 # --- a host that never completes a data send: the guest fills every
 # send section (a frame each or a few packed in one; the host counts

@@ -299,25 +299,34 @@ static bool wanted(struct hnet_chan *ch, const uint8_t *dst, uint32_t len)
 	return f & (RNDIS_FILTER_MULTICAST | RNDIS_FILTER_ALL_MULTICAST);
 }
 
-bool hnet_sw_rx(struct hnet_chan *ch, uint32_t id, uint32_t len)
+bool hnet_sw_rx_iov(struct hnet_chan *ch, const struct iovec *iov,
+		    unsigned n, uint32_t len)
 {
 	struct hnet_sw *p = &ch->nic->sw;
-	struct hnet_nic *nic = ch->nic;
-	uint8_t *f = nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size +
-		     NVSP_HOST_RX_HEADER;
-	struct iovec iov = {f, len};
 	rt_ctr *why = NULL;
-	uint32_t k;
 
 	if (!atomic_load_explicit(&p->link_up, memory_order_relaxed))
 		why = &ch->sw.link_down;
-	else if (!wanted(ch, f, len))
+	else if (!wanted(ch, iov[0].iov_base, (uint32_t)iov[0].iov_len))
 		why = &ch->sw.rx_filtered;
 	if (!why) {
-		hnet_cap_frame(p, ch, &iov, 1, len);
+		hnet_cap_frame(p, ch, iov, n, len);
 		return true;
 	}
 	rt_ctr_add(why, 1);
+	return false;
+}
+
+bool hnet_sw_rx(struct hnet_chan *ch, uint32_t id, uint32_t len)
+{
+	struct hnet_nic *nic = ch->nic;
+	struct iovec iov = {nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size +
+				    NVSP_HOST_RX_HEADER,
+			    len};
+	uint32_t k;
+
+	if (hnet_sw_rx_iov(ch, &iov, 1, len))
+		return true;
 	nvsp_rxbuf_free(&nic->rxb, ch->q, id, &k);
 	return false;
 }

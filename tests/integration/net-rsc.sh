@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Receive segment coalescing (RSC) host to guest, both halves real:
+# hvis-host --nic makes its TAP in a namespace of its own, hvis-guest
+# --netns makes hn0 in another.
+# RSC on (the guest's default): the host's TAP must have TSO on (the
+# kernel hands over TCP frames of up to 64 KiB), iperf3 TCP host->guest
+# over IPv4 and IPv6 must deliver what was sent, a 32 MiB file through nc
+# host->guest must arrive byte for byte, and the host must count
+# coalesced frames (rsc_frames, in pieces) with none refused, the guest
+# coalesced frames written to hn0 with none dropped as malformed.
+# Then a new guest with --net-rsc off: the host's TAP must have TSO off
+# again, and the same traffic must pass with no coalesced frame.
+# Needs root, /dev/net/tun, iproute2, ethtool, iperf3, nc and python3:
+# skipped otherwise.
+# Usage: net-rsc.sh HOST GUEST CTL
+source "$(dirname "$0")/lib.sh"
+net_pair rsc 97 ethtool iperf3 nc sha256sum python3
+
+# tso_is STATE: TSO's state at the host's TAP as ethtool -k says it.
+tso_is() {
+	[ "$(ip netns exec "$HNS" ethtool -k hvport0 |
+		awk '$1 == "tcp-segmentation-offload:" { print $2 }')" = "$1" ]
+}
+
+ip netns exec "$HNS" iperf3 -s -p 5297 >"$T/iperf-server" 2>&1 &
+_pids+=($!)
+wait_until 5 sh -c "ip netns exec $HNS ss -ltn | grep -q ':5297'" ||
+	fail "iperf3 did not listen"
+head -c 32M /dev/urandom >"$T/blob"
+
+# iperf_rx ADDR WHAT: host->guest TCP for 2 s, iperf3's byte counters
+# checked (received is what was sent, but for what was in flight when
+# the receiver stopped counting, as net-iperf.sh explains: up to 96 MiB
+# with the host's TAP queue of coalesced frames).
+iperf_rx() {
+	local out=$T/iperf.json
+	timeout 30 ip netns exec "$GNS" iperf3 -c "$1" -p 5297 -t 2 -R \
+		--json >"$out" 2>&1 || fail "iperf3 $2: $(cat "$out")"
+	python3 - "$out" "$2" <<'EOF' || fail "iperf3 $2: $(cat "$out")"
+import json, sys
+end = json.load(open(sys.argv[1]))["end"]
+sent, got = end["sum_sent"]["bytes"], end["sum_received"]["bytes"]
+print("%s: %d bytes sent, %d received, %.0f Mbit/s" %
+      (sys.argv[2], sent, got, end["sum_received"]["bits_per_second"] / 1e6))
+sys.exit(0 if sent > 0 and sent - (96 << 20) <= got <= sent else 1)
+EOF
+}
+
+traffic() {
+	wait_until 10 ip netns exec "$GNS" ping -c 1 -W 1 10.97.0.1 ||
+		fail "no ping to the host ($1)"
+	iperf_rx 10.97.0.1 "TCP host->guest ($1)"
+	iperf_rx 2001:db8:97::1 "TCP/IPv6 host->guest ($1)"
+	nc_copy "$HNS" "$GNS" 10.97.0.2
+	echo "32 MiB host->guest ($1): same sha256"
+	ctl channels --wide >"$T/channels"
+	grep -q 'rsc_bad=0' "$T/channels" && grep -q 'refused=0' "$T/channels" &&
+		! grep -Eq 'rx_csum_bad=[1-9]|rsc_bad=[1-9]' "$T/channels" ||
+		fail "frames refused ($1): $(cat "$T/channels")"
+}
+
+# ---- RSC on ----
+wait_until 10 tso_is on ||
+	fail "TSO not on at the host's TAP: $(ip netns exec "$HNS" ethtool -k hvport0)"
+traffic "RSC on"
+grep -Eq 'rsc_frames=[1-9]' "$T/channels" && grep -Eq 'rsc_pieces=[1-9]' "$T/channels" ||
+	fail "the host coalesced nothing: $(cat "$T/channels")"
+grep -o 'rsc_[a-z]*=[0-9]*' "$T/channels" | paste -sd ' '
+stop_proc "$GUEST_PID" guest
+grep -q 'RSC 1' "$GUEST_LOG" || fail "the guest did not agree RSC"
+grep -Eq 'rx_rsc=[1-9]' "$GUEST_LOG" && ! grep -Eq 'rx_rsc_bad=[1-9]' "$GUEST_LOG" ||
+	fail "the guest's RSC counters: $(grep rx_rsc "$GUEST_LOG")"
+
+# ---- a new guest, RSC off ----
+wait_until 10 sh -c "! ip -n $GNS link show dev hn0" || fail "hn0 left behind"
+: >"$GUEST_LOG.1"
+GUEST_LOG_ON=$GUEST_LOG
+GUEST_LOG=$GUEST_LOG.1
+start_guest --no-services --netns "$GNS" --net-rsc off
+wait_until 15 log_has "$GUEST_LOG" "hn0 in network namespace" ||
+	fail "no hn0 for the new guest"
+ip -n "$GNS" addr add 10.97.0.2/24 dev hn0 &&
+	ip -n "$GNS" addr add 2001:db8:97::2/64 dev hn0 nodad ||
+	fail "addresses"
+wait_until 10 tso_is off ||
+	fail "TSO still on at the host's TAP: $(ip netns exec "$HNS" ethtool -k hvport0)"
+traffic "RSC off"
+grep -Eq 'rsc_frames=[1-9]' "$T/channels" &&
+	fail "coalesced frames to a guest that did not ask: $(cat "$T/channels")"
+tso_is off || fail "TSO came back on"
+
+stop_proc "$GUEST_PID" guest
+stop_proc "$HOST_PID" host
+grep -q 'RSC 0' "$GUEST_LOG" || fail "the second guest agreed RSC"
+grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$HOST_LOG" \
+	"$GUEST_LOG" "$GUEST_LOG_ON" && fail "sanitizer report"
+echo "ok"
