@@ -543,10 +543,11 @@ static void log_refusals(const struct gnet_nic *n)
 		k += (size_t)snprintf(buf + k, sizeof(buf) - k,
 				      " unasked-subchannels %llu",
 				      (unsigned long long)rt_ctr_get(&n->unasked));
-	rt_info("net", "relid %u: sent %llu frames (%llu dropped), received "
-		"%llu (%llu dropped), bad completions %llu; refused from "
-		"host:%s", n->c->relid,
+	rt_info("net", "relid %u: sent %llu frames in %llu messages (%llu "
+		"dropped), received %llu (%llu dropped), bad completions "
+		"%llu; refused from host:%s", n->c->relid,
 		(unsigned long long)rt_ctr_get(&n->ch[0].tx_frames),
+		(unsigned long long)rt_ctr_get(&n->ch[0].tx_msgs),
 		(unsigned long long)rt_ctr_get(&n->ch[0].tx_drops),
 		(unsigned long long)rt_ctr_get(&n->ch[0].rx_frames),
 		(unsigned long long)rt_ctr_get(&n->ch[0].rx_drops),

@@ -41,6 +41,10 @@ struct gnet_cfg {
 	 * entries repeated to fill it (ntable 0: i mod channels). */
 	unsigned ntable;
 	uint32_t table[128];
+	/* --net-tx-agg: most frames packed into one send section (1:
+	 * one each, no aggregation); 0: the host's limit, at most
+	 * GNET_TX_AGG_DEFAULT. */
+	uint32_t tx_agg;
 	/* --net-rsc off: no receive segment coalescing asked for */
 	bool no_rsc;
 	const struct gnet_port *port; /* NULL: TAP devices */
@@ -49,6 +53,12 @@ struct gnet_cfg {
 /* --net-rss-table Q[,Q...]: up to 128 channel numbers. 0, or -1 with
  * the reason in why. */
 int gnet_parse_table(const char *arg, char *why, size_t n);
+
+/* Frames per send section by default: Linux's netvsc's 8 (FreeBSD's
+ * hn takes the host's limit, which Hyper-V gives as 8). */
+#define GNET_TX_AGG_DEFAULT 8u
+/* The most --net-tx-agg takes (the host's limit applies too). */
+#define GNET_TX_AGG_MAX 64u
 
 extern struct gnet_cfg gnet_cfg;
 extern const struct gvb_driver gnet_driver;

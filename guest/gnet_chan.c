@@ -185,10 +185,11 @@ void gnet_chan_log(const struct gnet_chan *ch)
 		bad += ch->ppi.bad[i];
 	for (unsigned i = 0; i < NVSP_GBAD__COUNT; i++)
 		bad += ch->nvsp.st.bad[i];
-	rt_info("net", "relid %u (queue %u): sent %llu frames (%llu "
-		"dropped), received %llu (%llu dropped); refused from host: "
-		"%llu", ch->c->relid, ch->q,
+	rt_info("net", "relid %u (queue %u): sent %llu frames in %llu "
+		"messages (%llu dropped), received %llu (%llu dropped); "
+		"refused from host: %llu", ch->c->relid, ch->q,
 		(unsigned long long)rt_ctr_get(&ch->tx_frames),
+		(unsigned long long)rt_ctr_get(&ch->tx_msgs),
 		(unsigned long long)rt_ctr_get(&ch->tx_drops),
 		(unsigned long long)rt_ctr_get(&ch->rx_frames),
 		(unsigned long long)rt_ctr_get(&ch->rx_drops),

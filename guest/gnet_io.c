@@ -15,11 +15,18 @@
  * eventfd (never spinning: with every section in flight it leaves the
  * TAP out of the poll until a completion frees one), reads each frame
  * straight into a send section after room for the PACKET header (and
- * on into a big buffer for an LSO frame, gnet_offload.c), writes the
- * header in front and sends SEND_RNDIS_PKT under the channel's send
- * side (rt_chan's lock; a full ring makes it wait there, not the
- * worker, whose completions never wait). One thread per queue scales to
- * sub-channels. It is stopped before the endpoint goes (stopping). */
+ * on into a big buffer for an LSO frame, gnet_offload.c) and writes
+ * the header in front. The frames of a burst are packed into one
+ * section as Linux's, FreeBSD's and DPDK's netvsc do (each PACKET read
+ * at its aligned place after the one before, within the host's limits
+ * of the INITIALIZE completion and --net-tx-agg), and the section goes
+ * as one SEND_RNDIS_PKT once the next frame might not fit or the burst
+ * ends: one VMBus packet for up to 8 small frames, not 8. A big frame
+ * goes alone by GPA-direct, after the section before it. Sends go
+ * under the channel's send side (rt_chan's lock; a full ring makes it
+ * wait there, not the worker, whose completions never wait). One
+ * thread per queue scales to sub-channels. It is stopped before the
+ * endpoint goes (stopping). */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -184,22 +191,42 @@ static uint8_t *big_at(const struct gnet_chan *ch, int big)
 	return ch->off.big + (size_t)big * GNET_BIG_SIZE;
 }
 
+/* A send section being filled: frames packed into it as RNDIS PACKETs
+ * (struct rndis_agg), sent when the next does not fit or the burst
+ * ends. */
+struct tx_sec {
+	uint32_t idx;        /* NVSP_SECTION_NONE: none open */
+	struct rndis_agg a;
+};
+
+static uint8_t *sec_at(const struct gnet_nic *n, uint32_t idx)
+{
+	return n->sbuf + (size_t)idx * n->ssize;
+}
+
 /* The RNDIS header for the frame at buf + GNET_PKT_ROOM, the message
- * starting at buf (a frame without PPIs moved up to meet its header);
- * the message's length, or 0 when the frame was dropped. */
+ * starting at buf; the message's length, or 0 when the frame was
+ * dropped. A frame with no offload's PPI carries its queue's number as
+ * a hash value PPI (as FreeBSD's hn and DPDK's netvsc send) in the room
+ * one would take: every header is GNET_PKT_ROOM long, so no frame is
+ * moved to meet its header and each message starts where it was put,
+ * at the section's alignment. */
 static uint32_t tx_frame(struct gnet_chan *ch, const uint8_t *vh,
 			 uint8_t *buf, uint32_t flen)
 {
 	struct rndis_pkt_meta m;
-	uint32_t hl;
 
 	if (!gnet_offload_tx(ch, vh, buf + GNET_PKT_ROOM, flen, &m))
 		return 0;
-	hl = rndis_pkt_hdr_len(&m);
-	if (hl < GNET_PKT_ROOM)
-		memmove(buf + hl, buf + GNET_PKT_ROOM, flen);
-	rndis_pkt_build(buf, hl, &m, flen);
-	return hl + flen;
+	if (!m.present) {
+		m.present = RNDIS_META_HASH_VALUE;
+		m.hash_value = ch->q;
+	}
+	if (rndis_pkt_build(buf, GNET_PKT_ROOM, &m, flen) != GNET_PKT_ROOM) {
+		rt_ctr_add(&ch->tx_refused, 1);
+		return 0;
+	}
+	return GNET_PKT_ROOM + flen;
 }
 
 static int send_section(struct gnet_chan *ch, uint32_t idx, uint32_t len)
@@ -209,6 +236,44 @@ static int send_section(struct gnet_chan *ch, uint32_t idx, uint32_t len)
 
 	return gvb_put(ch->c, idx + 1ull, VMB_PKT_FLAG_COMPLETION_REQUESTED,
 		       &mi, 1, false);
+}
+
+/* The open section sent (or given back when it holds nothing); its
+ * frames counted as sent or, when the send failed, dropped. */
+static int tx_flush(struct gnet_chan *ch, struct tx_sec *s)
+{
+	uint32_t idx = s->idx, k = s->a.npkts;
+	int rc = VMB_OK;
+
+	if (idx == NVSP_SECTION_NONE)
+		return VMB_OK;
+	s->idx = NVSP_SECTION_NONE;
+	if (k && !(rc = send_section(ch, idx, s->a.len))) {
+		rt_ctr_add(&ch->tx_frames, k);
+		rt_ctr_add(&ch->tx_msgs, 1);
+		return VMB_OK;
+	}
+	gnet_section_put(ch->nic, idx);
+	rt_ctr_add(&ch->tx_drops, k);
+	return rc;
+}
+
+/* A section with room for one more frame of any size the MTU allows:
+ * the open one, or (that one sent) a new one. false when none is free
+ * (the reader waits for one) or the send failed. */
+static bool tx_open(struct gnet_chan *ch, struct tx_sec *s)
+{
+	struct gnet_nic *n = ch->nic;
+	uint32_t off;
+
+	if (s->idx != NVSP_SECTION_NONE &&
+	    rndis_agg_room(&s->a, n->ssize, &off) >= n->tx_need)
+		return true;
+	if (tx_flush(ch, s))
+		return false;
+	s->idx = section_wait(ch);
+	s->a = n->tx_agg;
+	return s->idx != NVSP_SECTION_NONE;
 }
 
 /* GPA-direct: the buffer's pages, the host reading them in place. */
@@ -230,101 +295,92 @@ static int send_big(struct gnet_chan *ch, int big, uint32_t len)
 			   false);
 }
 
-/* A frame that did not fit the section continues in the big buffer:
- * the section's part joins it there and the section goes back. */
-static int tx_big(struct gnet_chan *ch, const uint8_t *vh, uint32_t idx,
-		  int big, uint32_t flen)
+/* A frame that did not fit the section's room continues in the big
+ * buffer: the part in the section (room bytes at at + GNET_PKT_ROOM)
+ * joins it there, the frames packed before it go first (order kept),
+ * then it goes alone. */
+static int tx_big(struct gnet_chan *ch, const uint8_t *vh, struct tx_sec *s,
+		  const uint8_t *at, uint32_t room, int big, uint32_t flen)
 {
-	struct gnet_nic *n = ch->nic;
 	uint8_t *bb = big_at(ch, big);
 	uint32_t len;
 	int rc;
 
-	memcpy(bb + GNET_PKT_ROOM, n->sbuf + (size_t)idx * n->ssize +
-		       GNET_PKT_ROOM, n->ssize - GNET_PKT_ROOM);
-	gnet_section_put(n, idx);
-	len = tx_frame(ch, vh, bb, flen);
-	if (!len) {
-		gnet_big_back(ch, big);
+	memcpy(bb + GNET_PKT_ROOM, at + GNET_PKT_ROOM, room);
+	rc = tx_flush(ch, s);
+	len = rc ? 0 : tx_frame(ch, vh, bb, flen);
+	if (len && !(rc = send_big(ch, big, len))) {
+		rt_ctr_add(&ch->tx_big, 1);
+		rt_ctr_add(&ch->tx_frames, 1);
+		rt_ctr_add(&ch->tx_msgs, 1);
 		return VMB_OK;
 	}
-	rt_ctr_add(&ch->tx_big, 1);
-	if ((rc = send_big(ch, big, len)))
-		gnet_big_back(ch, big);
+	gnet_big_back(ch, big);
+	if (rc)
+		rt_ctr_add(&ch->tx_drops, 1);
 	return rc;
 }
 
-static int tx_small(struct gnet_chan *ch, const uint8_t *vh, uint32_t idx,
-		    uint32_t flen)
-{
-	struct gnet_nic *n = ch->nic;
-	uint32_t len = tx_frame(ch, vh, n->sbuf + (size_t)idx * n->ssize, flen);
-	int rc = len ? send_section(ch, idx, len) : VMB_OK;
-
-	if (!len || rc)
-		gnet_section_put(n, idx);
-	return rc;
-}
-
-/* One frame from the TAP into section idx (and on into big buffer big,
- * if any), sent. false: stop the burst (TAP empty, or the channel
- * going). The frame comes in at GNET_PKT_ROOM, its header written in
+/* One frame from the TAP into the open section at its next place (and
+ * on into big buffer big, if any), packed there or sent on its own.
+ * false: stop the burst (TAP empty, or the channel going). The frame
+ * comes in at GNET_PKT_ROOM past its place, its header written in
  * front once its offloads are known. */
-static bool tx_one(struct gnet_chan *ch, uint32_t idx, int big)
+static bool tx_one(struct gnet_chan *ch, struct tx_sec *s, int big)
 {
 	struct gnet_nic *n = ch->nic;
 	uint8_t vh[RT_TAP_VNET_HDR_LEN];
-	uint32_t room = n->ssize - GNET_PKT_ROOM;
+	uint32_t off, room = rndis_agg_room(&s->a, n->ssize, &off) -
+			     GNET_PKT_ROOM, len;
+	uint8_t *at = sec_at(n, s->idx) + off;
 	uint8_t *bb = big >= 0 ? big_at(ch, big) + GNET_PKT_ROOM + room : NULL;
 	struct iovec iov[3] = {
 		{vh, sizeof(vh)},
-		{n->sbuf + (size_t)idx * n->ssize + GNET_PKT_ROOM, room},
+		{at + GNET_PKT_ROOM, room},
 		{bb, bb ? GNET_BIG_SIZE - GNET_PKT_ROOM - room : 0},
 	};
 	ssize_t got = gnet_port_readv(n, ch->q, iov, bb ? 3 : 2);
 	uint32_t flen = got > (ssize_t)sizeof(vh) ? (uint32_t)got - sizeof(vh)
 						  : 0;
 	bool bad = got < 0 || !flen || flen >= room + iov[2].iov_len;
-	int rc;
 
 	if (big >= 0 && (bad || flen <= room))
 		gnet_big_back(ch, big);
 	if (bad) {
-		gnet_section_put(n, idx);
 		if (got >= 0)
 			rt_ctr_add(&ch->tx_drops, 1); /* empty or too long */
 		return got >= 0;
 	}
-	rc = flen > room ? tx_big(ch, vh, idx, big, flen)
-			 : tx_small(ch, vh, idx, flen);
-	if (rc) {
-		rt_ctr_add(&ch->tx_drops, 1);
-		return false;
-	}
-	rt_ctr_add(&ch->tx_frames, 1);
+	if (flen > room)
+		return tx_big(ch, vh, s, at, room, big, flen) == VMB_OK;
+	len = tx_frame(ch, vh, at, flen);
+	if (len)
+		rndis_agg_add(&s->a, sec_at(n, s->idx), len);
 	return true;
 }
 
+/* Up to TX_BURST frames, packed into as few sections as they fit; what
+ * is open at the end goes then. One signal for the burst. */
 static void tx_burst(struct gnet_chan *ch)
 {
-	uint32_t idx;
+	struct tx_sec s = {.idx = NVSP_SECTION_NONE};
+	bool more = true;
 	int big;
 
 	if (!gvb_tx_begin(ch->c))
 		return;
-	for (unsigned i = 0; i < TX_BURST; i++) {
+	for (unsigned i = 0; more && i < TX_BURST; i++) {
 		big = big_wait(ch);
 		if (big == NONE_BIG)
 			break;
-		idx = section_wait(ch);
-		if (idx == NVSP_SECTION_NONE) {
+		if (!tx_open(ch, &s)) {
 			if (big >= 0)
 				gnet_big_back(ch, big);
 			break;
 		}
-		if (!tx_one(ch, idx, big))
-			break;
+		more = tx_one(ch, &s, big);
 	}
+	tx_flush(ch, &s);
 	gvb_tx_end(ch->c);
 }
 
@@ -371,6 +427,33 @@ static bool readers_start(struct gnet_nic *n)
 	return on > 0;
 }
 
+/* The aggregation limits: the host's, --net-tx-agg's, and an MTU-sized
+ * frame's room (a frame the TAP gives is at most the MTU, an Ethernet
+ * header and a VLAN tag; the byte more tells one cut short). false
+ * when the host's sections cannot hold a header and an Ethernet frame
+ * header (nothing is sent). */
+static bool tx_agg_start(struct gnet_nic *n)
+{
+	const struct rndis_guest_info *i = &n->rndis.info;
+	uint32_t want = gnet_cfg.tx_agg ? gnet_cfg.tx_agg : GNET_TX_AGG_DEFAULT;
+	uint64_t need = (uint64_t)GNET_PKT_ROOM + i->mtu + 18u + 1u;
+
+	if (n->ssize <= GNET_PKT_ROOM + 14u) {
+		rt_warn("net", "relid %u: send sections of %u bytes hold no "
+			"frame", n->c->relid, n->ssize);
+		return false;
+	}
+	rndis_agg_init(&n->tx_agg, want < i->max_pkts ? want : i->max_pkts,
+		       i->max_xfer, i->align);
+	n->tx_need = need < n->ssize ? (uint32_t)need : n->ssize;
+	rt_info("net", "relid %u: send aggregation: up to %u frames and %u "
+		"bytes a section, aligned to %u", n->c->relid,
+		n->tx_agg.max_pkts, i->max_xfer < n->ssize ? i->max_xfer
+							     : n->ssize,
+		n->tx_agg.align);
+	return true;
+}
+
 int gnet_io_start(struct gnet_nic *n)
 {
 	const struct rndis_guest_info *i = &n->rndis.info;
@@ -393,7 +476,7 @@ int gnet_io_start(struct gnet_nic *n)
 			strerror(-rc));
 	gnet_offload_start(n);
 	atomic_store_explicit(&n->have_tap, true, memory_order_release);
-	rc = readers_start(n);
+	rc = tx_agg_start(n) && readers_start(n);
 	rt_info("net", "relid %u: %s in network namespace %s, MTU %u, %u "
 		"queue%s%s", n->c->relid, n->tap.name,
 		gnet_cfg.netns ? gnet_cfg.netns : "(none)", i->mtu,

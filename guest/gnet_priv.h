@@ -97,6 +97,7 @@ struct gnet_chan {
 	struct gnet_offload off;
 	struct gnet_rsc rsc;      /* worker */
 	rt_ctr tx_frames, tx_drops;  /* reader */
+	rt_ctr tx_msgs;              /* reader: sections and big sends */
 	rt_ctr tx_csum, tx_lso, tx_big, tx_sw_csum, tx_refused;
 	rt_ctr rx_frames, rx_drops, rx_csum_ok;  /* worker */
 	rt_ctr rx_rsc, rx_rsc_bad;               /* worker */
@@ -133,6 +134,12 @@ struct gnet_nic {
 	struct nvsp_sendbuf sb;
 	uint64_t *sb_map;
 	uint32_t ssize;           /* section size, once NVSP is ready */
+	/* TX aggregation (set before the readers start): the limits, an
+	 * empty aggregate each section starts from, and the room a
+	 * section must have left to take one more frame (the largest the
+	 * MTU lets the TAP give, and a byte to tell one cut short) */
+	struct rndis_agg tx_agg;
+	uint32_t tx_need;
 	/* the TAP */
 	_Atomic bool tap_due;     /* RNDIS ready: make the TAP (tick) */
 	bool tap_tried;

@@ -55,6 +55,9 @@ static void usage(FILE *f)
 "  --net-rss-table Q,.. the RSS indirection table, repeated to its 128\n"
 "                       entries (ethtool -X's job, which a TAP cannot\n"
 "                       do); default: entry i to channel i mod N\n"
+"  --net-tx-agg N       frames packed into one send section, at most\n"
+"                       the host's limit (1: one each, no aggregation;\n"
+"                       default: the host's limit, at most 8)\n"
 "  --net-rsc on|off     ask the host for receive segment coalescing\n"
 "                       (TCP frames of up to 64 KiB, written to hn0 as\n"
 "                       GRO'd packets; ethtool -K lro's job); default on\n"
@@ -249,6 +252,9 @@ static bool parse_net(int c, struct guest_opts *o)
 	case 'G': return count32(1, 64, "channels", &gnet_cfg.queues, o);
 	case 'H':
 		return gnet_parse_table(optarg, o->why, sizeof(o->why)) == 0;
+	case 'a':
+		return count32(1, GNET_TX_AGG_MAX, "frames", &gnet_cfg.tx_agg,
+			       o);
 	case 'O':
 		gnet_cfg.no_rsc = !strcmp(optarg, "off");
 		if (gnet_cfg.no_rsc || !strcmp(optarg, "on"))
@@ -339,6 +345,7 @@ static const struct option long_opts[] = {
 	{ "netns", required_argument, NULL, 'E' },
 	{ "net-queues", required_argument, NULL, 'G' },
 	{ "net-rss-table", required_argument, NULL, 'H' },
+	{ "net-tx-agg", required_argument, NULL, 'a' },
 	{ "net-rsc", required_argument, NULL, 'O' },
 	{ "reconnect", no_argument, NULL, 'R' },
 	{ "traffic", required_argument, NULL, 'T' },

@@ -334,14 +334,24 @@ void rndis_agg_init(struct rndis_agg *a, uint32_t max_pkts,
 	a->align = align && !(align & (align - 1)) ? align : 1;
 }
 
+uint32_t rndis_agg_room(const struct rndis_agg *a, uint32_t cap,
+			uint32_t *off)
+{
+	uint32_t limit = a->npkts && a->max_xfer < cap ? a->max_xfer : cap;
+	uint64_t at = a->npkts ? align_up(a->len, a->align) : 0;
+
+	*off = at < limit ? (uint32_t)at : limit;
+	if (a->npkts >= a->max_pkts || at >= limit)
+		return 0;
+	return limit - (uint32_t)at;
+}
+
 int rndis_agg_where(const struct rndis_agg *a, uint32_t msg_len,
 		    uint32_t cap)
 {
-	uint32_t limit = a->npkts && a->max_xfer < cap ? a->max_xfer : cap;
-	uint64_t off = a->npkts ? align_up(a->len, a->align) : 0;
+	uint32_t off, room = rndis_agg_room(a, cap, &off);
 
-	if (a->npkts >= a->max_pkts || off + msg_len > limit ||
-	    off > INT32_MAX)
+	if (!room || msg_len > room || off > INT32_MAX)
 		return VMB_EMSGSIZE;
 	return (int)off;
 }

@@ -143,6 +143,13 @@ struct rndis_agg {
 void rndis_agg_init(struct rndis_agg *a, uint32_t max_pkts,
 		    uint32_t max_xfer, uint32_t align);
 
+/* The next message's place in buf (cap bytes) in *off, and the most
+ * bytes it may take there (0: the message is full, send it). For a
+ * sender that writes each PACKET at its place before it knows its
+ * length (a frame read there); alone, a message has cap to itself. */
+uint32_t rndis_agg_room(const struct rndis_agg *a, uint32_t cap,
+			uint32_t *off);
+
 /* Where a message of msg_len bytes would go in buf (cap bytes), or
  * VMB_EMSGSIZE when it does not fit (too many packets, past max_xfer or
  * cap): then send what is there and start again. A message alone is

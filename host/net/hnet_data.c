@@ -164,6 +164,8 @@ bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 	struct rndis_pkt p;
 	int rc;
 
+	/* One message, however many frames it packs (tx_frames). */
+	rt_ctr_add(&ch->tx_msgs, 1);
 	rndis_pkt_iter_init(&it, ch->msg, len, 1u << RNDIS_HOST_ALIGN_SHIFT);
 	do {
 		stage(ch, it.off, len);

@@ -141,6 +141,7 @@ struct hnet_chan {
 	struct rndis_ppi_stats ppi;
 	/* counters */
 	rt_ctr tx_frames, tx_bytes, tx_err, tx_bad;
+	rt_ctr tx_msgs;          /* SEND_RNDIS_PKT data messages walked */
 	rt_ctr rx_frames, rx_bytes, rx_full, rx_idle, rx_ring_full, rx_long;
 	rt_ctr tx_csum, tx_lso, rx_csum_ok, rx_csum_sw, rx_csum_bad;
 	rt_ctr ctl_msgs, ctl_dropped, map_failed;

@@ -318,6 +318,41 @@ static void test_agg_limits(void **state)
 	assert_int_equal(rndis_agg_where(&a, 10, 256), VMB_EMSGSIZE);
 }
 
+static void test_agg_room(void **state)
+{
+	uint8_t buf[256] = { 0 };
+	struct rndis_agg a;
+	uint32_t off = 99;
+
+	(void)state;
+	rndis_agg_init(&a, 3, 120, 8);
+	/* Alone: the whole buffer, whatever max_xfer says. */
+	assert_int_equal(rndis_agg_room(&a, 256, &off), 256);
+	assert_int_equal(off, 0);
+	wr32(buf + 4, 45);
+	rndis_agg_add(&a, buf, 45);
+	/* Next at 48, up to max_xfer. */
+	assert_int_equal(rndis_agg_room(&a, 256, &off), 72);
+	assert_int_equal(off, 48);
+	/* The buffer below max_xfer limits instead. */
+	assert_int_equal(rndis_agg_room(&a, 100, &off), 52);
+	assert_int_equal(rndis_agg_room(&a, 48, &off), 0);
+	assert_int_equal(off, 48);
+	rndis_agg_add(&a, buf, 30);
+	assert_int_equal(rd32(buf + 4), 48);
+	assert_int_equal(rndis_agg_room(&a, 256, &off), 40);
+	assert_int_equal(off, 80);
+	rndis_agg_add(&a, buf, 40);
+	/* max_pkts reached: no room however much is left. */
+	assert_int_equal(rndis_agg_room(&a, 256, &off), 0);
+	assert_int_equal(rndis_agg_where(&a, 1, 256), VMB_EMSGSIZE);
+	/* max_xfer reached exactly. */
+	rndis_agg_init(&a, 8, 64, 8);
+	rndis_agg_add(&a, buf, 64);
+	assert_int_equal(rndis_agg_room(&a, 256, &off), 0);
+	assert_int_equal(off, 64);
+}
+
 /* ---- host ---- */
 
 static const uint8_t mac0[6] = { 0x00, 0x15, 0x5d, 0x01, 0x02, 0x03 };
@@ -1504,6 +1539,7 @@ int main(void)
 		cmocka_unit_test(test_ppi_multi),
 		cmocka_unit_test(test_ppi_spans),
 		cmocka_unit_test(test_agg_limits),
+		cmocka_unit_test(test_agg_room),
 		cmocka_unit_test(test_host_init),
 		cmocka_unit_test(test_host_queries),
 		cmocka_unit_test(test_host_offered),

@@ -41,7 +41,8 @@
  *                            be refused and counted, and every transfer-
  *                            page packet completed all the same
  *   evil_host SOCK net-stall net, but no data send is ever completed:
- *                            exactly one frame per send section may come
+ *                            exactly one message per send section may
+ *                            come
  *   evil_host SOCK net-rsc   net offering RSC; after the first ARP answer,
  *                            malformed sequences of coalesced pieces
  *                            (net_rsc_hostile), then a good coalesced
@@ -847,7 +848,7 @@ struct nethost {
 	uint32_t rgpadl, sgpadl;
 	struct rt_gmap rmap, smap;
 	uint32_t ctl_next, data_next;
-	unsigned frames, arps, pings;
+	unsigned frames, msgs, arps, pings;
 	bool hostile;      /* send the bad packets after RNDIS init */
 	bool stall;        /* never complete a data send */
 	unsigned bad_done; /* their completions */
@@ -1093,24 +1094,35 @@ static void net_icmp(struct nethost *nh, const uint8_t *f, uint32_t n)
 	net_frame_out(nh, r, 14 + tot);
 }
 
-static void net_data(struct nethost *nh, const uint8_t *msg, uint32_t len)
+static void net_frame_in(struct nethost *nh, const struct rndis_pkt *pk)
 {
-	struct rndis_ppi_stats st = {0};
-	struct rndis_pkt pk;
-
-	EU_CHECK(rndis_pkt_parse(msg, len, &pk, &st) == 0,
-		 "guest sent a bad RNDIS PACKET");
-	EU_CHECK(pk.data_len >= 14, "frame of %u bytes", pk.data_len);
+	EU_CHECK(pk->data_len >= 14, "frame of %u bytes", pk->data_len);
 	nh->frames++;
 	if (nh->stall)
 		return;
-	if (vmb_be16(pk.data + 12) == 0x0806)
-		net_arp(nh, pk.data, pk.data_len);
-	else if (vmb_be16(pk.data + 12) == 0x0800 && pk.data_len > 14 + 20 &&
-		 pk.data[23] == 6)
-		net_rsc_rst(nh, pk.data, pk.data_len);
-	else if (vmb_be16(pk.data + 12) == 0x0800)
-		net_icmp(nh, pk.data, pk.data_len);
+	if (vmb_be16(pk->data + 12) == 0x0806)
+		net_arp(nh, pk->data, pk->data_len);
+	else if (vmb_be16(pk->data + 12) == 0x0800 &&
+		 pk->data_len > 14 + 20 && pk->data[23] == 6)
+		net_rsc_rst(nh, pk->data, pk->data_len);
+	else if (vmb_be16(pk->data + 12) == 0x0800)
+		net_icmp(nh, pk->data, pk->data_len);
+}
+
+/* A data message: the PACKETs the guest packed in it, each padded to
+ * the alignment the host gave (counted in its msg_len). */
+static void net_data(struct nethost *nh, const uint8_t *msg, uint32_t len)
+{
+	struct rndis_ppi_stats st = {0};
+	struct rndis_pkt_iter it;
+	struct rndis_pkt pk;
+	int rc;
+
+	nh->msgs++;
+	rndis_pkt_iter_init(&it, msg, len, 1u << RNDIS_HOST_ALIGN_SHIFT);
+	while ((rc = rndis_pkt_next(&it, &pk, &st)) == 1)
+		net_frame_in(nh, &pk);
+	EU_CHECK(rc == 0 && st.packets, "guest sent a bad RNDIS PACKET");
 }
 
 /* What no host should send, once RNDIS is up: a transfer-page packet
@@ -1262,8 +1274,8 @@ static void net_serve(struct eh *e, struct nethost *nh)
 
 /* how: "net" (the guest's TAP pings the peer), "net-idle" (no TAP: no
  * frame may come), "net-bad" (no TAP, net_hostile) or "net-stall" (no
- * data send completed: the guest sends one frame per send section, then
- * waits). */
+ * data send completed: the guest sends one message per send section,
+ * then waits). */
 static void net(struct eh *e, const char *how)
 {
 	bool rsc = strcmp(how, "net-rsc") == 0;
@@ -1293,11 +1305,11 @@ static void net(struct eh *e, const char *how)
 	rndis_host_init(&nh.rn, &rc);
 	fprintf(stderr, "evil_host: ready\n");
 	net_serve(e, &nh);
-	eu_step("%u frames; answered %u ARP requests, %u echo requests",
-		nh.frames, nh.arps, nh.pings);
+	eu_step("%u frames in %u messages; answered %u ARP requests, %u "
+		"echo requests", nh.frames, nh.msgs, nh.arps, nh.pings);
 	if (nh.stall)
-		EU_CHECK(nh.frames == nh.nv.send_sections, "%u frames sent "
-			 "with %u sections never given back", nh.frames,
+		EU_CHECK(nh.msgs == nh.nv.send_sections, "%u messages sent "
+			 "with %u sections never given back", nh.msgs,
 			 nh.nv.send_sections);
 	else if (rsc)
 		EU_CHECK(nh.rsts == 1, "%u RSTs for the coalesced segment",

@@ -119,23 +119,8 @@ fuse_detach() {
 # exit): hvis-host --nic makes its TAP hvport0 (the switch port) in
 # $HNS with 10.NET.0.1 and 2001:db8:NET::1, hvis-guest --netns makes
 # hn0 in $GNS with 10.NET.0.2 and 2001:db8:NET::2. Skips (77) without
-# root, /dev/net/tun or one of the TOOLs.
-# nc_copy FROM_NS TO_NS ADDR: $T/blob through nc (port 9798) from one
-# namespace to the other, sha256-checked.
-nc_copy() {
-	rm -f "$T/got"
-	ip netns exec "$2" nc -l 9798 >"$T/got" &
-	local nc=$!
-	_pids+=("$nc")
-	wait_until 5 sh -c "ip netns exec $2 ss -ltn | grep -q ':9798'" ||
-		fail "nc did not listen"
-	timeout 30 ip netns exec "$1" nc -N "$3" 9798 <"$T/blob" ||
-		fail "nc send from $1"
-	wait "$nc"
-	[ "$(sha256sum <"$T/blob")" = "$(sha256sum <"$T/got")" ] ||
-		fail "$(stat -c %s "$T/blob") bytes from $1: $(stat -c %s "$T/got") arrived, not the same"
-}
-
+# root, /dev/net/tun or one of the TOOLs. NET_GUEST_OPTS (words): more
+# options for hvis-guest.
 net_pair() {
 	local net=$2 p
 	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -152,7 +137,8 @@ net_pair() {
 	HOST_PID=$!
 	_pids+=("$HOST_PID")
 	wait_until 10 test -S "$T/ctl.sock" || fail "host did not start"
-	start_guest --no-services --netns "$GNS"
+	# shellcheck disable=SC2086 # words on purpose
+	start_guest --no-services --netns "$GNS" ${NET_GUEST_OPTS:-}
 	wait_until 10 ip -n "$GNS" link show dev hn0 ||
 		fail "no hn0 in the guest's namespace"
 	ip -n "$HNS" addr add "10.$net.0.1/24" dev hvport0 &&
@@ -162,4 +148,21 @@ net_pair() {
 		ip -n "$GNS" addr add "2001:db8:$net::2/64" dev hn0 nodad &&
 		ip -n "$GNS" link set lo up && ip -n "$HNS" link set lo up ||
 		fail "addresses"
+}
+
+# nc_copy FROM_NS TO_NS ADDR [PORT]: $T/blob through TCP (nc) from one
+# namespace to ADDR:PORT (default 9798) in the other, byte for byte.
+nc_copy() {
+	local port=${4:-9798}
+	rm -f "$T/got"
+	ip netns exec "$2" nc -l "$port" >"$T/got" &
+	local nc=$!
+	_pids+=("$nc")
+	wait_until 5 sh -c "ip netns exec $2 ss -ltn | grep -q ':$port'" ||
+		fail "nc did not listen"
+	timeout 30 ip netns exec "$1" nc -N "$3" "$port" <"$T/blob" ||
+		fail "nc send from $1"
+	wait "$nc"
+	[ "$(sha256sum <"$T/blob")" = "$(sha256sum <"$T/got")" ] ||
+		fail "$(stat -c %s "$T/blob") bytes from $1: $(stat -c %s "$T/got") arrived, not the same"
 }

@@ -36,16 +36,7 @@ ping_ok "$HNS" 10.97.0.2 1472
 
 # 16 MiB over TCP, guest to host, byte for byte.
 head -c 16M /dev/urandom >"$T/blob"
-ip netns exec "$HNS" nc -l 9797 >"$T/got" &
-NC=$!
-_pids+=("$NC")
-wait_until 5 sh -c "ip netns exec $HNS ss -ltn | grep -q ':9797'" ||
-	fail "nc did not listen"
-timeout 30 ip netns exec "$GNS" nc -N 10.97.0.1 9797 <"$T/blob" ||
-	fail "nc send"
-wait "$NC"
-[ "$(sha256sum <"$T/blob")" = "$(sha256sum <"$T/got")" ] ||
-	fail "TCP transfer: $(stat -c %s "$T/got") bytes arrived, not the same"
+nc_copy "$GNS" "$HNS" 10.97.0.1 9797
 
 stop_proc "$GUEST_PID" guest
 stop_proc "$HOST_PID" host

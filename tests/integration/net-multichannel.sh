@@ -120,7 +120,7 @@ stop_proc "$GUEST_PID" guest
 log_has "$GUEST_LOG" "bad completions 0; refused from host: none$" ||
 	fail "guest's tally: $(grep 'refused from host' "$GUEST_LOG")"
 for q in 1 2; do
-	log_has "$GUEST_LOG" "(queue $q): sent [0-9]* frames (0 dropped), received [1-9][0-9]* (0 dropped); refused from host: 0" ||
+	log_has "$GUEST_LOG" "(queue $q): sent [0-9]* frames in [0-9]* messages (0 dropped), received [1-9][0-9]* (0 dropped); refused from host: 0" ||
 		fail "guest's queue $q: $(grep "(queue $q)" "$GUEST_LOG")"
 done
 
