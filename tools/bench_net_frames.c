@@ -28,7 +28,6 @@
 #include "gnet.h"
 #include "gvb.h"
 #include "hvis_paths.h"
-#include "net/nvsp_host.h"
 #include "rt_log.h"
 
 #define VNET_LEN 12u /* rt_tap's virtio-net header */
