@@ -3,8 +3,9 @@
  * Receive: a transfer-page packet names ranges of the receive buffer;
  * each holds RNDIS messages (control answers, copied out and parsed, or
  * PACKETs, whose frames go to the TAP by writev straight from the
- * buffer behind a virtio-net header saying what the host checked). The packet is completed either way
- * (the buffer is the host's to reuse); completions gather and go out
+ * buffer behind a virtio-net header saying what the host checked). The
+ * packet is completed either way (the buffer is the host's to reuse);
+ * completions gather and go out
  * together at the end of the receive batch, one signal for all.
  *
  * Send: why a reader thread. The channel's worker sleeps on the host's

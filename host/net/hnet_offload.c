@@ -13,10 +13,11 @@
  *
  * Receive: the TAP has TUN_F_CSUM (and TSO only where RSC is agreed,
  * hnet_rsc.c: a receive sub-allocation holds one MTU-sized frame), so
- * frames of the host's own stack come with partial checksums. Each is completed here
- * over the frame already in the guest's receive buffer; then, like a
- * frame the kernel marked DATA_VALID, it carries "checksum succeeded"
- * where the guest asked for receive checksum offload of that kind.
+ * frames of the host's own stack come with partial checksums. Each is
+ * completed here over the frame already in the guest's receive buffer;
+ * then, like a frame the kernel marked DATA_VALID, it carries "checksum
+ * succeeded" where the guest asked for receive checksum offload of that
+ * kind.
  * Nothing goes to the guest with a checksum that does not hold. */
 #include <linux/if_tun.h>
 #include <stddef.h>
@@ -55,7 +56,8 @@ static const size_t flag_at[] = {
  * not hold. The readers take room for coalesced frames before the TAP
  * may make them, and the TAP stops before they stop (a frame read in
  * between is dropped and counted, never cut). */
-void hnet_offload_set(struct hnet_nic *nic, const struct rndis_offload_state *s)
+void hnet_offload_set(struct hnet_nic *nic,
+		      const struct rndis_offload_state *s)
 {
 	struct rndis_offload_state o = *s;
 	uint32_t v = 0, was;

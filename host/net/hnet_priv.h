@@ -160,7 +160,8 @@ uint32_t hnet_offload_caps(void);
 void hnet_offload_tap(struct hnet_nic *nic);
 /* What the guest agreed to (the primary's RNDIS engine), for every
  * channel of the NIC. */
-void hnet_offload_set(struct hnet_nic *nic, const struct rndis_offload_state *s);
+void hnet_offload_set(struct hnet_nic *nic,
+		      const struct rndis_offload_state *s);
 /* The guest's offload request for PACKET p (parsed from ch->msg) as a
  * virtio-net header in h, the frame's headers fixed in ch->msg: how many
  * bytes at the frame's start must be written from there (0: none), or

@@ -12,8 +12,9 @@
  * of sub-allocations of the channel's partition, one iovec each past
  * its RNDIS header room, read into by one readv (no bounce copy), the
  * chain's unused tail given back at once. A frame that is not GSO goes
- * on as any frame (dropped as too long past one piece); a GSO frame goes to the guest as one
- * transfer-page packet with a range per piece, each piece an RNDIS
+ * on as any frame (dropped as too long past one piece); a GSO frame
+ * goes to the guest as one transfer-page packet with a range per
+ * piece, each piece an RNDIS
  * PACKET with the PKTINFO_ID PPI (SUBALLOC, first and last fragment
  * flags, one id for all its pieces), the first also with the checksum
  * verdict: TCP succeeded with its value invalid (the kernel's partial
