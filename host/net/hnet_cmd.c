@@ -327,7 +327,7 @@ static int cmd_capture(struct hvm *vm, char *const *argv, int argc,
 
 struct nic_fig {
 	unsigned channels, open;
-	uint64_t tx_frames, tx_bytes, tx_errors, tx_spoofed;
+	uint64_t tx_frames, tx_msgs, tx_bytes, tx_errors, tx_spoofed;
 	uint64_t rx_frames, rx_bytes, rx_dropped, rx_vlan, rx_filtered;
 	uint64_t link_down;
 };
@@ -338,6 +338,7 @@ static void chan_fig(const struct hnet_chan *ch, struct nic_fig *f)
 {
 	f->open++;
 	f->tx_frames += GET(tx_frames);
+	f->tx_msgs += GET(tx_msgs);
 	f->tx_bytes += GET(tx_bytes);
 	f->tx_errors += GET(tx_err) + GET(tx_bad);
 	f->tx_spoofed += GET(sw.tx_spoofed);
@@ -388,8 +389,10 @@ static json_t *cap_json(struct hnet_nic *nic)
 
 static json_t *fig_json(const struct nic_fig *f)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+			 "s:I}",
 			 "tx_frames", (json_int_t)f->tx_frames,
+			 "tx_msgs", (json_int_t)f->tx_msgs,
 			 "tx_bytes", (json_int_t)f->tx_bytes,
 			 "tx_errors", (json_int_t)f->tx_errors,
 			 "tx_spoofed", (json_int_t)f->tx_spoofed,

@@ -68,6 +68,13 @@ else
 fi
 grep -q 'tx_err=0 ' <(ctl channels --wide) && grep -q 'refused=0 ' <(ctl channels --wide) ||
 	fail "errors: $(ctl channels --wide)"
+# nic list --json sums the channels' messages as channels shows them
+read -r jf jm < <(ctl nic list --json | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["nics"][0]["counters"]
+print(c["tx_frames"], c["tx_msgs"])')
+[ "$jm" -ge "$(ctr tx_msgs "$T/c1")" ] && [ "$jm" -le "$jf" ] ||
+	fail "nic list: $jf frames, $jm messages"
 
 # 16 MiB guest to host over TCP, byte for byte, every frame there.
 head -c 16M /dev/urandom >"$T/blob"
