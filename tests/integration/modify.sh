@@ -20,8 +20,11 @@ for v in 5.3 5.0 4.1 4.0; do
 	start_host --max-version "$v" --subchannels 0 --once
 	start_guest --memory 16 --ring-size 16 --subchannels 0 --retarget-after 500
 	wait_until 10 has_open 1 || fail "$v: channel did not open"
-	cpu_is 0 || fail "$v: opened on CPU $(test_cpu), want 0"
 	relid=$(ctl channels --wide | awk 'NR > 1 && $2 == "test" && $4 == 0 {print $1}')
+	# from the host's log: on a loaded machine the 500 ms may be over
+	# before the table is read, and the channel on its next CPU already
+	log_has "$HOST_LOG" "relid $relid opened: target VP 0 -> CPU 0," ||
+		fail "$v: not opened on CPU 0: $(grep "relid $relid opened" "$HOST_LOG")"
 	case $v in
 	4.0)
 		wait_until 5 log_has "$GUEST_LOG" "relid $relid: MODIFYCHANNEL not sent: VMBus 4.0 .* lacks it" \

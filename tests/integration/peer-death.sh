@@ -23,9 +23,10 @@ kill -KILL "$GUEST_PID"; wait "$GUEST_PID" 2>/dev/null
 within_1s "$t0" log_has "$HOST_LOG" "guest disconnected: connection closed by guest" \
 	|| fail "host did not notice the guest's death within 1 s"
 ctl vm show | grep -q '^State: *Off' || fail "host not waiting: $(ctl vm show)"
-t0=$(now_ms)
+# the host takes the next guest at once; a sanitized guest's own start
+# is what may take seconds on a loaded machine
 start_guest --memory 64 --burst 64
-within_1s "$t0" vm_running || fail "new guest not connected within 1 s"
+wait_until 5 vm_running || fail "new guest not connected within 5 s"
 wait_until 10 has_open 3 || fail "new guest: channels did not open"
 ctl vm show | grep -q '^Guest sessions: *2 ' || fail "guest count: $(ctl vm show)"
 
