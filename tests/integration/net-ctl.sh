@@ -10,11 +10,7 @@
 # Needs root, /dev/net/tun, iproute2, ping, tcpdump, python3.
 # Usage: net-ctl.sh HOST GUEST CTL
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
-for p in ip ping tcpdump python3; do
-	command -v "$p" >/dev/null || { echo "SKIP: no $p"; exit 77; }
-done
+need_net ip ping tcpdump python3
 FRAME=$(dirname "$0")/net_frame.py
 HNS=hvis-nctl-h$$
 GNS=hvis-nctl-g$$

@@ -11,11 +11,7 @@
 # Needs root, /dev/net/tun, iproute2, ping, iperf3.
 # Usage: net-faults.sh HOST GUEST CTL
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
-for p in ip ping iperf3 python3; do
-	command -v "$p" >/dev/null || { echo "SKIP: no $p"; exit 77; }
-done
+need_net ip ping iperf3 python3
 HNS=hvis-nflt-h$$
 GNS=hvis-nflt-g$$
 trap 'ip netns del "$HNS" 2>/dev/null; ip netns del "$GNS" 2>/dev/null; cleanup' EXIT
