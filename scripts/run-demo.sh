@@ -35,7 +35,7 @@ logs=$(mktemp -d "${TMPDIR:-/tmp}/hvis-demo-logs.XXXXXX")
 seconds=${HVIS_RUN_SECONDS:-}
 [ -z "$seconds" ] && [ ! -t 0 ] && seconds=5
 
-host_pid= guest_pid= watch_pid= filter_pid= ping_pid=
+host_pid= guest_pid= watch_pid= filter_pid= ping_pid= sleep_pid=
 status=0
 started=0 # our host took the sockets: they are ours to check at the end
 
@@ -162,9 +162,22 @@ status_filter() {
 	done
 }
 
+# gone PID [SIGNAL]: PID signalled (if SIGNAL) and given 2 s to end,
+# polled rather than waited for: ping, hvis-ctl and the status loop may
+# end with the very signal that stops the demo, and bash 5.2 can lose
+# such a child's exit while a trap runs, after which `wait` hangs.
+gone() {
+	[ -n "$1" ] || return 0
+	[ -n "${2:-}" ] && kill "-$2" "$1" 2>/dev/null
+	for _ in $(seq 40); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.05
+	done
+}
+
 # Namespaces gone (after the programs that use them).
 nic_down() {
-	[ -n "$ping_pid" ] && kill "$ping_pid" 2>/dev/null && wait "$ping_pid" 2>/dev/null
+	gone "$ping_pid" TERM
 	ping_pid=
 	for ns in $hns $gns; do
 		ip netns del "$ns" 2>/dev/null
@@ -185,8 +198,9 @@ stop() { # pid name
 
 finish() {
 	trap - INT TERM
-	[ -n "$watch_pid" ] && kill -TERM "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
-	[ -n "$filter_pid" ] && wait "$filter_pid" 2>/dev/null
+	gone "$sleep_pid" TERM
+	gone "$watch_pid" TERM
+	gone "$filter_pid"
 	[ -n "$ping_pid" ] && kill "$ping_pid" 2>/dev/null
 	stop "$guest_pid" hvis-guest
 	stop "$host_pid" hvis-host
@@ -265,12 +279,16 @@ demo_disk
 mkfifo "$logs/watch"
 "$bin/hvis-ctl" --dir "$dir" vm watch >"$logs/watch" &
 watch_pid=$!
+# From here a signal only ends the waiting below (stopping hvis-ctl ends
+# the status loop), and finish runs after it, outside the trap.
+trap 'kill "$watch_pid" 2>/dev/null' INT TERM
 if [ -n "$seconds" ]; then
 	status_filter <"$logs/watch" &
 	filter_pid=$!
-	# wait, not sleep alone: a signal's trap runs at once.
+	# wait, not sleep alone: a trapped signal ends it at once.
 	sleep "$seconds" &
-	wait $!
+	sleep_pid=$!
+	wait "$sleep_pid"
 else
 	# Ctrl-C reaches hvis-ctl too; it exits and we clean up.
 	status_filter <"$logs/watch"

@@ -12,6 +12,8 @@ build=$2
 T=$(mktemp -d "${TMPDIR:-/tmp}/hvis-demo-it.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; echo "--- output"; cat "$T/out"; exit 1; }
+# fail_tail: as fail, with the output's end (where the stop is).
+fail_tail() { echo "FAIL: $*"; echo "--- end of output"; tail -n 25 "$T/out"; exit 1; }
 
 HVIS_RUN_SECONDS=2 HVIS_DEMO_DIR=$T/demo "$src/scripts/run-demo.sh" "$build" \
 	</dev/null >"$T/out" 2>&1
@@ -78,13 +80,16 @@ if [ -n "$nic" ]; then
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.05
 		done
-		kill -0 "$pid" 2>/dev/null && { kill -KILL -- -"$pid"; exit 1; }
+		kill -0 "$pid" 2>/dev/null && { kill -KILL -- -"$pid"; exit 99; }
 		wait "$pid"
-	) || {
+	)
+	rc=$?
+	if [ "$rc" -eq 99 ]; then
 		# SIGKILL ran no trap: the namespaces are the test's to remove
 		for n in $(demo_ns); do ip netns del "$n" 2>/dev/null; done
-		fail "run-demo did not stop within 15 s of Ctrl-C"
-	}
+		fail_tail "run-demo did not stop within 15 s of Ctrl-C"
+	fi
+	[ "$rc" -eq 0 ] || fail_tail "run-demo exited $rc after Ctrl-C"
 	nic_checks
 	[ -z "$(ls -A "$T/demo" 2>/dev/null)" ] || fail "left in runtime dir after Ctrl-C"
 else
