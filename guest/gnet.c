@@ -221,7 +221,6 @@ static void rndis_ready(struct gnet_nic *n)
 		atomic_load(&n->nchan) > 1 ? "s" : "",
 		i->rss_queues > 1 ? " (RSS)" : "");
 	atomic_store(&n->link_up, i->link_up);
-	gnet_chan_table(n);
 	atomic_store(&n->tap_due, true);
 }
 
@@ -248,6 +247,9 @@ void gnet_control(struct gnet_nic *n, const uint8_t *msg, uint32_t len)
 		if (ev.status)
 			rt_warn("net", "relid %u: RNDIS OID %#x refused (%#x)",
 				n->c->relid, ev.oid, ev.status);
+		else if (ev.oid == RNDIS_OID_RSS_PARAMS)
+			rt_info("net", "relid %u: RSS indirection table set",
+				n->c->relid);
 		break;
 	case RNDIS_GE_LINK_UP:
 	case RNDIS_GE_LINK_DOWN:
@@ -487,12 +489,14 @@ static void gnet_tick(struct gvb_chan *c)
 	struct gnet_chan *ch = c->priv;
 	struct gnet_nic *n = ch->nic;
 
+	/* the table goes before hn0 is made: no flow starts on the
+	 * default one */
+	if (!ch->q)
+		gnet_chan_tick(n);
 	if (!ch->q && atomic_load(&n->tap_due) && !n->tap_tried)
 		make_tap(n);
 	if (!ch->q)
 		follow_link(n);
-	if (!ch->q)
-		gnet_chan_tick(n);
 	pthread_mutex_lock(&ch->lock);
 	if (ch->ncomp)
 		gnet_io_flush(ch);

@@ -38,9 +38,13 @@ struct gnet_cfg {
 	 * netvsc), never more than the host's receive queues. */
 	uint32_t queues;
 	/* --net-rss-table: the indirection table set once RSS is on,
-	 * entries repeated to fill it (ntable 0: i mod channels). */
+	 * entries repeated to fill it (ntable 0: i mod channels); each
+	 * adapter sets it again when table_gen moves (loop thread: a
+	 * reload of its file on SIGHUP). */
 	unsigned ntable;
 	uint32_t table[128];
+	unsigned table_gen;
+	const char *table_file;  /* --net-rss-table @FILE */
 	/* --net-tx-agg: most frames packed into one send section (1:
 	 * one each, no aggregation); 0: the host's limit, at most
 	 * GNET_TX_AGG_DEFAULT. */
@@ -50,9 +54,14 @@ struct gnet_cfg {
 	const struct gnet_port *port; /* NULL: TAP devices */
 };
 
-/* --net-rss-table Q[,Q...]: up to 128 channel numbers. 0, or -1 with
- * the reason in why. */
+/* --net-rss-table Q[,Q...]: up to 128 channel numbers, separated by
+ * commas or white space (a file's lines). 0, or -1 with the reason in
+ * why. */
 int gnet_parse_table(const char *arg, char *why, size_t n);
+/* The table from gnet_cfg.table_file (a regular file, as
+ * gnet_parse_table takes it); the one before is kept when it does not
+ * parse. 0, or -1 with the reason in why. */
+int gnet_table_load(char *why, size_t n);
 
 /* Frames per send section by default: Linux's netvsc's 8 (FreeBSD's
  * hn takes the host's limit, which Hyper-V gives as 8). */

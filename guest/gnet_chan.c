@@ -4,13 +4,19 @@
  * up to the host's queues; the host's grant is followed by its offers,
  * each taken only if asked for; once all granted are open (or after
  * GNET_SUBCH_WAIT_MS, with those that did) RNDIS sets RSS over them:
- * the standard key, TCP and IP hashes, entry i to channel i mod n, or
- * the table --net-rss-table gives. The TAP then gets one queue per
- * channel. */
+ * the standard key, TCP and IP hashes, entry i to channel i mod n. The
+ * table --net-rss-table gives is set after, on the loop's tick, before
+ * the TAP gets one queue per channel, and set again whenever a SIGHUP
+ * read its file anew (gnet_cfg.table_gen), as ethtool -X would. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gnet_priv.h"
 #include "rt_log.h"
@@ -150,6 +156,39 @@ void gnet_chan_granted(struct gnet_nic *n, uint32_t count)
 	check_open(n);
 }
 
+/* The table of gnet_cfg (ch[0].lock, loop thread): sent, or found
+ * unusable (both: done with this generation); false while another
+ * request is out (the next tick tries again). */
+static bool table_send(struct gnet_nic *n)
+{
+	uint32_t t[NDIS_RSS_TABLE_MAX], k = n->rndis.info.rss_queues, len;
+	uint8_t msg[RNDIS_GUEST_MSG_MAX];
+
+	for (uint32_t i = 0; i < NDIS_RSS_TABLE_MAX; i++) {
+		t[i] = gnet_cfg.ntable ? gnet_cfg.table[i % gnet_cfg.ntable]
+				       : i % k;
+		if (t[i] >= k) {
+			rt_warn("net", "relid %u: the RSS table names channel "
+				"%u, past the %u open: table kept",
+				n->c->relid, t[i], k);
+			return true;
+		}
+	}
+	len = rndis_guest_set_rss(&n->rndis, t, msg);
+	if (len)
+		gnet_ctl_send(n, msg, len);
+	return len != 0;
+}
+
+static void table_set(struct gnet_nic *n)
+{
+	if (n->rndis.state != RNDIS_GS_READY || n->rndis.info.rss_queues < 2 ||
+	    n->table_gen == gnet_cfg.table_gen)
+		return;
+	if (table_send(n))
+		n->table_gen = gnet_cfg.table_gen;
+}
+
 void gnet_chan_tick(struct gnet_nic *n)
 {
 	pthread_mutex_lock(&n->ch[0].lock);
@@ -157,24 +196,8 @@ void gnet_chan_tick(struct gnet_nic *n)
 		n->subch_until = now_ms() + GNET_SUBCH_WAIT_MS;
 	else if (n->subch_wait && now_ms() >= n->subch_until)
 		rss_go(n);
+	table_set(n);
 	pthread_mutex_unlock(&n->ch[0].lock);
-}
-
-void gnet_chan_table(struct gnet_nic *n)
-{
-	uint32_t t[NDIS_RSS_TABLE_MAX], k = n->rndis.info.rss_queues, len;
-	uint8_t msg[RNDIS_GUEST_MSG_MAX];
-
-	if (!gnet_cfg.ntable || k < 2)
-		return;
-	for (uint32_t i = 0; i < NDIS_RSS_TABLE_MAX; i++)
-		t[i] = gnet_cfg.table[i % gnet_cfg.ntable];
-	len = rndis_guest_set_rss(&n->rndis, t, msg);
-	if (len)
-		gnet_ctl_send(n, msg, len);
-	else
-		rt_warn("net", "relid %u: --net-rss-table names a channel past "
-			"the %u open: default table kept", n->c->relid, k);
 }
 
 void gnet_chan_log(const struct gnet_chan *ch)
@@ -198,22 +221,55 @@ void gnet_chan_log(const struct gnet_chan *ch)
 
 int gnet_parse_table(const char *arg, char *why, size_t n)
 {
+	uint32_t t[NDIS_RSS_TABLE_MAX];
+	unsigned nt = 0;
 	const char *p = arg;
 	char *end;
 
-	gnet_cfg.ntable = 0;
-	while (*p && gnet_cfg.ntable < NDIS_RSS_TABLE_MAX) {
+	while (*p && nt < NDIS_RSS_TABLE_MAX) {
 		unsigned long v = strtoul(p, &end, 10);
 
-		if (end == p || v >= GNET_CHANS || (*end && *end != ','))
+		if (end == p || v >= GNET_CHANS ||
+		    (*end && *end != ',' && !isspace((unsigned char)*end)))
 			break;
-		gnet_cfg.table[gnet_cfg.ntable++] = (uint32_t)v;
-		p = *end ? end + 1 : end;
+		t[nt++] = (uint32_t)v;
+		p = end + strspn(end, ", \t\r\n");
 	}
-	if (*p || !gnet_cfg.ntable) {
+	if (*p || !nt) {
 		snprintf(why, n, "want up to %u channel numbers below %u, "
-			 "comma-separated", NDIS_RSS_TABLE_MAX, GNET_CHANS);
+			 "separated by commas or spaces", NDIS_RSS_TABLE_MAX,
+			 GNET_CHANS);
 		return -1;
 	}
+	memcpy(gnet_cfg.table, t, nt * sizeof(t[0]));
+	gnet_cfg.ntable = nt;
+	gnet_cfg.table_gen++;
 	return 0;
+}
+
+int gnet_table_load(char *why, size_t n)
+{
+	const char *bad = NULL;
+	char buf[4096];
+	struct stat st;
+	ssize_t len = 0;
+	int fd = open(gnet_cfg.table_file,
+		      O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		bad = strerror(errno);
+	else if (!S_ISREG(st.st_mode)) /* a FIFO could block, a device not end */
+		bad = "not a regular file";
+	else if ((len = read(fd, buf, sizeof(buf))) < 0)
+		bad = strerror(errno);
+	else if (len == (ssize_t)sizeof(buf))
+		bad = "longer than 4 KiB";
+	if (fd >= 0)
+		close(fd);
+	if (bad) {
+		snprintf(why, n, "%s", bad);
+		return -1;
+	}
+	buf[len] = '\0';
+	return gnet_parse_table(buf, why, n);
 }

@@ -126,6 +126,7 @@ struct gnet_nic {
 	uint16_t granted;         /* ch[0].lock */
 	bool subch_wait;          /* ch[0].lock: RSS waits for the opens */
 	uint64_t subch_until;     /* loop thread: ms, give up waiting */
+	unsigned table_gen;       /* gnet_cfg.table_gen last set (loop) */
 	_Atomic uint32_t nchan;
 	rt_ctr unasked;           /* sub-channel offers refused (loop) */
 	_Atomic uint64_t bad_comp; /* any thread: atomic_fetch_add */
@@ -228,10 +229,10 @@ void gnet_chan_opened(struct gnet_chan *ch);
 void gnet_chan_ask(struct gnet_nic *n);
 /* The host granted count sub-channels (ch[0].lock). */
 void gnet_chan_granted(struct gnet_nic *n, uint32_t count);
-/* Primary's tick: stop waiting for sub-channels that do not open. */
+/* Primary's tick (loop thread): stop waiting for sub-channels that do
+ * not open; once RNDIS is ready, set the table --net-rss-table asks for
+ * (again after each reload). */
 void gnet_chan_tick(struct gnet_nic *n);
-/* RNDIS is ready (ch[0].lock): the table asked for by --net-rss-table. */
-void gnet_chan_table(struct gnet_nic *n);
 /* A sub-channel's counters into the log (the primary's line has its
  * own with the adapter's tally). */
 void gnet_chan_log(const struct gnet_chan *ch);

@@ -300,6 +300,64 @@ static void on_stop_signal(int sig)
 	rt_loop_stop(signal_loop);
 }
 
+/* Signals a loop handles as events: the handler only writes to an
+ * eventfd (async-signal-safe); the callback runs on the loop thread. */
+#define RT_LOOP_SIGS 4
+static struct rt_loop_sig {
+	int sig, fd;
+	rt_loop_fn *fn;
+	void *arg;
+} loop_sigs[RT_LOOP_SIGS];
+
+static void on_loop_signal(int sig)
+{
+	uint64_t one = 1;
+	int saved = errno;
+
+	for (unsigned i = 0; i < RT_LOOP_SIGS; i++)
+		if (loop_sigs[i].fn && loop_sigs[i].sig == sig &&
+		    write(loop_sigs[i].fd, &one, sizeof(one)) < 0)
+			break;
+	errno = saved;
+}
+
+/* Several signals before the loop's turn are one call. */
+static void loop_sig_event(struct rt_loop *l, int fd, uint32_t events,
+			   void *arg)
+{
+	struct rt_loop_sig *s = arg;
+	uint64_t n;
+
+	(void)events;
+	if (read(fd, &n, sizeof(n)) == sizeof(n))
+		s->fn(l, -1, 0, s->arg);
+}
+
+int rt_loop_on_signal(struct rt_loop *l, int sig, rt_loop_fn *fn, void *arg)
+{
+	struct sigaction sa = { .sa_handler = on_loop_signal,
+				.sa_flags = SA_RESTART };
+	struct rt_loop_sig *s = NULL;
+	int rc;
+
+	for (unsigned i = 0; !s && i < RT_LOOP_SIGS; i++)
+		s = loop_sigs[i].fn ? NULL : &loop_sigs[i];
+	if (!s)
+		return -ENOSPC;
+	s->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->fd < 0)
+		return -errno;
+	rc = rt_loop_add(l, s->fd, EPOLLIN, loop_sig_event, s);
+	if (rc < 0) {
+		close(s->fd);
+		return rc;
+	}
+	*s = (struct rt_loop_sig){sig, s->fd, fn, arg};
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+	return 0;
+}
+
 void rt_raise_fd_limit(void)
 {
 	struct rlimit r;

@@ -40,6 +40,10 @@ void rt_loop_stop(struct rt_loop *l);
  * instead of dying mid-operation), and SIGPIPE is ignored so a peer that
  * went away is an error return, not a kill. One loop per process. */
 void rt_loop_stop_on_signals(struct rt_loop *l);
+/* For a program's main loop: signal sig runs fn(l, -1, 0, arg) on the
+ * loop thread (SIGHUP's reload, say), once for several that came before
+ * its turn. At most 4 such signals per process; 0 or -errno. */
+int rt_loop_on_signal(struct rt_loop *l, int sig, rt_loop_fn *fn, void *arg);
 /* Raise the process's descriptor limit to its hard limit: every channel
  * holds two eventfds on each side (and frames waiting to be sent hold
  * copies), so 4 x 64 channels need more than the usual 1024. */

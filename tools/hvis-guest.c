@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,9 @@ static void usage(FILE *f)
 "                       host's receive queues); each a queue of hn0\n"
 "  --net-rss-table Q,.. the RSS indirection table, repeated to its 128\n"
 "                       entries (ethtool -X's job, which a TAP cannot\n"
-"                       do); default: entry i to channel i mod N\n"
+"                       do); default: entry i to channel i mod N;\n"
+"                       @FILE: read from FILE, again on SIGHUP (the\n"
+"                       running adapters take the new table)\n"
 "  --net-tx-agg N       frames packed into one send section, at most\n"
 "                       the host's limit (1: one each, no aggregation;\n"
 "                       default: the host's limit, at most 8)\n"
@@ -251,7 +254,11 @@ static bool parse_net(int c, struct guest_opts *o)
 	switch (c) {
 	case 'G': return count32(1, 64, "channels", &gnet_cfg.queues, o);
 	case 'H':
-		return gnet_parse_table(optarg, o->why, sizeof(o->why)) == 0;
+		if (optarg[0] != '@')
+			return gnet_parse_table(optarg, o->why,
+						sizeof(o->why)) == 0;
+		gnet_cfg.table_file = optarg + 1;
+		return gnet_table_load(o->why, sizeof(o->why)) == 0;
 	case 'a':
 		return count32(1, GNET_TX_AGG_MAX, "frames", &gnet_cfg.tx_agg,
 			       o);
@@ -410,6 +417,21 @@ struct guest {
 	int exit_code;
 	unsigned ndrivers;
 };
+
+/* SIGHUP with --net-rss-table @FILE: the file read again; the adapters
+ * set the new table at their next tick (gnet_chan_tick). */
+static void on_hup(struct rt_loop *l, int fd, uint32_t events, void *arg)
+{
+	char why[160];
+
+	(void)l, (void)fd, (void)events, (void)arg;
+	if (gnet_table_load(why, sizeof(why)))
+		rt_warn("net", "SIGHUP: %s: %s; RSS table kept",
+			gnet_cfg.table_file, why);
+	else
+		rt_info("net", "SIGHUP: RSS table read again from %s (%u "
+			"entries)", gnet_cfg.table_file, gnet_cfg.ntable);
+}
 
 /* The devices first: --no-services keeps only them (NDEVICES). */
 #define NDEVICES 3u
@@ -651,6 +673,10 @@ int main(int argc, char **argv)
 	if (!g.loop)
 		return 1;
 	rt_loop_stop_on_signals(g.loop);
+	if (gnet_cfg.table_file &&
+	    rt_loop_on_signal(g.loop, SIGHUP, on_hup, NULL) < 0)
+		rt_warn("net", "SIGHUP will not read %s again",
+			gnet_cfg.table_file);
 	rt_raise_fd_limit();
 	rc = run(&g);
 	rt_loop_free(g.loop);

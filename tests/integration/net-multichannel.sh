@@ -6,8 +6,10 @@
 # (source ports picked by rss_index, the Toeplitz hash netvsp must
 # compute), each of a size of its own: every channel's rx_bytes in
 # `hvis-ctl channels` grows by its flow and no other. Then the guest
-# again with --net-rss-table 2 (all entries to channel 2): flows that the
-# default table puts on channels 0 and 1 all arrive on channel 2.
+# again with --net-rss-table @FILE, FILE saying 2 (all entries to channel
+# 2): flows that the default table puts on channels 0 and 1 all arrive
+# on channel 2. Then FILE says 0 and the running guest gets SIGHUP:
+# flows of channels 1 and 2 arrive on channel 0.
 # Needs root, /dev/net/tun, iproute2, ping and nc: skipped otherwise.
 # Usage: net-multichannel.sh HOST GUEST CTL RSS_INDEX
 source "$(dirname "$0")/lib.sh"
@@ -102,6 +104,24 @@ check_delta() {
 		fail "channel $1 got $d bytes, want $4 (+ up to $SLACK): $(ctl channels --wide)"
 }
 
+# moved_to Q CH...: 200 KiB flows from ports the default table gives
+# channels CH..., all arriving on channel Q, none on the others.
+moved_to() {
+	local q=$1 s c
+	shift
+	ports_for "$@"
+	echo "flows from ports ${SPORTS[*]} (default channels $*) to channel $q"
+	read -r -a before <<<"$(snapshot)"
+	for s in "${SPORTS[@]}"; do
+		flow "$s" $((200 * KB))
+	done
+	read -r -a after <<<"$(snapshot)"
+	for c in 0 1 2; do
+		check_delta "$c" "${before[$c]}" "${after[$c]}" \
+			$((c == q ? $# * 200 * KB : 0))
+	done
+}
+
 # --- the default table: a flow per channel, 300, 600 and 900 KiB
 guest_up
 ports_for 0 1 2
@@ -128,17 +148,25 @@ done
 # channels 0 and 1 arrive there
 wait_until 10 sh -c "! \"$CTL_BIN\" --dir \"$T\" vm show | grep -q Running" ||
 	fail "host still sees the first guest"
-guest_up --net-rss-table 2
-ports_for 0 1 0 1
-echo "flows from ports ${SPORTS[*]} (default channels 0 1 0 1) to channel 2"
-read -r -a before <<<"$(snapshot)"
-for s in "${SPORTS[@]}"; do
-	flow "$s" $((200 * KB))
-done
-read -r -a after <<<"$(snapshot)"
-check_delta 0 "${before[0]}" "${after[0]}" 0
-check_delta 1 "${before[1]}" "${after[1]}" 0
-check_delta 2 "${before[2]}" "${after[2]}" $((800 * KB))
+echo 2 >"$T/rss-table"
+guest_up --net-rss-table "@$T/rss-table"
+wait_until 5 log_has "$GUEST_LOG" "RSS indirection table set" || fail "no table set"
+moved_to 2 0 1 0 1
+
+# --- the same guest, its table file now all to channel 0, and SIGHUP
+printf '0\n' >"$T/rss-table"
+kill -HUP "$GUEST_PID"
+wait_until 5 sh -c "[ \$(grep -c 'RSS indirection table set' \"$GUEST_LOG\") -eq 2 ]" ||
+	fail "no new table after SIGHUP: $(grep -E 'SIGHUP|RSS' "$GUEST_LOG")"
+log_has "$GUEST_LOG" "SIGHUP: RSS table read again from $T/rss-table (1 entries)" ||
+	fail "no reload line"
+moved_to 0 1 2 1 2
+# a file that does not parse: refused, the table kept
+echo 'zero' >"$T/rss-table"
+kill -HUP "$GUEST_PID"
+wait_until 5 log_has "$GUEST_LOG" "SIGHUP: $T/rss-table: want up to 128 channel numbers" ||
+	fail "bad file not refused: $(grep SIGHUP "$GUEST_LOG")"
+kill -0 "$GUEST_PID" || fail "guest died on a bad table file"
 
 stop_proc "$GUEST_PID" guest
 stop_proc "$HOST_PID" host

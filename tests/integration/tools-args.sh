@@ -45,6 +45,9 @@ guest_refused "--timesync ntp: want report, clock or chrony:PATH" --timesync ntp
 guest_refused "--freeze-timeout 0: want seconds from 1 to 3600" --freeze-timeout 0
 guest_refused "--host-user no-such-user-x: want a user name" --host-user no-such-user-x
 guest_refused "--freeze all: not with --freeze /mnt" --freeze /mnt --freeze all
+guest_refused "--net-rss-table 1,x: want up to 128 channel numbers below" --net-rss-table 1,x
+guest_refused "--net-rss-table @$T/none: No such file or directory" --net-rss-table "@$T/none"
+guest_refused "--net-rss-table @$T: not a regular file" --net-rss-table "@$T"
 guest_refused "unexpected argument 'stray'" stray
 guest_refused "unexpected argument 'x'" --poll x
 guest_refused "unknown option --frob" --frob

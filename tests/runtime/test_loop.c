@@ -160,6 +160,42 @@ static void test_stop_on_signals(void **state)
 	signal(SIGPIPE, SIG_DFL);
 }
 
+static void send_two_usr1(struct rt_loop *l, int fd, uint32_t events,
+			  void *arg)
+{
+	(void)l, (void)fd, (void)events, (void)arg;
+	raise(SIGUSR1);
+	raise(SIGUSR1);
+}
+
+static void on_usr1(struct rt_loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)events;
+	assert_int_equal(fd, -1);
+	++*(int *)arg;
+	rt_loop_stop(l);
+}
+
+/* A signal handled as an event: its callback runs on the loop thread,
+ * once for the two raised before the loop's next turn. */
+static void test_on_signal(void **state)
+{
+	struct rt_loop *l = rt_loop_new();
+	int calls = 0, fd;
+
+	(void)state;
+	assert_non_null(l);
+	assert_int_equal(rt_loop_on_signal(l, SIGUSR1, on_usr1, &calls), 0);
+	fd = rt_loop_timer(l, 10, send_two_usr1, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(rt_loop_run(l), 0);
+	assert_int_equal(calls, 1);
+	rt_loop_del(l, fd);
+	close(fd);
+	rt_loop_free(l);
+	signal(SIGUSR1, SIG_IGN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +203,7 @@ int main(void)
 		cmocka_unit_test(test_del_in_handler),
 		cmocka_unit_test(test_stop_from_signal),
 		cmocka_unit_test(test_stop_on_signals),
+		cmocka_unit_test(test_on_signal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
