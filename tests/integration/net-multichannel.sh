@@ -13,11 +13,7 @@
 # Needs root, /dev/net/tun, iproute2, ping and nc: skipped otherwise.
 # Usage: net-multichannel.sh HOST GUEST CTL RSS_INDEX
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" -eq 0 ] && [ -c /dev/net/tun ] ||
-	{ echo "SKIP: needs root and /dev/net/tun"; exit 77; }
-for p in ip ping nc ss; do
-	command -v "$p" >/dev/null || { echo "SKIP: no $p"; exit 77; }
-done
+need_net ip ping nc ss
 RSS_INDEX=$4
 HNS=hvis-mc-h$$
 GNS=hvis-mc-g$$

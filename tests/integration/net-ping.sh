@@ -16,10 +16,7 @@
 # Needs root, /dev/net/tun, iproute2 and ping: skipped otherwise.
 # Usage: net-ping.sh HOST GUEST CTL EVIL_HOST
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
-command -v ip >/dev/null || { echo "SKIP: no iproute2"; exit 77; }
-command -v ping >/dev/null || { echo "SKIP: no ping (iputils-ping)"; exit 77; }
+need_net ip ping
 EVIL_HOST=$4
 SOCK=$T/net.sock
 EVIL_LOG=$T/evil.log

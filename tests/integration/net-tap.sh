@@ -5,10 +5,8 @@
 # there must be answered by that namespace's kernel through the NIC.
 # Needs root, /dev/net/tun and iproute2: skipped otherwise.
 # Usage: net-tap.sh HOST GUEST CTL NET_GUEST [HOST_OPTION...]
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
-command -v ip >/dev/null || { echo "SKIP: no iproute2"; exit 77; }
 source "$(dirname "$0")/lib.sh"
+need_net ip
 NET_GUEST=$4
 TAP=hvt$$
 NS=hvis-net-$$
