@@ -252,24 +252,27 @@ static void map_send(struct hnet_chan *ch, const struct nvsp_host_act *a)
 	reply(ch, &r);
 }
 
-void hnet_ctl_answer(struct hnet_chan *ch, const uint8_t *msg, uint32_t len)
+bool hnet_ctl_answer(struct hnet_chan *ch, const uint8_t *msg, uint32_t len)
 {
 	struct hnet_nic *nic = ch->nic;
 	uint32_t id, n;
+	bool sent;
 
 	/* the primary's worker: the only one to change the buffer */
 	if (!nic->rx_ready || len > nic->rxb.sub_size ||
 	    nvsp_rxbuf_alloc_control(&nic->rxb, &id)) {
 		rt_ctr_add(&ch->ctl_dropped, 1);
-		return;
+		return false;
 	}
 	memcpy(nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size, msg, len);
 	rt_chan_tx_begin(ch->c->rt);
-	if (!hnet_put_xfer(ch, id, 0, len, NVSP_CHANNEL_CONTROL)) {
+	sent = hnet_put_xfer(ch, id, 0, len, NVSP_CHANNEL_CONTROL);
+	if (!sent) {
 		rt_ctr_add(&ch->ctl_dropped, 1);
 		nvsp_rxbuf_free(&nic->rxb, 0, id, &n);
 	}
 	rt_chan_tx_end(ch->c->rt);
+	return sent;
 }
 
 static uint32_t rndis_control(struct hnet_chan *ch, uint32_t len)
@@ -410,6 +413,7 @@ static void hnet_batch_end(struct rt_chan *rt, void *arg)
 
 	(void)rt;
 	hnet_rss_back_flush(c->priv);
+	hnet_sw_link_retry(c->priv);
 }
 
 /* One burst: under the NIC's lock what other channels gave back, then

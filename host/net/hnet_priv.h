@@ -197,7 +197,7 @@ extern const struct hdev_class hnet_class;
 
 /* An RNDIS control message (an answer, an indication) to the guest in a
  * control sub-allocation; dropped and counted when none is free. */
-void hnet_ctl_answer(struct hnet_chan *ch, const uint8_t *msg, uint32_t len);
+bool hnet_ctl_answer(struct hnet_chan *ch, const uint8_t *msg, uint32_t len);
 /* hnet_data.c */
 /* A frame read into sub-allocation id (n bytes past its header room)
  * to the guest: the switch port's say, offloads, RNDIS header,

@@ -101,6 +101,7 @@ void hnet_sw_open(struct hnet_chan *ch)
 
 	ch->sw.epfd = -1;
 	ch->sw.link_told = up;
+	ch->sw.link_owed = false;
 	rndis_host_set_link(&ch->rndis, up, ch->rndis.cfg.link_speed);
 	if (ch->c->sub_index == 0 && !watch_both(ch))
 		rt_warn("net", "relid %u: %s", ch->c->relid,
@@ -132,11 +133,20 @@ static void tell_link(struct hnet_chan *ch, bool up)
 					      : RNDIS_ST_MEDIA_DISCONNECT,
 					   0, msg);
 
-	/* later queries answer the same; a guest not yet READY asks */
+	/* later queries answer the same; a guest not yet READY asks; a
+	 * guest holding every control slot is told once it gives one back
+	 * (hnet_sw_link_retry), of the link as it is by then */
 	rndis_host_set_link(&ch->rndis, up, ch->rndis.cfg.link_speed);
 	ch->sw.link_told = up;
-	if (ch->rndis.state == RNDIS_HS_READY)
-		hnet_ctl_answer(ch, msg, len);
+	ch->sw.link_owed = ch->rndis.state == RNDIS_HS_READY;
+	if (ch->sw.link_owed && ch->nic->rxb.ctl.nfree)
+		ch->sw.link_owed = !hnet_ctl_answer(ch, msg, len);
+}
+
+void hnet_sw_link_retry(struct hnet_chan *ch)
+{
+	if (ch->sw.link_owed && ch->nic->rxb.ctl.nfree)
+		tell_link(ch, atomic_load(&ch->nic->sw.link_up));
 }
 
 void hnet_sw_rndis(struct hnet_chan *ch)

@@ -61,6 +61,7 @@ struct hnet_sw {
 struct hnet_sw_chan {
 	rt_ctr tx_spoofed, rx_vlan, rx_filtered, link_down;
 	bool link_told;            /* the link the guest was last told */
+	bool link_owed;            /* told, but no control slot was free */
 	int epfd;                  /* -1: none (a sub-channel) */
 	/* worker scratch for a tagged frame: its header and tag */
 	uint8_t vnet[12], tag[4];
@@ -83,6 +84,9 @@ void hnet_sw_close(struct hnet_chan *ch);
 void hnet_sw_rndis(struct hnet_chan *ch);
 /* The worker's share of an aux wakeup: tells the guest a link change. */
 void hnet_sw_work(struct hnet_chan *ch);
+/* After a batch of the guest's packets (its completions may have freed
+ * a control slot): a link indication that found none goes now. */
+void hnet_sw_link_retry(struct hnet_chan *ch);
 /* Wake the primary channel's worker (hnet_sw_work). Loop thread. */
 void hnet_sw_kick(struct hnet_nic *nic);
 /* A frame from the guest of len bytes (frame: the worker's copy of its

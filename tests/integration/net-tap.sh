@@ -24,7 +24,8 @@ ip -n "$NS" link set lo up
 # Twice: the second guest finds the NIC as new (the first one's buffers
 # let go when its channel closed).
 for run in 1 2; do
-	"$NET_GUEST" "$T/vmbus.sock" "$T/ctl.sock" "$MAC" 2>"$T/guest$run.log"
+	"$NET_GUEST" "$T/vmbus.sock" "$T/ctl.sock" "$MAC" "$TAP" \
+		2>"$T/guest$run.log"
 	rc=$?
 	cat "$T/guest$run.log"
 	[ "$rc" -eq 0 ] || fail "net_guest run $run exited $rc"

@@ -8,8 +8,10 @@
  * the kernel's answers must come back in transfer-page packets. Before
  * that, malformed sends the host must refuse (and count) without harm,
  * offload requests among them.
+ * Then link changes while it holds every control answer: the one that
+ * finds no control slot comes once they are given back.
  * Last the device's counters in `hvis-ctl channels --json`.
- * Usage: net_guest VMBUS_SOCK CTL_SOCK */
+ * Usage: net_guest VMBUS_SOCK CTL_SOCK MAC TAP */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +39,8 @@
 #define MAX_RANGES 64u
 /* Data sub-allocations: the buffer's, less the host's control reserve
  * (16 by OpenVMM's convention) */
-#define DATA_SUBS ((RECV_PAGES << VMB_PAGE_SHIFT) / 1808u - 16u)
+#define CTL_SUBS 16u
+#define DATA_SUBS ((RECV_PAGES << VMB_PAGE_SHIFT) / 1808u - CTL_SUBS)
 #define FLOOD (DATA_SUBS + 40u)
 
 static const uint8_t host_ip[4] = {10, 99, 0, 1};
@@ -62,6 +65,10 @@ struct ng {
 	unsigned nheld;
 	uint64_t held[FLOOD];
 	uint32_t held_off[FLOOD];
+	/* holding control answers (the host's reserve: 16 slots) */
+	bool hold_ctl;
+	unsigned nheld_ctl;
+	uint64_t held_ctl[CTL_SUBS];
 };
 
 /* A GPADL of pages consecutive pages at va: a header, then bodies. */
@@ -215,14 +222,19 @@ static void hold(struct ng *e, uint64_t xid, uint32_t off)
 	e->held_off[e->nheld++] = off;
 }
 
-static void release(struct ng *e)
+static void complete_all(struct ng *e, const uint64_t *xid, unsigned n)
 {
 	union nvsp_msg m;
 	uint32_t len = nvsp_rndis_complete(&m, NVSP_STATUS_SUCCESS);
 	bool sig;
 
-	for (unsigned i = 0; i < e->nheld; i++)
-		sent(e, vmb_pkt_send_comp(&e->out, e->held[i], &m, len, &sig));
+	for (unsigned i = 0; i < n; i++)
+		sent(e, vmb_pkt_send_comp(&e->out, xid[i], &m, len, &sig));
+}
+
+static void release(struct ng *e)
+{
+	complete_all(e, e->held, e->nheld);
 	e->nheld = 0;
 	e->hold = false;
 }
@@ -245,6 +257,12 @@ static void xfer_in(struct ng *e, const struct vmb_pkt *pkt)
 	}
 	if (e->hold && type == NVSP_CHANNEL_DATA) {
 		hold(e, pkt->xid, r[0].offset);
+		return;
+	}
+	if (e->hold_ctl && type == NVSP_CHANNEL_CONTROL) {
+		EU_CHECK(e->nheld_ctl < CTL_SUBS, "a control answer past the "
+			 "host's %u control slots", CTL_SUBS);
+		e->held_ctl[e->nheld_ctl++] = pkt->xid;
 		return;
 	}
 	sent(e, vmb_pkt_send_comp(&e->out, pkt->xid, &m,
@@ -524,6 +542,52 @@ static void flood(struct ng *e)
 		pump(e);
 }
 
+/* ---- the link while every control slot is held ---- */
+
+/* `hvis-ctl nic link TAP up|down`, and the guest's view of the link
+ * once the indication came (up to 300 ms of the host's packets taken,
+ * to see none comes). */
+static void link_set(struct ng *e, const char *tap, bool up)
+{
+	char req[64], *r;
+
+	snprintf(req, sizeof(req), "nic link %s %s\n", tap, up ? "up" : "down");
+	r = eu_ctl(e->ctl, req);
+	EU_CHECK(r && !strstr(r, "error"), "%s: %s", req, r ? r : "no reply");
+	free(r);
+}
+
+static void link_until(struct ng *e, bool up)
+{
+	while (e->rndis.info.link_up != up)
+		pump(e);
+}
+
+/* Each change's indication takes a control slot the guest keeps; the
+ * 17th finds none and is owed, not dropped: it arrives, with the link
+ * as it is then, once the guest gives the slots back. */
+static void link_starved(struct ng *e, const char *tap)
+{
+	eu_step("16 link changes, their indications held");
+	e->hold_ctl = true;
+	for (unsigned i = 0; i < CTL_SUBS; i++) {
+		link_set(e, tap, i % 2);
+		link_until(e, i % 2);
+	}
+	eu_step("a 17th with no control slot free: owed");
+	link_set(e, tap, false);
+	while (pump_within(e, 300))
+		;
+	EU_CHECK(e->rndis.info.link_up, "told with every control slot held");
+	eu_step("the slots given back: the link down arrives");
+	complete_all(e, e->held_ctl, e->nheld_ctl);
+	e->nheld_ctl = 0;
+	e->hold_ctl = false;
+	link_until(e, false);
+	link_set(e, tap, true);
+	link_until(e, true);
+}
+
 /* ---- the host's counters ---- */
 
 static json_int_t counter(json_t *dev, const char *name)
@@ -568,8 +632,8 @@ int main(int argc, char **argv)
 	struct ng e = {.want_status = NVSP_STATUS_SUCCESS};
 	uint8_t mac[6];
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: net_guest VMBUS_SOCK CTL_SOCK MAC\n");
+	if (argc != 5) {
+		fprintf(stderr, "usage: net_guest VMBUS_SOCK CTL_SOCK MAC TAP\n");
 		return 2;
 	}
 	e.vmbus = argv[1];
@@ -586,6 +650,7 @@ int main(int argc, char **argv)
 	hostile(&e);
 	ping(&e);
 	flood(&e);
+	link_starved(&e, argv[4]);
 	counters(&e);
 	fprintf(stderr, "ok: %u frames from the host\n", e.rx_frames);
 	close(e.v.sock);
