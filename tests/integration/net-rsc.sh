@@ -8,13 +8,15 @@
 # host->guest must arrive byte for byte, and the host must count
 # coalesced frames (rsc_frames, in pieces) with none refused, the guest
 # coalesced frames written to hn0 with none dropped as malformed.
+# On an access VLAN (hvis-ctl nic set vlan=7), a tagged 4000-byte GSO
+# packet into the host's TAP reaches the guest's kernel as one segment.
 # Then a new guest with --net-rsc off: the host's TAP must have TSO off
 # again, and the same traffic must pass with no coalesced frame.
-# Needs root, /dev/net/tun, iproute2, ethtool, iperf3, nc and python3:
+# Needs root, /dev/net/tun, iproute2, ethtool, iperf3, nc, python3 and tcpdump:
 # skipped otherwise.
 # Usage: net-rsc.sh HOST GUEST CTL
 source "$(dirname "$0")/lib.sh"
-net_pair rsc 97 ethtool iperf3 nc sha256sum python3
+net_pair rsc 97 ethtool iperf3 nc sha256sum python3 tcpdump
 
 # tso_is STATE: TSO's state at the host's TAP as ethtool -k says it.
 tso_is() {
@@ -66,6 +68,36 @@ traffic "RSC on"
 grep -Eq 'rsc_frames=[1-9]' "$T/channels" && grep -Eq 'rsc_pieces=[1-9]' "$T/channels" ||
 	fail "the host coalesced nothing: $(cat "$T/channels")"
 grep -o 'rsc_[a-z]*=[0-9]*' "$T/channels" | paste -sd ' '
+
+# ---- on an access VLAN: a tagged 4000-byte TCP segment, one GSO packet
+# into the host's TAP (the kernel here has no VLAN devices), comes out
+# of the TAP as one coalesced frame, which the switch port untags; the
+# guest's kernel takes it whole: its first RST, tagged on the way out,
+# acknowledges all 4000 bytes (frames one by one would each have theirs)
+# ----
+rsc_frames() {
+	ctl channels --wide | grep -o 'rsc_frames=[0-9]*' |
+		awk -F= '{ n += $2 } END { print n + 0 }'
+}
+ctl nic set hvport0 vlan=7 >/dev/null || fail "vlan=7"
+before=$(rsc_frames)
+: >"$T/sniff.err"
+ip netns exec "$HNS" timeout 20 tcpdump -l -e -n -S -i hvport0 -c 1 \
+	'vlan 7 and tcp[tcpflags] & tcp-rst != 0' >"$T/rst" \
+	2>"$T/sniff.err" &
+td=$!
+wait_until 10 grep -q "listening on" "$T/sniff.err" ||
+	fail "tcpdump: $(cat "$T/sniff.err")"
+ip netns exec "$HNS" python3 "$(dirname "$0")/net_gso_frame.py" \
+	hvport0 "$(ip -n "$GNS" -br link show hn0 | awk '{ print $3 }')" \
+	7 10.97.0.1 10.97.0.2 9 4000 || fail "GSO frame not sent"
+wait "$td"
+grep -q "vlan 7.*10.97.0.2.9 > 10.97.0.1.40000: Flags \[R.\], seq 0, ack 5000" "$T/rst" ||
+	fail "no RST acknowledging 4000 coalesced bytes: $(cat "$T/rst")"
+[ "$(rsc_frames)" -gt "$before" ] ||
+	fail "not coalesced over the VLAN: $(ctl channels --wide)"
+echo "4000 bytes in one coalesced frame over VLAN 7: acknowledged"
+ctl nic set hvport0 vlan=none >/dev/null || fail "vlan=none"
 stop_proc "$GUEST_PID" guest
 grep -q 'RSC 1' "$GUEST_LOG" || fail "the guest did not agree RSC"
 grep -Eq 'rx_rsc=[1-9]' "$GUEST_LOG" && ! grep -Eq 'rx_rsc_bad=[1-9]' "$GUEST_LOG" ||
