@@ -62,9 +62,9 @@ struct ng {
 	uint16_t seq;           /* of the next echo request */
 	/* holding receive buffers: their ids and offsets */
 	bool hold;
-	unsigned nheld;
+	unsigned nheld, nsubs;  /* packets held, and their frames */
 	uint64_t held[FLOOD];
-	uint32_t held_off[FLOOD];
+	uint32_t held_off[FLOOD]; /* each frame's offset */
 	/* holding control answers (the host's reserve: 16 slots) */
 	bool hold_ctl;
 	unsigned nheld_ctl;
@@ -209,17 +209,23 @@ static void control_in(struct ng *e, const uint8_t *msg, uint32_t len)
 		 "status %#x", e->rndis.fail_step, e->rndis.fail_status);
 }
 
-/* A receive kept: the host must not have used its buffer twice. */
-static void hold(struct ng *e, uint64_t xid, uint32_t off)
+/* A receive kept (a frame a range): the host must not have used its
+ * buffer twice. */
+static void hold(struct ng *e, uint64_t xid, const struct nvsp_range *r,
+		 uint32_t n)
 {
-	EU_CHECK(e->nheld < FLOOD && e->nheld < DATA_SUBS,
-		 "more receives than the buffer holds");
-	for (unsigned i = 0; i < e->nheld; i++)
-		EU_CHECK(e->held_off[i] / e->nvsp.recv.sub_alloc_size !=
-			 off / e->nvsp.recv.sub_alloc_size,
-			 "sub-allocation at %u reused while held", off);
-	e->held[e->nheld] = xid;
-	e->held_off[e->nheld++] = off;
+	uint32_t sub = e->nvsp.recv.sub_alloc_size;
+
+	for (uint32_t k = 0; k < n; k++) {
+		EU_CHECK(e->nsubs < FLOOD && e->nsubs < DATA_SUBS,
+			 "more receives than the buffer holds");
+		for (unsigned i = 0; i < e->nsubs; i++)
+			EU_CHECK(e->held_off[i] / sub != r[k].offset / sub,
+				 "sub-allocation at %u reused while held",
+				 r[k].offset);
+		e->held_off[e->nsubs++] = r[k].offset;
+	}
+	e->held[e->nheld++] = xid;
 }
 
 static void complete_all(struct ng *e, const uint64_t *xid, unsigned n)
@@ -235,7 +241,7 @@ static void complete_all(struct ng *e, const uint64_t *xid, unsigned n)
 static void release(struct ng *e)
 {
 	complete_all(e, e->held, e->nheld);
-	e->nheld = 0;
+	e->nheld = e->nsubs = 0;
 	e->hold = false;
 }
 
@@ -256,7 +262,7 @@ static void xfer_in(struct ng *e, const struct vmb_pkt *pkt)
 			data_in(e, e->recv + r[i].offset, r[i].len);
 	}
 	if (e->hold && type == NVSP_CHANNEL_DATA) {
-		hold(e, pkt->xid, r[0].offset);
+		hold(e, pkt->xid, r, n);
 		return;
 	}
 	if (e->hold_ctl && type == NVSP_CHANNEL_CONTROL) {
@@ -531,8 +537,8 @@ static void flood(struct ng *e)
 	}
 	while (pump_within(e, 300))
 		;
-	EU_CHECK(e->nheld == DATA_SUBS, "%u receives held, want %u",
-		 e->nheld, (unsigned)DATA_SUBS);
+	EU_CHECK(e->nsubs == DATA_SUBS, "%u receives held, want %u",
+		 e->nsubs, (unsigned)DATA_SUBS);
 	eu_step("given back: an echo answered again");
 	release(e);
 	e->got_echo = false;
