@@ -23,23 +23,6 @@ want=8
 grep -q "send aggregation: up to $want frames" "$GUEST_LOG" ||
 	fail "aggregation limit not $want"
 
-# ctr NAME [FILE]: the host's counter NAME summed over the adapter's
-# channels, now or in FILE (a snapshot of hvis-ctl channels).
-ctr() {
-	if [ -n "${2:-}" ]; then cat "$2"; else ctl channels --wide; fi |
-		grep -o " $1=[0-9]*" | awk -F= '{ s += $2 } END { print s + 0 }'
-}
-# devstat NS DEV WHAT: a device's statistics counter.
-devstat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
-# all_arrived: every frame hn0 gave the guest's readers left hvport0.
-all_arrived() {
-	local taken host port
-	taken=$(devstat "$GNS" hn0 tx_packets)
-	host=$(ctr tx_frames)
-	port=$(devstat "$HNS" hvport0 rx_packets)
-	echo "hn0 read $taken, host sent $host, hvport0 got $port"
-	[ "$taken" = "$host" ] && [ "$host" = "$port" ]
-}
 
 ip netns exec "$HNS" iperf3 -s -p 5296 >"$T/iperf-server" 2>&1 &
 _pids+=($!)
@@ -50,12 +33,12 @@ wait_until 5 sh -c "ip netns exec $HNS ss -ltn | grep -q ':5296'" ||
 ctl channels --wide >"$T/c0" || fail "hvis-ctl channels"
 timeout 30 ip netns exec "$GNS" iperf3 -c 10.96.0.1 -p 5296 -u -l 64 \
 	-b 0 -t 2 >"$T/iperf" 2>&1 || fail "iperf3: $(cat "$T/iperf")"
-wait_until 10 all_arrived || fail "frames lost: $(all_arrived)
+wait_until 10 net_g2h_all || fail "frames lost: $(net_g2h_all)
 $(ctl channels --wide)"
 ctl channels --wide >"$T/c1" || fail "hvis-ctl channels"
-frames=$(($(ctr tx_frames "$T/c1") - $(ctr tx_frames "$T/c0")))
-msgs=$(($(ctr tx_msgs "$T/c1") - $(ctr tx_msgs "$T/c0")))
-echo "UDP flood: $frames frames in $msgs messages; $(all_arrived)"
+frames=$(($(net_ctr tx_frames "$T/c1") - $(net_ctr tx_frames "$T/c0")))
+msgs=$(($(net_ctr tx_msgs "$T/c1") - $(net_ctr tx_msgs "$T/c0")))
+echo "UDP flood: $frames frames in $msgs messages; $(net_g2h_all)"
 [ "$frames" -ge 2000 ] || fail "only $frames frames: $(cat "$T/iperf")"
 if [ "$want" = 1 ]; then
 	# one each (a frame of background traffic may be counted as a
@@ -73,17 +56,17 @@ read -r jf jm < <(ctl nic list --json | python3 -c '
 import json, sys
 c = json.load(sys.stdin)["nics"][0]["counters"]
 print(c["tx_frames"], c["tx_msgs"])')
-[ "$jm" -ge "$(ctr tx_msgs "$T/c1")" ] && [ "$jm" -le "$jf" ] ||
+[ "$jm" -ge "$(net_ctr tx_msgs "$T/c1")" ] && [ "$jm" -le "$jf" ] ||
 	fail "nic list: $jf frames, $jm messages"
 
 # 16 MiB guest to host over TCP, byte for byte, every frame there.
 head -c 16M /dev/urandom >"$T/blob"
 nc_copy "$GNS" "$HNS" 10.96.0.1 9796
-wait_until 10 all_arrived || fail "frames lost (TSO on): $(all_arrived)"
+wait_until 10 net_g2h_all || fail "frames lost (TSO on): $(net_g2h_all)"
 ip netns exec "$GNS" ethtool -K hn0 tso off tx off ||
 	fail "ethtool -K hn0 tso off tx off"
 nc_copy "$GNS" "$HNS" 10.96.0.1 9796
-wait_until 10 all_arrived || fail "frames lost (TSO off): $(all_arrived)"
+wait_until 10 net_g2h_all || fail "frames lost (TSO off): $(net_g2h_all)"
 
 stop_proc "$GUEST_PID" guest
 stop_proc "$HOST_PID" host
