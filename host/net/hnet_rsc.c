@@ -161,7 +161,8 @@ static void pieces(struct hnet_chan *ch, const uint32_t *ids, uint32_t len,
 {
 	uint32_t room = room_of(ch->nic), k = (len + room - 1) / room, n;
 	struct vmb_xfer_range *r = ch->rsc_rng + ch->nrng;
-	struct iovec iov[HNET_RSC_PIECES];
+	/* k >= 1 (len > 0); set for the compiler, which cannot tell */
+	struct iovec iov[HNET_RSC_PIECES] = {{0}};
 	uint16_t pid;
 
 	for (uint32_t i = 0; i < k; i++)
