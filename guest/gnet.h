@@ -28,6 +28,9 @@ struct gnet_port {
 			  int n);
 	void (*up)(void *arg, const uint8_t mac[6], uint32_t mtu);
 	void *arg;
+	/* the offloads the host offers, as hn0 would get them: readv may
+	 * give frames of up to 64 KiB with a GSO header (else plain ones) */
+	bool offload;
 };
 
 struct gnet_cfg {

@@ -75,7 +75,8 @@ static uint32_t lso_limit(struct gnet_nic *n, struct rndis_guest_offload *o)
 		max = c->lso4_max;
 	if (o->lso6 && c->lso6_max < max)
 		max = c->lso6_max;
-	if ((o->lso4 || o->lso6) && (rc = rt_tap_set_gso_max(&n->tap, max)))
+	if ((o->lso4 || o->lso6) && !gnet_cfg.port &&
+	    (rc = rt_tap_set_gso_max(&n->tap, max)))
 		rt_warn("net", "%s: GSO limit %u not set: %s", n->tap.name,
 			max, strerror(-rc));
 	return max;
@@ -87,13 +88,14 @@ void gnet_offload_start(struct gnet_nic *n)
 	uint32_t lso_max;
 	int rc;
 
-	/* an embedder's port (hvis-bench) sends plain frames */
-	if (gnet_cfg.port)
+	/* an embedder's port (hvis-bench) sends plain frames unless it
+	 * asks for offloads; it has no TAP to set them on */
+	if (gnet_cfg.port && !gnet_cfg.port->offload)
 		return;
 	lso_max = lso_limit(n, &o);
 	if ((o.lso4 || o.lso6) && !bigs_alloc(n))
 		o.lso4 = o.lso6 = false;
-	rc = rt_tap_set_offload(&n->tap, tun_flags(&o));
+	rc = gnet_cfg.port ? 0 : rt_tap_set_offload(&n->tap, tun_flags(&o));
 	if (rc) {
 		rt_warn("net", "%s: offloads not turned on: %s", n->tap.name,
 			strerror(-rc));

@@ -276,3 +276,36 @@ enum ncsum_l4 ncsum_rx_complete(uint8_t *frame, const struct nframe *f,
 	store_csum(frame + at, ncsum_partial(frame + start, end - start, 0));
 	return NCSUM_L4_GOOD;
 }
+
+void ncsum_tcp4_gso_make(uint8_t *frame, uint32_t len, uint16_t mss,
+			 struct vnet_hdr *h)
+{
+	static const uint8_t src[4] = {10, 0, 0, 1}, dst[4] = {10, 0, 0, 2};
+	uint8_t *ip = frame + 14, *tcp = ip + 20;
+
+	vmb_put_be16(frame + 12, 0x0800);
+	vmb_memset(ip, 0, 40);
+	ip[0] = 0x45;
+	vmb_put_be16(ip + 2, (uint16_t)(len - 14));
+	ip[6] = 0x40; /* DF */
+	ip[8] = 64;
+	ip[9] = 6;
+	vmb_memcpy(ip + 12, src, 4);
+	vmb_memcpy(ip + 16, dst, 4);
+	vmb_put_be16(ip + 10, ncsum(ip, 20));
+	vmb_put_be16(tcp, 40000);
+	vmb_put_be16(tcp + 2, 5201);
+	tcp[12] = 5 << 4;
+	tcp[13] = 0x10; /* ACK */
+	vmb_put_be16(tcp + 14, 0xffff);
+	vmb_put_be16(tcp + 16, ncsum_fold(ncsum_pseudo4(src, dst, 6,
+							len - 34)));
+	*h = (struct vnet_hdr){
+		.flags = VNET_HDR_F_NEEDS_CSUM,
+		.gso_type = VNET_HDR_GSO_TCPV4,
+		.hdr_len = vmb_le16(54),
+		.gso_size = vmb_le16(mss),
+		.csum_start = vmb_le16(34),
+		.csum_offset = vmb_le16(VNET_CSUM_OFFSET_TCP),
+	};
+}

@@ -118,4 +118,14 @@ enum ncsum_bad ncsum_tx_prepare(uint8_t *frame, const struct nframe *f,
 enum ncsum_l4 ncsum_rx_complete(uint8_t *frame, const struct nframe *f,
 				const struct vnet_hdr *h);
 
+/* A TCP/IPv4 frame of len bytes (54 to 65549) as the kernel hands a
+ * TAP reader one with TSO on: after the caller's Ethernet addresses, the
+ * IPv4 header (10.0.0.1 to 10.0.0.2, its checksum) and a TCP header
+ * (port 40000 to 5201, ACK) whose checksum field holds the
+ * pseudo-header's sum, and h for segments of mss payload bytes, the
+ * checksum the device's. The payload is left as it is. For sources of
+ * coalesced or LSO frames that stand in for a TAP (hvis-bench). */
+void ncsum_tcp4_gso_make(uint8_t *frame, uint32_t len, uint16_t mss,
+			 struct vnet_hdr *h);
+
 #endif

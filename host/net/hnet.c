@@ -281,9 +281,11 @@ static uint32_t rndis_control(struct hnet_chan *ch, uint32_t len)
 {
 	struct rndis_host_act ra;
 
-	/* RSC offered where the guest's NDIS_CONFIG asked for it (not on
-	 * the bench port: it makes no GSO frame) */
-	rndis_host_offer_rsc(&ch->rndis, ch->eng.rsc && !ch->nic->bench);
+	/* RSC offered where the guest's NDIS_CONFIG asked for it (on the
+	 * bench port only if it makes frames past the MTU) */
+	rndis_host_offer_rsc(&ch->rndis,
+			     ch->eng.rsc && (!ch->nic->bench ||
+					     hnet_bench_rsc(ch->nic->bench)));
 	rndis_host_rx(&ch->rndis, ch->msg, len, &ra);
 	rt_ctr_add(&ch->ctl_msgs, 1);
 	if (ra.reply_len)

@@ -25,6 +25,9 @@ ssize_t hnet_bench_readv(struct hnet_bench *b, unsigned q,
 			 const struct iovec *iov, int n);
 ssize_t hnet_bench_writev(struct hnet_bench *b, const struct iovec *iov,
 			  int n);
+/* Its frames are TCP frames longer than the MTU (bench,rx=SIZE past
+ * it), for a guest that agreed RSC. */
+bool hnet_bench_rsc(const struct hnet_bench *b);
 /* The guest sent something on channel q (a completion gave a receive
  * slot back, a filter was set): its source, paused on a full buffer,
  * goes on. b NULL: nothing. */
