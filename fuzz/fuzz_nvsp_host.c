@@ -10,8 +10,9 @@
  * promises: RNDIS bytes inside the send buffer or in at most 32 ranges
  * inside the packet, sub-channel counts within the configuration, a
  * layout inside the mapped buffer, replies only where a completion was
- * asked; a receive buffer given back goes to the tracker, which must
- * never free more than the guest holds.
+ * asked; a receive buffer given back goes to the tracker (chains, runs
+ * and singles joined as a multi-range packet's), which must never free
+ * more than the guest holds.
  *
  * Input: byte 0 picks the configuration (bits 0-2 the host's highest
  * version, bits 3-5 the point to reach, bits 6-7 the tracker's queues
@@ -56,8 +57,22 @@ static uint32_t map_size(uint8_t sel, bool recv)
 	return recv ? recv_sizes[sel & 3] : send_sizes[sel & 3];
 }
 
-/* The receive buffer just mapped: a tracker over it, with chains and
- * runs the guest holds so that its completions find some. */
+/* Three singles of queue q joined as netvsp sends a burst's frames in
+ * one packet: one completion of the first gives back all. */
+static void joined(struct fz *f, uint32_t q)
+{
+	uint32_t ids[3];
+
+	for (unsigned i = 0; i < 3; i++)
+		if (nvsp_rxbuf_alloc(&f->rb, q, 1, ids + i))
+			return;
+	if (nvsp_rxbuf_join(&f->rb, q, ids, 3))
+		abort();
+}
+
+/* The receive buffer just mapped: a tracker over it, with chains, runs
+ * and joined singles the guest holds so that its completions find
+ * some. */
 static void track(struct fz *f)
 {
 	uint32_t ids[4], n = f->h.layout.num_sub_allocs;
@@ -67,6 +82,7 @@ static void track(struct fz *f)
 	for (uint32_t q = 0; f->rb_on && q < f->nq; q++) {
 		(void)nvsp_rxbuf_alloc(&f->rb, q, 1 + q % 3, ids);
 		(void)nvsp_rxbuf_alloc_run(&f->rb, q, 2, ids);
+		joined(f, q);
 	}
 }
 

@@ -125,6 +125,24 @@ def guest():
         (0, pkt(COMP, b"", engine_xid(4)))])
     buggy = msg(134, 16, 12, *([7] * 7 + [1] * 16), pad=104)
     write(t, "table-hostbug", 3 | 3 << 3, [(2 << 1, pkt(INBAND, buggy))])
+    # Frames batched as netvsp sends them: a range a sub-allocation,
+    # each an RNDIS PACKET of a 64-byte frame, the first's index the id;
+    # then the same with the middle range past the buffer, one empty,
+    # one longer than a sub-allocation, and one range over the limit
+    # without RSC (375).
+    frame = [(16 * SUB + i * SUB + 20, 108) for i in range(16)]
+
+    def bad(i, r):
+        return frame[:i] + [r] + frame[i + 1:]
+
+    data = msg(107, 0, 0xFFFFFFFF, 0)
+    write(t, "recv-batch", 5 | 3 << 3, [
+        (1, pkt(XFER, data, 16, REQ, xfer_hdr(frame))),
+        (1, pkt(XFER, data, 16, REQ, xfer_hdr(bad(8, (RECV_SIZE - 8, 108))))),
+        (1, pkt(XFER, data, 16, REQ, xfer_hdr(bad(15, (16 * SUB, 0))))),
+        (1, pkt(XFER, data, 16, REQ, xfer_hdr(bad(0, (16 * SUB, SUB + 1))))),
+        (1, pkt(XFER, data, 16, REQ,
+                xfer_hdr([(16 * SUB, 108)] * 376)))])
     write(t, "recv-many", 5 | 3 << 3 | 0x40, [
         (1, pkt(XFER, msg(107, 0, 0xFFFFFFFF, 0), 9, REQ,
                 xfer_hdr([(8 * i, 8) for i in range(562)])))])

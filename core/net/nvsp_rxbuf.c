@@ -191,6 +191,50 @@ int nvsp_rxbuf_alloc_run(struct nvsp_rxbuf *rb, uint32_t q, uint32_t n,
 	return VMB_OK;
 }
 
+/* Whether i may join a chain of q: a chain's head the host holds, in
+ * q's own range (never the control reserve). */
+static bool joinable(const struct nvsp_rxbuf *rb, const struct nvsp_rxq *q,
+		     uint32_t i)
+{
+	return i >= q->first && i < q->end &&
+	       (rb->link[i] & (HELD | HEAD)) == (HELD | HEAD);
+}
+
+static uint32_t chain_tail(const struct nvsp_rxbuf *rb, uint32_t i)
+{
+	while ((rb->link[i] & NEXT) != END)
+		i = rb->link[i] & NEXT;
+	return i;
+}
+
+int nvsp_rxbuf_join(struct nvsp_rxbuf *rb, uint32_t q, const uint32_t *ids,
+		    uint32_t n)
+{
+	struct nvsp_rxq *rq;
+	uint32_t i;
+
+	if (q >= rb->nqueues || n == 0)
+		return VMB_EINVAL;
+	rq = &rb->q[q];
+	/* HEAD goes off each one checked, so that an id named twice fails
+	 * the check: linked twice, it would close a loop */
+	for (i = 0; i < n && joinable(rb, rq, ids[i]); i++)
+		rb->link[ids[i]] &= ~HEAD;
+	if (i < n) {
+		while (i--)
+			rb->link[ids[i]] |= HEAD;
+		return VMB_EINVAL;
+	}
+	for (i = 0; i + 1 < n; i++) {
+		uint32_t t = chain_tail(rb, ids[i]);
+
+		rb->link[t] = (rb->link[t] & ~NEXT) | ids[i + 1];
+	}
+	rb->link[ids[0]] |= HEAD;
+	rq->allocs -= n - 1;
+	return VMB_OK;
+}
+
 int nvsp_rxbuf_alloc_control(struct nvsp_rxbuf *rb, uint32_t *id)
 {
 	return take(rb, &rb->ctl, 1, id);

@@ -44,7 +44,7 @@ struct nvsp_rxq {
 	uint32_t head, tail;   /* free list (FIFO); head == NONE: empty */
 	uint32_t nfree;
 	uint32_t held;         /* sub-allocations the guest holds */
-	uint64_t allocs, frees;
+	uint64_t allocs, frees; /* chains taken (joined: one), given back */
 	uint64_t bad[NVSP_RXB_BAD__COUNT];
 };
 
@@ -92,6 +92,18 @@ void nvsp_rxbuf_trim(struct nvsp_rxbuf *rb, uint32_t q, const uint32_t *ids,
  * when no run of n is free. */
 int nvsp_rxbuf_alloc_run(struct nvsp_rxbuf *rb, uint32_t q, uint32_t n,
 			 uint32_t *first);
+
+/* Links the chains ids[1..n) behind the chain of ids[0], in that order,
+ * into one chain under the id ids[0]: the sub-allocations of one
+ * transfer-page packet of several ranges (a frame each, as Linux's
+ * netvsc_receive takes them), which the guest gives back with one
+ * completion of ids[0]. Each id must be the head of a chain of queue q
+ * the host holds and has not sent (taken by nvsp_rxbuf_alloc or
+ * alloc_run in this burst: the caller's to vouch for; a sent one may be
+ * completed meanwhile), each once; VMB_EINVAL (nothing changed)
+ * otherwise. allocs counts the n chains as one from then on. */
+int nvsp_rxbuf_join(struct nvsp_rxbuf *rb, uint32_t q, const uint32_t *ids,
+		    uint32_t n);
 
 /* Takes control sub-allocation (queue 0's reserve, for RNDIS control
  * answers, which must not wait for data buffers to come back). */

@@ -328,7 +328,7 @@ static int cmd_capture(struct hvm *vm, char *const *argv, int argc,
 struct nic_fig {
 	unsigned channels, open;
 	uint64_t tx_frames, tx_msgs, tx_bytes, tx_errors, tx_spoofed;
-	uint64_t rx_frames, rx_bytes, rx_dropped, rx_vlan, rx_filtered;
+	uint64_t rx_frames, rx_msgs, rx_bytes, rx_dropped, rx_vlan, rx_filtered;
 	uint64_t link_down;
 };
 
@@ -343,6 +343,7 @@ static void chan_fig(const struct hnet_chan *ch, struct nic_fig *f)
 	f->tx_errors += GET(tx_err) + GET(tx_bad);
 	f->tx_spoofed += GET(sw.tx_spoofed);
 	f->rx_frames += GET(rx_frames);
+	f->rx_msgs += GET(rx_msgs);
 	f->rx_bytes += GET(rx_bytes);
 	f->rx_dropped += GET(rx_full) + GET(rx_idle) + GET(rx_ring_full) +
 			 GET(rx_long);
@@ -390,13 +391,14 @@ static json_t *cap_json(struct hnet_nic *nic)
 static json_t *fig_json(const struct nic_fig *f)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-			 "s:I}",
+			 "s:I, s:I}",
 			 "tx_frames", (json_int_t)f->tx_frames,
 			 "tx_msgs", (json_int_t)f->tx_msgs,
 			 "tx_bytes", (json_int_t)f->tx_bytes,
 			 "tx_errors", (json_int_t)f->tx_errors,
 			 "tx_spoofed", (json_int_t)f->tx_spoofed,
 			 "rx_frames", (json_int_t)f->rx_frames,
+			 "rx_msgs", (json_int_t)f->rx_msgs,
 			 "rx_bytes", (json_int_t)f->rx_bytes,
 			 "rx_dropped", (json_int_t)f->rx_dropped,
 			 "rx_vlan", (json_int_t)f->rx_vlan,

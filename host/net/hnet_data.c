@@ -5,7 +5,8 @@
  * guest: frames read from the channel's TAP queue straight into
  * sub-allocations of its partition of the receive buffer, past the RNDIS
  * header room, the header written in front, then steered (hnet_rss.c):
- * one transfer-page packet each and one signal per channel and batch. */
+ * the frames of a burst for one channel in transfer-page packets of
+ * several ranges, one signal per channel and batch. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -226,6 +227,19 @@ bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 	return rc == 0;
 }
 
+bool hnet_put_ranges(struct hnet_chan *ch, uint32_t id,
+		     const struct vmb_xfer_range *r, unsigned n,
+		     uint32_t channel_type)
+{
+	union nvsp_msg m;
+	uint32_t mlen = nvsp_host_rndis_pkt(&ch->eng, channel_type, &m);
+
+	return rt_chan_put_xfer(ch->c->rt, id,
+				VMB_PKT_FLAG_COMPLETION_REQUESTED,
+				NVSP_RECV_BUF_ID, r, n, &m, mlen,
+				channel_type == NVSP_CHANNEL_DATA) == VMB_OK;
+}
+
 bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 		   uint32_t len, uint32_t channel_type)
 {
@@ -233,13 +247,8 @@ bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 		.byte_count = vmb_le32(len),
 		.byte_offset = vmb_le32(id * ch->nic->rxb.sub_size + off),
 	};
-	union nvsp_msg m;
-	uint32_t mlen = nvsp_host_rndis_pkt(&ch->eng, channel_type, &m);
 
-	return rt_chan_put_xfer(ch->c->rt, id,
-				VMB_PKT_FLAG_COMPLETION_REQUESTED,
-				NVSP_RECV_BUF_ID, &r, 1, &m, mlen,
-				channel_type == NVSP_CHANNEL_DATA) == VMB_OK;
+	return hnet_put_ranges(ch, id, &r, 1, channel_type);
 }
 
 void hnet_port_open(struct hnet_chan *ch)

@@ -52,6 +52,12 @@
 #define HNET_PEEK 256u
 /* Frames read from the TAP per wakeup: one signal to the guest each. */
 #define HNET_RX_BATCH 64u
+/* Frames one transfer-page packet carries at most, one RNDIS PACKET a
+ * range (as Linux's netvsc_receive takes them): within every guest's
+ * limit (Linux's is 64 ranges below NDIS 6.0, NVSP_RECV_MAX_RANGES from
+ * it), and 576 bytes of ring packet at most (header, ranges, NVSP). */
+#define HNET_XFER_RANGES 64u
+_Static_assert(HNET_XFER_RANGES <= NVSP_RECV_MAX_RANGES, "ranges");
 #define HNET_MTU 1500u
 /* RSC: the largest frame the TAP hands over with TSO (a 64 KiB IP
  * packet and its Ethernet header with two tags), and the pieces it takes
@@ -132,6 +138,17 @@ struct hnet_chan {
 	/* the burst's RSC pieces, as ranges of their transfer packets */
 	struct vmb_xfer_range rsc_rng[HNET_RX_BATCH * HNET_RSC_PIECES];
 	unsigned nrng;
+	/* the transfer packets of the burst's frames for one target: a
+	 * chain of plain frames each (their ranges at rng, their ids at
+	 * jid), or a coalesced frame */
+	struct hnet_xpkt {
+		const struct vmb_xfer_range *rng;
+		uint32_t id, bytes;
+		uint16_t nrng, frames;
+	} pk[HNET_RX_BATCH];
+	unsigned npk;
+	struct vmb_xfer_range rng[HNET_RX_BATCH];
+	uint32_t jid[HNET_RX_BATCH];
 	uint32_t rsc_id;         /* PKTINFO_ID of the next coalesced frame */
 	/* the chains of a burst's reads (hnet_rsc_queue) */
 	uint32_t rsc_ids[HNET_RSC_BURST][HNET_RSC_PIECES];
@@ -154,6 +171,7 @@ struct hnet_chan {
 	rt_ctr tx_msgs;          /* SEND_RNDIS_PKT data messages walked */
 	rt_ctr tx_calls, rx_calls; /* system calls on the TAP queue */
 	rt_ctr rx_frames, rx_bytes, rx_full, rx_idle, rx_ring_full, rx_long;
+	rt_ctr rx_msgs;          /* transfer packets of data frames sent */
 	rt_ctr tx_csum, tx_lso, rx_csum_ok, rx_csum_sw, rx_csum_bad;
 	rt_ctr ctl_msgs, ctl_dropped, map_failed;
 	rt_ctr rx_steered;       /* read here, sent on another channel */
@@ -208,9 +226,6 @@ bool hnet_rsc_queue(struct hnet_chan *ch, unsigned i);
  * it found a frame. */
 unsigned hnet_rsc_done(struct hnet_chan *ch, unsigned i,
 		       struct rt_tapio_op *o);
-/* A coalesced frame's transfer packet (chain id, n ranges) on to. */
-bool hnet_rsc_put(struct hnet_chan *to, uint32_t id,
-		  const struct vmb_xfer_range *r, uint16_t n);
 extern const struct hdev_class hnet_class;
 
 /* An RNDIS control message (an answer, an indication) to the guest in a
@@ -241,6 +256,11 @@ void hnet_rx(struct hnet_chan *ch);
  * them. */
 bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 		   uint32_t len, uint32_t channel_type);
+/* The same for n ranges of the receive buffer under chain id (data:
+ * the frames of a burst joined, or a coalesced frame's pieces). */
+bool hnet_put_ranges(struct hnet_chan *ch, uint32_t id,
+		     const struct vmb_xfer_range *r, unsigned n,
+		     uint32_t channel_type);
 
 /* hnet_rss.c */
 /* nic->lock held for reading, on ch's worker: */

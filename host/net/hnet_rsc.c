@@ -218,15 +218,3 @@ unsigned hnet_rsc_done(struct hnet_chan *ch, unsigned i,
 	pieces(ch, ids, (uint32_t)len, &m);
 	return 1;
 }
-
-bool hnet_rsc_put(struct hnet_chan *to, uint32_t id,
-		  const struct vmb_xfer_range *r, uint16_t n)
-{
-	union nvsp_msg m;
-	uint32_t mlen = nvsp_host_rndis_pkt(&to->eng, NVSP_CHANNEL_DATA, &m);
-
-	return rt_chan_put_xfer(to->c->rt, id,
-				VMB_PKT_FLAG_COMPLETION_REQUESTED,
-				NVSP_RECV_BUF_ID, r, n, &m, mlen, true) ==
-	       VMB_OK;
-}

@@ -8,7 +8,11 @@
  * stays on q (the primary if q is not running yet). The frames of one
  * burst are gathered and put on each target's ring in one burst of its
  * send side (one signal per target and burst), in the order read, so a
- * flow's frames stay in order.
+ * flow's frames stay in order: as real hosts do, the plain frames for a
+ * target go as transfer-page packets of several ranges, one frame a
+ * range, their sub-allocations joined into one chain under the first's
+ * index (nvsp_rxbuf_join), which the guest gives back with one
+ * completion; a coalesced frame goes as a packet of its own.
  *
  * Giving back: the frame's sub-allocation is q's; the guest completes it
  * on the channel it arrived on. That channel's worker gathers its
@@ -72,54 +76,121 @@ void hnet_rss_add_rsc(struct hnet_chan *ch, uint32_t id, uint16_t npieces,
 	ch->nrng += npieces;
 }
 
-/* Frame s on channel to (held, under its send side). */
-static bool put_one(struct hnet_chan *ch, struct hnet_chan *to,
-		    const struct hnet_steer *s)
+/* The open packet's frames as one chain under its first id. Refused
+ * (a bug: they were all taken in this burst), its frames are not sent
+ * but given back one by one. */
+static void pk_close(struct hnet_chan *ch, struct hnet_xpkt *p)
 {
-	if (s->npieces)
-		return hnet_rsc_put(to, s->id, ch->rsc_rng + s->rng,
-				    s->npieces);
-	return hnet_put_xfer(to, s->id, s->off, s->len, NVSP_CHANNEL_DATA);
+	const uint32_t *ids;
+
+	if (!p || p->nrng < 2)
+		return;
+	ids = ch->jid + (p->rng - ch->rng);
+	if (nvsp_rxbuf_join(&ch->nic->rxb, ch->q, ids, p->nrng) == VMB_OK)
+		return;
+	rt_warn("net", "relid %u: %u frames not joined: not sent",
+		ch->c->relid, p->nrng);
+	for (unsigned i = 0; i < p->nrng; i++)
+		ch->unsent[ch->nunsent++] = ids[i];
+	ch->npk--;
 }
 
-/* Channel j, held for this worker's puts (or NULL: gone since). */
-static struct hnet_chan *target_get(struct hnet_chan *ch, unsigned j)
+/* Plain frame s into the open packet p, or a new one (returned); its
+ * range the r-th of ch->rng. */
+static struct hnet_xpkt *pk_add(struct hnet_chan *ch, struct hnet_xpkt *p,
+				const struct hnet_steer *s, unsigned r,
+				unsigned max)
 {
-	struct hnet_chan *to;
-
-	pthread_rwlock_rdlock(&ch->nic->lock);
-	to = ch->nic->chan[j];
-	if (to)
-		atomic_fetch_add_explicit(&to->users, 1, memory_order_relaxed);
-	pthread_rwlock_unlock(&ch->nic->lock);
-	return to;
+	if (!p || p->nrng == max) {
+		pk_close(ch, p);
+		p = &ch->pk[ch->npk++];
+		*p = (struct hnet_xpkt){ch->rng + r, s->id, 0, 0, 0};
+	}
+	ch->rng[r] = (struct vmb_xfer_range){
+		vmb_le32(s->len),
+		vmb_le32(s->id * ch->nic->rxb.sub_size + s->off)};
+	ch->jid[r] = s->id;
+	p->nrng++;
+	p->frames++;
+	p->bytes += s->flen;
+	return p;
 }
 
-/* The burst's frames for channel j, under its send side (which makes
- * this worker the one writer of its rx counters meanwhile); those not
- * sent are given back after. */
-static void put_all(struct hnet_chan *ch, unsigned j)
+/* The burst's frames for channel j as transfer packets (ch->pk), in the
+ * order read; plain ones joined where join (the buffer as the burst
+ * found it: nic->lock held to read), else one a packet. */
+static void pack(struct hnet_chan *ch, unsigned j, bool join)
 {
-	struct hnet_chan *to = target_get(ch, j);
+	unsigned max = join ? HNET_XFER_RANGES : 1, nr = 0;
+	struct hnet_xpkt *open = NULL;
 
-	if (to)
-		rt_chan_tx_begin(to->c->rt);
+	ch->npk = 0;
 	for (unsigned i = 0; i < ch->nout; i++) {
 		const struct hnet_steer *s = &ch->out[i];
 
 		if (s->to != j)
 			continue;
-		if (to && put_one(ch, to, s)) {
-			rt_ctr_add(&to->rx_frames, 1);
-			rt_ctr_add(&to->rx_bytes, s->flen);
+		if (!s->npieces) {
+			open = pk_add(ch, open, s, nr++, max);
 			continue;
 		}
-		if (to)
-			rt_ctr_add(&to->rx_ring_full, 1);
-		ch->unsent[ch->nunsent++] = s->id;
+		pk_close(ch, open);
+		open = NULL;
+		ch->pk[ch->npk++] = (struct hnet_xpkt){
+			ch->rsc_rng + s->rng, s->id, s->flen, s->npieces, 1};
 	}
-	if (!to)
+	pk_close(ch, open);
+}
+
+/* Channel j, held for this worker's puts, and the burst's frames for
+ * it packed (or NULL: gone since). The buffer laid out again meanwhile
+ * (its ids stale, its links maybe new), nothing is joined. */
+static struct hnet_chan *target_get(struct hnet_chan *ch, unsigned j)
+{
+	struct hnet_nic *nic = ch->nic;
+	struct hnet_chan *to;
+
+	pthread_rwlock_rdlock(&nic->lock);
+	to = nic->chan[j];
+	if (to) {
+		atomic_fetch_add_explicit(&to->users, 1, memory_order_relaxed);
+		pack(ch, j, nic->rx_gen == ch->out_gen);
+	}
+	pthread_rwlock_unlock(&nic->lock);
+	return to;
+}
+
+/* Packet p on channel to (held, under its send side, which makes this
+ * worker the one writer of its rx counters meanwhile); not sent, its
+ * chain is given back after. */
+static void put_pk(struct hnet_chan *ch, struct hnet_chan *to,
+		   const struct hnet_xpkt *p)
+{
+	if (hnet_put_ranges(to, p->id, p->rng, p->nrng, NVSP_CHANNEL_DATA)) {
+		rt_ctr_add(&to->rx_msgs, 1);
+		rt_ctr_add(&to->rx_frames, p->frames);
+		rt_ctr_add(&to->rx_bytes, p->bytes);
 		return;
+	}
+	rt_ctr_add(&to->rx_ring_full, p->frames);
+	ch->unsent[ch->nunsent++] = p->id;
+}
+
+/* The burst's frames for channel j; those for a channel gone are given
+ * back after. */
+static void put_all(struct hnet_chan *ch, unsigned j)
+{
+	struct hnet_chan *to = target_get(ch, j);
+
+	if (!to) {
+		for (unsigned i = 0; i < ch->nout; i++)
+			if (ch->out[i].to == j)
+				ch->unsent[ch->nunsent++] = ch->out[i].id;
+		return;
+	}
+	rt_chan_tx_begin(to->c->rt);
+	for (unsigned i = 0; i < ch->npk; i++)
+		put_pk(ch, to, &ch->pk[i]);
 	rt_chan_tx_end(to->c->rt);
 	atomic_fetch_sub_explicit(&to->users, 1, memory_order_release);
 }

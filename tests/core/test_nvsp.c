@@ -1421,6 +1421,104 @@ static void test_rxbuf_runs(void **state)
 	assert_int_equal(nvsp_rxbuf_alloc_run(&rb, 1, 1, &first), VMB_EINVAL);
 }
 
+/* Frames of one burst joined for one transfer-page packet of several
+ * ranges: one completion of the first id gives every one back, once. */
+static void test_rxbuf_join(void **state)
+{
+	static uint32_t link[48];
+	struct nvsp_rxbuf rb;
+	uint32_t ids[6], n, run, j[4];
+
+	(void)state;
+	assert_int_equal(nvsp_rxbuf_init(&rb, link, 48, 100, 2), VMB_OK);
+	for (uint32_t i = 0; i < 4; i++)
+		assert_int_equal(nvsp_rxbuf_alloc(&rb, 0, 1, ids + i), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_alloc(&rb, 0, 2, ids + 4), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_alloc_run(&rb, 0, 2, &run), VMB_OK);
+	assert_int_equal(rb.q[0].allocs, 6);
+	/* ids: 16..19 singles, 20 (chain 20, 21), run 22..23 */
+	assert_int_equal(ids[4], 20);
+	assert_int_equal(run, 22);
+	/* Joined: 16, 17, the chain of 20 and the run; 18 and 19 stay. */
+	j[0] = ids[0], j[1] = ids[1], j[2] = ids[4], j[3] = run;
+	assert_int_equal(nvsp_rxbuf_join(&rb, 0, j, 4), VMB_OK);
+	assert_int_equal(rb.q[0].allocs, 3);
+	assert_int_equal(nvsp_rxbuf_held(&rb), 8);
+	/* Members other than the first are no transaction ids now. */
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, ids[1], &n), VMB_ENOENT);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, run, &n), VMB_ENOENT);
+	assert_int_equal(rb.q[0].bad[NVSP_RXB_BAD_NOT_HEAD], 2);
+	/* One completion: every member back, exactly once. */
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, ids[0], &n), VMB_OK);
+	assert_int_equal(n, 6);
+	assert_int_equal(nvsp_rxbuf_held(&rb), 2);
+	assert_int_equal(rb.q[0].nfree, rb.q[0].end - rb.q[0].first - 2);
+	assert_int_equal(rb.q[0].frees, 1);
+	/* The duplicate completion: refused and counted, nothing freed. */
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, ids[0], &n), VMB_ENOENT);
+	assert_int_equal(n, 0);
+	assert_int_equal(rb.q[0].bad[NVSP_RXB_BAD_NOT_HELD], 1);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, ids[4], &n), VMB_ENOENT);
+	assert_int_equal(rb.q[0].bad[NVSP_RXB_BAD_NOT_HELD], 2);
+	assert_int_equal(rb.q[0].nfree, rb.q[0].end - rb.q[0].first - 2);
+	/* The two left come back one by one. */
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, ids[2], &n), VMB_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, ids[3], &n), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_held(&rb), 0);
+	assert_int_equal(rb.q[0].allocs, rb.q[0].frees);
+}
+
+/* What a join refuses, each leaving every chain as it was. */
+static void test_rxbuf_join_bad(void **state)
+{
+	static uint32_t link[48];
+	struct nvsp_rxbuf rb;
+	uint32_t a[3], ch[2], o, ctl, n, j[3];
+
+	(void)state;
+	assert_int_equal(nvsp_rxbuf_init(&rb, link, 48, 100, 2), VMB_OK);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(nvsp_rxbuf_alloc(&rb, 0, 1, a + i), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_alloc(&rb, 0, 2, ch), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_alloc(&rb, 1, 1, &o), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_alloc_control(&rb, &ctl), VMB_OK);
+	/* no queue, none, past the buffer, free, inside a chain, another
+	 * queue's, the control reserve, named twice (first and later) */
+	assert_int_equal(nvsp_rxbuf_join(&rb, 2, a, 2), VMB_EINVAL);
+	assert_int_equal(nvsp_rxbuf_join(&rb, 0, a, 0), VMB_EINVAL);
+	j[0] = a[0], j[1] = 48;
+	assert_int_equal(nvsp_rxbuf_join(&rb, 0, j, 2), VMB_EINVAL);
+	j[1] = rb.q[0].end - 1;
+	assert_int_equal(nvsp_rxbuf_join(&rb, 0, j, 2), VMB_EINVAL);
+	j[1] = ch[1];
+	assert_int_equal(nvsp_rxbuf_join(&rb, 0, j, 2), VMB_EINVAL);
+	j[1] = o;
+	assert_int_equal(nvsp_rxbuf_join(&rb, 0, j, 2), VMB_EINVAL);
+	assert_int_equal(nvsp_rxbuf_join(&rb, 1, &o, 1), VMB_OK);
+	j[1] = ctl;
+	assert_int_equal(nvsp_rxbuf_join(&rb, 0, j, 2), VMB_EINVAL);
+	assert_int_equal(nvsp_rxbuf_join(&rb, 0, &ctl, 1), VMB_EINVAL);
+	j[1] = a[1], j[2] = a[0];
+	assert_int_equal(nvsp_rxbuf_join(&rb, 0, j, 3), VMB_EINVAL);
+	j[2] = a[1];
+	assert_int_equal(nvsp_rxbuf_join(&rb, 0, j, 3), VMB_EINVAL);
+	/* Nothing changed: each a chain of its own still. */
+	assert_int_equal(rb.q[0].allocs, 4);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, a[0], &n), VMB_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, a[1], &n), VMB_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, ch[0], &n), VMB_OK);
+	assert_int_equal(n, 2);
+	/* Given back already: not held, no join. */
+	assert_int_equal(nvsp_rxbuf_join(&rb, 0, a, 3), VMB_EINVAL);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, a[2], &n), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 1, o, &n), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, ctl, &n), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_held(&rb), 0);
+}
+
 /* ---- the guest's send sections ---- */
 
 static void test_sendbuf(void **state)
@@ -1487,6 +1585,8 @@ int main(void)
 		cmocka_unit_test(test_rxbuf_queues),
 		cmocka_unit_test(test_rxbuf_split),
 		cmocka_unit_test(test_rxbuf_runs),
+		cmocka_unit_test(test_rxbuf_join),
+		cmocka_unit_test(test_rxbuf_join_bad),
 		cmocka_unit_test(test_sendbuf),
 		cmocka_unit_test(test_names),
 	};

@@ -36,8 +36,10 @@
  *                            echo requests must have come
  *   evil_host SOCK net-idle  the same for a guest without a TAP: no frame
  *                            may come
- *   evil_host SOCK net-bad   net-idle, then bad transfer-page packets,
- *                            RNDIS messages and NVSP messages; each must
+ *   evil_host SOCK net-bad   net-idle, then bad transfer-page packets
+ *                            (one of three ranges, the middle one past
+ *                            the buffer, among them), RNDIS messages and
+ *                            NVSP messages; each must
  *                            be refused and counted, and every transfer-
  *                            page packet completed all the same
  *   evil_host SOCK net-stall net, but no data send is ever completed:
@@ -836,7 +838,7 @@ static void flood(struct eh *e, const char *how)
 #define NET_CTL_SUBS 16u  /* control answers' sub-allocations */
 #define NET_DATA_SUBS 64u /* data frames' ones, reused in turn */
 #define NET_BAD_XID 0x10000u
-#define NET_BAD_PKTS 4u
+#define NET_BAD_PKTS 5u
 
 static const uint8_t net_peer_mac[6] = {0x02, 0x00, 0x5e, 0x62, 0x00, 0x01};
 static const uint8_t net_peer_ip[4] = {10, 98, 0, 1};
@@ -858,20 +860,28 @@ struct nethost {
 	unsigned rsts;     /* RSTs acknowledging the good segment */
 };
 
-/* A transfer-page packet of one range of page set set, id xid. */
-static void net_xfer(struct nethost *nh, uint16_t set, uint32_t off,
-		     uint32_t len, uint32_t ctype, uint64_t xid)
+/* A transfer-page packet of n ranges of page set set, id xid. */
+static void net_xfers(struct nethost *nh, uint16_t set,
+		      const struct vmb_xfer_range *rg, uint32_t n,
+		      uint32_t ctype, uint64_t xid)
 {
-	struct vmb_xfer_range rg = {vmb_le32(len), vmb_le32(off)};
 	union nvsp_msg m;
 	uint32_t mlen = nvsp_host_rndis_pkt(&nh->nv, ctype, &m);
 	bool sig;
 
 	EU_CHECK(vmb_pkt_send_xfer(&nh->c->out,
 				   VMB_PKT_FLAG_COMPLETION_REQUESTED, xid, set,
-				   &rg, 1, &m, mlen, &sig) == VMB_OK,
+				   rg, n, &m, mlen, &sig) == VMB_OK,
 		 "transfer-page packet");
 	eu_signal(nh->c->efd_h2g);
+}
+
+static void net_xfer(struct nethost *nh, uint16_t set, uint32_t off,
+		     uint32_t len, uint32_t ctype, uint64_t xid)
+{
+	struct vmb_xfer_range rg = {vmb_le32(len), vmb_le32(off)};
+
+	net_xfers(nh, set, &rg, 1, ctype, xid);
 }
 
 /* RNDIS bytes into a sub-allocation, named by a transfer-page packet
@@ -1125,10 +1135,34 @@ static void net_data(struct nethost *nh, const uint8_t *msg, uint32_t len)
 	EU_CHECK(rc == 0 && st.packets, "guest sent a bad RNDIS PACKET");
 }
 
+/* A packet of three ranges as a host batches frames, two good PACKETs
+ * of a 60-byte frame each around one past the buffer: the guest must
+ * refuse it whole (no frame of it comes out) and complete it. */
+static void net_bad_batch(struct nethost *nh, uint8_t *spare, uint32_t sub)
+{
+	static const struct rndis_pkt_meta none;
+	uint32_t at = (uint32_t)(spare - (uint8_t *)nh->rmap.va), hl = 0;
+	struct vmb_xfer_range rg[3];
+
+	for (unsigned i = 0; i < 3; i += 2) {
+		uint8_t *p = spare + (size_t)(2 + i) * sub;
+
+		hl = rndis_pkt_build(p, sub, &none, 60);
+		memset(p + hl, 0xff, 60);
+		rg[i] = (struct vmb_xfer_range){vmb_le32(hl + 60),
+						vmb_le32(at + (2 + i) * sub)};
+	}
+	rg[1] = (struct vmb_xfer_range){vmb_le32(hl + 60),
+					vmb_le32((uint32_t)nh->rmap.len - 8)};
+	net_xfers(nh, NVSP_RECV_BUF_ID, rg, 3, NVSP_CHANNEL_DATA,
+		  NET_BAD_XID + 4);
+}
+
 /* What no host should send, once RNDIS is up: a transfer-page packet
  * of another page set, one past the buffer, a PACKET longer than its
- * range, a control answer to no request (each must still be completed),
- * an NVSP message of no known type and a completion of no send. */
+ * range, a control answer to no request, several ranges one of them
+ * past the buffer (each must still be completed), an NVSP message of no
+ * known type and a completion of no send. */
 static void net_hostile(struct nethost *nh)
 {
 	uint32_t sub = nh->nv.layout.sub_alloc_size;
@@ -1156,6 +1190,7 @@ static void net_hostile(struct nethost *nh)
 	net_xfer(nh, NVSP_RECV_BUF_ID,
 		 (uint32_t)(spare + sub - (uint8_t *)nh->rmap.va), sizeof(cm),
 		 NVSP_CHANNEL_CONTROL, NET_BAD_XID + 3);
+	net_bad_batch(nh, spare, sub);
 	EU_CHECK(vmb_pkt_send_inband(&nh->c->out, 0, 0, &iov, 1, &sig) ==
 			 VMB_OK, "inband message");
 	EU_CHECK(vmb_pkt_send_comp(&nh->c->out, 12345, &m,

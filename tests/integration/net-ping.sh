@@ -137,5 +137,5 @@ wait_until 15 log_has "$EVIL_LOG" "hostile packets sent" \
 	|| fail_evil "net-bad: the scripted host did not get there"
 sleep 0.5
 kill -0 "$GUEST_PID" 2>/dev/null || fail_evil "net-bad: guest died"
-finish "received 0 (1 dropped), bad completions 1; refused from host: message-type 1 page-set 1 range 1 rndis-unknown-id 1 packet-msg-len 1"
+finish "received 0 (1 dropped), bad completions 1; refused from host: message-type 1 page-set 1 range 2 rndis-unknown-id 1 packet-msg-len 1"
 echo "ok"
