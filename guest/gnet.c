@@ -568,6 +568,8 @@ static void gnet_stopped(struct gvb_chan *c, const char *why)
 	if (ch->q)
 		gnet_chan_log(ch);
 	gnet_offload_log(ch);
+	gnet_io_log(ch);
+	gnet_io_free(ch);
 	if (!ch->q) {
 		log_refusals(n);
 		rt_info("net", "relid %u: adapter %s", c->relid, why);

@@ -45,24 +45,100 @@
 
 /* ---- receive (worker) ---- */
 
-/* To the channel's TAP queue; a channel opened after the TAP was made
+/* The channel's TAP queue; a channel opened after the TAP was made
  * (more than it has queues) writes to the primary's. */
+static unsigned out_queue(const struct gnet_chan *ch)
+{
+	return ch->q < ch->nic->tap.queues ? ch->q : 0;
+}
+
+/* The worker's burst of writes, made on first use (the TAP is there). */
+static struct rt_tapio *wio(struct gnet_chan *ch)
+{
+	if (!ch->wio_on && !gnet_cfg.port)
+		rt_tapio_init(&ch->wio, ch->nic->tap.fd[out_queue(ch)],
+			      ch->nic->tap.name);
+	ch->wio_on = true;
+	return &ch->wio;
+}
+
+/* The frames queued to the TAP, one system call for all, counted. */
+static void frames_flush(struct gnet_chan *ch)
+{
+	unsigned n = ch->wio.nops;
+	uint64_t ok = 0;
+
+	if (!n)
+		return;
+	gnet_port_run(out_queue(ch), &ch->wio, &ch->rx_calls);
+	for (unsigned i = 0; i < n; i++)
+		ok += ch->wio.op[i].res >= 0;
+	rt_ctr_add(&ch->rx_frames, ok);
+	rt_ctr_add(&ch->rx_drops, n - ok);
+}
+
+/* A frame queued behind its virtio-net header, straight from the
+ * receive buffer (the host's until the packet is completed, after the
+ * burst ran). */
 static void frame_out(struct gnet_chan *ch, const struct rndis_pkt *pk)
 {
-	struct gnet_nic *n = ch->nic;
-	uint8_t vh[RT_TAP_VNET_HDR_LEN];
-	struct iovec iov[2] = {
-		{vh, sizeof(vh)},
-		{(void *)pk->data, pk->data_len},
-	};
+	struct rt_tapio *t;
+	struct iovec *v;
+	struct rt_tapio_op *o;
 
-	gnet_offload_rx(ch, &pk->meta, vh);
-	if (!atomic_load_explicit(&n->have_tap, memory_order_acquire) ||
-	    gnet_port_writev(n, ch->q < n->tap.queues ? ch->q : 0, iov, 2) < 0) {
+	if (!atomic_load_explicit(&ch->nic->have_tap, memory_order_acquire)) {
 		rt_ctr_add(&ch->rx_drops, 1);
 		return;
 	}
-	rt_ctr_add(&ch->rx_frames, 1);
+	t = wio(ch);
+	if (!(v = rt_tapio_iov(t, 2))) {
+		frames_flush(ch);
+		v = rt_tapio_iov(t, 2);
+	}
+	o = rt_tapio_add(t, 2, true);
+	gnet_offload_rx(ch, &pk->meta, o->hdr);
+	v[0] = (struct iovec){o->hdr, RT_TAP_VNET_HDR_LEN};
+	v[1] = (struct iovec){(void *)pk->data, pk->data_len};
+}
+
+ssize_t gnet_io_writev(struct gnet_chan *ch, const struct iovec *iov,
+		       unsigned n)
+{
+	struct rt_tapio *t;
+	struct iovec *v;
+
+	if (!atomic_load_explicit(&ch->nic->have_tap, memory_order_acquire))
+		return -1;
+	/* the frames queued before it go first */
+	frames_flush(ch);
+	t = wio(ch);
+	v = rt_tapio_iov(t, n);
+	if (!v)
+		return -1;
+	memcpy(v, iov, n * sizeof(*iov));
+	rt_tapio_add(t, n, true);
+	gnet_port_run(out_queue(ch), t, &ch->rx_calls);
+	return t->op[0].res;
+}
+
+void gnet_io_log(const struct gnet_chan *ch)
+{
+	rt_info("net", "relid %u (queue %u): TAP: %llu frames read in %llu "
+		"calls, %llu written in %llu calls", ch->c->relid, ch->q,
+		(unsigned long long)(rt_ctr_get(&ch->tx_frames) +
+				     rt_ctr_get(&ch->tx_drops)),
+		(unsigned long long)rt_ctr_get(&ch->tx_calls),
+		(unsigned long long)rt_ctr_get(&ch->rx_frames),
+		(unsigned long long)rt_ctr_get(&ch->rx_calls));
+}
+
+void gnet_io_free(struct gnet_chan *ch)
+{
+	if (ch->wio_on && !gnet_cfg.port)
+		rt_tapio_free(&ch->wio);
+	if (ch->rio_on && !gnet_cfg.port)
+		rt_tapio_free(&ch->rio);
+	ch->wio_on = ch->rio_on = false;
 }
 
 static void data_range(struct gnet_chan *ch, const uint8_t *p, uint32_t len)
@@ -127,6 +203,9 @@ void gnet_io_recv(struct gnet_chan *ch, const struct vmb_pkt *pkt)
 	for (uint32_t i = 0; rc == VMB_OK && i < cnt; i++)
 		range_in(ch, ch->nic->rbuf + rg[i].offset, rg[i].len, ctype);
 	gnet_rsc_end(ch);
+	/* the packet's frames to hn0, one system call, before it is
+	 * completed */
+	frames_flush(ch);
 	if (!ch->c->draining)
 		comp_add(ch, pkt->xid);
 	pthread_mutex_unlock(&ch->lock);
@@ -198,6 +277,10 @@ static uint8_t *big_at(const struct gnet_chan *ch, int big)
 struct tx_sec {
 	uint32_t idx;        /* NVSP_SECTION_NONE: none open */
 	struct rndis_agg a;
+	/* taken for the frames of a read burst, before it is read: no
+	 * frame is read that has no place to go */
+	uint32_t res[TX_BURST];
+	unsigned nres;
 };
 
 static uint8_t *sec_at(const struct gnet_nic *n, uint32_t idx)
@@ -260,8 +343,8 @@ static int tx_flush(struct gnet_chan *ch, struct tx_sec *s)
 }
 
 /* A section with room for one more frame of any size the MTU allows:
- * the open one, or (that one sent) a new one. false when none is free
- * (the reader waits for one) or the send failed. */
+ * the open one, or (that one sent) one of those taken for the burst.
+ * false when the send failed. */
 static bool tx_open(struct gnet_chan *ch, struct tx_sec *s)
 {
 	struct gnet_nic *n = ch->nic;
@@ -270,11 +353,11 @@ static bool tx_open(struct gnet_chan *ch, struct tx_sec *s)
 	if (s->idx != NVSP_SECTION_NONE &&
 	    rndis_agg_room(&s->a, n->ssize, &off) >= n->tx_need)
 		return true;
-	if (tx_flush(ch, s))
+	if (tx_flush(ch, s) || !s->nres)
 		return false;
-	s->idx = section_wait(ch);
+	s->idx = s->res[--s->nres];
 	s->a = n->tx_agg;
-	return s->idx != NVSP_SECTION_NONE;
+	return true;
 }
 
 /* GPA-direct: the buffer's pages, the host reading them in place. */
@@ -296,18 +379,17 @@ static int send_big(struct gnet_chan *ch, int big, uint32_t len)
 			   false);
 }
 
-/* A frame that did not fit the section's room continues in the big
- * buffer: the part in the section (room bytes at at + GNET_PKT_ROOM)
- * joins it there, the frames packed before it go first (order kept),
- * then it goes alone. */
+/* A frame too big for a section, whole in big buffer big (its first
+ * stage_slot bytes copied there from the slot it was read into): the
+ * frames packed before it go first (order kept), then it goes alone. */
 static int tx_big(struct gnet_chan *ch, const uint8_t *vh, struct tx_sec *s,
-		  const uint8_t *at, uint32_t room, int big, uint32_t flen)
+		  const uint8_t *slot, int big, uint32_t flen)
 {
 	uint8_t *bb = big_at(ch, big);
 	uint32_t len;
 	int rc;
 
-	memcpy(bb + GNET_PKT_ROOM, at + GNET_PKT_ROOM, room);
+	memcpy(bb + GNET_PKT_ROOM, slot, ch->stage_slot);
 	rc = tx_flush(ch, s);
 	len = rc ? 0 : tx_frame(ch, vh, bb, flen);
 	if (len && !(rc = send_big(ch, big, len))) {
@@ -322,64 +404,172 @@ static int tx_big(struct gnet_chan *ch, const uint8_t *vh, struct tx_sec *s,
 	return rc;
 }
 
-/* One frame from the TAP into the open section at its next place (and
- * on into big buffer big, if any), packed there or sent on its own.
- * false: stop the burst (TAP empty, or the channel going). The frame
- * comes in at GNET_PKT_ROOM past its place, its header written in
- * front once its offloads are known. */
-static bool tx_one(struct gnet_chan *ch, struct tx_sec *s, int big)
+/* The frame read into slot (and on into big buffer big, if any) packed
+ * into the open section at its next place, or sent on its own. false:
+ * a send failed (the channel going). */
+static bool tx_place(struct gnet_chan *ch, struct tx_sec *s,
+		     const uint8_t *vh, const uint8_t *slot, int big,
+		     uint32_t flen)
 {
 	struct gnet_nic *n = ch->nic;
-	uint8_t vh[RT_TAP_VNET_HDR_LEN];
-	uint32_t off, room = rndis_agg_room(&s->a, n->ssize, &off) -
-			     GNET_PKT_ROOM, len;
-	uint8_t *at = sec_at(n, s->idx) + off;
-	uint8_t *bb = big >= 0 ? big_at(ch, big) + GNET_PKT_ROOM + room : NULL;
-	struct iovec iov[3] = {
-		{vh, sizeof(vh)},
-		{at + GNET_PKT_ROOM, room},
-		{bb, bb ? GNET_BIG_SIZE - GNET_PKT_ROOM - room : 0},
-	};
-	ssize_t got = gnet_port_readv(n, ch->q, iov, bb ? 3 : 2);
-	uint32_t flen = got > (ssize_t)sizeof(vh) ? (uint32_t)got - sizeof(vh)
-						  : 0;
-	bool bad = got < 0 || !flen || flen >= room + iov[2].iov_len;
+	uint32_t off, len;
+	uint8_t *at;
 
-	if (big >= 0 && (bad || flen <= room))
+	if (flen > ch->stage_slot)
+		return tx_big(ch, vh, s, slot, big, flen) == VMB_OK;
+	if (big >= 0)
 		gnet_big_back(ch, big);
-	if (bad) {
-		if (got >= 0)
-			rt_ctr_add(&ch->tx_drops, 1); /* empty or too long */
-		return got >= 0;
+	if (!tx_open(ch, s)) {
+		rt_ctr_add(&ch->tx_drops, 1);
+		return false;
 	}
-	if (flen > room)
-		return tx_big(ch, vh, s, at, room, big, flen) == VMB_OK;
+	rndis_agg_room(&s->a, n->ssize, &off);
+	at = sec_at(n, s->idx) + off;
+	memcpy(at + GNET_PKT_ROOM, slot, flen);
 	len = tx_frame(ch, vh, at, flen);
 	if (len)
 		rndis_agg_add(&s->a, sec_at(n, s->idx), len);
 	return true;
 }
 
-/* Up to TX_BURST frames, packed into as few sections as they fit; what
- * is open at the end goes then. One signal for the burst. */
+/* Sections for k frames taken beforehand, as many as the worst case
+ * needs: each frame as long as the MTU allows, or, where big buffers
+ * are (a frame sent alone closes the open section), one a frame. The
+ * frames they make room for (0: none free, the reader waits). */
+static unsigned tx_reserve(struct gnet_chan *ch, struct tx_sec *s,
+			   unsigned k, bool big)
+{
+	unsigned per = big ? 1 : ch->nic->tx_per_sec;
+	uint32_t idx;
+
+	while (s->nres * per < k &&
+	       (idx = gnet_section_get(ch->nic)) != NVSP_SECTION_NONE)
+		s->res[s->nres++] = idx;
+	if (!s->nres && s->idx == NVSP_SECTION_NONE &&
+	    (idx = section_wait(ch)) != NVSP_SECTION_NONE)
+		s->res[s->nres++] = idx;
+	return s->nres * per < k ? s->nres * per : k;
+}
+
+/* Big buffers for up to k reads (a frame may be an LSO one): as many
+ * as are free, each read one; -1 in bigs when there are none. The
+ * reads they allow (0: all out, the reader waits). */
+static unsigned tx_bigs(struct gnet_chan *ch, unsigned k, int *bigs)
+{
+	unsigned i = 0;
+	int b;
+
+	if (!ch->off.big) {
+		for (; i < k; i++)
+			bigs[i] = -1;
+		return k;
+	}
+	while (i < k && (b = i ? gnet_big_get(ch) : big_wait(ch)) >= 0)
+		bigs[i++] = b;
+	return i;
+}
+
+/* Read i of a burst queued: the frame into slot i of the stage (room
+ * for any frame the MTU allows) and on into big buffer big, after the
+ * place its first part is copied to. */
+static void tx_queue(struct gnet_chan *ch, unsigned i, int big)
+{
+	struct rt_tapio *t = &ch->rio;
+	uint32_t room = ch->stage_slot;
+	struct iovec *v = rt_tapio_iov(t, 3);
+	struct rt_tapio_op *o = rt_tapio_add(t, big >= 0 ? 3 : 2, false);
+
+	v[0] = (struct iovec){o->hdr, RT_TAP_VNET_HDR_LEN};
+	v[1] = (struct iovec){ch->stage + (size_t)i * room, room};
+	if (big >= 0)
+		v[2] = (struct iovec){big_at(ch, big) + GNET_PKT_ROOM + room,
+				      GNET_BIG_SIZE - GNET_PKT_ROOM - room};
+	o->want = big >= 0 ? GNET_BIG_SIZE - GNET_PKT_ROOM : room;
+}
+
+/* The burst's reads done, in order: each frame placed. The frames found
+ * (a read past the queue's end found none); *more when each found one
+ * and nothing failed. */
+static unsigned tx_done(struct gnet_chan *ch, struct tx_sec *s,
+			unsigned k, const int *bigs, bool *more)
+{
+	unsigned got = 0;
+	bool ok = true;
+
+	for (unsigned i = 0; i < k; i++) {
+		struct rt_tapio_op *o = &ch->rio.op[i];
+		uint32_t flen = o->res > (int32_t)RT_TAP_VNET_HDR_LEN
+					? (uint32_t)o->res - RT_TAP_VNET_HDR_LEN
+					: 0;
+
+		got += o->res >= 0;
+		if (!ok || !flen || flen >= o->want) {
+			if (bigs[i] >= 0)
+				gnet_big_back(ch, bigs[i]);
+			/* empty, too long, or no longer sent */
+			if (o->res >= 0)
+				rt_ctr_add(&ch->tx_drops, 1);
+			continue;
+		}
+		ok = tx_place(ch, s, o->hdr, ch->stage + (size_t)i *
+						     ch->stage_slot,
+			      bigs[i], flen);
+	}
+	*more = ok && got == k;
+	return got;
+}
+
+/* One read burst of up to k frames, one system call: its frames'
+ * places (sections, big buffers) taken first, those not used given
+ * back after. The frames found. */
+static unsigned tx_read(struct gnet_chan *ch, struct tx_sec *s, unsigned k,
+			bool *more)
+{
+	int bigs[TX_BURST];
+	unsigned n, got;
+
+	*more = false;
+	k = tx_bigs(ch, k, bigs);
+	n = k ? tx_reserve(ch, s, k, ch->off.big != NULL) : 0;
+	for (unsigned i = n; i < k; i++)
+		if (bigs[i] >= 0)
+			gnet_big_back(ch, bigs[i]);
+	if (!n)
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		tx_queue(ch, i, bigs[i]);
+	gnet_port_run(ch->q, &ch->rio, &ch->tx_calls);
+	got = tx_done(ch, s, n, bigs, more);
+	while (s->nres)
+		gnet_section_put(ch->nic, s->res[--s->nres]);
+	return got;
+}
+
+/* Up to TX_BURST frames in read bursts, packed into as few sections as
+ * they fit; what is open at the end goes then. One signal for it all.
+ * Each burst asks for as many frames as the last found and one more
+ * (twice as many when it found all). */
 static void tx_burst(struct gnet_chan *ch)
 {
 	struct tx_sec s = {.idx = NVSP_SECTION_NONE};
+	unsigned left = TX_BURST, k, got;
 	bool more = true;
-	int big;
 
 	if (!gvb_tx_begin(ch->c))
 		return;
-	for (unsigned i = 0; more && i < TX_BURST; i++) {
-		big = big_wait(ch);
-		if (big == NONE_BIG)
-			break;
-		if (!tx_open(ch, &s)) {
-			if (big >= 0)
-				gnet_big_back(ch, big);
-			break;
-		}
-		more = tx_one(ch, &s, big);
+	if (!ch->rio_on && !gnet_cfg.port)
+		rt_tapio_init(&ch->rio, ch->nic->tap.fd[ch->q],
+			      ch->nic->tap.name);
+	ch->rio_on = true;
+	while (left && more) {
+		k = ch->tx_want < left ? ch->tx_want : left;
+		got = tx_read(ch, &s, k, &more);
+		left -= got < left ? got : left;
+		ch->tx_want = more ? 2 * k : got + 1;
+		if (ch->tx_want < 2)
+			ch->tx_want = 2;
+		if (ch->tx_want > TX_BURST)
+			ch->tx_want = TX_BURST;
 	}
 	tx_flush(ch, &s);
 	gvb_tx_end(ch->c);
@@ -421,11 +611,36 @@ static bool readers_start(struct gnet_nic *n)
 
 		if (!ch->open)
 			continue;
-		ch->reader_on = pthread_create(&ch->reader, NULL, reader_main,
+		ch->stage_slot = n->tx_need - GNET_PKT_ROOM;
+		ch->stage = malloc((size_t)TX_BURST * ch->stage_slot);
+		ch->tx_want = 2;
+		ch->reader_on = ch->stage &&
+				pthread_create(&ch->reader, NULL, reader_main,
 					       ch) == 0;
+		if (!ch->reader_on) {
+			free(ch->stage);
+			ch->stage = NULL;
+		}
 		on += ch->reader_on;
 	}
 	return on > 0;
+}
+
+/* How many frames of tx_need bytes a section takes, as tx_open packs
+ * them (the bookkeeping of rndis_agg_add, nothing written). */
+static unsigned per_section(const struct gnet_nic *n)
+{
+	struct rndis_agg a = n->tx_agg;
+	unsigned k = 0;
+	uint32_t off;
+
+	while (k < TX_BURST && rndis_agg_room(&a, n->ssize, &off) >= n->tx_need) {
+		a.last = off;
+		a.len = off + n->tx_need;
+		a.npkts++;
+		k++;
+	}
+	return k ? k : 1;
 }
 
 /* The aggregation limits: the host's, --net-tx-agg's, and an MTU-sized
@@ -447,6 +662,7 @@ static bool tx_agg_start(struct gnet_nic *n)
 	rndis_agg_init(&n->tx_agg, want < i->max_pkts ? want : i->max_pkts,
 		       i->max_xfer, i->align);
 	n->tx_need = need < n->ssize ? (uint32_t)need : n->ssize;
+	n->tx_per_sec = per_section(n);
 	rt_info("net", "relid %u: send aggregation: up to %u frames and %u "
 		"bytes a section, aligned to %u", n->c->relid,
 		n->tx_agg.max_pkts, i->max_xfer < n->ssize ? i->max_xfer
@@ -499,4 +715,6 @@ void gnet_io_stop(struct gnet_chan *ch)
 		rt_warn("net", "reader not told to stop");
 	pthread_join(ch->reader, NULL);
 	ch->reader_on = false;
+	free(ch->stage);
+	ch->stage = NULL;
 }

@@ -1,6 +1,7 @@
 /* netvsc with a port of the embedder's instead of a TAP (gnet_port.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,4 +29,25 @@ int gnet_port_start(struct gnet_nic *n, char *why, size_t len)
 	if (p->up)
 		p->up(p->arg, n->rndis.info.mac, n->rndis.info.mtu);
 	return 0;
+}
+
+static ssize_t port_call(void *arg, const struct rt_tapio_op *o,
+			 const struct iovec *iov)
+{
+	const struct gnet_port *p = gnet_cfg.port;
+	unsigned q = (unsigned)(uintptr_t)arg;
+
+	return o->write ? p->writev(p->arg, q, iov, o->niov)
+			: p->readv(p->arg, q, iov, o->niov);
+}
+
+void gnet_port_run(unsigned q, struct rt_tapio *t, rt_ctr *calls)
+{
+	uint64_t before = rt_ctr_get(&t->calls);
+
+	if (gnet_cfg.port)
+		rt_tapio_run_fn(t, port_call, (void *)(uintptr_t)q);
+	else
+		rt_tapio_run(t);
+	rt_ctr_add(calls, rt_ctr_get(&t->calls) - before);
 }

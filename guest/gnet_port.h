@@ -1,6 +1,7 @@
 /* netvsc's frames go to and come from hn0's TAP queue, or, with
  * gnet_cfg.port set (hvis-bench net), that port's functions: the same
- * frames behind the same virtio-net header, no kernel in the way. */
+ * frames behind the same virtio-net header, no kernel in the way.
+ * Either way they are queued as bursts (rt_tapio) and run together. */
 #ifndef HVIS_GNET_PORT_H
 #define HVIS_GNET_PORT_H
 
@@ -14,22 +15,9 @@
  * Loop thread. */
 int gnet_port_start(struct gnet_nic *n, char *why, size_t len);
 
-static inline ssize_t gnet_port_readv(struct gnet_nic *n, unsigned q,
-				      const struct iovec *iov, int cnt)
-{
-	const struct gnet_port *p = gnet_cfg.port;
-
-	return p ? p->readv(p->arg, q, iov, cnt)
-		 : readv(n->tap.fd[q], iov, cnt);
-}
-
-static inline ssize_t gnet_port_writev(struct gnet_nic *n, unsigned q,
-				       const struct iovec *iov, int cnt)
-{
-	const struct gnet_port *p = gnet_cfg.port;
-
-	return p ? p->writev(p->arg, q, iov, cnt)
-		 : writev(n->tap.fd[q], iov, cnt);
-}
+/* The requests queued in t (a burst of queue q's), in order: one
+ * system call for all on a TAP, one call of the port's each on a
+ * port. Counted in calls. */
+void gnet_port_run(unsigned q, struct rt_tapio *t, rt_ctr *calls);
 
 #endif

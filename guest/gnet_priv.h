@@ -27,6 +27,7 @@
 #include "net/rndis_guest.h"
 #include "net/rndis_ppi.h"
 #include "rt_ctr.h"
+#include "rt_tapio.h"
 #include "rt_tap.h"
 
 #define GNET_RECV_SIZE (16u << 20)
@@ -96,6 +97,17 @@ struct gnet_chan {
 	int stop_efd, room_efd;
 	struct gnet_offload off;
 	struct gnet_rsc rsc;      /* worker */
+	/* TAP bursts: the worker's writes, the reader's reads (made on
+	 * first use, freed when the channel stops) */
+	struct rt_tapio wio, rio;
+	bool wio_on, rio_on;
+	rt_ctr rx_calls, tx_calls;   /* their system calls */
+	/* the reader's: the slots a read burst's frames come into (each
+	 * stage_slot bytes, room for the largest the MTU allows), and the
+	 * frames the next burst asks for */
+	uint8_t *stage;
+	uint32_t stage_slot;
+	unsigned tx_want;
 	rt_ctr tx_frames, tx_drops;  /* reader */
 	rt_ctr tx_msgs;              /* reader: sections and big sends */
 	rt_ctr tx_csum, tx_lso, tx_big, tx_sw_csum, tx_refused;
@@ -141,6 +153,7 @@ struct gnet_nic {
 	 * MTU lets the TAP give, and a byte to tell one cut short) */
 	struct rndis_agg tx_agg;
 	uint32_t tx_need;
+	unsigned tx_per_sec;      /* frames of tx_need bytes a section takes */
 	/* the TAP */
 	_Atomic bool tap_due;     /* RNDIS ready: make the TAP (tick) */
 	bool tap_tried;
@@ -175,6 +188,16 @@ void gnet_io_recv(struct gnet_chan *ch, const struct vmb_pkt *pkt);
 /* Send the gathered completions (ch->lock held); false if some must
  * wait for ring room. */
 bool gnet_io_flush(struct gnet_chan *ch);
+/* One frame (n iovecs, the virtio-net header first) to the channel's
+ * TAP queue now, after the frames queued before it (worker): writev's
+ * result. */
+ssize_t gnet_io_writev(struct gnet_chan *ch, const struct iovec *iov,
+		       unsigned n);
+/* The channel's TAP bursts freed (its reader and worker stopped). */
+void gnet_io_free(struct gnet_chan *ch);
+/* One line: the frames the channel read from and wrote to its TAP
+ * queue, and the system calls that took. */
+void gnet_io_log(const struct gnet_chan *ch);
 /* The TAP with a queue per RSS channel, a reader on each. */
 int gnet_io_start(struct gnet_nic *n);
 /* Channel ch's reader stopped (loop thread). */

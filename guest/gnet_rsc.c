@@ -87,7 +87,6 @@ static bool rsc_head(struct gnet_chan *ch, uint8_t *head, uint32_t hl,
 
 static void rsc_out(struct gnet_chan *ch)
 {
-	struct gnet_nic *n = ch->nic;
 	struct gnet_rsc *r = &ch->rsc;
 	uint8_t head[HEAD_MAX], vh[RT_TAP_VNET_HDR_LEN] = {0};
 	uint32_t hl = r->iov[2].iov_len < HEAD_MAX ? (uint32_t)r->iov[2].iov_len
@@ -105,9 +104,7 @@ static void rsc_out(struct gnet_chan *ch)
 	r->iov[1] = (struct iovec){head, hdrs};
 	r->iov[2].iov_base = (uint8_t *)r->iov[2].iov_base + hdrs;
 	r->iov[2].iov_len -= hdrs;
-	if (!atomic_load_explicit(&n->have_tap, memory_order_acquire) ||
-	    gnet_port_writev(n, ch->q < n->tap.queues ? ch->q : 0, r->iov,
-			     (int)r->n + 2) < 0) {
+	if (gnet_io_writev(ch, r->iov, r->n + 2) < 0) {
 		rt_ctr_add(&ch->rx_drops, 1);
 		return;
 	}

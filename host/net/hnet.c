@@ -118,6 +118,7 @@ static uint32_t hnet_open(struct hvm_chan *c)
 		primary_open(nic);
 	c->aux_fd = nic->tap.fd[ch->q];
 	c->priv = ch;
+	hnet_port_open(ch);
 	hnet_sw_open(ch);
 	return 0;
 }
@@ -169,6 +170,7 @@ static void hnet_close(struct hvm_chan *c)
 			ch->q);
 	}
 	hnet_sw_close(ch);
+	hnet_port_close(ch);
 	hvm_gpadl_put(&ch->sbuf);
 	free(ch);
 	c->priv = NULL;
@@ -462,16 +464,16 @@ static void hnet_describe(struct hvm_chan *c, FILE *out)
 	if (!ch)
 		return;
 	fprintf(out, "tap=%s queue=%u rss=%s tx_frames=%llu tx_msgs=%llu "
-		"tx_bytes=%llu tx_err=%llu rx_frames=%llu rx_msgs=%llu "
-		"rx_bytes=%llu rx_steered=%llu "
+		"tx_calls=%llu tx_bytes=%llu tx_err=%llu rx_frames=%llu "
+		"rx_msgs=%llu rx_calls=%llu rx_bytes=%llu rx_steered=%llu "
 		"rx_full=%llu rx_idle=%llu "
 		"rx_ring_full=%llu rx_long=%llu ctl=%llu ctl_dropped=%llu "
 		"map_failed=%llu refused=%llu tx_csum=%llu tx_lso=%llu "
 		"rx_csum_ok=%llu rx_csum_sw=%llu rx_csum_bad=%llu "
 		"rsc_frames=%llu rsc_pieces=%llu rsc_bad=%llu",
 		ch->nic->tap.name, ch->q, ch->nic->rss_on ? "on" : "off",
-		CTR(tx_frames), CTR(tx_msgs), CTR(tx_bytes), CTR(tx_err),
-		CTR(rx_frames), CTR(rx_msgs),
+		CTR(tx_frames), CTR(tx_msgs), CTR(tx_calls), CTR(tx_bytes),
+		CTR(tx_err), CTR(rx_frames), CTR(rx_msgs), CTR(rx_calls),
 		CTR(rx_bytes), CTR(rx_steered), CTR(rx_full), CTR(rx_idle),
 		CTR(rx_ring_full), CTR(rx_long), CTR(ctl_msgs),
 		CTR(ctl_dropped), CTR(map_failed),

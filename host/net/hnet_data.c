@@ -111,9 +111,58 @@ static unsigned slice(const struct hnet_chan *ch, uint64_t off, uint32_t len,
 	return n;
 }
 
-/* The frame behind its offloads' virtio-net header; the bytes the
- * offloads fixed come from the worker's copy, the rest from guest
- * memory. */
+/* The frame's iovecs into the channel's burst, the header bytes (and
+ * a VLAN tag) copied into the request: the switch port writes them in
+ * scratch of its own, the same for every frame. false when the burst
+ * is full. */
+static bool tx_queue(struct hnet_chan *ch, const struct iovec *iov,
+		     unsigned n, uint32_t len, uint32_t data_len)
+{
+	struct iovec *v = rt_tapio_iov(&ch->tio, n);
+	struct rt_tapio_op *o;
+
+	if (!v)
+		return false;
+	o = rt_tapio_add(&ch->tio, n, true);
+	memcpy(o->hdr, iov[0].iov_base, RT_TAP_VNET_HDR_LEN);
+	v[0] = (struct iovec){o->hdr, RT_TAP_VNET_HDR_LEN};
+	for (unsigned i = 1; i < n; i++)
+		v[i] = iov[i];
+	if (n > 2 && iov[2].iov_base == ch->sw.tag) {
+		memcpy(o->hdr + RT_TAP_VNET_HDR_LEN, ch->sw.tag, 4);
+		v[2].iov_base = o->hdr + RT_TAP_VNET_HDR_LEN;
+	}
+	o->want = RT_TAP_VNET_HDR_LEN + len;
+	o->cookie = data_len;
+	return true;
+}
+
+/* The burst's frames to the TAP, counted. */
+static void tx_flush(struct hnet_chan *ch)
+{
+	unsigned n = ch->tio.nops;
+	uint64_t frames = 0, bytes = 0;
+
+	if (!n)
+		return;
+	hnet_port_run(ch, &ch->tx_calls);
+	for (unsigned i = 0; i < n; i++) {
+		const struct rt_tapio_op *o = &ch->tio.op[i];
+
+		if (o->res != (int32_t)o->want) {
+			rt_ctr_add(&ch->tx_err, 1);
+			continue;
+		}
+		frames++;
+		bytes += o->cookie;
+	}
+	rt_ctr_add(&ch->tx_frames, frames);
+	rt_ctr_add(&ch->tx_bytes, bytes);
+}
+
+/* The frame behind its offloads' virtio-net header, queued; the bytes
+ * the offloads fixed come from the worker's copy (which stays as it is
+ * until the message is done), the rest from guest memory. */
 static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 {
 	uint8_t vnet[RT_TAP_VNET_HDR_LEN] = {0};
@@ -123,7 +172,6 @@ static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 	uint64_t off = (uint64_t)(p->data - ch->msg);
 	unsigned n;
 	uint32_t len;
-	ssize_t w;
 
 	if (fixed < 0)
 		return;
@@ -133,13 +181,10 @@ static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 	len = hnet_sw_tx(ch, p->data, p->data_len, iov, &n);
 	if (!len)
 		return;
-	w = hnet_port_writev(ch->nic, ch->q, iov, (int)n);
-	if (w != (ssize_t)(sizeof(vnet) + len)) {
-		rt_ctr_add(&ch->tx_err, 1);
-		return;
+	if (!tx_queue(ch, iov, n, len, p->data_len)) {
+		tx_flush(ch);
+		tx_queue(ch, iov, n, len, p->data_len);
 	}
-	rt_ctr_add(&ch->tx_frames, 1);
-	rt_ctr_add(&ch->tx_bytes, p->data_len);
 }
 
 /* Before the walk reads the PACKET at off: its header, its PPIs and the
@@ -165,7 +210,8 @@ bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 	struct rndis_pkt p;
 	int rc;
 
-	/* One message, however many frames it packs (tx_frames). */
+	/* One message, however many frames it packs (tx_frames), written
+	 * with one system call (tx_calls). */
 	rt_ctr_add(&ch->tx_msgs, 1);
 	rndis_pkt_iter_init(&it, ch->msg, len, 1u << RNDIS_HOST_ALIGN_SHIFT);
 	do {
@@ -174,6 +220,8 @@ bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 		if (rc == 1)
 			tx_frame(ch, &p);
 	} while (rc == 1);
+	/* all of them written before the guest hears the message is done */
+	tx_flush(ch);
 	if (rc < 0)
 		rt_ctr_add(&ch->tx_bad, 1);
 	return rc == 0;
@@ -203,49 +251,114 @@ bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 	return hnet_put_ranges(ch, id, &r, 1, channel_type);
 }
 
-/* A frame nobody takes (no buffer, no filter, no room): read and drop,
- * so that the TAP does not stay readable. false once it is empty. */
-bool hnet_rx_discard(struct hnet_chan *ch, rt_ctr *why)
+void hnet_port_open(struct hnet_chan *ch)
 {
-	struct iovec all = {ch->msg, sizeof(ch->msg)};
+	if (!ch->nic->bench)
+		rt_tapio_init(&ch->tio, ch->nic->tap.fd[ch->q],
+			      ch->nic->tap.name);
+	ch->rx_want = 2;
+}
 
-	if (hnet_port_readv(ch->nic, ch->q, &all, 1) < 0)
+void hnet_port_close(struct hnet_chan *ch)
+{
+	if (!ch->nic->bench)
+		rt_tapio_free(&ch->tio);
+}
+
+static ssize_t bench_call(void *arg, const struct rt_tapio_op *o,
+			  const struct iovec *iov)
+{
+	struct hnet_chan *ch = arg;
+
+	return o->write ? hnet_bench_writev(ch->nic->bench, iov, o->niov)
+			: hnet_bench_readv(ch->nic->bench, ch->q, iov,
+					   o->niov);
+}
+
+void hnet_port_run(struct hnet_chan *ch, rt_ctr *calls)
+{
+	uint64_t before = rt_ctr_get(&ch->tio.calls);
+
+	if (ch->nic->bench)
+		rt_tapio_run_fn(&ch->tio, bench_call, ch);
+	else
+		rt_tapio_run(&ch->tio);
+	rt_ctr_add(calls, rt_ctr_get(&ch->tio.calls) - before);
+}
+
+/* Up to k frames nobody takes (no buffer, no filter, no room): read and
+ * dropped, counted in why, so that the TAP does not stay readable.
+ * Their count; *more when each read found one. */
+static unsigned rx_discard(struct hnet_chan *ch, unsigned k, rt_ctr *why,
+			   bool *more)
+{
+	struct iovec *v;
+	unsigned n = 0, got = 0;
+
+	/* one buffer for all: they are read one after the other */
+	while (n < k && (v = rt_tapio_iov(&ch->tio, 1))) {
+		*v = (struct iovec){ch->msg, sizeof(ch->msg)};
+		rt_tapio_add(&ch->tio, 1, false);
+		n++;
+	}
+	hnet_port_run(ch, &ch->rx_calls);
+	for (unsigned i = 0; i < n; i++)
+		got += ch->tio.op[i].res >= 0;
+	rt_ctr_add(why, got);
+	*more = n && got == n;
+	return got;
+}
+
+/* A read of one frame into a sub-allocation queued: false when none is
+ * free or the burst is full. A read fills what it is given and drops
+ * the rest of the frame without a word, so one byte more than the room
+ * (in the request's header bytes) tells a frame too long for it (a
+ * tagged frame a bridge passed on, say), dropped and counted, never
+ * handed on cut short. On a VLAN port the frame is read 4 bytes early
+ * and its tag taken out (hnet_sw_untag). */
+static bool rx_queue(struct hnet_chan *ch)
+{
+	struct hnet_nic *nic = ch->nic;
+	struct iovec *v = rt_tapio_iov(&ch->tio, 3);
+	uint32_t room = nic->rxb.sub_size - NVSP_HOST_RX_HEADER -
+			NVSP_HOST_RX_FOOTER, id;
+	uint32_t vlan = hnet_sw_rx_vlan(ch), lead = vlan ? 4 : 0;
+	struct rt_tapio_op *o;
+
+	if (!v || nvsp_rxbuf_alloc(&nic->rxb, ch->q, 1, &id))
 		return false;
-	rt_ctr_add(why, 1);
+	o = rt_tapio_add(&ch->tio, 3, false);
+	v[0] = (struct iovec){o->hdr, RT_TAP_VNET_HDR_LEN};
+	v[1] = (struct iovec){nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size +
+				      NVSP_HOST_RX_HEADER - lead,
+			      room + lead};
+	v[2] = (struct iovec){o->hdr + RT_TAP_VNET_HDR_LEN, 1};
+	o->cookie = id;
+	o->want = vlan;
 	return true;
 }
 
-/* One frame into sub-allocation id; its length, 0 when it was dropped,
- * or -1 when the TAP had none (id given back in both). A read fills
- * what it is given and drops the rest of the frame without a word, so
- * one byte more than the room tells a frame too long for it (a tagged
- * frame a bridge passed on, say), dropped and counted, never handed on
- * cut short. On a VLAN port the frame is read 4 bytes early and its tag
- * taken out (hnet_sw_untag). */
-static ssize_t rx_read(struct hnet_chan *ch, uint32_t id,
-		       uint8_t vnet[RT_TAP_VNET_HDR_LEN])
+/* The read of o done: its frame to the guest, or dropped, or (when the
+ * TAP had none) its sub-allocation given back. 1 when it found a
+ * frame. */
+static unsigned rx_done(struct hnet_chan *ch, struct rt_tapio_op *o)
 {
-	uint8_t over;
-	uint8_t *base = ch->nic->rbuf.va + (uint64_t)id * ch->nic->rxb.sub_size;
-	uint32_t room = ch->nic->rxb.sub_size - NVSP_HOST_RX_HEADER -
+	struct hnet_nic *nic = ch->nic;
+	uint32_t room = nic->rxb.sub_size - NVSP_HOST_RX_HEADER -
 			NVSP_HOST_RX_FOOTER, k;
-	uint32_t vlan = hnet_sw_rx_vlan(ch), lead = vlan ? 4 : 0;
-	struct iovec iov[3] = {
-		{vnet, RT_TAP_VNET_HDR_LEN},
-		{base + NVSP_HOST_RX_HEADER - lead, room + lead},
-		{&over, 1},
-	};
-	ssize_t n = hnet_port_readv(ch->nic, ch->q, iov, 3) -
-		    (ssize_t)RT_TAP_VNET_HDR_LEN;
+	uint32_t id = o->cookie, lead = o->want ? 4 : 0;
+	uint8_t *data = nic->rbuf.va + (uint64_t)id * nic->rxb.sub_size +
+			NVSP_HOST_RX_HEADER;
+	ssize_t n = (ssize_t)o->res - (ssize_t)RT_TAP_VNET_HDR_LEN;
 
 	if (lead && n > 0 && n <= (ssize_t)(room + lead))
-		n = hnet_sw_untag(ch, vlan, vnet, iov[1].iov_base, n);
+		n = hnet_sw_untag(ch, o->want, o->hdr, data - lead, n);
 	if (n > 0 && n <= (ssize_t)room)
-		return n;
+		return (unsigned)hnet_rx_frame(ch, id, o->hdr, (uint32_t)n);
 	if (n > (ssize_t)room)
 		rt_ctr_add(&ch->rx_long, 1);
-	nvsp_rxbuf_free(&ch->nic->rxb, ch->q, id, &k);
-	return n < -(ssize_t)RT_TAP_VNET_HDR_LEN ? -1 : 0;
+	nvsp_rxbuf_free(&nic->rxb, ch->q, id, &k);
+	return o->res >= 0;
 }
 
 int hnet_rx_frame(struct hnet_chan *ch, uint32_t id,
@@ -269,30 +382,48 @@ int hnet_rx_frame(struct hnet_chan *ch, uint32_t id,
 	return 1;
 }
 
-/* 1: a frame went (or was dropped), 0: the TAP is empty. */
-static int rx_one(struct hnet_chan *ch)
+/* One burst of up to k reads (fewer when the partition is short), one
+ * system call for all; the frames it found. *more when each read found
+ * one (the queue may hold more). */
+static unsigned rx_burst(struct hnet_chan *ch, unsigned k, bool *more)
 {
-	uint8_t vnet[RT_TAP_VNET_HDR_LEN];
-	struct hnet_nic *nic = ch->nic;
-	uint32_t id;
-	ssize_t n;
+	bool rsc = hnet_offload_rsc_on(ch);
+	unsigned n = 0, got = 0;
 
-	/* rx_on is off until the guest sets a filter, again after HALT and
-	 * RESET */
-	if (!nic->rx_ready || !nic->rx_on)
-		return hnet_rx_discard(ch, &ch->rx_idle);
-	if (hnet_offload_rsc_on(ch))
-		return hnet_rsc_rx(ch);
-	if (nvsp_rxbuf_alloc(&nic->rxb, ch->q, 1, &id))
-		return hnet_rx_discard(ch, &ch->rx_full);
-	n = rx_read(ch, id, vnet);
-	if (n <= 0)
-		return n == 0;
-	return hnet_rx_frame(ch, id, vnet, (uint32_t)n);
+	while (n < k && (rsc ? hnet_rsc_queue(ch, n) : rx_queue(ch)))
+		n++;
+	if (!n)
+		return rx_discard(ch, k, &ch->rx_full, more);
+	hnet_port_run(ch, &ch->rx_calls);
+	for (unsigned i = 0; i < n; i++)
+		got += rsc ? hnet_rsc_done(ch, i, &ch->tio.op[i])
+			   : rx_done(ch, &ch->tio.op[i]);
+	*more = got == n;
+	return got;
 }
 
+/* Bursts until the queue is empty or HNET_RX_BATCH frames came. Each
+ * asks for as many frames as the last one found and one more (twice
+ * as many when it found all): a read past the queue's end costs little
+ * but is not free, nor is the sub-allocation it holds meanwhile. */
 void hnet_rx(struct hnet_chan *ch)
 {
-	for (unsigned i = 0; i < HNET_RX_BATCH && rx_one(ch); i++)
-		;
+	struct hnet_nic *nic = ch->nic;
+	unsigned left = HNET_RX_BATCH, k, got;
+	bool more = true;
+
+	while (left && more) {
+		k = ch->rx_want < left ? ch->rx_want : left;
+		/* rx_on is off until the guest sets a filter, again after
+		 * HALT and RESET */
+		got = !nic->rx_ready || !nic->rx_on
+			      ? rx_discard(ch, k, &ch->rx_idle, &more)
+			      : rx_burst(ch, k, &more);
+		left -= got;
+		ch->rx_want = more ? 2 * k : got + 1;
+		if (ch->rx_want < 2)
+			ch->rx_want = 2;
+		if (ch->rx_want > HNET_RX_BATCH)
+			ch->rx_want = HNET_RX_BATCH;
+	}
 }

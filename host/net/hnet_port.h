@@ -6,7 +6,9 @@
  * the way). Both look like TAP queues to hnet_data.c: a descriptor the
  * channel's worker polls (nic->tap.fd[q], the bench port's an eventfd
  * per queue) and reads and writes of one frame behind a virtio-net
- * header. */
+ * header, queued as a burst in the channel's rt_tapio and run together:
+ * one system call for the burst on a TAP, one bench call each on the
+ * bench port. */
 #ifndef HVIS_HNET_PORT_H
 #define HVIS_HNET_PORT_H
 
@@ -39,19 +41,14 @@ void hnet_bench_free(struct hnet_bench *b);
 /* bench[,rx=SIZE] in a --nic spec: true when o was one of those. */
 bool hnet_bench_opt(const char *o, struct hnet_nic_cfg *cfg);
 
-static inline ssize_t hnet_port_readv(struct hnet_nic *nic, unsigned q,
-				      const struct iovec *iov, int n)
-{
-	return nic->bench ? hnet_bench_readv(nic->bench, q, iov, n)
-			  : readv(nic->tap.fd[q], iov, n);
-}
-
-static inline ssize_t hnet_port_writev(struct hnet_nic *nic, unsigned q,
-				       const struct iovec *iov, int n)
-{
-	return nic->bench ? hnet_bench_writev(nic->bench, iov, n)
-			  : writev(nic->tap.fd[q], iov, n);
-}
+/* The channel's bursts, made when it opens and freed when it closes
+ * (worker or loop thread, not at the same time). */
+void hnet_port_open(struct hnet_chan *ch);
+void hnet_port_close(struct hnet_chan *ch);
+/* The requests queued in ch->tio (rt_tapio_iov, rt_tapio_add), in
+ * order; each one's result in ch->tio.op[i].res. The system calls it
+ * took are counted in calls. */
+void hnet_port_run(struct hnet_chan *ch, rt_ctr *calls);
 
 /* A TAP queue taken into or out of the kernel's choice; the bench
  * port's are always in. 0 or -errno. */

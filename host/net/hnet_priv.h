@@ -39,6 +39,7 @@
 #include "net/vnet_wire.h"
 #include "rt_ctr.h"
 #include "rt_tap.h"
+#include "rt_tapio.h"
 
 /* The most bytes one SEND_RNDIS_PKT may carry here (an LSO frame: a
  * 64 KiB IP packet, its Ethernet header and the RNDIS header with its
@@ -63,6 +64,9 @@ _Static_assert(HNET_XFER_RANGES <= NVSP_RECV_MAX_RANGES, "ranges");
  * at the smallest sub-allocation (MTU 1514: 1514 bytes of room). */
 #define HNET_RSC_FRAME_MAX (65535u + 22u)
 #define HNET_RSC_PIECES 44u
+/* Reads of a receive burst with RSC on (each with a chain's iovecs:
+ * rt_tapio's room for them). */
+#define HNET_RSC_BURST 16u
 /* Channels (TAP queues) a NIC may have: primary + 63 sub-channels, and
  * the default's cap (Hyper-V's vRSS default of 8 queues). */
 #define HNET_QUEUES_MAX 64u
@@ -146,6 +150,8 @@ struct hnet_chan {
 	struct vmb_xfer_range rng[HNET_RX_BATCH];
 	uint32_t jid[HNET_RX_BATCH];
 	uint32_t rsc_id;         /* PKTINFO_ID of the next coalesced frame */
+	/* the chains of a burst's reads (hnet_rsc_queue) */
+	uint32_t rsc_ids[HNET_RSC_BURST][HNET_RSC_PIECES];
 	uint32_t unsent[HNET_RX_BATCH]; /* to give back after the puts */
 	unsigned nunsent;
 	uint32_t out_gen;        /* nic->rx_gen of the burst */
@@ -156,9 +162,14 @@ struct hnet_chan {
 	unsigned ngiov;
 	uint8_t msg[HNET_MSG_MAX];
 	struct rndis_ppi_stats ppi;
+	/* the TAP queue's bursts (hnet_port.h), and the frames the next
+	 * receive burst asks for (what the last found, and one more) */
+	struct rt_tapio tio;
+	unsigned rx_want;
 	/* counters */
 	rt_ctr tx_frames, tx_bytes, tx_err, tx_bad;
 	rt_ctr tx_msgs;          /* SEND_RNDIS_PKT data messages walked */
+	rt_ctr tx_calls, rx_calls; /* system calls on the TAP queue */
 	rt_ctr rx_frames, rx_bytes, rx_full, rx_idle, rx_ring_full, rx_long;
 	rt_ctr rx_msgs;          /* transfer packets of data frames sent */
 	rt_ctr tx_csum, tx_lso, rx_csum_ok, rx_csum_sw, rx_csum_bad;
@@ -205,9 +216,16 @@ bool hnet_offload_rsc(struct hnet_chan *ch, const uint8_t *vh, uint8_t *head,
 /* TUN_F_CSUM and the TSO of each family RSC is agreed for on the TAP
  * (an ioctl only when they change). */
 void hnet_rsc_tap(struct hnet_nic *nic, bool rsc4, bool rsc6);
-/* One frame from the TAP with room for 64 KiB (as rx_one: 1 a frame
- * went or was dropped, 0 the TAP is empty). */
-int hnet_rsc_rx(struct hnet_chan *ch);
+/* The i-th read of a receive burst queued in ch->tio (i < HNET_RSC_BURST),
+ * with room for 64 KiB in a chain of sub-allocations (the first read
+ * may take a shorter one when the partition is short of room, the
+ * others not); false when it cannot be. */
+bool hnet_rsc_queue(struct hnet_chan *ch, unsigned i);
+/* That read done (o its request): the frame to the guest, as RSC
+ * pieces or as one frame, or dropped, or the chain given back. 1 when
+ * it found a frame. */
+unsigned hnet_rsc_done(struct hnet_chan *ch, unsigned i,
+		       struct rt_tapio_op *o);
 extern const struct hdev_class hnet_class;
 
 /* An RNDIS control message (an answer, an indication) to the guest in a
@@ -219,8 +237,6 @@ bool hnet_ctl_answer(struct hnet_chan *ch, const uint8_t *msg, uint32_t len);
  * steering. 1. */
 int hnet_rx_frame(struct hnet_chan *ch, uint32_t id,
 		  const uint8_t vnet[RT_TAP_VNET_HDR_LEN], uint32_t n);
-/* Reads a frame and drops it, counted in why; false if none was there. */
-bool hnet_rx_discard(struct hnet_chan *ch, rt_ctr *why);
 /* The places in guest memory of the RNDIS bytes of r (a section or GPA
  * ranges) into ch->giov: their length, or -1 (counted) when they are not
  * all in guest memory or too long. Nothing is copied yet. */

@@ -10,8 +10,9 @@
  *
  * Each read then offers the kernel room for the largest frame: a chain
  * of sub-allocations of the channel's partition, one iovec each past
- * its RNDIS header room, read into by one readv (no bounce copy), the
- * chain's unused tail given back at once. A frame that is not GSO goes
+ * its RNDIS header room, read into by one readv (no bounce copy) of a
+ * burst (up to HNET_RSC_BURST chains, one system call), each chain's
+ * unused tail given back once it is read. A frame that is not GSO goes
  * on as any frame (dropped as too long past one piece); a GSO frame
  * goes to the guest as one transfer-page packet with a range per
  * piece, each piece an RNDIS
@@ -85,40 +86,57 @@ static uint32_t take(struct hnet_chan *ch, uint32_t want, uint32_t *ids)
 								      : 0;
 }
 
-/* One readv into the chain (k of want sub-allocations); the frame's
- * length (the unused tail given back), 0 when dropped (longer than the
- * chain: too long, or the partition short of room; not of the port's
- * VLAN), -1 when the TAP had none (chain freed). On a VLAN port the
- * frame is read 4 bytes early and its tag taken out (hnet_sw_untag),
- * so that every piece but the last is full. */
-static ssize_t read_chain(struct hnet_chan *ch, uint32_t *ids, uint32_t k,
-			  uint32_t want, uint8_t vnet[RT_TAP_VNET_HDR_LEN])
+bool hnet_rsc_queue(struct hnet_chan *ch, unsigned i)
 {
 	struct hnet_nic *nic = ch->nic;
-	uint32_t room = room_of(nic), n;
+	uint32_t room = room_of(nic), want = want_of(nic), k;
 	uint32_t vlan = hnet_sw_rx_vlan(ch), lead = vlan ? 4 : 0;
-	struct iovec iov[HNET_RSC_PIECES + 2];
-	uint8_t over;
-	ssize_t got;
+	uint32_t *ids = ch->rsc_ids[i];
+	struct rt_tapio_op *o;
+	struct iovec *iov;
 
-	iov[0] = (struct iovec){vnet, RT_TAP_VNET_HDR_LEN};
-	for (uint32_t i = 0; i < k; i++)
-		iov[i + 1] = (struct iovec){data_of(nic, ids[i]), room};
+	if (i >= HNET_RSC_BURST ||
+	    (i && nic->rxb.q[ch->q].nfree < want) ||
+	    !(iov = rt_tapio_iov(&ch->tio, want + 2)))
+		return false;
+	k = take(ch, want, ids);
+	if (!k)
+		return false;
+	o = rt_tapio_add(&ch->tio, k + 2, false);
+	iov[0] = (struct iovec){o->hdr, RT_TAP_VNET_HDR_LEN};
+	for (uint32_t j = 0; j < k; j++)
+		iov[j + 1] = (struct iovec){data_of(nic, ids[j]), room};
 	iov[1] = (struct iovec){data_of(nic, ids[0]) - lead, room + lead};
-	iov[k + 1] = (struct iovec){&over, 1};
-	got = hnet_port_readv(nic, ch->q, iov, (int)k + 2) -
-	      (ssize_t)RT_TAP_VNET_HDR_LEN;
+	iov[k + 1] = (struct iovec){o->hdr + RT_TAP_VNET_HDR_LEN, 1};
+	o->cookie = k;
+	o->want = vlan;
+	return true;
+}
+
+/* After the read into the chain (k of want sub-allocations): the
+ * frame's length (the unused tail given back), 0 when dropped (longer
+ * than the chain: too long, or the partition short of room; not of the
+ * port's VLAN), -1 when the TAP had none (chain freed). */
+static ssize_t chain_read(struct hnet_chan *ch, const uint32_t *ids,
+			  struct rt_tapio_op *o)
+{
+	struct hnet_nic *nic = ch->nic;
+	uint32_t room = room_of(nic), k = o->cookie, n;
+	uint32_t lead = o->want ? 4 : 0;
+	ssize_t got = (ssize_t)o->res - (ssize_t)RT_TAP_VNET_HDR_LEN;
+
 	if (lead && got > 0 && got <= (ssize_t)(k * room + lead))
-		got = hnet_sw_untag(ch, vlan, vnet, iov[1].iov_base, got);
+		got = hnet_sw_untag(ch, o->want, o->hdr,
+				    data_of(nic, ids[0]) - lead, got);
 	if (got > 0 && got <= (ssize_t)k * room) {
 		nvsp_rxbuf_trim(&nic->rxb, ch->q, ids, k,
 				(uint32_t)((got + room - 1) / room));
 		return got;
 	}
 	if (got > 0)
-		rt_ctr_add(k < want ? &ch->rx_full : &ch->rx_long, 1);
+		rt_ctr_add(k < want_of(nic) ? &ch->rx_full : &ch->rx_long, 1);
 	nvsp_rxbuf_free(&nic->rxb, ch->q, ids[0], &n);
-	return got < -(ssize_t)RT_TAP_VNET_HDR_LEN ? -1 : 0;
+	return o->res < 0 ? -1 : 0;
 }
 
 /* Piece i's RNDIS PACKET written in front of it; its range. */
@@ -143,7 +161,8 @@ static void pieces(struct hnet_chan *ch, const uint32_t *ids, uint32_t len,
 {
 	uint32_t room = room_of(ch->nic), k = (len + room - 1) / room, n;
 	struct vmb_xfer_range *r = ch->rsc_rng + ch->nrng;
-	struct iovec iov[HNET_RSC_PIECES];
+	/* k >= 1 (len > 0); set for the compiler, which cannot tell */
+	struct iovec iov[HNET_RSC_PIECES] = {{0}};
 	uint16_t pid;
 
 	for (uint32_t i = 0; i < k; i++)
@@ -171,22 +190,21 @@ static void pieces(struct hnet_chan *ch, const uint32_t *ids, uint32_t len,
 			 k > 1 ? room : len, len);
 }
 
-int hnet_rsc_rx(struct hnet_chan *ch)
+unsigned hnet_rsc_done(struct hnet_chan *ch, unsigned i,
+		       struct rt_tapio_op *o)
 {
-	uint8_t vnet[RT_TAP_VNET_HDR_LEN];
-	uint32_t ids[HNET_RSC_PIECES], want = want_of(ch->nic), k, n;
+	const uint32_t *ids = ch->rsc_ids[i];
+	const uint8_t *vnet = o->hdr;
 	struct rndis_pkt_meta m;
-	ssize_t len;
+	ssize_t len = chain_read(ch, ids, o);
+	uint32_t n;
 
-	k = take(ch, want, ids);
-	if (!k)
-		return hnet_rx_discard(ch, &ch->rx_full);
-	len = read_chain(ch, ids, k, want, vnet);
 	if (len <= 0)
 		return len == 0;
-	if (((struct vnet_hdr *)vnet)->gso_type == VNET_HDR_GSO_NONE) {
+	if (((const struct vnet_hdr *)vnet)->gso_type == VNET_HDR_GSO_NONE) {
 		if ((uint32_t)len <= room_of(ch->nic))
-			return hnet_rx_frame(ch, ids[0], vnet, (uint32_t)len);
+			return (unsigned)hnet_rx_frame(ch, ids[0], vnet,
+						       (uint32_t)len);
 		/* longer than the guest's MTU, not coalesced: as ever */
 		rt_ctr_add(&ch->rx_long, 1);
 		nvsp_rxbuf_free(&ch->nic->rxb, ch->q, ids[0], &n);

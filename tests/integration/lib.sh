@@ -150,6 +150,25 @@ net_pair() {
 		fail "addresses"
 }
 
+# net_ctr NAME [FILE]: the host's counter NAME summed over the
+# adapter's channels, now or in FILE (a snapshot of hvis-ctl channels).
+net_ctr() {
+	if [ -n "${2:-}" ]; then cat "$2"; else ctl channels --wide; fi |
+		grep -o " $1=[0-9]*" | awk -F= '{ s += $2 } END { print s + 0 }'
+}
+# net_devstat NS DEV WHAT: a device's statistics counter.
+net_devstat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
+# net_g2h_all: every frame hn0 gave the guest's readers left hvport0
+# (net_pair's namespaces).
+net_g2h_all() {
+	local taken host port
+	taken=$(net_devstat "$GNS" hn0 tx_packets)
+	host=$(net_ctr tx_frames)
+	port=$(net_devstat "$HNS" hvport0 rx_packets)
+	echo "hn0 read $taken, host sent $host, hvport0 got $port"
+	[ "$taken" = "$host" ] && [ "$host" = "$port" ]
+}
+
 # nc_copy FROM_NS TO_NS ADDR [PORT]: $T/blob through TCP (nc) from one
 # namespace to ADDR:PORT (default 9798) in the other, byte for byte.
 nc_copy() {

@@ -30,24 +30,6 @@ want=8
 grep -q "send aggregation: up to $want frames" "$GUEST_LOG" ||
 	fail "aggregation limit not $want"
 
-# ctr NAME [FILE]: the host's counter NAME summed over the adapter's
-# channels, now or in FILE (a snapshot of hvis-ctl channels).
-ctr() {
-	if [ -n "${2:-}" ]; then cat "$2"; else ctl channels --wide; fi |
-		grep -o " $1=[0-9]*" | awk -F= '{ s += $2 } END { print s + 0 }'
-}
-# devstat NS DEV WHAT: a device's statistics counter.
-devstat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
-# all_arrived: every frame hn0 gave the guest's readers left hvport0.
-all_arrived() {
-	local taken host port
-	taken=$(devstat "$GNS" hn0 tx_packets)
-	host=$(ctr tx_frames)
-	port=$(devstat "$HNS" hvport0 rx_packets)
-	echo "hn0 read $taken, host sent $host, hvport0 got $port"
-	[ "$taken" = "$host" ] && [ "$host" = "$port" ]
-}
-
 # serve NS PORT: an iperf3 server in namespace NS.
 serve() {
 	ip netns exec "$1" iperf3 -s -p "$2" >"$T/iperf-server-$2" 2>&1 &
@@ -70,7 +52,7 @@ $(ctl channels --wide)"
 	ctl channels --wide >"$T/$4.1" || fail "hvis-ctl channels"
 }
 # grown NAME CTR: how much counter CTR grew over flood NAME.
-grown() { echo $(($(ctr "$2" "$T/$1.1") - $(ctr "$2" "$T/$1.0"))); }
+grown() { echo $(($(net_ctr "$2" "$T/$1.1") - $(net_ctr "$2" "$T/$1.0"))); }
 # json_ctrs A B: the adapter's counters A and B in nic list --json.
 json_ctrs() {
 	ctl nic list --json | python3 -c '
@@ -80,10 +62,10 @@ print(c[sys.argv[1]], c[sys.argv[2]])' "$1" "$2"
 }
 
 serve "$HNS" 5296
-flood "$GNS" 10.96.0.1 5296 tx all_arrived
+flood "$GNS" 10.96.0.1 5296 tx net_g2h_all
 frames=$(grown tx tx_frames)
 msgs=$(grown tx tx_msgs)
-echo "UDP flood: $frames frames in $msgs messages; $(all_arrived)"
+echo "UDP flood: $frames frames in $msgs messages; $(net_g2h_all)"
 [ "$frames" -ge 2000 ] || fail "only $frames frames: $(cat "$T/tx.iperf")"
 if [ "$want" = 1 ]; then
 	# one each (a frame of background traffic may be counted as a
@@ -98,30 +80,30 @@ grep -q 'tx_err=0 ' <(ctl channels --wide) && grep -q 'refused=0 ' <(ctl channel
 	fail "errors: $(ctl channels --wide)"
 # nic list --json sums the channels' messages as channels shows them
 read -r jf jm < <(json_ctrs tx_frames tx_msgs)
-[ "$jm" -ge "$(ctr tx_msgs "$T/tx.1")" ] && [ "$jm" -le "$jf" ] ||
+[ "$jm" -ge "$(net_ctr tx_msgs "$T/tx.1")" ] && [ "$jm" -le "$jf" ] ||
 	fail "nic list: $jf frames, $jm messages"
 
 # 16 MiB guest to host over TCP, byte for byte, every frame there.
 head -c 16M /dev/urandom >"$T/blob"
 nc_copy "$GNS" "$HNS" 10.96.0.1 9796
-wait_until 10 all_arrived || fail "frames lost (TSO on): $(all_arrived)"
+wait_until 10 net_g2h_all || fail "frames lost (TSO on): $(net_g2h_all)"
 ip netns exec "$GNS" ethtool -K hn0 tso off tx off ||
 	fail "ethtool -K hn0 tso off tx off"
 nc_copy "$GNS" "$HNS" 10.96.0.1 9796
-wait_until 10 all_arrived || fail "frames lost (TSO off): $(all_arrived)"
+wait_until 10 net_g2h_all || fail "frames lost (TSO off): $(net_g2h_all)"
 
 # rx_arrived: every frame the host sent the guest since the snapshot
 # $T/rx.0 came out of hn0 (then $g0).
 rx_arrived() {
 	local host got
-	host=$(($(ctr rx_frames) - $(ctr rx_frames "$T/rx.0")))
-	got=$(($(devstat "$GNS" hn0 rx_packets) - g0))
+	host=$(($(net_ctr rx_frames) - $(net_ctr rx_frames "$T/rx.0")))
+	got=$(($(net_devstat "$GNS" hn0 rx_packets) - g0))
 	echo "host sent $host, hn0 got $got"
 	[ "$host" = "$got" ]
 }
 if [ -z "$AGG" ]; then
 	serve "$GNS" 5297
-	g0=$(devstat "$GNS" hn0 rx_packets)
+	g0=$(net_devstat "$GNS" hn0 rx_packets)
 	flood "$HNS" 10.96.0.2 5297 rx rx_arrived
 	frames=$(grown rx rx_frames)
 	msgs=$(grown rx rx_msgs)
@@ -130,7 +112,7 @@ if [ -z "$AGG" ]; then
 	[ "$msgs" -lt "$frames" ] ||
 		fail "not batched: $frames frames in $msgs packets"
 	read -r jf jm < <(json_ctrs rx_frames rx_msgs)
-	[ "$jm" -ge "$(ctr rx_msgs "$T/rx.1")" ] && [ "$jm" -lt "$jf" ] ||
+	[ "$jm" -ge "$(net_ctr rx_msgs "$T/rx.1")" ] && [ "$jm" -lt "$jf" ] ||
 		fail "nic list: $jf frames to the guest in $jm packets"
 	nc_copy "$HNS" "$GNS" 10.96.0.2 9797
 	wait_until 10 rx_arrived || fail "frames lost (TCP): $(rx_arrived)"
