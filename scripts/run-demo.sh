@@ -162,7 +162,7 @@ status_filter() {
 	done
 }
 
-# gone PID [SIGNAL]: PID signalled (if SIGNAL) and given 2 s to end,
+# gone PID [SIGNAL]: PID signalled (if SIGNAL), given 2 s to end, then killed;
 # polled rather than waited for: ping, hvis-ctl and the status loop may
 # end with the very signal that stops the demo, and bash 5.2 can lose
 # such a child's exit while a trap runs, after which `wait` hangs.
@@ -173,6 +173,7 @@ gone() {
 		kill -0 "$1" 2>/dev/null || return 0
 		sleep 0.05
 	done
+	kill -KILL "$1" 2>/dev/null
 }
 
 # Namespaces gone (after the programs that use them).

@@ -55,7 +55,7 @@ int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n)
 				 "(unicast), queues=K (1 to %u), "
 				 "mac-spoofing=on|off, vlan=1..%u, bench or "
 				 "(after bench) rx=SIZE (14 to %u)", o,
-				 HNET_QUEUES_MAX, HNET_VLAN_MAX, HNET_MTU + 14);
+				 HNET_QUEUES_MAX, HNET_VLAN_MAX, 14 + 65535u);
 			return -1;
 		}
 	}

@@ -12,8 +12,8 @@ source "$(dirname "$0")/lib.sh"
 BENCH=$4
 # SIGTERM first: the benchmark then removes what it made itself; the
 # trap removes its namespaces (named after its pid) if it could not.
-BPID=
-trap 'for n in va vb h g; do [ -n "$BPID" ] && ip netns del "hvis-bench-$n$BPID" 2>/dev/null; done; cleanup' EXIT
+# (the pid file is read in the trap: it is there from the start)
+trap 'BPID=$(cat "$T/pid" 2>/dev/null); for n in va vb h g; do [ -n "$BPID" ] && ip netns del "hvis-bench-$n$BPID" 2>/dev/null; done; cleanup' EXIT
 timeout -k 20 100 sh -c 'echo $$ >"$0"; exec "$@"' "$T/pid" \
 	"$BENCH" net --seconds 1 >"$T/out" 2>"$T/err"
 rc=$?

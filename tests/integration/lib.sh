@@ -168,6 +168,26 @@ net_g2h_all() {
 	echo "hn0 read $taken, host sent $host, hvport0 got $port"
 	[ "$taken" = "$host" ] && [ "$host" = "$port" ]
 }
+# net_h2g_all [SNAPSHOT G0]: every frame the host passed on to the guest
+# came out of hn0 (since SNAPSHOT, a copy of hvis-ctl channels, when hn0
+# had had G0).
+net_h2g_all() {
+	local host got h0=0
+	[ -n "${1:-}" ] && h0=$(net_ctr rx_frames "$1")
+	host=$(($(net_ctr rx_frames) - h0))
+	got=$(($(net_devstat "$GNS" hn0 rx_packets) - ${2:-0}))
+	echo "host passed on $host, hn0 got $got"
+	[ "$host" = "$got" ]
+}
+# net_clean NAME...: no channel of the adapter counts any of the
+# counters NAME (errors, refusals): false, with the channels shown,
+# when one does.
+net_clean() {
+	local c names
+	c=$(ctl channels --wide) || { echo "hvis-ctl channels failed"; return 1; }
+	names=$(IFS='|'; echo "$*")
+	! grep -Eq " ($names)=[1-9]" <<<"$c" || { echo "$c"; return 1; }
+}
 
 # nc_copy FROM_NS TO_NS ADDR [PORT]: $T/blob through TCP (nc) from one
 # namespace to ADDR:PORT (default 9798) in the other, byte for byte.

@@ -119,6 +119,7 @@ sniff() {
 	hns timeout 20 tcpdump -l -e -n -i hvport0 -c "$n" "$@" >"$out" \
 		2>"$T/sniff.err" &
 	TD=$!
+	_pids+=("$TD")
 	wait_until 10 grep -q "listening on" "$T/sniff.err" ||
 		fail "tcpdump: $(cat "$T/sniff.err")"
 }

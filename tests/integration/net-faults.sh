@@ -97,7 +97,7 @@ kill "$IPERF" 2>/dev/null
 kill -0 "$GUEST_PID" || fail "the guest died with its NIC"
 log_has "$GUEST_LOG" ": adapter rescinded" || fail "no rescind in the guest"
 gns ping -c 2 -i 0.3 -W 2 10.95.0.1 >/dev/null || fail "hn0 broke"
-ctl vm services >/dev/null || fail "services: $(ctl vm services)"
+wait_until 5 ctl vm services || fail "services: $(ctl vm services)"
 
 # ---- the guest killed mid-transfer
 iperf_to 10.95.0.1 5303 20 "$T/iperf3"

@@ -85,7 +85,7 @@ wait_until 15 log_has "$GUEST_LOG" "hn0 in network namespace $NS" \
 	|| fail_evil "net-rsc: no hn0 in $NS"
 log_has "$GUEST_LOG" "RSC 1" || fail_evil "net-rsc: RSC not agreed"
 ip -n "$NS" addr add 10.98.0.2/24 dev hn0 || fail_evil "address"
-ip netns exec "$NS" ping -c 1 -W 2 10.98.0.1 >/dev/null ||
+wait_until 10 ip netns exec "$NS" ping -c 1 -W 1 10.98.0.1 ||
 	fail_evil "net-rsc: ping failed"
 wait_until 10 log_has "$EVIL_LOG" "RST acknowledging 3000 coalesced bytes" \
 	|| fail_evil "net-rsc: no RST for the coalesced segment"

@@ -59,9 +59,8 @@ traffic() {
 	nc_copy "$HNS" "$GNS" 10.97.0.2
 	echo "32 MiB host->guest ($1): same sha256"
 	ctl channels --wide >"$T/channels"
-	grep -q 'rsc_bad=0' "$T/channels" && grep -q 'refused=0' "$T/channels" &&
-		! grep -Eq 'rx_csum_bad=[1-9]|rsc_bad=[1-9]' "$T/channels" ||
-		fail "frames refused ($1): $(cat "$T/channels")"
+	net_clean rsc_bad refused rx_csum_bad >"$T/clean" ||
+		fail "frames refused ($1): $(cat "$T/clean")"
 }
 
 # ---- RSC on ----
@@ -78,17 +77,14 @@ grep -o 'rsc_[a-z]*=[0-9]*' "$T/channels" | paste -sd ' '
 # guest's kernel takes it whole: its first RST, tagged on the way out,
 # acknowledges all 4000 bytes (frames one by one would each have theirs)
 # ----
-rsc_frames() {
-	ctl channels --wide | grep -o 'rsc_frames=[0-9]*' |
-		awk -F= '{ n += $2 } END { print n + 0 }'
-}
 ctl nic set hvport0 vlan=7 >/dev/null || fail "vlan=7"
-before=$(rsc_frames)
+before=$(net_ctr rsc_frames)
 : >"$T/sniff.err"
 ip netns exec "$HNS" timeout 20 tcpdump -l -e -n -S -i hvport0 -c 1 \
 	'vlan 7 and tcp[tcpflags] & tcp-rst != 0' >"$T/rst" \
 	2>"$T/sniff.err" &
 td=$!
+_pids+=("$td")
 wait_until 10 grep -q "listening on" "$T/sniff.err" ||
 	fail "tcpdump: $(cat "$T/sniff.err")"
 ip netns exec "$HNS" python3 "$(dirname "$0")/net_gso_frame.py" \
@@ -97,7 +93,7 @@ ip netns exec "$HNS" python3 "$(dirname "$0")/net_gso_frame.py" \
 wait "$td"
 grep -q "vlan 7.*10.97.0.2.9 > 10.97.0.1.40000: Flags \[R.\], seq 0, ack 5000" "$T/rst" ||
 	fail "no RST acknowledging 4000 coalesced bytes: $(cat "$T/rst")"
-[ "$(rsc_frames)" -gt "$before" ] ||
+[ "$(net_ctr rsc_frames)" -gt "$before" ] ||
 	fail "not coalesced over the VLAN: $(ctl channels --wide)"
 echo "4000 bytes in one coalesced frame over VLAN 7: acknowledged"
 ctl nic set hvport0 vlan=none >/dev/null || fail "vlan=none"

@@ -20,9 +20,19 @@ net_pair tio 97 iperf3 nc sha256sum
 wait_until 10 ip netns exec "$GNS" ping -c 1 -W 1 10.97.0.1 ||
 	fail "no ping to the host"
 if [ "$OFF" = off ]; then
-	grep -q 'TAP bursts off (HVIS_TAPIO=off)' "$HOST_LOG" "$GUEST_LOG" ||
-		fail "no line saying the bursts are off"
+	for log in "$HOST_LOG" "$GUEST_LOG"; do
+		grep -q 'TAP bursts off (HVIS_TAPIO=off)' "$log" ||
+			fail "no line saying the bursts are off in $log"
+	done
+elif grep -Eq 'no io_uring here|io_uring not set up' "$HOST_LOG" "$GUEST_LOG"; then
+	echo "SKIP: no io_uring on this machine (one call a frame)"
+	exit 77
 fi
+# A TAP that takes no RWF_NOWAIT reads (Linux 6.1) keeps its reads one
+# call each: only the writes are then in bursts.
+READS=bursts
+grep -q 'the TAP takes no RWF_NOWAIT reads' "$HOST_LOG" "$GUEST_LOG" &&
+	READS=single && echo "the TAP takes no RWF_NOWAIT reads: read calls not checked"
 
 # in_bursts WHAT FRAMES CALLS: fewer calls than frames; with the
 # bursts off, no fewer.
@@ -33,14 +43,7 @@ in_bursts() {
 		[ "$3" -lt "$2" ] || fail "$1: $3 calls for $2 frames, no bursts"
 	fi
 }
-# Host to guest: every frame the host passed on came out of hn0.
-h2g_all() {
-	local host got
-	host=$(net_ctr rx_frames)
-	got=$(net_devstat "$GNS" hn0 rx_packets)
-	echo "host passed on $host, hn0 got $got"
-	[ "$host" = "$got" ]
-}
+reads_in_bursts() { [ "$READS" = single ] || in_bursts "$@"; }
 # flood DIR: 2 s of 64-byte datagrams, guest to host, or with -R the
 # other way; the host's counters before and after in $T/c0, $T/c1.
 flood() {
@@ -49,7 +52,7 @@ flood() {
 		-l 64 -b 0 -t 2 "$@" >"$T/iperf" 2>&1 ||
 		fail "iperf3 $*: $(cat "$T/iperf")"
 	wait_until 10 net_g2h_all || fail "frames lost: $(net_g2h_all)"
-	wait_until 10 h2g_all || fail "frames lost: $(h2g_all)"
+	wait_until 10 net_h2g_all || fail "frames lost: $(net_h2g_all)"
 	ctl channels --wide >"$T/c1" || fail "hvis-ctl channels"
 }
 delta() { echo $(($(net_ctr "$1" "$T/c1") - $(net_ctr "$1" "$T/c0"))); }
@@ -67,16 +70,15 @@ rframes=$(delta rx_frames) rcalls=$(delta rx_calls)
 echo "host to guest: the host read $rframes frames in $rcalls calls"
 [ "$rframes" -ge 1000 ] || fail "only $rframes frames: $(cat "$T/iperf")"
 in_bursts "host writes" "$frames" "$calls"
-in_bursts "host reads" "$rframes" "$rcalls"
+reads_in_bursts "host reads" "$rframes" "$rcalls"
 
 # 8 MiB each way, byte for byte, every frame there.
 head -c 8M /dev/urandom >"$T/blob"
 nc_copy "$GNS" "$HNS" 10.97.0.1 9797
 nc_copy "$HNS" "$GNS" 10.97.0.2 9797
 wait_until 10 net_g2h_all || fail "frames lost (TCP): $(net_g2h_all)"
-wait_until 10 h2g_all || fail "frames lost (TCP): $(h2g_all)"
-grep -q 'tx_err=0 ' <(ctl channels --wide) ||
-	fail "errors: $(ctl channels --wide)"
+wait_until 10 net_h2g_all || fail "frames lost (TCP): $(net_h2g_all)"
+net_clean tx_err refused >"$T/clean" || fail "errors: $(cat "$T/clean")"
 
 stop_proc "$GUEST_PID" guest
 stop_proc "$HOST_PID" host
@@ -89,7 +91,7 @@ read -r gread gcalls gwrote gwcalls < <(grep -o 'TAP: [0-9]* frames read in [0-9
 echo "guest: read $gread frames in $gcalls calls, wrote $gwrote in $gwcalls"
 [ "$gread" -ge 4000 ] && [ "$gwrote" -ge 1000 ] ||
 	fail "guest counted too few frames"
-in_bursts "guest reads" "$gread" "$gcalls"
+reads_in_bursts "guest reads" "$gread" "$gcalls"
 # the host packs a burst's frames into transfer-page packets of several
 in_bursts "guest writes" "$gwrote" "$gwcalls"
 echo "ok"

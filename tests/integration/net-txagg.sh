@@ -76,8 +76,7 @@ else
 	[ $((msgs * 2)) -lt "$frames" ] ||
 		fail "not aggregated: $frames frames in $msgs messages"
 fi
-grep -q 'tx_err=0 ' <(ctl channels --wide) && grep -q 'refused=0 ' <(ctl channels --wide) ||
-	fail "errors: $(ctl channels --wide)"
+net_clean tx_err refused >"$T/clean" || fail "errors: $(cat "$T/clean")"
 # nic list --json sums the channels' messages as channels shows them
 read -r jf jm < <(json_ctrs tx_frames tx_msgs)
 [ "$jm" -ge "$(net_ctr tx_msgs "$T/tx.1")" ] && [ "$jm" -le "$jf" ] ||
@@ -94,13 +93,7 @@ wait_until 10 net_g2h_all || fail "frames lost (TSO off): $(net_g2h_all)"
 
 # rx_arrived: every frame the host sent the guest since the snapshot
 # $T/rx.0 came out of hn0 (then $g0).
-rx_arrived() {
-	local host got
-	host=$(($(net_ctr rx_frames) - $(net_ctr rx_frames "$T/rx.0")))
-	got=$(($(net_devstat "$GNS" hn0 rx_packets) - g0))
-	echo "host sent $host, hn0 got $got"
-	[ "$host" = "$got" ]
-}
+rx_arrived() { net_h2g_all "$T/rx.0" "$g0"; }
 if [ -z "$AGG" ]; then
 	serve "$GNS" 5297
 	g0=$(net_devstat "$GNS" hn0 rx_packets)

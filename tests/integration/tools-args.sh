@@ -83,6 +83,7 @@ host_refused "--nic needs tap=NAME or bench" --nic tap=x,bench
 host_refused "'rx=64' is not tap=NAME" --nic rx=64
 host_refused "'rx=13' is not tap=NAME" --nic bench,rx=13
 host_refused "'rx=65550' is not tap=NAME" --nic bench,rx=65550
+host_refused "(after bench) rx=SIZE (14 to 65549)" --nic bench,rx=65550
 host_refused "'vlan=4095' is not" --nic tap=x,vlan=4095
 host_refused "'mac-spoofing=yes' is not" --nic tap=x,mac-spoofing=yes
 host_refused "--nic tap=x,vlan=5: a second adapter on the same TAP device" \

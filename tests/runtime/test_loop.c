@@ -160,38 +160,51 @@ static void test_stop_on_signals(void **state)
 	signal(SIGPIPE, SIG_DFL);
 }
 
+/* Two SIGUSR1 on the first tick only. */
 static void send_two_usr1(struct rt_loop *l, int fd, uint32_t events,
 			  void *arg)
 {
-	(void)l, (void)fd, (void)events, (void)arg;
+	(void)l, (void)fd, (void)events;
+	if ((*(int *)arg)++)
+		return;
 	raise(SIGUSR1);
 	raise(SIGUSR1);
 }
 
 static void on_usr1(struct rt_loop *l, int fd, uint32_t events, void *arg)
 {
-	(void)events;
+	(void)l, (void)events;
 	assert_int_equal(fd, -1);
 	++*(int *)arg;
+}
+
+static void stop_loop(struct rt_loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)fd, (void)events, (void)arg;
 	rt_loop_stop(l);
 }
 
 /* A signal handled as an event: its callback runs on the loop thread,
- * once for the two raised before the loop's next turn. */
+ * once for the two raised before the loop's next turn (the loop runs
+ * on for several ticks after them). */
 static void test_on_signal(void **state)
 {
 	struct rt_loop *l = rt_loop_new();
-	int calls = 0, fd;
+	int calls = 0, ticks = 0, fd, stop;
 
 	(void)state;
 	assert_non_null(l);
 	assert_int_equal(rt_loop_on_signal(l, SIGUSR1, on_usr1, &calls), 0);
-	fd = rt_loop_timer(l, 10, send_two_usr1, NULL);
-	assert_true(fd >= 0);
+	fd = rt_loop_timer(l, 10, send_two_usr1, &ticks);
+	stop = rt_loop_timer(l, 80, stop_loop, NULL);
+	assert_true(fd >= 0 && stop >= 0);
 	assert_int_equal(rt_loop_run(l), 0);
+	assert_true(ticks >= 2);
 	assert_int_equal(calls, 1);
 	rt_loop_del(l, fd);
+	rt_loop_del(l, stop);
 	close(fd);
+	close(stop);
 	rt_loop_free(l);
 	signal(SIGUSR1, SIG_IGN);
 }
