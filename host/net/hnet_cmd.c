@@ -11,7 +11,6 @@
  *   nic link NAME up|down              Connect-/Disconnect-VMNetworkAdapter
  *   nic capture NAME FILE [--count N] [--seconds S] | NAME --stop
  *                                      a pcap of what crosses the NIC */
-#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,16 +223,9 @@ static int cmd_link(struct hvm *vm, char *const *argv, int argc,
 
 /* ---- capture ---- */
 
-static int num(const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return errno || *end || !*v ? -1 : 0;
-}
+/* Long enough for any capture one would watch, and far from where
+ * seconds * 1e9 (the deadline in ns) wraps. */
+#define CAP_SECONDS_MAX 604800u /* a week */
 
 struct cap_req {
 	const char *name;
@@ -241,37 +233,29 @@ struct cap_req {
 	bool stop;
 };
 
-static int cap_word(char *const *argv, int argc, int *i, struct cap_req *r)
+static int cap_parse(char *const *argv, int argc, struct cap_req *r,
+		     char *why, size_t n)
 {
-	const char *a = argv[*i];
+	unsigned long long count = 0, seconds = 0, stop = 0;
+	const struct hvm_ctl_opt opts[] = {
+		{"--count", 1, UINT64_MAX, false, &count},
+		{"--seconds", 1, CAP_SECONDS_MAX, false, &seconds},
+		{"--stop", 0, 0, false, &stop},
+	};
+	const char *pos[2] = {NULL, NULL};
 
-	if (!strcmp(a, "--stop")) {
-		r->stop = true;
-		return 0;
-	}
-	if (!strcmp(a, "--count") || !strcmp(a, "--seconds"))
-		return num(++*i < argc ? argv[*i] : NULL,
-			   a[2] == 'c' ? &r->cfg.count : &r->cfg.seconds);
-	if (a[0] == '-' || (r->name && r->cfg.path))
+	if (hvm_ctl_args(argv, argc, opts, sizeof(opts) / sizeof(opts[0]),
+			 pos, 2, why, n))
 		return -1;
-	if (r->name)
-		r->cfg.path = a;
-	else
-		r->name = a;
-	return 0;
-}
-
-static bool cap_parse(char *const *argv, int argc, struct cap_req *r)
-{
-	memset(r, 0, sizeof(*r));
-	for (int i = 0; i < argc; i++)
-		if (cap_word(argv, argc, &i, r))
-			return false;
+	*r = (struct cap_req){.name = pos[0], .stop = stop,
+			      .cfg = {.path = pos[1], .count = count,
+				      .seconds = seconds}};
+	*why = '\0';
 	if (!r->name)
-		return false;
+		return -1;
 	if (r->stop)
-		return !r->cfg.path && !r->cfg.count && !r->cfg.seconds;
-	return r->cfg.path && r->cfg.path[0] == '/';
+		return r->cfg.path || count || seconds ? -1 : 0;
+	return r->cfg.path && r->cfg.path[0] == '/' ? 0 : -1;
 }
 
 static int cap_stop(struct hvm *vm, struct hnet_nic *nic, bool json,
@@ -301,10 +285,10 @@ static int cmd_capture(struct hvm *vm, char *const *argv, int argc,
 	struct cap_req r;
 	char why[PATH_MAX + 128];
 
-	if (!cap_parse(argv, argc, &r)) {
-		fprintf(out, "error: usage: nic capture NAME FILE (an absolute "
-			"path) [--count N] [--seconds S] | nic capture NAME "
-			"--stop\n");
+	if (cap_parse(argv, argc, &r, why, sizeof(why))) {
+		fprintf(out, "error: nic capture: %s%susage: nic capture NAME "
+			"FILE (an absolute path) [--count N] [--seconds S] | "
+			"nic capture NAME --stop\n", why, *why ? "; " : "");
 		return -1;
 	}
 	nic = nic_find(vm, r.name, out);
