@@ -22,25 +22,11 @@
 
 #define SPEC_MAX 256
 
-static struct hnet_nic *nic_named(struct hvm *vm, const char *name,
-				  bool *removing)
-{
-	for (struct hdev *d = vm->devs; d; d = d->next) {
-		struct hnet_nic *nic = d->priv;
-
-		if (d->cls != &hnet_class || strcmp(nic->tap.name, name))
-			continue;
-		*removing = !hvm_dev_live(vm, d);
-		return nic;
-	}
-	return NULL;
-}
-
 /* A live NIC called name, or NULL after saying why in out. */
 static struct hnet_nic *nic_find(struct hvm *vm, const char *name, FILE *out)
 {
 	bool removing = false;
-	struct hnet_nic *nic = nic_named(vm, name, &removing);
+	struct hnet_nic *nic = hnet_nic_named(vm, name, &removing);
 
 	if (nic && !removing)
 		return nic;
@@ -100,7 +86,7 @@ static int cmd_add(struct hvm *vm, char *const *argv, int argc,
 	char spec[SPEC_MAX], why[256], mac[18];
 	struct hnet_nic_cfg cfg;
 	struct hnet_nic *nic;
-	bool removing = false;
+	bool removing;
 
 	if (argc != 1 || strlen(argv[0]) >= sizeof(spec)) {
 		fprintf(out, "error: usage: nic add tap=NAME[,mac=XX:XX:XX:XX:"
@@ -112,18 +98,17 @@ static int cmd_add(struct hvm *vm, char *const *argv, int argc,
 		add_failed(why, out);
 		return -1;
 	}
-	/* the TAP would take a second queue of the same device */
-	if (nic_named(vm, cfg.tap, &removing)) {
-		fprintf(out, "error: the VM has a NIC %s already%s\n", cfg.tap,
-			removing ? " (being removed: try again once the guest "
-				   "let go of it)" : "");
+	if (cfg.bench) {
+		fprintf(out, "error: nic add: the bench port is hvis-bench's, "
+			"made at start only (hvis-host --nic bench); add a "
+			"NIC with tap=NAME\n");
 		return -1;
 	}
 	if (hnet_add_nic(vm, &cfg, why, sizeof(why))) {
 		add_failed(why, out);
 		return -1;
 	}
-	nic = nic_named(vm, cfg.tap, &removing);
+	nic = hnet_nic_named(vm, cfg.tap, &removing);
 	if (json)
 		return nic_reply(vm, nic, out);
 	mac_text(nic->mac, mac);
