@@ -147,10 +147,6 @@ void hnet_sw_link_retry(struct hnet_chan *ch)
 
 void hnet_sw_rndis(struct hnet_chan *ch)
 {
-	/* a guest sets its filter on the primary; a sub-channel's engine
-	 * (a hostile guest's SET there) must not change the NIC's */
-	if (ch->c->sub_index)
-		return;
 	atomic_store_explicit(&ch->nic->sw.filter, ch->rndis.filter,
 			      memory_order_relaxed);
 }

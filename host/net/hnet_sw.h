@@ -77,8 +77,8 @@ void hnet_sw_fini(struct hnet_nic *nic);
  * queue) and closed. Loop thread. */
 void hnet_sw_open(struct hnet_chan *ch);
 void hnet_sw_close(struct hnet_chan *ch);
-/* A channel's RNDIS engine changed (its worker): the primary's filter
- * for all channels; a sub-channel's is ignored. */
+/* The primary's RNDIS engine changed (its worker): the filter for all
+ * channels. */
 void hnet_sw_rndis(struct hnet_chan *ch);
 /* The worker's share of an aux wakeup: tells the guest a link change. */
 void hnet_sw_work(struct hnet_chan *ch);
