@@ -189,6 +189,14 @@ net_clean() {
 	! grep -Eq " ($names)=[1-9]" <<<"$c" || { echo "$c"; return 1; }
 }
 
+# iperf_serve NS PORT: an iperf3 server in namespace NS, listening.
+iperf_serve() {
+	ip netns exec "$1" iperf3 -s -p "$2" >"$T/iperf-server-$2" 2>&1 &
+	_pids+=($!)
+	wait_until 5 sh -c "ip netns exec $1 ss -ltn | grep -q ':$2'" ||
+		fail "iperf3 did not listen in $1"
+}
+
 # nc_copy FROM_NS TO_NS ADDR [PORT]: $T/blob through TCP (nc) from one
 # namespace to ADDR:PORT (default 9798) in the other, byte for byte.
 nc_copy() {

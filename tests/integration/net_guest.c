@@ -8,6 +8,7 @@
  * the kernel's answers must come back in transfer-page packets. Before
  * that, malformed sends the host must refuse (and count) without harm,
  * offload requests among them.
+ * On an access VLAN, a frame it tagged itself must be dropped.
  * Then link changes while it holds every control answer: the one that
  * finds no control slot comes once they are given back.
  * Last the device's counters in `hvis-ctl channels --json`.
@@ -426,6 +427,17 @@ static uint32_t echo_request(const struct ng *e, uint8_t *f)
 	return 14 + 36;
 }
 
+/* An echo request the guest tagged for VLAN 9 itself. */
+static uint32_t tagged_echo(const struct ng *e, uint8_t *f)
+{
+	uint32_t n = echo_request(e, f + 4);
+
+	memmove(f, f + 4, 12);
+	vmb_put_be16(f + 12, 0x8100);
+	vmb_put_be16(f + 14, 9);
+	return n + 4;
+}
+
 /* An RNDIS PACKET header with the PPIs meta names at buf, the frame
  * made right after it. */
 static uint32_t packet_meta(const struct ng *e, uint8_t *buf,
@@ -520,6 +532,31 @@ static void ping(struct ng *e)
 		pump(e);
 }
 
+static void ctl_ok(struct ng *e, const char *req)
+{
+	char *r = eu_ctl(e->ctl, req);
+
+	EU_CHECK(r && !strstr(r, "error"), "%s: %s", req, r ? r : "no reply");
+	free(r);
+}
+
+/* On an access VLAN a frame the guest tagged itself is dropped (and
+ * counted as tx_tagged), not sent with the port's tag in front of its
+ * own, which would carry it into VLAN 9. */
+static void vlan_hop(struct ng *e, const char *tap)
+{
+	char req[64];
+
+	eu_step("a frame tagged for VLAN 9 on a port of VLAN 5: dropped");
+	snprintf(req, sizeof(req), "nic set %s vlan=5\n", tap);
+	ctl_ok(e, req);
+	send_section(e, NVSP_CHANNEL_DATA, packet(e, e->send, tagged_echo));
+	while (!e->send_done)
+		pump(e);
+	snprintf(req, sizeof(req), "nic set %s vlan=none\n", tap);
+	ctl_ok(e, req);
+}
+
 /* More echo requests than the receive buffer has room for answers,
  * holding every receive: the host fills the buffer, drops the rest
  * (counted as rx_full) and never hands out a sub-allocation the guest
@@ -555,12 +592,10 @@ static void flood(struct ng *e)
  * to see none comes). */
 static void link_set(struct ng *e, const char *tap, bool up)
 {
-	char req[64], *r;
+	char req[64];
 
 	snprintf(req, sizeof(req), "nic link %s %s\n", tap, up ? "up" : "down");
-	r = eu_ctl(e->ctl, req);
-	EU_CHECK(r && !strstr(r, "error"), "%s: %s", req, r ? r : "no reply");
-	free(r);
+	ctl_ok(e, req);
 }
 
 static void link_until(struct ng *e, bool up)
@@ -619,6 +654,7 @@ static void counters(struct ng *e)
 	EU_CHECK(counter(dev, "rx_full") >= FLOOD - DATA_SUBS, "rx_full");
 	EU_CHECK(counter(dev, "refused") == 7, "refused");
 	EU_CHECK(counter(dev, "tx_err") == 0, "tx_err");
+	EU_CHECK(counter(dev, "tx_tagged") == 1, "tx_tagged");
 	json_decref(j);
 	free(r);
 }
@@ -655,6 +691,7 @@ int main(int argc, char **argv)
 	EU_CHECK(e.rndis.info.link_up, "link down");
 	hostile(&e);
 	ping(&e);
+	vlan_hop(&e, argv[4]);
 	flood(&e);
 	link_starved(&e, argv[4]);
 	counters(&e);
