@@ -119,6 +119,8 @@ struct hnet_cap_cfg {
 	uint64_t count;     /* stop after this many frames; 0: no limit */
 	uint64_t seconds;   /* stop after this long; 0: no limit */
 };
+/* The longest --seconds (a year): more is refused. */
+#define HNET_CAP_SECONDS_MAX 31536000u
 struct hnet_cap_info {
 	bool running;
 	const char *path;   /* NULL: never started */
