@@ -189,7 +189,8 @@ static void shift_vnet(void *vnet)
 
 /* The port's own tag on a frame the guest tagged itself would let it
  * reach the VLAN of its inner tag on a switch that strips the outer one
- * (VLAN hopping): an access port drops it, as Hyper-V's does. */
+ * (VLAN hopping): an access port, a member of one VLAN (no trunk mode
+ * here), drops it. */
 static bool tagged(const uint8_t *frame)
 {
 	return nframe_is_tag(vmb_be16(frame + NFRAME_ETH_TYPE));
