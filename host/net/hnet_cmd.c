@@ -208,10 +208,6 @@ static int cmd_link(struct hvm *vm, char *const *argv, int argc,
 
 /* ---- capture ---- */
 
-/* Long enough for any capture one would watch, and far from where
- * seconds * 1e9 (the deadline in ns) wraps. */
-#define CAP_SECONDS_MAX 604800u /* a week */
-
 struct cap_req {
 	const char *name;
 	struct hnet_cap_cfg cfg;
@@ -224,7 +220,7 @@ static int cap_parse(char *const *argv, int argc, struct cap_req *r,
 	unsigned long long count = 0, seconds = 0, stop = 0;
 	const struct hvm_ctl_opt opts[] = {
 		{"--count", 1, UINT64_MAX, false, &count},
-		{"--seconds", 1, CAP_SECONDS_MAX, false, &seconds},
+		{"--seconds", 1, HNET_CAP_SECONDS_MAX, false, &seconds},
 		{"--stop", 0, 0, false, &stop},
 	};
 	const char *pos[2] = {NULL, NULL};

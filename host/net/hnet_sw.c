@@ -147,10 +147,6 @@ void hnet_sw_link_retry(struct hnet_chan *ch)
 
 void hnet_sw_rndis(struct hnet_chan *ch)
 {
-	/* a guest sets its filter on the primary; a sub-channel's engine
-	 * (a hostile guest's SET there) must not change the NIC's */
-	if (ch->c->sub_index)
-		return;
 	atomic_store_explicit(&ch->nic->sw.filter, ch->rndis.filter,
 			      memory_order_relaxed);
 }
@@ -193,7 +189,8 @@ static void shift_vnet(void *vnet)
 
 /* The port's own tag on a frame the guest tagged itself would let it
  * reach the VLAN of its inner tag on a switch that strips the outer one
- * (VLAN hopping): an access port drops it, as Hyper-V's does. */
+ * (VLAN hopping): an access port, a member of one VLAN (no trunk mode
+ * here), drops it. */
 static bool tagged(const uint8_t *frame)
 {
 	return nframe_is_tag(vmb_be16(frame + NFRAME_ETH_TYPE));

@@ -77,8 +77,8 @@ void hnet_sw_fini(struct hnet_nic *nic);
  * queue) and closed. Loop thread. */
 void hnet_sw_open(struct hnet_chan *ch);
 void hnet_sw_close(struct hnet_chan *ch);
-/* A channel's RNDIS engine changed (its worker): the primary's filter
- * for all channels; a sub-channel's is ignored. */
+/* The primary's RNDIS engine changed (its worker): the filter for all
+ * channels. */
 void hnet_sw_rndis(struct hnet_chan *ch);
 /* The worker's share of an aux wakeup: tells the guest a link change. */
 void hnet_sw_work(struct hnet_chan *ch);
@@ -119,6 +119,8 @@ struct hnet_cap_cfg {
 	uint64_t count;     /* stop after this many frames; 0: no limit */
 	uint64_t seconds;   /* stop after this long; 0: no limit */
 };
+/* The longest --seconds (a year): more is refused. */
+#define HNET_CAP_SECONDS_MAX 31536000u
 struct hnet_cap_info {
 	bool running;
 	const char *path;   /* NULL: never started */
