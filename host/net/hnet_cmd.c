@@ -292,7 +292,7 @@ static int cmd_capture(struct hvm *vm, char *const *argv, int argc,
 
 struct nic_fig {
 	unsigned channels, open;
-	uint64_t tx_frames, tx_msgs, tx_bytes, tx_errors, tx_spoofed;
+	uint64_t tx_frames, tx_msgs, tx_bytes, tx_errors, tx_spoofed, tx_tagged;
 	uint64_t rx_frames, rx_msgs, rx_bytes, rx_dropped, rx_vlan, rx_filtered;
 	uint64_t link_down;
 };
@@ -307,6 +307,7 @@ static void chan_fig(const struct hnet_chan *ch, struct nic_fig *f)
 	f->tx_bytes += GET(tx_bytes);
 	f->tx_errors += GET(tx_err) + GET(tx_bad);
 	f->tx_spoofed += GET(sw.tx_spoofed);
+	f->tx_tagged += GET(sw.tx_tagged);
 	f->rx_frames += GET(rx_frames);
 	f->rx_msgs += GET(rx_msgs);
 	f->rx_bytes += GET(rx_bytes);
@@ -356,12 +357,13 @@ static json_t *cap_json(struct hnet_nic *nic)
 static json_t *fig_json(const struct nic_fig *f)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-			 "s:I, s:I}",
+			 "s:I, s:I, s:I}",
 			 "tx_frames", (json_int_t)f->tx_frames,
 			 "tx_msgs", (json_int_t)f->tx_msgs,
 			 "tx_bytes", (json_int_t)f->tx_bytes,
 			 "tx_errors", (json_int_t)f->tx_errors,
 			 "tx_spoofed", (json_int_t)f->tx_spoofed,
+			 "tx_tagged", (json_int_t)f->tx_tagged,
 			 "rx_frames", (json_int_t)f->rx_frames,
 			 "rx_msgs", (json_int_t)f->rx_msgs,
 			 "rx_bytes", (json_int_t)f->rx_bytes,
@@ -412,8 +414,8 @@ static void nic_text(struct hvm *vm, struct hnet_nic *nic, FILE *out)
 		(unsigned long long)f.tx_frames,
 		(unsigned long long)f.rx_frames,
 		(unsigned long long)f.tx_spoofed,
-		(unsigned long long)(f.tx_errors + f.rx_dropped + f.rx_vlan +
-				     f.rx_filtered + f.link_down),
+		(unsigned long long)(f.tx_errors + f.tx_tagged + f.rx_dropped +
+				     f.rx_vlan + f.rx_filtered + f.link_down),
 		ci.running ? ci.path : "-");
 }
 
