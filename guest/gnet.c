@@ -503,6 +503,13 @@ static void gnet_tick(struct gvb_chan *c)
 	pthread_mutex_unlock(&ch->lock);
 }
 
+/* Shutting down: the reader sends what it read from hn0, then ends. */
+static void gnet_quiesce(struct gvb_chan *c)
+{
+	if (c->priv)
+		gnet_io_stop(c->priv);
+}
+
 /* Before the endpoint goes: its reader must not send on it again. */
 static void gnet_stopping(struct gvb_chan *c)
 {
@@ -593,6 +600,7 @@ const struct gvb_driver gnet_driver = {
 	.opened = gnet_opened,
 	.rx = gnet_rx,
 	.batch_end = gnet_batch_end,
+	.quiesce = gnet_quiesce,
 	.stopping = gnet_stopping,
 	.stopped = gnet_stopped,
 	.tick = gnet_tick,

@@ -923,8 +923,20 @@ static void stop_begin_all(struct gvb *vb)
 			rt_chan_stop_begin(vb->chans[r]->rt);
 }
 
+/* Every driver's own senders done, while the channels take sends. */
+static void quiesce_all(struct gvb *vb)
+{
+	for (uint32_t r = 1; vb->chans && r < VMB_RELID_MAX; r++) {
+		struct gvb_chan *c = vb->chans[r];
+
+		if (c && c->rt && c->drv->quiesce)
+			c->drv->quiesce(c);
+	}
+}
+
 void gvb_shutdown(struct gvb *vb)
 {
+	quiesce_all(vb);
 	/* Channels first: no worker may touch a ring the host drops. */
 	stop_begin_all(vb);
 	for (uint32_t r = 1; vb->chans && r < VMB_RELID_MAX; r++)

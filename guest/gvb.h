@@ -51,6 +51,11 @@ struct gvb_driver {
 	/* Optional: after each receive batch on the worker (not after the
 	 * drain), e.g. to hand on what the batch completed. */
 	void (*batch_end)(struct gvb_chan *c);
+	/* Optional, an orderly shutdown only, before any channel stops
+	 * taking sends: a driver with threads of its own that take work
+	 * from the OS (a TAP's reader) stops them taking more and lets them
+	 * send what they took. Loop thread, bounded. */
+	void (*quiesce)(struct gvb_chan *c);
 	/* Optional: the channel is about to stop; a driver that sends from
 	 * threads of its own stops them from sending on c before this
 	 * returns (the endpoint is freed next). Loop thread. */
