@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "gnet_priv.h"
+#include "rt_file.h"
 #include "rt_log.h"
 
 /* Adapters by instance: how a sub-channel finds its primary's. */
@@ -251,21 +251,16 @@ int gnet_table_load(char *why, size_t n)
 {
 	const char *bad = NULL;
 	char buf[4096];
-	struct stat st;
 	ssize_t len = 0;
-	int fd = open(gnet_cfg.table_file,
-		      O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int fd = rt_file_open(gnet_cfg.table_file, O_RDONLY, 0, 0, why, n);
 
-	if (fd < 0 || fstat(fd, &st) < 0)
-		bad = strerror(errno);
-	else if (!S_ISREG(st.st_mode)) /* a FIFO could block, a device not end */
-		bad = "not a regular file";
-	else if ((len = read(fd, buf, sizeof(buf))) < 0)
+	if (fd < 0)
+		return -1;
+	if ((len = read(fd, buf, sizeof(buf))) < 0)
 		bad = strerror(errno);
 	else if (len == (ssize_t)sizeof(buf))
 		bad = "longer than 4 KiB";
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	if (bad) {
 		snprintf(why, n, "%s", bad);
 		return -1;

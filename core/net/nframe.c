@@ -23,24 +23,19 @@ const char *nframe_bad_name(enum nframe_bad b)
 #define IP6_HLEN 40u
 #define IP_LEN_MAX 65535u
 
-static bool is_tag(uint16_t tpid)
-{
-	return tpid == NFRAME_ETH_P_8021Q || tpid == NFRAME_ETH_P_8021AD;
-}
-
 static enum nframe_bad parse_l2(struct nframe *f, const uint8_t *p)
 {
-	uint32_t off = 12;
+	uint32_t off = NFRAME_ETH_TYPE;
 
 	if (f->len < NFRAME_ETH_LEN)
 		return NFRAME_BAD_ETH;
 	f->ethertype = vmb_be16(p + off);
-	while (is_tag(f->ethertype) && f->ntags < NFRAME_TAGS_MAX) {
-		if (f->len < off + 6)
+	while (nframe_is_tag(f->ethertype) && f->ntags < NFRAME_TAGS_MAX) {
+		if (f->len < off + NFRAME_TAG_LEN + 2)
 			return NFRAME_BAD_TAG;
 		f->tpid[f->ntags] = f->ethertype;
 		f->tci[f->ntags++] = vmb_be16(p + off + 2);
-		off += 4;
+		off += NFRAME_TAG_LEN;
 		f->ethertype = vmb_be16(p + off);
 	}
 	f->l2_len = off + 2;

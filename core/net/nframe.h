@@ -15,6 +15,9 @@
 #include "net/rss.h"
 
 #define NFRAME_ETH_LEN 14u
+#define NFRAME_ETH_SRC 6u   /* offset of the source address */
+#define NFRAME_ETH_TYPE 12u /* offset of the (first) ethertype */
+#define NFRAME_TAG_LEN 4u   /* an 802.1Q / 802.1ad tag */
 #define NFRAME_ETH_P_IPV4 0x0800u
 #define NFRAME_ETH_P_IPV6 0x86DDu
 #define NFRAME_ETH_P_8021Q 0x8100u
@@ -56,6 +59,12 @@ enum nframe_bad {
 	NFRAME_BAD_UDP_LEN,    /* UDP length below 8 or past the packet */
 	NFRAME_BAD__COUNT
 };
+
+/* An ethertype that is an 802.1Q or 802.1ad tag's TPID. */
+static inline bool nframe_is_tag(uint16_t tpid)
+{
+	return tpid == NFRAME_ETH_P_8021Q || tpid == NFRAME_ETH_P_8021AD;
+}
 
 const char *nframe_bad_name(enum nframe_bad b);
 

@@ -85,9 +85,16 @@ int nvsp_rxbuf_split(struct nvsp_rxbuf *rb, uint32_t nqueues)
 			return VMB_EBUSY;
 	rb->nqueues = nqueues;
 	per = (rb->count - NVSP_RXBUF_CONTROL) / nqueues;
-	for (uint32_t k = 0; k < nqueues; k++, start += per)
-		queue_init(rb->link, &rb->q[k], start,
+	for (uint32_t k = 0; k < nqueues; k++, start += per) {
+		struct nvsp_rxq *q = &rb->q[k];
+		uint64_t bad[NVSP_RXB_BAD__COUNT];
+
+		/* refusals are the guest's record: they only grow */
+		vmb_memcpy(bad, q->bad, sizeof(bad));
+		queue_init(rb->link, q, start,
 			   k + 1 == nqueues ? rb->count : start + per);
+		vmb_memcpy(q->bad, bad, sizeof(bad));
+	}
 	return VMB_OK;
 }
 

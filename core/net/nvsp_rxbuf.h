@@ -67,7 +67,7 @@ int nvsp_rxbuf_init(struct nvsp_rxbuf *rb, uint32_t *link, uint32_t count,
  * control reserve kept as it is): when the guest's channels are known,
  * after the buffer was laid out for fewer. VMB_EBUSY while the guest
  * holds any data sub-allocation, VMB_EINVAL as for init; the queues'
- * counters start again. */
+ * counters start again, but for the refusals (bad). */
 int nvsp_rxbuf_split(struct nvsp_rxbuf *rb, uint32_t nqueues);
 
 /* Takes n sub-allocations of queue q (n >= 1), chained under one id,

@@ -290,9 +290,13 @@ static uint32_t rndis_control(struct hnet_chan *ch, uint32_t len)
 	rt_ctr_add(&ch->ctl_msgs, 1);
 	if (ra.reply_len)
 		hnet_ctl_answer(ch, ra.reply, ra.reply_len);
-	if (ra.ev != RNDIS_HE_NONE)
+	/* the NIC's filter, offloads and RSS are the primary's engine's: no
+	 * netvsc sets them on a sub-channel, where a hostile guest's INIT
+	 * or HALT would turn receive off for all */
+	if (ra.ev != RNDIS_HE_NONE && ch->q == 0) {
 		hnet_rss_update(ch);
-	hnet_sw_rndis(ch);
+		hnet_sw_rndis(ch);
+	}
 	return NVSP_STATUS_SUCCESS;
 }
 

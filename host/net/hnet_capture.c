@@ -6,8 +6,11 @@
  * A channel's worker never waits for the file: it copies each frame
  * (up to the snap length) into a buffer of its channel's own, one
  * producer and one consumer, and counts the frames that find it full; a
- * writer thread empties the buffers into the file every few
- * milliseconds. With no capture running the workers pay one relaxed
+ * writer thread merges the buffers into the file in time order every
+ * few milliseconds (hnet_capring.h: the buffers, their contract and the
+ * merge). The file is opened on the loop thread, which must never wait:
+ * without blocking, and only a new file or a regular one of this user's
+ * (rt_file.h). With no capture running the workers pay one relaxed
  * load (hnet_cap_frame). The buffers stay until the NIC goes, so a
  * worker still inside hnet_cap_put when a capture stops writes into
  * memory that is there. */
@@ -16,6 +19,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -24,30 +28,26 @@
 
 #include <pcap/pcap.h>
 
+#include "hnet_capring.h"
 #include "hnet_priv.h"
+#include "rt_file.h"
 #include "rt_log.h"
 
-#define CAP_RING (1u << 20)     /* bytes buffered per channel */
-#define CAP_SNAPLEN 65535u
 #define CAP_FLUSH_MS 20
-
-struct cap_rec {
-	uint32_t caplen, origlen;
-	uint64_t ns;            /* CLOCK_REALTIME */
-};
-
-struct cap_ring {
-	_Atomic uint64_t head;  /* bytes put (the worker's) */
-	_Atomic uint64_t tail;  /* bytes taken (the writer's) */
-	rt_ctr dropped;         /* the worker's */
-	uint8_t buf[CAP_RING];
-};
+/* Records stamped less than this before a pass stay in their ring
+ * until the next one: another channel's worker may have stamped a frame
+ * before them and not have put it yet. Well under the flush interval,
+ * so the rings hold little more than they did. */
+#define CAP_HOLD_NS 2000000u
 
 struct hnet_cap {
 	struct hnet_sw *sw;
 	/* atomic: a worker still in hnet_cap_put from a stopped capture
 	 * may read one while the next capture adds buffers */
-	struct cap_ring *_Atomic ring[RT_TAP_QUEUES_MAX];
+	struct hnet_cring *_Atomic ring[RT_TAP_QUEUES_MAX];
+	/* the running capture's generation (hnet_capring.h): written by
+	 * the loop thread before cap_on's release, read by workers */
+	_Atomic uint32_t gen;
 	pthread_t thread;
 	bool joinable;
 	_Atomic bool running;
@@ -71,46 +71,17 @@ static uint64_t now_ns(clockid_t clk)
 
 /* ---- the workers' side ---- */
 
-static void ring_write(struct cap_ring *r, uint64_t at, const void *src,
-		       uint32_t len)
-{
-	uint32_t off = (uint32_t)(at % CAP_RING);
-	uint32_t first = CAP_RING - off < len ? CAP_RING - off : len;
-
-	memcpy(r->buf + off, src, first);
-	memcpy(r->buf, (const uint8_t *)src + first, len - first);
-}
-
-static uint32_t rec_size(uint32_t caplen)
-{
-	return (uint32_t)sizeof(struct cap_rec) + ((caplen + 7u) & ~7u);
-}
-
-/* caplen bytes of the frame in iov[0..n) into r at at. */
-static void ring_frame(struct cap_ring *r, uint64_t at,
-		       const struct iovec *iov, unsigned n, uint32_t caplen)
-{
-	for (unsigned i = 0; i < n && caplen; i++) {
-		uint32_t l = iov[i].iov_len < caplen ? (uint32_t)iov[i].iov_len
-						     : caplen;
-
-		ring_write(r, at, iov[i].iov_base, l);
-		at += l;
-		caplen -= l;
-	}
-}
-
 void hnet_cap_put(struct hnet_chan *ch, const struct iovec *iov,
 		  unsigned n, uint32_t len)
 {
 	struct hnet_cap *cap;
-	struct cap_ring *r;
-	struct cap_rec h = {.caplen = len < CAP_SNAPLEN ? len : CAP_SNAPLEN,
-			    .origlen = len};
-	uint64_t head;
+	struct hnet_cring *r;
+	struct hnet_crec h = {
+		.caplen = len < HNET_CAP_SNAPLEN ? len : HNET_CAP_SNAPLEN,
+		.origlen = len};
 
-	/* pairs with hnet_cap_start's release of cap_on: cap and its
-	 * buffers are seen as made */
+	/* pairs with hnet_cap_start's release of cap_on: cap, its buffers
+	 * and the generation are seen as made */
 	atomic_thread_fence(memory_order_acquire);
 	cap = ch->nic->sw.cap;
 	r = ch->q < RT_TAP_QUEUES_MAX
@@ -121,35 +92,19 @@ void hnet_cap_put(struct hnet_chan *ch, const struct iovec *iov,
 		atomic_fetch_add(&cap->lost, 1);
 		return;
 	}
-	head = atomic_load_explicit(&r->head, memory_order_relaxed);
-	if (head + rec_size(h.caplen) -
-		    atomic_load_explicit(&r->tail, memory_order_acquire) >
-	    CAP_RING) {
-		rt_ctr_add(&r->dropped, 1);
-		return;
-	}
+	/* the generation before the stamp: a frame stamped after the next
+	 * capture began may go to it, never one stamped before */
+	h.gen = atomic_load_explicit(&cap->gen, memory_order_relaxed);
 	h.ns = now_ns(CLOCK_REALTIME);
-	ring_write(r, head, &h, sizeof(h));
-	ring_frame(r, head + sizeof(h), iov, n, h.caplen);
-	atomic_store_explicit(&r->head, head + rec_size(h.caplen),
-			      memory_order_release);
+	hnet_cring_put(r, &h, iov, n);
 }
 
 /* ---- the writer thread ---- */
 
-static void ring_read(const struct cap_ring *r, uint64_t at, void *dst,
-		      uint32_t len)
-{
-	uint32_t off = (uint32_t)(at % CAP_RING);
-	uint32_t first = CAP_RING - off < len ? CAP_RING - off : len;
-
-	memcpy(dst, r->buf + off, first);
-	memcpy((uint8_t *)dst + first, r->buf, len - first);
-}
-
-static void dump_one(struct hnet_cap *cap, const struct cap_rec *h,
+static void dump_one(void *arg, const struct hnet_crec *h,
 		     const uint8_t *frame)
 {
+	struct hnet_cap *cap = arg;
 	struct pcap_pkthdr ph = {
 		.ts = {.tv_sec = (time_t)(h->ns / 1000000000u),
 		       .tv_usec = (suseconds_t)(h->ns % 1000000000u / 1000u)},
@@ -164,19 +119,18 @@ static void dump_one(struct hnet_cap *cap, const struct cap_rec *h,
 	atomic_store(&cap->frames, n + 1);
 }
 
-static void drain(struct hnet_cap *cap, struct cap_ring *r, uint8_t *frame)
+/* The channels' records up to m->upto_ns into the file, in time order. */
+static void drain(struct hnet_cap *cap, struct hnet_cring_merge *m)
 {
-	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-	struct cap_rec h;
+	struct hnet_cring *r[RT_TAP_QUEUES_MAX];
+	unsigned k = 0;
 
-	while (tail != head) {
-		ring_read(r, tail, &h, sizeof(h));
-		ring_read(r, tail + sizeof(h), frame, h.caplen);
-		dump_one(cap, &h, frame);
-		tail += rec_size(h.caplen);
-	}
-	atomic_store_explicit(&r->tail, tail, memory_order_release);
+	for (unsigned i = 0; i < RT_TAP_QUEUES_MAX; i++)
+		if ((r[k] = atomic_load_explicit(&cap->ring[i],
+						 memory_order_relaxed)))
+			k++;
+	hnet_cring_merge(r, k, m);
+	pcap_dump_flush(cap->dump);
 }
 
 static bool done(const struct hnet_cap *cap)
@@ -190,21 +144,27 @@ static void *writer(void *arg)
 {
 	struct hnet_cap *cap = arg;
 	struct pollfd pfd = {.fd = cap->stop_efd, .events = POLLIN};
-	uint8_t *frame = malloc(CAP_SNAPLEN);
-	bool stop = !frame;
+	struct hnet_cring_merge m = {.gen = atomic_load(&cap->gen),
+				     .frame = malloc(HNET_CAP_SNAPLEN),
+				     .emit = dump_one, .arg = cap};
+	bool stop = !m.frame;
 
 	while (!stop) {
-		stop = poll(&pfd, 1, CAP_FLUSH_MS) > 0;
-		for (unsigned i = 0; i < RT_TAP_QUEUES_MAX; i++)
-			if (cap->ring[i])
-				drain(cap, cap->ring[i], frame);
-		pcap_dump_flush(cap->dump);
-		stop = stop || done(cap);
+		stop = poll(&pfd, 1, CAP_FLUSH_MS) > 0 || done(cap);
+		/* the last pass takes all that is there */
+		m.upto_ns = stop ? UINT64_MAX
+				 : now_ns(CLOCK_REALTIME) - CAP_HOLD_NS;
+		drain(cap, &m);
 	}
 	atomic_store(&cap->sw->cap_on, false);
 	pcap_dump_close(cap->dump);
 	cap->dump = NULL;
-	free(frame);
+	free(m.frame);
+	if (m.late)
+		rt_info("net", "capture to %s: %llu frames put late by their "
+			"channel's worker, written with the time of the frame "
+			"before them",
+			cap->path, (unsigned long long)m.late);
 	atomic_store(&cap->running, false);
 	return NULL;
 }
@@ -245,7 +205,7 @@ static struct hnet_cap *cap_get(struct hnet_nic *nic, char *why, size_t n)
 	cap = calloc(1, sizeof(*cap));
 	if (cap) {
 		cap->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		cap->dead = pcap_open_dead(DLT_EN10MB, (int)CAP_SNAPLEN);
+		cap->dead = pcap_open_dead(DLT_EN10MB, (int)HNET_CAP_SNAPLEN);
 		cap->sw = &nic->sw;
 	}
 	if (!cap || cap->stop_efd < 0 || !cap->dead) {
@@ -258,37 +218,46 @@ static struct hnet_cap *cap_get(struct hnet_nic *nic, char *why, size_t n)
 	return cap;
 }
 
-/* Buffers for the channels the NIC may have (its queues), each
- * emptied of what a stopped capture left. */
+/* Buffers for the channels the NIC may have (its queues). What a
+ * stopped capture left in them is not emptied here (that would race a
+ * worker still putting a record): the next capture's generation passes
+ * over it. */
 static bool rings(struct hnet_nic *nic, struct hnet_cap *cap)
 {
 	unsigned q = nic->queues < RT_TAP_QUEUES_MAX ? nic->queues
 						     : RT_TAP_QUEUES_MAX;
 
 	for (unsigned i = 0; i < q; i++) {
-		struct cap_ring *r = cap->ring[i];
+		struct hnet_cring *r;
 
-		if (!r && !(r = calloc(1, sizeof(*r))))
+		if (cap->ring[i])
+			continue;
+		r = aligned_alloc(alignof(struct hnet_cring), sizeof(*r));
+		if (!r)
 			return false;
+		memset(r, 0, sizeof(*r));
 		cap->ring[i] = r;
-		atomic_store(&r->tail, atomic_load(&r->head));
 	}
 	return true;
 }
 
+/* On the loop thread, so nothing here may wait (rt_file_open): the
+ * file is new (mode 0600: the guest's traffic is for its owner) or a
+ * regular file of this user's, not a link, FIFO or device. */
 static int open_file(struct hnet_cap *cap, const char *path, char *why,
 		     size_t n)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-			    O_NOFOLLOW, 0644);
+	char bad[160];
+	int fd = rt_file_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
+			      0600, RT_FILE_MINE, bad, sizeof(bad));
 	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 
 	if (f)
 		cap->dump = pcap_dump_fopen(cap->dead, f);
 	if (cap->dump)
 		return 0;
-	snprintf(why, n, "cannot write %s: %s", path,
-		 fd < 0 ? strerror(errno) : pcap_geterr(cap->dead));
+	snprintf(why, n, "cannot capture to %s: %s", path,
+		 fd < 0 ? bad : f ? pcap_geterr(cap->dead) : strerror(errno));
 	if (f)
 		fclose(f);
 	else if (fd >= 0)
@@ -304,7 +273,10 @@ static int go(struct hnet_nic *nic, struct hnet_cap *cap, char *why,
 	cap->dropped_base = dropped_sum(cap);
 	atomic_store(&cap->frames, 0);
 	atomic_store(&cap->running, true);
-	/* the buffers and the file before a worker may see cap_on */
+	atomic_store_explicit(&cap->gen, atomic_load(&cap->gen) + 1,
+			      memory_order_relaxed);
+	/* the buffers, the file and the generation before a worker may see
+	 * cap_on */
 	atomic_store_explicit(&nic->sw.cap_on, true, memory_order_release);
 	rc = pthread_create(&cap->thread, NULL, writer, cap);
 	if (rc) {
@@ -330,6 +302,11 @@ int hnet_cap_start(struct hnet_nic *nic, const struct hnet_cap_cfg *cfg,
 		snprintf(why, n, "%s is being captured to %s already: 'nic "
 			 "capture %s --stop' ends that", nic->tap.name,
 			 cap->path, nic->tap.name);
+		return -1;
+	}
+	if (cfg->seconds > HNET_CAP_SECONDS_MAX) {
+		snprintf(why, n, "--seconds %llu: want at most %u (a year)",
+			 (unsigned long long)cfg->seconds, HNET_CAP_SECONDS_MAX);
 		return -1;
 	}
 	join(cap);

@@ -113,7 +113,7 @@ static unsigned slice(const struct hnet_chan *ch, uint64_t off, uint32_t len,
 
 /* The bytes an iovec of request i would write from ch->msg, which the
  * next message overwrites, copied to the request's own scratch: at most
- * HNET_PEEK, the head hnet_offload_tx fixed (or the 12 address bytes a
+ * HNET_PEEK, the head hnet_offload_tx fixed (or the address bytes a
  * VLAN tag follows), the rest of a frame lies in guest memory. */
 static void keep_head(struct hnet_chan *ch, unsigned i, struct iovec *v,
 		      unsigned n)
@@ -148,32 +148,54 @@ static void run_end(struct hnet_chan *ch)
 	memcpy(o->hdr, &h, sizeof(h));
 }
 
-/* The frame's iovecs into the channel's burst, the header bytes (and
- * a VLAN tag) copied into the request: the switch port writes them in
- * scratch of its own, the same for every frame. false when the burst
- * is full. */
-static bool tx_queue(struct hnet_chan *ch, const struct iovec *iov,
-		     unsigned n, uint32_t len, uint32_t data_len)
+/* iov[1..n) from byte skip on into v: their count. */
+static unsigned iov_from(struct iovec *v, const struct iovec *iov,
+			 unsigned n, size_t skip)
 {
-	struct iovec *v = rt_tapio_iov(&ch->tio, n);
+	unsigned j = 1, k = 0;
+
+	while (j < n && iov[j].iov_len <= skip)
+		skip -= iov[j++].iov_len;
+	for (; j < n; j++, skip = 0)
+		v[k++] = (struct iovec){(uint8_t *)iov[j].iov_base + skip,
+					iov[j].iov_len - skip};
+	return k;
+}
+
+/* The frame's iovecs into the channel's burst behind its virtio-net
+ * header, kept in the request; with a VLAN the tag goes in the request
+ * too, between the addresses (from the worker's copy of the frame's
+ * start) and the rest. false when the burst is full. */
+static bool tx_queue(struct hnet_chan *ch, const struct iovec *iov,
+		     unsigned n, const struct rndis_pkt *p, int32_t vlan)
+{
+	struct iovec *v = rt_tapio_iov(&ch->tio, n + 2);
+	uint8_t *tag = NULL;
 	struct rt_tapio_op *o;
+	unsigned k = 1;
 
 	if (!v)
 		return false;
 	run_end(ch);
-	o = rt_tapio_add(&ch->tio, n, true);
+	if (vlan) {
+		v[1] = (struct iovec){(void *)p->data, NFRAME_ETH_TYPE};
+		k = 3;
+	}
+	k += iov_from(v + k, iov, n, vlan ? NFRAME_ETH_TYPE : 0);
+	o = rt_tapio_add(&ch->tio, k, true);
 	memcpy(o->hdr, iov[0].iov_base, RT_TAP_VNET_HDR_LEN);
 	v[0] = (struct iovec){o->hdr, RT_TAP_VNET_HDR_LEN};
-	for (unsigned i = 1; i < n; i++)
-		v[i] = iov[i];
-	if (n > 2 && iov[2].iov_base == ch->sw.tag) {
-		memcpy(o->hdr + RT_TAP_VNET_HDR_LEN, ch->sw.tag, 4);
-		v[2].iov_base = o->hdr + RT_TAP_VNET_HDR_LEN;
+	if (vlan) {
+		tag = o->hdr + RT_TAP_VNET_HDR_LEN;
+		vmb_put_be16(tag, NFRAME_ETH_P_8021Q);
+		vmb_put_be16(tag + 2, (uint16_t)vlan); /* priority 0 */
+		v[2] = (struct iovec){tag, NFRAME_TAG_LEN};
 	}
-	keep_head(ch, (unsigned)(o - ch->tio.op), v, n);
+	keep_head(ch, (unsigned)(o - ch->tio.op), v, k);
 	ch->tx_segs[o - ch->tio.op] = 1;
-	o->want = RT_TAP_VNET_HDR_LEN + len;
-	o->cookie = data_len;
+	o->want = RT_TAP_VNET_HDR_LEN + p->data_len +
+		  (vlan ? NFRAME_TAG_LEN : 0);
+	o->cookie = p->data_len;
 	return true;
 }
 
@@ -278,29 +300,28 @@ static void run_start(struct hnet_chan *ch, const struct rndis_pkt *p,
 static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 {
 	uint8_t vnet[RT_TAP_VNET_HDR_LEN] = {0};
-	/* room for the switch port's VLAN tag (hnet_sw_tx) */
-	struct iovec iov[HNET_IOV + 4] = {{vnet, sizeof(vnet)}};
+	struct iovec iov[HNET_IOV + 2] = {{vnet, sizeof(vnet)}};
 	int fixed = hnet_offload_tx(ch, p, (struct vnet_hdr *)vnet);
 	uint64_t off = (uint64_t)(p->data - ch->msg);
-	unsigned n, untagged;
-	uint32_t len;
+	unsigned n;
+	int32_t vlan;
 
 	if (fixed < 0)
 		return;
 	iov[1] = (struct iovec){(void *)p->data, (size_t)fixed};
-	n = untagged = slice(ch, off + (uint32_t)fixed,
-			     p->data_len - (uint32_t)fixed, iov + 1) + 1;
-	len = hnet_sw_tx(ch, p->data, p->data_len, iov, &n);
-	if (!len)
+	n = slice(ch, off + (uint32_t)fixed, p->data_len - (uint32_t)fixed,
+		  iov + 1) + 1;
+	vlan = hnet_sw_tx(ch, p->data, p->data_len, iov, n);
+	if (vlan < 0)
 		return;
-	if (n == untagged &&
+	if (!vlan &&
 	    tx_merge(ch, p, (struct vnet_hdr *)vnet, (uint32_t)fixed, iov, n))
 		return;
-	if (!tx_queue(ch, iov, n, len, p->data_len)) {
+	if (!tx_queue(ch, iov, n, p, vlan)) {
 		tx_flush(ch);
-		tx_queue(ch, iov, n, len, p->data_len);
+		tx_queue(ch, iov, n, p, vlan);
 	}
-	if (n == untagged)
+	if (!vlan)
 		run_start(ch, p, (struct vnet_hdr *)vnet, (uint32_t)fixed, n);
 }
 

@@ -321,12 +321,16 @@ bool hnet_rss_boxes(struct hnet_nic *nic)
 		return false;
 	free(nic->ret_ids);
 	nic->ret_ids = ids;
-	for (unsigned q = 0; q < rb->nqueues; q++) {
+	/* every box, those of queues the buffer no longer has too: a
+	 * sub-channel past them (not split for it) reclaims nothing, never
+	 * the old ids */
+	for (unsigned q = 0; q < HNET_QUEUES_MAX; q++) {
 		struct hnet_ret *r = &nic->ret[q];
 
 		/* queue 0 owns the control reserve too */
-		r->cap = rb->q[q].end - rb->q[q].first +
-			 (q ? 0 : NVSP_RXBUF_CONTROL);
+		r->cap = q >= rb->nqueues ? 0
+			 : rb->q[q].end - rb->q[q].first +
+				   (q ? 0 : NVSP_RXBUF_CONTROL);
 		r->id = nic->ret_ids + at;
 		atomic_store(&r->n, 0);
 		at += r->cap;

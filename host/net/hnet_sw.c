@@ -9,16 +9,12 @@
 #include <unistd.h>
 
 #include "hnet_priv.h"
+#include "net/nframe.h"
 #include "net/vnet_wire.h"
 #include "rt_log.h"
 
-#define ETH_HLEN 14u
-#define ETH_SRC 6u
-#define ETH_TYPE 12u    /* where an 802.1Q tag goes */
-#define VLAN_TAG 4u
-
-_Static_assert(sizeof(((struct hnet_sw_chan *)0)->vnet) ==
-	       RT_TAP_VNET_HDR_LEN, "tagged frame's header scratch");
+#define ETH_HLEN NFRAME_ETH_LEN
+#define VLAN_TAG NFRAME_TAG_LEN
 
 static bool vlan_val(const char *s, uint32_t *vlan)
 {
@@ -177,72 +173,55 @@ void hnet_sw_work(struct hnet_chan *ch)
 
 /* The guest's header, for the frame 4 bytes longer in front of its
  * transport headers. */
-static void shift_vnet(struct hnet_chan *ch, const void *vnet)
+static void shift_vnet(void *vnet)
 {
 	struct vnet_hdr h;
 
-	memcpy(ch->sw.vnet, vnet, sizeof(ch->sw.vnet));
-	memcpy(&h, ch->sw.vnet, sizeof(h));
+	memcpy(&h, vnet, sizeof(h));
 	if (h.flags & VNET_HDR_F_NEEDS_CSUM)
 		h.csum_start = vmb_le16((uint16_t)(vmb_le16(h.csum_start) +
 						   VLAN_TAG));
 	if (h.gso_type != VNET_HDR_GSO_NONE)
 		h.hdr_len = vmb_le16((uint16_t)(vmb_le16(h.hdr_len) +
 						VLAN_TAG));
-	memcpy(ch->sw.vnet, &h, sizeof(h));
+	memcpy(vnet, &h, sizeof(h));
 }
 
-/* The frame as sent to the TAP: its addresses (from the worker's copy),
- * an 802.1Q tag of vlan (priority 0), then the rest from where iov had
- * it (the entries that held the addresses skipped). */
-static uint32_t tag(struct hnet_chan *ch, const uint8_t *frame,
-		    uint32_t len, uint32_t vlan, struct iovec *iov,
-		    unsigned *n)
+/* The port's own tag on a frame the guest tagged itself would let it
+ * reach the VLAN of its inner tag on a switch that strips the outer one
+ * (VLAN hopping): an access port, a member of one VLAN (no trunk mode
+ * here), drops it. */
+static bool tagged(const uint8_t *frame)
 {
-	uint8_t *t = ch->sw.tag;
-	size_t skip = ETH_TYPE;
-	unsigned j = 1;
-
-	/* len > ETH_TYPE: entry j holds more than skip bytes */
-	while (iov[j].iov_len <= skip)
-		skip -= iov[j++].iov_len;
-	shift_vnet(ch, iov[0].iov_base);
-	memmove(&iov[3], &iov[j], (*n - j) * sizeof(*iov));
-	iov[3].iov_base = (uint8_t *)iov[3].iov_base + skip;
-	iov[3].iov_len -= skip;
-	*n = 3 + *n - j;
-	t[0] = 0x81;
-	t[1] = 0x00;
-	t[2] = (uint8_t)(vlan >> 8);
-	t[3] = (uint8_t)vlan;
-	iov[0] = (struct iovec){ch->sw.vnet, sizeof(ch->sw.vnet)};
-	iov[1] = (struct iovec){(void *)frame, ETH_TYPE};
-	iov[2] = (struct iovec){t, VLAN_TAG};
-	return len + VLAN_TAG;
+	return nframe_is_tag(vmb_be16(frame + NFRAME_ETH_TYPE));
 }
 
-uint32_t hnet_sw_tx(struct hnet_chan *ch, const uint8_t *frame,
-		      uint32_t len, struct iovec *iov, unsigned *n)
+static int32_t drop(rt_ctr *why)
+{
+	rt_ctr_add(why, 1);
+	return -1;
+}
+
+int32_t hnet_sw_tx(struct hnet_chan *ch, const uint8_t *frame, uint32_t len,
+		   const struct iovec *iov, unsigned n)
 {
 	struct hnet_sw *p = &ch->nic->sw;
 	uint32_t vlan;
 
-	hnet_cap_frame(p, ch, iov + 1, *n - 1, len);
-	if (len < ETH_HLEN) {
-		rt_ctr_add(&ch->tx_bad, 1);
-		return 0;
-	}
-	if (!atomic_load_explicit(&p->link_up, memory_order_relaxed)) {
-		rt_ctr_add(&ch->sw.link_down, 1);
-		return 0;
-	}
+	hnet_cap_frame(p, ch, iov + 1, n - 1, len);
+	if (len < ETH_HLEN)
+		return drop(&ch->tx_bad);
+	if (!atomic_load_explicit(&p->link_up, memory_order_relaxed))
+		return drop(&ch->sw.link_down);
 	if (!atomic_load_explicit(&p->spoofing, memory_order_relaxed) &&
-	    memcmp(frame + ETH_SRC, ch->nic->mac, 6)) {
-		rt_ctr_add(&ch->sw.tx_spoofed, 1);
-		return 0;
-	}
+	    memcmp(frame + NFRAME_ETH_SRC, ch->nic->mac, 6))
+		return drop(&ch->sw.tx_spoofed);
 	vlan = atomic_load_explicit(&p->vlan, memory_order_relaxed);
-	return vlan ? tag(ch, frame, len, vlan, iov, n) : len;
+	if (vlan && tagged(frame))
+		return drop(&ch->sw.tx_tagged);
+	if (vlan)
+		shift_vnet(iov[0].iov_base);
+	return (int32_t)vlan;
 }
 
 uint32_t hnet_sw_rx_vlan(struct hnet_chan *ch)
@@ -271,14 +250,13 @@ static void unshift_vnet(uint8_t *vnet)
 ssize_t hnet_sw_untag(struct hnet_chan *ch, uint32_t vlan, uint8_t *vnet,
 		      uint8_t *p, ssize_t n)
 {
-	if (n < (ssize_t)(ETH_HLEN + VLAN_TAG) || p[ETH_TYPE] != 0x81 ||
-	    p[ETH_TYPE + 1] != 0x00 ||
-	    ((uint32_t)(p[ETH_TYPE + 2] << 8 | p[ETH_TYPE + 3]) & 0xfffu) !=
-		    vlan) {
+	if (n < (ssize_t)(ETH_HLEN + VLAN_TAG) ||
+	    vmb_be16(p + NFRAME_ETH_TYPE) != NFRAME_ETH_P_8021Q ||
+	    (vmb_be16(p + NFRAME_ETH_TYPE + 2) & 0xfffu) != vlan) {
 		rt_ctr_add(&ch->sw.rx_vlan, 1);
 		return 0;
 	}
-	memmove(p + VLAN_TAG, p, ETH_TYPE);
+	memmove(p + VLAN_TAG, p, NFRAME_ETH_TYPE);
 	unshift_vnet(vnet);
 	return n - (ssize_t)VLAN_TAG;
 }
@@ -345,7 +323,8 @@ bool hnet_sw_rx(struct hnet_chan *ch, uint32_t id, uint32_t len)
 
 void hnet_sw_describe(const struct hnet_chan *ch, FILE *out)
 {
-	fprintf(out, " tx_spoofed=%llu rx_vlan=%llu rx_filtered=%llu "
-		"link_down=%llu", PCTR(tx_spoofed), PCTR(rx_vlan),
+	fprintf(out, " tx_spoofed=%llu tx_tagged=%llu rx_vlan=%llu "
+		"rx_filtered=%llu link_down=%llu", PCTR(tx_spoofed),
+		PCTR(tx_tagged), PCTR(rx_vlan),
 		PCTR(rx_filtered), PCTR(link_down));
 }

@@ -59,12 +59,10 @@ struct hnet_sw {
 
 /* A channel's share: its worker's counters and its aux epoll set. */
 struct hnet_sw_chan {
-	rt_ctr tx_spoofed, rx_vlan, rx_filtered, link_down;
+	rt_ctr tx_spoofed, tx_tagged, rx_vlan, rx_filtered, link_down;
 	bool link_told;            /* the link the guest was last told */
 	bool link_owed;            /* told, but no control slot was free */
 	int epfd;                  /* -1: none (a sub-channel) */
-	/* worker scratch for a tagged frame: its header and tag */
-	uint8_t vnet[12], tag[4];
 };
 
 /* hnet_sw.c */
@@ -90,12 +88,12 @@ void hnet_sw_link_retry(struct hnet_chan *ch);
 /* Wake the primary channel's worker (hnet_sw_work). Loop thread. */
 void hnet_sw_kick(struct hnet_nic *nic);
 /* A frame from the guest of len bytes (frame: the worker's copy of its
- * first bytes), iov[0] its virtio-net header and iov[1..*n) the frame:
- * the frame's length as it goes to the TAP, or 0 when the port drops it
- * (counted); with a VLAN, iov (room for *n + 2) is rewritten to send it
- * tagged (len + 4 bytes) and the header fixed to match. */
-uint32_t hnet_sw_tx(struct hnet_chan *ch, const uint8_t *frame, uint32_t len,
-		  struct iovec *iov, unsigned *n);
+ * first bytes), iov[0] its virtio-net header and iov[1..n) the frame:
+ * the VLAN whose tag it goes to the TAP with (0: none; the header's
+ * offsets then moved to match), or -1 when the port drops it
+ * (counted). */
+int32_t hnet_sw_tx(struct hnet_chan *ch, const uint8_t *frame, uint32_t len,
+		   const struct iovec *iov, unsigned n);
 /* The VLAN the TAP's frames must carry (0: none): a frame is read
  * 4 bytes early to leave room for its tag. */
 uint32_t hnet_sw_rx_vlan(struct hnet_chan *ch);
@@ -121,6 +119,8 @@ struct hnet_cap_cfg {
 	uint64_t count;     /* stop after this many frames; 0: no limit */
 	uint64_t seconds;   /* stop after this long; 0: no limit */
 };
+/* The longest --seconds (a year): more is refused. */
+#define HNET_CAP_SECONDS_MAX 31536000u
 struct hnet_cap_info {
 	bool running;
 	const char *path;   /* NULL: never started */

@@ -1366,6 +1366,8 @@ static void test_rxbuf_split(void **state)
 	assert_int_equal(nvsp_rxbuf_alloc(&rb, 0, 1, &id), VMB_OK);
 	assert_int_equal(nvsp_rxbuf_split(&rb, 3), VMB_EBUSY);
 	assert_int_equal(nvsp_rxbuf_free(&rb, 0, id, &n), VMB_OK);
+	assert_int_equal(nvsp_rxbuf_free(&rb, 0, id, &n), VMB_ENOENT);
+	assert_int_equal(rb.q[0].bad[NVSP_RXB_BAD_NOT_HELD], 1);
 	assert_int_equal(nvsp_rxbuf_split(&rb, 0), VMB_EINVAL);
 	assert_int_equal(nvsp_rxbuf_split(&rb, 85), VMB_EINVAL);
 	assert_int_equal(nvsp_rxbuf_split(&rb, 3), VMB_OK);
@@ -1374,6 +1376,7 @@ static void test_rxbuf_split(void **state)
 	assert_int_equal(rb.q[1].first, 44);
 	assert_int_equal(rb.q[2].end, 100);
 	assert_int_equal(rb.q[2].nfree, 28);
+	assert_int_equal(rb.q[0].bad[NVSP_RXB_BAD_NOT_HELD], 1);
 	assert_int_equal(nvsp_rxbuf_alloc(&rb, 2, 1, &id), VMB_OK);
 	assert_int_equal(nvsp_rxbuf_owner(&rb, id), 2);
 	assert_int_equal(nvsp_rxbuf_free(&rb, 0, id, &n), VMB_EAGAIN);

@@ -120,7 +120,7 @@ fuse_detach() {
 # $HNS with 10.NET.0.1 and 2001:db8:NET::1, hvis-guest --netns makes
 # hn0 in $GNS with 10.NET.0.2 and 2001:db8:NET::2. Skips (77) without
 # root, /dev/net/tun or one of the TOOLs. NET_GUEST_OPTS (words): more
-# options for hvis-guest.
+# options for hvis-guest; NET_NIC_OPTS (",queues=2" ...): for --nic.
 net_pair() {
 	local net=$2 p
 	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -133,7 +133,7 @@ net_pair() {
 	trap 'ip netns del "$HNS" 2>/dev/null; ip netns del "$GNS" 2>/dev/null; cleanup' EXIT
 	ip netns add "$HNS" && ip netns add "$GNS" || fail "ip netns add"
 	ip netns exec "$HNS" "$HOST_BIN" --dir "$T" --test-devices 0 \
-		--services none --nic tap=hvport0 2>>"$HOST_LOG" &
+		--services none --nic "tap=hvport0${NET_NIC_OPTS:-}" 2>>"$HOST_LOG" &
 	HOST_PID=$!
 	_pids+=("$HOST_PID")
 	wait_until 10 test -S "$T/ctl.sock" || fail "host did not start"
@@ -187,6 +187,14 @@ net_clean() {
 	c=$(ctl channels --wide) || { echo "hvis-ctl channels failed"; return 1; }
 	names=$(IFS='|'; echo "$*")
 	! grep -Eq " ($names)=[1-9]" <<<"$c" || { echo "$c"; return 1; }
+}
+
+# iperf_serve NS PORT: an iperf3 server in namespace NS, listening.
+iperf_serve() {
+	ip netns exec "$1" iperf3 -s -p "$2" >"$T/iperf-server-$2" 2>&1 &
+	_pids+=($!)
+	wait_until 5 sh -c "ip netns exec $1 ss -ltn | grep -q ':$2'" ||
+		fail "iperf3 did not listen in $1"
 }
 
 # nc_copy FROM_NS TO_NS ADDR [PORT]: $T/blob through TCP (nc) from one

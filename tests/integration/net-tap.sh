@@ -13,7 +13,7 @@ NS=hvis-net-$$
 MAC=00:15:5d:aa:bb:01
 trap 'ip netns del "$NS" 2>/dev/null; cleanup' EXIT
 
-start_host --test-devices 0 --services none --nic "tap=$TAP,mac=$MAC" \
+start_host --test-devices 0 --services none --nic "tap=$TAP,mac=$MAC,queues=2" \
 	"${@:5}"
 ip netns add "$NS" || fail "ip netns add"
 ip link set "$TAP" netns "$NS" || fail "moving $TAP"

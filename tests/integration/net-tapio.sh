@@ -57,10 +57,7 @@ flood() {
 }
 delta() { echo $(($(net_ctr "$1" "$T/c1") - $(net_ctr "$1" "$T/c0"))); }
 
-ip netns exec "$HNS" iperf3 -s -p 5297 >"$T/iperf-server" 2>&1 &
-_pids+=($!)
-wait_until 5 sh -c "ip netns exec $HNS ss -ltn | grep -q ':5297'" ||
-	fail "iperf3 did not listen"
+iperf_serve "$HNS" 5297
 flood
 frames=$(delta tx_frames) calls=$(delta tx_calls)
 echo "guest to host: the host wrote $frames frames in $calls calls"

@@ -30,13 +30,6 @@ want=8
 grep -q "send aggregation: up to $want frames" "$GUEST_LOG" ||
 	fail "aggregation limit not $want"
 
-# serve NS PORT: an iperf3 server in namespace NS.
-serve() {
-	ip netns exec "$1" iperf3 -s -p "$2" >"$T/iperf-server-$2" 2>&1 &
-	_pids+=($!)
-	wait_until 5 sh -c "ip netns exec $1 ss -ltn | grep -q ':$2'" ||
-		fail "iperf3 did not listen in $1"
-}
 # flood FROM ADDR PORT NAME ARRIVED: 2 s of 64-byte UDP datagrams from
 # namespace FROM to the iperf3 server at ADDR:PORT, then until ARRIVED
 # holds; one snapshot of hvis-ctl channels each side ($T/NAME.0 and
@@ -61,7 +54,7 @@ c = json.load(sys.stdin)["nics"][0]["counters"]
 print(c[sys.argv[1]], c[sys.argv[2]])' "$1" "$2"
 }
 
-serve "$HNS" 5296
+iperf_serve "$HNS" 5296
 flood "$GNS" 10.96.0.1 5296 tx net_g2h_all
 frames=$(grown tx tx_frames)
 msgs=$(grown tx tx_msgs)
@@ -95,7 +88,7 @@ wait_until 10 net_g2h_all || fail "frames lost (TSO off): $(net_g2h_all)"
 # $T/rx.0 came out of hn0 (then $g0).
 rx_arrived() { net_h2g_all "$T/rx.0" "$g0"; }
 if [ -z "$AGG" ]; then
-	serve "$GNS" 5297
+	iperf_serve "$GNS" 5297
 	g0=$(net_devstat "$GNS" hn0 rx_packets)
 	flood "$HNS" 10.96.0.2 5297 rx rx_arrived
 	frames=$(grown rx rx_frames)

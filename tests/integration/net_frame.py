@@ -38,4 +38,5 @@ def main():
                  src_ip, dst_ip))
 
 
-main()
+if __name__ == "__main__":
+    main()

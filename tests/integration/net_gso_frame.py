@@ -14,6 +14,8 @@ import socket
 import struct
 import sys
 
+from net_frame import csum
+
 SOL_PACKET = 263  # not in every Python's socket module
 PACKET_VNET_HDR = 15
 VNET_NEEDS_CSUM = 1
@@ -25,12 +27,6 @@ def fold(s):
     while s >> 16:
         s = (s >> 16) + (s & 0xFFFF)
     return s
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    return ~fold(sum(struct.unpack("!%dH" % (len(data) // 2), data))) & 0xFFFF
 
 
 def segment(src_ip, dst_ip, dport, n):

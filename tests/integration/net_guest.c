@@ -8,8 +8,10 @@
  * the kernel's answers must come back in transfer-page packets. Before
  * that, malformed sends the host must refuse (and count) without harm,
  * offload requests among them.
+ * On an access VLAN, a frame it tagged itself must be dropped.
  * Then link changes while it holds every control answer: the one that
- * finds no control slot comes once they are given back.
+ * finds no control slot comes once they are given back. Then an RNDIS
+ * INIT on a sub-channel, which must leave the NIC's filter alone.
  * Last the device's counters in `hvis-ctl channels --json`.
  * Usage: net_guest VMBUS_SOCK CTL_SOCK MAC TAP */
 #include <errno.h>
@@ -35,6 +37,7 @@
 #define SEND_PAGES 8u   /* five 6144-byte sections */
 #define RECV_GPADL 2u
 #define SEND_GPADL 3u
+#define SUB_GPADL 4u    /* the sub-channel's ring */
 #define REPLY_MS 5000
 #define MAX_RANGES 64u
 /* Data sub-allocations: the buffer's, less the host's control reserve
@@ -60,6 +63,7 @@ struct ng {
 	bool got_arp, got_echo;
 	unsigned rx_frames;
 	uint16_t seq;           /* of the next echo request */
+	unsigned sub_frames;    /* sent after the sub-channel's INIT */
 	/* holding receive buffers: their ids and offsets */
 	bool hold;
 	unsigned nheld, nsubs;  /* packets held, and their frames */
@@ -72,8 +76,8 @@ struct ng {
 };
 
 /* A GPADL of pages consecutive pages at va: a header, then bodies. */
-static void gpadl(struct ng *e, uint32_t id, const uint8_t *va,
-		  uint32_t pages)
+static void gpadl(struct ng *e, uint32_t relid, uint32_t id,
+		  const uint8_t *va, uint32_t pages)
 {
 	uint64_t pfn[RECV_PAGES + 2 * RING_PAGES];
 	uint64_t first = rt_gmem_gpa(&e->gmem, va) >> VMB_PAGE_SHIFT;
@@ -83,8 +87,8 @@ static void gpadl(struct ng *e, uint32_t id, const uint8_t *va,
 
 	for (uint32_t i = 0; i < pages; i++)
 		pfn[i] = first + i;
-	eu_vmb_post(&e->v, &b, vmb_msg_enc_gpadl_header(&b, e->v.relid, id,
-							 pages, pfn, n));
+	eu_vmb_post(&e->v, &b, vmb_msg_enc_gpadl_header(&b, relid, id, pages,
+							 pfn, n));
 	for (uint32_t k = 1; n < pages; k++) {
 		uint32_t c = pages - n < VMB_GPADL_BODY_PFNS
 				     ? pages - n : VMB_GPADL_BODY_PFNS;
@@ -108,7 +112,7 @@ static void open_chan(struct ng *e)
 	e->send = rt_gmem_alloc(&e->gmem, SEND_PAGES);
 	e->frame = rt_gmem_alloc(&e->gmem, 1);
 	EU_CHECK(e->ring && e->recv && e->send && e->frame, "allocation");
-	gpadl(e, 1, e->ring, 2 * RING_PAGES);
+	gpadl(e, e->v.relid, 1, e->ring, 2 * RING_PAGES);
 	EU_CHECK(vmb_ring_attach(&e->out, e->ring, len) == VMB_OK &&
 		 vmb_ring_attach(&e->in, e->ring + len, len) == VMB_OK,
 		 "ring attach");
@@ -118,8 +122,8 @@ static void open_chan(struct ng *e)
 						RING_PAGES, NULL, 0));
 	eu_vmb_expect(&e->v, VMB_MSG_OPENCHANNEL_RESULT, &m);
 	EU_CHECK(vmb_le32(m.open_result.status) == 0, "open refused");
-	gpadl(e, RECV_GPADL, e->recv, RECV_PAGES);
-	gpadl(e, SEND_GPADL, e->send, SEND_PAGES);
+	gpadl(e, e->v.relid, RECV_GPADL, e->recv, RECV_PAGES);
+	gpadl(e, e->v.relid, SEND_GPADL, e->send, SEND_PAGES);
 }
 
 /* ---- packets ---- */
@@ -329,8 +333,8 @@ static void nvsp_up(struct ng *e)
 	struct nvsp_guest_cfg cfg = {
 		.max_version = NVSP_VERSION_61,
 		.mtu = 1500,
-		.subchannels = 0,
-		.ncpus = 1,
+		.subchannels = 1,
+		.ncpus = 2,
 		.recv_gpadl = RECV_GPADL,
 		.recv_size = RECV_PAGES << VMB_PAGE_SHIFT,
 		.send_gpadl = SEND_GPADL,
@@ -424,6 +428,17 @@ static uint32_t echo_request(const struct ng *e, uint8_t *f)
 	memcpy(icmp + 8, "hvis-net", 8);
 	vmb_put_be16(icmp + 2, ncsum(icmp, 16));
 	return 14 + 36;
+}
+
+/* An echo request the guest tagged for VLAN 9 itself. */
+static uint32_t tagged_echo(const struct ng *e, uint8_t *f)
+{
+	uint32_t n = echo_request(e, f + 4);
+
+	memmove(f, f + 4, 12);
+	vmb_put_be16(f + 12, 0x8100);
+	vmb_put_be16(f + 14, 9);
+	return n + 4;
 }
 
 /* An RNDIS PACKET header with the PPIs meta names at buf, the frame
@@ -520,6 +535,221 @@ static void ping(struct ng *e)
 		pump(e);
 }
 
+static void ctl_ok(struct ng *e, const char *req)
+{
+	char *r = eu_ctl(e->ctl, req);
+
+	EU_CHECK(r && !strstr(r, "error"), "%s: %s", req, r ? r : "no reply");
+	free(r);
+}
+
+/* On an access VLAN a frame the guest tagged itself is dropped (and
+ * counted as tx_tagged), not sent with the port's tag in front of its
+ * own, which would carry it into VLAN 9. */
+static void vlan_hop(struct ng *e, const char *tap)
+{
+	char req[64];
+
+	eu_step("a frame tagged for VLAN 9 on a port of VLAN 5: dropped");
+	snprintf(req, sizeof(req), "nic set %s vlan=5\n", tap);
+	ctl_ok(e, req);
+	send_section(e, NVSP_CHANNEL_DATA, packet(e, e->send, tagged_echo));
+	while (!e->send_done)
+		pump(e);
+	snprintf(req, sizeof(req), "nic set %s vlan=none\n", tap);
+	ctl_ok(e, req);
+}
+
+/* ---- a sub-channel's own RNDIS engine ---- */
+
+/* An ARP request (the host's kernel has long forgotten this guest,
+ * which answers none of its own), an echo request, and up to ms for the
+ * echo's answer (the kernel may have put it on the sub-channel's TAP
+ * queue just before that went). */
+static void echo_within(struct ng *e, uint64_t ms)
+{
+	uint64_t t0 = eu_now_ms();
+
+	e->seq++;
+	e->sub_frames += 2;
+	send_section(e, NVSP_CHANNEL_DATA, packet(e, e->send, arp_request));
+	while (!e->send_done)
+		pump(e);
+	send_section(e, NVSP_CHANNEL_DATA, packet(e, e->send, echo_request));
+	while (!e->send_done)
+		pump(e);
+	while (!e->got_echo && eu_now_ms() - t0 < ms)
+		pump_within(e, 100);
+}
+
+/* A sub-channel: its rings and event descriptors. */
+struct ng_sub {
+	uint32_t relid;
+	int efd_tx, efd_rx;
+	struct vmb_ring out, in;
+};
+
+static void sub_ask(struct ng *e)
+{
+	struct nvsp_guest_out o;
+
+	EU_CHECK(nvsp_guest_subchannels(&e->nvsp, 2, &o), "no SUBCHANNEL");
+	send_nvsp(e, &o);
+	while (e->nvsp.subch_waiting)
+		pump(e);
+	EU_CHECK(e->nvsp.subch_granted == 1, "%u sub-channels granted",
+		 e->nvsp.subch_granted);
+}
+
+static void sub_open(struct ng *e, struct ng_sub *s)
+{
+	uint64_t len = RING_PAGES << VMB_PAGE_SHIFT;
+	uint8_t *ring = rt_gmem_alloc(&e->gmem, 2 * RING_PAGES);
+	union vmb_msg_buf b, m;
+	struct rt_frame f;
+
+	eu_vmb_expect_frame(&e->v, VMB_MSG_OFFERCHANNEL, &m, &f);
+	EU_CHECK(f.nfds == 2 && ring, "sub-channel offer");
+	s->relid = vmb_le32(m.offer.child_relid);
+	s->efd_tx = f.fds[0];
+	s->efd_rx = f.fds[1];
+	gpadl(e, s->relid, SUB_GPADL, ring, 2 * RING_PAGES);
+	EU_CHECK(vmb_ring_attach(&s->out, ring, len) == VMB_OK &&
+		 vmb_ring_attach(&s->in, ring + len, len) == VMB_OK,
+		 "sub-channel ring attach");
+	vmb_ring_init_shared(&s->out, true);
+	vmb_ring_init_shared(&s->in, true);
+	eu_vmb_post(&e->v, &b, vmb_msg_enc_open(&b, s->relid, 2, SUB_GPADL, 0,
+						RING_PAGES, NULL, 0));
+	eu_vmb_expect(&e->v, VMB_MSG_OPENCHANNEL_RESULT, &m);
+	EU_CHECK(vmb_le32(m.open_result.status) == 0, "sub-channel refused");
+}
+
+/* A transfer on the sub-channel, given back: true if it is the INIT
+ * completion (frames the host's kernel sent to the sub-channel's TAP
+ * queue may come too). */
+static bool sub_answer(struct ng *e, struct ng_sub *s,
+		       const struct vmb_pkt *pkt)
+{
+	struct nvsp_range r[MAX_RANGES];
+	uint32_t n, type, msg = 0;
+	union nvsp_msg m;
+	bool sig;
+
+	EU_CHECK(nvsp_guest_recv(&e->nvsp, pkt, r, MAX_RANGES, &n, &type) ==
+			 VMB_OK && n >= 1, "bad transfer on the sub-channel");
+	if (type == NVSP_CHANNEL_CONTROL)
+		memcpy(&msg, e->recv + r[0].offset, sizeof(msg));
+	EU_CHECK(type == NVSP_CHANNEL_DATA || vmb_le32(msg) == RNDIS_MSG_INIT_C,
+		 "not an INIT completion on the sub-channel");
+	EU_CHECK(vmb_pkt_send_comp(&s->out, pkt->xid, &m,
+				   nvsp_rndis_complete(&m, NVSP_STATUS_SUCCESS),
+				   &sig) == VMB_OK, "sub-channel completion");
+	eu_signal(s->efd_tx);
+	return type == NVSP_CHANNEL_CONTROL;
+}
+
+/* The sub-channel's packets until its send completed and its answer
+ * came. */
+static void sub_pump(struct ng *e, struct ng_sub *s)
+{
+	uint64_t buf[1024], t0 = eu_now_ms();
+	bool done = false, answered = false;
+	struct vmb_pkt pkt;
+	uint32_t len;
+	bool sig;
+	int rc;
+
+	while (!done || !answered) {
+		rc = vmb_ring_read(&s->in, buf, sizeof(buf), &len, &sig);
+		if (rc == VMB_EAGAIN) {
+			EU_CHECK(eu_now_ms() - t0 < REPLY_MS,
+				 "the sub-channel is silent");
+			eu_wait_event(s->efd_rx, 10);
+			continue;
+		}
+		EU_CHECK(rc == VMB_OK && vmb_pkt_parse(buf, len, &pkt) ==
+			 VMB_OK, "bad packet on the sub-channel");
+		if (sig)
+			eu_signal(s->efd_tx);
+		if (pkt.type == VMB_PKT_XFER_PAGES)
+			answered |= sub_answer(e, s, &pkt);
+		else
+			done = true;
+	}
+}
+
+/* The state hvis-ctl shows of channel relid. */
+static bool chan_open(struct ng *e, uint32_t relid)
+{
+	char *r = eu_ctl(e->ctl, "channels --json\n");
+	json_t *j = r && strchr(r, '{') ? json_loads(strchr(r, '{'), 0, NULL)
+					: NULL, *c;
+	size_t i;
+	bool open = false;
+
+	EU_CHECK(j, "channels --json: %s", r ? r : "nothing");
+	json_array_foreach(json_object_get(j, "channels"), i, c) {
+		const char *st = json_string_value(json_object_get(c, "state"));
+
+		if (json_integer_value(json_object_get(c, "relid")) == relid)
+			open = st && !strcmp(st, "open");
+	}
+	json_decref(j);
+	free(r);
+	return open;
+}
+
+/* Closed, and seen closed: its TAP queue is let go, so the host's kernel
+ * sends every frame to the primary's. */
+static void sub_close(struct ng *e, struct ng_sub *s)
+{
+	union vmb_msg_buf b;
+	uint64_t t0 = eu_now_ms();
+
+	eu_vmb_post(&e->v, &b, vmb_msg_enc_relid(&b, VMB_MSG_CLOSECHANNEL,
+						 s->relid));
+	while (chan_open(e, s->relid)) {
+		EU_CHECK(eu_now_ms() - t0 < REPLY_MS, "sub-channel not closed");
+		eu_sleep_ms(20);
+	}
+	close(s->efd_tx);
+	close(s->efd_rx);
+}
+
+/* A guest's RNDIS INIT on a sub-channel (no netvsc sends one there)
+ * starts that channel's engine over: filter 0, offloads and RSS off.
+ * The NIC's stay the primary's, and frames keep coming. */
+static void sub_init(struct ng *e)
+{
+	struct rndis_guest_cfg cfg = {.nvsp_version = e->nvsp.version,
+				      .channels = 1};
+	uint8_t *sec = e->send + e->nvsp.send_section_size;
+	struct ng_sub s;
+	struct rndis_guest g;
+	union nvsp_msg m;
+	struct vmb_iov iov = {&m, 0};
+	bool sig;
+
+	eu_step("a sub-channel, and an RNDIS INIT on it");
+	sub_ask(e);
+	sub_open(e, &s);
+	rndis_guest_init(&g, &cfg);
+	iov.len = nvsp_rndis_pkt(&m, NVSP_CHANNEL_CONTROL, 1,
+				 rndis_guest_next(&g, sec));
+	EU_CHECK(vmb_pkt_send_inband(&s.out, VMB_PKT_FLAG_COMPLETION_REQUESTED,
+				     7, &iov, 1, &sig) == VMB_OK,
+		 "sub-channel send");
+	eu_signal(s.efd_tx);
+	sub_pump(e, &s);
+	sub_close(e, &s);
+	eu_step("an echo still answered on the primary");
+	e->got_echo = false;
+	for (unsigned try = 0; try < 5 && !e->got_echo; try++)
+		echo_within(e, 1000);
+	EU_CHECK(e->got_echo, "no echo answered after the sub-channel's INIT");
+}
+
 /* More echo requests than the receive buffer has room for answers,
  * holding every receive: the host fills the buffer, drops the rest
  * (counted as rx_full) and never hands out a sub-allocation the guest
@@ -555,12 +785,10 @@ static void flood(struct ng *e)
  * to see none comes). */
 static void link_set(struct ng *e, const char *tap, bool up)
 {
-	char req[64], *r;
+	char req[64];
 
 	snprintf(req, sizeof(req), "nic link %s %s\n", tap, up ? "up" : "down");
-	r = eu_ctl(e->ctl, req);
-	EU_CHECK(r && !strstr(r, "error"), "%s: %s", req, r ? r : "no reply");
-	free(r);
+	ctl_ok(e, req);
 }
 
 static void link_until(struct ng *e, bool up)
@@ -614,11 +842,13 @@ static void counters(struct ng *e)
 	dev = json_object_get(json_array_get(json_object_get(j, "channels"), 0),
 			      "device");
 	fprintf(stderr, "host counters: %s\n", r);
-	EU_CHECK(counter(dev, "tx_frames") == FLOOD + 3, "tx_frames");
+	EU_CHECK(counter(dev, "tx_frames") == FLOOD + 3 + e->sub_frames,
+		 "tx_frames");
 	EU_CHECK(counter(dev, "rx_frames") == e->rx_frames, "rx_frames");
 	EU_CHECK(counter(dev, "rx_full") >= FLOOD - DATA_SUBS, "rx_full");
 	EU_CHECK(counter(dev, "refused") == 7, "refused");
 	EU_CHECK(counter(dev, "tx_err") == 0, "tx_err");
+	EU_CHECK(counter(dev, "tx_tagged") == 1, "tx_tagged");
 	json_decref(j);
 	free(r);
 }
@@ -655,8 +885,10 @@ int main(int argc, char **argv)
 	EU_CHECK(e.rndis.info.link_up, "link down");
 	hostile(&e);
 	ping(&e);
+	vlan_hop(&e, argv[4]);
 	flood(&e);
 	link_starved(&e, argv[4]);
+	sub_init(&e);
 	counters(&e);
 	fprintf(stderr, "ok: %u frames from the host\n", e.rx_frames);
 	close(e.v.sock);
