@@ -196,6 +196,7 @@ static bool tx_queue(struct hnet_chan *ch, const struct iovec *iov,
 	o->want = RT_TAP_VNET_HDR_LEN + p->data_len +
 		  (vlan ? NFRAME_TAG_LEN : 0);
 	o->cookie = p->data_len;
+	ch->tx_held += o->want;
 	return true;
 }
 
@@ -209,6 +210,7 @@ static void tx_flush(struct hnet_chan *ch)
 	if (!n)
 		return;
 	run_end(ch);
+	ch->tx_held = 0;
 	hnet_port_run(ch, &ch->tx_calls);
 	for (unsigned i = 0; i < n; i++) {
 		const struct rt_tapio_op *o = &ch->tio.op[i];
@@ -274,6 +276,7 @@ static bool tx_merge(struct hnet_chan *ch, const struct rndis_pkt *p,
 	o = &ch->tio.op[ch->run_op];
 	o->want += s.plen;
 	o->cookie += p->data_len;
+	ch->tx_held += s.plen;
 	ch->tx_segs[ch->run_op]++;
 	rt_ctr_add(&ch->tx_gro, 1);
 	return true;
@@ -349,7 +352,8 @@ bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 	int rc;
 
 	/* One message, however many frames it packs (tx_frames), written
-	 * with the others of its ring batch in one system call (tx_calls). */
+	 * with the others of its ring batch, up to HNET_TX_HOLD_BYTES, in
+	 * one system call (tx_calls). */
 	rt_ctr_add(&ch->tx_msgs, 1);
 	rndis_pkt_iter_init(&it, ch->msg, len, 1u << RNDIS_HOST_ALIGN_SHIFT);
 	do {
@@ -358,8 +362,11 @@ bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 		if (rc == 1)
 			tx_frame(ch, &p);
 	} while (rc == 1);
-	/* written later (hnet_tx_flush), but before the guest hears the
-	 * message is done (hnet_tx_done) */
+	/* written later (hnet_tx_flush, at the batch's end or here once
+	 * the burst is big), but before the guest hears the message is
+	 * done (hnet_tx_done) */
+	if (ch->tx_held >= HNET_TX_HOLD_BYTES)
+		hnet_tx_flush(ch);
 	if (rc < 0)
 		rt_ctr_add(&ch->tx_bad, 1);
 	return rc == 0;
@@ -393,6 +400,7 @@ void hnet_port_open(struct hnet_chan *ch)
 {
 	ch->run.hlen = 0;
 	ch->ncomp = 0;
+	ch->tx_held = 0;
 	if (!ch->nic->bench)
 		rt_tapio_init(&ch->tio, ch->nic->tap.fd[ch->q],
 			      ch->nic->tap.name);

@@ -71,6 +71,11 @@ _Static_assert(HNET_XFER_RANGES <= NVSP_RECV_MAX_RANGES, "ranges");
 /* Completions of data messages held until their frames are written
  * (hnet_tx_done). */
 #define HNET_COMP_MAX 64u
+/* A message's frames are written at its end, not the batch's, once the
+ * burst holds this many bytes: an LSO frame, or a merged run near the
+ * IP limit, gains nothing from waiting, and the guest gets its buffer
+ * back sooner. */
+#define HNET_TX_HOLD_BYTES 60000u
 /* Channels (TAP queues) a NIC may have: primary + 63 sub-channels, and
  * the default's cap (Hyper-V's vRSS default of 8 queues). */
 #define HNET_QUEUES_MAX 64u
@@ -177,6 +182,7 @@ struct hnet_chan {
 	 * once the burst is written */
 	uint8_t tx_head[RT_TAPIO_OPS][HNET_PEEK];
 	uint16_t tx_segs[RT_TAPIO_OPS];
+	uint32_t tx_held;        /* bytes the burst's writes hold */
 	struct ngro_run run;
 	unsigned run_op;
 	struct hnet_comp {
