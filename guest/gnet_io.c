@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gnet_port.h"
@@ -42,6 +43,8 @@
 #define TX_BURST 64u
 /* The largest control message copied out of the receive buffer. */
 #define CTL_MAX 1024u
+/* a stopping reader's time to finish its burst (gnet_io_stop) */
+#define READER_GRACE_MS 100u
 
 /* ---- receive (worker) ---- */
 
@@ -598,6 +601,7 @@ static void *reader_main(void *arg)
 		if (p[0].revents & POLLIN)
 			tx_burst(ch);
 	}
+	atomic_store_explicit(&ch->reader_done, true, memory_order_release);
 	return NULL;
 }
 
@@ -614,6 +618,7 @@ static bool readers_start(struct gnet_nic *n)
 		ch->stage_slot = n->tx_need - GNET_PKT_ROOM;
 		ch->stage = malloc((size_t)TX_BURST * ch->stage_slot);
 		ch->tx_want = 2;
+		atomic_store(&ch->reader_done, false);
 		ch->reader_on = ch->stage &&
 				pthread_create(&ch->reader, NULL, reader_main,
 					       ch) == 0;
@@ -702,17 +707,32 @@ int gnet_io_start(struct gnet_nic *n)
 	return 0;
 }
 
+/* Up to READER_GRACE_MS for the reader to end on its own: the burst it
+ * is in goes on as usual, its frames sent while the channel takes them
+ * (a frame read from hn0 and not sent is lost). */
+static void reader_finish(struct gnet_chan *ch)
+{
+	struct timespec ms = {0, 1000000};
+
+	for (unsigned i = 0; i < READER_GRACE_MS &&
+	     !atomic_load_explicit(&ch->reader_done, memory_order_acquire);
+	     i++)
+		nanosleep(&ms, NULL);
+}
+
 void gnet_io_stop(struct gnet_chan *ch)
 {
 	uint64_t one = 1;
 
 	if (!ch->reader_on)
 		return;
-	/* A reader waiting in a send for ring room returns now. */
-	if (ch->c->rt)
-		rt_chan_stop_begin(ch->c->rt);
 	if (write(ch->stop_efd, &one, sizeof(one)) < 0)
 		rt_warn("net", "reader not told to stop");
+	reader_finish(ch);
+	/* A reader still waiting in a send for ring room (the host takes
+	 * nothing) returns now. */
+	if (ch->c->rt)
+		rt_chan_stop_begin(ch->c->rt);
 	pthread_join(ch->reader, NULL);
 	ch->reader_on = false;
 	free(ch->stage);

@@ -94,6 +94,7 @@ struct gnet_chan {
 	_Atomic bool want_room;   /* the reader waits for a section */
 	pthread_t reader;
 	bool reader_on;
+	_Atomic bool reader_done; /* its thread is about to end */
 	int stop_efd, room_efd;
 	struct gnet_offload off;
 	struct gnet_rsc rsc;      /* worker */

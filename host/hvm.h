@@ -238,4 +238,25 @@ struct json_t;
 void hvm_ctl_json(struct json_t *o, FILE *out);
 void hvm_ctl_done(struct hvm *vm, int fd);
 
+/* The words of a request, parsed (hvm_ctl_args.c): one option is
+ * --NAME alone (max 0: a flag, *v set to 1) or --NAME N with N a whole
+ * number from min to max (size: K, M, G or T after it multiplies by
+ * 1024 each). Each request states its own bounds. */
+struct hvm_ctl_opt {
+	const char *name;
+	unsigned long long min, max;
+	bool size;
+	unsigned long long *v;
+};
+/* argv's words: the options of opts (one absent leaves its *v as it
+ * was), the other words in order into pos[0..npos). 0, or -1 with one
+ * line in why naming the word and what was wanted instead. */
+int hvm_ctl_args(char *const *argv, int argc, const struct hvm_ctl_opt *opts,
+		 unsigned nopts, const char **pos, unsigned npos, char *why,
+		 size_t n);
+/* s, digits only (no sign, blank or unit), as a number from min to max;
+ * 0, or -1. */
+int hvm_ctl_num(const char *s, unsigned long long min, unsigned long long max,
+		unsigned long long *v);
+
 #endif

@@ -6,7 +6,6 @@
  * The integration services' requests are hic_ctl.c's, the disks'
  * storage/hstor_ctl.c's, the NICs' net/hnet_cmd.c's. JSON replies carry
  * "schema": "hvis.<what>/1" and are documented in docs/json.md. */
-#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,14 +445,9 @@ static int cmd_turn_off(struct hvm *vm, FILE *out)
 
 static int parse_u32(const char *s, uint32_t *v)
 {
-	char *end;
-	unsigned long n;
+	unsigned long long n;
 
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	n = strtoul(s, &end, 10);
-	if (errno || *end || n > UINT32_MAX)
+	if (hvm_ctl_num(s, 0, UINT32_MAX, &n))
 		return -1;
 	*v = (uint32_t)n;
 	return 0;

@@ -48,6 +48,12 @@ int bench_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool bench_wait_path(const char *path);
 bool bench_wait_exit(int pid, double secs);
 
+/* The directory of this program (exe, PATH_MAX bytes: hvis-host,
+ * hvis-guest and hvis-ctl are taken from there) and a new runtime
+ * directory of the run's own under $TMPDIR (dir, n bytes). 0, or -1
+ * after saying why on stderr. */
+int bench_dirs(char *exe, char *dir, size_t n);
+
 /* `hvis-bench disk ...`: argv[0] is "disk". Exit status. */
 int bench_disk_main(int argc, char **argv);
 void bench_disk_usage(FILE *f);

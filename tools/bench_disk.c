@@ -527,24 +527,18 @@ static int disk_opts(int argc, char **argv, struct dbench *b, bool *nbd)
 
 static int setup(struct dbench *b, char *img, size_t cap, char *exe)
 {
-	ssize_t n = readlink("/proc/self/exe", exe, PATH_MAX - 1);
-	const char *tmp = getenv("TMPDIR");
-
-	if (n <= 0)
+	if (bench_dirs(exe, b->dir, sizeof(b->dir)))
 		return -1;
-	exe[n] = '\0';
-	*strrchr(exe, '/') = '\0';
 	b->bin_dir = exe;
 	if (!b->image) {
 		snprintf(img, cap, "/dev/shm/hvis-bench-disk-%d.img",
 			 (int)getpid());
 		b->image = img;
 	}
-	snprintf(b->dir, sizeof(b->dir), "%s/hvis-bench.XXXXXX",
-		 tmp ? tmp : "/tmp");
-	if (!mkdtemp(b->dir) || image_make(b->image, b->size)) {
-		fprintf(stderr, "hvis-bench: cannot make %s or %s: %s\n",
-			b->dir, b->image, strerror(errno));
+	if (image_make(b->image, b->size)) {
+		fprintf(stderr, "hvis-bench: cannot make %s: %s\n", b->image,
+			strerror(errno));
+		rmdir(b->dir);
 		return -1;
 	}
 	return 0;

@@ -10,7 +10,6 @@
  * Frames (bench_net_frames.c): netvsc in this process against netvsp's
  * bench port, no TAP. Every namespace, process and directory made here is
  * removed at the end. */
-#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <limits.h>
@@ -522,26 +521,6 @@ static int net_opts(int argc, char **argv, double *secs, unsigned *parts)
 	return 0;
 }
 
-/* The directory of this program (hvis-host, hvis-guest and hvis-ctl are
- * taken from there) and a runtime directory of its own. */
-static int net_setup(char *exe, char *dir, size_t n)
-{
-	ssize_t len = readlink("/proc/self/exe", exe, PATH_MAX - 1);
-	const char *tmp = getenv("TMPDIR");
-
-	if (len <= 0)
-		return -1;
-	exe[len] = '\0';
-	*strrchr(exe, '/') = '\0';
-	snprintf(dir, n, "%s/hvis-bench.XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		fprintf(stderr, "hvis-bench: cannot make %s: %s\n", dir,
-			strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 int bench_net_main(int argc, char **argv)
 {
 	char exe[PATH_MAX], dir[PATH_MAX];
@@ -551,7 +530,7 @@ int bench_net_main(int argc, char **argv)
 
 	if (net_opts(argc, argv, &secs, &parts))
 		return 2;
-	if (net_setup(exe, dir, sizeof(dir)))
+	if (bench_dirs(exe, dir, sizeof(dir)))
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	/* each row as it is measured, also into a pipe or file */

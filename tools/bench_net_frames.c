@@ -58,6 +58,7 @@ struct fbench {
 	struct rt_loop *loop;
 	struct gvb vb;
 	pthread_t loop_t;
+	bool loop_running;  /* loop_t was made: both_down joins it */
 	struct fport fp;
 };
 
@@ -200,7 +201,10 @@ static int guest_up(struct fbench *b)
 	b->loop = rt_loop_new();
 	if (!b->loop || gvb_start(&b->vb, &cfg, b->loop, drivers, 1))
 		return -1;
-	pthread_create(&b->loop_t, NULL, loop_main, b->loop);
+	b->loop_running = !pthread_create(&b->loop_t, NULL, loop_main,
+					  b->loop);
+	if (!b->loop_running)
+		return -1;
 	for (int i = 0; i < 1000 && !atomic_load(&b->fp.up); i++)
 		nanosleep(&ms, NULL);
 	return atomic_load(&b->fp.up) ? 0 : -1;
@@ -210,7 +214,9 @@ static void both_down(struct fbench *b)
 {
 	if (b->loop) {
 		rt_loop_stop(b->loop);
-		pthread_join(b->loop_t, NULL);
+		if (b->loop_running)
+			pthread_join(b->loop_t, NULL);
+		b->loop_running = false;
 		gvb_shutdown(&b->vb);
 		rt_loop_free(b->loop);
 		b->loop = NULL;

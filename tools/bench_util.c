@@ -2,6 +2,7 @@
  * other programs. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -263,4 +264,24 @@ bool bench_wait_path(const char *path)
 		if (!access(path, F_OK))
 			return true;
 	return false;
+}
+
+int bench_dirs(char *exe, char *dir, size_t n)
+{
+	ssize_t len = readlink("/proc/self/exe", exe, PATH_MAX - 1);
+	const char *tmp = getenv("TMPDIR");
+
+	if (len <= 0) {
+		fprintf(stderr, "hvis-bench: /proc/self/exe: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	exe[len] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(dir, n, "%s/hvis-bench.XXXXXX", tmp ? tmp : "/tmp");
+	if (mkdtemp(dir))
+		return 0;
+	fprintf(stderr, "hvis-bench: cannot make %s: %s\n", dir,
+		strerror(errno));
+	return -1;
 }

@@ -2,7 +2,6 @@
  * control socket for hvis-ctl. */
 #include <getopt.h>
 #include <limits.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +84,6 @@ struct host_opts {
 	char *disks[HSTOR_CONTROLLERS * HSTOR_LUNS];
 	unsigned ndisks;
 	char *nics[HNET_NICS_MAX];
-	char nic_taps[HNET_NICS_MAX][IFNAMSIZ]; /* "" for a bench port */
 	unsigned nnics;
 	uint32_t msg_cap[HIC__COUNT];
 	const char *backup_cmd;
@@ -187,14 +185,6 @@ static int parse_nic(struct host_opts *o)
 		free(copy);
 		return bad("--nic", copy ? why : "out of memory");
 	}
-	/* the TAP would take a second queue of the same device */
-	for (unsigned i = 0; n.tap && i < o->nnics; i++)
-		if (!strcmp(o->nic_taps[i], n.tap)) {
-			free(copy);
-			return bad("--nic", "a second adapter on the same TAP "
-				   "device: give each its own tap=NAME");
-		}
-	snprintf(o->nic_taps[o->nnics], IFNAMSIZ, "%s", n.tap ? n.tap : "");
 	free(copy);
 	o->nics[o->nnics++] = optarg;
 	return 0;

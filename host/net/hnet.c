@@ -24,6 +24,7 @@ static int hnet_create(struct hdev *d)
 	pthread_rwlock_init(&nic->lock, NULL);
 	for (unsigned i = 0; i < HNET_QUEUES_MAX; i++)
 		pthread_mutex_init(&nic->ret[i].lock, NULL);
+	nic->sw.wake_efd = -1; /* until hnet_sw_init */
 	nic->d = d;
 	d->priv = nic;
 	return 0;

@@ -32,8 +32,9 @@ struct hnet_nic_cfg {
  * -1 with the reason in why. */
 int hnet_parse_nic(char *arg, struct hnet_nic_cfg *cfg, char *why, size_t n);
 
-/* Make the TAP (in the host's namespace) and add the NIC to vm. 0, or -1
- * with the reason in why. Loop thread. */
+/* Make the TAP (in the host's namespace) and add the NIC to vm; a TAP
+ * that one of vm's NICs has already is refused. 0, or -1 with the
+ * reason in why (nothing of the NIC left behind). Loop thread. */
 int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 		 size_t n);
 

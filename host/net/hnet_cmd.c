@@ -11,7 +11,6 @@
  *   nic link NAME up|down              Connect-/Disconnect-VMNetworkAdapter
  *   nic capture NAME FILE [--count N] [--seconds S] | NAME --stop
  *                                      a pcap of what crosses the NIC */
-#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,25 +22,11 @@
 
 #define SPEC_MAX 256
 
-static struct hnet_nic *nic_named(struct hvm *vm, const char *name,
-				  bool *removing)
-{
-	for (struct hdev *d = vm->devs; d; d = d->next) {
-		struct hnet_nic *nic = d->priv;
-
-		if (d->cls != &hnet_class || strcmp(nic->tap.name, name))
-			continue;
-		*removing = !hvm_dev_live(vm, d);
-		return nic;
-	}
-	return NULL;
-}
-
 /* A live NIC called name, or NULL after saying why in out. */
 static struct hnet_nic *nic_find(struct hvm *vm, const char *name, FILE *out)
 {
 	bool removing = false;
-	struct hnet_nic *nic = nic_named(vm, name, &removing);
+	struct hnet_nic *nic = hnet_nic_named(vm, name, &removing);
 
 	if (nic && !removing)
 		return nic;
@@ -101,7 +86,7 @@ static int cmd_add(struct hvm *vm, char *const *argv, int argc,
 	char spec[SPEC_MAX], why[256], mac[18];
 	struct hnet_nic_cfg cfg;
 	struct hnet_nic *nic;
-	bool removing = false;
+	bool removing;
 
 	if (argc != 1 || strlen(argv[0]) >= sizeof(spec)) {
 		fprintf(out, "error: usage: nic add tap=NAME[,mac=XX:XX:XX:XX:"
@@ -113,18 +98,17 @@ static int cmd_add(struct hvm *vm, char *const *argv, int argc,
 		add_failed(why, out);
 		return -1;
 	}
-	/* the TAP would take a second queue of the same device */
-	if (nic_named(vm, cfg.tap, &removing)) {
-		fprintf(out, "error: the VM has a NIC %s already%s\n", cfg.tap,
-			removing ? " (being removed: try again once the guest "
-				   "let go of it)" : "");
+	if (cfg.bench) {
+		fprintf(out, "error: nic add: the bench port is hvis-bench's, "
+			"made at start only (hvis-host --nic bench); add a "
+			"NIC with tap=NAME\n");
 		return -1;
 	}
 	if (hnet_add_nic(vm, &cfg, why, sizeof(why))) {
 		add_failed(why, out);
 		return -1;
 	}
-	nic = nic_named(vm, cfg.tap, &removing);
+	nic = hnet_nic_named(vm, cfg.tap, &removing);
 	if (json)
 		return nic_reply(vm, nic, out);
 	mac_text(nic->mac, mac);
@@ -224,54 +208,35 @@ static int cmd_link(struct hvm *vm, char *const *argv, int argc,
 
 /* ---- capture ---- */
 
-static int num(const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return errno || *end || !*v ? -1 : 0;
-}
-
 struct cap_req {
 	const char *name;
 	struct hnet_cap_cfg cfg;
 	bool stop;
 };
 
-static int cap_word(char *const *argv, int argc, int *i, struct cap_req *r)
+static int cap_parse(char *const *argv, int argc, struct cap_req *r,
+		     char *why, size_t n)
 {
-	const char *a = argv[*i];
+	unsigned long long count = 0, seconds = 0, stop = 0;
+	const struct hvm_ctl_opt opts[] = {
+		{"--count", 1, UINT64_MAX, false, &count},
+		{"--seconds", 1, HNET_CAP_SECONDS_MAX, false, &seconds},
+		{"--stop", 0, 0, false, &stop},
+	};
+	const char *pos[2] = {NULL, NULL};
 
-	if (!strcmp(a, "--stop")) {
-		r->stop = true;
-		return 0;
-	}
-	if (!strcmp(a, "--count") || !strcmp(a, "--seconds"))
-		return num(++*i < argc ? argv[*i] : NULL,
-			   a[2] == 'c' ? &r->cfg.count : &r->cfg.seconds);
-	if (a[0] == '-' || (r->name && r->cfg.path))
+	if (hvm_ctl_args(argv, argc, opts, sizeof(opts) / sizeof(opts[0]),
+			 pos, 2, why, n))
 		return -1;
-	if (r->name)
-		r->cfg.path = a;
-	else
-		r->name = a;
-	return 0;
-}
-
-static bool cap_parse(char *const *argv, int argc, struct cap_req *r)
-{
-	memset(r, 0, sizeof(*r));
-	for (int i = 0; i < argc; i++)
-		if (cap_word(argv, argc, &i, r))
-			return false;
+	*r = (struct cap_req){.name = pos[0], .stop = stop,
+			      .cfg = {.path = pos[1], .count = count,
+				      .seconds = seconds}};
+	*why = '\0';
 	if (!r->name)
-		return false;
+		return -1;
 	if (r->stop)
-		return !r->cfg.path && !r->cfg.count && !r->cfg.seconds;
-	return r->cfg.path && r->cfg.path[0] == '/';
+		return r->cfg.path || count || seconds ? -1 : 0;
+	return r->cfg.path && r->cfg.path[0] == '/' ? 0 : -1;
 }
 
 static int cap_stop(struct hvm *vm, struct hnet_nic *nic, bool json,
@@ -301,10 +266,10 @@ static int cmd_capture(struct hvm *vm, char *const *argv, int argc,
 	struct cap_req r;
 	char why[PATH_MAX + 128];
 
-	if (!cap_parse(argv, argc, &r)) {
-		fprintf(out, "error: usage: nic capture NAME FILE (an absolute "
-			"path) [--count N] [--seconds S] | nic capture NAME "
-			"--stop\n");
+	if (cap_parse(argv, argc, &r, why, sizeof(why))) {
+		fprintf(out, "error: nic capture: %s%susage: nic capture NAME "
+			"FILE (an absolute path) [--count N] [--seconds S] | "
+			"nic capture NAME --stop\n", why, *why ? "; " : "");
 		return -1;
 	}
 	nic = nic_find(vm, r.name, out);
@@ -327,7 +292,7 @@ static int cmd_capture(struct hvm *vm, char *const *argv, int argc,
 
 struct nic_fig {
 	unsigned channels, open;
-	uint64_t tx_frames, tx_msgs, tx_bytes, tx_errors, tx_spoofed;
+	uint64_t tx_frames, tx_msgs, tx_bytes, tx_errors, tx_spoofed, tx_tagged;
 	uint64_t rx_frames, rx_msgs, rx_bytes, rx_dropped, rx_vlan, rx_filtered;
 	uint64_t link_down;
 };
@@ -342,6 +307,7 @@ static void chan_fig(const struct hnet_chan *ch, struct nic_fig *f)
 	f->tx_bytes += GET(tx_bytes);
 	f->tx_errors += GET(tx_err) + GET(tx_bad);
 	f->tx_spoofed += GET(sw.tx_spoofed);
+	f->tx_tagged += GET(sw.tx_tagged);
 	f->rx_frames += GET(rx_frames);
 	f->rx_msgs += GET(rx_msgs);
 	f->rx_bytes += GET(rx_bytes);
@@ -391,12 +357,13 @@ static json_t *cap_json(struct hnet_nic *nic)
 static json_t *fig_json(const struct nic_fig *f)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-			 "s:I, s:I}",
+			 "s:I, s:I, s:I}",
 			 "tx_frames", (json_int_t)f->tx_frames,
 			 "tx_msgs", (json_int_t)f->tx_msgs,
 			 "tx_bytes", (json_int_t)f->tx_bytes,
 			 "tx_errors", (json_int_t)f->tx_errors,
 			 "tx_spoofed", (json_int_t)f->tx_spoofed,
+			 "tx_tagged", (json_int_t)f->tx_tagged,
 			 "rx_frames", (json_int_t)f->rx_frames,
 			 "rx_msgs", (json_int_t)f->rx_msgs,
 			 "rx_bytes", (json_int_t)f->rx_bytes,
@@ -447,8 +414,8 @@ static void nic_text(struct hvm *vm, struct hnet_nic *nic, FILE *out)
 		(unsigned long long)f.tx_frames,
 		(unsigned long long)f.rx_frames,
 		(unsigned long long)f.tx_spoofed,
-		(unsigned long long)(f.tx_errors + f.rx_dropped + f.rx_vlan +
-				     f.rx_filtered + f.link_down),
+		(unsigned long long)(f.tx_errors + f.tx_tagged + f.rx_dropped +
+				     f.rx_vlan + f.rx_filtered + f.link_down),
 		ci.running ? ci.path : "-");
 }
 

@@ -124,6 +124,69 @@ static int queues_idle(struct rt_tap *tap, char *why, size_t n)
 	return 0;
 }
 
+struct hnet_nic *hnet_nic_named(struct hvm *vm, const char *name,
+				bool *removing)
+{
+	for (struct hdev *d = vm->devs; d; d = d->next) {
+		struct hnet_nic *nic = d->priv;
+
+		if (d->cls != &hnet_class || strcmp(nic->tap.name, name))
+			continue;
+		*removing = !hvm_dev_live(vm, d);
+		return nic;
+	}
+	return NULL;
+}
+
+/* A TAP is one device: a second NIC on it would take a queue of the
+ * first one's. */
+static int tap_free(struct hvm *vm, const char *tap, char *why, size_t n)
+{
+	bool removing;
+
+	if (!tap || !hnet_nic_named(vm, tap, &removing))
+		return 0;
+	if (removing)
+		snprintf(why, n, "the NIC on TAP %s is being removed: try "
+			 "again once the guest has let go of it", tap);
+	else
+		snprintf(why, n, "a second adapter on the same TAP device %s: "
+			 "give each its own tap=NAME", tap);
+	return -1;
+}
+
+/* The TAP of a NIC that has one, its queues idle. */
+static int tap_open(struct rt_tap *tap, const struct rt_tap_cfg *tc,
+		    char *why, size_t n)
+{
+	if (rt_tap_open(tap, tc, why, n))
+		return -1;
+	if (!queues_idle(tap, why, n))
+		return 0;
+	rt_tap_close(tap);
+	return -1;
+}
+
+/* The NIC just offered: its bench port (a TAP's is open already), its
+ * switch port, its MAC. On failure the device is taken back (and freed
+ * if no guest saw it). */
+static int nic_init(struct hvm *vm, struct hnet_nic *nic,
+		    const struct hnet_nic_cfg *cfg, unsigned index, char *why,
+		    size_t n)
+{
+	if ((cfg->bench && hnet_bench_open(nic, cfg, why, n)) ||
+	    hnet_sw_init(nic, cfg, why, n)) {
+		hvm_remove_channel(vm, nic->d->primary_relid, NULL, 0);
+		return -1;
+	}
+	nic->index = index;
+	if (cfg->have_mac)
+		memcpy(nic->mac, cfg->mac, 6);
+	else
+		default_mac(vm, index, nic->mac);
+	return 0;
+}
+
 int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 		 size_t n)
 {
@@ -133,7 +196,8 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 						       : default_queues(),
 				 .vnet_hdr = true, .mtu = HNET_MTU };
 	unsigned index = free_index(vm);
-	struct rt_tap tap = {.queues = 0};
+	/* no fd yet: closing it closes none (fd 0 is someone else's) */
+	struct rt_tap tap = {.ns_fd = -1};
 	struct hnet_nic *nic;
 	struct hdev *d;
 
@@ -141,12 +205,9 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 		snprintf(why, n, "at most %u NICs", HNET_NICS_MAX);
 		return -1;
 	}
-	if (!cfg->bench && rt_tap_open(&tap, &tc, why, n))
+	if (tap_free(vm, cfg->tap, why, n) ||
+	    (!cfg->bench && tap_open(&tap, &tc, why, n)))
 		return -1;
-	if (!cfg->bench && queues_idle(&tap, why, n)) {
-		rt_tap_close(&tap);
-		return -1;
-	}
 	/* offered now, opened by the guest only later on this thread */
 	if (hvm_add_device(vm, &hnet_class, tc.queues - 1, NULL, &d)) {
 		rt_tap_close(&tap);
@@ -156,16 +217,5 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 	nic = d->priv;
 	nic->tap = tap;
 	nic->queues = tc.queues;
-	if (cfg->bench && hnet_bench_open(nic, cfg, why, n))
-		return -1;
-	if (hnet_sw_init(nic, cfg, why, n)) {
-		hvm_remove_channel(vm, d->primary_relid, NULL, 0);
-		return -1;
-	}
-	nic->index = index;
-	if (cfg->have_mac)
-		memcpy(nic->mac, cfg->mac, 6);
-	else
-		default_mac(vm, index, nic->mac);
-	return 0;
+	return nic_init(vm, nic, cfg, index, why, n);
 }

@@ -252,6 +252,10 @@ bool hnet_rsc_queue(struct hnet_chan *ch, unsigned i);
 unsigned hnet_rsc_done(struct hnet_chan *ch, unsigned i,
 		       struct rt_tapio_op *o);
 extern const struct hdev_class hnet_class;
+/* The NIC of vm whose port is called name (its TAP, or "bench"), or
+ * NULL; removing: it is being removed (hnet_ctl.c). Loop thread. */
+struct hnet_nic *hnet_nic_named(struct hvm *vm, const char *name,
+				bool *removing);
 
 /* An RNDIS control message (an answer, an indication) to the guest in a
  * control sub-allocation; dropped and counted when none is free. */

@@ -63,8 +63,8 @@ int hnet_sw_init(struct hnet_nic *nic, const struct hnet_nic_cfg *cfg,
 void hnet_sw_fini(struct hnet_nic *nic)
 {
 	hnet_cap_free(nic);
-	/* 0: hnet_sw_init never ran (the NIC's memory starts zeroed) */
-	if (nic->sw.wake_efd > 0)
+	/* -1: hnet_sw_init never ran or failed */
+	if (nic->sw.wake_efd >= 0)
 		close(nic->sw.wake_efd);
 }
 

@@ -7,25 +7,13 @@
  *                                          Resize-VHD on an attached disk
  * and the --disk option's syntax PATH[,lun=N][,ro][,controller=K] (a
  * comma in PATH doubled). */
-#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "hstor_priv.h"
-
-static int num(const char *s, unsigned long long max,
-	       unsigned long long *v)
-{
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return errno || *end || *v > max ? -1 : 0;
-}
 
 static int disk_opt(char *o, struct hstor_disk_cfg *cfg)
 {
@@ -39,12 +27,12 @@ static int disk_opt(char *o, struct hstor_disk_cfg *cfg)
 		cfg->no_direct = true;
 		return 0;
 	}
-	if (!strncmp(o, "lun=", 4) && !num(o + 4, HSTOR_LUNS - 1, &v)) {
+	if (!strncmp(o, "lun=", 4) && !hvm_ctl_num(o + 4, 0, HSTOR_LUNS - 1, &v)) {
 		cfg->lun = (int)v;
 		return 0;
 	}
 	if (!strncmp(o, "controller=", 11) &&
-	    !num(o + 11, HSTOR_CONTROLLERS - 1, &v)) {
+	    !hvm_ctl_num(o + 11, 0, HSTOR_CONTROLLERS - 1, &v)) {
 		cfg->controller = (int)v;
 		return 0;
 	}
@@ -97,76 +85,39 @@ int hstor_parse_disk(char *arg, struct hstor_disk_cfg *cfg, char *why,
 
 /* ---- requests ---- */
 
+/* The words of a request; ctrl and lun NONE where not given. */
+#define NONE ULLONG_MAX
 struct where {
-	long long ctrl, lun;
-	unsigned long long size;
-	bool ro;
+	unsigned long long ctrl, lun, size, ro;
 	const char *path;
 };
 
-static int size_arg(const char *s, unsigned long long *v)
+static int where_parse(char *const *argv, int argc, struct where *w,
+		       char *why, size_t n)
 {
-	static const char units[] = "KMGT";
-	char *end;
-	const char *u;
+	const struct hvm_ctl_opt opts[] = {
+		{"--controller", 0, HSTOR_CONTROLLERS - 1, false, &w->ctrl},
+		{"--lun", 0, HSTOR_LUNS - 1, false, &w->lun},
+		{"--size", 1, ULLONG_MAX, true, &w->size},
+		{"--read-only", 0, 0, false, &w->ro},
+	};
 
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	if (*end && (end[1] || !(u = strchr(units, *end))))
-		return -1;
-	for (int k = *end ? (int)(u - units) + 1 : 0; k > 0; k--) {
-		if (*v > (~0ull >> 10))
-			return -1;
-		*v <<= 10;
-	}
-	return 0;
+	*w = (struct where){.ctrl = NONE, .lun = NONE};
+	return hvm_ctl_args(argv, argc, opts, sizeof(opts) / sizeof(opts[0]),
+			    &w->path, 1, why, n);
 }
 
-static int where_word(char *const *argv, int argc, int *i, struct where *w)
+/* A place given, or -1: the disk's own choice. */
+static int or_any(unsigned long long v)
 {
-	unsigned long long v;
-	const char *a = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
-
-	if (!strcmp(a, "--read-only")) {
-		w->ro = true;
-		return 0;
-	}
-	if (a[0] != '-') {
-		if (w->path)
-			return -1;
-		w->path = a;
-		return 0;
-	}
-	(*i)++;
-	if (!strcmp(a, "--controller") && !num(val, HSTOR_CONTROLLERS - 1, &v))
-		w->ctrl = (long long)v;
-	else if (!strcmp(a, "--lun") && !num(val, HSTOR_LUNS - 1, &v))
-		w->lun = (long long)v;
-	else if (!strcmp(a, "--size") && !size_arg(val, &v))
-		w->size = v;
-	else
-		return -1;
-	return 0;
-}
-
-static int where_parse(char *const *argv, int argc, struct where *w)
-{
-	*w = (struct where){.ctrl = -1, .lun = -1};
-	for (int i = 0; i < argc; i++)
-		if (where_word(argv, argc, &i, w))
-			return -1;
-	return 0;
+	return v == NONE ? -1 : (int)v;
 }
 
 static int cmd_add(struct hvm *vm, const struct where *w, FILE *out)
 {
 	struct hstor_disk_cfg cfg = {.path = w->path, .read_only = w->ro,
-				     .controller = (int)w->ctrl,
-				     .lun = (int)w->lun};
+				     .controller = or_any(w->ctrl),
+				     .lun = or_any(w->lun)};
 	unsigned ctrl, lun;
 	char why[256];
 
@@ -187,7 +138,7 @@ static int cmd_remove(struct hvm *vm, const struct where *w, FILE *out)
 {
 	char why[256];
 
-	if (w->ctrl < 0 || w->lun < 0 || w->path || w->size || w->ro) {
+	if (w->ctrl == NONE || w->lun == NONE || w->path || w->size || w->ro) {
 		fprintf(out, "error: usage: disk remove --controller K "
 			"--lun N\n");
 		return -1;
@@ -205,7 +156,7 @@ static int cmd_resize(struct hvm *vm, const struct where *w, FILE *out)
 {
 	char why[256];
 
-	if (w->ctrl < 0 || w->lun < 0 || !w->size || w->path || w->ro) {
+	if (w->ctrl == NONE || w->lun == NONE || !w->size || w->path || w->ro) {
 		fprintf(out, "error: usage: disk resize --controller K --lun N "
 			"--size BYTES[K|M|G|T]\n");
 		return -1;
@@ -322,6 +273,7 @@ int hstor_ctl_exec(struct hvm *vm, char *const *argv, int argc, bool json,
 		   FILE *out)
 {
 	struct where w;
+	char why[256];
 
 	if (argc < 2 || strcmp(argv[0], "disk"))
 		return HSTOR_CTL_NOT_MINE;
@@ -329,10 +281,11 @@ int hstor_ctl_exec(struct hvm *vm, char *const *argv, int argc, bool json,
 		cmd_list(vm, json, out);
 		return 0;
 	}
-	if (where_parse(argv + 2, argc - 2, &w)) {
-		fprintf(out, "error: bad arguments; try: disk add PATH | disk "
+	if (where_parse(argv + 2, argc - 2, &w, why, sizeof(why))) {
+		fprintf(out, "error: disk %s: %s; try: disk add PATH | disk "
 			"remove --controller K --lun N | disk list | disk "
-			"resize --controller K --lun N --size BYTES\n");
+			"resize --controller K --lun N --size BYTES\n", argv[1],
+			why);
 		return -1;
 	}
 	if (!strcmp(argv[1], "add"))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hvis-ctl nic against a real netvsp and netvsc, each end in a network
 # namespace of its own (host TAP hvport0 10.98.0.1, guest hn0 10.98.0.2):
-# nic list/add/remove/set/link/capture, text and --json, and what the
+# nic list/add/remove/set/link/capture, text and --json (and two NICs on
+# one TAP refused, hot-added and at start), and what the
 # switch port does: the link told to the guest (NO-CARRIER), spoofed
 # frames dropped and counted (and passing with mac-spoofing=on), the
 # guest's packet filter, the access VLAN (tagged on the TAP, untagged
@@ -68,8 +69,20 @@ refused nic set hvport0 spoofing=on
 refused nic link hvport0 sideways
 refused nic add tap=
 refused nic add tap=hvport0
+grep -q "a second adapter on the same TAP device hvport0" "$T/err" ||
+	fail "add tap=hvport0: $(cat "$T/err")"
 refused nic capture hvport0
 refused nic frobnicate
+
+# ---- two adapters on one TAP at start: the host says so and ends
+mkdir "$T/dup" || fail "mkdir"
+ip netns exec "$HNS" timeout 10 "$HOST_BIN" --dir "$T/dup" --quiet \
+	--test-devices 0 --services none --nic tap=hvdup0 \
+	--nic tap=hvdup0,vlan=5 2>"$T/err"
+rc=$?
+[ "$rc" -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -qF -- \
+	"--nic tap=hvdup0,vlan=5: a second adapter on the same TAP device hvdup0: give each its own tap=NAME" \
+	"$T/err" || fail "two NICs on hvdup0: exit $rc: $(cat "$T/err")"
 
 # ---- link down and up: the guest's carrier follows, nothing passes
 ctl nic link hvport0 down >/dev/null || fail "link down"

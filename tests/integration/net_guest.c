@@ -543,6 +543,22 @@ static void ctl_ok(struct ng *e, const char *req)
 	free(r);
 }
 
+/* Counter name of the one adapter, as `hvis-ctl nic list --json` has
+ * it. */
+static json_int_t nic_counter(struct ng *e, const char *name)
+{
+	char *r = eu_ctl(e->ctl, "nic list --json\n");
+	json_t *j = r && strchr(r, '{') ? json_loads(strchr(r, '{'), 0, NULL)
+					: NULL;
+	json_t *v = json_object_get(json_object_get(json_array_get(
+			json_object_get(j, "nics"), 0), "counters"), name);
+	json_int_t n = json_is_integer(v) ? json_integer_value(v) : -1;
+
+	json_decref(j);
+	free(r);
+	return n;
+}
+
 /* On an access VLAN a frame the guest tagged itself is dropped (and
  * counted as tx_tagged), not sent with the port's tag in front of its
  * own, which would carry it into VLAN 9. */
@@ -556,6 +572,7 @@ static void vlan_hop(struct ng *e, const char *tap)
 	send_section(e, NVSP_CHANNEL_DATA, packet(e, e->send, tagged_echo));
 	while (!e->send_done)
 		pump(e);
+	EU_CHECK(nic_counter(e, "tx_tagged") == 1, "nic list: tx_tagged");
 	snprintf(req, sizeof(req), "nic set %s vlan=none\n", tap);
 	ctl_ok(e, req);
 }

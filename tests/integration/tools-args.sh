@@ -86,8 +86,6 @@ host_refused "'rx=65550' is not tap=NAME" --nic bench,rx=65550
 host_refused "(after bench) rx=SIZE (14 to 65549)" --nic bench,rx=65550
 host_refused "'vlan=4095' is not" --nic tap=x,vlan=4095
 host_refused "'mac-spoofing=yes' is not" --nic tap=x,mac-spoofing=yes
-host_refused "--nic tap=x,vlan=5: a second adapter on the same TAP device" \
-	--nic tap=x --nic tap=x,vlan=5
 one_line "hvis-ctl: --host-user no-such-user-x: want a user name or uid" \
 	"$CTL_BIN" --host-user no-such-user-x vm show
 one_line "unknown option --frob (see hvis-ctl --help)" "$CTL_BIN" --frob vm show
