@@ -107,6 +107,20 @@ struct rt_tapio_op *rt_tapio_add(struct rt_tapio *t, unsigned n,
 	return &t->op[t->nops++];
 }
 
+struct iovec *rt_tapio_more(struct rt_tapio *t, unsigned n)
+{
+	if (!t->nops || RT_TAPIO_IOV - t->niov < n ||
+	    t->op[t->nops - 1].niov + n > UINT16_MAX)
+		return NULL;
+	return t->iov + t->niov;
+}
+
+void rt_tapio_grow(struct rt_tapio *t, unsigned n)
+{
+	t->op[t->nops - 1].niov = (uint16_t)(t->op[t->nops - 1].niov + n);
+	t->niov += n;
+}
+
 /* One request by its own system call. */
 static int32_t one(struct rt_tapio *t, const struct rt_tapio_op *o)
 {

@@ -65,6 +65,11 @@ struct iovec *rt_tapio_iov(struct rt_tapio *t, unsigned n);
 struct rt_tapio_op *rt_tapio_add(struct rt_tapio *t, unsigned n,
 				 bool write);
 
+/* Room for n more iovecs of the last request queued (after its own),
+ * or NULL; rt_tapio_grow adds them to it once filled. */
+struct iovec *rt_tapio_more(struct rt_tapio *t, unsigned n);
+void rt_tapio_grow(struct rt_tapio *t, unsigned n);
+
 /* The queued requests, in order; each op[i].res is set. Their count;
  * the burst is empty again after the caller read the results (the
  * next rt_tapio_iov starts a new one). */

@@ -305,7 +305,6 @@ static void rndis_msg(struct hnet_chan *ch, const struct nvsp_host_act *a)
 {
 	int64_t len = hnet_msg_get(ch, &a->rndis);
 	uint32_t status = NVSP_STATUS_INVALID_RNDIS_PKT;
-	union nvsp_msg m;
 
 	if (len >= 0 && a->rndis.channel_type == NVSP_CHANNEL_CONTROL) {
 		hnet_msg_copy(ch, 0, (uint32_t)len);
@@ -314,8 +313,7 @@ static void rndis_msg(struct hnet_chan *ch, const struct nvsp_host_act *a)
 	else if (len >= 0 && hnet_tx(ch, (uint32_t)len))
 		status = NVSP_STATUS_SUCCESS;
 	if (a->completion)
-		hnet_send_comp(ch, a->xid, &m,
-			       nvsp_host_rndis_done(&ch->eng, status, &m));
+		hnet_tx_done(ch, a->xid, status);
 }
 
 static void revoke(struct hnet_chan *ch, const struct nvsp_host_act *a,
@@ -421,6 +419,8 @@ static void hnet_batch_end(struct rt_chan *rt, void *arg)
 	struct hvm_chan *c = arg;
 
 	(void)rt;
+	/* the batch's frames written in one burst, then its completions */
+	hnet_tx_flush(c->priv);
 	hnet_rss_back_flush(c->priv);
 	hnet_sw_link_retry(c->priv);
 }
@@ -475,7 +475,7 @@ static void hnet_describe(struct hvm_chan *c, FILE *out)
 		"rx_ring_full=%llu rx_long=%llu ctl=%llu ctl_dropped=%llu "
 		"map_failed=%llu refused=%llu tx_csum=%llu tx_lso=%llu "
 		"rx_csum_ok=%llu rx_csum_sw=%llu rx_csum_bad=%llu "
-		"rsc_frames=%llu rsc_pieces=%llu rsc_bad=%llu",
+		"rsc_frames=%llu rsc_pieces=%llu rsc_bad=%llu tx_gro=%llu",
 		ch->nic->tap.name, ch->q, ch->nic->rss_on ? "on" : "off",
 		CTR(tx_frames), CTR(tx_msgs), CTR(tx_calls), CTR(tx_bytes),
 		CTR(tx_err), CTR(rx_frames), CTR(rx_msgs), CTR(rx_calls),
@@ -484,7 +484,7 @@ static void hnet_describe(struct hvm_chan *c, FILE *out)
 		CTR(ctl_dropped), CTR(map_failed),
 		(unsigned long long)refused(ch), CTR(tx_csum), CTR(tx_lso),
 		CTR(rx_csum_ok), CTR(rx_csum_sw), CTR(rx_csum_bad),
-		CTR(rsc_frames), CTR(rsc_pieces), CTR(rsc_bad));
+		CTR(rsc_frames), CTR(rsc_pieces), CTR(rsc_bad), CTR(tx_gro));
 	hnet_sw_describe(ch, out);
 }
 

@@ -111,6 +111,43 @@ static unsigned slice(const struct hnet_chan *ch, uint64_t off, uint32_t len,
 	return n;
 }
 
+/* The bytes an iovec of request i would write from ch->msg, which the
+ * next message overwrites, copied to the request's own scratch: at most
+ * HNET_PEEK, the head hnet_offload_tx fixed (or the address bytes a
+ * VLAN tag follows), the rest of a frame lies in guest memory. */
+static void keep_head(struct hnet_chan *ch, unsigned i, struct iovec *v,
+		      unsigned n)
+{
+	const uint8_t *msg = ch->msg;
+	size_t used = 0;
+
+	for (unsigned k = 1; k < n; k++) {
+		const uint8_t *b = v[k].iov_base;
+
+		if (b < msg || b >= msg + sizeof(ch->msg) ||
+		    used + v[k].iov_len > HNET_PEEK)
+			continue;
+		memcpy(ch->tx_head[i] + used, b, v[k].iov_len);
+		v[k].iov_base = ch->tx_head[i] + used;
+		used += v[k].iov_len;
+	}
+}
+
+/* The open run's request made whole: its headers and virtio-net header
+ * as ngro_end() fixes them. */
+static void run_end(struct hnet_chan *ch)
+{
+	struct rt_tapio_op *o = &ch->tio.op[ch->run_op];
+	uint32_t hlen = ch->run.hlen;
+	struct vnet_hdr h;
+
+	if (!hlen)
+		return;
+	ngro_end(&ch->run, &h);
+	memcpy(ch->tx_head[ch->run_op], ch->run.hdr, hlen);
+	memcpy(o->hdr, &h, sizeof(h));
+}
+
 /* iov[1..n) from byte skip on into v: their count. */
 static unsigned iov_from(struct iovec *v, const struct iovec *iov,
 			 unsigned n, size_t skip)
@@ -139,6 +176,7 @@ static bool tx_queue(struct hnet_chan *ch, const struct iovec *iov,
 
 	if (!v)
 		return false;
+	run_end(ch);
 	if (vlan) {
 		v[1] = (struct iovec){(void *)p->data, NFRAME_ETH_TYPE};
 		k = 3;
@@ -153,13 +191,17 @@ static bool tx_queue(struct hnet_chan *ch, const struct iovec *iov,
 		vmb_put_be16(tag + 2, (uint16_t)vlan); /* priority 0 */
 		v[2] = (struct iovec){tag, NFRAME_TAG_LEN};
 	}
+	keep_head(ch, (unsigned)(o - ch->tio.op), v, k);
+	ch->tx_segs[o - ch->tio.op] = 1;
 	o->want = RT_TAP_VNET_HDR_LEN + p->data_len +
 		  (vlan ? NFRAME_TAG_LEN : 0);
 	o->cookie = p->data_len;
+	ch->tx_held += o->want;
 	return true;
 }
 
-/* The burst's frames to the TAP, counted. */
+/* The burst's frames to the TAP, counted (a merged run as the guest
+ * frames it holds). */
 static void tx_flush(struct hnet_chan *ch)
 {
 	unsigned n = ch->tio.nops;
@@ -167,24 +209,97 @@ static void tx_flush(struct hnet_chan *ch)
 
 	if (!n)
 		return;
+	run_end(ch);
+	ch->tx_held = 0;
 	hnet_port_run(ch, &ch->tx_calls);
 	for (unsigned i = 0; i < n; i++) {
 		const struct rt_tapio_op *o = &ch->tio.op[i];
 
 		if (o->res != (int32_t)o->want) {
-			rt_ctr_add(&ch->tx_err, 1);
+			rt_ctr_add(&ch->tx_err, ch->tx_segs[i]);
 			continue;
 		}
-		frames++;
+		frames += ch->tx_segs[i];
 		bytes += o->cookie;
 	}
 	rt_ctr_add(&ch->tx_frames, frames);
 	rt_ctr_add(&ch->tx_bytes, bytes);
 }
 
+void hnet_tx_flush(struct hnet_chan *ch)
+{
+	union nvsp_msg m;
+
+	tx_flush(ch);
+	for (unsigned i = 0; i < ch->ncomp; i++)
+		hnet_send_comp(ch, ch->comp[i].xid, &m,
+			       nvsp_host_rndis_done(&ch->eng,
+						    ch->comp[i].status, &m));
+	ch->ncomp = 0;
+}
+
+void hnet_tx_done(struct hnet_chan *ch, uint64_t xid, uint32_t status)
+{
+	union nvsp_msg m;
+
+	if (ch->ncomp == HNET_COMP_MAX)
+		hnet_tx_flush(ch);
+	if (!ch->tio.nops) {
+		hnet_send_comp(ch, xid, &m,
+			       nvsp_host_rndis_done(&ch->eng, status, &m));
+		return;
+	}
+	ch->comp[ch->ncomp++] = (struct hnet_comp){xid, status};
+}
+
+/* The frame (iov[2..n) its payload) merged into the open run when it
+ * continues it and is the burst's last request; the run started with
+ * it when it is queued alone but might take the next. */
+static bool tx_merge(struct hnet_chan *ch, const struct rndis_pkt *p,
+		     const struct vnet_hdr *h, uint32_t fixed,
+		     const struct iovec *iov, unsigned n)
+{
+	struct ngro_seg s;
+	struct rt_tapio_op *o;
+	struct iovec *v;
+
+	if (!fixed || n < 3 ||
+	    !ngro_seg_of(p->data, fixed, p->data_len, h, &s) ||
+	    s.hlen != fixed)
+		return false;
+	v = rt_tapio_more(&ch->tio, n - 2);
+	if (!v || ch->run_op != ch->tio.nops - 1 ||
+	    !ngro_join(&ch->run, p->data, &s))
+		return false;
+	memcpy(v, iov + 2, (n - 2) * sizeof(*v));
+	rt_tapio_grow(&ch->tio, n - 2);
+	o = &ch->tio.op[ch->run_op];
+	o->want += s.plen;
+	o->cookie += p->data_len;
+	ch->tx_held += s.plen;
+	ch->tx_segs[ch->run_op]++;
+	rt_ctr_add(&ch->tx_gro, 1);
+	return true;
+}
+
+/* A frame that may start a run, just queued as request nops - 1. */
+static void run_start(struct hnet_chan *ch, const struct rndis_pkt *p,
+		      const struct vnet_hdr *h, uint32_t fixed, unsigned n)
+{
+	struct ngro_seg s;
+
+	if (fixed && n >= 3 &&
+	    ngro_seg_of(p->data, fixed, p->data_len, h, &s) &&
+	    s.hlen == fixed) {
+		ngro_start(&ch->run, p->data, &s);
+		ch->run_op = ch->tio.nops - 1;
+	}
+}
+
 /* The frame behind its offloads' virtio-net header, queued; the bytes
- * the offloads fixed come from the worker's copy (which stays as it is
- * until the message is done), the rest from guest memory. */
+ * the offloads fixed come from the worker's copy (kept with the
+ * request), the rest from guest memory. Untagged TCP/IPv4 segments
+ * that continue the one queued before join it (ngro.h). */
 static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 {
 	uint8_t vnet[RT_TAP_VNET_HDR_LEN] = {0};
@@ -202,10 +317,15 @@ static void tx_frame(struct hnet_chan *ch, const struct rndis_pkt *p)
 	vlan = hnet_sw_tx(ch, p->data, p->data_len, iov, n);
 	if (vlan < 0)
 		return;
+	if (!vlan &&
+	    tx_merge(ch, p, (struct vnet_hdr *)vnet, (uint32_t)fixed, iov, n))
+		return;
 	if (!tx_queue(ch, iov, n, p, vlan)) {
 		tx_flush(ch);
 		tx_queue(ch, iov, n, p, vlan);
 	}
+	if (!vlan)
+		run_start(ch, p, (struct vnet_hdr *)vnet, (uint32_t)fixed, n);
 }
 
 /* Before the walk reads the PACKET at off: its header, its PPIs and the
@@ -232,7 +352,8 @@ bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 	int rc;
 
 	/* One message, however many frames it packs (tx_frames), written
-	 * with one system call (tx_calls). */
+	 * with the others of its ring batch, up to HNET_TX_HOLD_BYTES, in
+	 * one system call (tx_calls). */
 	rt_ctr_add(&ch->tx_msgs, 1);
 	rndis_pkt_iter_init(&it, ch->msg, len, 1u << RNDIS_HOST_ALIGN_SHIFT);
 	do {
@@ -241,8 +362,11 @@ bool hnet_tx(struct hnet_chan *ch, uint32_t len)
 		if (rc == 1)
 			tx_frame(ch, &p);
 	} while (rc == 1);
-	/* all of them written before the guest hears the message is done */
-	tx_flush(ch);
+	/* written later (hnet_tx_flush, at the batch's end or here once
+	 * the burst is big), but before the guest hears the message is
+	 * done (hnet_tx_done) */
+	if (ch->tx_held >= HNET_TX_HOLD_BYTES)
+		hnet_tx_flush(ch);
 	if (rc < 0)
 		rt_ctr_add(&ch->tx_bad, 1);
 	return rc == 0;
@@ -274,6 +398,9 @@ bool hnet_put_xfer(struct hnet_chan *ch, uint32_t id, uint32_t off,
 
 void hnet_port_open(struct hnet_chan *ch)
 {
+	ch->run.hlen = 0;
+	ch->ncomp = 0;
+	ch->tx_held = 0;
 	if (!ch->nic->bench)
 		rt_tapio_init(&ch->tio, ch->nic->tap.fd[ch->q],
 			      ch->nic->tap.name);

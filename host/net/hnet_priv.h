@@ -33,6 +33,7 @@
 #include "hvm.h"
 #include "net/nvsp_host.h"
 #include "net/nframe.h"
+#include "net/ngro.h"
 #include "net/nvsp_rxbuf.h"
 #include "net/rndis_host.h"
 #include "net/rndis_ppi.h"
@@ -67,6 +68,14 @@ _Static_assert(HNET_XFER_RANGES <= NVSP_RECV_MAX_RANGES, "ranges");
 /* Reads of a receive burst with RSC on (each with a chain's iovecs:
  * rt_tapio's room for them). */
 #define HNET_RSC_BURST 16u
+/* Completions of data messages held until their frames are written
+ * (hnet_tx_done). */
+#define HNET_COMP_MAX 64u
+/* A message's frames are written at its end, not the batch's, once the
+ * burst holds this many bytes: an LSO frame, or a merged run near the
+ * IP limit, gains nothing from waiting, and the guest gets its buffer
+ * back sooner. */
+#define HNET_TX_HOLD_BYTES 60000u
 /* Channels (TAP queues) a NIC may have: primary + 63 sub-channels, and
  * the default's cap (Hyper-V's vRSS default of 8 queues). */
 #define HNET_QUEUES_MAX 64u
@@ -166,12 +175,28 @@ struct hnet_chan {
 	 * receive burst asks for (what the last found, and one more) */
 	struct rt_tapio tio;
 	unsigned rx_want;
+	/* a transmit burst's requests outlive the message they came from:
+	 * what they would write from ch->msg is copied here (the head of a
+	 * merged run is its run's), the guest frames each stands for, the
+	 * open run (ngro.h, of request run_op), and the completions owed
+	 * once the burst is written */
+	uint8_t tx_head[RT_TAPIO_OPS][HNET_PEEK];
+	uint16_t tx_segs[RT_TAPIO_OPS];
+	uint32_t tx_held;        /* bytes the burst's writes hold */
+	struct ngro_run run;
+	unsigned run_op;
+	struct hnet_comp {
+		uint64_t xid;
+		uint32_t status;
+	} comp[HNET_COMP_MAX];
+	unsigned ncomp;
 	/* counters */
 	rt_ctr tx_frames, tx_bytes, tx_err, tx_bad;
 	rt_ctr tx_msgs;          /* SEND_RNDIS_PKT data messages walked */
 	rt_ctr tx_calls, rx_calls; /* system calls on the TAP queue */
 	rt_ctr rx_frames, rx_bytes, rx_full, rx_idle, rx_ring_full, rx_long;
 	rt_ctr rx_msgs;          /* transfer packets of data frames sent */
+	rt_ctr tx_gro;           /* guest frames merged into the one before */
 	rt_ctr tx_csum, tx_lso, rx_csum_ok, rx_csum_sw, rx_csum_bad;
 	rt_ctr ctl_msgs, ctl_dropped, map_failed;
 	rt_ctr rx_steered;       /* read here, sent on another channel */
@@ -247,8 +272,15 @@ int hnet_rx_frame(struct hnet_chan *ch, uint32_t id,
 int64_t hnet_msg_get(struct hnet_chan *ch, const struct nvsp_host_rndis *r);
 /* Bytes [off, off + len) of that message into ch->msg at offset off. */
 void hnet_msg_copy(struct hnet_chan *ch, uint32_t off, uint32_t len);
-/* The guest's RNDIS PACKETs of len bytes to the TAP. false if malformed. */
+/* The guest's RNDIS PACKETs of len bytes queued for the TAP (written
+ * by hnet_tx_flush, at the latest at the end of the ring batch). false
+ * if malformed. */
 bool hnet_tx(struct hnet_chan *ch, uint32_t len);
+/* The completion of data message xid, sent once the frames queued
+ * before it are written (at once when none are). */
+void hnet_tx_done(struct hnet_chan *ch, uint64_t xid, uint32_t status);
+/* The queued frames to the TAP, then the completions owed. */
+void hnet_tx_flush(struct hnet_chan *ch);
 /* Frames waiting on the TAP to the guest, read and gathered for
  * hnet_rss_flush (nic->lock held to read). */
 void hnet_rx(struct hnet_chan *ch);

@@ -9,8 +9,10 @@
 # what was sent was received, in-flight bytes aside; UDP: next to
 # nothing lost), one TCP run over
 # IPv6, and a 32 MiB file each way through nc, sha256-checked, with TSO
-# on. The host's counters must show LSO sends (the guest's TSO reached
-# the host's TAP as GSO) and no refusals.
+# on (and guest to host with TSO off, checksums on: the host merges the
+# segments, tx_gro). The host's counters must show LSO sends (the
+# guest's TSO reached the host's TAP as GSO), merged segments and no
+# refusals.
 # Needs root, /dev/net/tun, iproute2, ethtool, iperf3, nc and python3:
 # skipped otherwise.
 # Usage: net-iperf.sh HOST GUEST CTL
@@ -86,6 +88,16 @@ grep -q 'tx_lso=[1-9]' "$T/channels" ||
 	fail "no LSO send reached the host: $(cat "$T/channels")"
 grep -q 'rx_csum_bad=0' "$T/channels" && grep -q 'refused=0' "$T/channels" ||
 	fail "offloads refused: $(cat "$T/channels")"
+
+# TSO off, checksum offload on: the host merges the guest's MSS-sized
+# segments into GSO frames (tx_gro); the 32 MiB guest to host byte for
+# byte through them, and a TCP run.
+ip netns exec "$GNS" ethtool -K hn0 tso off || fail "ethtool -K hn0 tso off"
+nc_copy "$GNS" "$HNS" 10.98.0.1
+iperf 10.98.0.1 "TCP guest->host (TSO off, merged)"
+ctl channels --wide >"$T/channels"
+grep -q 'tx_gro=[1-9]' "$T/channels" ||
+	fail "the host merged no segment: $(cat "$T/channels")"
 
 ip netns exec "$GNS" ethtool -K hn0 tso off tx off ||
 	fail "ethtool -K hn0 tso off tx off"
