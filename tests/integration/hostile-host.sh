@@ -166,8 +166,9 @@ for how in flood flood-close; do
 	run_evil "$how"
 	wait_until 10 log_has "$EVIL_LOG" "evil_host: ready" \
 		|| fail_evil "$how: evil host stopped"
-	# 400 offers logged by a sanitized guest: 338 in 10 s seen at load 14
-	wait_until 30 log_has "$GUEST_LOG" "offer relid 400:" \
+	# 400 offers logged by a sanitized guest: 338 in 10 s seen at load
+	# 14, fewer than 400 in 30 s once beside other tests' iperf3
+	wait_until 60 log_has "$GUEST_LOG" "offer relid 400:" \
 		|| fail_evil "$how: offers not taken"
 	case $how in
 	*-close)
