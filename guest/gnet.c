@@ -503,11 +503,13 @@ static void gnet_tick(struct gvb_chan *c)
 	pthread_mutex_unlock(&ch->lock);
 }
 
-/* Shutting down: the reader sends what it read from hn0, then ends. */
+/* Shutting down: the NIC's readers, all at once, from its primary. */
 static void gnet_quiesce(struct gvb_chan *c)
 {
-	if (c->priv)
-		gnet_io_stop(c->priv);
+	struct gnet_chan *ch = c->priv;
+
+	if (ch && !ch->q)
+		gnet_io_quiesce(ch->nic);
 }
 
 /* Before the endpoint goes: its reader must not send on it again. */

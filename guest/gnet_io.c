@@ -43,7 +43,7 @@
 #define TX_BURST 64u
 /* The largest control message copied out of the receive buffer. */
 #define CTL_MAX 1024u
-/* a stopping reader's time to finish its burst (gnet_io_stop) */
+/* the readers' time to finish their bursts at shutdown (gnet_io_quiesce) */
 #define READER_GRACE_MS 100u
 
 /* ---- receive (worker) ---- */
@@ -707,17 +707,29 @@ int gnet_io_start(struct gnet_nic *n)
 	return 0;
 }
 
-/* Up to READER_GRACE_MS for the reader to end on its own: the burst it
- * is in goes on as usual, its frames sent while the channel takes them
- * (a frame read from hn0 and not sent is lost). */
-static void reader_finish(struct gnet_chan *ch)
+static bool readers_running(const struct gnet_nic *n)
+{
+	for (unsigned q = 0; q < n->tap.queues; q++)
+		if (n->ch[q].reader_on &&
+		    !atomic_load_explicit(&n->ch[q].reader_done,
+					  memory_order_acquire))
+			return true;
+	return false;
+}
+
+void gnet_io_quiesce(struct gnet_nic *n)
 {
 	struct timespec ms = {0, 1000000};
+	uint64_t one = 1;
 
-	for (unsigned i = 0; i < READER_GRACE_MS &&
-	     !atomic_load_explicit(&ch->reader_done, memory_order_acquire);
-	     i++)
+	for (unsigned q = 0; q < n->tap.queues; q++)
+		if (n->ch[q].reader_on &&
+		    write(n->ch[q].stop_efd, &one, sizeof(one)) < 0)
+			rt_warn("net", "reader not told to stop");
+	for (unsigned i = 0; i < READER_GRACE_MS && readers_running(n); i++)
 		nanosleep(&ms, NULL);
+	for (unsigned q = 0; q < n->tap.queues; q++)
+		gnet_io_stop(&n->ch[q]);
 }
 
 void gnet_io_stop(struct gnet_chan *ch)
@@ -726,13 +738,11 @@ void gnet_io_stop(struct gnet_chan *ch)
 
 	if (!ch->reader_on)
 		return;
-	if (write(ch->stop_efd, &one, sizeof(one)) < 0)
-		rt_warn("net", "reader not told to stop");
-	reader_finish(ch);
-	/* A reader still waiting in a send for ring room (the host takes
-	 * nothing) returns now. */
+	/* A reader waiting in a send for ring room returns now. */
 	if (ch->c->rt)
 		rt_chan_stop_begin(ch->c->rt);
+	if (write(ch->stop_efd, &one, sizeof(one)) < 0)
+		rt_warn("net", "reader not told to stop");
 	pthread_join(ch->reader, NULL);
 	ch->reader_on = false;
 	free(ch->stage);

@@ -203,6 +203,11 @@ void gnet_io_log(const struct gnet_chan *ch);
 int gnet_io_start(struct gnet_nic *n);
 /* Channel ch's reader stopped (loop thread). */
 void gnet_io_stop(struct gnet_chan *ch);
+/* Shutting down: every reader of the NIC told to stop, given up to
+ * READER_GRACE_MS together to send what it read from hn0 while the
+ * channels take sends (a frame read and not sent is lost), then
+ * stopped. Loop thread. */
+void gnet_io_quiesce(struct gnet_nic *n);
 /* gnet_offload.c */
 /* The offloads RNDIS agreed turned on at the TAP, and each reading
  * channel's big buffers made when LSO is among them (loop thread,

@@ -77,14 +77,18 @@ static int opt_take(const struct hvm_ctl_opt *o, char *const *argv, int argc,
 		    int *i, char *why, size_t n)
 {
 	const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+	unsigned long long v;
 
 	if (!o->max) {
 		*o->v = 1;
 		return 0;
 	}
 	(*i)++;
-	if (!opt_num(val, o, o->v))
+	/* the caller's value only once it is in range */
+	if (!opt_num(val, o, &v)) {
+		*o->v = v;
 		return 0;
+	}
 	opt_why(o, val, why, n);
 	return -1;
 }

@@ -380,6 +380,12 @@ static void subchannels(struct hnet_chan *ch, const struct nvsp_host_act *a)
 
 static void act(struct hnet_chan *ch, const struct nvsp_host_act *a)
 {
+	/* frames queued from send sections (written at the batch's end)
+	 * go before a message that may let go of the send buffer's view
+	 * (REVOKE_SEND, MAP_SEND of another), as before any but data */
+	if (a->kind != NVSP_HA_RNDIS && a->kind != NVSP_HA_RX_DONE &&
+	    a->kind != NVSP_HA_NONE)
+		hnet_tx_flush(ch);
 	switch (a->kind) {
 	case NVSP_HA_MAP_RECV: map_recv(ch, a); break;
 	case NVSP_HA_MAP_SEND: map_send(ch, a); break;

@@ -35,7 +35,7 @@ struct iovec;
 #define HNET_CAP_SNAPLEN 65535u
 
 struct hnet_crec {
-	uint64_t ns;            /* CLOCK_REALTIME */
+	uint64_t ns;            /* CLOCK_MONOTONIC */
 	uint32_t caplen, origlen;
 	uint32_t gen, pad;
 };

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,6 +57,10 @@ struct hnet_cap {
 	pcap_dumper_t *dump;
 	char path[PATH_MAX];
 	uint64_t max_frames, deadline_ns;
+	/* the wall clock less the monotonic one when the capture began:
+	 * records are stamped and merged on the monotonic clock (a step of
+	 * the wall clock must not hold them back), written in wall time */
+	int64_t wall_off_ns;
 	_Atomic uint64_t frames;
 	_Atomic uint64_t lost;  /* frames of a channel with no buffer */
 	uint64_t dropped_base;
@@ -95,7 +100,7 @@ void hnet_cap_put(struct hnet_chan *ch, const struct iovec *iov,
 	/* the generation before the stamp: a frame stamped after the next
 	 * capture began may go to it, never one stamped before */
 	h.gen = atomic_load_explicit(&cap->gen, memory_order_relaxed);
-	h.ns = now_ns(CLOCK_REALTIME);
+	h.ns = now_ns(CLOCK_MONOTONIC);
 	hnet_cring_put(r, &h, iov, n);
 }
 
@@ -105,9 +110,10 @@ static void dump_one(void *arg, const struct hnet_crec *h,
 		     const uint8_t *frame)
 {
 	struct hnet_cap *cap = arg;
+	uint64_t ns = h->ns + (uint64_t)cap->wall_off_ns;
 	struct pcap_pkthdr ph = {
-		.ts = {.tv_sec = (time_t)(h->ns / 1000000000u),
-		       .tv_usec = (suseconds_t)(h->ns % 1000000000u / 1000u)},
+		.ts = {.tv_sec = (time_t)(ns / 1000000000u),
+		       .tv_usec = (suseconds_t)(ns % 1000000000u / 1000u)},
 		.caplen = h->caplen,
 		.len = h->origlen,
 	};
@@ -153,7 +159,7 @@ static void *writer(void *arg)
 		stop = poll(&pfd, 1, CAP_FLUSH_MS) > 0 || done(cap);
 		/* the last pass takes all that is there */
 		m.upto_ns = stop ? UINT64_MAX
-				 : now_ns(CLOCK_REALTIME) - CAP_HOLD_NS;
+				 : now_ns(CLOCK_MONOTONIC) - CAP_HOLD_NS;
 		drain(cap, &m);
 	}
 	atomic_store(&cap->sw->cap_on, false);
@@ -250,7 +256,15 @@ static int open_file(struct hnet_cap *cap, const char *path, char *why,
 	char bad[160];
 	int fd = rt_file_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
 			      0600, RT_FILE_MINE, bad, sizeof(bad));
-	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	FILE *f;
+
+	/* an existing file of this user's too: the traffic is its owner's */
+	if (fd >= 0 && fchmod(fd, 0600)) {
+		snprintf(bad, sizeof(bad), "%s", strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
 
 	if (f)
 		cap->dump = pcap_dump_fopen(cap->dead, f);
@@ -271,6 +285,8 @@ static int go(struct hnet_nic *nic, struct hnet_cap *cap, char *why,
 	int rc;
 
 	cap->dropped_base = dropped_sum(cap);
+	cap->wall_off_ns = (int64_t)(now_ns(CLOCK_REALTIME) -
+				     now_ns(CLOCK_MONOTONIC));
 	atomic_store(&cap->frames, 0);
 	atomic_store(&cap->running, true);
 	atomic_store_explicit(&cap->gen, atomic_load(&cap->gen) + 1,

@@ -113,8 +113,9 @@ static unsigned slice(const struct hnet_chan *ch, uint64_t off, uint32_t len,
 
 /* The bytes an iovec of request i would write from ch->msg, which the
  * next message overwrites, copied to the request's own scratch: at most
- * HNET_PEEK, the head hnet_offload_tx fixed (or the address bytes a
- * VLAN tag follows), the rest of a frame lies in guest memory. */
+ * HNET_PEEK, the head hnet_offload_tx fixed (never more than HNET_PEEK)
+ * or the 12 address bytes a VLAN tag follows (within that head, or
+ * alone); the rest of a frame lies in guest memory. */
 static void keep_head(struct hnet_chan *ch, unsigned i, struct iovec *v,
 		      unsigned n)
 {
