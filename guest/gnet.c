@@ -273,6 +273,7 @@ static void nic_free(struct gnet_nic *n)
 		struct gnet_chan *ch = &n->ch[q];
 
 		pthread_mutex_destroy(&ch->lock);
+		pthread_mutex_destroy(&ch->send_lock);
 		if (ch->stop_efd >= 0)
 			close(ch->stop_efd);
 		if (ch->room_efd >= 0)
@@ -317,6 +318,7 @@ static struct gnet_nic *nic_new(struct gvb_chan *c)
 		n->ch[q].q = q;
 		n->ch[q].stop_efd = n->ch[q].room_efd = -1;
 		pthread_mutex_init(&n->ch[q].lock, NULL);
+		pthread_mutex_init(&n->ch[q].send_lock, NULL);
 	}
 	pthread_mutex_init(&n->sb_lock, NULL);
 	n->rbuf = rt_gmem_alloc(&c->vb->gmem, GNET_RECV_SIZE >> 12);
@@ -437,6 +439,7 @@ static void gnet_batch_end(struct gvb_chan *c)
 	pthread_mutex_lock(&ch->lock);
 	gnet_io_flush(ch);
 	pthread_mutex_unlock(&ch->lock);
+	gnet_io_tx_worker(ch);
 }
 
 /* The TAP, once RNDIS is ready: its MAC and MTU the host's. */

@@ -27,7 +27,18 @@
  * under the channel's send side (rt_chan's lock; a full ring makes it
  * wait there, not the worker, whose completions never wait). One
  * thread per queue scales to sub-channels. It is stopped before the
- * endpoint goes (stopping). */
+ * endpoint goes (stopping).
+ *
+ * The worker sends too, after each receive batch (gnet_io_tx_worker):
+ * the ACKs it wrote to hn0 let TCP send more (in that very write, or
+ * from its timers meanwhile), and the completions it took gave sections
+ * and big buffers back; the frames waiting in the TAP queue by then are
+ * taken there, which saves the reader a wakeup, on another CPU as often
+ * as not (guest to host with TSO, 64 KiB frames: about 7.3 -> 8.7 Gb/s
+ * in interleaved A/B runs). The queue's send_lock makes one of the two
+ * the sender at a time; the worker only tries it, and reads no more
+ * frames than the ring takes the messages of now: it must never wait,
+ * as the host may be waiting for it to make room in the other ring. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -41,6 +52,12 @@
 
 /* Frames read in one burst before the TAP is polled again. */
 #define TX_BURST 64u
+/* The ring bytes one send takes at most: GPA-direct with a big
+ * buffer's pages (a section's in-band message takes less). */
+#define TX_MSG_RING                                                        \
+	vmb_ring_pkt_space(sizeof(struct vmb_gpa_direct_hdr) +             \
+			   sizeof(struct vmb_wire_gpa_range) +              \
+			   GNET_BIG_PAGES * sizeof(uint64_t) + NVSP_MSG_LEN)
 /* The largest control message copied out of the receive buffer. */
 #define CTL_MAX 1024u
 /* the readers' time to finish their bursts at shutdown (gnet_io_quiesce) */
@@ -127,12 +144,14 @@ ssize_t gnet_io_writev(struct gnet_chan *ch, const struct iovec *iov,
 void gnet_io_log(const struct gnet_chan *ch)
 {
 	rt_info("net", "relid %u (queue %u): TAP: %llu frames read in %llu "
-		"calls, %llu written in %llu calls", ch->c->relid, ch->q,
+		"calls, %llu written in %llu calls; %llu frames sent by the "
+		"worker", ch->c->relid, ch->q,
 		(unsigned long long)(rt_ctr_get(&ch->tx_frames) +
 				     rt_ctr_get(&ch->tx_drops)),
 		(unsigned long long)rt_ctr_get(&ch->tx_calls),
 		(unsigned long long)rt_ctr_get(&ch->rx_frames),
-		(unsigned long long)rt_ctr_get(&ch->rx_calls));
+		(unsigned long long)rt_ctr_get(&ch->rx_calls),
+		(unsigned long long)rt_ctr_get(&ch->tx_worker));
 }
 
 void gnet_io_free(struct gnet_chan *ch)
@@ -548,18 +567,30 @@ static unsigned tx_read(struct gnet_chan *ch, struct tx_sec *s, unsigned k,
 	return got;
 }
 
-/* Up to TX_BURST frames in read bursts, packed into as few sections as
- * they fit; what is open at the end goes then. One signal for it all.
- * Each burst asks for as many frames as the last found and one more
- * (twice as many when it found all). */
-static void tx_burst(struct gnet_chan *ch)
+/* The frames the worker may take: as many as the ring holds the
+ * messages of without waiting (the burst holds the send side: nobody
+ * else takes room meanwhile). */
+static unsigned worker_room(struct gnet_chan *ch)
+{
+	uint32_t k = gvb_tx_room(ch->c) / TX_MSG_RING;
+
+	return k < TX_BURST ? k : TX_BURST;
+}
+
+/* Up to TX_BURST frames (on the worker, as many as worker_room) in read
+ * bursts, packed into as few sections as they fit; what is open at the
+ * end goes then. One signal for it all. Each burst asks for as many
+ * frames as the last found and one more (twice as many when it found
+ * all). send_lock held. */
+static void tx_burst(struct gnet_chan *ch, bool worker)
 {
 	struct tx_sec s = {.idx = NVSP_SECTION_NONE};
-	unsigned left = TX_BURST, k, got;
+	unsigned left, k, got;
 	bool more = true;
 
 	if (!gvb_tx_begin(ch->c))
 		return;
+	left = worker ? worker_room(ch) : TX_BURST;
 	if (!ch->rio_on && !gnet_cfg.port)
 		rt_tapio_init(&ch->rio, ch->nic->tap.fd[ch->q],
 			      ch->nic->tap.name);
@@ -576,6 +607,30 @@ static void tx_burst(struct gnet_chan *ch)
 	}
 	tx_flush(ch, &s);
 	gvb_tx_end(ch->c);
+}
+
+void gnet_io_tx_worker(struct gnet_chan *ch)
+{
+	if (!atomic_load_explicit(&ch->send_open, memory_order_relaxed) ||
+	    atomic_load(&ch->want_room) ||
+	    pthread_mutex_trylock(&ch->send_lock))
+		return;
+	if (atomic_load(&ch->send_open)) {
+		uint64_t before = rt_ctr_get(&ch->tx_frames);
+
+		tx_burst(ch, true);
+		rt_ctr_add(&ch->tx_worker,
+			   rt_ctr_get(&ch->tx_frames) - before);
+	}
+	pthread_mutex_unlock(&ch->send_lock);
+}
+
+static void reader_send(struct gnet_chan *ch)
+{
+	pthread_mutex_lock(&ch->send_lock);
+	if (atomic_load(&ch->send_open))
+		tx_burst(ch, false);
+	pthread_mutex_unlock(&ch->send_lock);
 }
 
 static void *reader_main(void *arg)
@@ -599,10 +654,21 @@ static void *reader_main(void *arg)
 		    read(ch->room_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			break;
 		if (p[0].revents & POLLIN)
-			tx_burst(ch);
+			reader_send(ch);
 	}
 	atomic_store_explicit(&ch->reader_done, true, memory_order_release);
 	return NULL;
+}
+
+/* No more frames taken from the TAP queue, and the stage freed: after
+ * the worker's burst, if it is in one (it never waits there). */
+static void send_close(struct gnet_chan *ch)
+{
+	pthread_mutex_lock(&ch->send_lock);
+	atomic_store(&ch->send_open, false);
+	pthread_mutex_unlock(&ch->send_lock);
+	free(ch->stage);
+	ch->stage = NULL;
 }
 
 /* A reader for each open channel with a queue; false if none runs. */
@@ -619,13 +685,12 @@ static bool readers_start(struct gnet_nic *n)
 		ch->stage = malloc((size_t)TX_BURST * ch->stage_slot);
 		ch->tx_want = 2;
 		atomic_store(&ch->reader_done, false);
+		atomic_store(&ch->send_open, ch->stage != NULL);
 		ch->reader_on = ch->stage &&
 				pthread_create(&ch->reader, NULL, reader_main,
 					       ch) == 0;
-		if (!ch->reader_on) {
-			free(ch->stage);
-			ch->stage = NULL;
-		}
+		if (!ch->reader_on)
+			send_close(ch);
 		on += ch->reader_on;
 	}
 	return on > 0;
@@ -722,6 +787,10 @@ void gnet_io_quiesce(struct gnet_nic *n)
 	struct timespec ms = {0, 1000000};
 	uint64_t one = 1;
 
+	/* the worker takes no more frames either (one in a burst ends it
+	 * at once: it never waits) */
+	for (unsigned q = 0; q < n->tap.queues; q++)
+		atomic_store(&n->ch[q].send_open, false);
 	for (unsigned q = 0; q < n->tap.queues; q++)
 		if (n->ch[q].reader_on &&
 		    write(n->ch[q].stop_efd, &one, sizeof(one)) < 0)
@@ -745,6 +814,5 @@ void gnet_io_stop(struct gnet_chan *ch)
 		rt_warn("net", "reader not told to stop");
 	pthread_join(ch->reader, NULL);
 	ch->reader_on = false;
-	free(ch->stage);
-	ch->stage = NULL;
+	send_close(ch);
 }

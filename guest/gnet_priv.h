@@ -96,6 +96,14 @@ struct gnet_chan {
 	bool reader_on;
 	_Atomic bool reader_done; /* its thread is about to end */
 	int stop_efd, room_efd;
+	/* The queue's send side: taken by the reader for each burst and
+	 * by the worker for one after a receive batch (gnet_io_tx_worker);
+	 * its holder owns rio, stage, tx_want and the tx_ counters.
+	 * send_open: frames may be taken from the TAP queue (loop thread
+	 * sets it; cleared at quiesce, and under send_lock before the stage
+	 * goes). */
+	pthread_mutex_t send_lock;
+	_Atomic bool send_open;
 	struct gnet_offload off;
 	struct gnet_rsc rsc;      /* worker */
 	/* TAP bursts: the worker's writes, the reader's reads (made on
@@ -103,14 +111,15 @@ struct gnet_chan {
 	struct rt_tapio wio, rio;
 	bool wio_on, rio_on;
 	rt_ctr rx_calls, tx_calls;   /* their system calls */
-	/* the reader's: the slots a read burst's frames come into (each
+	/* the send side's: the slots a read burst's frames come into (each
 	 * stage_slot bytes, room for the largest the MTU allows), and the
 	 * frames the next burst asks for */
 	uint8_t *stage;
 	uint32_t stage_slot;
 	unsigned tx_want;
-	rt_ctr tx_frames, tx_drops;  /* reader */
-	rt_ctr tx_msgs;              /* reader: sections and big sends */
+	rt_ctr tx_frames, tx_drops;  /* send side */
+	rt_ctr tx_msgs;              /* send side: sections and big sends */
+	rt_ctr tx_worker;            /* send side: frames the worker sent */
 	rt_ctr tx_csum, tx_lso, tx_big, tx_sw_csum, tx_refused;
 	rt_ctr rx_frames, rx_drops, rx_csum_ok;  /* worker */
 	rt_ctr rx_rsc, rx_rsc_bad;               /* worker */
@@ -194,6 +203,9 @@ bool gnet_io_flush(struct gnet_chan *ch);
  * result. */
 ssize_t gnet_io_writev(struct gnet_chan *ch, const struct iovec *iov,
 		       unsigned n);
+/* After a receive batch (worker): the frames the TAP queue holds sent
+ * from here, unless the reader is sending; never waits. */
+void gnet_io_tx_worker(struct gnet_chan *ch);
 /* The channel's TAP bursts freed (its reader and worker stopped). */
 void gnet_io_free(struct gnet_chan *ch);
 /* One line: the frames the channel read from and wrote to its TAP

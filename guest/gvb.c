@@ -1052,3 +1052,8 @@ void gvb_tx_end(struct gvb_chan *c)
 {
 	rt_chan_tx_end(tx_rt(c));
 }
+
+uint32_t gvb_tx_room(struct gvb_chan *c)
+{
+	return rt_chan_tx_room(tx_rt(c));
+}

@@ -178,6 +178,9 @@ int gvb_put_gpa(struct gvb_chan *c, uint64_t xid, uint16_t flags,
 		const struct vmb_gpa_range *rg, unsigned nrg,
 		const void *data, uint32_t len, bool nowait);
 void gvb_tx_end(struct gvb_chan *c);
+/* Within a burst: the ring bytes its puts can take without waiting
+ * (rt_chan_tx_room). */
+uint32_t gvb_tx_room(struct gvb_chan *c);
 
 /* A completion of the host's transaction xid carrying data (e.g. for a
  * transfer-page packet), from the same places as gvb_send. */

@@ -545,6 +545,14 @@ void rt_chan_tx_end(struct rt_chan *ch)
 	pthread_mutex_unlock(&ch->tx_lock);
 }
 
+uint32_t rt_chan_tx_room(const struct rt_chan *ch)
+{
+	uint32_t f = vmb_ring_free(&ch->tx);
+
+	/* a put needs more than its space free: the ring is never full */
+	return f ? f - 1 : 0;
+}
+
 /* One packet into the burst, waiting for space unless nowait. Before a
  * wait the burst so far is published: the reader cannot free space for
  * packets it cannot see. */

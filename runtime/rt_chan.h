@@ -101,6 +101,11 @@ int rt_chan_put_xfer(struct rt_chan *ch, uint64_t xid, uint16_t flags,
 		     uint16_t set_id, const struct vmb_xfer_range *rg,
 		     unsigned nrg, const void *data, uint32_t len, bool nowait);
 void rt_chan_tx_end(struct rt_chan *ch);
+/* Within a burst: the bytes of ring its puts can still take without
+ * waiting (a packet takes vmb_ring_pkt_space of its length; the burst's
+ * unpublished packets count as taken). Only the peer's reads change it
+ * while the burst holds the send side, and they add to it. */
+uint32_t rt_chan_tx_room(const struct rt_chan *ch);
 
 /* One packet, a burst of one. Senders, from any thread (serialized
  * internally unless single_sender). If the ring is full,

@@ -12,7 +12,8 @@
 # on (and guest to host with TSO off, checksums on: the host merges the
 # segments, tx_gro). The host's counters must show LSO sends (the
 # guest's TSO reached the host's TAP as GSO), merged segments and no
-# refusals.
+# refusals; the guest's log, frames sent by netvsc's worker after its
+# receive batches as well as by its reader.
 # Needs root, /dev/net/tun, iproute2, ethtool, iperf3, nc and python3:
 # skipped otherwise.
 # Usage: net-iperf.sh HOST GUEST CTL
@@ -109,4 +110,7 @@ stop_proc "$HOST_PID" host
 grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$HOST_LOG" "$GUEST_LOG" &&
 	fail "sanitizer report"
 grep -q 'tx_lso=[1-9]' "$GUEST_LOG" || fail "the guest counted no LSO send"
+# netvsc's worker sends what TCP queued while it took the host's packets
+grep -q ' [1-9][0-9]* frames sent by the worker' "$GUEST_LOG" ||
+	fail "the guest's worker sent no frame: $(grep 'frames read in' "$GUEST_LOG")"
 echo "ok"
