@@ -3,7 +3,9 @@
  *
  * End to end (root): iperf3, one TCP stream each way, first between two
  * network namespaces joined by a veth pair (the limit: the kernel's own
- * shortest path between two stacks), then between a real hvis-host's TAP
+ * shortest path between two stacks), then between two TAP devices joined
+ * by a relay of two threads (bench_net_relay.c: what hvis's path would
+ * do if VMBus cost nothing), then between a real hvis-host's TAP
  * (--nic tap=..., run in a namespace of its own) and a real hvis-guest's
  * hn0 (--netns), then again with hn0's TSO off. The host's signals per
  * 1,000 frames come from `hvis-ctl channels --json` before and after.
@@ -48,8 +50,9 @@ struct erow {
 
 /* The namespaces and processes of the end-to-end part. */
 struct e2e {
-	char ns[4][40];    /* veth a, veth b, hvis host, hvis guest */
-	bool made[4];
+	/* veth a, veth b, hvis host, hvis guest, relay a, relay b */
+	char ns[6][40];
+	bool made[6];
 	int server, host, guest;
 	const char *dir;   /* the hvis runtime directory */
 	const char *bin_dir;
@@ -263,7 +266,7 @@ static void e2e_cleanup(struct e2e *e)
 	bench_reap(e->guest);
 	bench_reap(e->host);
 	e->server = e->guest = e->host = 0;
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < 6; i++)
 		if (e->made[i] && bench_sh("ip netns del %s", e->ns[i]))
 			fprintf(stderr, "hvis-bench: network namespace %s not "
 				"removed\n", e->ns[i]);
@@ -290,6 +293,55 @@ static int veth(struct e2e *e, double lim[2])
 	lim[1] = r.gbps = iperf(e, e->ns[1], "10.98.0.1", true);
 	e2e_row("veth pair (the limit)", "a to b (-R)", &r, 0);
 	return lim[0] > 0 && lim[1] > 0 ? 0 : -1;
+}
+
+/* ---- the TAP relay: hvis's path if VMBus cost nothing ---- */
+
+#define RELAY_PATH "TAP relay, one CPU"
+
+static int relay_up(struct e2e *e, struct bench_relay **r,
+		    const char *const name[2], char *why, size_t n)
+{
+	const char *ns[2] = {e->ns[4], e->ns[5]};
+	int rc;
+
+	if (ns_add(e, 4, "ra") || ns_add(e, 5, "rb")) {
+		snprintf(why, n, "network namespaces not made");
+		return -1;
+	}
+	rc = bench_relay_start(r, ns, name, why, n);
+	if (!rc && (ns_addr(ns[0], name[0], "10.97.0.1") ||
+		    ns_addr(ns[1], name[1], "10.97.0.2") ||
+		    server_up(e, ns[0], "10.97.0.1"))) {
+		snprintf(why, n, "not set up (ip or iperf3 failed)");
+		rc = -1;
+	}
+	return rc;
+}
+
+static int relay(struct e2e *e, const double lim[2])
+{
+	static const char *const name[2] = {"hvbrelay0", "hvbrelay1"};
+	struct erow r = {.hsig_k = -1, .gsig_k = -1};
+	struct bench_relay *rl = NULL;
+	char why[256];
+	int ok = 0;
+
+	if (relay_up(e, &rl, name, why, sizeof(why))) {
+		e2e_note(RELAY_PATH, why);
+		bench_relay_stop(rl);
+		return -1;
+	}
+	r.gbps = iperf(e, e->ns[5], "10.97.0.1", false);
+	ok += r.gbps > 0;
+	e2e_row(RELAY_PATH, "b to a", &r, lim[0]);
+	r.gbps = iperf(e, e->ns[5], "10.97.0.1", true);
+	ok += r.gbps > 0;
+	e2e_row(RELAY_PATH, "a to b (-R)", &r, lim[1]);
+	bench_reap(e->server);
+	e->server = 0;
+	bench_relay_stop(rl);
+	return ok == 2 ? 0 : -1;
 }
 
 /* ---- hvis: host TAP - netvsp - VMBus - netvsc - hn0 ---- */
@@ -445,8 +497,9 @@ static int e2e_guarded(struct e2e *e)
 	sigaction(SIGINT, &sa, &old[0]);
 	sigaction(SIGTERM, &sa, &old[1]);
 	rc = veth(e, lim);
+	/* the relay's rows do not keep hvis's from being measured */
 	if (!rc && !interrupted)
-		rc = hvis_phase(e, lim);
+		rc = relay(e, lim) | hvis_phase(e, lim);
 	e2e_cleanup(e);
 	sigaction(SIGINT, &old[0], NULL);
 	sigaction(SIGTERM, &old[1], NULL);

@@ -30,6 +30,15 @@ struct bench_nctr {
 
 struct bench_nctr bench_net_counters(const char *dir, const char *bin_dir);
 
+/* The TAP relay (bench_net_relay.c): TAP devices name[i] in namespaces
+ * ns[i], up, joined by a thread each way on one CPU. 0, or -errno with
+ * why; *out is to be stopped either way. */
+struct bench_relay;
+int bench_relay_start(struct bench_relay **out, const char *const ns[2],
+		      const char *const name[2], char *why, size_t n);
+/* Threads joined, devices gone; NULL is nothing. */
+void bench_relay_stop(struct bench_relay *r);
+
 int bench_net_e2e(const char *dir, const char *bin_dir, double seconds);
 int bench_net_frames(const char *dir, const char *bin_dir, double seconds);
 

@@ -4,7 +4,8 @@
 # frames both ways at both sizes, on one channel and on one per CPU, and
 # 64 KiB TCP frames both ways (LSO sends, coalesced receives); as root
 # with iperf3, the end-to-end
-# part gives the veth limit and both hvis rows, and leaves no namespace
+# part gives the veth limit, the TAP relay's rows and both hvis rows, and
+# leaves no namespace
 # behind; without, it says in one line why it is skipped. Figures are
 # not judged: a benchmark is not a timed test.
 # Usage: bench-net.sh HOST GUEST CTL BENCH
@@ -13,7 +14,7 @@ BENCH=$4
 # SIGTERM first: the benchmark then removes what it made itself; the
 # trap removes its namespaces (named after its pid) if it could not.
 # (the pid file is read in the trap: it is there from the start)
-trap 'BPID=$(cat "$T/pid" 2>/dev/null); for n in va vb h g; do [ -n "$BPID" ] && ip netns del "hvis-bench-$n$BPID" 2>/dev/null; done; cleanup' EXIT
+trap 'BPID=$(cat "$T/pid" 2>/dev/null); for n in va vb ra rb h g; do [ -n "$BPID" ] && ip netns del "hvis-bench-$n$BPID" 2>/dev/null; done; cleanup' EXIT
 timeout -k 20 100 sh -c 'echo $$ >"$0"; exec "$@"' "$T/pid" \
 	"$BENCH" net --seconds 1 >"$T/out" 2>"$T/err"
 rc=$?
@@ -35,11 +36,13 @@ else
 	[ "$(grep -cE "^veth pair \(the limit\) +(b to a|a to b \(-R\)) +$n " \
 		"$T/out")" -eq 2 ] ||
 		fail "veth rows: $(cat "$T/out")"
+	[ "$(grep -cE "^TAP relay, one CPU +(b to a|a to b \(-R\)) +$n +- +- +$n +$n%\$" \
+		"$T/out")" -eq 2 ] || fail "TAP relay rows: $(cat "$T/out")"
 	[ "$(grep -cE "^hvis, hn0 .*(to host|to guest) +$n +$n +$n +$n +$n%\$" \
 		"$T/out")" -ge 2 ] || fail "hvis rows: $(cat "$T/out")"
 	grep -qE '^hvis, hn0 tso off ' "$T/out" || fail "no TSO-off row"
 fi
-ip netns list 2>/dev/null | grep -qE "^hvis-bench-(va|vb|h|g)$BPID( |\$)" &&
+ip netns list 2>/dev/null | grep -qE "^hvis-bench-(va|vb|ra|rb|h|g)$BPID( |\$)" &&
 	fail "namespaces left: $(ip netns list)"
 grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$T/err" &&
 	fail "sanitizer report: $(cat "$T/err")"
