@@ -225,7 +225,7 @@ static int cap_parse(char *const *argv, int argc, struct cap_req *r,
 	};
 	const char *pos[2] = {NULL, NULL};
 
-	if (hvm_ctl_args(argv, argc, opts, sizeof(opts) / sizeof(opts[0]),
+	if (hvm_ctl_args(argv, argc, opts, VMB_ARRAY_LEN(opts),
 			 pos, 2, why, n))
 		return -1;
 	*r = (struct cap_req){.name = pos[0], .stop = stop,
@@ -461,7 +461,7 @@ int hnet_ctl_exec(struct hvm *vm, char *const *argv, int argc, bool json,
 		cmd_list(vm, json, out);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+	for (size_t i = 0; i < VMB_ARRAY_LEN(cmds); i++)
 		if (!strcmp(argv[1], cmds[i].word))
 			return cmds[i].fn(vm, argv + 2, argc - 2, json, out);
 	fprintf(out, "error: unknown nic request; try: nic add | nic remove "

@@ -138,20 +138,26 @@ struct hnet_nic *hnet_nic_named(struct hvm *vm, const char *name,
 	return NULL;
 }
 
-/* A TAP is one device: a second NIC on it would take a queue of the
- * first one's. */
-static int tap_free(struct hvm *vm, const char *tap, char *why, size_t n)
+/* A NIC is named by its TAP (the bench port: "bench"), and a TAP is
+ * one device: a second NIC on it would take a queue of the first one's;
+ * a TAP named bench beside the bench port would make the name mean
+ * two NICs. */
+static int name_free(struct hvm *vm, const char *name, char *why, size_t n)
 {
 	bool removing;
 
-	if (!tap || !hnet_nic_named(vm, tap, &removing))
+	if (!hnet_nic_named(vm, name, &removing))
 		return 0;
 	if (removing)
-		snprintf(why, n, "the NIC on TAP %s is being removed: try "
-			 "again once the guest has let go of it", tap);
+		snprintf(why, n, "the NIC %s is being removed: try again once "
+			 "the guest has let go of it", name);
+	else if (!strcmp(name, HNET_BENCH_NAME))
+		snprintf(why, n, "a NIC named %s is there already (the bench "
+			 "port's name): give the TAP another name, or use one "
+			 "bench port", name);
 	else
 		snprintf(why, n, "a second adapter on the same TAP device %s: "
-			 "give each its own tap=NAME", tap);
+			 "give each its own tap=NAME", name);
 	return -1;
 }
 
@@ -205,7 +211,7 @@ int hnet_add_nic(struct hvm *vm, const struct hnet_nic_cfg *cfg, char *why,
 		snprintf(why, n, "at most %u NICs", HNET_NICS_MAX);
 		return -1;
 	}
-	if (tap_free(vm, cfg->tap, why, n) ||
+	if (name_free(vm, cfg->bench ? HNET_BENCH_NAME : cfg->tap, why, n) ||
 	    (!cfg->bench && tap_open(&tap, &tc, why, n)))
 		return -1;
 	/* offered now, opened by the guest only later on this thread */

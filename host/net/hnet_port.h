@@ -33,6 +33,9 @@ bool hnet_bench_rsc(const struct hnet_bench *b);
  * goes on. b NULL: nothing. */
 void hnet_bench_room(struct hnet_bench *b, unsigned q);
 
+/* The bench port's NIC name (nic list, nic remove). */
+#define HNET_BENCH_NAME "bench"
+
 /* Make the bench port as nic->tap, nic->queues eventfds. 0 or -1 with
  * why. */
 int hnet_bench_open(struct hnet_nic *nic, const struct hnet_nic_cfg *cfg,

@@ -126,7 +126,7 @@ int hnet_bench_open(struct hnet_nic *nic, const struct hnet_nic_cfg *cfg,
 	struct hnet_bench *b = calloc(1, sizeof(*b));
 	unsigned q = 0;
 
-	nic->tap = (struct rt_tap){.name = "bench", .ns_fd = -1};
+	nic->tap = (struct rt_tap){.name = HNET_BENCH_NAME, .ns_fd = -1};
 	if (b) {
 		b->rx_len = cfg->bench_rx;
 		frame_make(b);

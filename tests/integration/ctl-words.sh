@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The words of nic and disk requests against a running hvis-host (a
 # bench NIC: no TAP, no root): `nic add bench` refused with one line
-# saying what to do (it used to crash the host), numbers past their
+# saying what to do (it used to crash the host), a TAP named bench
+# refused (the bench port's name), numbers past their
 # bounds refused with one line naming the option and its range, and the
 # host still answering afterwards and ending cleanly.
 source "$(dirname "$0")/lib.sh"
@@ -22,6 +23,9 @@ refused() {
 BENCH_ONLY="the bench port is hvis-bench's, made at start only (hvis-host --nic bench); add a NIC with tap=NAME"
 refused "$BENCH_ONLY" nic add bench
 refused "$BENCH_ONLY" nic add bench,rx=64,queues=2
+# a TAP named bench would share the bench port's name in nic list
+refused "a NIC named bench is there already (the bench port's name): give the TAP another name" \
+	nic add tap=bench
 refused "--seconds wants a whole number from 1 to 31536000, not '18446744074'" \
 	nic capture bench "$T/c.pcap" --seconds 18446744074
 refused "--seconds wants a whole number from 1 to 31536000, not '0'" \
