@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of fuzz_ngro (fuzz/corpus/ngro/): streams of
-TCP/IPv4 segments as a guest without TSO sends them (with timestamps,
-consecutive, a short last one, PSH), and the shapes that end a run (a
-gap, another flow, a FIN, a full checksum, a VLAN tag), each record as
+TCP segments over IPv4 and IPv6 as a guest without TSO sends them (with
+timestamps, consecutive, a short last one, PSH), and the shapes that end
+a run (a gap, another flow, a FIN, a full checksum, a VLAN tag; over
+IPv6 another flow label, a hop-by-hop header, an IPv4 segment), each
+record as
 fuzz_ngro.c describes. Run from the source root; rewrites the
 directory."""
 import os
@@ -24,6 +26,22 @@ def seg(seq, plen, ident, flags=0x10, sport=40000, ts=True, vlan=False):
     eth = MACS + (struct.pack("!HH", 0x8100, 5) if vlan else b"") + \
         b"\x08\x00"
     return eth + ip + body
+
+
+def seg6(seq, plen, label=5, nxt=6):
+    opts = struct.pack("!BBBBII", 1, 1, 8, 10, 1000, 2000)
+    tcp = struct.pack("!HHIIBBHHH", 40000, 5201, seq, 77, 8 << 4, 0x10,
+                      502, 0, 0) + opts
+    body = tcp + bytes((seq + i) & 0xFF for i in range(plen))
+    ip = struct.pack("!IHBB16s16s", 0x60000000 | label, len(body), nxt, 64,
+                     bytes.fromhex("fd" + "00" * 14 + "02"),
+                     bytes.fromhex("fd" + "00" * 14 + "01"))
+    return MACS + b"\x86\xdd" + ip + body
+
+
+def stream6(n, mss=1428, start=1000):
+    return b"".join(rec(seg6(start + i * mss, mss), flags=5)
+                    for i in range(n))
 
 
 def rec(frame, flags=1):
@@ -52,6 +70,12 @@ CASES = {
     "no-ts": rec(seg(1000, 1460, 1, ts=False)) +
     rec(seg(2460, 1460, 2, ts=False)),
     "long": stream(50),
+    "v6-run-3": stream6(3),
+    "v6-long": stream6(50),
+    "v6-flow-label": stream6(2) + rec(seg6(1000 + 2 * 1428, 1428, label=6),
+                                      flags=5),
+    "v6-hop-by-hop": stream6(1) + rec(seg6(2428, 1428, nxt=0), flags=5),
+    "v6-after-v4": stream(2) + stream6(2),
 }
 
 shutil.rmtree(OUT, ignore_errors=True)

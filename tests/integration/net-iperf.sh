@@ -10,10 +10,10 @@
 # nothing lost), one TCP run over
 # IPv6, and a 32 MiB file each way through nc, sha256-checked, with TSO
 # on (and guest to host with TSO off, checksums on: the host merges the
-# segments, tx_gro). The host's counters must show LSO sends (the
-# guest's TSO reached the host's TAP as GSO), merged segments and no
-# refusals; the guest's log, frames sent by netvsc's worker after its
-# receive batches as well as by its reader.
+# segments, tx_gro, over IPv4 and then IPv6). The host's counters must
+# show LSO sends (the guest's TSO reached the host's TAP as GSO), merged
+# segments and no refusals; the guest's log, frames sent by netvsc's
+# worker after its receive batches as well as by its reader.
 # Needs root, /dev/net/tun, iproute2, ethtool, iperf3, nc and python3:
 # skipped otherwise.
 # Usage: net-iperf.sh HOST GUEST CTL
@@ -99,6 +99,12 @@ iperf 10.98.0.1 "TCP guest->host (TSO off, merged)"
 ctl channels --wide >"$T/channels"
 grep -q 'tx_gro=[1-9]' "$T/channels" ||
 	fail "the host merged no segment: $(cat "$T/channels")"
+# and over IPv6
+gro4=$(net_ctr tx_gro "$T/channels")
+iperf 2001:db8:98::1 "TCP/IPv6 guest->host (TSO off, merged)"
+ctl channels --wide >"$T/channels6"
+[ "$(net_ctr tx_gro "$T/channels6")" -gt "$gro4" ] ||
+	fail "the host merged no IPv6 segment: $(cat "$T/channels6")"
 
 ip netns exec "$GNS" ethtool -K hn0 tso off tx off ||
 	fail "ethtool -K hn0 tso off tx off"
