@@ -12,6 +12,10 @@
  * Then link changes while it holds every control answer: the one that
  * finds no control slot comes once they are given back. Then an RNDIS
  * INIT on a sub-channel, which must leave the NIC's filter alone.
+ * Before those, a PACKET from a send section and REVOKE_SEND_BUF in one
+ * ring burst: the frame must reach the TAP whole though the guest tears
+ * the buffer down and scribbles over it once the revoke completed; then
+ * a new send buffer, which the later steps use.
  * Last the device's counters in `hvis-ctl channels --json`.
  * Usage: net_guest VMBUS_SOCK CTL_SOCK MAC TAP */
 #include <errno.h>
@@ -38,6 +42,7 @@
 #define RECV_GPADL 2u
 #define SEND_GPADL 3u
 #define SUB_GPADL 4u    /* the sub-channel's ring */
+#define SEND2_GPADL 5u  /* the send buffer mapped after the revoke */
 #define REPLY_MS 5000
 #define MAX_RANGES 64u
 /* Data sub-allocations: the buffer's, less the host's control reserve
@@ -45,6 +50,18 @@
 #define CTL_SUBS 16u
 #define DATA_SUBS ((RECV_PAGES << VMB_PAGE_SHIFT) / 1808u - CTL_SUBS)
 #define FLOOD (DATA_SUBS + 40u)
+/* This guest's own buffer requests (the engine's ids are far above) */
+#define REVOKE_XID 0x106u
+#define MAP_XID 0x104u
+/* An echo whose payload lies mostly past the head netvsp copies from a
+ * PACKET (HNET_PEEK, 256 bytes): the rest goes to the TAP from the
+ * send section itself, when the batch's frames are written. */
+#define BIG_PAYLOAD 1200u
+#define BIG_ID 0x5256
+/* ARP requests by GPA range after the revoke in its burst: the host's
+ * work on them between the revoke and the batch's end gives a guest
+ * that reuses the revoked buffer at once the time to do it */
+#define FILLERS 16u
 
 static const uint8_t host_ip[4] = {10, 99, 0, 1};
 static const uint8_t guest_ip[4] = {10, 99, 0, 2};
@@ -61,9 +78,13 @@ struct ng {
 	uint32_t want_status;   /* of the sends' completions */
 	uint8_t host_mac[6];
 	bool got_arp, got_echo;
+	bool got_big, big_whole; /* the big echo's answer, its payload */
+	/* REVOKE_SEND_BUF completed, and before the PACKET sent ahead of
+	 * it; SEND_SEND_BUF of the new buffer answered, and accepted */
+	bool revoked, revoked_early, remapped, remap_ok;
 	unsigned rx_frames;
 	uint16_t seq;           /* of the next echo request */
-	unsigned sub_frames;    /* sent after the sub-channel's INIT */
+	unsigned more_frames;   /* sent after the flood's count */
 	/* holding receive buffers: their ids and offsets */
 	bool hold;
 	unsigned nheld, nsubs;  /* packets held, and their frames */
@@ -162,8 +183,9 @@ static void send_section(struct ng *e, uint32_t type, uint32_t len)
 	send_in(e, type, 0, len);
 }
 
-/* RNDIS bytes at e->frame, by GPA range (no send section). */
-static void send_gpa(struct ng *e, uint32_t len)
+/* RNDIS bytes at e->frame, by GPA range (no send section); with sig
+ * NULL only put into the ring's burst. */
+static int put_gpa(struct ng *e, uint32_t len, bool *sig)
 {
 	uint64_t pfn = rt_gmem_gpa(&e->gmem, e->frame) >> VMB_PAGE_SHIFT;
 	struct vmb_gpa_range r = {.byte_count = len, .byte_offset = 0,
@@ -171,13 +193,37 @@ static void send_gpa(struct ng *e, uint32_t len)
 	union nvsp_msg m;
 	uint32_t n = nvsp_rndis_pkt(&m, NVSP_CHANNEL_DATA, NVSP_SECTION_NONE,
 				    0);
+
+	return vmb_pkt_send_gpa(&e->out, VMB_PKT_FLAG_COMPLETION_REQUESTED, 2,
+				&r, 1, &m, n, sig);
+}
+
+static void send_gpa(struct ng *e, uint32_t len)
+{
 	bool sig;
 
 	e->send_done = false;
-	sent(e, vmb_pkt_send_gpa(&e->out, VMB_PKT_FLAG_COMPLETION_REQUESTED, 2,
-				 &r, 1, &m, n, &sig));
+	sent(e, put_gpa(e, len, &sig));
 }
 
+
+/* The big echo's payload for sequence number seq. */
+static void big_fill(uint8_t *p, uint16_t seq)
+{
+	for (uint32_t i = 0; i < BIG_PAYLOAD; i++)
+		p[i] = (uint8_t)(i * 7u + seq);
+}
+
+/* The host's kernel echoes the payload back: the frame it got from the
+ * TAP, byte for byte (the ICMP checksum already refused a changed one). */
+static bool big_whole(const struct ng *e, const uint8_t *f, uint32_t len)
+{
+	uint8_t want[BIG_PAYLOAD];
+
+	big_fill(want, e->seq);
+	return len == 42 + BIG_PAYLOAD && vmb_be16(f + 40) == e->seq &&
+	       memcmp(f + 42, want, BIG_PAYLOAD) == 0;
+}
 
 /* A frame from the host's kernel: the answers this guest waits for. */
 static void frame_in(struct ng *e, const uint8_t *f, uint32_t len)
@@ -188,10 +234,15 @@ static void frame_in(struct ng *e, const uint8_t *f, uint32_t len)
 		memcpy(e->host_mac, f + 22, 6);
 		e->got_arp = true;
 	}
-	if (len >= 42 && vmb_be16(f + 12) == 0x0800 && f[23] == 1 &&
-	    memcmp(f + 26, host_ip, 4) == 0 && f[34] == 0 &&
-	    vmb_be16(f + 38) == 0x4856)
+	if (len < 42 || vmb_be16(f + 12) != 0x0800 || f[23] != 1 ||
+	    memcmp(f + 26, host_ip, 4) != 0 || f[34] != 0)
+		return;
+	if (vmb_be16(f + 38) == 0x4856)
 		e->got_echo = true;
+	if (vmb_be16(f + 38) == BIG_ID) {
+		e->got_big = true;
+		e->big_whole = big_whole(e, f, len);
+	}
 }
 
 static void data_in(struct ng *e, const uint8_t *msg, uint32_t len)
@@ -280,10 +331,40 @@ static void xfer_in(struct ng *e, const struct vmb_pkt *pkt)
 				  &sig));
 }
 
+/* The answer to one of this guest's own buffer requests: true if pkt
+ * is one. The revoke's says whether the PACKET sent ahead of it was
+ * done by then. */
+static bool buf_answer(struct ng *e, const struct vmb_pkt *pkt)
+{
+	union nvsp_msg m = {.type = 0};
+
+	if (pkt->type != VMB_PKT_COMP)
+		return false;
+	if (pkt->xid == REVOKE_XID) {
+		e->revoked = true;
+		e->revoked_early = !e->send_done;
+		return true;
+	}
+	if (pkt->xid != MAP_XID)
+		return false;
+	memcpy(&m, pkt->payload,
+	       pkt->payload_len < sizeof(m) ? pkt->payload_len : sizeof(m));
+	e->remapped = true;
+	e->remap_ok = pkt->payload_len >= sizeof(m.send_buf_complete) &&
+		      vmb_le32(m.type) == NVSP_TYPE_SEND_SEND_BUF_COMPLETE &&
+		      vmb_le32(m.send_buf_complete.status) ==
+			      NVSP_STATUS_SUCCESS &&
+		      vmb_le32(m.send_buf_complete.section_size) ==
+			      e->nvsp.send_section_size;
+	return true;
+}
+
 static void comp_in(struct ng *e, const struct vmb_pkt *pkt)
 {
 	struct nvsp_guest_ev ev;
 
+	if (buf_answer(e, pkt))
+		return;
 	nvsp_guest_rx(&e->nvsp, pkt, &ev);
 	EU_CHECK(ev.kind != NVSP_GE_FAILED, "NVSP init failed at %d: %#x",
 		 e->nvsp.fail_step, e->nvsp.fail_status);
@@ -410,24 +491,44 @@ static uint32_t arp_request(const struct ng *e, uint8_t *f)
 	return 42;
 }
 
-static uint32_t echo_request(const struct ng *e, uint8_t *f)
+/* An ICMP echo request to the host with identifier id and data bytes
+ * of payload the caller writes after the returned header; the caller
+ * sets the checksum (icmp + 2) once it has. */
+static uint8_t *echo_head(const struct ng *e, uint8_t *f, uint16_t id,
+			  uint32_t data)
 {
 	uint8_t *ip = f + eth(e, f, e->host_mac, 0x0800), *icmp = ip + 20;
 
-	memset(ip, 0, 36);
+	memset(ip, 0, 28);
 	ip[0] = 0x45;
-	vmb_put_be16(ip + 2, 36);
+	vmb_put_be16(ip + 2, (uint16_t)(28 + data));
 	ip[8] = 64;
 	ip[9] = 1;
 	memcpy(ip + 12, guest_ip, 4);
 	memcpy(ip + 16, host_ip, 4);
 	vmb_put_be16(ip + 10, ncsum(ip, 20));
 	icmp[0] = 8;
-	vmb_put_be16(icmp + 4, 0x4856);
+	vmb_put_be16(icmp + 4, id);
 	vmb_put_be16(icmp + 6, e->seq);
+	return icmp;
+}
+
+static uint32_t echo_request(const struct ng *e, uint8_t *f)
+{
+	uint8_t *icmp = echo_head(e, f, 0x4856, 8);
+
 	memcpy(icmp + 8, "hvis-net", 8);
 	vmb_put_be16(icmp + 2, ncsum(icmp, 16));
 	return 14 + 36;
+}
+
+static uint32_t big_echo(const struct ng *e, uint8_t *f)
+{
+	uint8_t *icmp = echo_head(e, f, BIG_ID, BIG_PAYLOAD);
+
+	big_fill(icmp + 8, e->seq);
+	vmb_put_be16(icmp + 2, ncsum(icmp, 8 + BIG_PAYLOAD));
+	return 14 + 28 + BIG_PAYLOAD;
 }
 
 /* An echo request the guest tagged for VLAN 9 itself. */
@@ -588,7 +689,7 @@ static void echo_within(struct ng *e, uint64_t ms)
 	uint64_t t0 = eu_now_ms();
 
 	e->seq++;
-	e->sub_frames += 2;
+	e->more_frames += 2;
 	send_section(e, NVSP_CHANNEL_DATA, packet(e, e->send, arp_request));
 	while (!e->send_done)
 		pump(e);
@@ -795,6 +896,120 @@ static void flood(struct ng *e)
 		pump(e);
 }
 
+/* ---- REVOKE_SEND_BUF in the batch of a send from the buffer ---- */
+
+/* The PACKET (its RNDIS bytes in section 0), REVOKE_SEND_BUF and the
+ * fillers (an ARP request at e->frame) put in one burst and published
+ * by one commit: the host reads them in one batch, the revoke while the
+ * frame is still queued for the TAP. */
+static void revoke_burst(struct ng *e, uint32_t len, uint32_t arp_len)
+{
+	union nvsp_msg pkt, rev = {.type = 0};
+	struct vmb_iov a = {&pkt, nvsp_rndis_pkt(&pkt, NVSP_CHANNEL_DATA, 0,
+						 len)},
+		       b = {&rev, NVSP_MSG_LEN};
+	bool sig;
+
+	rev.revoke.type = vmb_le32(NVSP_TYPE_REVOKE_SEND_BUF);
+	e->send_done = false;
+	EU_CHECK(vmb_pkt_send_inband(&e->out, VMB_PKT_FLAG_COMPLETION_REQUESTED,
+				     1, &a, 1, NULL) == VMB_OK &&
+		 vmb_pkt_send_inband(&e->out, VMB_PKT_FLAG_COMPLETION_REQUESTED,
+				     REVOKE_XID, &b, 1, NULL) == VMB_OK,
+		 "PACKET and REVOKE_SEND_BUF not put");
+	for (unsigned i = 0; i < FILLERS; i++)
+		EU_CHECK(put_gpa(e, arp_len, NULL) == VMB_OK, "filler not put");
+	sent(e, vmb_ring_commit(&e->out, &sig));
+}
+
+/* The host's packets read as they come, without sleeping, until the
+ * revoke's answer: the guest acts on it as close behind the host as it
+ * can. */
+static void revoke_wait(struct ng *e)
+{
+	uint64_t t0 = eu_now_ms();
+
+	while (!e->revoked) {
+		EU_CHECK(eu_now_ms() - t0 < REPLY_MS,
+			 "REVOKE_SEND_BUF unanswered");
+		pump_within(e, 0);
+	}
+}
+
+/* The send buffer let go as a guest does once the host revoked it: its
+ * memory scribbled over (before anything else, to meet a host that
+ * still reads it), its GPADL torn down, its pages freed. */
+static void send_buf_drop(struct ng *e)
+{
+	union vmb_msg_buf b, m;
+
+	memset(e->send, 0xa5, SEND_PAGES << VMB_PAGE_SHIFT);
+	eu_vmb_post(&e->v, &b, vmb_msg_enc_gpadl_teardown(&b, e->v.relid,
+							   SEND_GPADL));
+	eu_vmb_expect(&e->v, VMB_MSG_GPADL_TORNDOWN, &m);
+	rt_gmem_free(&e->gmem, e->send, SEND_PAGES);
+	e->send = NULL;
+}
+
+/* SEND_SEND_BUF of buf, another buffer: the host, its send buffer
+ * revoked, must take it and give the same section size. */
+static void send_buf_remap(struct ng *e, uint8_t *buf)
+{
+	struct nvsp_guest_out o = {.len = NVSP_MSG_LEN, .xid = MAP_XID,
+				   .flags = VMB_PKT_FLAG_COMPLETION_REQUESTED};
+
+	gpadl(e, e->v.relid, SEND2_GPADL, buf, SEND_PAGES);
+	o.msg.send_buf.type = vmb_le32(NVSP_TYPE_SEND_SEND_BUF);
+	o.msg.send_buf.gpadl = vmb_le32(SEND2_GPADL);
+	send_nvsp(e, &o);
+	while (!e->remapped)
+		pump(e);
+	EU_CHECK(e->remap_ok, "SEND_SEND_BUF after the revoke refused");
+	e->send = buf;
+}
+
+/* netvsp writes a batch's frames from send sections at the batch's end
+ * (hnet_tx_flush), from the buffer's view: a REVOKE_SEND_BUF in the same
+ * batch must not let the view go before they are written. The guest
+ * may reuse the memory once the revoke completed, so by then the PACKET
+ * sent ahead of it must be done and its frame on the TAP as sent: the
+ * echo's answer comes back whole. Then a new send buffer, and an echo
+ * from it. */
+static void revoke_in_batch(struct ng *e)
+{
+	uint8_t *next = rt_gmem_alloc(&e->gmem, SEND_PAGES);
+	json_int_t tx_errors = nic_counter(e, "tx_errors");
+	uint64_t t0;
+
+	EU_CHECK(next, "allocation");
+	eu_step("an echo request from a send section and REVOKE_SEND_BUF "
+		"in one burst");
+	send_section(e, NVSP_CHANNEL_DATA, packet(e, e->send, arp_request));
+	while (!e->send_done)
+		pump(e);
+	e->seq++;
+	e->more_frames += 2 + FILLERS;
+	revoke_burst(e, packet(e, e->send, big_echo),
+		     packet(e, e->frame, arp_request));
+	revoke_wait(e);
+	send_buf_drop(e);
+	for (t0 = eu_now_ms(); (!e->send_done || !e->got_big) &&
+	     eu_now_ms() - t0 < REPLY_MS;)
+		pump_within(e, 100);
+	EU_CHECK(nic_counter(e, "tx_errors") == tx_errors, "the host failed "
+		 "to write a frame (tx_errors)");
+	EU_CHECK(e->got_big, "no answer to the echo sent before "
+		 "REVOKE_SEND_BUF: its frame was lost or changed");
+	EU_CHECK(e->big_whole, "the echo's answer differs from its request");
+	EU_CHECK(!e->revoked_early, "REVOKE_SEND_BUF completed before the "
+		 "PACKET sent ahead of it from that buffer");
+	eu_step("a new send buffer, and an echo from it");
+	send_buf_remap(e, next);
+	e->got_echo = false;
+	echo_within(e, REPLY_MS);
+	EU_CHECK(e->got_echo, "no echo answered from the new send buffer");
+}
+
 /* ---- the link while every control slot is held ---- */
 
 /* `hvis-ctl nic link TAP up|down`, and the guest's view of the link
@@ -859,7 +1074,7 @@ static void counters(struct ng *e)
 	dev = json_object_get(json_array_get(json_object_get(j, "channels"), 0),
 			      "device");
 	fprintf(stderr, "host counters: %s\n", r);
-	EU_CHECK(counter(dev, "tx_frames") == FLOOD + 3 + e->sub_frames,
+	EU_CHECK(counter(dev, "tx_frames") == FLOOD + 3 + e->more_frames,
 		 "tx_frames");
 	EU_CHECK(counter(dev, "rx_frames") == e->rx_frames, "rx_frames");
 	EU_CHECK(counter(dev, "rx_full") >= FLOOD - DATA_SUBS, "rx_full");
@@ -902,6 +1117,7 @@ int main(int argc, char **argv)
 	EU_CHECK(e.rndis.info.link_up, "link down");
 	hostile(&e);
 	ping(&e);
+	revoke_in_batch(&e);
 	vlan_hop(&e, argv[4]);
 	flood(&e);
 	link_starved(&e, argv[4]);
