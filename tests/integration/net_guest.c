@@ -53,9 +53,10 @@
 /* This guest's own buffer requests (the engine's ids are far above) */
 #define REVOKE_XID 0x106u
 #define MAP_XID 0x104u
-/* An echo whose payload lies mostly past the head netvsp copies from a
- * PACKET (HNET_PEEK, 256 bytes): the rest goes to the TAP from the
- * send section itself, when the batch's frames are written. */
+/* An echo of well over a cache line of payload: netvsp writes a frame
+ * from a send section to the TAP straight from the section (only the
+ * headers an offload fixes are copied, and this one asks for none),
+ * when the batch's frames are written. */
 #define BIG_PAYLOAD 1200u
 #define BIG_ID 0x5256
 /* ARP requests by GPA range after the revoke in its burst: the host's
