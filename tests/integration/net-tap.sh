@@ -33,6 +33,10 @@ for run in 1 2; do
 		grep -q 'Running'" || fail "host still sees guest $run"
 done
 ctl channels || fail "hvis-ctl channels"
+# net_guest tears its send buffer down ahead of the revoke: the host
+# must have let the teardown wait for netvsp, once per run
+[ "$(grep -c 'teardown waits for its device' "$HOST_LOG")" -ge 2 ] ||
+	fail "no send-buffer teardown waited for netvsp to let go"
 kill -0 "$HOST_PID" 2>/dev/null || fail "host died"
 stop_proc "$HOST_PID" host
 grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$HOST_LOG" \

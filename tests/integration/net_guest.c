@@ -15,7 +15,10 @@
  * Before those, a PACKET from a send section and REVOKE_SEND_BUF in one
  * ring burst: the frame must reach the TAP whole though the guest tears
  * the buffer down and scribbles over it once the revoke completed; then
- * a new send buffer, which the later steps use.
+ * a new send buffer. Then the same with a revoke that asks for no
+ * completion, as Linux's netvsc sends it: the guest tears the buffer
+ * down at once, and scribbles over it once GPADL_TORNDOWN came. The
+ * buffer mapped last is the one the later steps use.
  * Last the device's counters in `hvis-ctl channels --json`.
  * Usage: net_guest VMBUS_SOCK CTL_SOCK MAC TAP */
 #include <errno.h>
@@ -42,7 +45,8 @@
 #define RECV_GPADL 2u
 #define SEND_GPADL 3u
 #define SUB_GPADL 4u    /* the sub-channel's ring */
-#define SEND2_GPADL 5u  /* the send buffer mapped after the revoke */
+#define SEND2_GPADL 5u  /* the send buffers mapped after the revokes */
+#define SEND3_GPADL 6u
 #define REPLY_MS 5000
 #define MAX_RANGES 64u
 /* Data sub-allocations: the buffer's, less the host's control reserve
@@ -63,6 +67,9 @@
  * work on them between the revoke and the batch's end gives a guest
  * that reuses the revoked buffer at once the time to do it */
 #define FILLERS 16u
+/* How long a teardown goes ahead of the revoke's burst: the host's loop
+ * thread takes it well before its worker reads the ring */
+#define TEARDOWN_AHEAD_US 20000u
 
 static const uint8_t host_ip[4] = {10, 99, 0, 1};
 static const uint8_t guest_ip[4] = {10, 99, 0, 2};
@@ -83,6 +90,7 @@ struct ng {
 	/* REVOKE_SEND_BUF completed, and before the PACKET sent ahead of
 	 * it; SEND_SEND_BUF of the new buffer answered, and accepted */
 	bool revoked, revoked_early, remapped, remap_ok;
+	uint32_t send_gpadl;    /* the send buffer's GPADL id */
 	unsigned rx_frames;
 	uint16_t seq;           /* of the next echo request */
 	unsigned more_frames;   /* sent after the flood's count */
@@ -146,6 +154,7 @@ static void open_chan(struct ng *e)
 	EU_CHECK(vmb_le32(m.open_result.status) == 0, "open refused");
 	gpadl(e, e->v.relid, RECV_GPADL, e->recv, RECV_PAGES);
 	gpadl(e, e->v.relid, SEND_GPADL, e->send, SEND_PAGES);
+	e->send_gpadl = SEND_GPADL;
 }
 
 /* ---- packets ---- */
@@ -900,26 +909,32 @@ static void flood(struct ng *e)
 /* ---- REVOKE_SEND_BUF in the batch of a send from the buffer ---- */
 
 /* The PACKET (its RNDIS bytes in section 0), REVOKE_SEND_BUF and the
- * fillers (an ARP request at e->frame) put in one burst and published
- * by one commit: the host reads them in one batch, the revoke while the
- * frame is still queued for the TAP. */
-static void revoke_burst(struct ng *e, uint32_t len, uint32_t arp_len)
+ * fillers (an ARP request at e->frame) put in one burst, for one commit
+ * (revoke_commit): the host reads them in one batch, the revoke while
+ * the frame is still queued for the TAP. */
+static void revoke_burst(struct ng *e, uint32_t len, uint32_t arp_len,
+			 uint16_t revoke_flags)
 {
 	union nvsp_msg pkt, rev = {.type = 0};
 	struct vmb_iov a = {&pkt, nvsp_rndis_pkt(&pkt, NVSP_CHANNEL_DATA, 0,
 						 len)},
 		       b = {&rev, NVSP_MSG_LEN};
-	bool sig;
 
 	rev.revoke.type = vmb_le32(NVSP_TYPE_REVOKE_SEND_BUF);
 	e->send_done = false;
 	EU_CHECK(vmb_pkt_send_inband(&e->out, VMB_PKT_FLAG_COMPLETION_REQUESTED,
 				     1, &a, 1, NULL) == VMB_OK &&
-		 vmb_pkt_send_inband(&e->out, VMB_PKT_FLAG_COMPLETION_REQUESTED,
-				     REVOKE_XID, &b, 1, NULL) == VMB_OK,
+		 vmb_pkt_send_inband(&e->out, revoke_flags, REVOKE_XID, &b, 1,
+				     NULL) == VMB_OK,
 		 "PACKET and REVOKE_SEND_BUF not put");
 	for (unsigned i = 0; i < FILLERS; i++)
 		EU_CHECK(put_gpa(e, arp_len, NULL) == VMB_OK, "filler not put");
+}
+
+static void revoke_commit(struct ng *e)
+{
+	bool sig;
+
 	sent(e, vmb_ring_commit(&e->out, &sig));
 }
 
@@ -937,63 +952,81 @@ static void revoke_wait(struct ng *e)
 	}
 }
 
-/* The send buffer let go as a guest does once the host revoked it: its
- * memory scribbled over (before anything else, to meet a host that
- * still reads it), its GPADL torn down, its pages freed. */
-static void send_buf_drop(struct ng *e)
+/* The send buffer's GPADL torn down: asked for, then answered. */
+static void send_buf_teardown(struct ng *e)
 {
-	union vmb_msg_buf b, m;
+	union vmb_msg_buf b;
 
-	memset(e->send, 0xa5, SEND_PAGES << VMB_PAGE_SHIFT);
 	eu_vmb_post(&e->v, &b, vmb_msg_enc_gpadl_teardown(&b, e->v.relid,
-							   SEND_GPADL));
+							   e->send_gpadl));
+}
+
+static void send_buf_torndown(struct ng *e)
+{
+	union vmb_msg_buf m;
+
 	eu_vmb_expect(&e->v, VMB_MSG_GPADL_TORNDOWN, &m);
+}
+
+/* The send buffer's memory scribbled over and freed, as a guest may
+ * once the host let go of it. */
+static void send_buf_free(struct ng *e)
+{
+	memset(e->send, 0xa5, SEND_PAGES << VMB_PAGE_SHIFT);
 	rt_gmem_free(&e->gmem, e->send, SEND_PAGES);
 	e->send = NULL;
 }
 
+/* The burst published and the buffer let go. With a completion asked
+ * for, as soon as the revoke's came: the memory scribbled over before
+ * anything else, to meet a host that still reads it, then the GPADL
+ * torn down. Without one, the guest's only word that the host let go is
+ * GPADL_TORNDOWN; the teardown is asked for before the burst is
+ * published, and goes well ahead of it, so that it meets a host that
+ * still holds the buffer (as when the host reads the ring late);
+ * answering it at once would let the guest scribble over the frame
+ * still to be written. */
+static void revoke_drop(struct ng *e, bool comp)
+{
+	if (comp) {
+		revoke_commit(e);
+		revoke_wait(e);
+		memset(e->send, 0xa5, SEND_PAGES << VMB_PAGE_SHIFT);
+		send_buf_teardown(e);
+	} else {
+		send_buf_teardown(e);
+		usleep(TEARDOWN_AHEAD_US);
+		revoke_commit(e);
+	}
+	send_buf_torndown(e);
+	send_buf_free(e);
+}
+
 /* SEND_SEND_BUF of buf, another buffer: the host, its send buffer
  * revoked, must take it and give the same section size. */
-static void send_buf_remap(struct ng *e, uint8_t *buf)
+static void send_buf_remap(struct ng *e, uint8_t *buf, uint32_t id)
 {
 	struct nvsp_guest_out o = {.len = NVSP_MSG_LEN, .xid = MAP_XID,
 				   .flags = VMB_PKT_FLAG_COMPLETION_REQUESTED};
 
-	gpadl(e, e->v.relid, SEND2_GPADL, buf, SEND_PAGES);
+	gpadl(e, e->v.relid, id, buf, SEND_PAGES);
+	e->remapped = false;
 	o.msg.send_buf.type = vmb_le32(NVSP_TYPE_SEND_SEND_BUF);
-	o.msg.send_buf.gpadl = vmb_le32(SEND2_GPADL);
+	o.msg.send_buf.gpadl = vmb_le32(id);
 	send_nvsp(e, &o);
 	while (!e->remapped)
 		pump(e);
 	EU_CHECK(e->remap_ok, "SEND_SEND_BUF after the revoke refused");
 	e->send = buf;
+	e->send_gpadl = id;
 }
 
-/* netvsp writes a batch's frames from send sections at the batch's end
- * (hnet_tx_flush), from the buffer's view: a REVOKE_SEND_BUF in the same
- * batch must not let the view go before they are written. The guest
- * may reuse the memory once the revoke completed, so by then the PACKET
- * sent ahead of it must be done and its frame on the TAP as sent: the
- * echo's answer comes back whole. Then a new send buffer, and an echo
- * from it. */
-static void revoke_in_batch(struct ng *e)
+/* The echo sent ahead of the revoke answered whole, its PACKET done
+ * first, and no frame failed. */
+static void revoke_check(struct ng *e, json_int_t tx_errors)
 {
-	uint8_t *next = rt_gmem_alloc(&e->gmem, SEND_PAGES);
-	json_int_t tx_errors = nic_counter(e, "tx_errors");
 	uint64_t t0;
 
-	EU_CHECK(next, "allocation");
-	eu_step("an echo request from a send section and REVOKE_SEND_BUF "
-		"in one burst");
-	send_section(e, NVSP_CHANNEL_DATA, packet(e, e->send, arp_request));
-	while (!e->send_done)
-		pump(e);
-	e->seq++;
-	e->more_frames += 2 + FILLERS;
-	revoke_burst(e, packet(e, e->send, big_echo),
-		     packet(e, e->frame, arp_request));
-	revoke_wait(e);
-	send_buf_drop(e);
 	for (t0 = eu_now_ms(); (!e->send_done || !e->got_big) &&
 	     eu_now_ms() - t0 < REPLY_MS;)
 		pump_within(e, 100);
@@ -1004,8 +1037,37 @@ static void revoke_in_batch(struct ng *e)
 	EU_CHECK(e->big_whole, "the echo's answer differs from its request");
 	EU_CHECK(!e->revoked_early, "REVOKE_SEND_BUF completed before the "
 		 "PACKET sent ahead of it from that buffer");
+}
+
+/* netvsp writes a batch's frames from send sections at the batch's end
+ * (hnet_tx_flush), from the buffer's view: a REVOKE_SEND_BUF in the same
+ * batch must not let the view go before they are written. The guest
+ * may reuse the memory once the revoke completed (comp) or, with no
+ * completion asked for, once GPADL_TORNDOWN came; by then the PACKET
+ * sent ahead of it must be done and its frame on the TAP as sent: the
+ * echo's answer comes back whole. Then a new send buffer (GPADL
+ * next_id), and an echo from it. */
+static void revoke_in_batch(struct ng *e, bool comp, uint32_t next_id)
+{
+	uint8_t *next = rt_gmem_alloc(&e->gmem, SEND_PAGES);
+	json_int_t tx_errors = nic_counter(e, "tx_errors");
+
+	EU_CHECK(next, "allocation");
+	eu_step("an echo request from a send section and REVOKE_SEND_BUF "
+		"%s in one burst", comp ? "asking for a completion" : "alone");
+	send_section(e, NVSP_CHANNEL_DATA, packet(e, e->send, arp_request));
+	while (!e->send_done)
+		pump(e);
+	e->seq++;
+	e->more_frames += 2 + FILLERS;
+	e->got_big = e->big_whole = false;
+	revoke_burst(e, packet(e, e->send, big_echo),
+		     packet(e, e->frame, arp_request),
+		     comp ? VMB_PKT_FLAG_COMPLETION_REQUESTED : 0);
+	revoke_drop(e, comp);
+	revoke_check(e, tx_errors);
 	eu_step("a new send buffer, and an echo from it");
-	send_buf_remap(e, next);
+	send_buf_remap(e, next, next_id);
 	e->got_echo = false;
 	echo_within(e, REPLY_MS);
 	EU_CHECK(e->got_echo, "no echo answered from the new send buffer");
@@ -1147,7 +1209,8 @@ int main(int argc, char **argv)
 	EU_CHECK(e.rndis.info.link_up, "link down");
 	hostile(&e);
 	ping(&e);
-	revoke_in_batch(&e);
+	revoke_in_batch(&e, true, SEND2_GPADL);
+	revoke_in_batch(&e, false, SEND3_GPADL);
 	vlan_hop(&e, argv[4]);
 	flood(&e);
 	link_starved(&e, argv[4]);
