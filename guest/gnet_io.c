@@ -255,7 +255,10 @@ bool gnet_io_flush(struct gnet_chan *ch)
 
 /* A free section, or NONE with want_room set: the next completion
  * wakes the reader. Tried again after setting it, so that a section
- * freed in between is not missed. */
+ * freed in between is not missed. The reader's only: the store that
+ * clears the flag again wakes nobody, and a reader that saw it set in
+ * between would sleep with the TAP out of its poll and nothing to wake
+ * it (the worker's burst takes no part in want_room). */
 static uint32_t section_wait(struct gnet_chan *ch)
 {
 	uint32_t idx = gnet_section_get(ch->nic);
@@ -303,6 +306,7 @@ struct tx_sec {
 	 * frame is read that has no place to go */
 	uint32_t res[TX_BURST];
 	unsigned nres;
+	bool worker; /* the worker's burst: none free ends it, no want_room */
 };
 
 static uint8_t *sec_at(const struct gnet_nic *n, uint32_t idx)
@@ -467,7 +471,7 @@ static unsigned tx_reserve(struct gnet_chan *ch, struct tx_sec *s,
 	while (s->nres * per < k &&
 	       (idx = gnet_section_get(ch->nic)) != NVSP_SECTION_NONE)
 		s->res[s->nres++] = idx;
-	if (!s->nres && s->idx == NVSP_SECTION_NONE &&
+	if (!s->nres && s->idx == NVSP_SECTION_NONE && !s->worker &&
 	    (idx = section_wait(ch)) != NVSP_SECTION_NONE)
 		s->res[s->nres++] = idx;
 	return s->nres * per < k ? s->nres * per : k;
@@ -475,8 +479,10 @@ static unsigned tx_reserve(struct gnet_chan *ch, struct tx_sec *s,
 
 /* Big buffers for up to k reads (a frame may be an LSO one): as many
  * as are free, each read one; -1 in bigs when there are none. The
- * reads they allow (0: all out, the reader waits). */
-static unsigned tx_bigs(struct gnet_chan *ch, unsigned k, int *bigs)
+ * reads they allow (0: all out, the reader waits; the worker's burst
+ * ends). */
+static unsigned tx_bigs(struct gnet_chan *ch, unsigned k, int *bigs,
+			bool worker)
 {
 	unsigned i = 0;
 	int b;
@@ -486,7 +492,8 @@ static unsigned tx_bigs(struct gnet_chan *ch, unsigned k, int *bigs)
 			bigs[i] = -1;
 		return k;
 	}
-	while (i < k && (b = i ? gnet_big_get(ch) : big_wait(ch)) >= 0)
+	while (i < k &&
+	       (b = i || worker ? gnet_big_get(ch) : big_wait(ch)) >= 0)
 		bigs[i++] = b;
 	return i;
 }
@@ -551,7 +558,7 @@ static unsigned tx_read(struct gnet_chan *ch, struct tx_sec *s, unsigned k,
 	unsigned n, got;
 
 	*more = false;
-	k = tx_bigs(ch, k, bigs);
+	k = tx_bigs(ch, k, bigs, s->worker);
 	n = k ? tx_reserve(ch, s, k, ch->off.big != NULL) : 0;
 	for (unsigned i = n; i < k; i++)
 		if (bigs[i] >= 0)
@@ -584,7 +591,7 @@ static unsigned worker_room(struct gnet_chan *ch)
  * all). send_lock held. */
 static void tx_burst(struct gnet_chan *ch, bool worker)
 {
-	struct tx_sec s = {.idx = NVSP_SECTION_NONE};
+	struct tx_sec s = {.idx = NVSP_SECTION_NONE, .worker = worker};
 	unsigned left, k, got;
 	bool more = true;
 

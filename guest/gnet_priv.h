@@ -91,7 +91,9 @@ struct gnet_chan {
 	uint64_t comp[GNET_COMP_MAX];
 	unsigned ncomp;
 	struct rndis_ppi_stats ppi; /* worker */
-	_Atomic bool want_room;   /* the reader waits for a section */
+	/* the reader waits for a section or a big buffer: set and cleared
+	 * by the reader only, else cleared by a wake that writes room_efd */
+	_Atomic bool want_room;
 	pthread_t reader;
 	bool reader_on;
 	_Atomic bool reader_done; /* its thread is about to end */
