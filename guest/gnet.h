@@ -18,8 +18,10 @@
  * as readv and writev of TAP queue q (the channel's) with a virtio-net
  * header in front, readv -1 (EAGAIN) when there is nothing to send; fd
  * (the embedder's, kept open) is polled for POLLIN by every queue's
- * sender before its readv; up (optional) is told the host's MAC and
- * MTU. readv on queue q's send thread, writev on channel q's worker. */
+ * reader thread while it has nothing to send; up (optional) is told the
+ * host's MAC and MTU. readv on queue q's reader thread, or on channel
+ * q's worker after a receive batch (never both at once); writev on
+ * channel q's worker. */
 struct gnet_port {
 	int fd;
 	ssize_t (*readv)(void *arg, unsigned q, const struct iovec *iov,

@@ -251,7 +251,7 @@ bool gnet_io_flush(struct gnet_chan *ch)
 	return ch->ncomp == 0;
 }
 
-/* ---- send (reader thread) ---- */
+/* ---- send (the reader thread, or the worker after a batch) ---- */
 
 /* A free section, or NONE with want_room set: the next completion
  * wakes the reader. Tried again after setting it, so that a section

@@ -14,7 +14,10 @@
  *   copy of the NVSP engine and its gathered completions).
  * - One reader thread per TAP queue reads frames into send sections and
  *   sends them on its channel (see gnet_io.c for why threads of their
- *   own). Lock order: a channel's lock, then ch[0].lock. */
+ *   own); the channel's worker does too after each receive batch, the
+ *   queue's send_lock picking one of the two (taken before sb_lock and
+ *   the channel's send side; the worker only tries it, its channel's
+ *   lock let go). Lock order: a channel's lock, then ch[0].lock. */
 #ifndef HVIS_GNET_PRIV_H
 #define HVIS_GNET_PRIV_H
 
@@ -108,7 +111,7 @@ struct gnet_chan {
 	_Atomic bool send_open;
 	struct gnet_offload off;
 	struct gnet_rsc rsc;      /* worker */
-	/* TAP bursts: the worker's writes, the reader's reads (made on
+	/* TAP bursts: the worker's writes, the send side's reads (made on
 	 * first use, freed when the channel stops) */
 	struct rt_tapio wio, rio;
 	bool wio_on, rio_on;
