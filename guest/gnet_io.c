@@ -34,8 +34,8 @@
  * from its timers meanwhile), and the completions it took gave sections
  * and big buffers back; the frames waiting in the TAP queue by then are
  * taken there, which saves the reader a wakeup, on another CPU as often
- * as not (guest to host with TSO, 64 KiB frames: about 7.3 -> 8.7 Gb/s
- * in interleaved A/B runs). The queue's send_lock makes one of the two
+ * as not (guest to host with TSO: docs/benchmarks.md has the
+ * interleaved A/B runs). The queue's send_lock makes one of the two
  * the sender at a time; the worker only tries it, and reads no more
  * frames than the ring takes the messages of now: it must never wait,
  * as the host may be waiting for it to make room in the other ring. */
