@@ -122,12 +122,8 @@ fuse_detach() {
 # root, /dev/net/tun or one of the TOOLs. NET_GUEST_OPTS (words): more
 # options for hvis-guest; NET_NIC_OPTS (",queues=2" ...): for --nic.
 net_pair() {
-	local net=$2 p
-	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-	[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
-	for p in ip "${@:3}"; do
-		command -v "$p" >/dev/null || { echo "SKIP: no $p"; exit 77; }
-	done
+	local net=$2
+	need_net ip "${@:3}"
 	HNS=hvis-$1-h$$
 	GNS=hvis-$1-g$$
 	trap 'ip netns del "$HNS" 2>/dev/null; ip netns del "$GNS" 2>/dev/null; cleanup' EXIT

@@ -11,26 +11,10 @@
 # Needs root, /dev/net/tun, iproute2, ping, tcpdump, python3.
 # Usage: net-ctl.sh HOST GUEST CTL
 source "$(dirname "$0")/lib.sh"
-need_net ip ping tcpdump python3
 FRAME=$(dirname "$0")/net_frame.py
-HNS=hvis-nctl-h$$
-GNS=hvis-nctl-g$$
-trap 'ip netns del "$HNS" 2>/dev/null; ip netns del "$GNS" 2>/dev/null; cleanup' EXIT
-ip netns add "$HNS" && ip netns add "$GNS" || fail "ip netns add"
+net_pair nctl 98 ping tcpdump python3
 hns() { ip netns exec "$HNS" "$@"; }
 gns() { ip netns exec "$GNS" "$@"; }
-
-# not through hns: $! must be the host's own pid
-ip netns exec "$HNS" "$HOST_BIN" --dir "$T" --test-devices 0 --services none \
-	--nic tap=hvport0 2>>"$HOST_LOG" &
-HOST_PID=$!
-_pids+=("$HOST_PID")
-wait_until 10 test -S "$T/ctl.sock" || fail "host did not start"
-start_guest --no-services --netns "$GNS"
-wait_until 10 ip -n "$GNS" link show dev hn0 || fail "no hn0"
-ip -n "$HNS" addr add 10.98.0.1/24 dev hvport0 &&
-	ip -n "$HNS" link set hvport0 up &&
-	ip -n "$GNS" addr add 10.98.0.2/24 dev hn0 || fail "addresses"
 GMAC=$(ip -n "$GNS" -br link show hn0 | awk '{print $3}')
 HMAC=$(ip -n "$HNS" -br link show hvport0 | awk '{print $3}')
 
