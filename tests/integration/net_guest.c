@@ -68,8 +68,9 @@
  * that reuses the revoked buffer at once the time to do it */
 #define FILLERS 16u
 /* How long a teardown goes ahead of the revoke's burst: the host's loop
- * thread takes it well before its worker reads the ring */
-#define TEARDOWN_AHEAD_US 20000u
+ * thread takes it well before its worker reads the ring, even on a busy
+ * machine under ASan */
+#define TEARDOWN_AHEAD_US 100000u
 
 static const uint8_t host_ip[4] = {10, 99, 0, 1};
 static const uint8_t guest_ip[4] = {10, 99, 0, 2};
