@@ -454,18 +454,26 @@ out:
 }
 
 /* Polling mode: the peer's worker spins too; wait for space without
- * pending_send_sz, with the same back-off as the worker. */
+ * pending_send_sz, with the same back-off as the worker. With several
+ * senders, tx_lock is let go between looks at the ring (looked at only
+ * under it), as wait_irq sleeps without it: a sender that may not wait
+ * (a worker's completions) must not be held behind one that does. */
 static int wait_poll(struct rt_chan *ch, uint32_t need)
 {
+	bool multi = !ch->cfg.single_sender;
 	unsigned spins = 0;
 
 	while (vmb_ring_free(&ch->tx) <= need) {
 		if (chan_down(ch))
 			return VMB_ESHUTDOWN;
+		if (multi)
+			pthread_mutex_unlock(&ch->tx_lock);
 		if (++spins < CHAN_SPIN_ROUNDS)
 			cpu_relax();
 		else
 			sched_yield();
+		if (multi)
+			pthread_mutex_lock(&ch->tx_lock);
 	}
 	return VMB_OK;
 }

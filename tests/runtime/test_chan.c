@@ -442,6 +442,54 @@ static void test_nowait_full(void **state)
 	fx_stop(&f);
 }
 
+/* A nowait send from another thread while it sleeps in it. */
+struct nowait_try {
+	struct rt_chan *ch;
+	_Atomic int rc;
+	_Atomic bool done;
+};
+
+static void *nowait_main(void *arg)
+{
+	struct nowait_try *t = arg;
+
+	atomic_store(&t->rc, send_seq(t->ch, 999, 500, true));
+	atomic_store(&t->done, true);
+	return NULL;
+}
+
+/* Polling mode: a sender waiting for space (B holds its first packet,
+ * so A's ring stays full) must not keep the send side from a sender
+ * that may not wait (a worker's completions): that one is told at once
+ * that the ring is full, as in interrupt mode. */
+static void test_poll_wait_lets_nowait_by(void **state)
+{
+	struct sender s = { .n = 60, .len = 500 };
+	struct nowait_try nw = { .rc = 1 };
+	struct fixture f;
+	pthread_t t, u;
+
+	(void)state;
+	fx_start(&f, 2 * 4096, RT_CHAN_POLL, false, true);
+	s.ch = nw.ch = f.a;
+	assert_int_equal(pthread_create(&t, NULL, sender_main, &s), 0);
+	assert_true(wait_for((_Atomic uint32_t *)&f.rb.entered, 1, 10));
+	usleep(100 * 1000);
+	assert_true(atomic_load(&s.sent) < s.n); /* waiting for space */
+	assert_int_equal(pthread_create(&u, NULL, nowait_main, &nw), 0);
+	for (int i = 0; i < 200 && !atomic_load(&nw.done); i++)
+		usleep(10 * 1000);
+	assert_true(atomic_load(&nw.done));
+	assert_int_equal(atomic_load(&nw.rc), VMB_EAGAIN);
+	gate_open(&f.rb);
+	pthread_join(u, NULL);
+	pthread_join(t, NULL);
+	assert_int_equal(s.rc, 0);
+	assert_true(wait_for(&f.rb.count, s.n, 10));
+	assert_int_equal(atomic_load(&f.rb.errors), 0);
+	fx_stop(&f);
+}
+
 /* Impossible arguments are refused before anything is read through
  * them, and the channel stays usable. */
 static void test_bad_send_args(void **state)
@@ -739,6 +787,7 @@ int main(void)
 		cmocka_unit_test(test_stop_blocked_sender),
 		cmocka_unit_test(test_worker_send_blocks),
 		cmocka_unit_test(test_nowait_full),
+		cmocka_unit_test(test_poll_wait_lets_nowait_by),
 		cmocka_unit_test(test_bad_send_args),
 		cmocka_unit_test(test_xfer_pages),
 		cmocka_unit_test(test_corrupt_index),
