@@ -442,7 +442,7 @@ static void test_nowait_full(void **state)
 	fx_stop(&f);
 }
 
-/* A nowait send from another thread while it sleeps in it. */
+/* A nowait send from a thread of its own, and what it returned. */
 struct nowait_try {
 	struct rt_chan *ch;
 	_Atomic int rc;
